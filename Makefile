@@ -1,0 +1,47 @@
+# kit: `make bench` reproduces the experiment on this host; `make test` is what CI runs.
+# Both set themselves up: a virtualenv in .venv, a Docker engine (make engine), kit's images.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+KIT := $(VENV)/bin/kit
+BENCH_FLAVORS ?= stock intel
+BENCH_ARGS ?=
+TEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv engine images bench test unit lint clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with kit and its test tools
+
+engine: ## Make sure a Docker engine answers (as root on Debian/Ubuntu: install and start one)
+	./docker/engine.sh
+
+images: venv engine ## Build the stock, intel and latest images (cached layers make rebuilds quick)
+	$(KIT) images build
+
+bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick preset), table printed
+	$(KIT) images build $(BENCH_FLAVORS)
+	$(KIT) compare $(BENCH_FLAVORS) $(BENCH_ARGS)
+
+test: venv engine ## All tests, the real-Docker ones required (they build the images they need)
+	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)
+
+unit: venv ## The fast tests only (no Docker)
+	$(VENV)/bin/pytest -m 'not docker' $(TEST_ARGS)
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check kit tests benchmarks
+	$(VENV)/bin/ruff format --check kit tests benchmarks
+
+clean: venv ## Remove containers a crashed kit session left behind
+	$(KIT) clean

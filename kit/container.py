@@ -1,0 +1,54 @@
+"""The one translation from a RunSpec to Docker SDK arguments: every container knob is set here.
+
+Pure: it never talks to Docker, so tests assert on exactly what a container will get.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kit import __version__
+from kit.spec import WORKLOAD_MOUNT, RunSpec
+
+LABEL_MANAGED = "kit.managed"
+LABEL_SESSION = "kit.session"
+LABEL_RUN = "kit.run"
+# TF, Keras and numactl write nothing but scratch files; the root filesystem stays read-only.
+SCRATCH = {"/tmp": "rw,exec,nosuid,size=1g", "/home/kit": "rw,nosuid,size=64m"}
+
+
+def container_labels(session_id: str, spec: RunSpec) -> dict[str, str]:
+    return {
+        LABEL_MANAGED: "1",
+        LABEL_SESSION: session_id,
+        LABEL_RUN: str(spec.index),
+        "kit.image": spec.image.label,
+        "kit.profile": spec.profile.name,
+        "kit.version": __version__,
+    }
+
+
+def container_kwargs(spec: RunSpec, session_id: str) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` (argv lists, never a shell string)."""
+    kwargs: dict[str, Any] = {
+        "image": spec.image.reference,
+        "command": list(spec.command()),
+        "environment": dict(spec.environment()),
+        "cpuset_cpus": spec.cpu_list,
+        "labels": container_labels(session_id, spec),
+        # Least privilege: nothing but SYS_NICE, and that only when numactl must set a memory
+        # policy (Docker's seccomp profile allows set_mempolicy/mbind only with it).
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": dict(SCRATCH),
+    }
+    if spec.profile.numa.needs_sys_nice:
+        kwargs["cap_add"] = ["SYS_NICE"]
+    if spec.workload.workload_dir is not None:
+        kwargs["volumes"] = {
+            str(spec.workload.workload_dir.resolve()): {"bind": WORKLOAD_MOUNT, "mode": "ro"}
+        }
+    return kwargs

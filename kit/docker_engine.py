@@ -1,0 +1,133 @@
+"""The Docker engine: runs RunSpecs as containers through the Docker SDK for Python."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker.errors
+from requests.exceptions import RequestException
+
+import docker
+from kit.container import LABEL_MANAGED, container_kwargs
+from kit.engine import LineSink, RunOutcome
+from kit.errors import EngineUnavailable, ImageNotFound
+from kit.spec import RunSpec
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def connect(timeout: int = 60) -> docker.DockerClient:
+    """A client for DOCKER_HOST (or the default socket); EngineUnavailable with the fix."""
+    where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET)
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, RequestException) as exc:
+        raise EngineUnavailable(
+            f"no Docker engine answers at {where}: {_first_line(exc)}",
+            "start one with `make engine` (root on Debian/Ubuntu) or set DOCKER_HOST",
+        ) from None
+    return client
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+class DockerEngine:
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    def check(self) -> None:
+        _ = self.client
+
+    def image_id(self, reference: str) -> str:
+        try:
+            return self.client.images.get(reference).id
+        except docker.errors.ImageNotFound:
+            raise ImageNotFound(
+                f"image {reference!r} is not on this Docker engine",
+                "build it with `kit images build FLAVOR` (or `make images`), or pull it",
+            ) from None
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        started = datetime.now(UTC)
+        container = None
+        timer = None
+        timed_out = threading.Event()
+        exit_code: int | None = None
+        oom = False
+        error: str | None = None
+        image_id: str | None = None
+        try:
+            container = self.client.containers.create(**container_kwargs(spec, session_id))
+            image_id = container.attrs.get("Image")
+            container.start()
+
+            def on_timeout() -> None:
+                timed_out.set()
+                with contextlib.suppress(docker.errors.APIError):  # it may have just ended
+                    container.kill()
+
+            timer = threading.Timer(spec.timeout_s, on_timeout)
+            timer.daemon = True
+            timer.start()
+            _stream_logs(container, log_path, on_line)
+            exit_code = container.wait().get("StatusCode")
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+        except (docker.errors.DockerException, RequestException) as exc:
+            error = f"Docker engine error: {_first_line(exc)}"
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if container is not None:
+                _remove(container)
+        return RunOutcome(
+            started=started,
+            ended=datetime.now(UTC),
+            exit_code=exit_code,
+            log_path=log_path,
+            image_id=image_id,
+            timed_out=timed_out.is_set(),
+            oom_killed=oom,
+            error=error,
+        )
+
+    def remove_strays(self) -> int:
+        strays = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+        for container in strays:
+            _remove(container)
+        return len(strays)
+
+
+def _stream_logs(container, log_path: Path, on_line: LineSink) -> None:
+    """Copy the container's combined output to the log file line by line as it arrives."""
+    pending = b""
+    with log_path.open("wb") as log:
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            log.write(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line.decode("utf-8", "replace"))
+            log.flush()
+        if pending:
+            on_line(pending.decode("utf-8", "replace"))
+
+
+def _remove(container) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        container.remove(force=True)

@@ -1,0 +1,50 @@
+"""The Engine seam: everything that starts a process or talks to Docker sits behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from kit.spec import RunSpec
+
+LineSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the engine saw of one run; the log itself is in ``log_path``."""
+
+    started: datetime
+    ended: datetime
+    exit_code: int | None
+    log_path: Path
+    image_id: str | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended - self.started).total_seconds()
+
+
+class Engine(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raise EngineUnavailable when the engine does not answer."""
+
+    def image_id(self, reference: str) -> str:
+        """The local image's id; ImageNotFound when it is missing."""
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        """Run one spec to completion, streaming its output to ``log_path`` and ``on_line``.
+
+        Never raises for a failed run (that is in the outcome); always removes what it started.
+        """
+
+    def remove_strays(self) -> int:
+        """Remove every container kit started that is still there; return how many."""

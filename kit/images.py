@@ -1,0 +1,255 @@
+"""Building and listing kit's images through the Docker SDK.
+
+The build context is assembled in memory (Dockerfile, the flavor's pins, the workload and a CA
+bundle), so the same build works from a source tree or an installed wheel, and behind a
+TLS-inspecting proxy.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker.errors
+from requests.exceptions import RequestException
+
+import docker
+from kit import __version__
+from kit.errors import BuildError, UsageError
+from kit.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, requirements, tf_package
+from kit.workload import WORKLOAD_VERSION
+
+DEFAULT_BASE = "python:3.11-slim-bookworm"
+LOCAL_BASE = "kit/debian:bookworm"
+LOCAL_BASE_PACKAGES = ("ca-certificates", "python3", "python3-venv", "numactl")
+CA_ENV_VARS = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+LABEL_FLAVOR = "kit.flavor"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    tags: tuple[str, ...]
+    flavor: str
+    tf_package: str
+    size_bytes: int
+    id: str
+    created: str
+
+
+def default_ca_bundle(environ: dict[str, str] | None = None) -> Path | None:
+    """The host's CA bundle, from the standard variables, when one names an existing file."""
+    env = os.environ if environ is None else environ
+    for var in CA_ENV_VARS:
+        value = env.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def check_ca_bundle(path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        raise UsageError(
+            f"CA bundle {path} does not exist", "pass an existing PEM file to --ca-bundle"
+        )
+
+
+def image_labels(flavor: Flavor, base: str) -> dict[str, str]:
+    return {
+        "org.opencontainers.image.title": f"kit TensorFlow ({flavor.value})",
+        "org.opencontainers.image.description": (
+            f"{tf_package(flavor)} with numactl and kit's synthetic-ImageNet workload"
+        ),
+        "org.opencontainers.image.version": __version__,
+        "org.opencontainers.image.created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "org.opencontainers.image.base.name": base,
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        LABEL_FLAVOR: flavor.value,
+        "kit.tf-package": tf_package(flavor),
+        "kit.workload-version": WORKLOAD_VERSION,
+        "kit.version": __version__,
+    }
+
+
+DOCKERFILE = "docker/Dockerfile"
+
+
+def build_context(flavor: Flavor, ca_bundle: Path | None) -> bytes:
+    """A gzipped tar laid out like the repository (as compose.yaml's context): the Dockerfile,
+    the flavor's pins, the workload and, when given, the CA bundle."""
+    source = docker_dir()
+    workload = Path(__file__).resolve().parent / "workload"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(source / "Dockerfile", arcname=DOCKERFILE)
+        pins = f"docker/flavors/{flavor.value}.txt"
+        tar.add(source / "flavors" / f"{flavor.value}.txt", arcname=pins)
+        for path in sorted(workload.glob("*.py")):
+            tar.add(path, arcname=f"kit/workload/{path.name}")
+        if ca_bundle is not None:
+            tar.add(ca_bundle, arcname="docker/ca-bundle.crt")
+    return buffer.getvalue()
+
+
+def _has_image(client: docker.DockerClient, ref: str) -> bool:
+    try:
+        client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def ensure_base(client: docker.DockerClient, base: str, say: Say) -> str:
+    """The base to build on: ``base`` if present or pullable, else a local Debian base."""
+    if _has_image(client, base):
+        return base
+    try:
+        say(f"pulling base image {base}")
+        client.images.pull(base)
+        return base
+    except (docker.errors.APIError, RequestException) as exc:
+        say(
+            f"cannot pull {base} ({str(exc).splitlines()[0][:120]}); "
+            f"using a local Debian base, {LOCAL_BASE}, instead"
+        )
+    if not _has_image(client, LOCAL_BASE):
+        make_local_base(client, say)
+    return LOCAL_BASE
+
+
+def local_base_command(tool: str, target: str) -> list[str]:
+    """The command that writes a bookworm root filesystem as a tar to ``target``."""
+    include = ",".join(LOCAL_BASE_PACKAGES)
+    if tool == "mmdebstrap":
+        cmd = ["mmdebstrap", "--variant=minbase", f"--include={include}"]
+        hooks = Path("/usr/share/mmdebstrap/hooks/merged-usr")
+        if hooks.is_dir():
+            cmd.append(f"--hook-dir={hooks}")
+        return [*cmd, "bookworm", target]
+    return ["debootstrap", "--variant=minbase", f"--include={include}", "bookworm", target]
+
+
+def make_local_base(client: docker.DockerClient, say: Say) -> None:
+    """mmdebstrap (or debootstrap) a minimal bookworm with python3 and numactl, then import it."""
+    tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
+    if tool is None:
+        raise BuildError(
+            f"no base image: {DEFAULT_BASE} cannot be pulled and neither mmdebstrap nor "
+            "debootstrap is installed",
+            "apt-get install mmdebstrap, or pass --base with an image this engine has",
+        )
+    name = Path(tool).name
+    say(f"building {LOCAL_BASE} with {name} (about half a minute)")
+    with tempfile.TemporaryDirectory(prefix="kit-base-") as tmp:
+        if name == "mmdebstrap":
+            tarball = Path(tmp) / "rootfs.tar"
+            _run_tool(local_base_command(name, str(tarball)))
+        else:
+            rootfs = Path(tmp) / "rootfs"
+            _run_tool(local_base_command(name, str(rootfs)))
+            tarball = Path(tmp) / "rootfs.tar"
+            _run_tool(["tar", "-C", str(rootfs), "-cf", str(tarball), "."])
+        repository, tag = LOCAL_BASE.split(":")
+        client.api.import_image_from_file(
+            str(tarball),
+            repository=repository,
+            tag=tag,
+            changes=["ENV LANG=C.UTF-8", 'CMD ["bash"]'],
+        )
+    say(f"imported {LOCAL_BASE}")
+
+
+def _run_tool(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
+        raise BuildError(
+            f"{cmd[0]} failed (exit {proc.returncode}): {tail}",
+            "check that this host reaches Debian's mirror, or pass --base",
+        )
+
+
+def build_image(
+    client: docker.DockerClient,
+    flavor: Flavor,
+    base: str,
+    ca_bundle: Path | None,
+    say: Say,
+    on_log: Say,
+) -> str:
+    """Build one flavor; return the image id. Tags ``kit/tensorflow:<flavor>`` and
+    ``kit/tensorflow:<flavor>-<tf version>``."""
+    base = ensure_base(client, base, say)
+    context = build_context(flavor, ca_bundle)
+    tag = image_tag(flavor)
+    say(f"building {tag} ({tf_package(flavor)}) on {base}")
+    tail: list[str] = []
+    image_id = None
+    try:
+        stream = client.api.build(
+            fileobj=io.BytesIO(context),
+            custom_context=True,
+            encoding="gzip",
+            tag=tag,
+            dockerfile=DOCKERFILE,
+            buildargs={
+                "BASE": base,
+                "FLAVOR": flavor.value,
+                "KIT_VERSION": __version__,
+                "WORKLOAD_VERSION": WORKLOAD_VERSION,
+            },
+            labels=image_labels(flavor, base),
+            rm=True,
+            forcerm=True,
+            decode=True,
+            pull=False,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                tail.append(chunk["error"])
+                raise BuildError(
+                    f"building {tag} failed: {' | '.join(tail[-6:])}",
+                    "read the build log above; behind a TLS proxy pass --ca-bundle",
+                )
+            for line in chunk.get("stream", "").splitlines():
+                if line.strip():
+                    tail = [*tail[-20:], line]
+                    on_log(line)
+            image_id = (chunk.get("aux") or {}).get("ID", image_id)
+    except (docker.errors.APIError, RequestException) as exc:
+        raise BuildError(f"building {tag} failed: {exc}") from None
+    if image_id is None:
+        raise BuildError(f"building {tag} produced no image: {' | '.join(tail[-6:])}")
+    version = tf_package(flavor).split("==")[-1]
+    client.api.tag(image_id, IMAGE_REPOSITORY, f"{flavor.value}-{version}")
+    return image_id
+
+
+def list_images(client: docker.DockerClient) -> list[ImageInfo]:
+    infos = []
+    for image in client.images.list(filters={"label": LABEL_FLAVOR}):
+        labels = image.labels or {}
+        infos.append(
+            ImageInfo(
+                tags=tuple(image.tags),
+                flavor=labels.get(LABEL_FLAVOR, "?"),
+                tf_package=labels.get("kit.tf-package", "?"),
+                size_bytes=int(image.attrs.get("Size", 0)),
+                id=image.short_id.removeprefix("sha256:"),
+                created=str(image.attrs.get("Created", ""))[:19].replace("T", " "),
+            )
+        )
+    return sorted(infos, key=lambda i: (i.flavor, i.created))
+
+
+def pinned(flavors: Iterable[Flavor]) -> dict[str, list[str]]:
+    return {f.value: requirements(f) for f in flavors}

@@ -1,0 +1,117 @@
+"""Throughput from a workload's output: small named parsers, one regex each, one pass.
+
+Formats: tf_cnn_benchmarks (which kit's own workload prints too) and IntelAI model scripts.
+Reading is streaming and keeps only the output's tail, since logs with verbose runtimes grow
+large.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from kit.errors import ParseError
+from kit.workload import PROVENANCE_PREFIX
+
+_NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
+STEP_LINE = re.compile(
+    rf"^\s*(\d+)\s+images/sec:\s*{_NUM}\s*\+/-\s*{_NUM}\s*\(jitter\s*=\s*{_NUM}\)\s*(\S*)"
+)
+TOTAL_LINE = re.compile(rf"^\s*total images/sec:\s*{_NUM}\s*$")
+INTELAI_LINE = re.compile(rf"Throughput:\s*{_NUM}\s*images/sec")
+TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class Step:
+    """One tf_cnn_benchmarks progress line: cumulative mean, its standard error, jitter, loss."""
+
+    step: int
+    images_per_sec: float
+    stderr: float
+    jitter: float
+    loss: float | None
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    images_per_sec: float | None
+    source: str | None
+    steps: tuple[Step, ...] = ()
+    provenance: dict | None = None
+    tail: tuple[str, ...] = field(default=())
+
+    def tail_text(self, lines: int = 8) -> str:
+        return (
+            " | ".join(line.strip() for line in self.tail[-lines:] if line.strip()) or "(no output)"
+        )
+
+
+def parse_step_line(line: str) -> Step | None:
+    match = STEP_LINE.match(line)
+    if not match:
+        return None
+    step, mean, err, jitter, loss = match.groups()
+    try:
+        loss_value: float | None = float(loss)
+    except ValueError:
+        loss_value = None
+    if loss_value is not None and not math.isfinite(loss_value):
+        loss_value = None  # a diverged loss says nothing about speed, and JSON cannot hold it
+    return Step(int(step), float(mean), float(err), float(jitter), loss_value)
+
+
+def parse_total_line(line: str) -> float | None:
+    match = TOTAL_LINE.match(line)
+    return float(match.group(1)) if match else None
+
+
+def parse_intelai_line(line: str) -> float | None:
+    match = INTELAI_LINE.search(line)
+    return float(match.group(1)) if match else None
+
+
+def parse_provenance_line(line: str) -> dict | None:
+    if not line.startswith(PROVENANCE_PREFIX):
+        return None
+    try:
+        record = json.loads(line[len(PROVENANCE_PREFIX) :])
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def parse_output(lines: Iterable[str]) -> ParsedOutput:
+    """Read a whole output once; the last total (or IntelAI throughput) wins."""
+    total = intelai = None
+    steps: list[Step] = []
+    provenance = None
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        tail.append(line)
+        if (step := parse_step_line(line)) is not None:
+            steps.append(step)
+        elif (value := parse_total_line(line)) is not None:
+            total = value
+        elif (value := parse_intelai_line(line)) is not None:
+            intelai = value
+        elif provenance is None and (record := parse_provenance_line(line)) is not None:
+            provenance = record
+    if total is not None:
+        rate, source = total, "tf_cnn_benchmarks"
+    elif intelai is not None:
+        rate, source = intelai, "intelai"
+    else:
+        rate, source = None, None
+    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail))
+
+
+def require_throughput(parsed: ParsedOutput) -> float:
+    if parsed.images_per_sec is None or parsed.images_per_sec <= 0:
+        raise ParseError(f"no throughput in the output; it ended: {parsed.tail_text()}")
+    return parsed.images_per_sec

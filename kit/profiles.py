@@ -1,0 +1,293 @@
+"""Profiles: named sets of environment, thread flags and a numactl policy, loaded from TOML.
+
+A Profile is what the file says; ``resolve`` turns it into a ResolvedProfile for the CPUs a
+run gets, expanding placeholders such as ``{cores}``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+from kit.errors import ConfigError, UsageError
+
+PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
+PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl"}
+THREAD_KEYS = {"inter_op", "intra_op"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a run's CPUs give the placeholders."""
+
+    cores: int
+    threads: int
+    nodes: int
+    last_node: int
+
+    def values(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in PLACEHOLDERS}
+
+
+@dataclass(frozen=True)
+class NumaPolicy:
+    """A numactl policy. Fields hold numactl's own values (``all``, node or CPU lists)."""
+
+    interleave: str | None = None
+    membind: str | None = None
+    preferred: str | None = None
+    cpunodebind: str | None = None
+    physcpubind: str | None = None
+    localalloc: bool = False
+
+    def __post_init__(self) -> None:
+        memory = [n for n in ("interleave", "membind", "preferred") if getattr(self, n)]
+        memory += ["localalloc"] if self.localalloc else []
+        if len(memory) > 1:
+            raise UsageError(
+                f"numactl policies {' and '.join(memory)} exclude each other",
+                "keep one memory policy",
+            )
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.argv())
+
+    @property
+    def needs_sys_nice(self) -> bool:
+        """Memory policies call set_mempolicy, which Docker's seccomp profile allows only with
+        CAP_SYS_NICE; CPU binding (-C, -N) works without it."""
+        return bool(self.interleave or self.membind or self.preferred or self.localalloc)
+
+    def argv(self) -> tuple[str, ...]:
+        args = [
+            f"--{name}={value}"
+            for name in ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
+            if (value := getattr(self, name))
+        ]
+        if self.localalloc:
+            args.append("--localalloc")
+        return ("numactl", *args) if args else ()
+
+    def summary(self) -> str:
+        return " ".join(self.argv()[1:]) or "-"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    inter_op: str | None = None
+    intra_op: str | None = None
+    numactl: Mapping[str, str | bool] = field(default_factory=dict)
+    source: str = "built-in"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        object.__setattr__(self, "numactl", MappingProxyType(dict(self.numactl)))
+
+    def resolve(self, placement: Placement) -> ResolvedProfile:
+        values = placement.values()
+        where = f"profile {self.name!r} ({self.source})"
+        env = {k: _expand(v, values, where) for k, v in self.env.items()}
+        numa = {
+            k: _expand(v, values, where) if isinstance(v, str) else v
+            for k, v in self.numactl.items()
+        }
+        return ResolvedProfile(
+            name=self.name,
+            env=env,
+            inter_op=_expand_int(self.inter_op, values, where),
+            intra_op=_expand_int(self.intra_op, values, where),
+            numa=NumaPolicy(**numa),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    """A profile made concrete for one run's CPUs."""
+
+    name: str
+    env: Mapping[str, str]
+    inter_op: int | None
+    intra_op: int | None
+    numa: NumaPolicy
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
+
+def _expand(template: str, values: dict[str, int], where: str) -> str:
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is not None and name not in values:
+            raise UsageError(
+                f"{where}: unknown placeholder {{{name}}}",
+                f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+            )
+    try:
+        return template.format_map(values)
+    except (ValueError, IndexError) as exc:
+        raise UsageError(
+            f"{where}: bad placeholder in {template!r}: {exc}", "write placeholders as {cores}"
+        ) from None
+
+
+def _expand_int(template: str | None, values: dict[str, int], where: str) -> int | None:
+    if template is None:
+        return None
+    text = _expand(template, values, where)
+    if not text.isdigit() or int(text) <= 0:
+        raise UsageError(f"{where}: thread count {template!r} is not a positive integer")
+    return int(text)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def builtin_text() -> str:
+    return resources.files("kit").joinpath("profiles.toml").read_text(encoding="utf-8")
+
+
+def parse_profiles(
+    text: str, source: str, known: Mapping[str, Profile] | None = None
+) -> dict[str, Profile]:
+    """Profiles from TOML text; ConfigError with ``source:line`` on anything wrong.
+
+    ``extends`` may name a profile of the same text or one of ``known`` (the built-ins).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        number = line.group(1) if line else max(1, len(text.splitlines()))  # "at end of document"
+        at = f"{source}:{number}"
+        raise ConfigError(f"{at}: not valid TOML: {exc}", "fix the file's syntax") from None
+    raw = {}
+    for name, table in data.items():
+        where = f"{source}: profile {name!r}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} is not a table", f"write it as [{name}]")
+        unknown = set(table) - PROFILE_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key {', '.join(sorted(unknown))}",
+                f"allowed keys: {', '.join(sorted(PROFILE_KEYS))}",
+            )
+        raw[name] = table
+    known = known or {}
+    return {name: _build(name, raw, known, source, ()) for name in raw}
+
+
+def _build(
+    name: str, raw: dict, known: Mapping[str, Profile], source: str, chain: tuple[str, ...]
+) -> Profile:
+    where = f"{source}: profile {name!r}"
+    if name in chain:
+        raise ConfigError(f"{where}: extends itself ({' -> '.join((*chain, name))})")
+    table = raw[name]
+    parent = table.get("extends")
+    if parent is None:
+        base = Profile(name=name)
+    elif parent in raw:
+        base = _build(parent, raw, known, source, (*chain, name))
+    elif parent in known:
+        base = known[parent]
+    else:
+        raise ConfigError(
+            f"{where}: extends unknown profile {parent!r}",
+            f"known: {', '.join(sorted({*raw, *known}))}",
+        )
+    env = dict(base.env)
+    env.update(_env_table(table.get("env", {}), where))
+    threads = _threads_table(table.get("threads", {}), where)
+    numactl = dict(base.numactl)
+    numactl.update(_numactl_table(table.get("numactl", {}), where))
+    return replace(
+        base,
+        name=name,
+        description=str(table.get("description", base.description)),
+        env=env,
+        inter_op=threads.get("inter_op", base.inter_op),
+        intra_op=threads.get("intra_op", base.intra_op),
+        numactl=numactl,
+        source=source,
+    )
+
+
+def _env_table(env: object, where: str) -> dict[str, str]:
+    if not isinstance(env, dict):
+        raise ConfigError(f'{where}: env must be a table of NAME = "value"')
+    out = {}
+    for key, value in env.items():
+        validate_env(key, value, where)
+        out[key] = str(value)
+    return out
+
+
+def validate_env(key: str, value: object, where: str) -> None:
+    if not _ENV_NAME.match(key):
+        raise UsageError(
+            f"{where}: {key!r} is not a valid environment variable name",
+            "use letters, digits and _, not starting with a digit",
+        )
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise UsageError(f"{where}: env {key} must be a string or number")
+    if any(ch in str(value) for ch in "\0\n\r"):
+        raise UsageError(f"{where}: env {key} holds a NUL or line break", "use a single-line value")
+
+
+def _threads_table(threads: object, where: str) -> dict[str, str]:
+    if not isinstance(threads, dict) or set(threads) - THREAD_KEYS:
+        raise ConfigError(f"{where}: threads takes only inter_op and intra_op")
+    return {k: str(v) for k, v in threads.items()}
+
+
+def _numactl_table(table: object, where: str) -> dict[str, str | bool]:
+    allowed = set(NumaPolicy.__dataclass_fields__)
+    if not isinstance(table, dict) or set(table) - allowed:
+        unknown = ", ".join(sorted(set(table) - allowed)) if isinstance(table, dict) else table
+        raise ConfigError(
+            f"{where}: unknown numactl setting {unknown}", f"allowed: {', '.join(sorted(allowed))}"
+        )
+    out: dict[str, str | bool] = {}
+    for key, value in table.items():
+        if key == "localalloc":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: numactl localalloc must be true or false")
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def load_profiles(extra: Path | None = None) -> dict[str, Profile]:
+    """Built-in profiles, overlaid by the user's file when given."""
+    profiles = parse_profiles(builtin_text(), "built-in")
+    if extra is not None:
+        try:
+            text = extra.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read profiles file {extra}: {exc.strerror}",
+                "pass an existing TOML file to --profiles",
+            ) from None
+        profiles.update(parse_profiles(text, str(extra), known=profiles))
+    return profiles
+
+
+def pick(profiles: Mapping[str, Profile], names: list[str]) -> list[Profile]:
+    unknown = [n for n in names if n not in profiles]
+    if unknown:
+        raise UsageError(
+            f"unknown profile {', '.join(unknown)}",
+            f"choose from {', '.join(sorted(profiles))} or add it with --profiles FILE",
+        )
+    return [profiles[n] for n in names]

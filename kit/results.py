@@ -1,0 +1,200 @@
+"""Results: one frozen record per run, and the session folder they are written to as they arrive."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from kit.engine import RunOutcome
+from kit.errors import KitError, UsageError
+from kit.parse import ParsedOutput, parse_output
+from kit.spec import RunSpec
+
+SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    ok = "ok"
+    failed = "failed"
+    timed_out = "timed out"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    index: int
+    image: str
+    image_ref: str
+    profile: str
+    cpus: str
+    numactl: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    status: Status
+    images_per_sec: float | None
+    started: str
+    ended: str
+    exit_code: int | None
+    log_path: str
+    image_id: str | None = None
+    error: str | None = None
+    steps: tuple[dict, ...] = ()
+    provenance: dict | None = field(default=None)
+
+    @property
+    def key(self) -> str:
+        return f"{self.image}:{self.profile}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.ok
+
+    @property
+    def tf_version(self) -> str | None:
+        return (self.provenance or {}).get("tf_version")
+
+    @property
+    def threads(self) -> str:
+        """Threads the run really used, as read inside the container: inter/intra and OpenMP."""
+        prov = self.provenance or {}
+        threads = prov.get("threads") or {}
+        text = f"{threads.get('inter_op', '?')}/{threads.get('intra_op', '?')}" if threads else "?"
+        omp = (prov.get("env") or {}).get("OMP_NUM_THREADS")
+        return f"{text} omp={omp}" if omp else text
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["schema"] = SCHEMA_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunResult:
+        data = {k: v for k, v in data.items() if k != "schema"}
+        data["status"] = Status(data["status"])
+        data["command"] = tuple(data["command"])
+        data["steps"] = tuple(data.get("steps", ()))
+        return cls(**data)
+
+
+def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Status, str | None]:
+    """A run's status and, when it failed, why (with the output's last lines)."""
+    tail = parsed.tail_text()
+    if outcome.timed_out:
+        return (
+            Status.timed_out,
+            f"killed after the {spec.timeout_s:g}s timeout; output ended: {tail}",
+        )
+    if outcome.error:
+        return Status.failed, f"{outcome.error}; output ended: {tail}"
+    if outcome.oom_killed:
+        return Status.failed, f"out of memory (container OOM-killed); output ended: {tail}"
+    if outcome.exit_code != 0:
+        return Status.failed, f"exit status {outcome.exit_code}; output ended: {tail}"
+    if parsed.images_per_sec is None or parsed.images_per_sec <= 0:
+        return Status.failed, f"no throughput in the output; it ended: {tail}"
+    return Status.ok, None
+
+
+def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
+    """Parse the run's log (one streaming pass) and judge it."""
+    try:
+        with outcome.log_path.open(encoding="utf-8", errors="replace") as log:
+            parsed = parse_output(log)
+    except FileNotFoundError:
+        parsed = parse_output([])
+    status, error = judge(spec, outcome, parsed)
+    return RunResult(
+        index=spec.index,
+        image=spec.image.label,
+        image_ref=spec.image.reference,
+        profile=spec.profile.name,
+        cpus=spec.cpu_list,
+        numactl=spec.profile.numa.summary(),
+        command=spec.command(),
+        env=dict(spec.environment()),
+        status=status,
+        images_per_sec=parsed.images_per_sec if status is Status.ok else None,
+        started=outcome.started.isoformat(),
+        ended=outcome.ended.isoformat(),
+        exit_code=outcome.exit_code,
+        log_path=str(outcome.log_path),
+        image_id=outcome.image_id,
+        error=error,
+        steps=tuple(asdict(s) for s in parsed.steps),
+        provenance=parsed.provenance,
+    )
+
+
+def new_session_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+class SessionDir:
+    """``results/<UTC timestamp>/``: a log and a JSON record per run, written as each finishes."""
+
+    def __init__(self, root: Path, session_id: str) -> None:
+        check_writable(root)
+        for attempt in range(1, 100):
+            self.session_id = session_id if attempt == 1 else f"{session_id}-{attempt}"
+            self.path = root / self.session_id
+            try:
+                self.path.mkdir()
+                break
+            except FileExistsError:
+                continue
+
+    def log_path(self, spec: RunSpec) -> Path:
+        return self.path / f"{spec.index:02d}-{_slug(spec.key)}.log"
+
+    def write_meta(self, meta: dict) -> None:
+        _write_atomic(self.path / "session.json", json.dumps(meta, indent=2, sort_keys=True))
+
+    def record(self, result: RunResult) -> None:
+        stem = Path(result.log_path).stem
+        _write_atomic(self.path / f"{stem}.json", json.dumps(result.to_json(), indent=2))
+        with (self.path / "results.jsonl").open("a", encoding="utf-8") as out:
+            out.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def write_summary(self, markdown: str) -> None:
+        _write_atomic(self.path / "summary.md", markdown)
+
+
+def load_session(path: Path) -> list[RunResult]:
+    try:
+        lines = (path / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise KitError(f"no results in {path}: {exc.strerror}") from None
+    return [RunResult.from_json(json.loads(line)) for line in lines if line.strip()]
+
+
+def check_writable(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"results path {root} is a file", "pass a directory to --results")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create results directory {root}: {exc.strerror}",
+            "pass a writable directory to --results",
+        ) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"results directory {root} is not writable", "pass a writable directory to --results"
+        )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,182 @@
+"""Frozen, self-validating descriptions of what to run: workload sizes and one run's spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+from kit.cpus import format_cpu_list
+from kit.errors import UsageError
+from kit.profiles import ResolvedProfile
+
+MAX_BATCH = 65536
+MAX_BATCHES = 1_000_000
+# Where a --workload-dir is mounted, read-only, inside the container.
+WORKLOAD_MOUNT = "/opt/tf-benchmarks"
+TF_CNN_SCRIPT = "scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py"
+
+
+class Model(StrEnum):
+    resnet50 = "resnet50"
+    tiny = "tiny"
+
+
+class DataFormat(StrEnum):
+    NHWC = "NHWC"
+    NCHW = "NCHW"
+
+
+class Workload(StrEnum):
+    kit = "kit"
+    tf_cnn_benchmarks = "tf_cnn_benchmarks"
+
+
+class Preset(StrEnum):
+    quick = "quick"
+    seed = "seed"
+
+
+# The experiment's sizes ("seed") and a short run that still reaches steady state ("quick").
+PRESETS: dict[Preset, dict[str, object]] = {
+    Preset.quick: {
+        "model": Model.resnet50,
+        "batch_size": 32,
+        "num_batches": 10,
+        "num_warmup_batches": 2,
+    },
+    Preset.seed: {
+        "model": Model.resnet50,
+        "batch_size": 128,
+        "num_batches": 30,
+        "num_warmup_batches": 10,
+    },
+}
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    model: Model = Model.resnet50
+    batch_size: int = 32
+    num_batches: int = 10
+    num_warmup_batches: int = 2
+    data_format: DataFormat = DataFormat.NHWC
+    forward_only: bool = False
+    workload: Workload = Workload.kit
+    workload_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        _bounded("batch size", self.batch_size, 1, MAX_BATCH)
+        _bounded("number of batches", self.num_batches, 1, MAX_BATCHES)
+        _bounded("number of warmup batches", self.num_warmup_batches, 0, MAX_BATCHES)
+        if self.workload is Workload.tf_cnn_benchmarks:
+            if self.workload_dir is None:
+                raise UsageError(
+                    "--workload tf_cnn_benchmarks needs --workload-dir",
+                    "point it at a checkout of tensorflow/benchmarks",
+                )
+            if not (self.workload_dir / TF_CNN_SCRIPT).is_file():
+                raise UsageError(
+                    f"{self.workload_dir} has no {TF_CNN_SCRIPT}",
+                    "point --workload-dir at a checkout of tensorflow/benchmarks",
+                )
+            if self.model is Model.tiny:
+                raise UsageError("tf_cnn_benchmarks has no 'tiny' model", "use --model resnet50")
+        elif self.workload_dir is not None:
+            raise UsageError("--workload-dir is only for --workload tf_cnn_benchmarks")
+
+    @classmethod
+    def from_preset(cls, preset: Preset, **overrides: object) -> WorkloadSpec:
+        values = dict(PRESETS[preset])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def argv(self, inter_op: int | None, intra_op: int | None) -> tuple[str, ...]:
+        """The container's workload command. Thread flags only when the profile sets them."""
+        flags = [
+            f"--model={self.model.value}",
+            f"--batch_size={self.batch_size}",
+            f"--num_batches={self.num_batches}",
+            f"--num_warmup_batches={self.num_warmup_batches}",
+            f"--data_format={self.data_format.value}",
+        ]
+        if inter_op:
+            flags.append(f"--num_inter_threads={inter_op}")
+        if intra_op:
+            flags.append(f"--num_intra_threads={intra_op}")
+        if self.forward_only:
+            flags.append("--forward_only")
+        if self.workload is Workload.tf_cnn_benchmarks:
+            return (
+                "python",
+                "-m",
+                "kit_workload.cnn_benchmarks",
+                f"--workload_dir={WORKLOAD_MOUNT}",
+                *flags,
+            )
+        return ("python", "-m", "kit_workload", *flags)
+
+    def describe(self) -> str:
+        mode = "inference" if self.forward_only else "training"
+        return (
+            f"{self.model.value} {mode}, batch {self.batch_size}, {self.num_batches} batches "
+            f"+ {self.num_warmup_batches} warmup, {self.data_format.value}"
+        )
+
+
+def _bounded(what: str, value: int, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise UsageError(f"{what} must be between {lo} and {hi}, got {value}")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as the user named it (a flavor or any reference) and the reference to run."""
+
+    label: str
+    reference: str
+    flavor: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one container run needs; the engine adds nothing of its own."""
+
+    index: int
+    image: ImageRef
+    profile: ResolvedProfile
+    cpus: tuple[int, ...]
+    workload: WorkloadSpec
+    timeout_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not self.cpus:
+            raise UsageError("a run needs at least one CPU")
+        if self.timeout_s <= 0:
+            raise UsageError(f"timeout must be positive, got {self.timeout_s}")
+        if (
+            self.workload.data_format is DataFormat.NCHW
+            and self.profile.env.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+        ):
+            raise UsageError(
+                f"profile {self.profile.name!r} turns oneDNN off, and NCHW training needs oneDNN",
+                "use --data-format NHWC with that profile",
+            )
+
+    @property
+    def key(self) -> str:
+        return f"{self.image.label}:{self.profile.name}"
+
+    @property
+    def cpu_list(self) -> str:
+        return format_cpu_list(self.cpus)
+
+    def command(self) -> tuple[str, ...]:
+        return (
+            *self.profile.numa.argv(),
+            *self.workload.argv(self.profile.inter_op, self.profile.intra_op),
+        )
+
+    def environment(self) -> MappingProxyType:
+        return MappingProxyType(dict(self.profile.env))

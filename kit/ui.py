@@ -1,0 +1,90 @@
+"""Live terminal display (rich) for runs and builds; the core knows nothing of it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from kit.parse import parse_step_line
+from kit.session import Event, RunFinished, RunOutput, RunStarted
+from kit.spec import WorkloadSpec
+
+
+class RunDisplay:
+    """One progress bar per run: step i of n and the running images/sec."""
+
+    def __init__(self, console: Console, workload: WorkloadSpec) -> None:
+        self.console = console
+        self.workload = workload
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> RunDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            spec = event.spec
+            self.task = self.progress.add_task(
+                f"[{spec.index}/{event.total}] {spec.key}",
+                total=self.workload.num_batches,
+                rate="starting",
+            )
+        elif isinstance(event, RunOutput) and self.task is not None:
+            step = parse_step_line(event.line)
+            if step is not None:
+                self.progress.update(
+                    self.task, completed=step.step, rate=f"{step.images_per_sec:.1f} images/sec"
+                )
+            elif event.line.startswith("Running warm up"):
+                self.progress.update(self.task, rate="warming up")
+        elif isinstance(event, RunFinished) and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+            r = event.result
+            if r.ok:
+                self.console.print(
+                    f"  ok      {r.key}: {r.images_per_sec:.2f} images/sec (threads {r.threads})",
+                    markup=False,
+                )
+            else:
+                self.console.print(
+                    f"  {r.status.value.upper():7} {r.key}: {r.error}", markup=False, style="red"
+                )
+
+
+class BuildDisplay:
+    """A spinner showing the build's current step; step lines are kept on screen."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.console = console
+        self.name = name
+        self.status = console.status(f"building {name}")
+
+    def __enter__(self) -> BuildDisplay:
+        self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.stop()
+
+    def say(self, message: str) -> None:
+        self.console.print(f"  {message}", markup=False)
+
+    def on_log(self, line: str) -> None:
+        if line.startswith("Step "):
+            self.console.print(f"  {line[:150]}", markup=False, style="dim")
+        self.status.update(f"building {self.name}: {line.strip()[:100]}")

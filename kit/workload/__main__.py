@@ -1,0 +1,81 @@
+"""``python -m kit_workload``: the benchmark a kit container runs.
+
+Flags mirror tf_cnn_benchmarks'. Thread settings are applied before TensorFlow creates its
+thread pools; the provenance line records what the process really got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import provenance
+from .train import DEFAULT_IMAGE_SIZE, MODELS
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kit_workload", description=__doc__)
+    p.add_argument("--model", choices=MODELS, default="resnet50")
+    p.add_argument("--batch_size", type=positive, default=32)
+    p.add_argument("--num_batches", type=positive, default=10)
+    p.add_argument("--num_warmup_batches", type=non_negative, default=2)
+    p.add_argument("--data_format", choices=("NHWC", "NCHW"), default="NHWC")
+    p.add_argument("--num_inter_threads", type=non_negative, default=0, help="0 = TF default")
+    p.add_argument("--num_intra_threads", type=non_negative, default=0, help="0 = TF default")
+    p.add_argument("--forward_only", action="store_true")
+    p.add_argument(
+        "--image_size", type=positive, default=None, help=f"default per model: {DEFAULT_IMAGE_SIZE}"
+    )
+    p.add_argument("--display_every", type=positive, default=1)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    if args.data_format == "NCHW" and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        print(
+            "error: NCHW training needs oneDNN; unset TF_ENABLE_ONEDNN_OPTS=0 or use NHWC",
+            file=sys.stderr,
+        )
+        return 2
+
+    import tensorflow as tf
+
+    if args.num_inter_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.num_inter_threads)
+    if args.num_intra_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.num_intra_threads)
+    cpus = len(os.sched_getaffinity(0))
+    threads = {
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or cpus,
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads() or cpus,
+        "inter_op_requested": args.num_inter_threads,
+        "intra_op_requested": args.num_intra_threads,
+        "affinity_cpus": cpus,
+    }
+    provenance.emit(provenance.collect(tf, threads, "kit", argv))
+
+    from .train import run
+
+    run(tf, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

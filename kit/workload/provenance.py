@@ -1,0 +1,76 @@
+"""What the process really got, read from inside the container (never echoed from the request)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+
+from . import PROVENANCE_PREFIX, WORKLOAD_VERSION
+
+_ENV_PREFIXES = ("KMP_", "OMP_", "TF_", "ONEDNN_", "DNNL_", "MKL", "KIT_")
+
+
+def _proc_status_field(name: str) -> str | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def numactl_show() -> dict[str, str]:
+    """The memory policy in force for this process, as ``numactl --show`` reports it.
+
+    The policy is inherited across fork/exec, so the child reports ours.
+    """
+    try:
+        out = subprocess.run(
+            ["numactl", "--show"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"error": str(exc)}
+    shown: dict[str, str] = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            shown[key.strip()] = value.strip()
+    return shown
+
+
+def onednn_enabled() -> bool | None:
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def collect(tf, threads: dict[str, int], workload: str, argv: list[str]) -> dict:
+    affinity = sorted(os.sched_getaffinity(0))
+    return {
+        "workload": workload,
+        "workload_version": WORKLOAD_VERSION,
+        "argv": argv,
+        "tf_version": tf.__version__ if tf is not None else None,
+        "onednn_enabled": onednn_enabled() if tf is not None else None,
+        "python": platform.python_version(),
+        "flavor": os.environ.get("KIT_FLAVOR"),
+        "cpus_allowed_list": _proc_status_field("Cpus_allowed_list"),
+        "mems_allowed_list": _proc_status_field("Mems_allowed_list"),
+        "affinity": affinity,
+        "numactl": numactl_show(),
+        "threads": threads,
+        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
+        "uid": os.getuid(),
+    }
+
+
+def emit(record: dict) -> None:
+    print(PROVENANCE_PREFIX + json.dumps(record, sort_keys=True), flush=True)

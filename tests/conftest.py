@@ -1,0 +1,62 @@
+"""Shared fixtures. Tests marked ``docker`` use the real engine and kit's real images.
+
+Without an engine they are skipped with the reason shown, unless KIT_REQUIRE_DOCKER=1 (set by
+`make test` and CI), in which case they fail: an engine feature is never "tested" by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def _require_docker() -> bool:
+    return os.environ.get("KIT_REQUIRE_DOCKER", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    from kit.docker_engine import connect
+    from kit.errors import EngineUnavailable
+
+    try:
+        return connect()
+    except EngineUnavailable as exc:
+        if _require_docker():
+            pytest.fail(f"KIT_REQUIRE_DOCKER is set but {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def kit_images(docker_client):
+    """Every flavor's image, built (through kit's own build path) when missing."""
+    import docker.errors
+
+    from kit.flavors import Flavor, image_tag
+    from kit.images import DEFAULT_BASE, build_image, default_ca_bundle
+
+    ids = {}
+    for flavor in Flavor:
+        try:
+            ids[flavor.value] = docker_client.images.get(image_tag(flavor)).id
+        except docker.errors.ImageNotFound:
+            ids[flavor.value] = build_image(
+                docker_client, flavor, DEFAULT_BASE, default_ca_bundle(), print, lambda line: None
+            )
+    return ids
+
+
+@pytest.fixture
+def kit_containers(docker_client):
+    """Asserts the test left no container with kit's labels behind."""
+    from kit.container import LABEL_MANAGED
+
+    yield
+    left = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    for container in left:
+        container.remove(force=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"

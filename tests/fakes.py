@@ -1,0 +1,68 @@
+"""A fake engine for fast tests of the pure core and the CLI (never the only test of an engine
+feature: tests/test_docker.py runs the same paths against the real engine)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kit.engine import RunOutcome
+from kit.errors import ImageNotFound
+from kit.spec import RunSpec
+
+
+def workload_output(rate: float, steps: int = 3, policy: str = "default") -> str:
+    prov = {
+        "tf_version": "2.14.1",
+        "threads": {"inter_op": 2, "intra_op": 2},
+        "numactl": {"policy": policy},
+        "env": {},
+    }
+    lines = ["kit-provenance: " + json.dumps(prov), "Running warm up", "Done warm up"]
+    lines += [
+        f"{i}\timages/sec: {rate:.1f} +/- 0.1 (jitter = 0.1)\t6.9" for i in range(1, steps + 1)
+    ]
+    lines += ["-" * 64, f"total images/sec: {rate:.2f}", "-" * 64]
+    return "\n".join(lines) + "\n"
+
+
+class FakeEngine:
+    """Answers each run from ``rates`` keyed by ``image:profile``; a missing key fails the run."""
+
+    name = "fake"
+
+    def __init__(self, rates: dict[str, float], images: set[str] | None = None) -> None:
+        self.rates = rates
+        self.images = images
+        self.ran: list[RunSpec] = []
+
+    def check(self) -> None:
+        pass
+
+    def image_id(self, reference: str) -> str:
+        if self.images is not None and reference not in self.images:
+            raise ImageNotFound(
+                f"image {reference!r} is not on this Docker engine",
+                "build it with `kit images build FLAVOR`",
+            )
+        return "sha256:" + reference.encode().hex()[:12]
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line) -> RunOutcome:
+        self.ran.append(spec)
+        started = datetime.now(UTC)
+        rate = self.rates.get(spec.key)
+        text = workload_output(rate) if rate is not None else "Traceback\nRuntimeError: boom\n"
+        log_path.write_text(text)
+        for line in text.splitlines():
+            on_line(line)
+        return RunOutcome(
+            started=started,
+            ended=datetime.now(UTC),
+            exit_code=0 if rate is not None else 1,
+            log_path=log_path,
+            image_id=self.image_id(spec.image.reference),
+        )
+
+    def remove_strays(self) -> int:
+        return 0

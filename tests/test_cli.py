@@ -1,0 +1,142 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kit import cli
+from kit.errors import KitError
+from tests.fakes import FakeEngine
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    """Run the CLI as `kit` does: KitError -> one line on stderr and its exit code."""
+    try:
+        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
+    except KitError as exc:
+        return exc.exit_code, str(exc)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    engine = FakeEngine(
+        {"stock:default": 5.48, "intel:default": 33.62, "intel:tuned": 33.9},
+        images={"kit/tensorflow:stock", "kit/tensorflow:intel"},
+    )
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    return engine
+
+
+def test_help_lists_choices():
+    code, text = invoke("compare", "--help")
+    assert code == 0
+    for word in ("quick", "seed", "resnet50", "tiny", "markdown", "csv", "json"):
+        assert word in text
+
+
+def test_profiles_list_and_show():
+    code, text = invoke("profiles", "list")
+    assert code == 0 and "interleave" in text and "eigen" in text
+    code, text = invoke("profiles", "show", "interleave", "--cpus", "1")
+    assert code == 0
+    assert "OMP_NUM_THREADS=1" in text
+    assert "numactl --interleave=all" in text
+    assert "SYS_NICE" in text
+
+
+def test_compare_prints_table_and_keeps_results(fake, tmp_path):
+    code, text = invoke(
+        "compare",
+        "stock",
+        "intel",
+        "--profile",
+        "default",
+        "--model",
+        "tiny",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    table = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    assert [r["images_per_sec"] for r in table] == [5.48, 33.62]
+    assert table[1]["speedup"] == pytest.approx(33.62 / 5.48)
+    (session,) = tmp_path.iterdir()
+    assert (session / "summary.md").exists()
+
+
+def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_path):
+    code, text = invoke(
+        "compare",
+        "stock",
+        "intel",
+        "--profile",
+        "default",
+        "--profile",
+        "tuned",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1
+    assert "1 of 4 runs failed" in text
+    (session,) = tmp_path.iterdir()
+    assert len((session / "results.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["compare", "stock", "--profile", "nope"], "unknown profile nope"),
+        (["compare", "stock", "--cpus", "3-1"], "runs backwards"),
+        (["compare", "stock", "--cpus", "0-"], "not a number or a range"),
+        (["compare", "stock", "--cpus", "64"], "not on this host"),
+        (["compare", "stock", "--batch-size", "0"], "batch size must be between"),
+        (["compare", "stock", "--batch-size", "70000"], "batch size must be between"),
+        (["compare", "stock", "--num-batches", "-1"], "number of batches"),
+        (["compare", "stock", "--baseline", "intel:default"], "baseline 'intel:default'"),
+        (["compare", "latest"], "image 'kit/tensorflow:latest' is not on this Docker engine"),
+        (["run", "stock", "--profile", "eigen", "--data-format", "NCHW"], "needs oneDNN"),
+        (["compare", "stock", "--workload", "tf_cnn_benchmarks"], "needs --workload-dir"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(fake, tmp_path, args, match):
+    code, text = invoke(*args, "--results", str(tmp_path))
+    assert code == 2, text
+    assert match in text
+    assert fake.ran == []
+
+
+def test_results_path_that_is_a_file(fake, tmp_path):
+    path = tmp_path / "f"
+    path.write_text("")
+    code, text = invoke("compare", "stock", "--results", str(path))
+    assert (code, "is a file" in text) == (2, True)
+    assert fake.ran == []
+
+
+def test_bad_profiles_file_names_file_and_line(fake, tmp_path):
+    bad = tmp_path / "p.toml"
+    bad.write_text("[x]\nenv = {\n")
+    code, text = invoke(
+        "compare", "stock", "--profiles", str(bad), "--profile", "x", "--results", str(tmp_path)
+    )
+    assert code == 2
+    assert f"{bad}:2" in text or f"{bad}:3" in text
+
+
+def test_unknown_format_is_a_usage_error(fake, tmp_path):
+    result = runner.invoke(cli.app, ["compare", "stock", "--format", "xml"])
+    assert result.exit_code == 2
+    assert "xml" in result.output
+
+
+def test_main_prints_one_line_and_exits_with_the_code(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["kit", "compare", "stock", "--cpus", "a"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kit: error: bad --cpus")

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from kit.errors import UsageError
+from kit.plan import build_plan
+from kit.profiles import load_profiles, pick
+from kit.report import Format, check_baseline, render, rows
+from kit.results import Status, load_session
+from kit.session import RunFinished, run_session
+from kit.spec import Model, WorkloadSpec
+from kit.topology import parse_lscpu
+from tests.conftest import DATA
+from tests.fakes import FakeEngine
+
+TOPO = parse_lscpu((DATA / "lscpu-epyc-2cpu.txt").read_text())
+TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)
+
+
+def plan(images=("stock", "intel"), names=("default", "tuned", "interleave"), cpus=None):
+    return build_plan(list(images), pick(load_profiles(), list(names)), TINY, TOPO, cpus)
+
+
+def test_plan_is_the_cross_product_image_major():
+    specs = plan()
+    assert [s.key for s in specs] == [
+        "stock:default",
+        "stock:tuned",
+        "stock:interleave",
+        "intel:default",
+        "intel:tuned",
+        "intel:interleave",
+    ]
+    assert [s.index for s in specs] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "match"), [((5,), "CPU 5 not on this host"), ((), "selection is empty")]
+)
+def test_plan_refuses_bad_cpus(cpus, match):
+    with pytest.raises(UsageError, match=match):
+        plan(cpus=cpus)
+
+
+def test_session_persists_each_result_as_it_finishes(tmp_path):
+    engine = FakeEngine({"stock:default": 5.48, "intel:tuned": 33.62})
+    seen_on_disk = []
+    events = []
+
+    def listener(event):
+        events.append(type(event).__name__)
+        if isinstance(event, RunFinished):
+            session = next(tmp_path.iterdir())
+            seen_on_disk.append(len(load_session(session)))
+
+    store, results = run_session(plan(names=("default", "tuned")), engine, tmp_path, listener)
+    assert seen_on_disk == [1, 2, 3, 4]
+    assert [r.status for r in results] == [Status.ok, Status.failed, Status.failed, Status.ok]
+    assert "RuntimeError: boom" in results[1].error
+    assert events.count("RunStarted") == 4 and "RunOutput" in events
+    assert (store.path / "summary.md").read_text().startswith("| image")
+    assert len(list(store.path.glob("*.log"))) == 4
+    meta = json.loads((store.path / "session.json").read_text())
+    assert [p["profile"] for p in meta["plan"]] == ["default", "tuned", "default", "tuned"]
+    reloaded = load_session(store.path)
+    assert reloaded == results
+
+
+def test_speedup_against_first_row_and_named_baseline(tmp_path):
+    engine = FakeEngine({"stock:default": 5.48, "intel:tuned": 33.62, "intel:interleave": 34.18})
+    _, results = run_session(
+        plan(["stock", "intel"], ["default", "tuned", "interleave"]), engine, tmp_path
+    )
+    table = {r["image"] + ":" + r["profile"]: r for r in rows(results)}
+    assert table["stock:default"]["speedup"] == pytest.approx(1.0)
+    assert table["intel:tuned"]["speedup"] == pytest.approx(33.62 / 5.48)
+    assert table["intel:interleave"]["speedup"] == pytest.approx(34.18 / 5.48)
+    assert table["stock:tuned"]["speedup"] is None
+    by_tuned = {r["image"] + ":" + r["profile"]: r for r in rows(results, "intel:tuned")}
+    assert by_tuned["intel:interleave"]["speedup"] == pytest.approx(34.18 / 33.62)
+
+
+def test_renderings(tmp_path):
+    engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
+    _, results = run_session(plan(names=("default",)), engine, tmp_path)
+    table = render(results, Format.table)
+    assert "6.14x" in table and "5.48" in table and "2.14.1" in table and "2/2" in table
+    assert render(results, Format.markdown).splitlines()[1].startswith("|--")
+    csv_text = render(results, Format.csv)
+    assert csv_text.splitlines()[0].startswith("image,tf_version,profile")
+    data = json.loads(render(results, Format.json))
+    assert data[1]["images_per_sec"] == 33.62
+
+
+def test_unknown_baseline_is_refused():
+    with pytest.raises(UsageError, match="baseline 'intel:nope'"):
+        check_baseline(["stock:default"], "intel:nope")
+
+
+def test_results_path_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("")
+    with pytest.raises(UsageError, match="is a file"):
+        run_session(plan(), FakeEngine({}), target)
