@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -32,6 +33,7 @@ LOCAL_BASE = "kit/debian:bookworm"
 LOCAL_BASE_PACKAGES = ("ca-certificates", "python3", "python3-venv", "numactl")
 CA_ENV_VARS = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 LABEL_FLAVOR = "kit.flavor"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 Say = Callable[[str], None]
 
@@ -91,8 +93,9 @@ def build_context(flavor: Flavor, ca_bundle: Path | None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(source / "Dockerfile", arcname=DOCKERFILE)
-        pins = f"docker/flavors/{flavor.value}.txt"
-        tar.add(source / "flavors" / f"{flavor.value}.txt", arcname=pins)
+        for suffix in ("txt", "lock"):
+            name = f"{flavor.value}.{suffix}"
+            tar.add(source / "flavors" / name, arcname=f"docker/flavors/{name}")
         for path in sorted(workload.glob("*.py")):
             tar.add(path, arcname=f"kit/workload/{path.name}")
         if ca_bundle is not None:
@@ -117,8 +120,9 @@ def ensure_base(client: docker.DockerClient, base: str, say: Say) -> str:
         client.images.pull(base)
         return base
     except (docker.errors.APIError, RequestException) as exc:
+        reason = getattr(exc, "explanation", None) or str(exc)
         say(
-            f"cannot pull {base} ({str(exc).splitlines()[0][:120]}); "
+            f"cannot pull {base} ({reason.splitlines()[0][:160]}); "
             f"using a local Debian base, {LOCAL_BASE}, instead"
         )
     if not _has_image(client, LOCAL_BASE):
@@ -215,12 +219,12 @@ def build_image(
         )
         for chunk in stream:
             if "error" in chunk:
-                tail.append(chunk["error"])
+                tail.append(ANSI.sub("", chunk["error"]).strip())
                 raise BuildError(
                     f"building {tag} failed: {' | '.join(tail[-6:])}",
                     "read the build log above; behind a TLS proxy pass --ca-bundle",
                 )
-            for line in chunk.get("stream", "").splitlines():
+            for line in ANSI.sub("", chunk.get("stream", "")).splitlines():
                 if line.strip():
                     tail = [*tail[-20:], line]
                     on_log(line)

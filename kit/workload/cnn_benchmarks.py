@@ -1,0 +1,75 @@
+"""``python -m kit_workload.cnn_benchmarks``: tf_cnn_benchmarks from a mounted checkout of
+tensorflow/benchmarks, with kit's flags translated to its own and kit's provenance line first.
+
+The script replaces this process (exec), so the numactl policy, the cpuset and the environment
+it runs under are exactly the ones the provenance line reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import provenance
+from .__main__ import parser as kit_parser
+
+SCRIPT = "scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = kit_parser()
+    p.prog = "kit_workload.cnn_benchmarks"
+    p.add_argument("--workload_dir", required=True, help="checkout of tensorflow/benchmarks")
+    return p
+
+
+def translate(args: argparse.Namespace) -> list[str]:
+    """kit's flags in tf_cnn_benchmarks' words. No --mkl: it would overwrite KMP_* and drop
+    OMP_NUM_THREADS, and the profile's environment is what is being measured."""
+    flags = [
+        f"--model={args.model}",
+        f"--batch_size={args.batch_size}",
+        f"--num_batches={args.num_batches}",
+        f"--num_warmup_batches={args.num_warmup_batches}",
+        f"--data_format={args.data_format}",
+        "--device=cpu",
+        "--local_parameter_device=cpu",
+        f"--display_every={args.display_every}",
+    ]
+    if args.num_inter_threads:
+        flags.append(f"--num_inter_threads={args.num_inter_threads}")
+    if args.num_intra_threads:
+        flags.append(f"--num_intra_threads={args.num_intra_threads}")
+    if args.forward_only:
+        flags.append("--forward_only=True")
+    return flags
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    script = os.path.join(args.workload_dir, SCRIPT)
+    if not os.path.isfile(script):
+        print(
+            f"error: {script} not found; mount a checkout of tensorflow/benchmarks", file=sys.stderr
+        )
+        return 2
+    import tensorflow as tf  # for the provenance line only
+
+    cpus = len(os.sched_getaffinity(0))
+    threads = {
+        "inter_op": args.num_inter_threads or cpus,
+        "intra_op": args.num_intra_threads or cpus,
+        "inter_op_requested": args.num_inter_threads,
+        "intra_op_requested": args.num_intra_threads,
+        "affinity_cpus": cpus,
+    }
+    provenance.emit(provenance.collect(tf, threads, "tf_cnn_benchmarks", argv))
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, script, *translate(args)])
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

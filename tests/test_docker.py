@@ -1,0 +1,185 @@
+"""The engine features against the real Docker engine, real images and real TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kit import cli
+from kit.errors import KitError
+from kit.results import load_session
+
+pytestmark = pytest.mark.docker
+TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def kit(*args: str) -> tuple[int, str]:
+    try:
+        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
+    except KitError as exc:
+        return exc.exit_code, str(exc)
+    return result.exit_code, result.output
+
+
+def only_session(root: Path) -> Path:
+    (session,) = root.iterdir()
+    return session
+
+
+def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_path):
+    code, text = kit(
+        "compare", "stock", "intel", *TINY, "--results", str(tmp_path), "--format", "json"
+    )
+    assert code == 0, text
+    table = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    keys = [(r["image"], r["profile"]) for r in table]
+    assert keys == [(i, p) for i in ("stock", "intel") for p in ("default", "tuned", "interleave")]
+    assert all(r["images_per_sec"] > 0 and r["status"] == "ok" for r in table)
+    assert {r["tf_version"] for r in table} == {"2.14.1", "2.14.0"}
+    assert table[0]["speedup"] == 1.0
+
+    results = {r.key: r for r in load_session(only_session(tmp_path))}
+    # Read inside the container, not echoed from the request:
+    assert results["stock:interleave"].provenance["numactl"]["policy"] == "interleave"
+    assert results["intel:interleave"].provenance["numactl"]["policy"] == "interleave"
+    assert results["stock:default"].provenance["numactl"]["policy"] == "default"
+    tuned = results["intel:tuned"].provenance
+    assert tuned["env"]["OMP_NUM_THREADS"] == "2"
+    assert tuned["threads"]["intra_op"] == 2 and tuned["threads"]["inter_op"] == 2
+    # Intel OpenMP really read KMP_SETTINGS=1: it prints its settings into the log.
+    assert "KMP_BLOCKTIME" in Path(results["intel:tuned"].log_path).read_text()
+    assert results["intel:tuned"].image_id == kit_images["intel"]
+    assert (only_session(tmp_path) / "summary.md").read_text().count("| stock") == 3
+
+
+def test_run_pinned_to_cpu_1_runs_on_cpu_1_only(kit_images, kit_containers, tmp_path):
+    code, text = kit(
+        "run", "stock", "--profile", "tuned", "--cpus", "1", *TINY, "--results", str(tmp_path)
+    )
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.provenance["cpus_allowed_list"] == "1"
+    assert result.provenance["affinity"] == [1]
+    assert result.provenance["env"]["OMP_NUM_THREADS"] == "1"
+    assert result.provenance["threads"]["intra_op"] == 1
+
+
+def test_onednn_state_is_read_from_the_run(kit_images, kit_containers, tmp_path):
+    code, text = kit(
+        "compare", "stock", "intel", "--profile", "eigen", *TINY, "--results", str(tmp_path)
+    )
+    assert code == 0, text
+    results = {r.key: r for r in load_session(only_session(tmp_path))}
+    assert results["stock:eigen"].provenance["onednn_enabled"] is False
+    # intel-tensorflow ignores TF_ENABLE_ONEDNN_OPTS=0
+    assert results["intel:eigen"].provenance["onednn_enabled"] is True
+
+
+def test_latest_flavor_runs_the_workload_on_keras_3(kit_images, kit_containers, tmp_path):
+    code, text = kit("run", "latest", *TINY, "--results", str(tmp_path))
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.tf_version == "2.21.0"
+    assert result.images_per_sec > 0
+
+
+def test_timeout_kills_the_run_and_removes_the_container(kit_images, kit_containers, tmp_path):
+    code, _ = kit(
+        "run", "stock", "--model", "resnet50", "--timeout", "3", "--results", str(tmp_path)
+    )
+    assert code == 1
+    (result,) = load_session(only_session(tmp_path))
+    assert result.status.value == "timed out"
+    assert "3s timeout" in result.error
+
+
+def test_images_carry_oci_and_kit_labels(kit_images, docker_client):
+    code, text = kit("images", "list")
+    assert code == 0
+    for flavor, package in [
+        ("stock", "tensorflow-cpu==2.14.1"),
+        ("intel", "intel-tensorflow==2.14.0"),
+        ("latest", "tensorflow-cpu==2.21.0"),
+    ]:
+        assert package in text
+        labels = docker_client.images.get(kit_images[flavor]).labels
+        assert labels["kit.flavor"] == flavor
+        assert labels["kit.tf-package"] == package
+        assert labels["org.opencontainers.image.title"] == f"kit TensorFlow ({flavor})"
+    assert "kit/tensorflow:stock-2.14.1" in docker_client.images.get(kit_images["stock"]).tags
+
+
+def _normalized(lines: list[str]) -> set[str]:
+    """Requirement lines as comparable ``name==version`` (PEP 503 names), minus pip itself."""
+    pins = set()
+    for raw in lines:
+        line = raw.split("#")[0].strip()
+        if line and not line.startswith(("pip==", "setuptools==")):
+            name, _, version = line.partition("==")
+            pins.add(f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}")
+    return pins
+
+
+@pytest.mark.parametrize("flavor", ["stock", "intel", "latest"])
+def test_images_install_exactly_the_locked_packages(kit_images, docker_client, flavor):
+    freeze = docker_client.containers.run(
+        kit_images[flavor], ["cat", "/opt/kit/pip-freeze.txt"], remove=True, network_mode="none"
+    ).decode()
+    lock = (REPO / "docker" / "flavors" / f"{flavor}.lock").read_text()
+    assert _normalized(freeze.splitlines()) == _normalized(lock.splitlines())
+    if flavor != "latest":  # TF 2.14 breaks on numpy 2
+        assert any(p.startswith("numpy==1.") for p in _normalized(lock.splitlines()))
+
+
+def test_unpullable_base_falls_back_to_a_local_debian_base(docker_client, kit_images):
+    from kit.images import LOCAL_BASE, ensure_base
+
+    said: list[str] = []
+    assert ensure_base(docker_client, "registry.invalid/nothing:here", said.append) == LOCAL_BASE
+    assert any("using a local Debian base" in line for line in said)
+
+
+@pytest.mark.parametrize(
+    "command", [["docker-compose", "config", "-q"], ["docker", "compose", "config", "-q"]]
+)
+def test_compose_file_is_valid(command):
+    if shutil.which(command[0]) is None:
+        pytest.fail(f"{command[0]} is not installed (CI installs it)")
+    if command[1] == "compose":
+        probe = subprocess.run([*command[:2], "version"], capture_output=True, check=False)
+        if probe.returncode != 0:
+            pytest.skip("this docker client has no compose v2 plugin")
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_tf_cnn_benchmarks_workload_from_a_read_only_checkout(kit_images, kit_containers, tmp_path):
+    checkout = REPO / "tests" / "data" / "tf_benchmarks"
+    code, text = kit(
+        "run",
+        "stock",
+        "--profile",
+        "tuned",
+        "--workload",
+        "tf_cnn_benchmarks",
+        "--workload-dir",
+        str(checkout),
+        "--num-batches",
+        "3",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.images_per_sec == 12.34
+    assert result.provenance["workload"] == "tf_cnn_benchmarks"
+    log = Path(result.log_path).read_text()
+    assert "stand-in: intra=2 inter=2 writable=False" in log

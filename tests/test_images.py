@@ -1,0 +1,82 @@
+import io
+import tarfile
+
+import pytest
+
+from kit.errors import UsageError
+from kit.flavors import Flavor, requirements, tf_package
+from kit.images import (
+    build_context,
+    check_ca_bundle,
+    default_ca_bundle,
+    image_labels,
+    local_base_command,
+)
+
+
+def members(blob: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_context_is_laid_out_like_the_repository():
+    files = members(build_context(Flavor.intel, None))
+    assert set(files) >= {
+        "docker/Dockerfile",
+        "docker/flavors/intel.txt",
+        "docker/flavors/intel.lock",
+        "kit/workload/__main__.py",
+        "kit/workload/train.py",
+        "kit/workload/provenance.py",
+    }
+    assert "docker/ca-bundle.crt" not in files
+    assert not any("stock" in name for name in files)
+
+
+def test_context_carries_the_ca_bundle_when_given(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\n...\n")
+    files = members(build_context(Flavor.stock, bundle))
+    assert files["docker/ca-bundle.crt"] == bundle.read_bytes()
+
+
+def test_default_ca_bundle_follows_the_standard_variables(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    assert default_ca_bundle({"PIP_CERT": str(bundle)}) == bundle
+    assert default_ca_bundle({"SSL_CERT_FILE": str(tmp_path / "missing")}) is None
+    assert default_ca_bundle({}) is None
+
+
+def test_missing_ca_bundle_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        check_ca_bundle(tmp_path / "nope.pem")
+
+
+@pytest.mark.parametrize(
+    ("flavor", "package"),
+    [
+        (Flavor.stock, "tensorflow-cpu==2.14.1"),
+        (Flavor.intel, "intel-tensorflow==2.14.0"),
+        (Flavor.latest, "tensorflow-cpu==2.21.0"),
+    ],
+)
+def test_flavor_pins(flavor, package):
+    assert tf_package(flavor) == package
+    assert package in requirements(flavor)
+    labels = image_labels(flavor, "kit/debian:bookworm")
+    assert labels["kit.flavor"] == flavor.value
+    assert labels["kit.tf-package"] == package
+    assert labels["org.opencontainers.image.base.name"] == "kit/debian:bookworm"
+
+
+def test_tf_2_14_flavors_pin_numpy_below_2():
+    for flavor in (Flavor.stock, Flavor.intel):
+        assert any(p.startswith("numpy==1.") for p in requirements(flavor))
+
+
+def test_local_base_commands():
+    mm = local_base_command("mmdebstrap", "/tmp/x.tar")
+    assert mm[0] == "mmdebstrap" and mm[-2:] == ["bookworm", "/tmp/x.tar"]
+    assert "--include=ca-certificates,python3,python3-venv,numactl" in mm
+    assert local_base_command("debootstrap", "/tmp/root")[0] == "debootstrap"
