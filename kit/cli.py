@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +11,12 @@ import typer
 from rich.console import Console
 
 from kit import __version__
-from kit.cpus import parse_cpu_list
+from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import KitError, RunFailed
 from kit.flavors import Flavor
-from kit.plan import build_plan, placement_for
-from kit.profiles import load_profiles, pick
+from kit.placement import CpuSelection, parse_instances
+from kit.plan import build_plan, resolve_placement
+from kit.profiles import NumaPolicy, load_profiles, pick
 from kit.report import Format, check_baseline, render
 from kit.spec import DataFormat, Model, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
@@ -45,9 +47,6 @@ ProfilesFile = Annotated[
 ProfileOpt = Annotated[
     list[str] | None, typer.Option("--profile", "-p", help="Profile to run; repeat for several.")
 ]
-CpusOpt = Annotated[
-    str | None, typer.Option(help="Host CPUs the containers get, e.g. 0-8,18-26 (default: all).")
-]
 PresetOpt = Annotated[
     Preset,
     typer.Option(
@@ -74,6 +73,57 @@ ResultsOpt = Annotated[Path, typer.Option(help="Where session folders are writte
 BaselineOpt = Annotated[
     str | None,
     typer.Option(help="IMAGE:PROFILE that speedups are relative to (default: the first row)."),
+]
+PLACEMENT = "Placement (CPUs, NUMA)"
+CpusOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Host CPUs to use, e.g. 0-8,18-26 (default: all).", rich_help_panel=PLACEMENT
+    ),
+]
+NodesOpt = Annotated[
+    str | None, typer.Option(help="Use the CPUs of these NUMA nodes.", rich_help_panel=PLACEMENT)
+]
+CoresOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Use the first N physical cores of the selection.", rich_help_panel=PLACEMENT
+    ),
+]
+OnePerCoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--one-thread-per-core",
+        help="One logical CPU per physical core.",
+        rich_help_panel=PLACEMENT,
+    ),
+]
+InterleaveOpt = Annotated[
+    str | None,
+    typer.Option(help="numactl --interleave: all or NODES.", rich_help_panel=PLACEMENT),
+]
+MembindOpt = Annotated[
+    str | None, typer.Option(help="numactl --membind NODES.", rich_help_panel=PLACEMENT)
+]
+PreferredOpt = Annotated[
+    str | None, typer.Option(help="numactl --preferred NODE.", rich_help_panel=PLACEMENT)
+]
+CpunodebindOpt = Annotated[
+    str | None, typer.Option(help="numactl --cpunodebind NODES.", rich_help_panel=PLACEMENT)
+]
+PhyscpubindOpt = Annotated[
+    str | None, typer.Option(help="numactl --physcpubind CPUS.", rich_help_panel=PLACEMENT)
+]
+LocalallocOpt = Annotated[
+    bool, typer.Option(help="numactl --localalloc.", rich_help_panel=PLACEMENT)
+]
+InstancesOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="N or per-node: N containers at once on disjoint core groups, memory local; "
+        "reports their sum.",
+        rich_help_panel=PLACEMENT,
+    ),
 ]
 
 
@@ -102,35 +152,25 @@ def compare(
     forward_only: ForwardOpt = False,
     workload: WorkloadOpt = Workload.kit,
     workload_dir: WorkloadDirOpt = None,
-    cpus: CpusOpt = None,
     timeout: TimeoutOpt = 3600.0,
     baseline: BaselineOpt = None,
     fmt: FormatOpt = Format.table,
     results: ResultsOpt = Path("results"),
+    cpus: CpusOpt = None,
+    nodes: NodesOpt = None,
+    cores: CoresOpt = None,
+    one_thread_per_core: OnePerCoreOpt = False,
+    interleave: InterleaveOpt = None,
+    membind: MembindOpt = None,
+    preferred: PreferredOpt = None,
+    cpunodebind: CpunodebindOpt = None,
+    physcpubind: PhyscpubindOpt = None,
+    localalloc: LocalallocOpt = False,
+    instances: InstancesOpt = None,
 ) -> None:
     """Run every IMAGE under every profile and tabulate images/sec and speedup."""
-    spec = WorkloadSpec.from_preset(
-        preset,
-        model=model,
-        batch_size=batch_size,
-        num_batches=num_batches,
-        num_warmup_batches=num_warmup_batches,
-        data_format=data_format,
-        forward_only=forward_only,
-        workload=workload,
-        workload_dir=workload_dir,
-    )
-    _execute(
-        images,
-        profile or DEFAULT_PROFILES,
-        profiles_file,
-        spec,
-        cpus,
-        timeout,
-        baseline,
-        fmt,
-        results,
-    )
+    options = dict(locals())
+    _execute(images, profile or DEFAULT_PROFILES, options)
 
 
 @app.command()
@@ -149,24 +189,24 @@ def run(
     forward_only: ForwardOpt = False,
     workload: WorkloadOpt = Workload.kit,
     workload_dir: WorkloadDirOpt = None,
-    cpus: CpusOpt = None,
     timeout: TimeoutOpt = 3600.0,
     fmt: FormatOpt = Format.table,
     results: ResultsOpt = Path("results"),
+    cpus: CpusOpt = None,
+    nodes: NodesOpt = None,
+    cores: CoresOpt = None,
+    one_thread_per_core: OnePerCoreOpt = False,
+    interleave: InterleaveOpt = None,
+    membind: MembindOpt = None,
+    preferred: PreferredOpt = None,
+    cpunodebind: CpunodebindOpt = None,
+    physcpubind: PhyscpubindOpt = None,
+    localalloc: LocalallocOpt = False,
+    instances: InstancesOpt = None,
 ) -> None:
     """Run one IMAGE under one profile."""
-    spec = WorkloadSpec.from_preset(
-        preset,
-        model=model,
-        batch_size=batch_size,
-        num_batches=num_batches,
-        num_warmup_batches=num_warmup_batches,
-        data_format=data_format,
-        forward_only=forward_only,
-        workload=workload,
-        workload_dir=workload_dir,
-    )
-    _execute([image], [profile], profiles_file, spec, cpus, timeout, None, fmt, results)
+    options = dict(locals())
+    _execute([image], [profile], options)
 
 
 def make_engine():
@@ -176,36 +216,90 @@ def make_engine():
     return DockerEngine()
 
 
-def _execute(
-    images, profile_names, profiles_file, spec, cpus, timeout, baseline, fmt, results_root
-) -> None:
+def _workload(o: dict) -> WorkloadSpec:
+    return WorkloadSpec.from_preset(
+        o["preset"],
+        model=o["model"],
+        batch_size=o["batch_size"],
+        num_batches=o["num_batches"],
+        num_warmup_batches=o["num_warmup_batches"],
+        data_format=o["data_format"],
+        forward_only=o["forward_only"],
+        workload=o["workload"],
+        workload_dir=o["workload_dir"],
+    )
+
+
+def _selection(o: dict) -> CpuSelection:
+    return CpuSelection(
+        cpus=parse_cpu_list(o["cpus"], what="--cpus") if o["cpus"] is not None else None,
+        nodes=parse_cpu_list(o["nodes"], what="--nodes") if o["nodes"] is not None else None,
+        cores=o["cores"],
+        one_thread_per_core=o["one_thread_per_core"],
+    )
+
+
+def _numactl(o: dict) -> dict[str, str | bool]:
+    """numactl settings given on the command line; they apply on top of every profile."""
+    names = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
+    given: dict[str, str | bool] = {n: o[n] for n in names if o[n] is not None}
+    if o["localalloc"]:
+        given["localalloc"] = True
+    NumaPolicy(**given)  # refuses two memory policies at once
+    return given
+
+
+def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     from kit.results import check_writable
     from kit.session import check_images, run_session
     from kit.ui import RunDisplay
 
+    spec = _workload(o)
     topology = read_host()
-    selected = parse_cpu_list(cpus, what="--cpus") if cpus is not None else None
-    profiles = pick(load_profiles(profiles_file), profile_names)
-    plan = build_plan(images, profiles, spec, topology, selected, timeout)
+    profiles = pick(load_profiles(o["profiles_file"]), profile_names)
+    plan = build_plan(
+        images,
+        profiles,
+        spec,
+        topology,
+        _selection(o),
+        o["timeout"],
+        numactl=_numactl(o),
+        instances=parse_instances(o["instances"]),
+    )
+    baseline = o.get("baseline")
     check_baseline([s.key for s in plan], baseline)
-    check_writable(results_root)
+    check_writable(o["results"])
     engine = make_engine()
     engine.check()
     check_images(engine, plan)
 
-    err.print(
-        f"kit {__version__}: {len(plan)} run(s) of {spec.describe()} on CPUs {plan[0].cpu_list}"
-    )
+    err.print(f"kit {__version__}: {len(plan)} run(s) of {spec.describe()}")
     with RunDisplay(err, spec) as display:
-        store, finished = run_session(plan, engine, results_root, display.on_event, baseline)
-    out.print(render(finished, fmt, baseline), markup=False)
+        store, finished = run_session(plan, engine, o["results"], display.on_event, baseline)
+    out.print(render(finished, o["fmt"], baseline), markup=False)
     err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
     failed = [r for r in finished if not r.ok]
     if failed:
         raise RunFailed(
-            f"{len(failed)} of {len(finished)} runs failed",
+            f"{len(failed)} of {len(finished)} runs failed or were INVALID",
             f"see the status column and the logs in {store.path}",
         )
+
+
+@app.command()
+def topology(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
+    from kit.topology import format_topology, to_json
+
+    host = read_host()
+    if as_json:
+        out.print(json.dumps(to_json(host), indent=2), markup=False)
+    else:
+        for line in format_topology(host):
+            out.print(line, markup=False)
 
 
 @app.command()
@@ -284,30 +378,26 @@ def profiles_show(
     profiles_file: ProfilesFile = None,
     cpus: CpusOpt = None,
 ) -> None:
-    """A profile resolved for this host (or --cpus): env, threads, numactl argv."""
-    topology = read_host()
-    selected = parse_cpu_list(cpus, what="--cpus") if cpus is not None else topology.cpu_ids
-    topology.select(selected)
-    placement = placement_for(topology, selected)
+    """A profile resolved for this host (or --cpus): CPUs, env, threads, numactl argv."""
+    host = read_host()
+    selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
     (profile,) = pick(load_profiles(profiles_file), [name])
-    resolved = profile.resolve(placement)
-    out.print(f"profile:     {profile.name} ({profile.source})", markup=False)
-    out.print(f"description: {profile.description}", markup=False)
-    out.print(
-        f"placement:   {placement.cores} physical cores, {placement.threads} logical CPUs, "
-        f"{placement.nodes} NUMA node(s)",
-        markup=False,
-    )
-    for key, value in resolved.env.items():
-        out.print(f"env:         {key}={value}", markup=False)
-    out.print(
-        f"threads:     inter_op={resolved.inter_op or 'TF default'} "
+    cpuset, effective, placement, numa = resolve_placement(profile, host, selection)
+    resolved = profile.resolve(placement, numa)
+    lines = [
+        f"profile:      {profile.name} ({profile.source})",
+        f"description:  {profile.description}",
+        f"cpuset:       {format_cpu_list(cpuset)}",
+        f"workload on:  CPUs {format_cpu_list(effective)}: {placement.cores} physical cores, "
+        f"{placement.threads} logical CPUs, {placement.nodes} NUMA node(s)",
+        *(f"env:          {key}={value}" for key, value in resolved.env.items()),
+        f"threads:      inter_op={resolved.inter_op or 'TF default'} "
         f"intra_op={resolved.intra_op or 'TF default'}",
-        markup=False,
-    )
-    out.print(f"numactl:     {' '.join(resolved.numa.argv()) or '(none)'}", markup=False)
-    caps = "SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"
-    out.print(f"capabilities: {caps}", markup=False)
+        f"numactl:      {' '.join(resolved.numa.argv()) or '(none)'}",
+        "capabilities: " + ("SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"),
+    ]
+    for line in lines:
+        out.print(line, markup=False)
 
 
 def main() -> None:

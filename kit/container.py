@@ -22,14 +22,20 @@ def container_labels(session_id: str, spec: RunSpec) -> dict[str, str]:
         LABEL_MANAGED: "1",
         LABEL_SESSION: session_id,
         LABEL_RUN: str(spec.index),
+        "kit.instance": f"{spec.instance}/{spec.instances}",
         "kit.image": spec.image.label,
         "kit.profile": spec.profile.name,
         "kit.version": __version__,
     }
 
 
-def container_kwargs(spec: RunSpec, session_id: str) -> dict[str, Any]:
-    """Keyword arguments for ``client.containers.create`` (argv lists, never a shell string)."""
+def container_kwargs(
+    spec: RunSpec, session_id: str, *, grant_sys_nice: bool = True
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` (argv lists, never a shell string).
+
+    ``grant_sys_nice=False`` withholds the capability a memory policy needs, as an engine that
+    refuses capabilities would: the run must then be reported INVALID, never run unbound."""
     kwargs: dict[str, Any] = {
         "image": spec.image.reference,
         "command": list(spec.command()),
@@ -45,7 +51,9 @@ def container_kwargs(spec: RunSpec, session_id: str) -> dict[str, Any]:
         "read_only": True,
         "tmpfs": dict(SCRATCH),
     }
-    if spec.profile.numa.needs_sys_nice:
+    if spec.mems is not None:
+        kwargs["cpuset_mems"] = spec.mems_list
+    if spec.profile.numa.needs_sys_nice and grant_sys_nice:
         kwargs["cap_add"] = ["SYS_NICE"]
     if spec.workload.workload_dir is not None:
         kwargs["volumes"] = {

@@ -41,8 +41,11 @@ def _first_line(exc: BaseException) -> str:
 class DockerEngine:
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self, client: docker.DockerClient | None = None, *, grant_sys_nice: bool = True
+    ) -> None:
         self._client = client
+        self.grant_sys_nice = grant_sys_nice
 
     @property
     def client(self) -> docker.DockerClient:
@@ -72,7 +75,9 @@ class DockerEngine:
         error: str | None = None
         image_id: str | None = None
         try:
-            container = self.client.containers.create(**container_kwargs(spec, session_id))
+            container = self.client.containers.create(
+                **container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
+            )
             image_id = container.attrs.get("Image")
             container.start()
 

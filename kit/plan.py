@@ -1,15 +1,30 @@
-"""Planning: images x profiles -> RunSpecs, each profile resolved for the CPUs its run gets.
+"""Planning: images x profiles (x instances) -> RunSpecs, each profile resolved for the CPUs its
+run gets.
 
 Pure: the host's topology comes in as a value, so every check runs before any container does.
+The order matters and is the same for every run:
+  1. the container's cpuset: the command line's CPU selection, narrowed by the profile's;
+  2. numactl, with placeholders resolved against that cpuset;
+  3. the CPUs the workload really gets (cpuset narrowed by numactl's CPU binding);
+  4. env and thread counts, with placeholders resolved against those CPUs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
+from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.flavors import resolve_image
-from kit.profiles import Placement, Profile
+from kit.placement import (
+    CpuSelection,
+    effective_cpus,
+    parse_node_list,
+    select_cpus,
+    split_instances,
+)
+from kit.profiles import NumaPolicy, Placement, Profile, ResolvedProfile
 from kit.spec import ImageRef, RunSpec, WorkloadSpec
 from kit.topology import Topology
 
@@ -24,37 +39,133 @@ def placement_for(topology: Topology, cpus: Sequence[int]) -> Placement:
     )
 
 
+def _profile_selection(profile: Profile, placement: Placement) -> CpuSelection:
+    raw = profile.resolve_select(placement)
+    try:
+        cores = int(raw["cores"]) if "cores" in raw else None
+    except ValueError:
+        raise UsageError(
+            f"{profile.where}: select cores {raw['cores']!r} is not a number"
+        ) from None
+    return CpuSelection(
+        cpus=parse_cpu_list(str(raw["cpus"]), what="select cpus") if "cpus" in raw else None,
+        nodes=parse_cpu_list(str(raw["nodes"]), what="select nodes") if "nodes" in raw else None,
+        cores=cores,
+        one_thread_per_core=bool(raw.get("one_thread_per_core", False)),
+    )
+
+
+def _check_numa_nodes(numa: NumaPolicy, topology: Topology, where: str) -> None:
+    for name in ("interleave", "membind", "preferred", "cpunodebind"):
+        value = getattr(numa, name)
+        if value is not None and value != "all":
+            try:
+                parse_node_list(value, topology, f"--{name}")
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+    if numa.preferred is not None and len(parse_cpu_list(numa.preferred)) != 1:
+        raise UsageError(f"{where}: --preferred takes one node, got {numa.preferred}")
+
+
+def resolve_placement(
+    profile: Profile, topology: Topology, selection: CpuSelection
+) -> tuple[tuple[int, ...], tuple[int, ...], Placement, NumaPolicy]:
+    """(cpuset, effective CPUs, their placement, numactl policy) for one profile."""
+    host = placement_for(topology, select_cpus(topology, selection))
+    cpuset = select_cpus(topology, selection.narrowed_by(_profile_selection(profile, host)))
+    numa = profile.resolve_numa(placement_for(topology, cpuset))
+    _check_numa_nodes(numa, topology, profile.where)
+    cpus = effective_cpus(topology, cpuset, numa.cpunodebind, numa.physcpubind)
+    return cpuset, cpus, placement_for(topology, cpus), numa
+
+
+def memory_nodes(numa: NumaPolicy, topology: Topology, mems: Sequence[int] | None) -> str | None:
+    """The node list a memory policy should show inside the container (``all`` expanded to
+    the nodes the container may use)."""
+    text = numa.memory_nodes_text
+    if text is None:
+        return None
+    if text == "all":
+        return format_cpu_list(mems if mems is not None else topology.node_ids)
+    return format_cpu_list(parse_cpu_list(text))
+
+
 def build_plan(
     images: Sequence[str],
     profiles: Sequence[Profile],
     workload: WorkloadSpec,
     topology: Topology,
-    cpus: Sequence[int] | None = None,
+    selection: CpuSelection | None = None,
     timeout_s: float = 3600.0,
+    numactl: Mapping[str, str | bool] | None = None,
+    instances: int | str = 1,
 ) -> list[RunSpec]:
-    """Every (image, profile) pair in order: image-major, as the table reads."""
+    """Every (image, profile) cell in order, image-major as the table reads; a cell with
+    several instances has one spec per instance, each on its own CPU group with local memory."""
     if not images:
         raise UsageError("no image to run", "name at least one flavor or image reference")
     if not profiles:
         raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
-    selected = tuple(cpus) if cpus is not None else topology.cpu_ids
-    if not selected:
-        raise UsageError("the CPU selection is empty", "pass --cpus with at least one CPU")
-    topology.select(selected)  # names any CPU the host lacks
-    placement = placement_for(topology, selected)
+    selection = selection or CpuSelection()
     refs: list[ImageRef] = [resolve_image(name) for name in images]
-    resolved = [p.resolve(placement) for p in profiles]
-    plan = []
+    cells = [
+        _place_cell(profile.with_numactl(numactl or {}), topology, selection, instances)
+        for profile in profiles
+    ]
+    plan: list[RunSpec] = []
+    cell_no = 0
     for image in refs:
-        for profile in resolved:
-            plan.append(
-                RunSpec(
-                    index=len(plan) + 1,
-                    image=image,
-                    profile=profile,
-                    cpus=selected,
-                    workload=workload,
-                    timeout_s=timeout_s,
+        for runs in cells:
+            cell_no += 1
+            for instance, run in enumerate(runs, 1):
+                plan.append(
+                    RunSpec(
+                        index=len(plan) + 1,
+                        image=image,
+                        profile=run.profile,
+                        cpus=run.cpuset,
+                        workload=workload,
+                        timeout_s=timeout_s,
+                        effective_cpus=run.cpus,
+                        mems=run.mems,
+                        memory_nodes=run.memory_nodes,
+                        nodes=topology.nodes_of(run.cpus),
+                        cell=cell_no,
+                        instance=instance,
+                        instances=len(runs),
+                    )
                 )
-            )
     return plan
+
+
+class _Placed(NamedTuple):
+    cpuset: tuple[int, ...]
+    cpus: tuple[int, ...]
+    mems: tuple[int, ...] | None
+    profile: ResolvedProfile
+    memory_nodes: str | None
+
+
+def _place_cell(
+    profile: Profile, topology: Topology, selection: CpuSelection, instances: int | str
+) -> list[_Placed]:
+    """One profile's runs: a single run, or one per instance group with memory kept local
+    (the container's cpuset.mems)."""
+    cpuset, _, _, _ = resolve_placement(profile, topology, selection)
+    groups = split_instances(topology, cpuset, instances)
+    placed = []
+    for group in groups:
+        mems = topology.nodes_of(group) if len(groups) > 1 else None
+        g_cpuset, g_cpus, placement, numa = resolve_placement(
+            profile, topology, CpuSelection(cpus=group)
+        )
+        placed.append(
+            _Placed(
+                g_cpuset,
+                g_cpus,
+                mems,
+                profile.resolve(placement, numa),
+                memory_nodes(numa, topology, mems),
+            )
+        )
+    return placed

@@ -18,8 +18,10 @@ from types import MappingProxyType
 from kit.errors import ConfigError, UsageError
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
-PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl"}
+PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select"}
 THREAD_KEYS = {"inter_op", "intra_op"}
+SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
+MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -79,6 +81,18 @@ class NumaPolicy:
     def summary(self) -> str:
         return " ".join(self.argv()[1:]) or "-"
 
+    @property
+    def memory_policy(self) -> str | None:
+        return next((name for name in MEMORY_POLICIES if getattr(self, name)), None)
+
+    @property
+    def memory_nodes_text(self) -> str | None:
+        """The node list of the memory policy (``all`` for interleave=all), None if none."""
+        policy = self.memory_policy
+        if policy in (None, "localalloc"):
+            return None
+        return str(getattr(self, policy))
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -88,26 +102,56 @@ class Profile:
     inter_op: str | None = None
     intra_op: str | None = None
     numactl: Mapping[str, str | bool] = field(default_factory=dict)
+    select: Mapping[str, str | int | bool] = field(default_factory=dict)
     source: str = "built-in"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "numactl", MappingProxyType(dict(self.numactl)))
+        object.__setattr__(self, "select", MappingProxyType(dict(self.select)))
 
-    def resolve(self, placement: Placement) -> ResolvedProfile:
+    @property
+    def where(self) -> str:
+        return f"profile {self.name!r} ({self.source})"
+
+    def with_numactl(self, overrides: Mapping[str, str | bool]) -> Profile:
+        """This profile with numactl settings from the command line on top: a memory policy
+        given there replaces the profile's; CPU binding settings replace one by one."""
+        if not overrides:
+            return self
+        numactl = dict(self.numactl)
+        if any(k in MEMORY_POLICIES for k in overrides):
+            for key in MEMORY_POLICIES:
+                numactl.pop(key, None)
+        numactl.update(overrides)
+        return replace(self, numactl=numactl)
+
+    def resolve_select(self, placement: Placement) -> dict[str, str | int | bool]:
         values = placement.values()
-        where = f"profile {self.name!r} ({self.source})"
-        env = {k: _expand(v, values, where) for k, v in self.env.items()}
-        numa = {
-            k: _expand(v, values, where) if isinstance(v, str) else v
-            for k, v in self.numactl.items()
+        return {
+            k: _expand(v, values, self.where) if isinstance(v, str) else v
+            for k, v in self.select.items()
         }
+
+    def resolve_numa(self, placement: Placement) -> NumaPolicy:
+        values = placement.values()
+        return NumaPolicy(
+            **{
+                k: _expand(v, values, self.where) if isinstance(v, str) else v
+                for k, v in self.numactl.items()
+            }
+        )
+
+    def resolve(self, placement: Placement, numa: NumaPolicy | None = None) -> ResolvedProfile:
+        """Env and threads from the placement the workload gets; numactl from ``numa`` when
+        already resolved (against the run's cpuset), else from the same placement."""
+        values = placement.values()
         return ResolvedProfile(
             name=self.name,
-            env=env,
-            inter_op=_expand_int(self.inter_op, values, where),
-            intra_op=_expand_int(self.intra_op, values, where),
-            numa=NumaPolicy(**numa),
+            env={k: _expand(v, values, self.where) for k, v in self.env.items()},
+            inter_op=_expand_int(self.inter_op, values, self.where),
+            intra_op=_expand_int(self.intra_op, values, self.where),
+            numa=numa if numa is not None else self.resolve_numa(placement),
         )
 
 
@@ -210,6 +254,8 @@ def _build(
     threads = _threads_table(table.get("threads", {}), where)
     numactl = dict(base.numactl)
     numactl.update(_numactl_table(table.get("numactl", {}), where))
+    select = dict(base.select)
+    select.update(_select_table(table.get("select", {}), where))
     return replace(
         base,
         name=name,
@@ -218,6 +264,7 @@ def _build(
         inter_op=threads.get("inter_op", base.inter_op),
         intra_op=threads.get("intra_op", base.intra_op),
         numactl=numactl,
+        select=select,
         source=source,
     )
 
@@ -262,6 +309,28 @@ def _numactl_table(table: object, where: str) -> dict[str, str | bool]:
         if key == "localalloc":
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: numactl localalloc must be true or false")
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _select_table(table: object, where: str) -> dict[str, str | int | bool]:
+    if not isinstance(table, dict) or set(table) - SELECT_KEYS:
+        unknown = ", ".join(sorted(set(table) - SELECT_KEYS)) if isinstance(table, dict) else table
+        raise ConfigError(
+            f"{where}: unknown select setting {unknown}",
+            f"allowed: {', '.join(sorted(SELECT_KEYS))}",
+        )
+    out: dict[str, str | int | bool] = {}
+    for key, value in table.items():
+        if key == "one_thread_per_core":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: select one_thread_per_core must be true or false")
+            out[key] = value
+        elif key == "cores":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ConfigError(f"{where}: select cores must be a number")
             out[key] = value
         else:
             out[key] = str(value)

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from kit.cpus import format_cpu_list
 from kit.engine import RunOutcome
 from kit.errors import KitError, UsageError
 from kit.parse import ParsedOutput, parse_output
+from kit.placement import parse_numactl_show, placement_problems
 from kit.spec import RunSpec
 
 SCHEMA_VERSION = 1
@@ -20,6 +22,7 @@ SCHEMA_VERSION = 1
 
 class Status(StrEnum):
     ok = "ok"
+    invalid = "INVALID"  # it ran, but not where or how it asked to: the number is not the cell's
     failed = "failed"
     timed_out = "timed out"
 
@@ -44,6 +47,12 @@ class RunResult:
     error: str | None = None
     steps: tuple[dict, ...] = ()
     provenance: dict | None = field(default=None)
+    effective_cpus: str = ""
+    nodes: str = ""
+    mems: str | None = None
+    cell: int = 1
+    instance: int = 1
+    instances: int = 1
 
     @property
     def key(self) -> str:
@@ -56,6 +65,21 @@ class RunResult:
     @property
     def tf_version(self) -> str | None:
         return (self.provenance or {}).get("tf_version")
+
+    @property
+    def memory_policy(self) -> str:
+        """The memory policy the process really had, from ``numactl --show`` inside."""
+        text = (self.provenance or {}).get("numactl_show")
+        if not isinstance(text, str) or not text.strip():
+            return "?"
+        shown = parse_numactl_show(text)
+        policy = shown.get("policy", "?")
+        nodes = {
+            "interleave": shown.get("interleavemask"),
+            "bind": shown.get("membind"),
+            "preferred": shown.get("preferred node"),
+        }.get(policy)
+        return f"{policy} {nodes.replace(' ', ',')}" if nodes else policy
 
     @property
     def threads(self) -> str:
@@ -81,9 +105,24 @@ class RunResult:
         return cls(**data)
 
 
+NUMACTL_REFUSED = "Operation not permitted"
+
+
 def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Status, str | None]:
-    """A run's status and, when it failed, why (with the output's last lines)."""
+    """A run's status and, when it is not ok, why (with the output's last lines)."""
     tail = parsed.tail_text()
+    numa = spec.profile.numa
+    if (
+        outcome.exit_code not in (0, None)
+        and numa.needs_sys_nice
+        and parsed.provenance is None
+        and any(NUMACTL_REFUSED in line for line in parsed.tail)
+    ):
+        return Status.invalid, (
+            f"numactl could not apply {numa.summary()} ({tail}); the container lacks "
+            "CAP_SYS_NICE, which Docker's seccomp profile requires for memory policies: "
+            "let the engine grant --cap-add SYS_NICE (kit asks for it)"
+        )
     if outcome.timed_out:
         return (
             Status.timed_out,
@@ -97,6 +136,9 @@ def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Sta
         return Status.failed, f"exit status {outcome.exit_code}; output ended: {tail}"
     if parsed.images_per_sec is None or parsed.images_per_sec <= 0:
         return Status.failed, f"no throughput in the output; it ended: {tail}"
+    problems = placement_problems(spec.requested_placement(), parsed.provenance)
+    if problems:
+        return Status.invalid, "placement differs from the request: " + "; ".join(problems)
     return Status.ok, None
 
 
@@ -118,7 +160,8 @@ def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
         command=spec.command(),
         env=dict(spec.environment()),
         status=status,
-        images_per_sec=parsed.images_per_sec if status is Status.ok else None,
+        # An INVALID run keeps its number (shown, never used as a cell's or a baseline's).
+        images_per_sec=parsed.images_per_sec if status in (Status.ok, Status.invalid) else None,
         started=outcome.started.isoformat(),
         ended=outcome.ended.isoformat(),
         exit_code=outcome.exit_code,
@@ -127,6 +170,12 @@ def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
         error=error,
         steps=tuple(asdict(s) for s in parsed.steps),
         provenance=parsed.provenance,
+        effective_cpus=format_cpu_list(spec.effective_cpus or spec.cpus),
+        nodes=format_cpu_list(spec.nodes),
+        mems=spec.mems_list,
+        cell=spec.cell,
+        instance=spec.instance,
+        instances=spec.instances,
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import platform
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +67,7 @@ def run_session(
                     "image": s.image.reference,
                     "profile": s.profile.name,
                     "cpus": s.cpu_list,
+                    "instance": f"{s.instance}/{s.instances}",
                     "command": list(s.command()),
                     "env": dict(s.environment()),
                 }
@@ -75,17 +78,37 @@ def run_session(
         }
     )
     results: list[RunResult] = []
-    for spec in plan:
+    lock = threading.Lock()
+
+    def run_one(spec: RunSpec) -> None:
         listener(RunStarted(spec, len(plan)))
         outcome: RunOutcome = engine.run(
             spec,
             store.session_id,
             store.log_path(spec),
-            lambda line, spec=spec: listener(RunOutput(spec, line)),
+            lambda line: listener(RunOutput(spec, line)),
         )
         result = make_result(spec, outcome)
-        store.record(result)
-        results.append(result)
-        store.write_summary(render(results, Format.markdown, baseline) + "\n")
+        with lock:
+            store.record(result)
+            results.append(result)
+            results.sort(key=lambda r: r.index)
+            store.write_summary(render(results, Format.markdown, baseline) + "\n")
         listener(RunFinished(spec, result))
+
+    for cell in _cells(plan):
+        if len(cell) == 1:
+            run_one(cell[0])
+            continue
+        # The instances of a cell run at once, each on its own CPUs: that is the measurement.
+        with ThreadPoolExecutor(max_workers=len(cell), thread_name_prefix="kit-instance") as pool:
+            for future in [pool.submit(run_one, spec) for spec in cell]:
+                future.result()
     return store, results
+
+
+def _cells(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    grouped: dict[int, list[RunSpec]] = {}
+    for spec in plan:
+        grouped.setdefault(spec.cell, []).append(spec)
+    return list(grouped.values())

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-from kit.cpus import format_cpu_list
+from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.profiles import ResolvedProfile
 
@@ -146,13 +146,23 @@ class RunSpec:
     index: int
     image: ImageRef
     profile: ResolvedProfile
-    cpus: tuple[int, ...]
+    cpus: tuple[int, ...]  # the container's cpuset
     workload: WorkloadSpec
     timeout_s: float = 3600.0
+    # The CPUs the workload may use: the cpuset narrowed by numactl's CPU binding.
+    effective_cpus: tuple[int, ...] | None = None
+    mems: tuple[int, ...] | None = None  # the container's cpuset.mems, when restricted
+    memory_nodes: str | None = None  # the nodes the memory policy should show inside
+    nodes: tuple[int, ...] = ()  # NUMA nodes of the effective CPUs
+    cell: int = 1  # the (image, profile) cell this run measures
+    instance: int = 1
+    instances: int = 1
 
     def __post_init__(self) -> None:
         if not self.cpus:
             raise UsageError("a run needs at least one CPU")
+        if self.effective_cpus is None:
+            object.__setattr__(self, "effective_cpus", self.cpus)
         if self.timeout_s <= 0:
             raise UsageError(f"timeout must be positive, got {self.timeout_s}")
         if (
@@ -171,6 +181,21 @@ class RunSpec:
     @property
     def cpu_list(self) -> str:
         return format_cpu_list(self.cpus)
+
+    @property
+    def mems_list(self) -> str | None:
+        return format_cpu_list(self.mems) if self.mems is not None else None
+
+    def requested_placement(self) -> dict[str, object]:
+        """What the run asked for, in the terms placement checks compare against."""
+        nodes = self.memory_nodes
+        return {
+            "cpuset": self.cpu_list,
+            "cpus": format_cpu_list(self.effective_cpus or self.cpus),
+            "mems": self.mems_list,
+            "memory_policy": self.profile.numa.memory_policy,
+            "memory_nodes": None if nodes is None else set(parse_cpu_list(nodes)),
+        }
 
     def command(self) -> tuple[str, ...]:
         return (

@@ -26,7 +26,7 @@ class RunDisplay:
             console=console,
             transient=True,
         )
-        self.task = None
+        self.tasks: dict[int, object] = {}  # run index -> progress task (instances run at once)
 
     def __enter__(self) -> RunDisplay:
         self.progress.start()
@@ -36,33 +36,38 @@ class RunDisplay:
         self.progress.stop()
 
     def on_event(self, event: Event) -> None:
+        spec = event.spec
+        name = spec.key if spec.instances == 1 else f"{spec.key} #{spec.instance}/{spec.instances}"
         if isinstance(event, RunStarted):
-            spec = event.spec
-            self.task = self.progress.add_task(
-                f"[{spec.index}/{event.total}] {spec.key}",
+            self.tasks[spec.index] = self.progress.add_task(
+                f"[{spec.index}/{event.total}] {name}",
                 total=self.workload.num_batches,
                 rate="starting",
             )
-        elif isinstance(event, RunOutput) and self.task is not None:
+            return
+        task = self.tasks.get(spec.index)
+        if task is None:
+            return
+        if isinstance(event, RunOutput):
             step = parse_step_line(event.line)
             if step is not None:
                 self.progress.update(
-                    self.task, completed=step.step, rate=f"{step.images_per_sec:.1f} images/sec"
+                    task, completed=step.step, rate=f"{step.images_per_sec:.1f} images/sec"
                 )
             elif event.line.startswith("Running warm up"):
-                self.progress.update(self.task, rate="warming up")
-        elif isinstance(event, RunFinished) and self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
+                self.progress.update(task, rate="warming up")
+        elif isinstance(event, RunFinished):
+            self.progress.remove_task(self.tasks.pop(spec.index))
             r = event.result
             if r.ok:
                 self.console.print(
-                    f"  ok      {r.key}: {r.images_per_sec:.2f} images/sec (threads {r.threads})",
+                    f"  ok      {name}: {r.images_per_sec:.2f} images/sec on CPUs "
+                    f"{r.effective_cpus} (threads {r.threads})",
                     markup=False,
                 )
             else:
                 self.console.print(
-                    f"  {r.status.value.upper():7} {r.key}: {r.error}", markup=False, style="red"
+                    f"  {r.status.value.upper():7} {name}: {r.error}", markup=False, style="red"
                 )
 
 

@@ -12,13 +12,35 @@ from kit.errors import ImageNotFound
 from kit.spec import RunSpec
 
 
-def workload_output(rate: float, steps: int = 3, policy: str = "default") -> str:
-    prov = {
+def numactl_show(spec: RunSpec) -> str:
+    """What numactl --show prints for the spec's policy (policy and node lines only)."""
+    numa = spec.profile.numa
+    nodes = (spec.memory_nodes or "0").replace(",", " ")
+    if numa.interleave:
+        return f"policy: interleave\npreferred node: 0 (interleave next)\ninterleavemask: {nodes}\n"
+    if numa.membind:
+        return f"policy: bind\npreferred node: 0\nmembind: {nodes}\n"
+    if numa.preferred:
+        return f"policy: preferred\npreferred node: {nodes}\n"
+    if numa.localalloc:
+        return "policy: local\npreferred node: physcpubind: 0 1 \n"
+    return "policy: default\npreferred node: current\n"
+
+
+def provenance_for(spec: RunSpec) -> dict:
+    """The provenance a well-behaved container reports: exactly what the spec asked for."""
+    return {
         "tf_version": "2.14.1",
-        "threads": {"inter_op": 2, "intra_op": 2},
-        "numactl": {"policy": policy},
-        "env": {},
+        "threads": {"inter_op": 2, "intra_op": len(spec.effective_cpus)},
+        "numactl_show": numactl_show(spec),
+        "cpus_allowed_list": spec.cpu_list,
+        "affinity": list(spec.effective_cpus),
+        "mems_allowed_list": spec.mems_list or "0",
+        "env": dict(spec.environment()),
     }
+
+
+def workload_output(rate: float, prov: dict, steps: int = 3) -> str:
     lines = ["kit-provenance: " + json.dumps(prov), "Running warm up", "Done warm up"]
     lines += [
         f"{i}\timages/sec: {rate:.1f} +/- 0.1 (jitter = 0.1)\t6.9" for i in range(1, steps + 1)
@@ -32,9 +54,12 @@ class FakeEngine:
 
     name = "fake"
 
-    def __init__(self, rates: dict[str, float], images: set[str] | None = None) -> None:
+    def __init__(
+        self, rates: dict[str, float], images: set[str] | None = None, tamper=None
+    ) -> None:
         self.rates = rates
         self.images = images
+        self.tamper = tamper  # provenance -> provenance, to play a container that misbehaves
         self.ran: list[RunSpec] = []
 
     def check(self) -> None:
@@ -52,7 +77,12 @@ class FakeEngine:
         self.ran.append(spec)
         started = datetime.now(UTC)
         rate = self.rates.get(spec.key)
-        text = workload_output(rate) if rate is not None else "Traceback\nRuntimeError: boom\n"
+        prov = provenance_for(spec)
+        if self.tamper is not None:
+            prov = self.tamper(prov)
+        text = (
+            workload_output(rate, prov) if rate is not None else "Traceback\nRuntimeError: boom\n"
+        )
         log_path.write_text(text)
         for line in text.splitlines():
             on_line(line)

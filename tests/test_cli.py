@@ -100,6 +100,14 @@ def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_p
         (["compare", "latest"], "image 'kit/tensorflow:latest' is not on this Docker engine"),
         (["run", "stock", "--profile", "eigen", "--data-format", "NCHW"], "needs oneDNN"),
         (["compare", "stock", "--workload", "tf_cnn_benchmarks"], "needs --workload-dir"),
+        (["compare", "stock", "--nodes", "3"], "node 3 not on this host"),
+        (["compare", "stock", "--cpus", "0", "--nodes", "0", "--cores", "2"], "more than the 1"),
+        (["compare", "stock", "--membind", "5"], "--membind node 5 not on this host"),
+        (["compare", "stock", "--interleave", "all", "--membind", "0"], "exclude each other"),
+        (["compare", "stock", "--instances", "3"], "more than the 2 physical cores"),
+        (["compare", "stock", "--instances", "zero"], "--instances takes a positive number"),
+        (["compare", "stock", "--physcpubind", "0", "--cpus", "1"], "outside the run's cpuset"),
+        (["compare", "stock", "--cores", "0"], "--cores must be positive"),
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(fake, tmp_path, args, match):
@@ -140,3 +148,49 @@ def test_main_prints_one_line_and_exits_with_the_code(monkeypatch, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kit: error: bad --cpus")
+
+
+def test_topology_command():
+    code, text = invoke("topology")
+    assert code == 0 and "allowed:" in text and "node 0:" in text
+    code, text = invoke("topology", "--json")
+    assert json.loads(text)["logical_cpus"] >= 1
+
+
+def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
+    def tamper(prov):  # a container that ignored the interleave request
+        return {**prov, "numactl_show": "policy: default\npreferred node: current\n"}
+
+    engine = FakeEngine({"stock:interleave": 7.0}, tamper=tamper)
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    code, text = invoke("run", "stock", "-p", "interleave", "--results", str(tmp_path))
+    assert code == 1
+    assert "1 of 1 runs failed or were INVALID" in text
+    (session,) = tmp_path.iterdir()
+    record = json.loads((session / "results.jsonl").read_text())
+    assert record["status"] == "INVALID"
+    assert "memory policy is default, asked for interleave" in record["error"]
+    assert "INVALID" in (session / "summary.md").read_text()
+
+
+def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
+    engine = FakeEngine({"stock:tuned": 3.5})
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    code, text = invoke(
+        "run",
+        "stock",
+        "-p",
+        "tuned",
+        "--instances",
+        "2",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    assert rows[0]["profile"] == "tuned x2" and rows[0]["images_per_sec"] == 7.0
+    assert [r["cpus"] for r in rows[1:]] == ["0", "1"]
+    assert [r["images_per_sec"] for r in rows[1:]] == [3.5, 3.5]
+    assert sorted(s.cpus for s in engine.ran) == [(0,), (1,)]

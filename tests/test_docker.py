@@ -48,9 +48,9 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
 
     results = {r.key: r for r in load_session(only_session(tmp_path))}
     # Read inside the container, not echoed from the request:
-    assert results["stock:interleave"].provenance["numactl"]["policy"] == "interleave"
-    assert results["intel:interleave"].provenance["numactl"]["policy"] == "interleave"
-    assert results["stock:default"].provenance["numactl"]["policy"] == "default"
+    assert results["stock:interleave"].memory_policy == "interleave 0"
+    assert results["intel:interleave"].memory_policy == "interleave 0"
+    assert results["stock:default"].memory_policy == "default"
     tuned = results["intel:tuned"].provenance
     assert tuned["env"]["OMP_NUM_THREADS"] == "2"
     assert tuned["threads"]["intra_op"] == 2 and tuned["threads"]["inter_op"] == 2
@@ -183,3 +183,69 @@ def test_tf_cnn_benchmarks_workload_from_a_read_only_checkout(kit_images, kit_co
     assert result.provenance["workload"] == "tf_cnn_benchmarks"
     log = Path(result.log_path).read_text()
     assert "stand-in: intra=2 inter=2 writable=False" in log
+
+
+@pytest.mark.parametrize(
+    ("profile", "policy", "cpus"),
+    [
+        ("interleave", "interleave 0", "0-1"),
+        ("membind", "bind 0", "0-1"),
+        ("preferred", "preferred 0", "0-1"),
+        ("node0", "bind 0", "0-1"),
+        ("one-per-core", "default", "0-1"),  # this host has no SMT: one CPU per core is all
+    ],
+)
+def test_placement_profiles_are_verified_inside_the_container(
+    kit_images, kit_containers, tmp_path, profile, policy, cpus
+):
+    code, text = kit("run", "intel", "--profile", profile, *TINY, "--results", str(tmp_path))
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.ok  # kit compared what the container reported with the request
+    assert result.memory_policy == policy
+    assert result.provenance["cpus_allowed_list"] == cpus
+    assert result.provenance["threads"]["intra_op"] == 2
+
+
+def test_instances_run_at_once_on_their_own_cpus(kit_images, kit_containers, tmp_path):
+    code, text = kit(
+        "run",
+        "stock",
+        "--profile",
+        "tuned",
+        "--instances",
+        "2",
+        *TINY,
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    total, first, second = rows
+    assert total["images_per_sec"] == pytest.approx(
+        first["images_per_sec"] + second["images_per_sec"]
+    )
+    results = sorted(load_session(only_session(tmp_path)), key=lambda r: r.instance)
+    assert [r.provenance["cpus_allowed_list"] for r in results] == ["0", "1"]
+    assert [r.provenance["mems_allowed_list"] for r in results] == ["0", "0"]
+    assert all(r.provenance["threads"]["intra_op"] == 1 for r in results)
+    # they overlapped in time: each started before the other ended
+    assert results[0].started < results[1].ended and results[1].started < results[0].ended
+
+
+def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
+    kit_images, kit_containers, tmp_path, monkeypatch, docker_client
+):
+    from kit.docker_engine import DockerEngine
+
+    engine = DockerEngine(docker_client, grant_sys_nice=False)
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    code, _ = kit("run", "stock", "--profile", "interleave", *TINY, "--results", str(tmp_path))
+    assert code == 1
+    (result,) = load_session(only_session(tmp_path))
+    assert result.status.value == "INVALID"
+    assert "Operation not permitted" in result.error
+    assert "SYS_NICE" in result.error
+    assert result.images_per_sec is None  # never silently run without the binding

@@ -3,22 +3,24 @@ import json
 import pytest
 
 from kit.errors import UsageError
+from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
 from kit.report import Format, check_baseline, render, rows
 from kit.results import Status, load_session
 from kit.session import RunFinished, run_session
 from kit.spec import Model, WorkloadSpec
-from kit.topology import parse_lscpu
+from kit.topology import topology_from_text
 from tests.conftest import DATA
 from tests.fakes import FakeEngine
 
-TOPO = parse_lscpu((DATA / "lscpu-epyc-2cpu.txt").read_text())
+TOPO = topology_from_text((DATA / "topology" / "epyc-2cpu.lscpu").read_text())
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)
 
 
 def plan(images=("stock", "intel"), names=("default", "tuned", "interleave"), cpus=None):
-    return build_plan(list(images), pick(load_profiles(), list(names)), TINY, TOPO, cpus)
+    selection = CpuSelection(cpus=cpus) if cpus is not None else None
+    return build_plan(list(images), pick(load_profiles(), list(names)), TINY, TOPO, selection)
 
 
 def test_plan_is_the_cross_product_image_major():

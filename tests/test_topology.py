@@ -1,24 +1,51 @@
+import json
+import os
+
+import pytest
+
 from kit.plan import placement_for
-from kit.topology import parse_lscpu, parse_sysfs, read_host
+from kit.topology import (
+    cgroup_cpuset_files,
+    format_topology,
+    parse_allowed,
+    parse_numactl_hardware,
+    parse_sysfs,
+    read_host,
+    to_json,
+    topology_from_text,
+)
 from tests.conftest import DATA
 
+SAMPLES = DATA / "topology"
 
-def test_this_host_sample():
-    topo = parse_lscpu((DATA / "lscpu-epyc-2cpu.txt").read_text())
+
+def sample(name: str):
+    return topology_from_text(
+        (SAMPLES / f"{name}.lscpu").read_text(), (SAMPLES / f"{name}.numactl-H").read_text()
+    )
+
+
+def test_this_host():
+    topo = sample("epyc-2cpu")
     assert topo.cpu_ids == (0, 1)
     assert topo.node_ids == (0,)
-    assert topo.physical_cores([0, 1]) == 2
+    assert topo.cores() == [(0,), (1,)]
+    assert topo.nodes[0].distances == (10,)
+    assert topo.nodes[0].mem_total_mb > 0
 
 
-def test_two_socket_sample_like_the_experiments_c4_8xlarge():
-    topo = parse_lscpu((DATA / "lscpu-c4.8xlarge.txt").read_text())
+def test_the_experiments_two_socket_xeon():
+    topo = sample("c4.8xlarge")
     assert len(topo.cpu_ids) == 36
+    assert topo.sockets == (0, 1)
     assert topo.node_ids == (0, 1)
-    node0 = [c.id for c in topo.cpus if c.node == 0]
-    assert node0 == [*range(9), *range(18, 27)]
-    assert topo.physical_cores(topo.cpu_ids) == 18
-    # hyperthread siblings 0 and 18 are one physical core
-    assert topo.physical_cores([0, 18]) == 1
+    assert topo.nodes[0].cpus == (*range(9), *range(18, 27))
+    assert topo.nodes[1].cpus == (*range(9, 18), *range(27, 36))
+    assert topo.nodes[0].distances == (10, 20)
+    assert topo.nodes[1].mem_total_mb == 30692
+    cores = topo.cores()
+    assert len(cores) == 18
+    assert cores[0] == (0, 18) and cores[9] == (9, 27)
     placement = placement_for(topo, topo.cpu_ids)
     assert (placement.cores, placement.threads, placement.nodes, placement.last_node) == (
         18,
@@ -26,21 +53,69 @@ def test_two_socket_sample_like_the_experiments_c4_8xlarge():
         2,
         1,
     )
+    assert placement_for(topo, topo.nodes[0].cpus).cores == 9
 
 
-def test_sysfs_parsing_with_smt_and_two_nodes():
-    files = {"cpu/online": "0-3\n", "node/node0/cpulist": "0,2\n", "node/node1/cpulist": "1,3\n"}
+def test_two_sockets_with_adjacent_siblings():
+    topo = sample("adjacent-smt")
+    assert topo.cores()[:2] == [(0, 1), (2, 3)]
+    assert topo.physical_cores(range(16)) == 8
+    assert topo.nodes_of([7, 8]) == (0, 1)
+
+
+def test_numactl_hardware_parser():
+    nodes = parse_numactl_hardware((SAMPLES / "c4.8xlarge.numactl-H").read_text())
+    assert [n.id for n in nodes] == [0, 1]
+    assert nodes[0].mem_free_mb == 29517
+    assert nodes[1].distances == (20, 10)
+
+
+def test_sysfs_with_smt_memory_and_distances():
+    files = {
+        "cpu/online": "0-3\n",
+        "node/node0/cpulist": "0,2\n",
+        "node/node1/cpulist": "1,3\n",
+        "node/node0/meminfo": "Node 0 MemTotal:       2048000 kB\nNode 0 MemFree:  1024000 kB\n",
+        "node/node0/distance": "10 21\n",
+        "node/node1/distance": "21 10\n",
+        "node/node2/cpulist": "\n",  # a memory-only node: nothing to pin to
+    }
     for cpu, core in enumerate([0, 0, 1, 1]):
         files[f"cpu/cpu{cpu}/topology/core_id"] = f"{core}\n"
         files[f"cpu/cpu{cpu}/topology/physical_package_id"] = f"{cpu % 2}\n"
     topo = parse_sysfs(files)
     assert topo.node_ids == (0, 1)
-    assert topo.physical_cores([0, 2]) == 2
+    assert topo.nodes[0].mem_total_mb == 2000 and topo.nodes[0].mem_free_mb == 1000
+    assert topo.nodes[1].distances == (21, 10)
     assert topo.physical_cores([0, 1, 2, 3]) == 4
 
 
-def test_read_host_sees_this_machine():
-    import os
+@pytest.mark.parametrize(
+    ("name", "allowed"), [("container-cgroup-v1", (1,)), ("container-cgroup-v2", (2, 3))]
+)
+def test_allowed_cpus_in_a_cgroup_restricted_container(name, allowed):
+    captured = json.loads((SAMPLES / f"{name}.json").read_text())
+    files = captured["files"]
+    assert parse_allowed(captured["affinity"], files["/proc/self/cgroup"], files.get) == allowed
 
+
+def test_cgroup_paths_v1_then_root_and_v2():
+    paths = cgroup_cpuset_files("3:cpuset:/docker/abc\n0::/user.slice\n")
+    assert paths[0] == "/sys/fs/cgroup/cpuset/docker/abc/cpuset.effective_cpus"
+    assert "/sys/fs/cgroup/user.slice/cpuset.cpus.effective" in paths
+
+
+def test_display_and_json():
+    topo = sample("c4.8xlarge")
+    text = "\n".join(format_topology(topo))
+    assert "18 physical, 36 logical (2 threads per core)" in text
+    assert "node 1:    CPUs 9-17,27-35" in text
+    data = to_json(topo)
+    assert data["nodes"][0]["cpus"] == "0-8,18-26"
+    assert data["cores"][0] == "0,18"
+
+
+def test_read_host_sees_this_machine():
     topo = read_host()
     assert set(os.sched_getaffinity(0)) <= set(topo.cpu_ids)
+    assert topo.allowed is not None and set(topo.allowed) <= set(topo.cpu_ids)

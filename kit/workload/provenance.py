@@ -24,23 +24,15 @@ def _proc_status_field(name: str) -> str | None:
     return None
 
 
-def numactl_show() -> dict[str, str]:
-    """The memory policy in force for this process, as ``numactl --show`` reports it.
-
-    The policy is inherited across fork/exec, so the child reports ours.
-    """
+def numactl_show() -> str:
+    """The memory policy in force for this process, as ``numactl --show`` prints it (kit
+    parses it). The policy is inherited across fork/exec, so the child reports ours."""
     try:
-        out = subprocess.run(
+        return subprocess.run(
             ["numactl", "--show"], capture_output=True, text=True, timeout=10, check=False
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        return {"error": str(exc)}
-    shown: dict[str, str] = {}
-    for line in out.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            shown[key.strip()] = value.strip()
-    return shown
+        return f"error: {exc}"
 
 
 def onednn_enabled() -> bool | None:
@@ -65,7 +57,7 @@ def collect(tf, threads: dict[str, int], workload: str, argv: list[str]) -> dict
         "cpus_allowed_list": _proc_status_field("Cpus_allowed_list"),
         "mems_allowed_list": _proc_status_field("Mems_allowed_list"),
         "affinity": affinity,
-        "numactl": numactl_show(),
+        "numactl_show": numactl_show(),
         "threads": threads,
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
         "uid": os.getuid(),
