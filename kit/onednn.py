@@ -1,0 +1,300 @@
+"""Where a run's time went inside oneDNN: a streaming reader of its verbose log.
+
+Reads the output of ONEDNN_VERBOSE=1 (oneDNN 2.x/3.x), DNNL_VERBOSE=1 (DNNL 1.x) and
+MKLDNN_VERBOSE=1 (MKL-DNN 0.x) among the workload's other output, line by line and keeping no
+line, since a verbose log of a real training run reaches hundreds of MB. Memory is bounded by
+the number of distinct (primitive kind, implementation) pairs. Pure: any iterable of str in.
+
+Layouts, after the ``<lib>_verbose`` marker:
+
+- MKL-DNN 0.x: ``exec,kind,impl,...,ms`` (no engine column);
+- DNNL 1.x, oneDNN 2.x-3.2: ``[timestamp,]exec,engine,kind,impl,...,ms``;
+- oneDNN 3.3+: ``[v1,][timestamp,]primitive,exec,engine,kind,impl,...,ms``.
+
+A ``template:`` info line, when present, names the columns and wins over the guess.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import NamedTuple
+
+from kit.errors import UsageError
+
+# The marker, optional format-version tag and timestamp, optional component, the operation.
+HEAD = re.compile(
+    r"(?:onednn|dnnl|mkldnn)_verbose,"
+    r"(?:(?:v\d+|\d+(?:\.\d+)?),){0,2}"
+    r"(?:(?P<component>primitive|graph|common|ukernel|gemm_api),)?"
+    r"(?P<op>[a-z_]+(?::[a-z_]+)*)(?:,|$)"
+)
+MARKER = re.compile(r"(?:onednn|dnnl|mkldnn)_verbose,")
+VERSION = re.compile(
+    r"(?:oneDNN|DNNL|MKL-DNN) v(?P<version>\d+(?:\.\d+)+(?:-\w+)?)(?: \([^)]*\))?(?:,(?P<isa>.+))?"
+)
+RUNTIME = re.compile(r"cpu,runtime:(?P<runtime>\w+)(?:,nthr:(?P<threads>\d+))?")
+ISA = re.compile(r"(?:cpu,isa:|Detected ISA is )(?P<isa>.+)")
+TEMPLATE = re.compile(r"(?:prim_)?template:(?P<columns>.+)")
+ENGINE = re.compile(r"(?:cpu|gpu)(?:2(?:cpu|gpu))?(?::\d+)?")
+# A kind never reads as an engine: if it does, the layout does not fit the line.
+KIND = re.compile(r"(?!(?:cpu|gpu)(?:2(?:cpu|gpu))?(?::\d+)?$)[a-z][a-z0-9_]*")
+IMPLEMENTATION = re.compile(r"\S+")
+
+# Components whose lines are not primitive executions: graph partitions would count twice.
+FOREIGN_COMPONENTS = frozenset({"graph", "common", "ukernel", "gemm_api"})
+REF_PREFIX = "ref"
+
+
+class Head(NamedTuple):
+    op: str
+    component: str | None
+    rest: str
+
+
+class Exec(NamedTuple):
+    engine: str
+    kind: str
+    implementation: str
+    ms: float
+
+
+class Tally(NamedTuple):
+    count: int
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where an exec line's fields sit, counted in the fields after the operation; the time is
+    counted from the end, since descriptors and attributes vary in width across versions."""
+
+    engine: int | None
+    kind: int
+    implementation: int
+    time_from_end: int = 0
+
+    @cached_property  # computed once, read on every exec line
+    def min_fields(self) -> int:
+        return max(self.engine or 0, self.kind, self.implementation) + 2 + self.time_from_end
+
+
+WITH_ENGINE = Layout(engine=0, kind=1, implementation=2)
+WITHOUT_ENGINE = Layout(engine=None, kind=0, implementation=1)  # MKL-DNN 0.x: CPU only
+
+
+@dataclass(frozen=True)
+class OneDnnSummary:
+    """What a verbose log says: the library's header, and per (primitive kind, implementation)
+    how many CPU executions and how many milliseconds. ``malformed`` counts verbose records that
+    could not be read (cut short, spliced into other output); they are left out of the time."""
+
+    version: str | None = None
+    runtime: str | None = None
+    threads: int | None = None
+    isa: str | None = None
+    primitives: Mapping[tuple[str, str], Tally] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    malformed: int = 0
+    verbose_lines: int = 0
+
+    def __post_init__(self) -> None:
+        if self.malformed < 0 or self.verbose_lines < self.malformed:
+            raise UsageError(f"{self.malformed} malformed of {self.verbose_lines} verbose lines")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"thread count must be positive, not {self.threads}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the run printed any verbose line (the library honoured the variable)."""
+        return self.verbose_lines > 0
+
+    @property
+    def total_exec(self) -> int:
+        return sum(tally.count for tally in self.primitives.values())
+
+    @property
+    def total_ms(self) -> float:
+        return math.fsum(tally.total_ms for tally in self.primitives.values())
+
+    @property
+    def ref_ms(self) -> float:
+        """Time in reference implementations: oneDNN's unoptimized fallback paths."""
+        return math.fsum(
+            tally.total_ms
+            for (_, implementation), tally in self.primitives.items()
+            if implementation.startswith(REF_PREFIX)
+        )
+
+    @property
+    def ref_share(self) -> float:
+        total = self.total_ms
+        return self.ref_ms / total if total > 0 else 0.0
+
+
+def parse_head(line: str) -> Head | None:
+    match = HEAD.match(line)
+    if not match:
+        return None
+    return Head(match["op"], match["component"], line[match.end() :])
+
+
+def parse_version(payload: str) -> tuple[str, str | None] | None:
+    """``oneDNN v3.2.1 (commit N/A)`` -> ``("3.2.1", None)``. MKL-DNN 0.x appends its ISA."""
+    match = VERSION.search(payload)
+    return (match["version"], match["isa"]) if match else None
+
+
+def parse_runtime(payload: str) -> tuple[str, int | None] | None:
+    match = RUNTIME.fullmatch(payload)
+    if not match:
+        return None
+    threads = int(match["threads"]) if match["threads"] else 0
+    return match["runtime"], threads or None  # nthr:0 counts nothing
+
+
+def parse_isa(payload: str) -> str | None:
+    match = ISA.fullmatch(payload)
+    return match["isa"].strip() if match else None
+
+
+def parse_template(payload: str) -> Layout | None:
+    """A ``template:`` header's columns -> where exec fields sit; None if it names too little."""
+    match = TEMPLATE.fullmatch(payload)
+    if not match:
+        return None
+    columns = match["columns"].split(",")
+    try:
+        after = columns.index("operation") + 1
+        kind = columns.index("primitive") - after
+        implementation = columns.index("implementation") - after
+        time_from_end = len(columns) - 1 - columns.index("exec_time")
+    except ValueError:
+        return None
+    engine = columns.index("engine") - after if "engine" in columns else None
+    if min(kind, implementation, 0 if engine is None else engine) < 0:
+        return None
+    return Layout(engine, kind, implementation, time_from_end)
+
+
+def parse_exec(rest: str, layout: Layout | None) -> Exec | None:
+    """An exec line's fields after the operation; None when they do not make sense. Without a
+    template, an engine in the first field tells the layout."""
+    if "_verbose," in rest and MARKER.search(rest):
+        return None  # two records spliced into one line by concurrent writers
+    fields = rest.split(",")
+    if layout is None:
+        layout = WITH_ENGINE if ENGINE.fullmatch(fields[0]) else WITHOUT_ENGINE
+    if len(fields) < layout.min_fields:
+        return None
+    engine = "cpu" if layout.engine is None else fields[layout.engine]
+    kind, implementation = fields[layout.kind], fields[layout.implementation]
+    if not (
+        KIND.fullmatch(kind)
+        and ENGINE.fullmatch(engine)
+        and IMPLEMENTATION.fullmatch(implementation)
+    ):
+        return None
+    try:
+        ms = float(fields[-1 - layout.time_from_end])
+    except ValueError:
+        return None
+    if not (math.isfinite(ms) and ms >= 0):
+        return None
+    return Exec(engine, kind, implementation, ms)
+
+
+def is_cpu(engine: str) -> bool:
+    return engine == "cpu" or engine.startswith("cpu:")
+
+
+class VerboseAccumulator:
+    """Folds verbose lines in one at a time; ``summary()`` may be called at any point."""
+
+    def __init__(self) -> None:
+        self.version: str | None = None
+        self.runtime: str | None = None
+        self.threads: int | None = None
+        self.isa: str | None = None
+        self.layout: Layout | None = None
+        self.malformed = 0
+        self.verbose_lines = 0
+        self._tallies: dict[tuple[str, str], list] = {}  # [count, total_ms], updated in place
+
+    def feed(self, line: str) -> None:
+        if "_verbose," not in line:
+            return  # the fast path: most of a mixed log is other output
+        text = line.strip()
+        head = parse_head(text)
+        if head is None:
+            # A marker not heading its line: a record cut short or spliced into other output.
+            if MARKER.search(text):
+                self.verbose_lines += 1
+                self.malformed += 1
+            return
+        self.verbose_lines += 1
+        if head.component in FOREIGN_COMPONENTS:
+            return
+        if head.op == "exec":
+            self._exec(head.rest)
+        elif head.op == "info":
+            self._info(head.rest)
+        # Other operations (create:cache_miss, error, ...) are not executions: nothing to time.
+
+    def _exec(self, rest: str) -> None:
+        parsed = parse_exec(rest, self.layout)
+        if parsed is None:
+            self.malformed += 1
+            return
+        if not is_cpu(parsed.engine):
+            return
+        tally = self._tallies.get((parsed.kind, parsed.implementation))
+        if tally is None:
+            self._tallies[(parsed.kind, parsed.implementation)] = [1, parsed.ms]
+        else:
+            tally[0] += 1
+            tally[1] += parsed.ms
+
+    def _info(self, payload: str) -> None:
+        """Header lines. A template applies from where it appears; of the others the first
+        wins, so a log holding several processes' output reports the first process."""
+        if payload.startswith(("prim_template:", "template:")):
+            layout = parse_template(payload)
+            if layout is None:
+                self.malformed += 1
+            else:
+                self.layout = layout
+        elif (runtime := parse_runtime(payload)) is not None:
+            if self.runtime is None:
+                self.runtime, self.threads = runtime
+        elif (isa := parse_isa(payload)) is not None:
+            self.isa = self.isa or isa
+        elif self.version is None and (version := parse_version(payload)) is not None:
+            self.version, isa = version
+            self.isa = self.isa or (isa.strip() if isa else None)
+
+    def summary(self) -> OneDnnSummary:
+        return OneDnnSummary(
+            version=self.version,
+            runtime=self.runtime,
+            threads=self.threads,
+            isa=self.isa,
+            primitives=MappingProxyType(
+                {key: Tally(int(count), ms) for key, (count, ms) in self._tallies.items()}
+            ),
+            malformed=self.malformed,
+            verbose_lines=self.verbose_lines,
+        )
+
+
+def parse_verbose(lines: Iterable[str]) -> OneDnnSummary:
+    """One pass over a log, in memory bounded by the distinct primitives it ran."""
+    accumulator = VerboseAccumulator()
+    for line in lines:
+        accumulator.feed(line)
+    return accumulator.summary()
