@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,13 +13,13 @@ from rich.console import Console
 
 from kit import __version__
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.errors import KitError, RunFailed
+from kit.errors import Interrupted, KitError, RunFailed
 from kit.flavors import Flavor
 from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_plan, resolve_placement
 from kit.profiles import NumaPolicy, load_profiles, pick
 from kit.report import Format, check_baseline, render
-from kit.spec import DataFormat, Model, Preset, Workload, WorkloadSpec
+from kit.spec import DataFormat, Limits, Model, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
 app = typer.Typer(
@@ -126,6 +127,33 @@ InstancesOpt = Annotated[
     ),
 ]
 
+CONTROL = "Run control"
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(help="Memory limit per container, e.g. 8g (no swap).", rich_help_panel=CONTROL),
+]
+PidsOpt = Annotated[
+    int | None, typer.Option(help="Process/thread limit per container.", rich_help_panel=CONTROL)
+]
+BuildMissingOpt = Annotated[
+    bool,
+    typer.Option(help="Build a flavor's image when it is missing.", rich_help_panel=CONTROL),
+]
+ConcurrentOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Run even while another kit session runs on this host (they disturb each other).",
+        rich_help_panel=CONTROL,
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Session id (or folder) to finish: runs only what it is missing.",
+        rich_help_panel=CONTROL,
+    ),
+]
+
 
 @app.callback()
 def _root(
@@ -167,6 +195,11 @@ def compare(
     physcpubind: PhyscpubindOpt = None,
     localalloc: LocalallocOpt = False,
     instances: InstancesOpt = None,
+    memory: MemoryOpt = None,
+    pids_limit: PidsOpt = None,
+    build_missing: BuildMissingOpt = False,
+    allow_concurrent: ConcurrentOpt = False,
+    resume: ResumeOpt = None,
 ) -> None:
     """Run every IMAGE under every profile and tabulate images/sec and speedup."""
     options = dict(locals())
@@ -203,6 +236,11 @@ def run(
     physcpubind: PhyscpubindOpt = None,
     localalloc: LocalallocOpt = False,
     instances: InstancesOpt = None,
+    memory: MemoryOpt = None,
+    pids_limit: PidsOpt = None,
+    build_missing: BuildMissingOpt = False,
+    allow_concurrent: ConcurrentOpt = False,
+    resume: ResumeOpt = None,
 ) -> None:
     """Run one IMAGE under one profile."""
     options = dict(locals())
@@ -249,9 +287,24 @@ def _numactl(o: dict) -> dict[str, str | bool]:
     return given
 
 
+def _build_missing(plan) -> None:
+    """Build the flavors the plan needs that this engine lacks."""
+    from kit.docker_engine import connect
+    from kit.images import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
+    from kit.ui import BuildDisplay
+
+    client = connect(timeout=1800)
+    for flavor in missing_flavors(client, plan):
+        with BuildDisplay(err, flavor.value) as display:
+            build_image(
+                client, flavor, DEFAULT_BASE, default_ca_bundle(), display.say, display.on_log
+            )
+
+
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
-    from kit.results import check_writable
-    from kit.session import check_images, run_session
+    from kit.lock import session_lock
+    from kit.results import check_writable, load_session
+    from kit.session import check_images, open_session, run_session
     from kit.ui import RunDisplay
 
     spec = _workload(o)
@@ -266,17 +319,31 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         o["timeout"],
         numactl=_numactl(o),
         instances=parse_instances(o["instances"]),
+        limits=Limits(memory=o["memory"], pids=o["pids_limit"]),
     )
     baseline = o.get("baseline")
     check_baseline([s.key for s in plan], baseline)
     check_writable(o["results"])
     engine = make_engine()
     engine.check()
+    if o["build_missing"]:
+        _build_missing(plan)
     check_images(engine, plan)
 
-    err.print(f"kit {__version__}: {len(plan)} run(s) of {spec.describe()}")
-    with RunDisplay(err, spec) as display:
-        store, finished = run_session(plan, engine, o["results"], display.on_event, baseline)
+    with session_lock(allow_concurrent=o["allow_concurrent"]):
+        store, previous = open_session(plan, engine, o["results"], o["resume"])
+        todo = len(plan) - len(previous)
+        err.print(f"kit {__version__}: {todo} run(s) of {spec.describe()}; results in {store.path}")
+        try:
+            with RunDisplay(err, spec) as display:
+                finished = run_session(plan, engine, store, display.on_event, baseline, previous)
+        except KeyboardInterrupt:
+            done = len(load_session(store.path))
+            raise Interrupted(
+                f"interrupted after {done} of {len(plan)} runs; every finished run is in "
+                f"{store.path}",
+                f"finish it with the same command plus --resume {store.session_id}",
+            ) from None
     out.print(render(finished, o["fmt"], baseline), markup=False)
     err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
     failed = [r for r in finished if not r.ok]
@@ -400,7 +467,12 @@ def profiles_show(
         out.print(line, markup=False)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a session the way Ctrl-C does: cleanly
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except KitError as exc:

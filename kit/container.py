@@ -51,6 +51,11 @@ def container_kwargs(
         "read_only": True,
         "tmpfs": dict(SCRATCH),
     }
+    if spec.limits.memory is not None:
+        kwargs["mem_limit"] = spec.limits.memory
+        kwargs["memswap_limit"] = spec.limits.memory  # no swap: a limit hit is an OOM, not a crawl
+    if spec.limits.pids is not None:
+        kwargs["pids_limit"] = spec.limits.pids
     if spec.mems is not None:
         kwargs["cpuset_mems"] = spec.mems_list
     if spec.profile.numa.needs_sys_nice and grant_sys_nice:

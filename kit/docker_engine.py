@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker.errors
+from docker.models.containers import Container
 from requests.exceptions import RequestException
 
 import docker
@@ -46,6 +47,8 @@ class DockerEngine:
     ) -> None:
         self._client = client
         self.grant_sys_nice = grant_sys_nice
+        self._running: dict[str, Container] = {}
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -79,6 +82,8 @@ class DockerEngine:
                 **container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
             )
             image_id = container.attrs.get("Image")
+            with self._lock:
+                self._running[container.id] = container
             container.start()
 
             def on_timeout() -> None:
@@ -99,6 +104,8 @@ class DockerEngine:
             if timer is not None:
                 timer.cancel()
             if container is not None:
+                with self._lock:
+                    self._running.pop(container.id, None)
                 _remove(container)
         return RunOutcome(
             started=started,
@@ -110,6 +117,13 @@ class DockerEngine:
             oom_killed=oom,
             error=error,
         )
+
+    def cancel(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for container in running:
+            with contextlib.suppress(docker.errors.APIError):
+                container.kill()
 
     def remove_strays(self) -> int:
         strays = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})

@@ -46,5 +46,8 @@ class Engine(Protocol):
         Never raises for a failed run (that is in the outcome); always removes what it started.
         """
 
+    def cancel(self) -> None:
+        """Stop every run in progress (their ``run`` calls then return and clean up)."""
+
     def remove_strays(self) -> int:
         """Remove every container kit started that is still there; return how many."""

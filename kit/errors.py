@@ -48,5 +48,11 @@ class ParseError(KitError):
     """A workload's output held no throughput; the message quotes the output's tail."""
 
 
+class Interrupted(KitError):
+    """Ctrl-C or SIGTERM: what finished is kept, the running container is gone."""
+
+    exit_code = 130
+
+
 class RunFailed(KitError):
     """One or more runs of a session failed (the others are kept)."""

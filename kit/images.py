@@ -90,16 +90,22 @@ def build_context(flavor: Flavor, ca_bundle: Path | None) -> bytes:
     the flavor's pins, the workload and, when given, the CA bundle."""
     source = docker_dir()
     workload = Path(__file__).resolve().parent / "workload"
+    files = {DOCKERFILE: source / "Dockerfile"}
+    for suffix in ("txt", "lock"):
+        name = f"{flavor.value}.{suffix}"
+        files[f"docker/flavors/{name}"] = source / "flavors" / name
+    for path in sorted(workload.glob("*.py")):
+        files[f"kit/workload/{path.name}"] = path
+    if ca_bundle is not None:
+        files["docker/ca-bundle.crt"] = ca_bundle
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(source / "Dockerfile", arcname=DOCKERFILE)
-        for suffix in ("txt", "lock"):
-            name = f"{flavor.value}.{suffix}"
-            tar.add(source / "flavors" / name, arcname=f"docker/flavors/{name}")
-        for path in sorted(workload.glob("*.py")):
-            tar.add(path, arcname=f"kit/workload/{path.name}")
-        if ca_bundle is not None:
-            tar.add(ca_bundle, arcname="docker/ca-bundle.crt")
+        for arcname, path in files.items():
+            data = path.read_bytes()
+            # Only content matters: the same files from any checkout hit the layer cache.
+            info = tarfile.TarInfo(arcname)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -236,6 +242,12 @@ def build_image(
     version = tf_package(flavor).split("==")[-1]
     client.api.tag(image_id, IMAGE_REPOSITORY, f"{flavor.value}-{version}")
     return image_id
+
+
+def missing_flavors(client: docker.DockerClient, plan) -> list[Flavor]:
+    """Flavors the plan runs whose image this engine lacks (other references cannot be built)."""
+    wanted = dict.fromkeys(Flavor(s.image.flavor) for s in plan if s.image.flavor)
+    return [f for f in wanted if not _has_image(client, image_tag(f))]
 
 
 def list_images(client: docker.DockerClient) -> list[ImageInfo]:

@@ -25,7 +25,7 @@ from kit.placement import (
     split_instances,
 )
 from kit.profiles import NumaPolicy, Placement, Profile, ResolvedProfile
-from kit.spec import ImageRef, RunSpec, WorkloadSpec
+from kit.spec import ImageRef, Limits, RunSpec, WorkloadSpec
 from kit.topology import Topology
 
 
@@ -99,6 +99,7 @@ def build_plan(
     timeout_s: float = 3600.0,
     numactl: Mapping[str, str | bool] | None = None,
     instances: int | str = 1,
+    limits: Limits | None = None,
 ) -> list[RunSpec]:
     """Every (image, profile) cell in order, image-major as the table reads; a cell with
     several instances has one spec per instance, each on its own CPU group with local memory."""
@@ -133,6 +134,7 @@ def build_plan(
                         cell=cell_no,
                         instance=instance,
                         instances=len(runs),
+                        limits=limits or Limits(),
                     )
                 )
     return plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from kit.placement import parse_numactl_show, placement_problems
 from kit.spec import RunSpec
 
 SCHEMA_VERSION = 1
+MIN_FREE_BYTES = 64 * 2**20
 
 
 class Status(StrEnum):
@@ -186,16 +188,35 @@ def new_session_id(now: datetime | None = None) -> str:
 class SessionDir:
     """``results/<UTC timestamp>/``: a log and a JSON record per run, written as each finishes."""
 
-    def __init__(self, root: Path, session_id: str) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.session_id = path.name
+
+    @classmethod
+    def create(cls, root: Path, session_id: str) -> SessionDir:
         check_writable(root)
         for attempt in range(1, 100):
-            self.session_id = session_id if attempt == 1 else f"{session_id}-{attempt}"
-            self.path = root / self.session_id
+            name = session_id if attempt == 1 else f"{session_id}-{attempt}"
             try:
-                self.path.mkdir()
-                break
+                (root / name).mkdir()
             except FileExistsError:
                 continue
+            return cls(root / name)
+        raise KitError(f"cannot create a session folder under {root}")
+
+    @classmethod
+    def open(cls, root: Path, session: str) -> SessionDir:
+        """An existing session, by id (under ``root``) or by path."""
+        path = Path(session) if Path(session).is_dir() else root / session
+        if not (path / "session.json").is_file():
+            raise UsageError(
+                f"no kit session at {path}", f"name a folder under {root} (see its session.json)"
+            )
+        check_writable(path)
+        return cls(path)
+
+    def read_meta(self) -> dict:
+        return json.loads((self.path / "session.json").read_text(encoding="utf-8"))
 
     def log_path(self, spec: RunSpec) -> Path:
         return self.path / f"{spec.index:02d}-{_slug(spec.key)}.log"
@@ -216,11 +237,21 @@ class SessionDir:
 
 
 def load_session(path: Path) -> list[RunResult]:
+    """The runs a session recorded (none yet is an empty list). A line cut short by a crash
+    mid-write is skipped: every complete line is a whole run."""
     try:
         lines = (path / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
     except OSError as exc:
-        raise KitError(f"no results in {path}: {exc.strerror}") from None
-    return [RunResult.from_json(json.loads(line)) for line in lines if line.strip()]
+        raise KitError(f"cannot read results in {path}: {exc.strerror}") from None
+    results = []
+    for line in lines:
+        try:
+            results.append(RunResult.from_json(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return results
 
 
 def check_writable(root: Path) -> None:
@@ -233,10 +264,27 @@ def check_writable(root: Path) -> None:
             f"cannot create results directory {root}: {exc.strerror}",
             "pass a writable directory to --results",
         ) from None
-    if not os.access(root, os.W_OK | os.X_OK):
+    free = shutil.disk_usage(root).free
+    if free < MIN_FREE_BYTES:
         raise UsageError(
-            f"results directory {root} is not writable", "pass a writable directory to --results"
+            f"results directory {root} has only {free // 2**20} MB free; logs and records "
+            "could not be kept",
+            f"free some space or pass another directory to --results (kit wants "
+            f"{MIN_FREE_BYTES // 2**20} MB)",
         )
+    probe = root / f".kit-write-probe-{os.getpid()}"
+    try:
+        with probe.open("wb") as out:
+            out.write(b"\0" * 4096)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise UsageError(
+            f"results directory {root} is not writable: {exc.strerror}",
+            "pass a writable directory to --results",
+        ) from None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _slug(text: str) -> str:

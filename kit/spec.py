@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -130,6 +131,25 @@ def _bounded(what: str, value: int, lo: int, hi: int) -> None:
         raise UsageError(f"{what} must be between {lo} and {hi}, got {value}")
 
 
+_MEMORY = re.compile(r"[1-9][0-9]*[bkmg]?\Z", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for each container: memory (Docker's syntax, e.g. 8g) and processes."""
+
+    memory: str | None = None
+    pids: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory is not None and not _MEMORY.match(self.memory):
+            raise UsageError(f"--memory {self.memory!r} is not a size", "write it like 512m or 8g")
+        if self.pids is not None and self.pids < 16:
+            raise UsageError(
+                f"--pids-limit {self.pids} is too low for TensorFlow's threads", "use 16 or more"
+            )
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """An image as the user named it (a flavor or any reference) and the reference to run."""
@@ -157,6 +177,7 @@ class RunSpec:
     cell: int = 1  # the (image, profile) cell this run measures
     instance: int = 1
     instances: int = 1
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if not self.cpus:

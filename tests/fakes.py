@@ -94,5 +94,8 @@ class FakeEngine:
             image_id=self.image_id(spec.image.reference),
         )
 
+    def cancel(self) -> None:
+        pass
+
     def remove_strays(self) -> int:
         return 0

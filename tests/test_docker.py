@@ -162,7 +162,7 @@ def test_compose_file_is_valid(command):
 
 
 def test_tf_cnn_benchmarks_workload_from_a_read_only_checkout(kit_images, kit_containers, tmp_path):
-    checkout = REPO / "tests" / "data" / "tf_benchmarks"
+    checkout = REPO / "tests" / "data" / "stand-ins" / "tf_cnn_benchmarks"
     code, text = kit(
         "run",
         "stock",

@@ -8,7 +8,7 @@ from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
 from kit.report import Format, check_baseline, render, rows
 from kit.results import Status, load_session
-from kit.session import RunFinished, run_session
+from kit.session import RunFinished, open_session, run_session
 from kit.spec import Model, WorkloadSpec
 from kit.topology import topology_from_text
 from tests.conftest import DATA
@@ -21,6 +21,11 @@ TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_ba
 def plan(images=("stock", "intel"), names=("default", "tuned", "interleave"), cpus=None):
     selection = CpuSelection(cpus=cpus) if cpus is not None else None
     return build_plan(list(images), pick(load_profiles(), list(names)), TINY, TOPO, selection)
+
+
+def session(specs, engine, root, **kwargs):
+    store, previous = open_session(specs, engine, root)
+    return run_session(specs, engine, store, previous=previous, **kwargs)
 
 
 def test_plan_is_the_cross_product_image_major():
@@ -55,7 +60,10 @@ def test_session_persists_each_result_as_it_finishes(tmp_path):
             session = next(tmp_path.iterdir())
             seen_on_disk.append(len(load_session(session)))
 
-    store, results = run_session(plan(names=("default", "tuned")), engine, tmp_path, listener)
+    specs = plan(names=("default", "tuned"))
+    store, previous = open_session(specs, engine, tmp_path)
+    assert previous == []
+    results = run_session(specs, engine, store, listener)
     assert seen_on_disk == [1, 2, 3, 4]
     assert [r.status for r in results] == [Status.ok, Status.failed, Status.failed, Status.ok]
     assert "RuntimeError: boom" in results[1].error
@@ -70,7 +78,7 @@ def test_session_persists_each_result_as_it_finishes(tmp_path):
 
 def test_speedup_against_first_row_and_named_baseline(tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:tuned": 33.62, "intel:interleave": 34.18})
-    _, results = run_session(
+    results = session(
         plan(["stock", "intel"], ["default", "tuned", "interleave"]), engine, tmp_path
     )
     table = {r["image"] + ":" + r["profile"]: r for r in rows(results)}
@@ -84,7 +92,7 @@ def test_speedup_against_first_row_and_named_baseline(tmp_path):
 
 def test_renderings(tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
-    _, results = run_session(plan(names=("default",)), engine, tmp_path)
+    results = session(plan(names=("default",)), engine, tmp_path)
     table = render(results, Format.table)
     assert "6.14x" in table and "5.48" in table and "2.14.1" in table and "2/2" in table
     assert render(results, Format.markdown).splitlines()[1].startswith("|--")
@@ -103,4 +111,39 @@ def test_results_path_that_is_a_file_is_refused(tmp_path):
     target = tmp_path / "file"
     target.write_text("")
     with pytest.raises(UsageError, match="is a file"):
-        run_session(plan(), FakeEngine({}), target)
+        open_session(plan(), FakeEngine({}), target)
+
+
+def test_resume_runs_only_what_is_missing(tmp_path):
+    specs = plan(names=("default", "tuned"))
+    engine = FakeEngine(
+        {"stock:default": 5.0, "stock:tuned": 6.0, "intel:default": 7.0, "intel:tuned": 8.0}
+    )
+    store, _ = open_session(specs, engine, tmp_path)
+    run_session(specs[:2], engine, store)  # as if interrupted after two runs
+    engine.ran.clear()
+    resumed, previous = open_session(specs, engine, tmp_path, resume=store.session_id)
+    assert resumed.path == store.path and [r.index for r in previous] == [1, 2]
+    results = run_session(specs, engine, resumed, previous=previous)
+    assert [s.index for s in engine.ran] == [3, 4]
+    assert [r.index for r in results] == [1, 2, 3, 4]
+    assert [r.index for r in load_session(store.path)] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_a_different_plan(tmp_path):
+    engine = FakeEngine({})
+    store, _ = open_session(plan(names=("default",)), engine, tmp_path)
+    with pytest.raises(UsageError, match="was a different plan"):
+        open_session(plan(names=("tuned",)), engine, tmp_path, resume=store.session_id)
+    with pytest.raises(UsageError, match="no kit session"):
+        open_session(plan(), engine, tmp_path, resume="20000101T000000Z")
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
+    engine = FakeEngine({"stock:default": 5.0})
+    specs = plan(images=("stock",), names=("default",))
+    store, _ = open_session(specs, engine, tmp_path)
+    run_session(specs, engine, store)
+    with (store.path / "results.jsonl").open("a") as out:
+        out.write('{"index": 2, "ima')
+    assert [r.index for r in load_session(store.path)] == [1]

@@ -1,0 +1,48 @@
+"""One kit session at a time per host: pinned runs that overlap measure each other."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from kit.errors import UsageError
+
+DEFAULT_LOCK = Path(tempfile.gettempdir()) / "kit-session.lock"
+
+
+@contextlib.contextmanager
+def session_lock(path: Path = DEFAULT_LOCK, *, allow_concurrent: bool = False) -> Iterator[None]:
+    """Hold the host's session lock for the block; UsageError naming the holder if taken.
+
+    An flock is released by the kernel when its holder dies, so a crash leaves no stale lock.
+    """
+    if allow_concurrent:
+        yield
+        return
+    try:
+        handle = path.open("a+", encoding="utf-8")
+    except PermissionError:  # another user's lock file: flock works on a read-only handle too
+        handle = path.open(encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UsageError(
+                f"another kit session is running on this host ({holder}); its pinned runs "
+                "would disturb this one's",
+                "wait for it to finish, or pass --allow-concurrent",
+            ) from None
+        with contextlib.suppress(OSError):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+        yield
+    finally:
+        handle.close()
