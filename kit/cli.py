@@ -13,12 +13,12 @@ from rich.console import Console
 
 from kit import __version__
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.errors import Interrupted, KitError, RunFailed
+from kit.errors import Interrupted, KitError, RunFailed, UsageError
 from kit.flavors import Flavor
 from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_plan, resolve_placement
 from kit.profiles import NumaPolicy, load_profiles, pick
-from kit.report import Format, check_baseline, render
+from kit.report import Format, check_baseline, render, slower_than
 from kit.spec import DataFormat, Limits, Model, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
@@ -146,6 +146,28 @@ ConcurrentOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Runs per cell, each a fresh container, in interleaved order (A B C, C B A, ...).",
+        rich_help_panel=CONTROL,
+    ),
+]
+BaselineSessionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Session to gate against (id, unique prefix or 'latest'); see --fail-if-slower.",
+        rich_help_panel=CONTROL,
+    ),
+]
+FailIfSlowerOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Exit 1 when a cell is significantly slower than in --baseline-session by more "
+        "than this many percent.",
+        rich_help_panel=CONTROL,
+    ),
+]
 ResumeOpt = Annotated[
     str | None,
     typer.Option(
@@ -200,6 +222,9 @@ def compare(
     build_missing: BuildMissingOpt = False,
     allow_concurrent: ConcurrentOpt = False,
     resume: ResumeOpt = None,
+    repeats: RepeatsOpt = 3,
+    baseline_session: BaselineSessionOpt = None,
+    fail_if_slower: FailIfSlowerOpt = None,
 ) -> None:
     """Run every IMAGE under every profile and tabulate images/sec and speedup."""
     options = dict(locals())
@@ -241,6 +266,7 @@ def run(
     build_missing: BuildMissingOpt = False,
     allow_concurrent: ConcurrentOpt = False,
     resume: ResumeOpt = None,
+    repeats: RepeatsOpt = 1,
 ) -> None:
     """Run one IMAGE under one profile."""
     options = dict(locals())
@@ -301,6 +327,24 @@ def _build_missing(plan) -> None:
             )
 
 
+def _gate_baseline(o: dict) -> list | None:
+    """The baseline session's runs for --fail-if-slower, loaded (and checked) up front."""
+    from kit.results import SessionDir, load_session
+
+    session, percent = o.get("baseline_session"), o.get("fail_if_slower")
+    if session is None and percent is None:
+        return None
+    if session is None or percent is None:
+        raise UsageError(
+            "--baseline-session and --fail-if-slower go together", "pass both, or neither"
+        )
+    slower_than([], [], percent)  # checks the percentage
+    runs = load_session(SessionDir.open(o["results"], session).path)
+    if not runs:
+        raise UsageError(f"baseline session {session} has no runs", "pick one with results")
+    return runs
+
+
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     from kit.lock import session_lock
     from kit.results import check_writable, load_session
@@ -320,10 +364,12 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         numactl=_numactl(o),
         instances=parse_instances(o["instances"]),
         limits=Limits(memory=o["memory"], pids=o["pids_limit"]),
+        repeats=o["repeats"],
     )
     baseline = o.get("baseline")
     check_baseline([s.key for s in plan], baseline)
     check_writable(o["results"])
+    gate = _gate_baseline(o)
     engine = make_engine()
     engine.check()
     if o["build_missing"]:
@@ -346,12 +392,34 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
             ) from None
     out.print(render(finished, o["fmt"], baseline), markup=False)
     err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
+    if gate is not None:
+        slower = slower_than(finished, gate, o["fail_if_slower"])
+        if slower:
+            raise RunFailed(
+                f"{len(slower)} cell(s) slower than the baseline session by more than "
+                f"{o['fail_if_slower']:g}%: {'; '.join(slower)}"
+            )
     failed = [r for r in finished if not r.ok]
     if failed:
         raise RunFailed(
             f"{len(failed)} of {len(finished)} runs failed or were INVALID",
             f"see the status column and the logs in {store.path}",
         )
+
+
+@app.command()
+def doctor() -> None:
+    """Check the engine, images, numactl and capabilities, and print the containers' posture."""
+    from kit.docker_engine import connect
+    from kit.doctor import run_checks
+
+    failed = False
+    for check in run_checks(connect):
+        style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
+        err.print(f"[{style}]{check.status:>4}[/] {check.name}: {check.detail}", soft_wrap=True)
+        failed |= check.status == "FAIL"
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

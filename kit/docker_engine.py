@@ -8,11 +8,11 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 from requests.exceptions import RequestException
 
-import docker
 from kit.container import LABEL_MANAGED, container_kwargs
 from kit.engine import LineSink, RunOutcome
 from kit.errors import EngineUnavailable, ImageNotFound

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
 import docker.errors
 from requests.exceptions import RequestException
 
-import docker
 from kit import __version__
 from kit.errors import BuildError, UsageError
 from kit.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, requirements, tf_package

@@ -14,8 +14,13 @@ from kit.errors import UsageError
 DEFAULT_LOCK = Path(tempfile.gettempdir()) / "kit-session.lock"
 
 
+def lock_path() -> Path:
+    """The host's lock file; KIT_LOCK_FILE moves it (tests give each test its own)."""
+    return Path(os.environ.get("KIT_LOCK_FILE") or DEFAULT_LOCK)
+
+
 @contextlib.contextmanager
-def session_lock(path: Path = DEFAULT_LOCK, *, allow_concurrent: bool = False) -> Iterator[None]:
+def session_lock(path: Path | None = None, *, allow_concurrent: bool = False) -> Iterator[None]:
     """Hold the host's session lock for the block; UsageError naming the holder if taken.
 
     An flock is released by the kernel when its holder dies, so a crash leaves no stale lock.
@@ -23,6 +28,7 @@ def session_lock(path: Path = DEFAULT_LOCK, *, allow_concurrent: bool = False) -
     if allow_concurrent:
         yield
         return
+    path = path or lock_path()
     try:
         handle = path.open("a+", encoding="utf-8")
     except PermissionError:  # another user's lock file: flock works on a read-only handle too

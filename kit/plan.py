@@ -26,6 +26,7 @@ from kit.placement import (
 )
 from kit.profiles import NumaPolicy, Placement, Profile, ResolvedProfile
 from kit.spec import ImageRef, Limits, RunSpec, WorkloadSpec
+from kit.stats import interleaved_order
 from kit.topology import Topology
 
 
@@ -100,9 +101,14 @@ def build_plan(
     numactl: Mapping[str, str | bool] | None = None,
     instances: int | str = 1,
     limits: Limits | None = None,
+    repeats: int = 1,
 ) -> list[RunSpec]:
-    """Every (image, profile) cell in order, image-major as the table reads; a cell with
-    several instances has one spec per instance, each on its own CPU group with local memory."""
+    """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
+    in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
+    A cell with several instances has one spec per instance, each on its own CPU group with
+    local memory."""
+    if not 1 <= repeats <= 1000:
+        raise UsageError(f"--repeats must be between 1 and 1000, got {repeats}")
     if not images:
         raise UsageError("no image to run", "name at least one flavor or image reference")
     if not profiles:
@@ -113,11 +119,11 @@ def build_plan(
         _place_cell(profile.with_numactl(numactl or {}), topology, selection, instances)
         for profile in profiles
     ]
+    grid = [(image, runs) for image in refs for runs in cells]
     plan: list[RunSpec] = []
-    cell_no = 0
-    for image in refs:
-        for runs in cells:
-            cell_no += 1
+    for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
+        for cell in order:
+            image, runs = grid[cell]
             for instance, run in enumerate(runs, 1):
                 plan.append(
                     RunSpec(
@@ -131,9 +137,10 @@ def build_plan(
                         mems=run.mems,
                         memory_nodes=run.memory_nodes,
                         nodes=topology.nodes_of(run.cpus),
-                        cell=cell_no,
+                        cell=cell + 1,
                         instance=instance,
                         instances=len(runs),
+                        repeat=repeat,
                         limits=limits or Limits(),
                     )
                 )

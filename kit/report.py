@@ -1,4 +1,9 @@
-"""Pure exporters: results -> text. tabulate is imported here and nowhere else."""
+"""Pure exporters: results -> text. tabulate is imported here and nowhere else.
+
+A cell is one (image, profile) measurement, repeated; its number is the median over repeats
+(for instances, the median of their per-repeat sum), and its speedup carries a bootstrap
+interval and a verdict from kit.stats.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from tabulate import tabulate
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.results import RunResult
+from kit.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
 
 HEADERS = (
     "image",
@@ -25,7 +31,9 @@ HEADERS = (
     "memory policy",
     "threads",
     "images/sec",
-    "speedup",
+    "cv",
+    "speedup [95% CI]",
+    "verdict",
     "status",
 )
 
@@ -39,7 +47,7 @@ class Format(StrEnum):
 
 @dataclass(frozen=True)
 class Cell:
-    """One (image, profile) measurement: a single run, or the instances that ran together."""
+    """One (image, profile) measurement: its runs over every repeat and instance."""
 
     runs: tuple[RunResult, ...]
 
@@ -52,32 +60,43 @@ class Cell:
         return self.first.key
 
     @property
+    def instances(self) -> int:
+        return self.first.instances
+
+    @property
     def ok(self) -> bool:
         return all(r.ok for r in self.runs)
 
-    @property
-    def images_per_sec(self) -> float | None:
-        """The cell's throughput; for instances the aggregate (their sum)."""
-        rates = [r.images_per_sec for r in self.runs]
-        if any(rate is None for rate in rates):
-            return None
-        return sum(rates)  # type: ignore[arg-type]
+    def samples(self) -> list[float]:
+        """images/sec per repeat in which every instance succeeded (instances summed)."""
+        by_repeat: dict[int, list[RunResult]] = {}
+        for r in self.runs:
+            by_repeat.setdefault(r.repeat, []).append(r)
+        return [
+            sum(r.images_per_sec for r in runs)  # type: ignore[misc]
+            for _, runs in sorted(by_repeat.items())
+            if all(r.ok and r.images_per_sec for r in runs)
+        ]
+
+    def summary(self) -> Summary | None:
+        samples = self.samples()
+        return summarize(samples) if samples else None
 
 
 def cells(results: Sequence[RunResult]) -> list[Cell]:
     grouped: dict[tuple[str, int], list[RunResult]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
         grouped.setdefault((r.key, r.cell), []).append(r)
-    return [Cell(tuple(sorted(runs, key=lambda r: r.instance))) for runs in grouped.values()]
+    return [Cell(tuple(runs)) for runs in grouped.values()]
 
 
 def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
     """The cell speedups are measured against: ``IMAGE:PROFILE`` if given, else the first cell
-    that succeeded."""
-    ok = [c for c in table if c.ok]
+    with a measurement."""
+    measured = [c for c in table if c.samples()]
     if baseline is None:
-        return ok[0] if ok else None
-    return next((c for c in ok if c.key == baseline), None)
+        return measured[0] if measured else None
+    return next((c for c in measured if c.key == baseline), None)
 
 
 def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
@@ -88,16 +107,17 @@ def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
         )
 
 
-def _status(runs: Sequence[RunResult]) -> str:
+def _status(runs: Sequence[RunResult], summary: Summary | None) -> str:
     bad = [r for r in runs if not r.ok]
-    if not bad:
-        return "ok"
-    if len(runs) == 1:
-        return f"{bad[0].status.value}: {bad[0].error}"
-    return f"{len(bad)} of {len(runs)} instances not ok: {bad[0].status.value}: {bad[0].error}"
+    if bad:
+        first = f"{bad[0].status.value}: {bad[0].error}"
+        return first if len(runs) == 1 else f"{len(bad)} of {len(runs)} runs not ok: {first}"
+    if summary is not None and is_noisy(summary):
+        return f"ok, noisy (cv {summary.cv:.0%}): {NOISE_HINT}"
+    return "ok"
 
 
-def _row(r: RunResult, profile: str, rate: float | None, speedup: float | None, status: str):
+def _row(r: RunResult, profile: str) -> dict:
     return {
         "image": r.image,
         "tf_version": r.tf_version,
@@ -107,11 +127,37 @@ def _row(r: RunResult, profile: str, rate: float | None, speedup: float | None, 
         "numactl": r.numactl,
         "memory_policy": r.memory_policy,
         "threads": r.threads,
-        "images_per_sec": rate,
-        "speedup": speedup,
-        "status": status,
+        "images_per_sec": None,
+        "min": None,
+        "max": None,
+        "cv": None,
+        "repeats": 0,
+        "speedup": None,
+        "ci_low": None,
+        "ci_high": None,
+        "verdict": None,
+        "status": "",
         "instance": f"{r.instance}/{r.instances}",
     }
+
+
+def _measure(row: dict, summary: Summary | None, speedup: Speedup | None) -> dict:
+    if summary is not None:
+        row.update(
+            images_per_sec=summary.median,
+            min=summary.min,
+            max=summary.max,
+            cv=summary.cv,
+            repeats=summary.n,
+        )
+    if speedup is not None:
+        row.update(
+            speedup=speedup.ratio,
+            ci_low=speedup.low,
+            ci_high=speedup.high,
+            verdict=speedup.verdict.value,
+        )
+    return row
 
 
 def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict]:
@@ -119,33 +165,52 @@ def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict
     instance (``#i/n``)."""
     table = cells(results)
     base = baseline_cell(table, baseline)
+    base_samples = base.samples() if base else []
     out = []
     for cell in table:
-        rate = cell.images_per_sec
-        speedup = rate / base.images_per_sec if base and cell.ok and rate else None
-        if len(cell.runs) == 1:
-            out.append(_row(cell.first, cell.first.profile, rate, speedup, _status(cell.runs)))
+        summary = cell.summary()
+        samples = cell.samples()
+        speedup = compare(samples, base_samples) if samples and base_samples else None
+        row = _measure(_row(cell.first, cell.first.profile), summary, speedup)
+        if cell is base:
+            row["verdict"] = "baseline"
+        row["status"] = _status(cell.runs, summary)
+        if cell.instances == 1:
+            out.append(row)
             continue
-        total = _row(
-            cell.first, f"{cell.first.profile} x{len(cell.runs)}", rate, speedup, _status(cell.runs)
-        )
-        total.update(
+        row.update(
+            profile=f"{cell.first.profile} x{cell.instances}",
             cpus=format_cpu_list(c for r in cell.runs for c in parse_cpu_list(r.cpus)),
             nodes=format_cpu_list(n for r in cell.runs if r.nodes for n in parse_cpu_list(r.nodes)),
             memory_policy=", ".join(dict.fromkeys(r.memory_policy for r in cell.runs)),
             threads=f"{cell.first.threads} each",
-            instance=f"sum of {len(cell.runs)}",
+            instance=f"sum of {cell.instances}",
         )
-        out.append(total)
-        for r in cell.runs:
-            status = "ok" if r.ok else f"{r.status.value}: {r.error}"
-            out.append(_row(r, f"  #{r.instance}/{r.instances}", r.images_per_sec, None, status))
+        out.append(row)
+        for i in sorted({r.instance for r in cell.runs}):  # a session in progress lacks some
+            runs = [r for r in cell.runs if r.instance == i]
+            rates = [r.images_per_sec for r in runs if r.ok and r.images_per_sec]
+            sub = _measure(
+                _row(runs[0], f"  #{i}/{cell.instances}"), summarize(rates) if rates else None, None
+            )
+            sub["status"] = _status(runs, None)
+            out.append(sub)
     return out
 
 
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _speedup_text(row: dict) -> str:
+    if row["speedup"] is None:
+        return "-"
+    if row["verdict"] in (Verdict.unknown, "baseline"):
+        return f"{row['speedup']:.2f}x"
+    return f"{row['speedup']:.2f}x [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+
 def _cells(row: dict) -> list[str]:
-    rate = row["images_per_sec"]
-    speedup = row["speedup"]
     status = row["status"]
     return [
         row["image"],
@@ -156,10 +221,17 @@ def _cells(row: dict) -> list[str]:
         row["numactl"],
         row["memory_policy"],
         row["threads"],
-        f"{rate:.2f}" if rate is not None else "-",
-        f"{speedup:.2f}x" if speedup is not None else "-",
+        _num(row["images_per_sec"], ".2f"),
+        _num(row["cv"], ".1%") if row["repeats"] and row["repeats"] > 1 else "-",
+        _speedup_text(row),
+        row["verdict"] or "-",
         status if len(status) <= 90 else status[:87] + "...",
     ]
+
+
+def table_cells(results: Sequence[RunResult], baseline: str | None = None) -> list[list[str]]:
+    """The table as strings, in HEADERS order (for HTML and other renderers)."""
+    return [_cells(r) for r in rows(results, baseline)]
 
 
 def render(
@@ -184,3 +256,25 @@ def render(
 
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def slower_than(
+    current: Sequence[RunResult], baseline: Sequence[RunResult], percent: float
+) -> list[str]:
+    """The regression gate: cells significantly slower than the same cell of a baseline session
+    by more than ``percent``, each as a line saying by how much."""
+    if not 0 <= percent < 100:
+        raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {percent}")
+    before = {c.key: c.samples() for c in cells(baseline)}
+    failures = []
+    for cell in cells(current):
+        old, new = before.get(cell.key), cell.samples()
+        if not old or not new:
+            continue
+        speedup = compare(new, old)
+        if speedup.verdict is Verdict.slower and speedup.ratio < 1 - percent / 100:
+            failures.append(
+                f"{cell.key}: {speedup.ratio:.2f}x of the baseline session "
+                f"[{speedup.low:.2f}, {speedup.high:.2f}], more than {percent:g}% slower"
+            )
+    return failures

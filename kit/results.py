@@ -55,6 +55,7 @@ class RunResult:
     cell: int = 1
     instance: int = 1
     instances: int = 1
+    repeat: int = 0
 
     @property
     def key(self) -> str:
@@ -178,6 +179,7 @@ def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
         cell=spec.cell,
         instance=spec.instance,
         instances=spec.instances,
+        repeat=spec.repeat,
     )
 
 

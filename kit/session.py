@@ -54,6 +54,7 @@ def plan_record(plan: Sequence[RunSpec]) -> list[dict]:
             "profile": s.profile.name,
             "cpus": s.cpu_list,
             "instance": f"{s.instance}/{s.instances}",
+            "repeat": s.repeat,
             "command": list(s.command()),
             "env": dict(s.environment()),
         }
@@ -144,7 +145,8 @@ def run_session(
 
 
 def _cells(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
-    grouped: dict[int, list[RunSpec]] = {}
+    """Specs that run together: one repeat of one cell (its instances, or a single run)."""
+    grouped: dict[tuple[int, int], list[RunSpec]] = {}
     for spec in plan:
-        grouped.setdefault(spec.cell, []).append(spec)
+        grouped.setdefault((spec.repeat, spec.cell), []).append(spec)
     return list(grouped.values())

@@ -177,6 +177,7 @@ class RunSpec:
     cell: int = 1  # the (image, profile) cell this run measures
     instance: int = 1
     instances: int = 1
+    repeat: int = 0  # which repeat of the cell (0-based); each is a fresh container
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

@@ -18,6 +18,12 @@ def _require_docker() -> bool:
     return os.environ.get("KIT_REQUIRE_DOCKER", "") not in ("", "0")
 
 
+@pytest.fixture(autouse=True)
+def _own_session_lock(tmp_path, monkeypatch):
+    """Each test has its own session lock, so parallel test runs do not refuse each other."""
+    monkeypatch.setenv("KIT_LOCK_FILE", str(tmp_path.parent / f"{tmp_path.name}.lock"))
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     from kit.docker_engine import connect

@@ -77,6 +77,8 @@ def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_p
         "default",
         "--profile",
         "tuned",
+        "--repeats",
+        "1",
         "--results",
         str(tmp_path),
     )
@@ -194,3 +196,87 @@ def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
     assert [r["cpus"] for r in rows[1:]] == ["0", "1"]
     assert [r["images_per_sec"] for r in rows[1:]] == [3.5, 3.5]
     assert sorted(s.cpus for s in engine.ran) == [(0,), (1,)]
+
+
+def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
+    engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    code, text = invoke(
+        "compare",
+        "stock",
+        "intel",
+        "-p",
+        "default",
+        "--repeats",
+        "3",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    assert [s.key for s in engine.ran] == [
+        "stock:default",
+        "intel:default",
+        "intel:default",
+        "stock:default",
+        "stock:default",
+        "intel:default",
+    ]
+    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    assert rows[0]["verdict"] == "baseline" and rows[0]["repeats"] == 3
+    assert rows[1]["verdict"] == "faster"
+    assert rows[1]["speedup"] == pytest.approx(33.62 / 5.48)
+
+
+def test_regression_gate(monkeypatch, tmp_path):
+    slow = FakeEngine({"stock:default": 5.0})
+    monkeypatch.setattr(cli, "make_engine", lambda: slow)
+    assert invoke("run", "stock", "--repeats", "3", "--results", str(tmp_path))[0] == 0
+    (first,) = tmp_path.iterdir()
+    fast = FakeEngine({"stock:default": 6.0})
+    monkeypatch.setattr(cli, "make_engine", lambda: fast)
+    code, text = invoke(
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "--baseline-session",
+        first.name,
+        "--fail-if-slower",
+        "5",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 0, text  # faster than the baseline passes
+    monkeypatch.setattr(cli, "make_engine", lambda: slow)
+    second = sorted(tmp_path.iterdir())[-1]
+    code, text = invoke(
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "--baseline-session",
+        second.name,
+        "--fail-if-slower",
+        "5",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1
+    assert "stock:default: 0.83x of the baseline session" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--fail-if-slower", "5"], "go together"),
+        (["--baseline-session", "nope", "--fail-if-slower", "5"], "no kit session"),
+        (["--baseline-session", "x", "--fail-if-slower", "150"], "percentage"),
+        (["--repeats", "0"], "--repeats must be between 1 and 1000"),
+    ],
+)
+def test_bad_gate_and_repeat_options(fake, tmp_path, args, match):
+    code, text = invoke("compare", "stock", *args, "--results", str(tmp_path))
+    assert code == 2 and match in text
+    assert fake.ran == []

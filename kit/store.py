@@ -1,0 +1,346 @@
+"""The results database: one SQLite file every session and every run is written to as it finishes.
+
+The session folders stay the record of what happened; the database is what lets any number of
+sessions be listed, found and compared without reading every folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from kit.errors import KitError, UsageError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000  # a report reading while a session writes waits, it does not fail
+NEWEST_SHOWN = 5  # session ids an error message names, newest first
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id TEXT PRIMARY KEY,
+        started TEXT,
+        host TEXT,
+        kit_version TEXT,
+        meta TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        session_id TEXT REFERENCES sessions(id),
+        idx INTEGER,
+        image TEXT,
+        profile TEXT,
+        cell INTEGER,
+        repeat INTEGER,
+        instance INTEGER,
+        status TEXT,
+        images_per_sec REAL,
+        started TEXT,
+        ended TEXT,
+        result TEXT,
+        PRIMARY KEY (session_id, idx)
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_image_profile ON runs (image, profile)",
+)
+
+# Newest first; the id breaks a tie (ids are UTC timestamps, a same-second one gets "-2").
+_NEWEST_FIRST = "ORDER BY started DESC, id DESC"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One session as the database knows it, with what its runs add up to."""
+
+    id: str
+    started: str | None
+    host: str | None
+    kit_version: str | None
+    meta: dict
+    runs: int
+    images: tuple[str, ...]  # distinct labels, in the order the runs first used them
+    profiles: tuple[str, ...]
+    best: tuple[str, float] | None  # ("image:profile", images/sec) of the fastest ok run
+
+
+class ResultsDB:
+    """An open results database. Every write is its own transaction, committed before it returns,
+    so a crash or a Ctrl-C loses at most the run being written, never a row already there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.is_dir():
+            raise UsageError(
+                f"results database {path} is a directory", "pass a file path to the database"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the folder for results database {path}: {exc.strerror}",
+                "pass a path in a writable directory",
+            ) from None
+        try:
+            self._conn = sqlite3.connect(path)
+        except sqlite3.Error as exc:
+            raise _open_error(path, exc) from None
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _open_error(path, exc) from None
+        except KitError:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL: readers never block the writer, so a report can run beside a session.
+        conn.execute("PRAGMA journal_mode = WAL")
+        # A committed run survives a power cut, not just a crash of kit.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with conn:
+            # IMMEDIATE: two kits opening a new file at once must not both write version 1.
+            conn.execute("BEGIN IMMEDIATE")
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if "schema_version" in names:
+                (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                if version is not None and version > SCHEMA_VERSION:
+                    raise UsageError(
+                        f"results database {self.path} has schema version {version}; this kit "
+                        f"reads version {SCHEMA_VERSION}",
+                        "upgrade kit, or pass another database",
+                    )
+            elif names:
+                raise UsageError(
+                    f"{self.path} is an SQLite database, but not kit's results database",
+                    "pass a new path or an existing kit results database",
+                )
+            else:
+                version = None
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            if version is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                # A real write, even with nothing to change: a read-only file opens and reads
+                # fine, and would otherwise fail only when the first run is written.
+                conn.execute("UPDATE schema_version SET version = version")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def add_session(self, session_id: str, meta: dict) -> None:
+        """Record a session; adding it again (a resumed session) replaces its meta."""
+        row = (
+            session_id,
+            meta.get("started"),
+            meta.get("host"),
+            meta.get("kit_version"),
+            json.dumps(meta, sort_keys=True),
+        )
+        # An upsert, not INSERT OR REPLACE: replacing would delete the row its runs refer to.
+        self._write(
+            f"session {session_id}",
+            """INSERT INTO sessions (id, started, host, kit_version, meta) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET started = excluded.started, host = excluded.host,
+               kit_version = excluded.kit_version, meta = excluded.meta""",
+            row,
+        )
+
+    def add_run(self, session_id: str, record: dict) -> None:
+        """Record one run (``RunResult.to_json()``); the same index again replaces it."""
+        row = (
+            session_id,
+            record["index"],
+            record["image"],
+            record["profile"],
+            record.get("cell", 1),
+            record.get("repeat", 0),
+            record.get("instance", 1),
+            record["status"],
+            record["images_per_sec"],
+            record["started"],
+            record["ended"],
+            json.dumps(record, sort_keys=True),
+        )
+        try:
+            self._write(
+                f"run {record['index']} of session {session_id}",
+                """INSERT OR REPLACE INTO runs (session_id, idx, image, profile, cell, repeat,
+                   instance, status, images_per_sec, started, ended, result)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                row,
+            )
+        except sqlite3.IntegrityError:
+            raise KitError(
+                f"run {record['index']} names session {session_id}, which results database "
+                f"{self.path} does not hold",
+                "add the session before its runs",
+            ) from None
+
+    def _write(self, what: str, sql: str, params: tuple) -> None:
+        try:
+            # One transaction: committed when the block ends, rolled back if anything raises.
+            with self._conn:
+                self._conn.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise KitError(
+                f"cannot write {what} to results database {self.path}: {exc}",
+                "check the disk and that no other program holds the file",
+            ) from None
+
+    def sessions(self, limit: int | None = None) -> list[SessionRow]:
+        """Sessions newest first, each with its runs summed up."""
+        newest = f"SELECT id FROM sessions {_NEWEST_FIRST} LIMIT ?"
+        count = (-1 if limit is None else max(limit, 0),)  # SQLite reads LIMIT -1 as no limit
+        # One read transaction: both queries see the same sessions although a run may be
+        # writing a new one between them.
+        self._conn.execute("BEGIN")
+        try:
+            chosen = self._conn.execute(
+                f"SELECT id, started, host, kit_version, meta FROM sessions {_NEWEST_FIRST} "
+                "LIMIT ?",
+                count,
+            ).fetchall()
+            runs: dict[str, list[tuple]] = {row[0]: [] for row in chosen}
+            for session_id, *run in self._conn.execute(
+                "SELECT session_id, image, profile, status, images_per_sec FROM runs "
+                f"WHERE session_id IN ({newest}) ORDER BY session_id, idx",
+                count,
+            ):
+                runs[session_id].append(tuple(run))
+        finally:
+            self._conn.rollback()  # it only read
+        return [
+            _session_row(id_, started, host, version, meta, runs[id_])
+            for id_, started, host, version, meta in chosen
+        ]
+
+    def runs(self, session_id: str) -> list[dict]:
+        """A session's full run records, in run order."""
+        self._require(session_id)
+        return [
+            json.loads(text)
+            for (text,) in self._conn.execute(
+                "SELECT result FROM runs WHERE session_id = ? ORDER BY idx", (session_id,)
+            )
+        ]
+
+    def latest_session(self) -> str | None:
+        row = self._conn.execute(f"SELECT id FROM sessions {_NEWEST_FIRST} LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def resolve_session(self, text: str) -> str:
+        """A session id from what a user typed: the id, a unique prefix of it, or ``latest``."""
+        if self._exists(text):
+            return text
+        if text == "latest":
+            latest = self.latest_session()
+            if latest is None:
+                raise UsageError(
+                    f"results database {self.path} holds no sessions yet", "run a session first"
+                )
+            return latest
+        matches = []
+        if text:
+            matches = [
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT id FROM sessions WHERE substr(id, 1, ?) = ? {_NEWEST_FIRST}",
+                    (len(text), text),
+                )
+            ]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise UsageError(
+                f"session {text!r} is ambiguous: it starts {len(matches)} sessions",
+                "name one of " + _listing(matches),
+            )
+        raise self._unknown(text)
+
+    def _exists(self, session_id: str) -> bool:
+        found = self._conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,))
+        return found.fetchone() is not None
+
+    def _require(self, session_id: str) -> None:
+        if not self._exists(session_id):
+            raise self._unknown(session_id)
+
+    def _unknown(self, session_id: str) -> UsageError:
+        newest = [
+            row[0]
+            for row in self._conn.execute(
+                f"SELECT id FROM sessions {_NEWEST_FIRST} LIMIT ?", (NEWEST_SHOWN + 1,)
+            )
+        ]
+        hint = (
+            "known sessions, newest first: " + _listing(newest)
+            if newest
+            else "the database holds no sessions yet"
+        )
+        return UsageError(f"no session {session_id!r} in results database {self.path}", hint)
+
+
+def _session_row(
+    id_: str,
+    started: str | None,
+    host: str | None,
+    kit_version: str | None,
+    meta: str,
+    runs: list[tuple],
+) -> SessionRow:
+    images: dict[str, None] = {}  # a dict keeps first-seen order and drops repeats
+    profiles: dict[str, None] = {}
+    best: tuple[str, float] | None = None
+    for image, profile, status, images_per_sec in runs:
+        images.setdefault(image)
+        profiles.setdefault(profile)
+        # Only an ok run's number is the cell's: a failed or INVALID one never wins.
+        ok = status == "ok" and images_per_sec is not None
+        if ok and (best is None or images_per_sec > best[1]):
+            best = (f"{image}:{profile}", images_per_sec)
+    return SessionRow(
+        id=id_,
+        started=started,
+        host=host,
+        kit_version=kit_version,
+        meta=json.loads(meta),
+        runs=len(runs),
+        images=tuple(images),
+        profiles=tuple(profiles),
+        best=best,
+    )
+
+
+def _listing(ids: list[str]) -> str:
+    shown = ", ".join(ids[:NEWEST_SHOWN])
+    return shown + ", ..." if len(ids) > NEWEST_SHOWN else shown
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> UsageError:
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+        return UsageError(
+            f"{path} is not an SQLite database",
+            "pass a new path or an existing kit results database",
+        )
+    return UsageError(
+        f"cannot open results database {path}: {exc}", "pass a writable path for the database"
+    )

@@ -1,0 +1,291 @@
+"""Faults survived with nothing lost, against the real engine: every test also checks (through
+``kit_containers``) that no container with kit's labels is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kit import cli
+from kit.container import LABEL_MANAGED
+from kit.errors import KitError
+from kit.results import load_session
+
+pytestmark = pytest.mark.docker
+TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
+STAND_INS = Path(__file__).resolve().parent / "data" / "stand-ins"
+runner = CliRunner()
+
+
+def kit(*args: str) -> tuple[int, str]:
+    try:
+        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
+    except KitError as exc:
+        return exc.exit_code, str(exc)
+    return result.exit_code, result.output
+
+
+def only_session(root: Path) -> Path:
+    (session,) = root.iterdir()
+    return session
+
+
+def test_engine_not_reachable_names_the_socket_and_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/kit-no-such.sock")
+    code, text = kit("compare", "stock", *TINY, "--results", str(tmp_path))
+    assert code == 2
+    assert "unix:///tmp/kit-no-such.sock" in text and "make engine" in text
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_image_says_how_to_get_it(kit_containers, tmp_path):
+    code, text = kit("run", "kit/nothing:here", *TINY, "--results", str(tmp_path))
+    assert code == 2
+    assert "'kit/nothing:here' is not on this Docker engine" in text
+    assert "kit images build" in text
+
+
+def test_build_missing_builds_a_missing_flavor(kit_images, kit_containers, docker_client, tmp_path):
+    # Only the tag goes: the layers stay (latest-2.21.0), so the rebuild comes from the cache.
+    docker_client.images.remove("kit/tensorflow:latest")
+    code, text = kit("run", "latest", *TINY, "--build-missing", "--results", str(tmp_path))
+    assert code == 0, text
+    assert docker_client.images.get("kit/tensorflow:latest")
+
+
+def test_out_of_memory_is_recorded_and_the_session_goes_on(kit_images, kit_containers, tmp_path):
+    code, _ = kit(
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "-p",
+        "tuned",
+        *TINY,
+        "--memory",
+        "64m",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1
+    results = load_session(only_session(tmp_path))
+    assert len(results) == 2  # the second cell ran after the first was OOM-killed
+    assert all(r.status.value == "failed" and "out of memory" in r.error for r in results)
+
+
+def test_a_container_killed_from_outside_is_recorded_with_its_status(
+    kit_images, kit_containers, docker_client, tmp_path
+):
+    def killer():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for c in docker_client.containers.list(filters={"label": LABEL_MANAGED}):
+                if b"Running warm up" in c.logs():
+                    c.kill()
+                    return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    code, _ = kit("run", "stock", "--model", "resnet50", "--results", str(tmp_path))
+    thread.join()
+    assert code == 1
+    (result,) = load_session(only_session(tmp_path))
+    assert result.status.value == "failed"
+    assert "exit status 137" in result.error and "Running warm up" in result.error
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "expected"),
+    [
+        ("garbage", ["no throughput in the output", "images per second: lots"]),
+        ("failing", ["exit status 3", "ImportError: cannot import name 'convnet_builder'"]),
+    ],
+)
+def test_workload_failures_quote_the_output(
+    kit_images, kit_containers, tmp_path, stand_in, expected
+):
+    code, _ = kit(
+        "run",
+        "stock",
+        "--workload",
+        "tf_cnn_benchmarks",
+        "--workload-dir",
+        str(STAND_INS / stand_in),
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1
+    (result,) = load_session(only_session(tmp_path))
+    assert result.status.value == "failed"
+    for text in expected:
+        assert text in result.error
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
+    kit_images, kit_containers, docker_client, tmp_path, sig
+):
+    args = [
+        sys.executable,
+        "-m",
+        "kit",
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "-p",
+        "tuned",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "8",
+        "--num-batches",
+        "40",
+        "--num-warmup-batches",
+        "1",
+        "--results",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
+        sessions = list(tmp_path.iterdir())
+        running = docker_client.containers.list(filters={"label": "kit.run=2"})
+        if sessions and load_session(sessions[0]) and running:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the session never reached its second run")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    assert not docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    session = only_session(tmp_path)
+    assert [r.index for r in load_session(session)] == [1]
+
+    done = subprocess.run(
+        [*args, "--resume", session.name], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 run(s)" in done.stderr
+    assert [r.index for r in load_session(session)] == [1, 2]
+    assert "stock" in done.stdout and "tuned" in done.stdout
+
+
+def test_a_second_session_is_refused_while_one_runs(kit_images, kit_containers, tmp_path):
+    from kit.lock import session_lock
+
+    with session_lock():
+        code, text = kit("run", "stock", *TINY, "--results", str(tmp_path))
+        assert code == 2
+        assert "another kit session is running" in text and "--allow-concurrent" in text
+        code, text = kit("run", "stock", *TINY, "--allow-concurrent", "--results", str(tmp_path))
+        assert code == 0, text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_results_disk_is_refused_before_anything_runs(kit_containers, tmp_path):
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        code, text = kit("run", "stock", *TINY, "--results", str(mount))
+        assert code == 2
+        assert "MB free" in text
+        assert not any(mount.iterdir())
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_clean_removes_only_what_kit_left(docker_client, kit_images):
+    stray = docker_client.containers.create(
+        kit_images["stock"], ["sleep", "60"], labels={LABEL_MANAGED: "1"}
+    )
+    other = docker_client.containers.create(kit_images["stock"], ["sleep", "60"])
+    try:
+        code, text = kit("clean")
+        assert code == 0 and "removed 1 container" in text
+        names = [c.id for c in docker_client.containers.list(all=True)]
+        assert stray.id not in names and other.id in names
+    finally:
+        other.remove(force=True)
+
+
+def _host_config_during(kit_args, docker_client, tmp_path):
+    """HostConfig and Config of the container kit starts, read while it runs."""
+    seen = {}
+
+    def watch():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not seen:
+            for c in docker_client.containers.list(filters={"label": LABEL_MANAGED}):
+                seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    code, text = kit(*kit_args, "--results", str(tmp_path))
+    thread.join()
+    assert code == 0, text
+    return seen["host"], seen["config"]
+
+
+@pytest.mark.parametrize("profile", ["tuned", "interleave"])
+def test_containers_run_with_least_privilege(
+    kit_images, kit_containers, docker_client, tmp_path, profile
+):
+    host, config = _host_config_during(
+        ["run", "stock", "-p", profile, *TINY, "--memory", "4g", "--pids-limit", "512"],
+        docker_client,
+        tmp_path,
+    )
+    print(
+        json.dumps(
+            {
+                k: host[k]
+                for k in (
+                    "Privileged",
+                    "CapAdd",
+                    "CapDrop",
+                    "SecurityOpt",
+                    "NetworkMode",
+                    "ReadonlyRootfs",
+                    "Binds",
+                    "CpusetCpus",
+                    "Memory",
+                    "PidsLimit",
+                    "Tmpfs",
+                )
+            }
+        )
+    )
+    assert host["Privileged"] is False
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] == (["SYS_NICE"] if profile == "interleave" else None)
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert not host["Binds"]
+    assert host["Memory"] == 4 * 2**30 and host["PidsLimit"] == 512
+    assert config["User"] in ("kit", "10001")
+    assert "docker.sock" not in json.dumps(host)
+
+
+def test_doctor_checks_engine_images_and_numactl(kit_images):
+    code, text = kit("doctor")
+    assert code == 0, text
+    assert "numactl -i all with SYS_NICE: applies" in text
+    assert "numactl -i all without SYS_NICE: refused as expected" in text
+    assert "image stock" in text and "user kit" in text
