@@ -57,8 +57,13 @@ def kit_containers(docker_client):
     """Asserts the test left no container with kit's labels behind."""
     from kit.container import LABEL_MANAGED
 
+    def kit_owned() -> dict:
+        found = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+        return {c.id: c for c in found}
+
+    before = kit_owned()
     yield
-    left = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    left = [c for cid, c in kit_owned().items() if cid not in before]
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
