@@ -18,7 +18,7 @@ from kit.flavors import Flavor
 from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_plan, resolve_placement
 from kit.profiles import NumaPolicy, load_profiles, pick
-from kit.report import Format, check_baseline, render, slower_than
+from kit.report import Format, check_baseline, render, slower_than, tabulate_rows
 from kit.spec import DataFormat, Limits, Model, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
@@ -70,7 +70,9 @@ WorkloadDirOpt = Annotated[
     typer.Option(help="Checkout of tensorflow/benchmarks, mounted read-only.", file_okay=False),
 ]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds before a run is killed.")]
-ResultsOpt = Annotated[Path, typer.Option(help="Where session folders are written.")]
+ResultsOpt = Annotated[
+    Path, typer.Option(help="Where session folders (and kit.db) are written.", file_okay=False)
+]
 BaselineOpt = Annotated[
     str | None,
     typer.Option(help="IMAGE:PROFILE that speedups are relative to (default: the first row)."),
@@ -168,6 +170,22 @@ FailIfSlowerOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Also a short diagnostic run per image with oneDNN verbose on: proof of what ran.",
+        rich_help_panel=CONTROL,
+    ),
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Results database (default: RESULTS/kit.db).",
+        rich_help_panel=CONTROL,
+        dir_okay=False,
+    ),
+]
 ResumeOpt = Annotated[
     str | None,
     typer.Option(
@@ -222,6 +240,8 @@ def compare(
     build_missing: BuildMissingOpt = False,
     allow_concurrent: ConcurrentOpt = False,
     resume: ResumeOpt = None,
+    db: DbOpt = None,
+    verify: VerifyOpt = False,
     repeats: RepeatsOpt = 3,
     baseline_session: BaselineSessionOpt = None,
     fail_if_slower: FailIfSlowerOpt = None,
@@ -266,11 +286,61 @@ def run(
     build_missing: BuildMissingOpt = False,
     allow_concurrent: ConcurrentOpt = False,
     resume: ResumeOpt = None,
+    db: DbOpt = None,
+    verify: VerifyOpt = False,
     repeats: RepeatsOpt = 1,
 ) -> None:
     """Run one IMAGE under one profile."""
     options = dict(locals())
     _execute([image], [profile], options)
+
+
+@app.command("verify")
+def verify_images(
+    images: Annotated[
+        list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
+    ],
+    profile: ProfileOpt = None,
+    profiles_file: ProfilesFile = None,
+    model: ModelOpt = None,
+    results: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+    cpus: CpusOpt = None,
+    allow_concurrent: ConcurrentOpt = False,
+) -> None:
+    """Prove which oneDNN path each IMAGE runs: version, threading runtime, ISA, primitives,
+    unoptimized (ref:) share, and knobs that cannot have had an effect."""
+    options = {
+        **dict(locals()),
+        "preset": Preset.quick,
+        "batch_size": None,
+        "num_batches": None,
+        "num_warmup_batches": None,
+        "data_format": DataFormat.NHWC,
+        "forward_only": False,
+        "workload": Workload.kit,
+        "workload_dir": None,
+        "timeout": 1800.0,
+        "fmt": Format.table,
+        "nodes": None,
+        "cores": None,
+        "one_thread_per_core": False,
+        "interleave": None,
+        "membind": None,
+        "preferred": None,
+        "cpunodebind": None,
+        "physcpubind": None,
+        "localalloc": False,
+        "instances": None,
+        "memory": None,
+        "pids_limit": None,
+        "build_missing": False,
+        "resume": None,
+        "repeats": 1,
+        "verify": True,
+        "verify_only": True,
+    }
+    _execute(images, profile or ["default"], options)
 
 
 def make_engine():
@@ -346,10 +416,13 @@ def _gate_baseline(o: dict) -> list | None:
 
 
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
+    from kit.hostinfo import host_record
     from kit.lock import session_lock
-    from kit.results import check_writable, load_session
-    from kit.session import check_images, open_session, run_session
+    from kit.results import DB_NAME, check_writable, load_session
+    from kit.session import check_images, open_session, run_session, run_verify
+    from kit.store import ResultsDB
     from kit.ui import RunDisplay
+    from kit.verify import VERIFY_HEADERS, verify_rows
 
     spec = _workload(o)
     topology = read_host()
@@ -376,13 +449,26 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         _build_missing(plan)
     check_images(engine, plan)
 
-    with session_lock(allow_concurrent=o["allow_concurrent"]):
-        store, previous = open_session(plan, engine, o["results"], o["resume"])
+    host = host_record(topology)
+    with (
+        session_lock(allow_concurrent=o["allow_concurrent"]),
+        ResultsDB(o["db"] or o["results"] / DB_NAME) as db,
+    ):
+        store, previous = open_session(
+            plan, engine, o["results"], o["resume"], {"host_record": host, "argv": sys.argv[1:]}, db
+        )
         todo = len(plan) - len(previous)
         err.print(f"kit {__version__}: {todo} run(s) of {spec.describe()}; results in {store.path}")
         try:
             with RunDisplay(err, spec) as display:
-                finished = run_session(plan, engine, store, display.on_event, baseline, previous)
+                finished = (
+                    []
+                    if o.get("verify_only")
+                    else run_session(
+                        plan, engine, store, display.on_event, baseline, previous, host
+                    )
+                )
+                verified = run_verify(plan, engine, store, display.on_event) if o["verify"] else []
         except KeyboardInterrupt:
             done = len(load_session(store.path))
             raise Interrupted(
@@ -390,7 +476,10 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
                 f"{store.path}",
                 f"finish it with the same command plus --resume {store.session_id}",
             ) from None
-    out.print(render(finished, o["fmt"], baseline), markup=False)
+    if finished:
+        out.print(render(finished, o["fmt"], baseline), markup=False)
+    if verified:
+        out.print(tabulate_rows(verify_rows(verified), VERIFY_HEADERS), markup=False)
     err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
     if gate is not None:
         slower = slower_than(finished, gate, o["fail_if_slower"])
@@ -405,6 +494,42 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
             f"{len(failed)} of {len(finished)} runs failed or were INVALID",
             f"see the status column and the logs in {store.path}",
         )
+
+
+def _open_db(db: Path | None, results: Path):
+    from kit.results import DB_NAME
+    from kit.store import ResultsDB
+
+    path = db or results / DB_NAME
+    if not path.exists():
+        raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
+    return ResultsDB(path)
+
+
+@app.command()
+def history(
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+    limit: Annotated[int, typer.Option(help="How many sessions, newest first.")] = 20,
+) -> None:
+    """Past sessions: when, host, images, profiles, best cell."""
+
+    with _open_db(db, results) as store:
+        sessions = store.sessions(limit)
+    rows = [
+        [
+            s.id,
+            (s.started or "?")[:19].replace("T", " "),
+            s.host or "?",
+            s.runs,
+            ", ".join(s.images),
+            ", ".join(s.profiles),
+            f"{s.best[0]} {s.best[1]:.2f}" if s.best else "-",
+        ]
+        for s in sessions
+    ]
+    headers = ["session", "started (UTC)", "host", "runs", "images", "profiles", "best images/sec"]
+    out.print(tabulate_rows(rows, headers), markup=False)
 
 
 @app.command()
@@ -479,7 +604,6 @@ def images_list() -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
     from kit.docker_engine import connect
     from kit.images import list_images
-    from kit.report import tabulate_rows
 
     rows = [
         [
@@ -500,7 +624,6 @@ def images_list() -> None:
 @profiles_app.command("list")
 def profiles_list(profiles_file: ProfilesFile = None) -> None:
     """Every profile, built-in and from --profiles."""
-    from kit.report import tabulate_rows
 
     profiles = load_profiles(profiles_file)
     rows = [[p.name, p.source, p.description] for p in profiles.values()]

@@ -47,6 +47,8 @@ class DockerEngine:
     ) -> None:
         self._client = client
         self.grant_sys_nice = grant_sys_nice
+        # A local socket means the containers run here; a remote engine's host is not sampled.
+        self.samples_host = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET).startswith("unix://")
         self._running: dict[str, Container] = {}
         self._lock = threading.Lock()
 
@@ -148,5 +150,10 @@ def _stream_logs(container, log_path: Path, on_line: LineSink) -> None:
 
 
 def _remove(container) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
+    try:
         container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: another removal (kit clean) is already under way
+            raise

@@ -33,6 +33,7 @@ class RunOutcome:
 
 class Engine(Protocol):
     name: str
+    samples_host: bool  # runs execute on this host, so its per-CPU load is theirs to sample
 
     def check(self) -> None:
         """Raise EngineUnavailable when the engine does not answer."""

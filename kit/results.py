@@ -11,14 +11,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from kit.cpus import format_cpu_list
+from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engine import RunOutcome
 from kit.errors import KitError, UsageError
 from kit.parse import ParsedOutput, parse_output
 from kit.placement import parse_numactl_show, placement_problems
 from kit.spec import RunSpec
+from kit.store import ResultsDB
+from kit.utilization import Utilization, mean_busy
 
 SCHEMA_VERSION = 1
+DB_NAME = "kit.db"  # the results database, beside the session folders
 MIN_FREE_BYTES = 64 * 2**20
 
 
@@ -56,6 +59,8 @@ class RunResult:
     instance: int = 1
     instances: int = 1
     repeat: int = 0
+    utilization: dict | None = None  # per-CPU busy % over time; None when not sampled
+    host: dict | None = None
 
     @property
     def key(self) -> str:
@@ -68,6 +73,15 @@ class RunResult:
     @property
     def tf_version(self) -> str | None:
         return (self.provenance or {}).get("tf_version")
+
+    def busy(self) -> tuple[float | None, float | None]:
+        """Mean busy % of the run's CPUs and of the host's other CPUs (None: not sampled)."""
+        if not self.utilization:
+            return None, None
+        util = Utilization.from_json(self.utilization)
+        mine = set(parse_cpu_list(self.effective_cpus or self.cpus))
+        others = [c for c in range(len(util.busy)) if c not in mine]
+        return mean_busy(util, sorted(mine)), mean_busy(util, others)
 
     @property
     def memory_policy(self) -> str:
@@ -145,7 +159,12 @@ def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Sta
     return Status.ok, None
 
 
-def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
+def make_result(
+    spec: RunSpec,
+    outcome: RunOutcome,
+    utilization: Utilization | None = None,
+    host: dict | None = None,
+) -> RunResult:
     """Parse the run's log (one streaming pass) and judge it."""
     try:
         with outcome.log_path.open(encoding="utf-8", errors="replace") as log:
@@ -180,6 +199,8 @@ def make_result(spec: RunSpec, outcome: RunOutcome) -> RunResult:
         instance=spec.instance,
         instances=spec.instances,
         repeat=spec.repeat,
+        utilization=utilization.to_json() if utilization is not None else None,
+        host=host,
     )
 
 
@@ -190,12 +211,13 @@ def new_session_id(now: datetime | None = None) -> str:
 class SessionDir:
     """``results/<UTC timestamp>/``: a log and a JSON record per run, written as each finishes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, db: ResultsDB | None = None) -> None:
         self.path = path
         self.session_id = path.name
+        self.db = db
 
     @classmethod
-    def create(cls, root: Path, session_id: str) -> SessionDir:
+    def create(cls, root: Path, session_id: str, db: ResultsDB | None = None) -> SessionDir:
         check_writable(root)
         for attempt in range(1, 100):
             name = session_id if attempt == 1 else f"{session_id}-{attempt}"
@@ -203,11 +225,11 @@ class SessionDir:
                 (root / name).mkdir()
             except FileExistsError:
                 continue
-            return cls(root / name)
+            return cls(root / name, db)
         raise KitError(f"cannot create a session folder under {root}")
 
     @classmethod
-    def open(cls, root: Path, session: str) -> SessionDir:
+    def open(cls, root: Path, session: str, db: ResultsDB | None = None) -> SessionDir:
         """An existing session, by id (under ``root``) or by path."""
         path = Path(session) if Path(session).is_dir() else root / session
         if not (path / "session.json").is_file():
@@ -215,24 +237,31 @@ class SessionDir:
                 f"no kit session at {path}", f"name a folder under {root} (see its session.json)"
             )
         check_writable(path)
-        return cls(path)
+        return cls(path, db)
 
     def read_meta(self) -> dict:
         return json.loads((self.path / "session.json").read_text(encoding="utf-8"))
 
     def log_path(self, spec: RunSpec) -> Path:
-        return self.path / f"{spec.index:02d}-{_slug(spec.key)}.log"
+        return self.path / f"{spec.index:02d}-{slug(spec.key)}.log"
 
     def write_meta(self, meta: dict) -> None:
         _write_atomic(self.path / "session.json", json.dumps(meta, indent=2, sort_keys=True))
+        if self.db is not None:
+            self.db.add_session(self.session_id, meta)
 
     def record(self, result: RunResult) -> None:
+        """Persist one run the moment it exists: its JSON file, the session's line log and the
+        results database (one transaction)."""
+        record = result.to_json()
         stem = Path(result.log_path).stem
-        _write_atomic(self.path / f"{stem}.json", json.dumps(result.to_json(), indent=2))
+        _write_atomic(self.path / f"{stem}.json", json.dumps(record, indent=2))
         with (self.path / "results.jsonl").open("a", encoding="utf-8") as out:
-            out.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+            out.write(json.dumps(record, sort_keys=True) + "\n")
             out.flush()
             os.fsync(out.fileno())
+        if self.db is not None:
+            self.db.add_run(self.session_id, record)
 
     def write_summary(self, markdown: str) -> None:
         _write_atomic(self.path / "summary.md", markdown)
@@ -289,7 +318,7 @@ def check_writable(root: Path) -> None:
         probe.unlink(missing_ok=True)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80]
 
 

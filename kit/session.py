@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 from collections.abc import Callable, Sequence
@@ -13,9 +14,23 @@ from pathlib import Path
 from kit import __version__
 from kit.engine import Engine, RunOutcome
 from kit.errors import UsageError
+from kit.onednn import parse_verbose
+from kit.parse import ParsedOutput, parse_output
 from kit.report import Format, render
-from kit.results import RunResult, SessionDir, load_session, make_result, new_session_id
+from kit.results import (
+    RunResult,
+    SessionDir,
+    Status,
+    judge,
+    load_session,
+    make_result,
+    new_session_id,
+    slug,
+)
 from kit.spec import RunSpec
+from kit.store import ResultsDB
+from kit.utilization import Sampler
+from kit.verify import diagnostic_spec, verify_record
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class RunFinished:
 
 
 Event = RunStarted | RunOutput | RunFinished
+VERIFY_INDEX = 9000  # diagnostic runs are numbered apart from measured ones
 Listener = Callable[[Event], None]
 
 
@@ -68,10 +84,11 @@ def open_session(
     results_root: Path,
     resume: str | None = None,
     meta: dict | None = None,
+    db: ResultsDB | None = None,
 ) -> tuple[SessionDir, list[RunResult]]:
     """A new session folder, or the one being resumed with the runs it already has."""
     if resume is not None:
-        store = SessionDir.open(results_root, resume)
+        store = SessionDir.open(results_root, resume, db)
         recorded = store.read_meta().get("plan")
         if recorded != plan_record(plan):
             raise UsageError(
@@ -79,8 +96,10 @@ def open_session(
                 "sizes or settings differ)",
                 "resume with exactly the command that started it",
             )
+        if db is not None:
+            db.add_session(store.session_id, store.read_meta())
         return store, load_session(store.path)
-    store = SessionDir.create(results_root, new_session_id())
+    store = SessionDir.create(results_root, new_session_id(), db)
     store.write_meta(
         {
             "session": store.session_id,
@@ -103,6 +122,7 @@ def run_session(
     listener: Listener = lambda event: None,
     baseline: str | None = None,
     previous: Sequence[RunResult] = (),
+    host: dict | None = None,
 ) -> list[RunResult]:
     """Run every spec not already in ``previous``, in order. A failed run is recorded and the
     session goes on; each result is on disk before the next run starts. On an interrupt the
@@ -114,15 +134,18 @@ def run_session(
 
     def run_one(spec: RunSpec) -> None:
         listener(RunStarted(spec, len(plan)))
-        outcome: RunOutcome = engine.run(
-            spec,
-            store.session_id,
-            store.log_path(spec),
-            lambda line: listener(RunOutput(spec, line)),
-        )
+        sampler = Sampler() if engine.samples_host else contextlib.nullcontext()
+        with sampler:
+            outcome: RunOutcome = engine.run(
+                spec,
+                store.session_id,
+                store.log_path(spec),
+                lambda line: listener(RunOutput(spec, line)),
+            )
         if cancelled.is_set():
             return  # stopped by the interrupt: not a measurement, so it stays missing
-        result = make_result(spec, outcome)
+        utilization = sampler.result() if isinstance(sampler, Sampler) else None
+        result = make_result(spec, outcome, utilization, host)
         with lock:
             store.record(result)
             results.append(result)
@@ -150,3 +173,38 @@ def _cells(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
     for spec in plan:
         grouped.setdefault((spec.repeat, spec.cell), []).append(spec)
     return list(grouped.values())
+
+
+def _tail(log_path: Path) -> ParsedOutput:
+    with log_path.open(encoding="utf-8", errors="replace") as log:
+        return parse_output(log)
+
+
+def run_verify(
+    plan: Sequence[RunSpec], engine: Engine, store: SessionDir, listener: Listener
+) -> list[dict]:
+    """One diagnostic run per (image, profile) with oneDNN's verbose log on, read back streaming
+    (the log can reach hundreds of MB); the records go into the session's meta."""
+    firsts = {}
+    for spec in plan:
+        firsts.setdefault(spec.key, spec)
+    records = []
+    for n, spec in enumerate(firsts.values(), 1):
+        diag = diagnostic_spec(spec, index=VERIFY_INDEX + n)
+        log_path = store.path / f"verify-{n:02d}-{slug(spec.key)}.log"
+        listener(RunStarted(diag, len(firsts)))
+        outcome = engine.run(
+            diag, store.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
+        )
+        with log_path.open(encoding="utf-8", errors="replace") as log:
+            summary = parse_verbose(log)
+        record = verify_record(diag, summary, str(log_path))
+        status, error = judge(diag, outcome, _tail(log_path))
+        if status is not Status.ok:  # a failed diagnostic run proves nothing either way
+            record["warnings"] = [f"diagnostic run {status.value}: {error}"]
+        records.append(record)
+        listener(RunFinished(diag, make_result(diag, outcome)))
+    meta = store.read_meta()
+    meta["verify"] = records
+    store.write_meta(meta)
+    return records

@@ -82,7 +82,9 @@ class ResultsDB:
                 "pass a path in a writable directory",
             ) from None
         try:
-            self._conn = sqlite3.connect(path)
+            # Runs finish on worker threads (instances run at once); the session serialises
+            # its writes, so one connection may be shared across them.
+            self._conn = sqlite3.connect(path, check_same_thread=False)
         except sqlite3.Error as exc:
             raise _open_error(path, exc) from None
         try:

@@ -14,6 +14,11 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+def session_dirs(root: Path) -> list[Path]:
+    """The session folders under a results directory (kit.db lies beside them)."""
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
 def _require_docker() -> bool:
     return os.environ.get("KIT_REQUIRE_DOCKER", "") not in ("", "0")
 

@@ -53,6 +53,7 @@ class FakeEngine:
     """Answers each run from ``rates`` keyed by ``image:profile``; a missing key fails the run."""
 
     name = "fake"
+    samples_host = False
 
     def __init__(
         self, rates: dict[str, float], images: set[str] | None = None, tamper=None

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from kit import cli
 from kit.errors import KitError
+from tests.conftest import session_dirs
 from tests.fakes import FakeEngine
 
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_compare_prints_table_and_keeps_results(fake, tmp_path):
     table = json.loads(text[text.index("[") : text.rindex("]") + 1])
     assert [r["images_per_sec"] for r in table] == [5.48, 33.62]
     assert table[1]["speedup"] == pytest.approx(33.62 / 5.48)
-    (session,) = tmp_path.iterdir()
+    (session,) = session_dirs(tmp_path)
     assert (session / "summary.md").exists()
 
 
@@ -84,7 +85,7 @@ def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_p
     )
     assert code == 1
     assert "1 of 4 runs failed" in text
-    (session,) = tmp_path.iterdir()
+    (session,) = session_dirs(tmp_path)
     assert len((session / "results.jsonl").read_text().splitlines()) == 4
 
 
@@ -168,7 +169,7 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
     code, text = invoke("run", "stock", "-p", "interleave", "--results", str(tmp_path))
     assert code == 1
     assert "1 of 1 runs failed or were INVALID" in text
-    (session,) = tmp_path.iterdir()
+    (session,) = session_dirs(tmp_path)
     record = json.loads((session / "results.jsonl").read_text())
     assert record["status"] == "INVALID"
     assert "memory policy is default, asked for interleave" in record["error"]
@@ -233,7 +234,7 @@ def test_regression_gate(monkeypatch, tmp_path):
     slow = FakeEngine({"stock:default": 5.0})
     monkeypatch.setattr(cli, "make_engine", lambda: slow)
     assert invoke("run", "stock", "--repeats", "3", "--results", str(tmp_path))[0] == 0
-    (first,) = tmp_path.iterdir()
+    (first,) = session_dirs(tmp_path)
     fast = FakeEngine({"stock:default": 6.0})
     monkeypatch.setattr(cli, "make_engine", lambda: fast)
     code, text = invoke(
@@ -250,7 +251,7 @@ def test_regression_gate(monkeypatch, tmp_path):
     )
     assert code == 0, text  # faster than the baseline passes
     monkeypatch.setattr(cli, "make_engine", lambda: slow)
-    second = sorted(tmp_path.iterdir())[-1]
+    second = sorted(session_dirs(tmp_path))[-1]
     code, text = invoke(
         "compare",
         "stock",

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from kit import cli
 from kit.errors import KitError
 from kit.results import load_session
+from tests.conftest import session_dirs
 
 pytestmark = pytest.mark.docker
 TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
@@ -30,13 +31,23 @@ def kit(*args: str) -> tuple[int, str]:
 
 
 def only_session(root: Path) -> Path:
-    (session,) = root.iterdir()
+    (session,) = session_dirs(root)
     return session
 
 
 def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_path):
     code, text = kit(
-        "compare", "stock", "intel", *TINY, "--results", str(tmp_path), "--format", "json"
+        "compare",
+        "stock",
+        "intel",
+        *TINY,
+        "--repeats",
+        "2",
+        "--verify",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
     )
     assert code == 0, text
     table = json.loads(text[text.index("[") : text.rindex("]") + 1])
@@ -74,7 +85,16 @@ def test_run_pinned_to_cpu_1_runs_on_cpu_1_only(kit_images, kit_containers, tmp_
 
 def test_onednn_state_is_read_from_the_run(kit_images, kit_containers, tmp_path):
     code, text = kit(
-        "compare", "stock", "intel", "--profile", "eigen", *TINY, "--results", str(tmp_path)
+        "compare",
+        "stock",
+        "intel",
+        "--profile",
+        "eigen",
+        *TINY,
+        "--repeats",
+        "1",
+        "--results",
+        str(tmp_path),
     )
     assert code == 0, text
     results = {r.key: r for r in load_session(only_session(tmp_path))}

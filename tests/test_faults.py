@@ -19,6 +19,7 @@ from kit import cli
 from kit.container import LABEL_MANAGED
 from kit.errors import KitError
 from kit.results import load_session
+from tests.conftest import session_dirs
 
 pytestmark = pytest.mark.docker
 TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
@@ -35,7 +36,7 @@ def kit(*args: str) -> tuple[int, str]:
 
 
 def only_session(root: Path) -> Path:
-    (session,) = root.iterdir()
+    (session,) = session_dirs(root)
     return session
 
 
@@ -73,6 +74,8 @@ def test_out_of_memory_is_recorded_and_the_session_goes_on(kit_images, kit_conta
         *TINY,
         "--memory",
         "64m",
+        "--repeats",
+        "1",
         "--results",
         str(tmp_path),
     )
@@ -153,13 +156,15 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
         "40",
         "--num-warmup-batches",
         "1",
+        "--repeats",
+        "1",
         "--results",
         str(tmp_path),
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
-        sessions = list(tmp_path.iterdir())
+        sessions = session_dirs(tmp_path)
         running = docker_client.containers.list(filters={"label": "kit.run=2"})
         if sessions and load_session(sessions[0]) and running:
             break

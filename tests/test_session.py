@@ -11,7 +11,7 @@ from kit.results import Status, load_session
 from kit.session import RunFinished, open_session, run_session
 from kit.spec import Model, WorkloadSpec
 from kit.topology import topology_from_text
-from tests.conftest import DATA
+from tests.conftest import DATA, session_dirs
 from tests.fakes import FakeEngine
 
 TOPO = topology_from_text((DATA / "topology" / "epyc-2cpu.lscpu").read_text())
@@ -57,7 +57,7 @@ def test_session_persists_each_result_as_it_finishes(tmp_path):
     def listener(event):
         events.append(type(event).__name__)
         if isinstance(event, RunFinished):
-            session = next(tmp_path.iterdir())
+            session = session_dirs(tmp_path)[0]
             seen_on_disk.append(len(load_session(session)))
 
     specs = plan(names=("default", "tuned"))
