@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_plan, resolve_placement
 from kit.profiles import NumaPolicy, load_profiles, pick
 from kit.report import Format, check_baseline, render, slower_than, tabulate_rows
+from kit.results import slug
 from kit.spec import DataFormat, Limits, Model, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
@@ -351,6 +353,8 @@ def make_engine():
 
 
 def _workload(o: dict) -> WorkloadSpec:
+    if o["workload"] is Workload.peak:
+        raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
     return WorkloadSpec.from_preset(
         o["preset"],
         model=o["model"],
@@ -413,6 +417,18 @@ def _gate_baseline(o: dict) -> list | None:
     if not runs:
         raise UsageError(f"baseline session {session} has no runs", "pick one with results")
     return runs
+
+
+def _apply_gate(found: list, gate: list | None, percent: float | None) -> None:
+    if gate is None or percent is None:
+        return
+    slower = slower_than(found, gate, percent)
+    if slower:
+        raise RunFailed(
+            f"{len(slower)} cell(s) slower than the baseline session by more than "
+            f"{percent:g}%: {'; '.join(slower)}"
+        )
+    err.print(f"gate: no cell is more than {percent:g}% slower than the baseline session")
 
 
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
@@ -481,13 +497,7 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     if verified:
         out.print(tabulate_rows(verify_rows(verified), VERIFY_HEADERS), markup=False)
     err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
-    if gate is not None:
-        slower = slower_than(finished, gate, o["fail_if_slower"])
-        if slower:
-            raise RunFailed(
-                f"{len(slower)} cell(s) slower than the baseline session by more than "
-                f"{o['fail_if_slower']:g}%: {'; '.join(slower)}"
-            )
+    _apply_gate(finished, gate, o.get("fail_if_slower"))
     failed = [r for r in finished if not r.ok]
     if failed:
         raise RunFailed(
@@ -530,6 +540,113 @@ def history(
     ]
     headers = ["session", "started (UTC)", "host", "runs", "images", "profiles", "best images/sec"]
     out.print(tabulate_rows(rows, headers), markup=False)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def report(
+    session: Annotated[
+        str, typer.Argument(help="Session id, a unique prefix of one, or 'latest'.")
+    ] = "latest",
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    plot: Annotated[
+        bool, typer.Option(help="Write PNG plots (bar chart, per-CPU heatmaps) to the session.")
+    ] = False,
+    baseline: BaselineOpt = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where the HTML goes (default: SESSION/report.html).")
+    ] = None,
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+    baseline_session: BaselineSessionOpt = None,
+    fail_if_slower: FailIfSlowerOpt = None,
+) -> None:
+    """Re-render any past session from the results database: a table, CSV/JSON, or one
+    self-contained HTML file with plots, provenance and verify results. With
+    --baseline-session and --fail-if-slower it is also the regression gate, for CI."""
+    from kit.results import RunResult
+
+    gate = _gate_baseline(
+        {"baseline_session": baseline_session, "fail_if_slower": fail_if_slower,
+         "results": results}
+    )  # fmt: skip
+    with _open_db(db, results) as store:
+        session_id = store.resolve_session(session)
+        records = store.runs(session_id)
+        meta = next((s.meta for s in store.sessions() if s.id == session_id), {})
+        host = (meta.get("host_record") or {}).get("hostname") or meta.get("host") or ""
+        peaks = store.peaks(str(host))
+    found = [RunResult.from_json(r) for r in records]
+    check_baseline([r.key for r in found], baseline)
+    if fmt is not ReportFormat.html and not plot:
+        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
+        _apply_gate(found, gate, fail_if_slower)
+        return
+    from kit.artifacts import write_html, write_plots
+
+    folder = results / session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(folder, found, baseline)
+    for path in plots.values():
+        err.print(f"plot: {path}", markup=False)
+    if fmt is ReportFormat.html:
+        path = write_html(
+            output or folder / "report.html",
+            f"kit session {session_id}",
+            found,
+            meta,
+            plots,
+            baseline,
+            peaks,
+        )
+        err.print(f"report: {path}", markup=False)
+    else:
+        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
+    _apply_gate(found, gate, fail_if_slower)
+
+
+@app.command()
+def peak(
+    image: Annotated[str, typer.Argument(help="A flavor or image reference.")],
+    cpus: CpusOpt = None,
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+) -> None:
+    """Measure this host's float32 GEMM rate inside IMAGE, so reports show each result's
+    fraction of it."""
+    from kit.hostinfo import host_record
+    from kit.parse import parse_peak_output
+    from kit.results import DB_NAME, check_writable
+    from kit.store import ResultsDB
+
+    topology = read_host()
+    (profile,) = pick(load_profiles(None), ["default"])
+    (spec,) = build_plan(
+        [image], [profile], WorkloadSpec(workload=Workload.peak), topology,
+        CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None), 600.0,
+    )  # fmt: skip
+    check_writable(results)
+    engine = make_engine()
+    engine.check()
+    image_id = engine.image_id(spec.image.reference)
+    log = results / f"peak-{slug(spec.image.label)}.log"
+    err.print(f"measuring the GEMM peak of {spec.image.label} on CPUs {spec.cpu_list}")
+    outcome = engine.run(spec, "peak", log, lambda line: None)
+    with log.open(encoding="utf-8", errors="replace") as text:
+        record = parse_peak_output(text)
+    if outcome.exit_code != 0 or record is None:
+        raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
+    host = str(host_record(topology)["hostname"])
+    with ResultsDB(db or results / DB_NAME) as store:
+        store.add_peak(host, image_id, float(record["gflops"]), record)
+    out.print(f"{spec.image.label}: {record['gflops']:.1f} GFLOP/s float32 GEMM on {host}")
 
 
 @app.command()

@@ -75,6 +75,21 @@ def parse_intelai_line(line: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+PEAK_PREFIX = "kit-peak: "
+
+
+def parse_peak_output(lines) -> dict | None:
+    """The record `python -m kit_workload.peak` prints, or None."""
+    for line in lines:
+        if line.startswith(PEAK_PREFIX):
+            try:
+                record = json.loads(line[len(PEAK_PREFIX) :])
+            except json.JSONDecodeError:
+                return None
+            return record if isinstance(record, dict) and "gflops" in record else None
+    return None
+
+
 def parse_provenance_line(line: str) -> dict | None:
     if not line.startswith(PROVENANCE_PREFIX):
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
+from kit.flops import gflops
 from kit.results import RunResult
 from kit.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
 
@@ -32,6 +33,8 @@ HEADERS = (
     "threads",
     "images/sec",
     "cv",
+    "GFLOP/s",
+    "CPU busy in/out",
     "speedup [95% CI]",
     "verdict",
     "status",
@@ -128,6 +131,10 @@ def _row(r: RunResult, profile: str) -> dict:
         "memory_policy": r.memory_policy,
         "threads": r.threads,
         "images_per_sec": None,
+        "gflops": None,
+        "peak_fraction": None,
+        "busy_in": None,
+        "busy_out": None,
         "min": None,
         "max": None,
         "cv": None,
@@ -141,9 +148,32 @@ def _row(r: RunResult, profile: str) -> dict:
     }
 
 
-def _measure(row: dict, summary: Summary | None, speedup: Speedup | None) -> dict:
+def _busy(runs: Sequence[RunResult]) -> tuple[float | None, float | None]:
+    """Mean busy % of the runs' own CPUs and of the host's others (None: not sampled)."""
+    pairs = [r.busy() for r in runs]
+    inside = [p[0] for p in pairs if p[0] is not None]
+    outside = [p[1] for p in pairs if p[1] is not None]
+    return (
+        sum(inside) / len(inside) if inside else None,
+        sum(outside) / len(outside) if outside else None,
+    )
+
+
+def _measure(
+    row: dict,
+    summary: Summary | None,
+    speedup: Speedup | None,
+    runs: Sequence[RunResult] = (),
+    peaks: Mapping[str, float] | None = None,
+) -> dict:
+    if runs:
+        row["busy_in"], row["busy_out"] = _busy(runs)
     if summary is not None:
+        rate = gflops(summary.median, runs[0].flop_per_image) if runs else None
+        peak = (peaks or {}).get(runs[0].image_id or "") if runs else None
         row.update(
+            gflops=rate,
+            peak_fraction=rate / peak if rate is not None and peak else None,
             images_per_sec=summary.median,
             min=summary.min,
             max=summary.max,
@@ -160,7 +190,11 @@ def _measure(row: dict, summary: Summary | None, speedup: Speedup | None) -> dic
     return row
 
 
-def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict]:
+def rows(
+    results: Sequence[RunResult],
+    baseline: str | None = None,
+    peaks: Mapping[str, float] | None = None,
+) -> list[dict]:
     """One row per cell; a multi-instance cell is its aggregate row followed by one row per
     instance (``#i/n``)."""
     table = cells(results)
@@ -171,7 +205,7 @@ def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict
         summary = cell.summary()
         samples = cell.samples()
         speedup = compare(samples, base_samples) if samples and base_samples else None
-        row = _measure(_row(cell.first, cell.first.profile), summary, speedup)
+        row = _measure(_row(cell.first, cell.first.profile), summary, speedup, cell.runs, peaks)
         if cell is base:
             row["verdict"] = "baseline"
         row["status"] = _status(cell.runs, summary)
@@ -191,7 +225,11 @@ def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict
             runs = [r for r in cell.runs if r.instance == i]
             rates = [r.images_per_sec for r in runs if r.ok and r.images_per_sec]
             sub = _measure(
-                _row(runs[0], f"  #{i}/{cell.instances}"), summarize(rates) if rates else None, None
+                _row(runs[0], f"  #{i}/{cell.instances}"),
+                summarize(rates) if rates else None,
+                None,
+                runs,
+                peaks,
             )
             sub["status"] = _status(runs, None)
             out.append(sub)
@@ -200,6 +238,21 @@ def rows(results: Sequence[RunResult], baseline: str | None = None) -> list[dict
 
 def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def _gflops_text(row: dict) -> str:
+    if row["gflops"] is None:
+        return "-"
+    if row["peak_fraction"] is None:
+        return f"{row['gflops']:.1f}"
+    return f"{row['gflops']:.1f} ({row['peak_fraction']:.0%} of peak)"
+
+
+def _busy_text(row: dict) -> str:
+    if row["busy_in"] is None:
+        return "not sampled"
+    outside = "-" if row["busy_out"] is None else f"{row['busy_out']:.0f}%"
+    return f"{row['busy_in']:.0f}% / {outside}"
 
 
 def _speedup_text(row: dict) -> str:
@@ -223,21 +276,30 @@ def _cells(row: dict) -> list[str]:
         row["threads"],
         _num(row["images_per_sec"], ".2f"),
         _num(row["cv"], ".1%") if row["repeats"] and row["repeats"] > 1 else "-",
+        _gflops_text(row),
+        _busy_text(row),
         _speedup_text(row),
         row["verdict"] or "-",
         status if len(status) <= 90 else status[:87] + "...",
     ]
 
 
-def table_cells(results: Sequence[RunResult], baseline: str | None = None) -> list[list[str]]:
+def table_cells(
+    results: Sequence[RunResult],
+    baseline: str | None = None,
+    peaks: Mapping[str, float] | None = None,
+) -> list[list[str]]:
     """The table as strings, in HEADERS order (for HTML and other renderers)."""
-    return [_cells(r) for r in rows(results, baseline)]
+    return [_cells(r) for r in rows(results, baseline, peaks)]
 
 
 def render(
-    results: Sequence[RunResult], fmt: Format = Format.table, baseline: str | None = None
+    results: Sequence[RunResult],
+    fmt: Format = Format.table,
+    baseline: str | None = None,
+    peaks: Mapping[str, float] | None = None,
 ) -> str:
-    table = rows(results, baseline)
+    table = rows(results, baseline, peaks)
     if fmt is Format.json:
         return json.dumps(table, indent=2)
     if fmt is Format.csv:

@@ -14,6 +14,7 @@ from pathlib import Path
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engine import RunOutcome
 from kit.errors import KitError, UsageError
+from kit.flops import flop_per_image
 from kit.parse import ParsedOutput, parse_output
 from kit.placement import parse_numactl_show, placement_problems
 from kit.spec import RunSpec
@@ -61,6 +62,7 @@ class RunResult:
     repeat: int = 0
     utilization: dict | None = None  # per-CPU busy % over time; None when not sampled
     host: dict | None = None
+    workload: dict | None = None  # model and sizes, for the work per image
 
     @property
     def key(self) -> str:
@@ -82,6 +84,11 @@ class RunResult:
         mine = set(parse_cpu_list(self.effective_cpus or self.cpus))
         others = [c for c in range(len(util.busy)) if c not in mine]
         return mean_busy(util, sorted(mine)), mean_busy(util, others)
+
+    @property
+    def flop_per_image(self) -> float | None:
+        w = self.workload or {}
+        return flop_per_image(w.get("model", ""), None, bool(w.get("forward_only")))
 
     @property
     def memory_policy(self) -> str:
@@ -201,6 +208,15 @@ def make_result(
         repeat=spec.repeat,
         utilization=utilization.to_json() if utilization is not None else None,
         host=host,
+        workload={
+            "model": spec.workload.model.value,
+            "batch_size": spec.workload.batch_size,
+            "num_batches": spec.workload.num_batches,
+            "num_warmup_batches": spec.workload.num_warmup_batches,
+            "data_format": spec.workload.data_format.value,
+            "forward_only": spec.workload.forward_only,
+            "workload": spec.workload.workload.value,
+        },
     )
 
 

@@ -32,6 +32,7 @@ class DataFormat(StrEnum):
 class Workload(StrEnum):
     kit = "kit"
     tf_cnn_benchmarks = "tf_cnn_benchmarks"
+    peak = "peak"  # the GEMM ceiling `kit peak` measures; not a training benchmark
 
 
 class Preset(StrEnum):
@@ -108,6 +109,8 @@ class WorkloadSpec:
             flags.append(f"--num_intra_threads={intra_op}")
         if self.forward_only:
             flags.append("--forward_only")
+        if self.workload is Workload.peak:
+            return ("python", "-m", "kit_workload.peak")
         if self.workload is Workload.tf_cnn_benchmarks:
             return (
                 "python",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -43,6 +44,15 @@ _SCHEMA = (
         PRIMARY KEY (session_id, idx)
     )""",
     "CREATE INDEX IF NOT EXISTS runs_image_profile ON runs (image, profile)",
+    # Measured GEMM peak of a host inside an image (kit peak); added in place, no new version.
+    """CREATE TABLE IF NOT EXISTS peaks (
+        host TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        gflops REAL NOT NULL,
+        measured TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (host, image_id)
+    )""",
 )
 
 # Newest first; the id breaks a tie (ids are UTC timestamps, a same-second one gets "-2").
@@ -207,6 +217,19 @@ class ResultsDB:
                 f"cannot write {what} to results database {self.path}: {exc}",
                 "check the disk and that no other program holds the file",
             ) from None
+
+    def add_peak(self, host: str, image_id: str, gflops: float, detail: dict) -> None:
+        self._write(
+            f"the peak of {host}",
+            "INSERT OR REPLACE INTO peaks (host, image_id, gflops, measured, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (host, image_id, gflops, datetime.now(UTC).isoformat(), json.dumps(detail)),
+        )
+
+    def peaks(self, host: str) -> dict[str, float]:
+        """Measured GFLOP/s by image id on this host."""
+        rows = self._conn.execute("SELECT image_id, gflops FROM peaks WHERE host = ?", (host,))
+        return dict(rows.fetchall())
 
     def sessions(self, limit: int | None = None) -> list[SessionRow]:
         """Sessions newest first, each with its runs summed up."""

@@ -281,3 +281,30 @@ def test_bad_gate_and_repeat_options(fake, tmp_path, args, match):
     code, text = invoke("compare", "stock", *args, "--results", str(tmp_path))
     assert code == 2 and match in text
     assert fake.ran == []
+
+
+def test_history_and_report_from_the_database(monkeypatch, tmp_path):
+    engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
+    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    code, text = invoke(
+        "compare", "stock", "intel", "-p", "default", "--repeats", "2", "--results", str(tmp_path)
+    )
+    assert code == 0, text
+    (session,) = session_dirs(tmp_path)
+    code, text = invoke("history", "--results", str(tmp_path))
+    assert code == 0 and session.name in text and "intel:default 33.62" in text
+    code, text = invoke("report", "--results", str(tmp_path), "--format", "csv")
+    assert code == 0 and text.splitlines()[0].startswith("image,tf_version,profile")
+    code, text = invoke(
+        "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
+    )
+    assert code == 0, text
+    html = (session / "report.html").read_text()
+    png = (session / "plot-images-per-sec.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert "data:image/png;base64," in html and "6.14x" in html
+
+
+def test_report_without_a_database_says_what_to_do(tmp_path):
+    code, text = invoke("report", "--results", str(tmp_path))
+    assert code == 2 and "no results database" in text

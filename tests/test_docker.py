@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from kit import cli
 from kit.errors import KitError
 from kit.results import load_session
+from kit.store import ResultsDB
 from tests.conftest import session_dirs
 
 pytestmark = pytest.mark.docker
@@ -53,7 +54,8 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     table = json.loads(text[text.index("[") : text.rindex("]") + 1])
     keys = [(r["image"], r["profile"]) for r in table]
     assert keys == [(i, p) for i in ("stock", "intel") for p in ("default", "tuned", "interleave")]
-    assert all(r["images_per_sec"] > 0 and r["status"] == "ok" for r in table)
+    assert all(r["images_per_sec"] > 0 and r["status"].startswith("ok") for r in table)
+    assert all(r["repeats"] == 2 and r["verdict"] for r in table)
     assert {r["tf_version"] for r in table} == {"2.14.1", "2.14.0"}
     assert table[0]["speedup"] == 1.0
 
@@ -68,7 +70,63 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     # Intel OpenMP really read KMP_SETTINGS=1: it prints its settings into the log.
     assert "KMP_BLOCKTIME" in Path(results["intel:tuned"].log_path).read_text()
     assert results["intel:tuned"].image_id == kit_images["intel"]
-    assert (only_session(tmp_path) / "summary.md").read_text().count("| stock") == 3
+    session = only_session(tmp_path)
+    assert (session / "summary.md").read_text().count("| stock") == 3
+
+    # Every run is in the results database, with the host's CPU load sampled around it.
+    with ResultsDB(tmp_path / "kit.db") as db:
+        assert len(db.runs(session.name)) == 12
+        meta = next(s.meta for s in db.sessions() if s.id == session.name)
+    assert results["intel:tuned"].busy()[0] is not None
+    # --verify read oneDNN's own account of the run: Intel's build on OpenMP.
+    verify = {(v["image"], v["profile"]): v for v in meta["verify"]}
+    assert verify[("intel", "tuned")]["enabled"] is True
+    assert verify[("intel", "tuned")]["runtime"] == "OpenMP"
+    assert verify[("intel", "tuned")]["executions"] > 0
+
+    code, text = kit(
+        "report", session.name, "--format", "html", "--plot", "--results", str(tmp_path)
+    )
+    assert code == 0, text
+    assert "<table" in (session / "report.html").read_text()
+    heatmaps = list(session.glob("plot-cpu-busy-*.png"))
+    assert len(heatmaps) == 12
+    for png in [session / "plot-images-per-sec.png", *heatmaps]:
+        data = png.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+
+    # The gate: 0 against itself, 1 against a fabricated faster baseline session.
+    code, text = kit(
+        "report",
+        session.name,
+        "--baseline-session",
+        session.name,
+        "--fail-if-slower",
+        "5",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 0, text
+    faster = tmp_path / "fabricated-faster"
+    faster.mkdir()
+    (faster / "session.json").write_text((session / "session.json").read_text())
+    with (faster / "results.jsonl").open("w") as out:
+        for line in (session / "results.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record["images_per_sec"]:
+                record["images_per_sec"] *= 1.5
+            out.write(json.dumps(record) + "\n")
+    code, text = kit(
+        "report",
+        session.name,
+        "--baseline-session",
+        "fabricated-faster",
+        "--fail-if-slower",
+        "5",
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 1 and "slower than the baseline session" in text
 
 
 def test_run_pinned_to_cpu_1_runs_on_cpu_1_only(kit_images, kit_containers, tmp_path):

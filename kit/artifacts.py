@@ -1,0 +1,115 @@
+"""The one place report files are written: plots (PNG) and the HTML report of a session.
+
+What goes into them is decided by pure functions here and in kit.report; kit.plots and
+kit.html_report only draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kit.cpus import parse_cpu_list
+from kit.html_report import html_report
+from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
+from kit.report import HEADERS, rows, table_cells
+from kit.results import RunResult, slug
+
+BAR_CHART = "plot-images-per-sec.png"
+
+
+def bars(results: Sequence[RunResult], baseline: str | None = None) -> list[Bar]:
+    """One bar per measured cell: median with min-max whiskers, speedup and verdict above."""
+    out = []
+    for row in rows(results, baseline):
+        if row["images_per_sec"] is None or row["profile"].startswith("  #"):
+            continue
+        speedup = None
+        if row["speedup"] is not None:
+            speedup = f"{row['speedup']:.2f}x"
+            if row["ci_low"] is not None and row["verdict"] not in ("unknown", "baseline"):
+                speedup += f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}] {row['verdict']}"
+        out.append(
+            Bar(
+                label=f"{row['image']}:{row['profile']}",
+                median=row["images_per_sec"],
+                low=row["min"],
+                high=row["max"],
+                speedup=speedup,
+                noisy="noisy" in row["status"],
+            )
+        )
+    return out
+
+
+def util_series(result: RunResult) -> UtilSeries | None:
+    util = result.utilization
+    if not util or not util.get("times_s"):
+        return None
+    busy = tuple(tuple(min(100.0, max(0.0, v)) for v in row) for row in util["busy"])
+    return UtilSeries(
+        title=f"run {result.index}: {result.key} (repeat {result.repeat + 1}), CPU busy %",
+        cpus=tuple(range(len(busy))),
+        times_s=tuple(util["times_s"]),
+        busy=busy,
+        pinned=parse_cpu_list(result.effective_cpus or result.cpus),
+    )
+
+
+def write_plots(
+    folder: Path, results: Sequence[RunResult], baseline: str | None = None
+) -> dict[str, Path]:
+    """The bar chart and one utilization heatmap per sampled run, written into ``folder``."""
+    written: dict[str, Path] = {}
+    measured = bars(results, baseline)
+    if measured:
+        path = folder / BAR_CHART
+        path.write_bytes(bar_chart_png(measured, "images/sec per image and profile"))
+        written[path.name] = path
+    for result in results:
+        series = util_series(result)
+        if series is not None:
+            path = folder / f"plot-cpu-busy-{result.index:02d}-{slug(result.key)}.png"
+            path.write_bytes(heatmap_png(series))
+            written[path.name] = path
+    return written
+
+
+def run_sections(results: Sequence[RunResult]) -> list[dict]:
+    """Each run's provenance for the report (without the utilization samples, which are plotted)."""
+    keep = (
+        "index", "image", "image_ref", "image_id", "profile", "repeat", "instance", "status",
+        "images_per_sec", "error", "cpus", "effective_cpus", "nodes", "mems", "numactl",
+        "command", "env", "started", "ended", "exit_code", "log_path", "workload", "provenance",
+    )  # fmt: skip
+    out = []
+    for r in results:
+        record = r.to_json()
+        entry = {k: record.get(k) for k in keep}
+        busy_in, busy_out = r.busy()
+        entry["cpu_busy"] = {"own_cpus": busy_in, "other_cpus": busy_out}
+        out.append(entry)
+    return out
+
+
+def write_html(
+    path: Path,
+    title: str,
+    results: Sequence[RunResult],
+    meta: Mapping[str, object],
+    plots: Mapping[str, Path],
+    baseline: str | None = None,
+    peaks: Mapping[str, float] | None = None,
+) -> Path:
+    sections: dict[str, object] = {
+        "Host": meta.get("host_record") or meta.get("host") or "unknown",
+        "oneDNN verify": meta.get("verify") or "not run (pass --verify)",
+        "Session": {k: v for k, v in meta.items() if k not in ("verify", "host_record")},
+        "Runs": run_sections(results),
+    }
+    images = {name: p.read_bytes() for name, p in plots.items()}
+    path.write_text(
+        html_report(title, HEADERS, table_cells(results, baseline, peaks), images, sections),
+        encoding="utf-8",
+    )
+    return path
