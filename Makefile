@@ -31,7 +31,8 @@ images: venv engine ## Build the stock, intel and latest images (cached layers m
 
 bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick preset), table printed
 	$(KIT) images build $(BENCH_FLAVORS)
-	$(KIT) compare $(BENCH_FLAVORS) $(BENCH_ARGS)
+	$(KIT) compare $(BENCH_FLAVORS) --verify $(BENCH_ARGS)
+	$(KIT) report latest --format html --plot
 
 test: venv engine ## All tests, the real-Docker ones required (they build the images they need)
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)

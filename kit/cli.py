@@ -310,8 +310,11 @@ def verify_images(
     cpus: CpusOpt = None,
     allow_concurrent: ConcurrentOpt = False,
 ) -> None:
-    """Prove which oneDNN path each IMAGE runs: version, threading runtime, ISA, primitives,
-    unoptimized (ref:) share, and knobs that cannot have had an effect."""
+    """Prove which oneDNN path each IMAGE runs (a short run with oneDNN verbose on).
+
+    Reports oneDNN's version, threading runtime, ISA, the primitives it executed, the time share
+    of unoptimized ref: implementations, and settings that cannot have had an effect.
+    """
     options = {
         **dict(locals()),
         "preset": Preset.quick,
@@ -568,9 +571,11 @@ def report(
     baseline_session: BaselineSessionOpt = None,
     fail_if_slower: FailIfSlowerOpt = None,
 ) -> None:
-    """Re-render any past session from the results database: a table, CSV/JSON, or one
-    self-contained HTML file with plots, provenance and verify results. With
-    --baseline-session and --fail-if-slower it is also the regression gate, for CI."""
+    """Re-render a past session: table, CSV, JSON, or one HTML file with plots.
+
+    The HTML holds the table, the plots, every run's provenance and the verify results. With
+    --baseline-session and --fail-if-slower this is also the regression gate, for CI.
+    """
     from kit.results import RunResult
 
     gate = _gate_baseline(
@@ -619,8 +624,7 @@ def peak(
     db: DbOpt = None,
     results: ResultsOpt = Path("results"),
 ) -> None:
-    """Measure this host's float32 GEMM rate inside IMAGE, so reports show each result's
-    fraction of it."""
+    """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
     from kit.hostinfo import host_record
     from kit.parse import parse_peak_output
     from kit.results import DB_NAME, check_writable
@@ -651,7 +655,7 @@ def peak(
 
 @app.command()
 def doctor() -> None:
-    """Check the engine, images, numactl and capabilities, and print the containers' posture."""
+    """Check the engine, images, numactl and capabilities; print the containers' posture."""
     from kit.docker_engine import connect
     from kit.doctor import run_checks
 
