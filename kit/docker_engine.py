@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,13 @@ def connect(timeout: int = 60) -> docker.DockerClient:
     return client
 
 
+RECONNECT_S = 60.0
+
+
+class _EngineAway(Exception):
+    """The engine did not answer before a run could start."""
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
@@ -50,6 +58,7 @@ class DockerEngine:
         # A local socket means the containers run here; a remote engine's host is not sampled.
         self.samples_host = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET).startswith("unix://")
         self._running: dict[str, Container] = {}
+        self._pending_removal: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -70,6 +79,26 @@ class DockerEngine:
                 "build it with `kit images build FLAVOR` (or `make images`), or pull it",
             ) from None
 
+    def _await_engine(self) -> str | None:
+        """Wait (up to RECONNECT_S) for the engine to answer, as after a daemon restart; the
+        client's connection pool reconnects by itself. Returns why it did not, or None."""
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                self.client.ping()
+                return None
+            except (docker.errors.DockerException, RequestException) as exc:
+                if time.monotonic() > deadline:
+                    return f"Docker engine not reachable for {RECONNECT_S:g}s: {_first_line(exc)}"
+                time.sleep(1)
+
+    def _remove_pending(self) -> None:
+        """Remove containers whose removal failed while the engine was away."""
+        for container_id in list(self._pending_removal):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(container_id, force=True)
+            self._pending_removal.discard(container_id)
+
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
         container = None
@@ -77,9 +106,12 @@ class DockerEngine:
         timed_out = threading.Event()
         exit_code: int | None = None
         oom = False
-        error: str | None = None
+        error = self._await_engine()
         image_id: str | None = None
         try:
+            if error is not None:
+                raise _EngineAway(error)
+            self._remove_pending()
             container = self.client.containers.create(
                 **container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
             )
@@ -90,7 +122,8 @@ class DockerEngine:
 
             def on_timeout() -> None:
                 timed_out.set()
-                with contextlib.suppress(docker.errors.APIError):  # it may have just ended
+                # It may have just ended, or the engine may be away.
+                with contextlib.suppress(docker.errors.APIError, RequestException):
                     container.kill()
 
             timer = threading.Timer(spec.timeout_s, on_timeout)
@@ -100,6 +133,8 @@ class DockerEngine:
             exit_code = container.wait().get("StatusCode")
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+        except _EngineAway:
+            pass
         except (docker.errors.DockerException, RequestException) as exc:
             error = f"Docker engine error: {_first_line(exc)}"
         finally:
@@ -108,7 +143,11 @@ class DockerEngine:
             if container is not None:
                 with self._lock:
                     self._running.pop(container.id, None)
-                _remove(container)
+                try:
+                    _remove(container)
+                except (docker.errors.DockerException, RequestException):
+                    # The engine went away mid-run: remove it once the engine is back.
+                    self._pending_removal.add(container.id)
         return RunOutcome(
             started=started,
             ended=datetime.now(UTC),
@@ -124,7 +163,7 @@ class DockerEngine:
         with self._lock:
             running = list(self._running.values())
         for container in running:
-            with contextlib.suppress(docker.errors.APIError):
+            with contextlib.suppress(docker.errors.APIError, RequestException):
                 container.kill()
 
     def remove_strays(self) -> int:

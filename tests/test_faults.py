@@ -294,3 +294,67 @@ def test_doctor_checks_engine_images_and_numactl(kit_images):
     assert "numactl -i all with SYS_NICE: applies" in text
     assert "numactl -i all without SYS_NICE: refused as expected" in text
     assert "image stock" in text and "user kit" in text
+
+
+def _restart_docker_engine() -> None:
+    """Stop dockerd and start it again the way `make engine` does."""
+    repo = Path(__file__).resolve().parent.parent
+    if Path("/run/systemd/system").is_dir():
+        subprocess.run(["systemctl", "restart", "docker"], check=True)
+        return
+    pid = int(
+        subprocess.run(
+            ["pgrep", "-xo", "dockerd"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    subprocess.run([str(repo / "docker" / "engine.sh")], check=True, timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restarting the Docker engine needs root")
+def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
+    kit_images, kit_containers, docker_client, tmp_path
+):
+    args = [
+        sys.executable,
+        "-m",
+        "kit",
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "-p",
+        "tuned",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "8",
+        "--num-batches",
+        "40",
+        "--num-warmup-batches",
+        "1",
+        "--repeats",
+        "1",
+        "--results",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = docker_client.containers.list(filters={"label": "kit.run=1"})
+        if running and b"Running warm up" in running[0].logs():
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the first run never started")
+    _restart_docker_engine()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    first, second = load_session(session_dirs(tmp_path)[0])
+    assert first.status.value == "failed"
+    assert second.ok and second.images_per_sec > 0
+    assert "tuned" in out
