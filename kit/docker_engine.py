@@ -37,6 +37,7 @@ def connect(timeout: int = 60) -> docker.DockerClient:
 
 
 RECONNECT_S = 60.0
+START_ATTEMPTS = 3
 
 
 class _EngineAway(Exception):
@@ -93,11 +94,38 @@ class DockerEngine:
                 time.sleep(1)
 
     def _remove_pending(self) -> None:
-        """Remove containers whose removal failed while the engine was away."""
+        """Remove containers whose removal failed while the engine was away (a failure here
+        keeps them pending for the next run)."""
         for container_id in list(self._pending_removal):
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.api.remove_container(container_id, force=True)
             self._pending_removal.discard(container_id)
+
+    def _start(self, spec: RunSpec, session_id: str) -> Container:
+        """Create and start the container. Connection errors before it starts are retried
+        once the engine answers again: an engine shutting down still answers a ping, then
+        drops the next request."""
+        kwargs = container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
+        for attempt in range(START_ATTEMPTS):
+            container = None
+            try:
+                self._remove_pending()
+                container = self.client.containers.create(**kwargs)
+                with self._lock:
+                    self._running[container.id] = container
+                container.start()
+                return container
+            except RequestException:
+                if container is not None:
+                    with self._lock:
+                        self._running.pop(container.id, None)
+                    self._pending_removal.add(container.id)
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                time.sleep(1)
+                if (away := self._await_engine()) is not None:
+                    raise _EngineAway(away) from None
+        raise AssertionError("unreachable")
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
@@ -111,14 +139,8 @@ class DockerEngine:
         try:
             if error is not None:
                 raise _EngineAway(error)
-            self._remove_pending()
-            container = self.client.containers.create(
-                **container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
-            )
+            container = self._start(spec, session_id)
             image_id = container.attrs.get("Image")
-            with self._lock:
-                self._running[container.id] = container
-            container.start()
 
             def on_timeout() -> None:
                 timed_out.set()
@@ -133,8 +155,8 @@ class DockerEngine:
             exit_code = container.wait().get("StatusCode")
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-        except _EngineAway:
-            pass
+        except _EngineAway as exc:
+            error = str(exc)
         except (docker.errors.DockerException, RequestException) as exc:
             error = f"Docker engine error: {_first_line(exc)}"
         finally:

@@ -356,5 +356,5 @@ def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
     assert proc.returncode == 1, err
     first, second = load_session(session_dirs(tmp_path)[0])
     assert first.status.value == "failed"
-    assert second.ok and second.images_per_sec > 0
+    assert second.ok and second.images_per_sec > 0, (first.error, second.error)
     assert "tuned" in out
