@@ -38,7 +38,7 @@ test: venv engine ## All tests, the real-Docker ones required (they build the im
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)
 
 unit: venv ## The fast tests only (no Docker)
-	$(VENV)/bin/pytest -m 'not docker' $(TEST_ARGS)
+	$(VENV)/bin/pytest -m 'not docker and not slow' $(TEST_ARGS)
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check kit tests benchmarks

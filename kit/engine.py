@@ -52,3 +52,34 @@ class Engine(Protocol):
 
     def remove_strays(self) -> int:
         """Remove every container kit started that is still there; return how many."""
+
+
+class EngineSet:
+    """Several engines behind the one seam, so a session can put them in one table (e.g. the
+    container's cost: docker against local). Each run goes to the engine its spec names."""
+
+    def __init__(self, engines: dict[str, Engine]) -> None:
+        if not engines:
+            raise ValueError("an engine set needs an engine")
+        self.engines = engines
+        self.name = "+".join(engines)
+        self.samples_host = all(e.samples_host for e in engines.values())
+
+    def check(self) -> None:
+        for engine in self.engines.values():
+            engine.check()
+
+    def image_id(self, reference: str) -> str:
+        """Every engine runs every image, so each must have it; the first's id is returned."""
+        ids = [engine.image_id(reference) for engine in self.engines.values()]
+        return ids[0]
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        return self.engines[spec.engine].run(spec, session_id, log_path, on_line)
+
+    def cancel(self) -> None:
+        for engine in self.engines.values():
+            engine.cancel()
+
+    def remove_strays(self) -> int:
+        return sum(engine.remove_strays() for engine in self.engines.values())

@@ -194,6 +194,10 @@ def parse_exec(rest: str, layout: Layout | None) -> Exec | None:
         return None
     engine = "cpu" if layout.engine is None else fields[layout.engine]
     kind, implementation = fields[layout.kind], fields[layout.implementation]
+    if kind == "gemm_api" and not implementation:
+        # The BLAS-like gemm entry point names no implementation (stock TF's Eigen matmuls
+        # call it even with oneDNN's graph rewrites off).
+        implementation = "gemm_api"
     if not (
         KIND.fullmatch(kind)
         and ENGINE.fullmatch(engine)

@@ -102,6 +102,7 @@ def build_plan(
     instances: int | str = 1,
     limits: Limits | None = None,
     repeats: int = 1,
+    engines: Sequence[str] = ("docker",),
 ) -> list[RunSpec]:
     """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
     in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
@@ -119,11 +120,12 @@ def build_plan(
         _place_cell(profile.with_numactl(numactl or {}), topology, selection, instances)
         for profile in profiles
     ]
-    grid = [(image, runs) for image in refs for runs in cells]
+    # Engines on one host share its CPUs, so they take turns cell by cell, like repeats do.
+    grid = [(image, runs, engine) for image in refs for runs in cells for engine in engines]
     plan: list[RunSpec] = []
     for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
         for cell in order:
-            image, runs = grid[cell]
+            image, runs, engine = grid[cell]
             for instance, run in enumerate(runs, 1):
                 plan.append(
                     RunSpec(
@@ -141,6 +143,7 @@ def build_plan(
                         instance=instance,
                         instances=len(runs),
                         repeat=repeat,
+                        engine=engine,
                         limits=limits or Limits(),
                     )
                 )

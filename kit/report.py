@@ -87,10 +87,15 @@ class Cell:
 
 
 def cells(results: Sequence[RunResult]) -> list[Cell]:
-    grouped: dict[tuple[str, int], list[RunResult]] = {}
+    grouped: dict[tuple[str, str, int], list[RunResult]] = {}
     for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
-        grouped.setdefault((r.key, r.cell), []).append(r)
+        grouped.setdefault((r.engine, r.key, r.cell), []).append(r)
     return [Cell(tuple(runs)) for runs in grouped.values()]
+
+
+def cell_keys(key: str, engine: str) -> tuple[str, str]:
+    """Names a cell answers to as a baseline: IMAGE:PROFILE, and IMAGE:PROFILE@ENGINE."""
+    return key, f"{key}@{engine}"
 
 
 def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
@@ -99,7 +104,7 @@ def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
     measured = [c for c in table if c.samples()]
     if baseline is None:
         return measured[0] if measured else None
-    return next((c for c in measured if c.key == baseline), None)
+    return next((c for c in measured if baseline in cell_keys(c.key, c.first.engine)), None)
 
 
 def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
@@ -120,9 +125,10 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> str:
     return "ok"
 
 
-def _row(r: RunResult, profile: str) -> dict:
+def _row(r: RunResult, profile: str, engines: int = 1) -> dict:
     return {
-        "image": r.image,
+        "image": r.image if engines == 1 else f"{r.image} [{r.engine}]",
+        "engine": r.engine,
         "tf_version": r.tf_version,
         "profile": profile,
         "cpus": r.cpus,
@@ -198,6 +204,7 @@ def rows(
     """One row per cell; a multi-instance cell is its aggregate row followed by one row per
     instance (``#i/n``)."""
     table = cells(results)
+    engines = len({r.engine for r in results})
     base = baseline_cell(table, baseline)
     base_samples = base.samples() if base else []
     out = []
@@ -205,7 +212,9 @@ def rows(
         summary = cell.summary()
         samples = cell.samples()
         speedup = compare(samples, base_samples) if samples and base_samples else None
-        row = _measure(_row(cell.first, cell.first.profile), summary, speedup, cell.runs, peaks)
+        row = _measure(
+            _row(cell.first, cell.first.profile, engines), summary, speedup, cell.runs, peaks
+        )
         if cell is base:
             row["verdict"] = "baseline"
         row["status"] = _status(cell.runs, summary)
@@ -225,7 +234,7 @@ def rows(
             runs = [r for r in cell.runs if r.instance == i]
             rates = [r.images_per_sec for r in runs if r.ok and r.images_per_sec]
             sub = _measure(
-                _row(runs[0], f"  #{i}/{cell.instances}"),
+                _row(runs[0], f"  #{i}/{cell.instances}", engines),
                 summarize(rates) if rates else None,
                 None,
                 runs,
@@ -327,10 +336,10 @@ def slower_than(
     by more than ``percent``, each as a line saying by how much."""
     if not 0 <= percent < 100:
         raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {percent}")
-    before = {c.key: c.samples() for c in cells(baseline)}
+    before = {(c.first.engine, c.key): c.samples() for c in cells(baseline)}
     failures = []
     for cell in cells(current):
-        old, new = before.get(cell.key), cell.samples()
+        old, new = before.get((cell.first.engine, cell.key)), cell.samples()
         if not old or not new:
             continue
         speedup = compare(new, old)

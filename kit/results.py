@@ -63,6 +63,7 @@ class RunResult:
     utilization: dict | None = None  # per-CPU busy % over time; None when not sampled
     host: dict | None = None
     workload: dict | None = None  # model and sizes, for the work per image
+    engine: str = "docker"
 
     @property
     def key(self) -> str:
@@ -208,6 +209,7 @@ def make_result(
         repeat=spec.repeat,
         utilization=utilization.to_json() if utilization is not None else None,
         host=host,
+        engine=spec.engine,
         workload={
             "model": spec.workload.model.value,
             "batch_size": spec.workload.batch_size,

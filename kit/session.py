@@ -71,6 +71,7 @@ def plan_record(plan: Sequence[RunSpec]) -> list[dict]:
             "cpus": s.cpu_list,
             "instance": f"{s.instance}/{s.instances}",
             "repeat": s.repeat,
+            "engine": s.engine,
             "command": list(s.command()),
             "env": dict(s.environment()),
         }

@@ -181,6 +181,7 @@ class RunSpec:
     instance: int = 1
     instances: int = 1
     repeat: int = 0  # which repeat of the cell (0-based); each is a fresh container
+    engine: str = "docker"  # which engine runs it (a session may compare engines)
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 
 from kit.parse import parse_step_line
 from kit.session import Event, RunFinished, RunOutput, RunStarted
@@ -93,3 +101,55 @@ class BuildDisplay:
         if line.startswith("Step "):
             self.console.print(f"  {line[:150]}", markup=False, style="dim")
         self.status.update(f"building {self.name}: {line.strip()[:100]}")
+
+
+class LayerDisplay:
+    """One bar per image layer while a push or pull moves it."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.title = title
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console,
+            transient=True,
+        )  # fmt: skip
+        self.layers: dict[str, object] = {}
+
+    def __enter__(self) -> LayerDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_layer(self, layer: str, status: str, current: int, total: int) -> None:
+        if not layer or len(layer) != 12:  # progress lines carry a short layer id
+            return
+        if layer not in self.layers:
+            self.layers[layer] = self.progress.add_task(f"{self.title} {layer}", total=None)
+        self.progress.update(
+            self.layers[layer],
+            description=f"{self.title} {layer} {status[:20]}",
+            completed=current,
+            total=total or None,
+        )
+
+
+class ByteDisplay:
+    """Bytes moved so far, for saving and loading archives."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn(title), DownloadColumn(), TransferSpeedColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        self.task = self.progress.add_task(title, total=None)
+
+    def __enter__(self) -> ByteDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_bytes(self, count: int) -> None:
+        self.progress.advance(self.task, count)

@@ -14,9 +14,31 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
+
+
 def session_dirs(root: Path) -> list[Path]:
     """The session folders under a results directory (kit.db lies beside them)."""
     return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def only_session(root: Path) -> Path:
+    (session,) = session_dirs(root)
+    return session
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    """Run the CLI as `kit` does: a KitError becomes its one line and its exit code."""
+    from typer.testing import CliRunner
+
+    from kit import cli
+    from kit.errors import KitError
+
+    try:
+        result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
+    except KitError as exc:
+        return exc.exit_code, str(exc)
+    return result.exit_code, result.output
 
 
 def _require_docker() -> bool:

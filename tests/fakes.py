@@ -56,8 +56,9 @@ class FakeEngine:
     samples_host = False
 
     def __init__(
-        self, rates: dict[str, float], images: set[str] | None = None, tamper=None
+        self, rates: dict[str, float], images: set[str] | None = None, tamper=None, name="fake"
     ) -> None:
+        self.name = name
         self.rates = rates
         self.images = images
         self.tamper = tamper  # provenance -> provenance, to play a container that misbehaves

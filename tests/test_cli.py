@@ -4,20 +4,11 @@ import pytest
 from typer.testing import CliRunner
 
 from kit import cli
-from kit.errors import KitError
-from tests.conftest import session_dirs
+from kit.cli import common
+from tests.conftest import invoke, session_dirs
 from tests.fakes import FakeEngine
 
 runner = CliRunner()
-
-
-def invoke(*args):
-    """Run the CLI as `kit` does: KitError -> one line on stderr and its exit code."""
-    try:
-        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
-    except KitError as exc:
-        return exc.exit_code, str(exc)
-    return result.exit_code, result.output
 
 
 @pytest.fixture
@@ -26,7 +17,7 @@ def fake(monkeypatch):
         {"stock:default": 5.48, "intel:default": 33.62, "intel:tuned": 33.9},
         images={"kit/tensorflow:stock", "kit/tensorflow:intel"},
     )
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     return engine
 
 
@@ -165,7 +156,7 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
         return {**prov, "numactl_show": "policy: default\npreferred node: current\n"}
 
     engine = FakeEngine({"stock:interleave": 7.0}, tamper=tamper)
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     code, text = invoke("run", "stock", "-p", "interleave", "--results", str(tmp_path))
     assert code == 1
     assert "1 of 1 runs failed or were INVALID" in text
@@ -178,7 +169,7 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
 
 def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:tuned": 3.5})
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     code, text = invoke(
         "run",
         "stock",
@@ -201,7 +192,7 @@ def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
 
 def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     code, text = invoke(
         "compare",
         "stock",
@@ -232,11 +223,11 @@ def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
 
 def test_regression_gate(monkeypatch, tmp_path):
     slow = FakeEngine({"stock:default": 5.0})
-    monkeypatch.setattr(cli, "make_engine", lambda: slow)
+    monkeypatch.setattr(common, "make_engine", lambda *_: slow)
     assert invoke("run", "stock", "--repeats", "3", "--results", str(tmp_path))[0] == 0
     (first,) = session_dirs(tmp_path)
     fast = FakeEngine({"stock:default": 6.0})
-    monkeypatch.setattr(cli, "make_engine", lambda: fast)
+    monkeypatch.setattr(common, "make_engine", lambda *_: fast)
     code, text = invoke(
         "compare",
         "stock",
@@ -250,7 +241,7 @@ def test_regression_gate(monkeypatch, tmp_path):
         str(tmp_path),
     )
     assert code == 0, text  # faster than the baseline passes
-    monkeypatch.setattr(cli, "make_engine", lambda: slow)
+    monkeypatch.setattr(common, "make_engine", lambda *_: slow)
     second = sorted(session_dirs(tmp_path))[-1]
     code, text = invoke(
         "compare",
@@ -285,7 +276,7 @@ def test_bad_gate_and_repeat_options(fake, tmp_path, args, match):
 
 def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     code, text = invoke(
         "compare", "stock", "intel", "-p", "default", "--repeats", "2", "--results", str(tmp_path)
     )
@@ -294,7 +285,7 @@ def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     code, text = invoke("history", "--results", str(tmp_path))
     assert code == 0 and session.name in text and "intel:default 33.62" in text
     code, text = invoke("report", "--results", str(tmp_path), "--format", "csv")
-    assert code == 0 and text.splitlines()[0].startswith("image,tf_version,profile")
+    assert code == 0 and text.splitlines()[0].startswith("image,engine,tf_version,profile")
     code, text = invoke(
         "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
     )
@@ -308,3 +299,37 @@ def test_history_and_report_from_the_database(monkeypatch, tmp_path):
 def test_report_without_a_database_says_what_to_do(tmp_path):
     code, text = invoke("report", "--results", str(tmp_path))
     assert code == 2 and "no results database" in text
+
+
+def test_two_engines_in_one_table(monkeypatch, tmp_path):
+    engines = {
+        "docker": FakeEngine({"stock:default": 7.0}, name="docker"),
+        "local": FakeEngine({"stock:default": 7.35}, name="local"),
+    }
+    monkeypatch.setattr(common, "make_engine", lambda kind: engines[kind.value])
+    code, text = invoke(
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "--engine",
+        "docker",
+        "--engine",
+        "local",
+        "--repeats",
+        "2",
+        "--baseline",
+        "stock:default@docker",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    assert [r["image"] for r in rows] == ["stock [docker]", "stock [local]"]
+    assert rows[1]["speedup"] == pytest.approx(1.05)
+    # the engines took turns: docker, local, then (interleaved) local, docker
+    order = [s.engine for e in engines.values() for s in e.ran]
+    assert sorted(order) == ["docker", "docker", "local", "local"]
+    assert [s.index for s in engines["docker"].ran] == [1, 4]

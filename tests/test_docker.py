@@ -9,31 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kit import cli
-from kit.errors import KitError
+from kit.cli import common
 from kit.results import load_session
 from kit.store import ResultsDB
-from tests.conftest import session_dirs
+from tests.conftest import TINY, only_session
+from tests.conftest import invoke as kit
 
 pytestmark = pytest.mark.docker
-TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
 REPO = Path(__file__).resolve().parent.parent
-runner = CliRunner()
-
-
-def kit(*args: str) -> tuple[int, str]:
-    try:
-        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
-    except KitError as exc:
-        return exc.exit_code, str(exc)
-    return result.exit_code, result.output
-
-
-def only_session(root: Path) -> Path:
-    (session,) = session_dirs(root)
-    return session
 
 
 def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_path):
@@ -319,7 +303,7 @@ def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
     from kit.docker_engine import DockerEngine
 
     engine = DockerEngine(docker_client, grant_sys_nice=False)
-    monkeypatch.setattr(cli, "make_engine", lambda: engine)
+    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     code, _ = kit("run", "stock", "--profile", "interleave", *TINY, "--results", str(tmp_path))
     assert code == 1
     (result,) = load_session(only_session(tmp_path))

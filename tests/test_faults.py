@@ -13,36 +13,19 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kit import cli
 from kit.container import LABEL_MANAGED
-from kit.errors import KitError
 from kit.results import load_session
-from tests.conftest import session_dirs
+from tests.conftest import TINY, only_session, session_dirs
+from tests.conftest import invoke as kit
 
 pytestmark = pytest.mark.docker
-TINY = ["--model", "tiny", "--batch-size", "8", "--num-batches", "3", "--num-warmup-batches", "1"]
 STAND_INS = Path(__file__).resolve().parent / "data" / "stand-ins"
-runner = CliRunner()
-
-
-def kit(*args: str) -> tuple[int, str]:
-    try:
-        result = runner.invoke(cli.app, list(args), catch_exceptions=False)
-    except KitError as exc:
-        return exc.exit_code, str(exc)
-    return result.exit_code, result.output
-
-
-def only_session(root: Path) -> Path:
-    (session,) = session_dirs(root)
-    return session
 
 
 def test_engine_not_reachable_names_the_socket_and_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/kit-no-such.sock")
-    code, text = kit("compare", "stock", *TINY, "--results", str(tmp_path))
+    code, text = kit("compare", "stock", *TINY, "--engine", "docker", "--results", str(tmp_path))
     assert code == 2
     assert "unix:///tmp/kit-no-such.sock" in text and "make engine" in text
     assert not any(tmp_path.iterdir())
@@ -134,33 +117,18 @@ def test_workload_failures_quote_the_output(
         assert text in result.error
 
 
+def two_cell_session(results: Path) -> list[str]:
+    """A `kit compare` of two cells, each long enough (40 tiny batches) to be caught running."""
+    return [sys.executable, "-m", "kit", "compare", "stock", "-p", "default", "-p", "tuned",
+            "--model", "tiny", "--batch-size", "8", "--num-batches", "40",
+            "--num-warmup-batches", "1", "--repeats", "1", "--results", str(results)]  # fmt: skip
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     kit_images, kit_containers, docker_client, tmp_path, sig
 ):
-    args = [
-        sys.executable,
-        "-m",
-        "kit",
-        "compare",
-        "stock",
-        "-p",
-        "default",
-        "-p",
-        "tuned",
-        "--model",
-        "tiny",
-        "--batch-size",
-        "8",
-        "--num-batches",
-        "40",
-        "--num-warmup-batches",
-        "1",
-        "--repeats",
-        "1",
-        "--results",
-        str(tmp_path),
-    ]
+    args = two_cell_session(tmp_path)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
@@ -318,29 +286,7 @@ def _restart_docker_engine() -> None:
 def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
     kit_images, kit_containers, docker_client, tmp_path
 ):
-    args = [
-        sys.executable,
-        "-m",
-        "kit",
-        "compare",
-        "stock",
-        "-p",
-        "default",
-        "-p",
-        "tuned",
-        "--model",
-        "tiny",
-        "--batch-size",
-        "8",
-        "--num-batches",
-        "40",
-        "--num-warmup-batches",
-        "1",
-        "--repeats",
-        "1",
-        "--results",
-        str(tmp_path),
-    ]
+    args = two_cell_session(tmp_path)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

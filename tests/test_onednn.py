@@ -389,3 +389,24 @@ def test_no_line_outlives_its_turn():
     finally:
         tracemalloc.stop()
     assert peak < 1 * MB
+
+
+def test_gemm_api_lines_of_stock_tensorflow_count():
+    """Captured from stock TF 2.14 on an AVX2 host: Eigen's matmuls reach oneDNN's gemm API,
+    whose exec lines leave the implementation empty."""
+    lines = [
+        "onednn_verbose,info,oneDNN v3.2.1 (commit N/A)",
+        "onednn_verbose,info,cpu,runtime:threadpool,nthr:2",
+        "onednn_verbose,info,cpu,isa:Intel AVX2",
+        "onednn_verbose,info,prim_template:operation,engine,primitive,implementation,prop_kind,"
+        "memory_descriptors,attributes,auxiliary,problem_desc,exec_time",
+        "onednn_verbose,exec,cpu,gemm_api,,undef,src_f32::blocked:ab:f0 wei_f32::blocked:ab:f0 "
+        "dst_f32::blocked:ab:f0,,,216x147:147x16,26.198",
+        "onednn_verbose,exec,cpu,gemm_api,,undef,src_f32::blocked:ab:f0 wei_f32::blocked:ab:f0 "
+        "dst_f32::blocked:ab:f0,,,216x147:147x16,1.802",
+    ]
+    summary = parse_verbose(lines)
+    assert summary.malformed == 0
+    assert summary.runtime == "threadpool"
+    assert summary.primitives[("gemm_api", "gemm_api")].count == 2
+    assert summary.total_ms == pytest.approx(28.0)

@@ -97,7 +97,7 @@ def test_renderings(tmp_path):
     assert "6.14x" in table and "5.48" in table and "2.14.1" in table and "2/2" in table
     assert render(results, Format.markdown).splitlines()[1].startswith("|--")
     csv_text = render(results, Format.csv)
-    assert csv_text.splitlines()[0].startswith("image,tf_version,profile")
+    assert csv_text.splitlines()[0].startswith("image,engine,tf_version,profile")
     data = json.loads(render(results, Format.json))
     assert data[1]["images_per_sec"] == 33.62
 

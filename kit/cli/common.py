@@ -1,0 +1,276 @@
+"""What every command shares: the consoles, the apps, the option types, the engine factory."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kit import __version__
+from kit.errors import EngineUnavailable, RunFailed, UsageError
+from kit.report import Format, slower_than
+from kit.spec import DataFormat, Model, Preset, Workload
+
+app = typer.Typer(
+    name="kit",
+    help="How fast does TensorFlow train on this CPU, which build and settings win, by how much?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+images_app = typer.Typer(help="Build and list kit's TensorFlow images.", no_args_is_help=True)
+profiles_app = typer.Typer(help="Named env/thread/numactl settings.", no_args_is_help=True)
+envs_app = typer.Typer(
+    help="The local engine's virtual environments (the images' pins, no Docker).",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+app.add_typer(envs_app, name="envs")
+app.add_typer(profiles_app, name="profiles")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DEFAULT_PROFILES = ["default", "tuned", "interleave"]
+
+ProfilesFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--profiles", help="TOML file with more profiles (see kit/profiles.toml).", dir_okay=False
+    ),
+]
+ProfileOpt = Annotated[
+    list[str] | None, typer.Option("--profile", "-p", help="Profile to run; repeat for several.")
+]
+PresetOpt = Annotated[
+    Preset,
+    typer.Option(
+        help="quick: resnet50 batch 32, 10+2 batches. seed: the experiment's batch 128, 30 batches."
+    ),
+]
+ModelOpt = Annotated[Model | None, typer.Option(help="Overrides the preset's model.")]
+BatchOpt = Annotated[int | None, typer.Option(help="Overrides the preset's batch size.")]
+BatchesOpt = Annotated[int | None, typer.Option(help="Timed batches (overrides the preset).")]
+WarmupOpt = Annotated[int | None, typer.Option(help="Untimed warmup batches.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="How to print the table.")]
+DataFormatOpt = Annotated[DataFormat, typer.Option(help="Tensor layout.")]
+ForwardOpt = Annotated[bool, typer.Option(help="Inference only, no backward pass.")]
+WorkloadOpt = Annotated[
+    Workload,
+    typer.Option(help="kit's built-in workload, or tf_cnn_benchmarks from --workload-dir."),
+]
+WorkloadDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Checkout of tensorflow/benchmarks, mounted read-only.", file_okay=False),
+]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds before a run is killed.")]
+ResultsOpt = Annotated[
+    Path, typer.Option(help="Where session folders (and kit.db) are written.", file_okay=False)
+]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option(help="IMAGE:PROFILE that speedups are relative to (default: the first row)."),
+]
+PLACEMENT = "Placement (CPUs, NUMA)"
+CpusOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Host CPUs to use, e.g. 0-8,18-26 (default: all).", rich_help_panel=PLACEMENT
+    ),
+]
+NodesOpt = Annotated[
+    str | None, typer.Option(help="Use the CPUs of these NUMA nodes.", rich_help_panel=PLACEMENT)
+]
+CoresOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Use the first N physical cores of the selection.", rich_help_panel=PLACEMENT
+    ),
+]
+OnePerCoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--one-thread-per-core",
+        help="One logical CPU per physical core.",
+        rich_help_panel=PLACEMENT,
+    ),
+]
+InterleaveOpt = Annotated[
+    str | None,
+    typer.Option(help="numactl --interleave: all or NODES.", rich_help_panel=PLACEMENT),
+]
+MembindOpt = Annotated[
+    str | None, typer.Option(help="numactl --membind NODES.", rich_help_panel=PLACEMENT)
+]
+PreferredOpt = Annotated[
+    str | None, typer.Option(help="numactl --preferred NODE.", rich_help_panel=PLACEMENT)
+]
+CpunodebindOpt = Annotated[
+    str | None, typer.Option(help="numactl --cpunodebind NODES.", rich_help_panel=PLACEMENT)
+]
+PhyscpubindOpt = Annotated[
+    str | None, typer.Option(help="numactl --physcpubind CPUS.", rich_help_panel=PLACEMENT)
+]
+LocalallocOpt = Annotated[
+    bool, typer.Option(help="numactl --localalloc.", rich_help_panel=PLACEMENT)
+]
+InstancesOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="N or per-node: N containers at once on disjoint core groups, memory local; "
+        "reports their sum.",
+        rich_help_panel=PLACEMENT,
+    ),
+]
+
+CONTROL = "Run control"
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(help="Memory limit per container, e.g. 8g (no swap).", rich_help_panel=CONTROL),
+]
+PidsOpt = Annotated[
+    int | None, typer.Option(help="Process/thread limit per container.", rich_help_panel=CONTROL)
+]
+BuildMissingOpt = Annotated[
+    bool,
+    typer.Option(help="Build a flavor's image when it is missing.", rich_help_panel=CONTROL),
+]
+ConcurrentOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Run even while another kit session runs on this host (they disturb each other).",
+        rich_help_panel=CONTROL,
+    ),
+]
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Runs per cell, each a fresh container, in interleaved order (A B C, C B A, ...).",
+        rich_help_panel=CONTROL,
+    ),
+]
+BaselineSessionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Session to gate against (id, unique prefix or 'latest'); see --fail-if-slower.",
+        rich_help_panel=CONTROL,
+    ),
+]
+FailIfSlowerOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Exit 1 when a cell is significantly slower than in --baseline-session by more "
+        "than this many percent.",
+        rich_help_panel=CONTROL,
+    ),
+]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Also a short diagnostic run per image with oneDNN verbose on: proof of what ran.",
+        rich_help_panel=CONTROL,
+    ),
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Results database (default: RESULTS/kit.db).",
+        rich_help_panel=CONTROL,
+        dir_okay=False,
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Session id (or folder) to finish: runs only what it is missing.",
+        rich_help_panel=CONTROL,
+    ),
+]
+
+
+class EngineKind(StrEnum):
+    auto = "auto"
+    docker = "docker"
+    local = "local"
+
+
+EngineOpt = Annotated[
+    list[EngineKind] | None,
+    typer.Option(
+        help="docker: containers; local: virtual environments with taskset/numactl on this "
+        "host; auto (default): docker when an engine answers, else local. Give two to put "
+        "both in one table (the container's cost).",
+        rich_help_panel=CONTROL,
+    ),
+]
+
+
+def make_engine(kind: EngineKind = EngineKind.auto):
+    """The engine runs go through (the one place tests swap in a fake)."""
+    from kit.docker_engine import DockerEngine, connect
+    from kit.local_engine import LocalEngine
+
+    if kind is EngineKind.docker:
+        return DockerEngine()
+    if kind is EngineKind.local:
+        return LocalEngine()
+    try:
+        client = connect(timeout=60)
+    except EngineUnavailable as exc:
+        err.print(f"engine: local ({exc.message})", markup=False)
+        return LocalEngine()
+    err.print("engine: docker", markup=False)
+    return DockerEngine(client)
+
+
+def open_db(db: Path | None, results: Path):
+    from kit.results import DB_NAME
+    from kit.store import ResultsDB
+
+    path = db or results / DB_NAME
+    if not path.exists():
+        raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
+    return ResultsDB(path)
+
+
+def gate_baseline(o: dict) -> list | None:
+    """The baseline session's runs for --fail-if-slower, loaded (and checked) up front."""
+    from kit.results import SessionDir, load_session
+
+    session, percent = o.get("baseline_session"), o.get("fail_if_slower")
+    if session is None and percent is None:
+        return None
+    if session is None or percent is None:
+        raise UsageError(
+            "--baseline-session and --fail-if-slower go together", "pass both, or neither"
+        )
+    slower_than([], [], percent)  # checks the percentage
+    runs = load_session(SessionDir.open(o["results"], session).path)
+    if not runs:
+        raise UsageError(f"baseline session {session} has no runs", "pick one with results")
+    return runs
+
+
+def apply_gate(found: list, gate: list | None, percent: float | None) -> None:
+    if gate is None or percent is None:
+        return
+    slower = slower_than(found, gate, percent)
+    if slower:
+        raise RunFailed(
+            f"{len(slower)} cell(s) slower than the baseline session by more than "
+            f"{percent:g}%: {'; '.join(slower)}"
+        )
+    err.print(f"gate: no cell is more than {percent:g}% slower than the baseline session")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print kit's version.")] = False,
+) -> None:
+    if version:
+        out.print(f"kit {__version__}")
+        raise typer.Exit()

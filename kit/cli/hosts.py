@@ -1,0 +1,98 @@
+"""This host: doctor, topology, clean, profiles."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from kit.cli import common
+from kit.cli.common import (
+    CpusOpt,
+    ProfilesFile,
+    app,
+    err,
+    out,
+    profiles_app,
+)
+from kit.cpus import format_cpu_list, parse_cpu_list
+from kit.placement import CpuSelection
+from kit.plan import resolve_placement
+from kit.profiles import load_profiles, pick
+from kit.report import tabulate_rows
+from kit.topology import read_host
+
+
+@app.command()
+def doctor() -> None:
+    """Check the engine, images, numactl and capabilities; print the containers' posture."""
+    from kit.docker_engine import connect
+    from kit.doctor import run_checks
+
+    failed = False
+    for check in run_checks(connect):
+        style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
+        err.print(f"[{style}]{check.status:>4}[/] {check.name}: {check.detail}", soft_wrap=True)
+        failed |= check.status == "FAIL"
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def topology(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
+    from kit.topology import format_topology, to_json
+
+    host = read_host()
+    if as_json:
+        out.print(json.dumps(to_json(host), indent=2), markup=False)
+    else:
+        for line in format_topology(host):
+            out.print(line, markup=False)
+
+
+@app.command()
+def clean() -> None:
+    """Remove containers an earlier kit session left behind (found by kit's labels)."""
+    removed = common.make_engine(common.EngineKind.docker).remove_strays()
+    err.print(f"removed {removed} container(s) left by kit")
+
+
+@profiles_app.command("list")
+def profiles_list(profiles_file: ProfilesFile = None) -> None:
+    """Every profile, built-in and from --profiles."""
+
+    profiles = load_profiles(profiles_file)
+    rows = [[p.name, p.source, p.description] for p in profiles.values()]
+    out.print(tabulate_rows(rows, ["profile", "from", "description"]), markup=False)
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: Annotated[str, typer.Argument(help="Profile name.")],
+    profiles_file: ProfilesFile = None,
+    cpus: CpusOpt = None,
+) -> None:
+    """A profile resolved for this host (or --cpus): CPUs, env, threads, numactl argv."""
+    host = read_host()
+    selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
+    (profile,) = pick(load_profiles(profiles_file), [name])
+    cpuset, effective, placement, numa = resolve_placement(profile, host, selection)
+    resolved = profile.resolve(placement, numa)
+    lines = [
+        f"profile:      {profile.name} ({profile.source})",
+        f"description:  {profile.description}",
+        f"cpuset:       {format_cpu_list(cpuset)}",
+        f"workload on:  CPUs {format_cpu_list(effective)}: {placement.cores} physical cores, "
+        f"{placement.threads} logical CPUs, {placement.nodes} NUMA node(s)",
+        *(f"env:          {key}={value}" for key, value in resolved.env.items()),
+        f"threads:      inter_op={resolved.inter_op or 'TF default'} "
+        f"intra_op={resolved.intra_op or 'TF default'}",
+        f"numactl:      {' '.join(resolved.numa.argv()) or '(none)'}",
+        "capabilities: " + ("SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"),
+    ]
+    for line in lines:
+        out.print(line, markup=False)

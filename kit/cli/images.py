@@ -1,0 +1,181 @@
+"""kit images: build, push, pull, save, load, list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kit.cli.common import (
+    envs_app,
+    err,
+    images_app,
+    out,
+)
+from kit.flavors import Flavor
+from kit.report import tabulate_rows
+
+
+@images_app.command("build")
+def images_build(
+    flavors: Annotated[list[Flavor] | None, typer.Argument(help="Default: all flavors.")] = None,
+    base: Annotated[
+        str,
+        typer.Option(help="Base image; when it cannot be pulled, kit builds a local Debian base."),
+    ] = "python:3.11-slim-bookworm",
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA bundle pip trusts in the build (default: $SSL_CERT_FILE, $PIP_CERT or "
+            "$REQUESTS_CA_BUNDLE when set).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Build kit's images through the Docker SDK."""
+    from kit.docker_engine import connect
+    from kit.images import build_image, check_ca_bundle, default_ca_bundle
+    from kit.ui import BuildDisplay
+
+    check_ca_bundle(ca_bundle)
+    bundle = ca_bundle or default_ca_bundle()
+    client = connect(timeout=1800)
+    for flavor in flavors or list(Flavor):
+        with BuildDisplay(err, flavor.value) as display:
+            image_id = build_image(client, flavor, base, bundle, display.say, display.on_log)
+        err.print(f"built {flavor.value}: {image_id[:19]}")
+
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(help="Registry host[:port] (default: $KIT_REGISTRY, else localhost:5000)."),
+]
+FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all flavors.")]
+
+
+@images_app.command("push")
+def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
+    """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
+    from kit.distribution import push, registry_from
+    from kit.docker_engine import connect
+    from kit.ui import LayerDisplay
+
+    host = registry_from(registry)
+    client = connect(timeout=1800)
+    for flavor in flavors or list(Flavor):
+        with LayerDisplay(err, f"push {flavor.value}") as display:
+            digest = push(client, flavor, host, display.on_layer)
+        err.print(f"pushed {flavor.value} to {host}: {digest}", markup=False)
+
+
+@images_app.command("pull")
+def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
+    """Pull flavors from a registry, check them by digest, tag them as kit expects."""
+    from kit.docker_engine import connect
+
+    client = connect(timeout=1800)
+    for flavor in flavors or list(Flavor):
+        pull_one(client, flavor, registry)
+
+
+def pull_one(client, flavor: Flavor, registry: str | None) -> None:
+    from kit.distribution import pull, registry_from
+    from kit.ui import LayerDisplay
+
+    host = registry_from(registry)
+    with LayerDisplay(err, f"pull {flavor.value}") as display:
+        image_id = pull(client, flavor, host, display.on_layer)
+    err.print(f"pulled {flavor.value} from {host}: {image_id[:19]}, digest checked", markup=False)
+
+
+@images_app.command("save")
+def images_save(
+    flavors: FlavorsArg = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Archive: .tar.zst, .tar.gz or .tar.")
+    ] = Path("kit-images.tar.zst"),
+) -> None:
+    """Write flavors' images to one compressed archive, for hosts that reach no registry."""
+    from kit.distribution import compression_for, save
+    from kit.docker_engine import connect
+    from kit.ui import ByteDisplay
+
+    compression_for(output)
+    client = connect(timeout=1800)
+    with ByteDisplay(err, f"saving to {output}") as display:
+        size = save(client, flavors or list(Flavor), output, display.on_bytes)
+    err.print(f"saved {output}: {size / 2**20:.0f} MiB", markup=False)
+
+
+@images_app.command("load")
+def images_load(
+    archive: Annotated[Path, typer.Argument(help="A file made by kit images save.")],
+) -> None:
+    """Load an archive made by `kit images save`; the images then run with no network."""
+    from kit.distribution import load
+    from kit.docker_engine import connect
+    from kit.ui import ByteDisplay
+
+    client = connect(timeout=1800)
+    with ByteDisplay(err, f"loading {archive}") as display:
+        tags = load(client, archive, display.on_bytes)
+    err.print(f"loaded {', '.join(tags) or 'no tagged image'}", markup=False)
+
+
+@images_app.command("list")
+def images_list() -> None:
+    """kit's images on this engine: flavor, TF package, size, id, created."""
+    from kit.docker_engine import connect
+    from kit.images import list_images
+
+    rows = [
+        [
+            ", ".join(i.tags) or "<untagged>",
+            i.flavor,
+            i.tf_package,
+            f"{i.size_bytes / 1e9:.2f} GB",
+            i.id,
+            i.created,
+        ]
+        for i in list_images(connect())
+    ]
+    out.print(
+        tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"]), markup=False
+    )
+
+
+def build_envs(engine, flavors: list[Flavor], only_missing: bool = False) -> None:
+    """Make the local engine's environments (pip installs from the images' pins)."""
+    from kit.ui import BuildDisplay
+
+    for flavor in dict.fromkeys(flavors):
+        path = engine.env_path(flavor)
+        if only_missing and (path / "ready").is_file():
+            continue
+        with BuildDisplay(err, f"{flavor.value} environment") as display:
+            display.say(f"making {path} from docker/flavors/{flavor.value}.txt and .lock")
+            engine.build(flavor, display.on_log)
+        err.print(f"ready: {flavor.value} in {path}", markup=False)
+
+
+@envs_app.command("build")
+def envs_build(flavors: FlavorsArg = None) -> None:
+    """Make the local engine's environment of each flavor (cached until its pins change)."""
+    from kit.local_engine import LocalEngine
+
+    build_envs(LocalEngine(), flavors or list(Flavor))
+
+
+@envs_app.command("list")
+def envs_list() -> None:
+    """The local engine's environments and whether each is ready."""
+    from kit.local_engine import LocalEngine
+
+    engine = LocalEngine()
+    rows = [
+        [f.value, str(engine.env_path(f)), "ready" if (engine.env_path(f) / "ready").is_file()
+         else "missing: kit envs build " + f.value]
+        for f in Flavor
+    ]  # fmt: skip
+    out.print(tabulate_rows(rows, ["flavor", "environment", "state"]), markup=False)

@@ -1,0 +1,168 @@
+"""Past sessions: history, report (and the gate), and the peak the reports compare with."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kit.cli import common
+from kit.cli.common import (
+    BaselineOpt,
+    BaselineSessionOpt,
+    CpusOpt,
+    DbOpt,
+    FailIfSlowerOpt,
+    ResultsOpt,
+    app,
+    apply_gate,
+    err,
+    gate_baseline,
+    open_db,
+    out,
+)
+from kit.cpus import parse_cpu_list
+from kit.errors import RunFailed
+from kit.placement import CpuSelection
+from kit.plan import build_plan
+from kit.profiles import load_profiles, pick
+from kit.report import Format, check_baseline, render, tabulate_rows
+from kit.results import slug
+from kit.spec import Workload, WorkloadSpec
+from kit.topology import read_host
+
+
+@app.command()
+def history(
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+    limit: Annotated[int, typer.Option(help="How many sessions, newest first.")] = 20,
+) -> None:
+    """Past sessions: when, host, images, profiles, best cell."""
+
+    with open_db(db, results) as store:
+        sessions = store.sessions(limit)
+    rows = [
+        [
+            s.id,
+            (s.started or "?")[:19].replace("T", " "),
+            s.host or "?",
+            s.runs,
+            ", ".join(s.images),
+            ", ".join(s.profiles),
+            f"{s.best[0]} {s.best[1]:.2f}" if s.best else "-",
+        ]
+        for s in sessions
+    ]
+    headers = ["session", "started (UTC)", "host", "runs", "images", "profiles", "best images/sec"]
+    out.print(tabulate_rows(rows, headers), markup=False)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def report(
+    session: Annotated[
+        str, typer.Argument(help="Session id, a unique prefix of one, or 'latest'.")
+    ] = "latest",
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    plot: Annotated[
+        bool, typer.Option(help="Write PNG plots (bar chart, per-CPU heatmaps) to the session.")
+    ] = False,
+    baseline: BaselineOpt = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where the HTML goes (default: SESSION/report.html).")
+    ] = None,
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+    baseline_session: BaselineSessionOpt = None,
+    fail_if_slower: FailIfSlowerOpt = None,
+) -> None:
+    """Re-render a past session: table, CSV, JSON, or one HTML file with plots.
+
+    The HTML holds the table, the plots, every run's provenance and the verify results. With
+    --baseline-session and --fail-if-slower this is also the regression gate, for CI.
+    """
+    from kit.results import RunResult
+
+    gate = gate_baseline(
+        {"baseline_session": baseline_session, "fail_if_slower": fail_if_slower,
+         "results": results}
+    )  # fmt: skip
+    with open_db(db, results) as store:
+        session_id = store.resolve_session(session)
+        records = store.runs(session_id)
+        meta = next((s.meta for s in store.sessions() if s.id == session_id), {})
+        host = (meta.get("host_record") or {}).get("hostname") or meta.get("host") or ""
+        peaks = store.peaks(str(host))
+    found = [RunResult.from_json(r) for r in records]
+    check_baseline([r.key for r in found], baseline)
+    if fmt is not ReportFormat.html and not plot:
+        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
+        apply_gate(found, gate, fail_if_slower)
+        return
+    from kit.artifacts import write_html, write_plots
+
+    folder = results / session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(folder, found, baseline)
+    for path in plots.values():
+        err.print(f"plot: {path}", markup=False)
+    if fmt is ReportFormat.html:
+        path = write_html(
+            output or folder / "report.html",
+            f"kit session {session_id}",
+            found,
+            meta,
+            plots,
+            baseline,
+            peaks,
+        )
+        err.print(f"report: {path}", markup=False)
+    else:
+        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
+    apply_gate(found, gate, fail_if_slower)
+
+
+@app.command()
+def peak(
+    image: Annotated[str, typer.Argument(help="A flavor or image reference.")],
+    cpus: CpusOpt = None,
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+) -> None:
+    """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
+    from kit.hostinfo import host_record
+    from kit.parse import parse_peak_output
+    from kit.results import DB_NAME, check_writable
+    from kit.store import ResultsDB
+
+    topology = read_host()
+    (profile,) = pick(load_profiles(None), ["default"])
+    (spec,) = build_plan(
+        [image], [profile], WorkloadSpec(workload=Workload.peak), topology,
+        CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None), 600.0,
+    )  # fmt: skip
+    check_writable(results)
+    engine = common.make_engine()
+    engine.check()
+    image_id = engine.image_id(spec.image.reference)
+    log = results / f"peak-{slug(spec.image.label)}.log"
+    err.print(f"measuring the GEMM peak of {spec.image.label} on CPUs {spec.cpu_list}")
+    outcome = engine.run(spec, "peak", log, lambda line: None)
+    with log.open(encoding="utf-8", errors="replace") as text:
+        record = parse_peak_output(text)
+    if outcome.exit_code != 0 or record is None:
+        raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
+    host = str(host_record(topology)["hostname"])
+    with ResultsDB(db or results / DB_NAME) as store:
+        store.add_peak(host, image_id, float(record["gflops"]), record)
+    out.print(f"{spec.image.label}: {record['gflops']:.1f} GFLOP/s float32 GEMM on {host}")

@@ -1,0 +1,218 @@
+"""The local engine: the same flavors as Python virtual environments on this host, pinned with
+taskset and numactl instead of a container -- for hosts without Docker, and to measure what the
+container costs. Environments are made from the images' own pins and cached."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kit.engine import LineSink, RunOutcome
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
+from kit.flavors import Flavor, docker_dir, image_tag
+from kit.spec import RunSpec
+
+# What the workload inherits from kit's own environment; everything else comes from the profile.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """$KIT_CACHE, else the user's cache directory's kit/."""
+    env = os.environ if environ is None else environ
+    if env.get("KIT_CACHE"):
+        return Path(env["KIT_CACHE"])
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kit"
+
+
+def flavor_of(reference: str) -> Flavor:
+    """The flavor a run names; the local engine has no arbitrary image references."""
+    for flavor in Flavor:
+        if reference in (flavor.value, image_tag(flavor)):
+            return flavor
+    raise UsageError(
+        f"the local engine runs kit's flavors only, not {reference!r}",
+        f"use one of {', '.join(f.value for f in Flavor)}, or --engine docker",
+    )
+
+
+def pins_digest(flavor: Flavor) -> str:
+    """Identifies an environment: it changes whenever the flavor's pins change."""
+    folder = docker_dir() / "flavors"
+    digest = hashlib.sha256()
+    for suffix in ("txt", "lock"):
+        digest.update((folder / f"{flavor.value}.{suffix}").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def local_command(spec: RunSpec, python: Path) -> list[str]:
+    """The argv of one local run: taskset for the cpuset, then numactl (the profile's policy,
+    or memory bound to the instance's nodes), then the workload on the environment's python."""
+    numa = list(spec.profile.numa.argv())
+    if spec.mems is not None and spec.profile.numa.memory_policy is None:
+        numa = numa or ["numactl"]
+        numa.append(f"--membind={spec.mems_list}")
+    workload = list(spec.workload.argv(spec.profile.inter_op, spec.profile.intra_op))
+    workload[0] = str(python)
+    return ["taskset", "--cpu-list", spec.cpu_list, *numa, *workload]
+
+
+def local_environment(
+    spec: RunSpec, workload_path: Path, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    out = {k: env[k] for k in PASSED_ENV if k in env}
+    out.update(
+        PYTHONPATH=str(workload_path),
+        PYTHONUNBUFFERED="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        TF_CPP_MIN_LOG_LEVEL="1",
+        KIT_FLAVOR=flavor_of(spec.image.reference).value,
+    )
+    out.update(spec.environment())
+    return out
+
+
+class LocalEngine:
+    name = "local"
+    samples_host = True
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or cache_root()
+        self._running: dict[int, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        missing = [tool for tool in ("taskset", "numactl") if shutil.which(tool) is None]
+        if missing:
+            raise EngineUnavailable(
+                f"the local engine needs {' and '.join(missing)}",
+                "install util-linux and numactl (apt-get install numactl)",
+            )
+
+    def env_path(self, flavor: Flavor) -> Path:
+        return self.root / "envs" / f"{flavor.value}-{pins_digest(flavor)}"
+
+    def workload_path(self) -> Path:
+        """A folder holding ``kit_workload`` -- kit's workload, as the images have it."""
+        folder = self.root / "workload"
+        link = folder / "kit_workload"
+        source = Path(__file__).resolve().parent / "workload"
+        folder.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink() or link.resolve() != source:
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            link.symlink_to(source, target_is_directory=True)
+        return folder
+
+    def image_id(self, reference: str) -> str:
+        flavor = flavor_of(reference)
+        path = self.env_path(flavor)
+        if not (path / "ready").is_file():
+            raise ImageNotFound(
+                f"no local environment for {flavor.value} (looked in {path})",
+                f"make it with `kit envs build {flavor.value}` or pass --build-missing",
+            )
+        return f"venv:{path.name}"
+
+    def build(self, flavor: Flavor, on_log: LineSink) -> Path:
+        """Create the flavor's environment from the images' pins (cached by their digest)."""
+        path = self.env_path(flavor)
+        if (path / "ready").is_file():
+            return path
+        shutil.rmtree(path, ignore_errors=True)
+        pins = docker_dir() / "flavors"
+        steps = [
+            [sys.executable, "-m", "venv", str(path)],
+            [str(path / "bin" / "pip"), "install", "--disable-pip-version-check",
+             "-r", str(pins / f"{flavor.value}.txt"), "-c", str(pins / f"{flavor.value}.lock")],
+        ]  # fmt: skip
+        for step in steps:
+            proc = subprocess.Popen(
+                step, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            assert proc.stdout is not None
+            tail: list[str] = []
+            for line in proc.stdout:
+                on_log(line.rstrip())
+                tail = [*tail[-8:], line.strip()]
+            if proc.wait() != 0:
+                raise UsageError(
+                    f"making the {flavor.value} environment failed: {' | '.join(tail)}",
+                    "check that this host reaches PyPI (behind a proxy, set PIP_CERT)",
+                )
+        (path / "ready").write_text(datetime.now(UTC).isoformat())
+        return path
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        started = datetime.now(UTC)
+        flavor = flavor_of(spec.image.reference)
+        python = self.env_path(flavor) / "bin" / "python"
+        argv = local_command(spec, python)
+        env = local_environment(spec, self.workload_path())
+        timed_out = threading.Event()
+        error = None
+        exit_code: int | None = None
+        try:
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # its own process group: a timeout ends all of it
+            )  # fmt: skip
+        except OSError as exc:
+            error = f"cannot start {argv[0]}: {exc.strerror}"
+            log_path.write_text("")
+            return RunOutcome(started, datetime.now(UTC), None, log_path, error=error)
+        with self._lock:
+            self._running[proc.pid] = proc
+
+        def on_timeout() -> None:
+            timed_out.set()
+            _kill_group(proc)
+
+        timer = threading.Timer(spec.timeout_s, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            with log_path.open("wb") as log:
+                for raw in proc.stdout:
+                    log.write(raw)
+                    log.flush()
+                    on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+            exit_code = proc.wait()
+        finally:
+            timer.cancel()
+            _kill_group(proc)  # nothing it started outlives the run
+            with self._lock:
+                self._running.pop(proc.pid, None)
+        return RunOutcome(
+            started=started,
+            ended=datetime.now(UTC),
+            exit_code=exit_code,
+            log_path=log_path,
+            image_id=f"venv:{python.parent.parent.name}",
+            timed_out=timed_out.is_set(),
+            error=error,
+        )
+
+    def cancel(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for proc in running:
+            _kill_group(proc)
+
+    def remove_strays(self) -> int:
+        return 0  # processes end with their run; nothing is left to remove
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

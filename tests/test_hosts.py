@@ -1,0 +1,123 @@
+"""A new host without a build: images through a real registry (Debian's docker-registry on
+loopback) and through an archive file, each then run with no network."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from kit.results import load_session
+from tests.conftest import TINY, invoke, only_session
+
+pytestmark = pytest.mark.docker
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """Debian's docker-registry (distribution 2.8) on loopback, with its own storage."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is not installed (CI installs Debian's)")
+    root = tmp_path_factory.mktemp("registry")
+    port = _free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"docker-registry did not listen: {proc.stderr.read().decode()[-500:]}")
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _forget(docker_client, image_id: str) -> None:
+    """Remove an image and every tag pointing at it, as on a host that never had it."""
+    docker_client.images.remove(image_id, force=True)
+    assert not [i for i in docker_client.images.list() if i.id == image_id]
+
+
+def _runs_offline(tmp_path) -> float:
+    code, text = invoke("run", "latest", *TINY, "--results", str(tmp_path))
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.ok and result.tf_version == "2.21.0"
+    return result.images_per_sec
+
+
+def test_push_forget_pull_run(kit_images, kit_containers, docker_client, registry, tmp_path):
+    code, text = invoke("images", "push", "latest", "--registry", registry)
+    assert code == 0, text
+    assert "sha256:" in text
+    _forget(docker_client, kit_images["latest"])
+    code, text = invoke("images", "pull", "latest", "--registry", registry)
+    assert code == 0, text
+    assert "digest checked" in text
+    assert docker_client.images.get("kit/tensorflow:latest").id == kit_images["latest"]
+    assert _runs_offline(tmp_path) > 0
+
+
+def test_compare_pulls_what_is_missing(
+    kit_images, kit_containers, docker_client, registry, tmp_path
+):
+    assert invoke("images", "push", "latest", "--registry", registry)[0] == 0
+    _forget(docker_client, kit_images["latest"])
+    code, text = invoke(
+        "compare",
+        "latest",
+        "-p",
+        "default",
+        *TINY,
+        "--repeats",
+        "1",
+        "--pull",
+        "--registry",
+        registry,
+        "--results",
+        str(tmp_path),
+    )
+    assert code == 0, text
+    assert docker_client.images.get("kit/tensorflow:latest").id == kit_images["latest"]
+
+
+def test_pulling_what_the_registry_lacks_says_how_to_get_it(docker_client, registry):
+    code, text = invoke("images", "pull", "intel", "--registry", registry)
+    assert code == 2
+    assert "is not in the registry" in text and "kit images push intel" in text
+
+
+@pytest.mark.parametrize("suffix", [".tar.zst", ".tar.gz"])
+def test_save_forget_load_run(kit_images, kit_containers, docker_client, tmp_path, suffix):
+    archive = tmp_path / f"kit-images{suffix}"
+    code, text = invoke("images", "save", "latest", "-o", str(archive))
+    assert code == 0, text
+    assert archive.stat().st_size > 100 * 2**20
+    _forget(docker_client, kit_images["latest"])
+    code, text = invoke("images", "load", str(archive))
+    assert code == 0, text
+    assert "kit/tensorflow:latest" in text
+    assert _runs_offline(tmp_path / "results") > 0

@@ -1,0 +1,117 @@
+"""The local engine: pure translation tests, and real runs in a real virtual environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kit.errors import UsageError
+from kit.flavors import Flavor, resolve_image
+from kit.local_engine import (
+    LocalEngine,
+    cache_root,
+    flavor_of,
+    local_command,
+    local_environment,
+    pins_digest,
+)
+from kit.profiles import Placement, load_profiles
+from kit.results import load_session
+from kit.spec import Model, RunSpec, WorkloadSpec
+from tests.conftest import TINY, invoke, only_session
+
+HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)
+PYTHON = Path("/cache/kit/envs/stock-abc/bin/python")
+
+
+def spec(profile: str, cpus=(0, 1), mems=None) -> RunSpec:
+    return RunSpec(
+        index=1, image=resolve_image("stock"), profile=load_profiles()[profile].resolve(HOST),
+        cpus=cpus, workload=WorkloadSpec(model=Model.tiny), mems=mems,
+    )  # fmt: skip
+
+
+def test_command_pins_with_taskset_then_numactl_then_the_envs_python():
+    argv = local_command(spec("interleave", cpus=(1,)), PYTHON)
+    assert argv[:5] == ["taskset", "--cpu-list", "1", "numactl", "--interleave=all"]
+    assert argv[5:8] == [str(PYTHON), "-m", "kit_workload"]
+    assert "--num_intra_threads=2" in argv
+
+
+def test_instances_bind_memory_to_their_nodes_without_a_container():
+    argv = local_command(spec("tuned", cpus=(1,), mems=(0,)), PYTHON)
+    assert argv[3:5] == ["numactl", "--membind=0"]
+    plain = local_command(spec("default"), PYTHON)
+    assert "numactl" not in plain
+
+
+def test_environment_is_the_profile_plus_what_python_needs():
+    env = local_environment(spec("tuned"), Path("/w"), {"PATH": "/bin", "SECRET": "x"})
+    assert env["OMP_NUM_THREADS"] == "2" and env["KMP_BLOCKTIME"] == "1"
+    assert env["PYTHONPATH"] == "/w" and env["PATH"] == "/bin" and env["KIT_FLAVOR"] == "stock"
+    assert "SECRET" not in env
+
+
+def test_only_flavors_run_locally():
+    assert flavor_of("kit/tensorflow:intel") is Flavor.intel
+    assert flavor_of("latest") is Flavor.latest
+    with pytest.raises(UsageError, match="runs kit's flavors only"):
+        flavor_of("registry.example/other:1")
+
+
+def test_environments_are_keyed_by_their_pins(tmp_path):
+    assert len(pins_digest(Flavor.stock)) == 12
+    assert pins_digest(Flavor.stock) != pins_digest(Flavor.intel)
+    assert cache_root({"KIT_CACHE": str(tmp_path)}) == tmp_path
+    assert cache_root({"XDG_CACHE_HOME": "/x"}) == Path("/x/kit")
+    engine = LocalEngine(tmp_path)
+    assert engine.env_path(Flavor.stock).name == f"stock-{pins_digest(Flavor.stock)}"
+
+
+def test_a_missing_environment_says_how_to_make_it(tmp_path):
+    from kit.errors import ImageNotFound
+
+    with pytest.raises(ImageNotFound, match="kit envs build stock"):
+        LocalEngine(tmp_path).image_id("stock")
+
+
+@pytest.mark.docker
+def test_auto_picks_docker_when_it_answers(kit_images, kit_containers, tmp_path):
+    code, text = invoke("run", "stock", *TINY, "--results", str(tmp_path))
+    assert code == 0, text
+    assert "engine: docker" in text
+
+
+@pytest.mark.slow
+def test_local_engine_compare_with_a_real_environment(monkeypatch, tmp_path):
+    """A real venv from the stock image's pins (cached under KIT_CACHE between runs), pinned
+    and bound by taskset and numactl, verified like a container run; and auto falls back to
+    it when no Docker engine answers."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/kit-no-such.sock")
+    code, text = invoke(
+        "compare",
+        "stock",
+        "-p",
+        "default",
+        "-p",
+        "interleave",
+        *TINY,
+        "--cpus",
+        "1",
+        "--repeats",
+        "1",
+        "--build-missing",
+        "--results",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert code == 0, text
+    assert "engine: local" in text
+    results = {r.profile: r for r in load_session(only_session(tmp_path))}
+    assert all(r.ok and r.images_per_sec > 0 for r in results.values())
+    assert results["interleave"].memory_policy == "interleave 0"
+    assert results["default"].provenance["cpus_allowed_list"] == "1"
+    assert results["default"].tf_version == "2.14.1"
+    assert results["default"].image_id.startswith("venv:stock-")
