@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from requests.exceptions import RequestException
 
 from kit import __version__
 from kit.errors import BuildError, UsageError
-from kit.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, requirements, tf_package
+from kit.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, tf_package
 from kit.workload import WORKLOAD_VERSION
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
@@ -265,7 +265,3 @@ def list_images(client: docker.DockerClient) -> list[ImageInfo]:
             )
         )
     return sorted(infos, key=lambda i: (i.flavor, i.created))
-
-
-def pinned(flavors: Iterable[Flavor]) -> dict[str, list[str]]:
-    return {f.value: requirements(f) for f in flavors}
