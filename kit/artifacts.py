@@ -12,7 +12,7 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.html_report import html_report
 from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
-from kit.report import HEADERS, rows, table_cells
+from kit.report import headers, rows, table_cells
 from kit.results import RunResult, slug
 
 BAR_CHART = "plot-images-per-sec.png"
@@ -102,14 +102,16 @@ def write_html(
     peaks: Mapping[str, float] | None = None,
 ) -> Path:
     sections: dict[str, object] = {
-        "Host": meta.get("host_record") or meta.get("host") or "unknown",
+        "Host": meta.get("hosts") or meta.get("host_record") or meta.get("host") or "unknown",
         "oneDNN verify": meta.get("verify") or "not run (pass --verify)",
-        "Session": {k: v for k, v in meta.items() if k not in ("verify", "host_record")},
+        "Session": {k: v for k, v in meta.items() if k not in ("verify", "host_record", "hosts")},
         "Runs": run_sections(results),
     }
     images = {name: p.read_bytes() for name, p in plots.items()}
     path.write_text(
-        html_report(title, HEADERS, table_cells(results, baseline, peaks), images, sections),
+        html_report(
+            title, headers(results), table_cells(results, baseline, peaks), images, sections
+        ),
         encoding="utf-8",
     )
     return path

@@ -65,3 +65,18 @@ def container_kwargs(
             str(spec.workload.workload_dir.resolve()): {"bind": WORKLOAD_MOUNT, "mode": "ro"}
         }
     return kwargs
+
+
+def probe_kwargs(image: str, source: str) -> dict[str, Any]:
+    """A short container that prints the engine host's facts (``kit.probe_script``'s text run
+    by the image's python): unprivileged, offline, read-only, labelled like every run."""
+    return {
+        "image": image,
+        "command": ["python", "-c", source],
+        "labels": {LABEL_MANAGED: "1", "kit.probe": "1", "kit.version": __version__},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "network_mode": "none",
+        "read_only": True,
+    }

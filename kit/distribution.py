@@ -207,3 +207,44 @@ def _reader(path: Path, kind: str | None):
     if kind == "gzip":
         return gzip.open(path, "rb")
     return path.open("rb")
+
+
+def send(
+    source: docker.DockerClient,
+    target: docker.DockerClient,
+    references: Sequence[str],
+    on_bytes: ByteSink,
+) -> None:
+    """Stream images from one engine to another (``docker save | docker load`` without a file
+    in between), then check the target holds the very same image ids."""
+    wanted = {}
+    for name in references:
+        try:
+            wanted[name] = source.images.get(name).id
+        except docker.errors.ImageNotFound:
+            raise ImageNotFound(f"no {name} to send", "build or pull it first") from None
+    try:
+        response = source.api._get(
+            source.api._url("/images/get"), params={"names": list(wanted)}, stream=True
+        )
+        source.api._raise_for_status(response)
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in response.iter_content(CHUNK):
+                on_bytes(len(chunk))
+                yield chunk
+
+        for event in target.api.load_image(chunks()):
+            if "error" in event:
+                raise KitError(f"sending {', '.join(wanted)} failed: {event['error']}")
+        for name, image_id in wanted.items():
+            got = target.images.get(name).id
+            if got != image_id:
+                raise KitError(
+                    f"{name} arrived as {got[:19]}, not {image_id[:19]}",
+                    "send it again; if it repeats, the engines disagree on the image format",
+                )
+    except (docker.errors.DockerException, RequestException) as exc:
+        raise KitError(
+            f"sending {', '.join(wanted)} failed: {exc}", "check both engines answer (`kit doctor`)"
+        ) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import threading
 import time
@@ -11,32 +13,96 @@ from pathlib import Path
 
 import docker
 import docker.errors
+from docker.context import ContextAPI
 from docker.models.containers import Container
+from docker.tls import TLSConfig
+from docker.utils import kwargs_from_env
 from requests.exceptions import RequestException
 
-from kit.container import LABEL_MANAGED, container_kwargs
+from kit import probe_script
+from kit.container import LABEL_MANAGED, container_kwargs, probe_kwargs
+from kit.endpoints import Endpoint
 from kit.engine import LineSink, RunOutcome
-from kit.errors import EngineUnavailable, ImageNotFound
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
+from kit.hostinfo import HostFacts, facts_from_probe, parse_probe_output
 from kit.spec import RunSpec
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
-def connect(timeout: int = 60) -> docker.DockerClient:
-    """A client for DOCKER_HOST (or the default socket); EngineUnavailable with the fix."""
-    where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET)
+def resolve(endpoint: Endpoint) -> tuple[str, dict]:
+    """The endpoint's URL and the client's TLS settings (a context's, or DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH for a tcp:// URL, as the docker CLI reads them)."""
+    if endpoint.context is not None:
+        found = _context(endpoint.context)
+        if found is None:
+            raise UsageError(
+                f"no Docker context named {endpoint.context!r}",
+                "list them with `docker context ls`, or give the engine's URL "
+                "(unix://, tcp://, ssh://)",
+            )
+        return found
+    assert endpoint.url is not None
+    if endpoint.url.startswith("tcp://"):
+        kwargs = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": endpoint.url})
+        return endpoint.url, {k: v for k, v in kwargs.items() if k == "tls"}
+    return endpoint.url, {}
+
+
+def _context(name: str) -> tuple[str, dict] | None:
+    """A Docker CLI context's URL and TLS settings. The SDK finds the context store only beside
+    an existing config.json, which `docker context create` does not write; then the CLI's
+    store ($DOCKER_CONFIG or ~/.docker, contexts/meta/<sha256 of the name>) is read here."""
+    context = ContextAPI.get_context(name)
+    if context is not None and context.Host:
+        return context.Host, ({"tls": context.TLSConfig} if context.TLSConfig else {})
+    store = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "contexts"
+    digest = hashlib.sha256(name.encode()).hexdigest()
     try:
-        client = docker.from_env(timeout=timeout)
+        meta = json.loads((store / "meta" / digest / "meta.json").read_text())
+        docker_endpoint = meta["Endpoints"]["docker"]
+        host = docker_endpoint["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    certs = store / "tls" / digest / "docker"
+    if not certs.is_dir():
+        return host, {}
+    cert = (str(certs / "cert.pem"), str(certs / "key.pem"))
+    ca = certs / "ca.pem"
+    return host, {
+        "tls": TLSConfig(
+            client_cert=cert if (certs / "cert.pem").is_file() else None,
+            ca_cert=str(ca) if ca.is_file() else None,
+            verify=not docker_endpoint.get("SkipTLSVerify", False),
+        )
+    }
+
+
+def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.DockerClient:
+    """A client for the endpoint (default: DOCKER_HOST, else the default socket), answering;
+    EngineUnavailable with the fix."""
+    where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET) if endpoint is None else endpoint.where
+    try:
+        if endpoint is None:
+            client = docker.from_env(timeout=timeout)
+        else:
+            url, tls = resolve(endpoint)
+            where = f"{endpoint.label} ({url})"
+            # ssh:// goes through the system's ssh client, so ~/.ssh/config and agents apply.
+            ssh = {"use_ssh_client": True} if url.startswith("ssh://") else {}
+            client = docker.DockerClient(base_url=url, timeout=timeout, **tls, **ssh)
         client.ping()
-    except (docker.errors.DockerException, RequestException) as exc:
+    except (docker.errors.DockerException, RequestException, OSError) as exc:
         raise EngineUnavailable(
             f"no Docker engine answers at {where}: {_first_line(exc)}",
-            "start one with `make engine` (root on Debian/Ubuntu) or set DOCKER_HOST",
+            "start one with `make engine` (root on Debian/Ubuntu), or check --host/DOCKER_HOST",
         ) from None
     return client
 
 
-RECONNECT_S = 60.0
+# How long a run waits for an engine that stopped answering (a daemon restart) before it
+# fails; a host still away at the next run fails that run at once.
+RECONNECT_S = float(os.environ.get("KIT_RECONNECT_S", "60"))
 START_ATTEMPTS = 3
 
 
@@ -49,27 +115,75 @@ def _first_line(exc: BaseException) -> str:
 
 
 class DockerEngine:
-    name = "docker"
-
     def __init__(
-        self, client: docker.DockerClient | None = None, *, grant_sys_nice: bool = True
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        grant_sys_nice: bool = True,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self._client = client
+        self.endpoint = endpoint
+        self.name = endpoint.label if endpoint is not None else "docker"
         self.grant_sys_nice = grant_sys_nice
-        # A local socket means the containers run here; a remote engine's host is not sampled.
-        self.samples_host = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET).startswith("unix://")
         self._running: dict[str, Container] = {}
         self._pending_removal: set[str] = set()
         self._lock = threading.Lock()
+        self._away = False  # the engine did not come back last time: fail fast until it does
 
     @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
-            self._client = connect()
+            self._client = connect(endpoint=self.endpoint)
         return self._client
+
+    @property
+    def url(self) -> str:
+        if self.endpoint is None:
+            return os.environ.get("DOCKER_HOST", DEFAULT_SOCKET)
+        return resolve(self.endpoint)[0]
+
+    @property
+    def samples_host(self) -> bool:
+        """A unix socket means the containers run on this machine, so its CPU load is theirs;
+        a remote engine's host is not sampled."""
+        return self.url.startswith("unix://")
 
     def check(self) -> None:
         _ = self.client
+
+    def host_facts(self, image: str) -> HostFacts:
+        """The engine host's facts, read by a short container there (the image's python runs
+        kit's probe script); its name is the one the engine reports."""
+        container = None
+        try:
+            container = self.client.containers.create(
+                **probe_kwargs(image, Path(probe_script.__file__).read_text())
+            )
+            container.start()
+            status = container.wait(timeout=120).get("StatusCode")
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            name = self.client.info().get("Name") or self.name
+        except docker.errors.ImageNotFound:
+            raise ImageNotFound(
+                f"image {image!r} is not on {self.name}", "build it, pull it, or let kit send it"
+            ) from None
+        except (docker.errors.DockerException, RequestException) as exc:
+            raise EngineUnavailable(
+                f"reading the host behind {self.name} failed: {_first_line(exc)}",
+                "check that the engine answers (`kit doctor`)",
+            ) from None
+        finally:
+            if container is not None:
+                with contextlib.suppress(docker.errors.DockerException, RequestException):
+                    _remove(container)
+        try:
+            return facts_from_probe(parse_probe_output(output), name)
+        except ValueError as exc:
+            raise EngineUnavailable(
+                f"reading the host behind {self.name} failed (exit {status}): {exc}",
+                "check the image runs there: `kit run stock` with that --host",
+            ) from None
 
     def image_id(self, reference: str) -> str:
         try:
@@ -83,14 +197,18 @@ class DockerEngine:
     def _await_engine(self) -> str | None:
         """Wait (up to RECONNECT_S) for the engine to answer, as after a daemon restart; the
         client's connection pool reconnects by itself. Returns why it did not, or None."""
-        deadline = time.monotonic() + RECONNECT_S
+        # An engine that stayed away last time gets one ping, not another wait: a host that is
+        # gone should not cost every remaining run a minute.
+        deadline = time.monotonic() + (0 if self._away else RECONNECT_S)
         while True:
             try:
                 self.client.ping()
+                self._away = False
                 return None
             except (docker.errors.DockerException, RequestException) as exc:
-                if time.monotonic() > deadline:
-                    return f"Docker engine not reachable for {RECONNECT_S:g}s: {_first_line(exc)}"
+                if time.monotonic() >= deadline:
+                    self._away = True
+                    return f"Docker engine {self.name} not reachable: {_first_line(exc)}"
                 time.sleep(1)
 
     def _remove_pending(self) -> None:

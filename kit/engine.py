@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from kit.hostinfo import HostFacts
 from kit.spec import RunSpec
 
 LineSink = Callable[[str], None]
@@ -38,6 +39,10 @@ class Engine(Protocol):
     def check(self) -> None:
         """Raise EngineUnavailable when the engine does not answer."""
 
+    def host_facts(self, image: str) -> HostFacts:
+        """The host this engine's runs execute on, read there (with ``image`` if it takes a
+        container to look)."""
+
     def image_id(self, reference: str) -> str:
         """The local image's id; ImageNotFound when it is missing."""
 
@@ -55,8 +60,9 @@ class Engine(Protocol):
 
 
 class EngineSet:
-    """Several engines behind the one seam, so a session can put them in one table (e.g. the
-    container's cost: docker against local). Each run goes to the engine its spec names."""
+    """Several engines behind the one seam, so a session can put them in one table: docker
+    against local (what the container costs), or several hosts. Each run goes to the engine its
+    spec names."""
 
     def __init__(self, engines: dict[str, Engine]) -> None:
         if not engines:
@@ -73,6 +79,9 @@ class EngineSet:
         """Every engine runs every image, so each must have it; the first's id is returned."""
         ids = [engine.image_id(reference) for engine in self.engines.values()]
         return ids[0]
+
+    def host_facts(self, image: str) -> HostFacts:
+        raise TypeError("ask each engine of the set for its host")
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         return self.engines[spec.engine].run(spec, session_id, log_path, on_line)

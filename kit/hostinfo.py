@@ -4,11 +4,15 @@ reads the machine."""
 
 from __future__ import annotations
 
+import json
 import platform
 import re
-from pathlib import Path
+from dataclasses import dataclass
 
-from kit.topology import Topology, read_host
+from kit.probe_script import PROBE_VERSION, collect
+from kit.topology import Topology, parse_sysfs, read_host
+
+PROBE_PREFIX = "kit-probe: "
 
 # The ISA extensions oneDNN dispatches on.
 FLAGS_OF_INTEREST = re.compile(r"^(avx2|fma|avx512.*|amx.*|avx_vnni|.*vnni.*|.*bf16.*|f16c)$")
@@ -37,24 +41,64 @@ def parse_meminfo_total_mb(text: str) -> int | None:
     return int(match.group(1)) // 1024 if match else None
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
+@dataclass(frozen=True)
+class HostFacts:
+    """A host as read where its runs happen: the topology plans are placed on, and the record
+    every run's provenance carries."""
+
+    topology: Topology
+    record: dict[str, object]
+
+    @property
+    def machine(self) -> str:
+        """Identifies the machine: engines on one kernel share its CPUs, so their runs must
+        take turns. The kernel's boot id is the same in every container on that kernel."""
+        return str(self.record.get("boot_id") or self.record.get("hostname") or "")
+
+    @property
+    def hostname(self) -> str:
+        return str(self.record.get("hostname") or "?")
+
+
+def facts_from_probe(raw: dict, hostname: str, allowed: tuple[int, ...] | None = None) -> HostFacts:
+    """HostFacts from what ``kit.probe_script`` printed. ``allowed`` overrides the probe's own
+    affinity (this host's process knows its cgroup better)."""
+    if raw.get("probe") != PROBE_VERSION or not raw.get("sysfs"):
+        raise ValueError("not a kit host probe (or one from another kit version)")
+    topo = parse_sysfs(raw["sysfs"])
+    topology = Topology(
+        topo.cpus, topo.nodes, allowed if allowed is not None else tuple(raw.get("affinity", ()))
+    )
+    record = {
+        "hostname": hostname,
+        **parse_cpuinfo(raw.get("cpuinfo", "")),
+        "sockets": len(topology.sockets),
+        "numa_nodes": len(topology.nodes),
+        "physical_cores": len(topology.cores()),
+        "logical_cpus": len(topology.cpus),
+        "kernel": raw.get("kernel"),
+        "memory_mb": parse_meminfo_total_mb(raw.get("meminfo", "")),
+        "governor": raw.get("governor") or "not readable",
+        "boot_id": raw.get("boot_id") or None,
+    }
+    return HostFacts(topology, record)
+
+
+def parse_probe_output(text: str) -> dict:
+    """The probe's JSON line out of a container's output; ValueError quoting the tail."""
+    for line in text.splitlines():
+        if line.startswith(PROBE_PREFIX):
+            return json.loads(line[len(PROBE_PREFIX) :])
+    tail = " | ".join(text.strip().splitlines()[-3:]) or "no output"
+    raise ValueError(f"the host probe printed no facts: {tail}")
+
+
+def local_facts() -> HostFacts:
+    """This host, read in-process (the allowed CPUs include this process's cgroup)."""
+    topology = read_host()
+    return facts_from_probe(collect(), platform.node(), topology.allowed)
 
 
 def host_record(topology: Topology | None = None) -> dict[str, object]:
-    topo = topology or read_host()
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip()
-    return {
-        "hostname": platform.node(),
-        **parse_cpuinfo(_read("/proc/cpuinfo")),
-        "sockets": len(topo.sockets),
-        "numa_nodes": len(topo.nodes),
-        "physical_cores": len(topo.cores()),
-        "logical_cpus": len(topo.cpus),
-        "kernel": platform.release(),
-        "memory_mb": parse_meminfo_total_mb(_read("/proc/meminfo")),
-        "governor": governor or "not readable",
-    }
+    """This host's provenance record."""
+    return local_facts().record

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from requests.exceptions import RequestException
 from kit import __version__
 from kit.errors import BuildError, UsageError
 from kit.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, tf_package
+from kit.spec import ImageRef
 from kit.workload import WORKLOAD_VERSION
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
@@ -244,9 +245,9 @@ def build_image(
     return image_id
 
 
-def missing_flavors(client: docker.DockerClient, plan) -> list[Flavor]:
-    """Flavors the plan runs whose image this engine lacks (other references cannot be built)."""
-    wanted = dict.fromkeys(Flavor(s.image.flavor) for s in plan if s.image.flavor)
+def missing_flavors(client: docker.DockerClient, refs: Sequence[ImageRef]) -> list[Flavor]:
+    """Flavors among ``refs`` whose image this engine lacks (other references cannot be built)."""
+    wanted = dict.fromkeys(Flavor(r.flavor) for r in refs if r.flavor)
     return [f for f in wanted if not _has_image(client, image_tag(f))]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from kit.engine import LineSink, RunOutcome
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.flavors import Flavor, docker_dir, image_tag
+from kit.hostinfo import HostFacts, local_facts
 from kit.spec import RunSpec
 
 # What the workload inherits from kit's own environment; everything else comes from the profile.
@@ -97,6 +98,9 @@ class LocalEngine:
                 f"the local engine needs {' and '.join(missing)}",
                 "install util-linux and numactl (apt-get install numactl)",
             )
+
+    def host_facts(self, image: str) -> HostFacts:
+        return local_facts()
 
     def env_path(self, flavor: Flavor) -> Path:
         return self.root / "envs" / f"{flavor.value}-{pins_digest(flavor)}"

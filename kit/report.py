@@ -107,6 +107,38 @@ def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
     return next((c for c in measured if baseline in cell_keys(c.key, c.first.engine)), None)
 
 
+def machine_of(cell: Cell) -> str:
+    """The machine a cell ran on (its kernel's boot id, else its engine's name)."""
+    return str((cell.first.host or {}).get("boot_id") or cell.first.engine)
+
+
+def baselines(table: Sequence[Cell], baseline: str | None) -> dict[str, Cell | None]:
+    """Each machine's baseline cell, by machine. Engines on one machine (docker and local)
+    share one, so their ratio is the container's cost; each other machine is measured against
+    its own, unless the baseline names one host (``IMAGE:PROFILE@HOST``)."""
+    machines: dict[str, list[Cell]] = {}
+    for cell in table:
+        machines.setdefault(machine_of(cell), []).append(cell)
+    if (baseline is not None and "@" in baseline) or len(machines) == 1:
+        base = baseline_cell(table, baseline)
+        return dict.fromkeys(machines, base)
+    return {m: baseline_cell(cells_, baseline) for m, cells_ in machines.items()}
+
+
+def best_cells(table: Sequence[Cell]) -> dict[str, Cell]:
+    """The fastest valid cell (by median) on each engine, by engine."""
+    best: dict[str, Cell] = {}
+    for cell in table:
+        summary = cell.summary()
+        if summary is None or not cell.ok:
+            continue
+        engine = cell.first.engine
+        current = best.get(engine)
+        if current is None or summary.median > current.summary().median:  # type: ignore[union-attr]
+            best[engine] = cell
+    return best
+
+
 def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
     if baseline is not None and baseline not in keys:
         raise UsageError(
@@ -125,9 +157,9 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> str:
     return "ok"
 
 
-def _row(r: RunResult, profile: str, engines: int = 1) -> dict:
+def _row(r: RunResult, profile: str) -> dict:
     return {
-        "image": r.image if engines == 1 else f"{r.image} [{r.engine}]",
+        "image": r.image,
         "engine": r.engine,
         "tf_version": r.tf_version,
         "profile": profile,
@@ -151,6 +183,7 @@ def _row(r: RunResult, profile: str, engines: int = 1) -> dict:
         "verdict": None,
         "status": "",
         "instance": f"{r.instance}/{r.instances}",
+        "best": False,
     }
 
 
@@ -204,17 +237,17 @@ def rows(
     """One row per cell; a multi-instance cell is its aggregate row followed by one row per
     instance (``#i/n``)."""
     table = cells(results)
-    engines = len({r.engine for r in results})
-    base = baseline_cell(table, baseline)
-    base_samples = base.samples() if base else []
+    bases = baselines(table, baseline)
+    best = best_cells(table) if len(table) > 1 else {}
     out = []
     for cell in table:
         summary = cell.summary()
         samples = cell.samples()
+        base = bases[machine_of(cell)]
+        base_samples = base.samples() if base else []
         speedup = compare(samples, base_samples) if samples and base_samples else None
-        row = _measure(
-            _row(cell.first, cell.first.profile, engines), summary, speedup, cell.runs, peaks
-        )
+        row = _measure(_row(cell.first, cell.first.profile), summary, speedup, cell.runs, peaks)
+        row["best"] = best.get(cell.first.engine) is cell
         if cell is base:
             row["verdict"] = "baseline"
         row["status"] = _status(cell.runs, summary)
@@ -234,7 +267,7 @@ def rows(
             runs = [r for r in cell.runs if r.instance == i]
             rates = [r.images_per_sec for r in runs if r.ok and r.images_per_sec]
             sub = _measure(
-                _row(runs[0], f"  #{i}/{cell.instances}", engines),
+                _row(runs[0], f"  #{i}/{cell.instances}"),
                 summarize(rates) if rates else None,
                 None,
                 runs,
@@ -272,9 +305,24 @@ def _speedup_text(row: dict) -> str:
     return f"{row['speedup']:.2f}x [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
 
 
-def _cells(row: dict) -> list[str]:
+def _verdict_text(row: dict) -> str:
+    verdict = row["verdict"] or "-"
+    return f"{verdict}, best" if row["best"] else verdict
+
+
+def several_hosts(results: Sequence[RunResult]) -> bool:
+    return len({r.engine for r in results}) > 1
+
+
+def headers(results: Sequence[RunResult]) -> tuple[str, ...]:
+    """The table's columns: a host column first when the runs were on more than one engine."""
+    return ("host", *HEADERS) if several_hosts(results) else HEADERS
+
+
+def _cells(row: dict, with_host: bool = False) -> list[str]:
     status = row["status"]
     return [
+        *([row["engine"]] if with_host else []),
         row["image"],
         row["tf_version"] or "?",
         row["profile"],
@@ -288,7 +336,7 @@ def _cells(row: dict) -> list[str]:
         _gflops_text(row),
         _busy_text(row),
         _speedup_text(row),
-        row["verdict"] or "-",
+        _verdict_text(row),
         status if len(status) <= 90 else status[:87] + "...",
     ]
 
@@ -298,8 +346,8 @@ def table_cells(
     baseline: str | None = None,
     peaks: Mapping[str, float] | None = None,
 ) -> list[list[str]]:
-    """The table as strings, in HEADERS order (for HTML and other renderers)."""
-    return [_cells(r) for r in rows(results, baseline, peaks)]
+    """The table as strings, in ``headers(results)`` order (for HTML and other renderers)."""
+    return [_cells(r, several_hosts(results)) for r in rows(results, baseline, peaks)]
 
 
 def render(
@@ -320,9 +368,50 @@ def render(
         writer.writerows(table)
         return buffer.getvalue()
     tablefmt = "github" if fmt is Format.markdown else "simple"
-    return tabulate(
-        [_cells(r) for r in table], headers=HEADERS, tablefmt=tablefmt, disable_numparse=True
+    several = several_hosts(results)
+    text = tabulate(
+        [_cells(r, several) for r in table],
+        headers=headers(results),
+        tablefmt=tablefmt,
+        disable_numparse=True,
     )
+    if several:
+        best = tabulate(
+            best_per_host(results, table), headers=BEST_HEADERS, tablefmt=tablefmt,
+            disable_numparse=True,
+        )  # fmt: skip
+        text += f"\n\nBest per host:\n{best}"
+    return text
+
+
+BEST_HEADERS = ("host", "machine", "best", "images/sec", "vs its baseline", "vs fastest host")
+
+
+def best_per_host(results: Sequence[RunResult], table: Sequence[dict]) -> list[list[str]]:
+    """Each host's fastest cell, and how the hosts compare on their best."""
+    machine = {r.engine: r.host or {} for r in results}
+    best = [row for row in table if row["best"]]
+    top = max((row["images_per_sec"] for row in best), default=None)
+    out = []
+    for row in best:
+        host = machine.get(row["engine"], {})
+        cores = host.get("physical_cores")
+        what = ", ".join(
+            str(v)
+            for v in (host.get("hostname"), host.get("cpu_model"), cores and f"{cores} cores")
+            if v
+        )
+        out.append(
+            [
+                row["engine"],
+                what or "?",
+                f"{row['image']}:{row['profile'].strip()}",
+                _num(row["images_per_sec"], ".2f"),
+                _speedup_text(row),
+                f"{row['images_per_sec'] / top:.2f}x" if top else "-",
+            ]
+        )
+    return out
 
 
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import platform
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,11 +123,14 @@ def run_session(
     listener: Listener = lambda event: None,
     baseline: str | None = None,
     previous: Sequence[RunResult] = (),
-    host: dict | None = None,
+    hosts: Mapping[str, dict] | None = None,
+    lanes: Mapping[str, str] | None = None,
 ) -> list[RunResult]:
-    """Run every spec not already in ``previous``, in order. A failed run is recorded and the
-    session goes on; each result is on disk before the next run starts. On an interrupt the
-    engine stops what it is running, and the interrupt goes on up."""
+    """Run every spec not already in ``previous``. A failed run is recorded and the session goes
+    on; each result is on disk before the next run starts. ``lanes`` maps an engine to the
+    machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
+    the machines run at once. ``hosts`` is each engine's host record for provenance. On an
+    interrupt every engine stops what it is running, and the interrupt goes on up."""
     done = {r.index for r in previous}
     results: list[RunResult] = sorted(previous, key=lambda r: r.index)
     lock = threading.Lock()
@@ -146,7 +149,7 @@ def run_session(
         if cancelled.is_set():
             return  # stopped by the interrupt: not a measurement, so it stays missing
         utilization = sampler.result() if isinstance(sampler, Sampler) else None
-        result = make_result(spec, outcome, utilization, host)
+        result = make_result(spec, outcome, utilization, (hosts or {}).get(spec.engine))
         with lock:
             store.record(result)
             results.append(result)
@@ -154,18 +157,48 @@ def run_session(
             store.write_summary(render(results, Format.markdown, baseline) + "\n")
         listener(RunFinished(spec, result))
 
-    for cell in _cells([s for s in plan if s.index not in done]):
-        # A cell's instances run at once, each on its own CPUs: that is the measurement.
-        with ThreadPoolExecutor(len(cell), thread_name_prefix="kit-run") as pool:
-            futures = [pool.submit(run_one, spec) for spec in cell]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                cancelled.set()
-                engine.cancel()  # before the pool waits for its threads
-                raise
+    def run_lane(specs: Sequence[RunSpec]) -> None:
+        for cell in _cells(specs):
+            if cancelled.is_set():
+                return
+            # A cell's instances run at once, each on its own CPUs: that is the measurement.
+            _all_at_once([lambda spec=spec: run_one(spec) for spec in cell], "kit-run", stop)
+
+    def stop() -> None:
+        cancelled.set()
+        engine.cancel()
+
+    todo = [s for s in plan if s.index not in done]
+    by_lane: dict[str, list[RunSpec]] = {}
+    for spec in todo:
+        by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
+    _all_at_once(
+        [lambda specs=specs: run_lane(specs) for specs in by_lane.values()], "kit-lane", stop
+    )
     return results
+
+
+def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[], None]) -> None:
+    """Run the jobs concurrently (one runs in this thread). If one fails or this thread is
+    interrupted, ``stop`` is called until every job has returned, then the error goes on up:
+    a job about to start a run when the interrupt came still finds it stopped."""
+    if len(jobs) == 1:
+        try:
+            jobs[0]()
+        except BaseException:
+            stop()
+            raise
+        return
+    with ThreadPoolExecutor(len(jobs), thread_name_prefix=name) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            while not all(f.done() for f in futures):
+                stop()
+                wait(futures, timeout=0.5)
+            raise
 
 
 def _cells(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
@@ -188,11 +221,11 @@ def run_verify(
     (the log can reach hundreds of MB); the records go into the session's meta."""
     firsts = {}
     for spec in plan:
-        firsts.setdefault(spec.key, spec)
+        firsts.setdefault((spec.engine, spec.key), spec)  # each engine's own proof
     records = []
     for n, spec in enumerate(firsts.values(), 1):
         diag = diagnostic_spec(spec, index=VERIFY_INDEX + n)
-        log_path = store.path / f"verify-{n:02d}-{slug(spec.key)}.log"
+        log_path = store.path / f"verify-{n:02d}-{slug(spec.key)}-{slug(spec.engine)}.log"
         listener(RunStarted(diag, len(firsts)))
         outcome = engine.run(
             diag, store.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
+from kit.probe_script import sysfs_files
 
 
 @dataclass(frozen=True, order=True)
@@ -162,7 +163,6 @@ def topology_from_text(
     )
 
 
-_CPU_DIR = re.compile(r"cpu(\d+)$")
 _NODE_DIR = re.compile(r"node(\d+)$")
 _MEMINFO = re.compile(r"^Node \d+ (MemTotal|MemFree):\s+(\d+) kB", re.M)
 
@@ -248,20 +248,7 @@ def _read(path: str | Path) -> str | None:
 
 
 def read_sysfs_files(root: Path = Path("/sys/devices/system")) -> dict[str, str]:
-    wanted = ["cpu/online"]
-    wanted += [
-        f"cpu/{d.name}/topology/{leaf}"
-        for d in (root / "cpu").glob("cpu*")
-        if _CPU_DIR.match(d.name)
-        for leaf in ("core_id", "physical_package_id")
-    ]
-    wanted += [
-        f"node/{d.name}/{leaf}"
-        for d in (root / "node").glob("node*")
-        if _NODE_DIR.match(d.name)
-        for leaf in ("cpulist", "meminfo", "distance")
-    ]
-    return {key: text for key in wanted if (text := _read(root / key)) is not None}
+    return sysfs_files(str(root))
 
 
 def read_host(root: Path = Path("/sys/devices/system")) -> Topology:

@@ -21,9 +21,10 @@ from kit.spec import WorkloadSpec
 class RunDisplay:
     """One progress bar per run: step i of n and the running images/sec."""
 
-    def __init__(self, console: Console, workload: WorkloadSpec) -> None:
+    def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False) -> None:
         self.console = console
         self.workload = workload
+        self.show_engine = show_engine  # several engines: say which one each run is on
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -46,6 +47,8 @@ class RunDisplay:
     def on_event(self, event: Event) -> None:
         spec = event.spec
         name = spec.key if spec.instances == 1 else f"{spec.key} #{spec.instance}/{spec.instances}"
+        if self.show_engine:
+            name = f"{name}@{spec.engine}"
         if isinstance(event, RunStarted):
             self.tasks[spec.index] = self.progress.add_task(
                 f"[{spec.index}/{event.total}] {name}",

@@ -64,6 +64,7 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
         "image": spec.image.label,
         "image_ref": spec.image.reference,
         "profile": spec.profile.name,
+        "engine": spec.engine,
         "enabled": summary.enabled,
         "version": summary.version,
         "runtime": summary.runtime,
@@ -83,6 +84,7 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
 
 def verify_rows(records: list[dict]) -> list[list[str]]:
     rows = []
+    several = len({r.get("engine") for r in records}) > 1  # then say where each one ran
     for r in records:
         kinds: dict[str, int] = {}
         for p in r["primitives"]:
@@ -90,7 +92,7 @@ def verify_rows(records: list[dict]) -> list[list[str]]:
         top = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:4])
         rows.append(
             [
-                r["image"],
+                f"{r['image']}@{r.get('engine')}" if several else r["image"],
                 r["profile"],
                 "yes" if r["enabled"] else "no",
                 r["version"] or "-",

@@ -4,11 +4,13 @@ feature: tests/test_docker.py runs the same paths against the real engine)."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kit.engine import RunOutcome
 from kit.errors import ImageNotFound
+from kit.hostinfo import HostFacts, local_facts
 from kit.spec import RunSpec
 
 
@@ -56,9 +58,17 @@ class FakeEngine:
     samples_host = False
 
     def __init__(
-        self, rates: dict[str, float], images: set[str] | None = None, tamper=None, name="fake"
+        self,
+        rates: dict[str, float],
+        images: set[str] | None = None,
+        tamper=None,
+        name="fake",
+        machine: str | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.name = name
+        self.machine = machine  # another machine's boot id: its runs may overlap this host's
+        self.delay = delay
         self.rates = rates
         self.images = images
         self.tamper = tamper  # provenance -> provenance, to play a container that misbehaves
@@ -66,6 +76,15 @@ class FakeEngine:
 
     def check(self) -> None:
         pass
+
+    def host_facts(self, image: str) -> HostFacts:
+        """This host's facts; with ``machine``, as another machine (its own boot id and name)."""
+        facts = local_facts()
+        if self.machine is None:
+            return facts
+        return HostFacts(
+            facts.topology, {**facts.record, "boot_id": self.machine, "hostname": self.machine}
+        )
 
     def image_id(self, reference: str) -> str:
         if self.images is not None and reference not in self.images:
@@ -78,6 +97,7 @@ class FakeEngine:
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line) -> RunOutcome:
         self.ran.append(spec)
         started = datetime.now(UTC)
+        time.sleep(self.delay)
         rate = self.rates.get(spec.key)
         prov = provenance_for(spec)
         if self.tamper is not None:

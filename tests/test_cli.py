@@ -327,7 +327,7 @@ def test_two_engines_in_one_table(monkeypatch, tmp_path):
     )
     assert code == 0, text
     rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
-    assert [r["image"] for r in rows] == ["stock [docker]", "stock [local]"]
+    assert [(r["engine"], r["image"]) for r in rows] == [("docker", "stock"), ("local", "stock")]
     assert rows[1]["speedup"] == pytest.approx(1.05)
     # the engines took turns: docker, local, then (interleaved) local, docker
     order = [s.engine for e in engines.values() for s in e.ran]

@@ -209,11 +209,26 @@ EngineOpt = Annotated[
 ]
 
 
-def make_engine(kind: EngineKind = EngineKind.auto):
+HostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        "-H",
+        help="A Docker engine to run on: unix:///path.sock, tcp://HOST:PORT, ssh://USER@HOST, "
+        "a Docker context's name, or NAME=URL. Give several to run the same plan on each at "
+        "once (one table, a host column); missing images are sent from this host's engine.",
+        rich_help_panel=CONTROL,
+    ),
+]
+
+
+def make_engine(kind: EngineKind = EngineKind.auto, endpoint=None):
     """The engine runs go through (the one place tests swap in a fake)."""
     from kit.docker_engine import DockerEngine, connect
     from kit.local_engine import LocalEngine
 
+    if endpoint is not None:
+        return DockerEngine(endpoint=endpoint)
     if kind is EngineKind.docker:
         return DockerEngine()
     if kind is EngineKind.local:

@@ -42,23 +42,70 @@ def doctor() -> None:
 @app.command()
 def topology(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", "-H", help="Read the host behind this Docker engine instead (see compare)."
+        ),
+    ] = None,
 ) -> None:
     """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
     from kit.topology import format_topology, to_json
 
-    host = read_host()
-    if as_json:
-        out.print(json.dumps(to_json(host), indent=2), markup=False)
+    if host is None:
+        topo, record = read_host(), None
     else:
-        for line in format_topology(host):
-            out.print(line, markup=False)
+        facts = _remote_facts(host)
+        topo, record = facts.topology, facts.record
+    if as_json:
+        data = to_json(topo) if record is None else {**to_json(topo), "host": record}
+        out.print(json.dumps(data, indent=2), markup=False)
+        return
+    if record is not None:
+        out.print(
+            f"host:      {record['hostname']} ({record.get('cpu_model') or '?'}, "
+            f"kernel {record.get('kernel')}, {record.get('memory_mb')} MB)",
+            markup=False,
+        )
+    for line in format_topology(topo):
+        out.print(line, markup=False)
+
+
+def _remote_facts(text: str):
+    """A Docker engine's host, read by a probe container from the first kit image it has."""
+    from kit.endpoints import parse_host
+    from kit.errors import ImageNotFound
+    from kit.flavors import Flavor, image_tag
+
+    engine = common.make_engine(common.EngineKind.docker, parse_host(text))
+    engine.check()
+    for flavor in Flavor:
+        try:
+            engine.image_id(image_tag(flavor))
+        except ImageNotFound:
+            continue
+        return engine.host_facts(image_tag(flavor))
+    raise ImageNotFound(
+        f"no kit image on {engine.name} to read its host with",
+        "send one with any `kit compare ... --host` there, or `kit images pull` on it",
+    )
 
 
 @app.command()
-def clean() -> None:
+def clean(
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", "-H", help="Clean these Docker engines (default: this host's)."),
+    ] = None,
+) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
-    removed = common.make_engine(common.EngineKind.docker).remove_strays()
-    err.print(f"removed {removed} container(s) left by kit")
+    from kit.endpoints import parse_hosts
+
+    endpoints = parse_hosts(host or []) or [None]
+    for endpoint in endpoints:
+        removed = common.make_engine(common.EngineKind.docker, endpoint).remove_strays()
+        where = f" on {endpoint.label}" if endpoint is not None else ""
+        err.print(f"removed {removed} container(s) left by kit{where}")
 
 
 @profiles_app.command("list")

@@ -79,14 +79,17 @@ def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
         pull_one(client, flavor, registry)
 
 
-def pull_one(client, flavor: Flavor, registry: str | None) -> None:
+def pull_one(client, flavor: Flavor, registry: str | None, where: str | None = None) -> None:
     from kit.distribution import pull, registry_from
     from kit.ui import LayerDisplay
 
     host = registry_from(registry)
-    with LayerDisplay(err, f"pull {flavor.value}") as display:
+    on = f" on {where}" if where else ""
+    with LayerDisplay(err, f"pull {flavor.value}{on}") as display:
         image_id = pull(client, flavor, host, display.on_layer)
-    err.print(f"pulled {flavor.value} from {host}: {image_id[:19]}, digest checked", markup=False)
+    err.print(
+        f"pulled {flavor.value} from {host}{on}: {image_id[:19]}, digest checked", markup=False
+    )
 
 
 @images_app.command("save")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,7 @@ from kit.cli.common import (
     FailIfSlowerOpt,
     FormatOpt,
     ForwardOpt,
+    HostOpt,
     InstancesOpt,
     InterleaveOpt,
     LocalallocOpt,
@@ -61,12 +63,12 @@ from kit.cli.images import build_envs, pull_one
 from kit.cpus import parse_cpu_list
 from kit.engine import EngineSet
 from kit.errors import Interrupted, RunFailed, UsageError
-from kit.flavors import Flavor
+from kit.flavors import Flavor, resolve_image
 from kit.placement import CpuSelection, parse_instances
-from kit.plan import build_plan
+from kit.plan import build_fleet_plan, build_plan
 from kit.profiles import NumaPolicy, load_profiles, pick
 from kit.report import Format, cell_keys, check_baseline, render, tabulate_rows
-from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
+from kit.spec import DataFormat, ImageRef, Limits, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
 
@@ -91,6 +93,7 @@ def compare(
     fmt: FormatOpt = Format.table,
     results: ResultsOpt = Path("results"),
     engine: EngineOpt = None,
+    host: HostOpt = None,
     cpus: CpusOpt = None,
     nodes: NodesOpt = None,
     cores: CoresOpt = None,
@@ -152,6 +155,7 @@ def run(
     fmt: FormatOpt = Format.table,
     results: ResultsOpt = Path("results"),
     engine: EngineOpt = None,
+    host: HostOpt = None,
     cpus: CpusOpt = None,
     nodes: NodesOpt = None,
     cores: CoresOpt = None,
@@ -187,6 +191,7 @@ def verify_images(
     model: ModelOpt = None,
     results: ResultsOpt = Path("results"),
     engine: EngineOpt = None,
+    host: HostOpt = None,
     db: DbOpt = None,
     cpus: CpusOpt = None,
     allow_concurrent: ConcurrentOpt = False,
@@ -265,45 +270,119 @@ def _numactl(o: dict) -> dict[str, str | bool]:
     return given
 
 
-def _pull_missing(plan, registry: str | None) -> None:
-    from kit.docker_engine import connect
+def _pull_missing(refs: list[ImageRef], engines: dict, registry: str | None) -> None:
+    """Pull the flavors each Docker engine lacks from the registry, on that engine."""
     from kit.images import missing_flavors
 
-    client = connect(timeout=1800)
-    for flavor in missing_flavors(client, plan):
-        pull_one(client, flavor, registry)
+    for one in _docker_engines(engines):
+        for flavor in missing_flavors(one.client, refs):
+            pull_one(one.client, flavor, registry, where=one.name)
 
 
-def _build_missing(plan, engine) -> None:
-    """Build the flavors the plan needs that this engine lacks."""
-    if engine.name == "local":
+def _build_missing(refs: list[ImageRef], engines: dict) -> None:
+    """Build the flavors the plan needs that an engine lacks: local environments for the local
+    engine; images on this host's Docker engine (other hosts are sent them)."""
+    if "local" in engines:
         build_envs(
-            engine, [Flavor(s.image.flavor) for s in plan if s.image.flavor], only_missing=True
+            engines["local"],
+            [Flavor(r.flavor) for r in refs if r.flavor],
+            only_missing=True,
         )
+    if not _docker_engines(engines):
         return
     from kit.docker_engine import connect
     from kit.images import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
     from kit.ui import BuildDisplay
 
     client = connect(timeout=1800)
-    for flavor in missing_flavors(client, plan):
+    for flavor in missing_flavors(client, refs):
         with BuildDisplay(err, flavor.value) as display:
             build_image(
                 client, flavor, DEFAULT_BASE, default_ca_bundle(), display.say, display.on_log
             )
 
 
+def _docker_engines(engines: dict) -> list:
+    return [e for e in engines.values() if hasattr(e, "client")]
+
+
+def _send_missing(refs: list[ImageRef], engines: dict) -> None:
+    """Stream the images a Docker engine lacks to it from one that has them: this host's
+    engine first, else another in the session (docker save | docker load, ids checked)."""
+    from kit.distribution import send
+    from kit.docker_engine import DockerEngine, connect
+    from kit.errors import EngineUnavailable, ImageNotFound
+    from kit.ui import ByteDisplay
+
+    targets = _docker_engines(engines)
+    if len(targets) < 2 and not any(e.endpoint is not None for e in targets):
+        return  # one default engine: nothing to send it from
+    references = list(dict.fromkeys(r.reference for r in refs))
+    sources = []  # (name, URL, client): this host's engine first
+    with contextlib.suppress(EngineUnavailable):  # no engine here: send from a host that has it
+        sources.append(("this host", DockerEngine().url, connect(timeout=1800)))
+    sources += [(e.name, e.url, e.client) for e in targets]
+
+    def has(client, reference: str) -> bool:
+        try:
+            client.images.get(reference)
+            return True
+        except Exception:
+            return False
+
+    for target in targets:
+        missing = [r for r in references if not has(target.client, r)]
+        if not missing:
+            continue
+        for name, url, client in sources:
+            if url == target.url:
+                continue
+            if all(has(client, r) for r in missing):
+                with ByteDisplay(err, f"sending {', '.join(missing)} to {target.name}") as shown:
+                    send(client, target.client, missing, shown.on_bytes)
+                err.print(f"sent {', '.join(missing)} from {name} to {target.name}", markup=False)
+                break
+        else:
+            raise ImageNotFound(
+                f"{target.name} lacks {', '.join(missing)} and no engine here has it to send",
+                "build it here (`kit images build`), or pass --pull --registry REG",
+            )
+
+
 def _engines(o: dict) -> dict:
-    """The engines the session runs on, by name (--engine may be given more than once)."""
+    """The engines the session runs on, by name: each --host's Docker engine, or --engine
+    (which may be given more than once); --engine local adds this host's venvs to the hosts."""
+    from kit.endpoints import parse_hosts
+
+    kinds = list(dict.fromkeys(o.get("engine") or [EngineKind.auto]))
     engines = {}
-    for kind in dict.fromkeys(o.get("engine") or [EngineKind.auto]):
+    for endpoint in parse_hosts(o.get("host") or []):
+        engines[endpoint.label] = common.make_engine(EngineKind.docker, endpoint)
+    if engines:
+        kinds = [k for k in kinds if k is EngineKind.local]
+    for kind in kinds:
         engine = common.make_engine(kind)
         engines.setdefault(engine.name, engine)
     return engines
 
 
+def _machines(engines: dict, facts: dict) -> dict[str, list[str]]:
+    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
+    says when engines share one, as their runs then take turns."""
+    machines: dict[str, list[str]] = {}
+    for name in engines:
+        machines.setdefault(facts[name].machine, []).append(name)
+    for names in machines.values():
+        if len(names) > 1:
+            err.print(
+                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
+                "their runs take turns",
+                markup=False,
+            )
+    return machines
+
+
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
-    from kit.hostinfo import host_record
     from kit.lock import session_lock
     from kit.results import DB_NAME, check_writable, load_session
     from kit.session import check_images, open_session, run_session, run_verify
@@ -312,7 +391,6 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     from kit.verify import VERIFY_HEADERS, verify_rows
 
     spec = _workload(o)
-    topology = read_host()
     profiles = pick(load_profiles(o["profiles_file"]), profile_names)
     options = {
         "numactl": _numactl(o),
@@ -321,48 +399,65 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         "repeats": o["repeats"],
     }
     selection = _selection(o)
-    # Planned once before any engine is asked anything, so bad input is refused first; again
-    # once "auto" has become a real engine's name.
-    kinds = [k.value for k in dict.fromkeys(o.get("engine") or [EngineKind.auto])]
-    build_plan(images, profiles, spec, topology, selection, o["timeout"], engines=kinds, **options)
-    engines = _engines(o)
-    plan = build_plan(
-        images, profiles, spec, topology, selection, o["timeout"], engines=list(engines), **options
-    )
     baseline = o.get("baseline")
-    check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
+    hosts = o.get("host") or []
+    if not hosts:
+        # Planned once on this host before any engine is asked anything, so bad input is
+        # refused first; again on what each engine reports of its host.
+        kinds = [k.value for k in dict.fromkeys(o.get("engine") or [EngineKind.auto])]
+        build_plan(
+            images, profiles, spec, read_host(), selection, o["timeout"], engines=kinds, **options
+        )
     check_writable(o["results"])
     gate = gate_baseline(o)
+    engines = _engines(o)
     if "local" in engines and (o["memory"] or o["pids_limit"]):
         raise UsageError(
             "--memory and --pids-limit are container limits", "use them with --engine docker"
         )
+    remote = [e.name for e in _docker_engines(engines) if not e.samples_host]
+    if remote and o["workload_dir"] is not None:
+        raise UsageError(
+            f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",
+            "run tf_cnn_benchmarks on this machine's engine, or leave --host out",
+        )
     for one in engines.values():
         one.check()
-        if o.get("pull") and one.name == "docker":
-            _pull_missing(plan, o.get("registry"))
-        if o["build_missing"]:
-            _build_missing(plan, one)
+    refs = [resolve_image(name) for name in images]
+    if o.get("pull"):
+        _pull_missing(refs, engines, o.get("registry"))
+    if o["build_missing"]:
+        _build_missing(refs, engines)
+    _send_missing(refs, engines)
+    facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
+    machines = _machines(engines, facts)
+    plan = build_fleet_plan(
+        [(facts[names[0]].topology, names) for names in machines.values()],
+        images, profiles, spec, selection, o["timeout"], **options,
+    )  # fmt: skip
+    check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
     engine = next(iter(engines.values())) if len(engines) == 1 else EngineSet(engines)
     check_images(engine, plan)
 
-    host = host_record(topology)
+    records = {name: f.record for name, f in facts.items()}
+    lanes = {name: f.machine for name, f in facts.items()}
+    meta = {"host_record": next(iter(records.values())), "argv": sys.argv[1:]}
+    if len(engines) > 1:
+        meta["hosts"] = records
     with (
         session_lock(allow_concurrent=o["allow_concurrent"]),
         ResultsDB(o["db"] or o["results"] / DB_NAME) as db,
     ):
-        store, previous = open_session(
-            plan, engine, o["results"], o["resume"], {"host_record": host, "argv": sys.argv[1:]}, db
-        )
+        store, previous = open_session(plan, engine, o["results"], o["resume"], meta, db)
         todo = len(plan) - len(previous)
         err.print(f"kit {__version__}: {todo} run(s) of {spec.describe()}; results in {store.path}")
         try:
-            with RunDisplay(err, spec) as display:
+            with RunDisplay(err, spec, show_engine=len(engines) > 1) as display:
                 finished = (
                     []
                     if o.get("verify_only")
                     else run_session(
-                        plan, engine, store, display.on_event, baseline, previous, host
+                        plan, engine, store, display.on_event, baseline, previous, records, lanes
                     )
                 )
                 verified = run_verify(plan, engine, store, display.on_event) if o["verify"] else []

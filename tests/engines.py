@@ -1,0 +1,107 @@
+"""Another Docker engine on this machine for the many-hosts tests: its own dockerd with its
+own socket, data-root, exec-root, bridge and a loopback TCP port, started and stopped by the
+test (by the pid it started)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Dockerd:
+    root: Path
+    bridge: str
+    process: subprocess.Popen
+    tcp_port: int
+
+    @property
+    def socket_url(self) -> str:
+        return f"unix://{self.root}/docker.sock"
+
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tcp_port}"
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.socket_url, timeout=600)
+
+    def log_tail(self) -> str:
+        lines = (self.root / "dockerd.log").read_text(errors="replace").splitlines()
+        return "\n".join(lines[-15:])
+
+    def stop(self) -> None:
+        """SIGTERM, as a host shutting its engine down would; the daemon stops its containers."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def remove(self) -> None:
+        self.stop()
+        subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
+        # The data-root's overlay mounts are gone with the daemon; whatever is busy stays.
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_dockerd(name: str, subnet_octet: int, wait_s: float = 90) -> Dockerd:
+    """A dockerd under /tmp/<name> (short: a unix socket path has a length limit)."""
+    if shutil.which("dockerd") is None or shutil.which("ip") is None:
+        raise RuntimeError("a second engine needs dockerd and ip (docker.io, iproute2)")
+    root = Path("/tmp") / f"{name}-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    bridge = f"{name[:8]}{subnet_octet}"[:15]
+    subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
+    for step in (
+        ["ip", "link", "add", bridge, "type", "bridge"],
+        ["ip", "addr", "add", f"172.31.{subnet_octet}.1/24", "dev", bridge],
+        ["ip", "link", "set", bridge, "up"],
+    ):
+        subprocess.run(step, check=True, capture_output=True)
+    port = _free_port()
+    argv = [
+        "dockerd",
+        "--host", f"unix://{root}/docker.sock",
+        "--host", f"tcp://127.0.0.1:{port}",
+        "--data-root", str(root / "data"),
+        "--exec-root", str(root / "exec"),
+        "--pidfile", str(root / "docker.pid"),
+        "--bridge", bridge,
+        "--iptables=false",
+        "--ip-masq=false",
+    ]  # fmt: skip
+    with (root / "dockerd.log").open("wb") as log:
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    engine = Dockerd(root, bridge, process, port)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(Exception):
+            engine.client().ping()
+            return engine
+        time.sleep(0.5)
+    tail = engine.log_tail()
+    engine.remove()
+    raise RuntimeError(f"the second dockerd did not answer within {wait_s:g}s:\n{tail}")
