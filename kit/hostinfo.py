@@ -99,6 +99,6 @@ def local_facts() -> HostFacts:
     return facts_from_probe(collect(), platform.node(), topology.allowed)
 
 
-def host_record(topology: Topology | None = None) -> dict[str, object]:
+def host_record() -> dict[str, object]:
     """This host's provenance record."""
     return local_facts().record

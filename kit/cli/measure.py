@@ -429,6 +429,8 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     if o["build_missing"]:
         _build_missing(refs, engines)
     _send_missing(refs, engines)
+    for one in engines.values():  # every engine has every image, or the fix is said now
+        check_images(one, [r.reference for r in refs])
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
     machines = _machines(engines, facts)
     plan = build_fleet_plan(
@@ -437,7 +439,6 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     )  # fmt: skip
     check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
     engine = next(iter(engines.values())) if len(engines) == 1 else EngineSet(engines)
-    check_images(engine, plan)
 
     records = {name: f.record for name, f in facts.items()}
     lanes = {name: f.machine for name, f in facts.items()}

@@ -162,7 +162,7 @@ def peak(
         record = parse_peak_output(text)
     if outcome.exit_code != 0 or record is None:
         raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
-    host = str(host_record(topology)["hostname"])
+    host = str(host_record()["hostname"])
     with ResultsDB(db or results / DB_NAME) as store:
         store.add_peak(host, image_id, float(record["gflops"]), record)
     out.print(f"{spec.image.label}: {record['gflops']:.1f} GFLOP/s float32 GEMM on {host}")
