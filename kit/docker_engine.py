@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -252,6 +253,7 @@ class DockerEngine:
         timed_out = threading.Event()
         exit_code: int | None = None
         oom = False
+        process_s: float | None = None
         error = self._await_engine()
         image_id: str | None = None
         try:
@@ -272,7 +274,9 @@ class DockerEngine:
             _stream_logs(container, log_path, on_line)
             exit_code = container.wait().get("StatusCode")
             container.reload()
-            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            state = container.attrs.get("State", {})
+            oom = bool(state.get("OOMKilled"))
+            process_s = lifetime(state.get("StartedAt"), state.get("FinishedAt"))
         except _EngineAway as exc:
             error = str(exc)
         except (docker.errors.DockerException, RequestException) as exc:
@@ -297,6 +301,7 @@ class DockerEngine:
             timed_out=timed_out.is_set(),
             oom_killed=oom,
             error=error,
+            process_s=process_s,
         )
 
     def cancel(self) -> None:
@@ -311,6 +316,22 @@ class DockerEngine:
         for container in strays:
             _remove(container)
         return len(strays)
+
+
+def lifetime(started: str | None, finished: str | None) -> float | None:
+    """Seconds between Docker's RFC 3339 StartedAt and FinishedAt (nanoseconds cut to micro)."""
+
+    def parse(text: str | None) -> datetime | None:
+        if not text or text.startswith("0001-"):
+            return None
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None
+
+    start, end = parse(started), parse(finished)
+    return (end - start).total_seconds() if start and end else None
 
 
 def _stream_logs(container, log_path: Path, on_line: LineSink) -> None:

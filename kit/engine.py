@@ -26,6 +26,9 @@ class RunOutcome:
     timed_out: bool = False
     oom_killed: bool = False
     error: str | None = None
+    # How long the workload's process lived, as the engine measured it (the container's
+    # StartedAt..FinishedAt): the rest of ``seconds`` is what kit and the engine cost.
+    process_s: float | None = None
 
     @property
     def seconds(self) -> float:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +166,7 @@ class LocalEngine:
         timed_out = threading.Event()
         error = None
         exit_code: int | None = None
+        process_s: float | None = None
         try:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
@@ -174,6 +176,7 @@ class LocalEngine:
             error = f"cannot start {argv[0]}: {exc.strerror}"
             log_path.write_text("")
             return RunOutcome(started, datetime.now(UTC), None, log_path, error=error)
+        spawned = time.monotonic()
         with self._lock:
             self._running[proc.pid] = proc
 
@@ -192,6 +195,7 @@ class LocalEngine:
                     log.flush()
                     on_line(raw.decode("utf-8", "replace").rstrip("\n"))
             exit_code = proc.wait()
+            process_s = time.monotonic() - spawned
         finally:
             timer.cancel()
             _kill_group(proc)  # nothing it started outlives the run
@@ -205,6 +209,7 @@ class LocalEngine:
             image_id=f"venv:{python.parent.parent.name}",
             timed_out=timed_out.is_set(),
             error=error,
+            process_s=process_s,
         )
 
     def cancel(self) -> None:

@@ -64,6 +64,7 @@ class RunResult:
     host: dict | None = None
     workload: dict | None = None  # model and sizes, for the work per image
     engine: str = "docker"
+    process_s: float | None = None  # the workload process's lifetime, as its engine saw it
 
     @property
     def key(self) -> str:
@@ -210,6 +211,7 @@ def make_result(
         utilization=utilization.to_json() if utilization is not None else None,
         host=host,
         engine=spec.engine,
+        process_s=outcome.process_s,
         workload={
             "model": spec.workload.model.value,
             "batch_size": spec.workload.batch_size,

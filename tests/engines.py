@@ -62,6 +62,36 @@ class Dockerd:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def start_registry(root: Path) -> tuple[subprocess.Popen, str]:
+    """Debian's docker-registry (distribution 2.8) on a loopback port, storing under ``root``;
+    returns the process and its address (HOST:PORT)."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+    root.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    assert proc.stderr is not None
+    raise RuntimeError(f"docker-registry did not listen: {proc.stderr.read().decode()[-500:]}")
+
+
 def start_dockerd(name: str, subnet_octet: int, wait_s: float = 90) -> Dockerd:
     """A dockerd under /tmp/<name> (short: a unix socket path has a length limit)."""
     if shutil.which("dockerd") is None or shutil.which("ip") is None:

@@ -3,54 +3,23 @@ loopback) and through an archive file, each then run with no network."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 
 from kit.results import load_session
 from tests.conftest import TINY, invoke, only_session
+from tests.engines import start_registry
 
 pytestmark = pytest.mark.docker
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """Debian's docker-registry (distribution 2.8) on loopback, with its own storage."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.fail("docker-registry is not installed (CI installs Debian's)")
-    root = tmp_path_factory.mktemp("registry")
-    port = _free_port()
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"docker-registry did not listen: {proc.stderr.read().decode()[-500:]}")
-    yield f"127.0.0.1:{port}"
+    try:
+        proc, address = start_registry(tmp_path_factory.mktemp("registry"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield address
     proc.terminate()
     proc.wait(timeout=30)
 
