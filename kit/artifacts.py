@@ -12,7 +12,7 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.html_report import html_report
 from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
-from kit.report import headers, rows, table_cells
+from kit.report import headers, rows, several_hosts, table_cells
 from kit.results import RunResult, slug
 
 BAR_CHART = "plot-images-per-sec.png"
@@ -21,6 +21,7 @@ BAR_CHART = "plot-images-per-sec.png"
 def bars(results: Sequence[RunResult], baseline: str | None = None) -> list[Bar]:
     """One bar per measured cell: median with min-max whiskers, speedup and verdict above."""
     out = []
+    where = several_hosts(results)
     for row in rows(results, baseline):
         if row["images_per_sec"] is None or row["profile"].startswith("  #"):
             continue
@@ -31,7 +32,7 @@ def bars(results: Sequence[RunResult], baseline: str | None = None) -> list[Bar]
                 speedup += f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}] {row['verdict']}"
         out.append(
             Bar(
-                label=f"{row['image']}:{row['profile']}",
+                label=f"{row['image']}:{row['profile']}" + (f"@{row['engine']}" if where else ""),
                 median=row["images_per_sec"],
                 low=row["min"],
                 high=row["max"],

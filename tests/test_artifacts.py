@@ -27,6 +27,14 @@ def test_bars_carry_median_whiskers_and_verdict():
     assert tuned.speedup.startswith("1.20x [") and tuned.speedup.endswith("faster")
 
 
+def test_bars_name_their_host_when_there_are_several():
+    from dataclasses import replace
+
+    results = [result(1, "default", 10.0), replace(result(2, "default", 20.0), engine="big")]
+    assert [b.label for b in bars(results)] == ["intel:default@docker", "intel:default@big"]
+    assert [b.label for b in bars(results[:1])] == ["intel:default"]
+
+
 def test_util_series_marks_the_pinned_cpus_and_clamps():
     series = util_series(result(1, "default", 10.0, util=UTIL))
     assert series.cpus == (0, 1) and series.pinned == (1,)

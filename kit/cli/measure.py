@@ -432,6 +432,15 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     for one in engines.values():  # every engine has every image, or the fix is said now
         check_images(one, [r.reference for r in refs])
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
+    if hosts:
+        for name, f in facts.items():
+            r = f.record
+            err.print(
+                f"{name}: {r['hostname']}, {r.get('cpu_model') or '?'}, {r['sockets']} socket(s), "
+                f"{r['numa_nodes']} NUMA node(s), {r['physical_cores']} cores / "
+                f"{r['logical_cpus']} CPUs",
+                markup=False,
+            )
     machines = _machines(engines, facts)
     plan = build_fleet_plan(
         [(facts[names[0]].topology, names) for names in machines.values()],
