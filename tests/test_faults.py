@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.container import LABEL_MANAGED
+from kit.container import LABEL_MANAGED, LABEL_RUN
 from kit.results import load_session
 from tests.conftest import TINY, only_session, session_dirs
 from tests.conftest import invoke as kit
@@ -74,7 +74,7 @@ def test_a_container_killed_from_outside_is_recorded_with_its_status(
     def killer():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            for c in docker_client.containers.list(filters={"label": LABEL_MANAGED}):
+            for c in docker_client.containers.list(filters={"label": LABEL_RUN}):
                 if b"Running warm up" in c.logs():
                     c.kill()
                     return
@@ -203,7 +203,7 @@ def _host_config_during(kit_args, docker_client, tmp_path):
     def watch():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not seen:
-            for c in docker_client.containers.list(filters={"label": LABEL_MANAGED}):
+            for c in docker_client.containers.list(filters={"label": LABEL_RUN}):
                 seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
             time.sleep(0.1)
 
