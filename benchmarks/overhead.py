@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from kit.cli.common import EngineKind, make_engine
+from kit.flavors import resolve_image
 from kit.plan import build_fleet_plan
 from kit.profiles import load_profiles, pick
 from kit.results import RunResult
@@ -31,7 +32,7 @@ def measure(
 ) -> list[tuple[float, RunResult]]:
     engine = make_engine(kind)
     engine.check()
-    facts = engine.host_facts(image)
+    facts = engine.host_facts(resolve_image(image).reference)
     plan = build_fleet_plan(
         [(facts.topology, [engine.name])], [image], pick(load_profiles(), ["default"]), TINY,
         repeats=runs,
