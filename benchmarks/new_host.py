@@ -22,7 +22,7 @@ from pathlib import Path
 import docker
 
 from kit.distribution import send
-from kit.flavors import image_tag
+from kit.flavors import Flavor, image_tag
 from tests.engines import start_dockerd, start_registry
 
 WAYS = ("pull", "archive", "send", "build")
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--skip", action="append", default=[], choices=WAYS)
     args = parser.parse_args()
     flavors = args.flavor or ["stock", "intel"]
-    tags = [image_tag(f) for f in flavors]  # type: ignore[arg-type]
+    tags = [image_tag(Flavor(f)) for f in flavors]
     here = docker.from_env(timeout=1800)
     ids = {tag: here.images.get(tag).id for tag in tags}
     figures: list[tuple[str, float, str]] = []

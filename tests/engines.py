@@ -135,3 +135,67 @@ def start_dockerd(name: str, subnet_octet: int, wait_s: float = 90) -> Dockerd:
     tail = engine.log_tail()
     engine.remove()
     raise RuntimeError(f"the second dockerd did not answer within {wait_s:g}s:\n{tail}")
+
+
+@dataclass
+class Sshd:
+    """An sshd on a loopback port that lets this user in with a key made for the test, and an
+    `ssh` first on PATH that uses them (docker-py's ssh:// runs `ssh ... docker system
+    dial-stdio`, as the docker CLI does)."""
+
+    process: subprocess.Popen
+    port: int
+    bin_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{os.environ.get('USER') or 'root'}@127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def start_sshd(root: Path, wait_s: float = 30) -> Sshd:
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd).is_file() or shutil.which("ssh") is None:
+        raise RuntimeError("an ssh:// host needs sshd and ssh (openssh-server, openssh-client)")
+    root.mkdir(parents=True, exist_ok=True)
+    for key in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / key)], check=True
+        )
+    (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+    port = _free_port()
+    (root / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
+        f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\n"
+        "UsePAM no\nAllowTcpForwarding no\nX11Forwarding no\n"
+    )
+    (root / "ssh_config").write_text(
+        f"Host 127.0.0.1\n  IdentityFile {root / 'client_key'}\n  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n"
+        "  LogLevel ERROR\n"
+    )
+    bin_dir = root / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {root / "ssh_config"} "$@"\n')
+    wrapper.chmod(0o755)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    process = subprocess.Popen(
+        [sshd, "-D", "-e", "-f", str(root / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "sshd.log").open("wb"),
+    )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return Sshd(process, port, bin_dir)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"sshd did not listen: {(root / 'sshd.log').read_text()[-500:]}")

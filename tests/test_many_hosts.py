@@ -19,7 +19,7 @@ from kit import docker_engine
 from kit.container import LABEL_MANAGED, LABEL_RUN
 from kit.results import load_session
 from tests.conftest import TINY, _require_docker, invoke, session_dirs
-from tests.engines import start_dockerd
+from tests.engines import start_dockerd, start_sshd
 
 pytestmark = pytest.mark.docker
 
@@ -148,3 +148,27 @@ def test_a_host_that_goes_away_loses_nothing_of_the_others(
     later = sorted(theirs, key=lambda r: r.started)[1:]
     waits = [(datetime.fromisoformat(r.ended) - datetime.fromisoformat(r.started)) for r in later]
     assert all(w.total_seconds() < 10 for w in waits), waits
+
+
+def test_an_ssh_host(kit_images, docker_client, kit_containers, tmp_path, monkeypatch):
+    """ssh://: docker-py runs `ssh HOST docker system dial-stdio`; here the host is this one,
+    behind an sshd on loopback."""
+    try:
+        sshd = start_sshd(tmp_path / "ssh")
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        if _require_docker():
+            pytest.fail(f"KIT_REQUIRE_DOCKER is set but no sshd can start: {exc}")
+        pytest.skip(f"no sshd: {exc}")
+    monkeypatch.setenv("PATH", f"{sshd.bin_dir}:{os.environ['PATH']}")
+    try:
+        code, text = invoke(
+            "run", "stock", *TINY, "--host", f"viassh={sshd.url}", "--results", str(tmp_path)
+        )
+        assert code == 0, text
+        (result,) = load_session(session_dirs(tmp_path)[0])
+        assert result.ok and result.engine == "viassh"
+        assert result.host["hostname"] == docker_client.info()["Name"]
+        code, text = invoke("topology", "--host", sshd.url)
+        assert code == 0 and "host:" in text, text
+    finally:
+        sshd.stop()
