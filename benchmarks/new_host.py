@@ -76,7 +76,12 @@ def main() -> int:
                         seconds = time.perf_counter() - started
                         note = "docker save | docker load between engines, ids checked"
                     else:
-                        seconds = kit("images", "build", *flavors, docker_host=fresh.socket_url)
+                        # The fresh engine's bridge has no NAT (it leaves this host's iptables
+                        # alone), so the build's steps use the host's network.
+                        seconds = kit(
+                            "images", "build", *flavors, "--network", "host",
+                            docker_host=fresh.socket_url,
+                        )  # fmt: skip
                         note = "local base (mmdebstrap) + pip from PyPI, no layer cache"
                     got = {tag: fresh.client().images.get(tag).id for tag in tags}
                     if way != "build" and got != ids:

@@ -196,9 +196,11 @@ def build_image(
     ca_bundle: Path | None,
     say: Say,
     on_log: Say,
+    network: str | None = None,
 ) -> str:
     """Build one flavor; return the image id. Tags ``kit/tensorflow:<flavor>`` and
-    ``kit/tensorflow:<flavor>-<tf version>``."""
+    ``kit/tensorflow:<flavor>-<tf version>``. ``network`` is the network the build's steps
+    use (``host`` where the engine's bridge reaches nothing outside)."""
     base = ensure_base(client, base, say)
     context = build_context(flavor, ca_bundle)
     tag = image_tag(flavor)
@@ -223,13 +225,16 @@ def build_image(
             forcerm=True,
             decode=True,
             pull=False,
+            network_mode=network,
         )
         for chunk in stream:
             if "error" in chunk:
                 tail.append(ANSI.sub("", chunk["error"]).strip())
                 raise BuildError(
                     f"building {tag} failed: {' | '.join(tail[-6:])}",
-                    "read the build log above; behind a TLS proxy pass --ca-bundle",
+                    "read the build log above; behind a TLS proxy pass --ca-bundle; if the "
+                    "engine's bridge reaches no index (pip then reports a conflict), pass "
+                    "--network host",
                 )
             for line in ANSI.sub("", chunk.get("stream", "")).splitlines():
                 if line.strip():

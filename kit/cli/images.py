@@ -32,6 +32,13 @@ def images_build(
             dir_okay=False,
         ),
     ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option(
+            help="Network for the build's steps, e.g. host where the engine's bridge reaches "
+            "no package index (default: the engine's)."
+        ),
+    ] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
     from kit.docker_engine import connect
@@ -43,7 +50,9 @@ def images_build(
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
         with BuildDisplay(err, flavor.value) as display:
-            image_id = build_image(client, flavor, base, bundle, display.say, display.on_log)
+            image_id = build_image(
+                client, flavor, base, bundle, display.say, display.on_log, network
+            )
         err.print(f"built {flavor.value}: {image_id[:19]}")
 
 
