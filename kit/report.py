@@ -239,6 +239,9 @@ def rows(
     table = cells(results)
     bases = baselines(table, baseline)
     best = best_cells(table) if len(table) > 1 else {}
+    per_engine: dict[str, int] = {}
+    for cell in table:
+        per_engine[cell.first.engine] = per_engine.get(cell.first.engine, 0) + 1
     out = []
     for cell in table:
         summary = cell.summary()
@@ -248,6 +251,7 @@ def rows(
         speedup = compare(samples, base_samples) if samples and base_samples else None
         row = _measure(_row(cell.first, cell.first.profile), summary, speedup, cell.runs, peaks)
         row["best"] = best.get(cell.first.engine) is cell
+        row["cells_on_host"] = per_engine[cell.first.engine]
         if cell is base:
             row["verdict"] = "baseline"
         row["status"] = _status(cell.runs, summary)
@@ -307,7 +311,8 @@ def _speedup_text(row: dict) -> str:
 
 def _verdict_text(row: dict) -> str:
     verdict = row["verdict"] or "-"
-    return f"{verdict}, best" if row["best"] else verdict
+    # "best" says something only where a host ran more than one cell
+    return f"{verdict}, best" if row["best"] and row.get("cells_on_host", 0) > 1 else verdict
 
 
 def several_hosts(results: Sequence[RunResult]) -> bool:

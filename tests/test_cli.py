@@ -115,7 +115,8 @@ def test_results_path_that_is_a_file(fake, tmp_path):
     path = tmp_path / "f"
     path.write_text("")
     code, text = invoke("compare", "stock", "--results", str(path))
-    assert (code, "is a file" in text) == (2, True)
+    words = " ".join(text.replace("│", " ").split())  # Typer's box wraps a long path anywhere
+    assert (code, "is a file" in words) == (2, True)
     assert fake.ran == []
 
 

@@ -47,6 +47,16 @@ def _kit_containers(client) -> list:
     return client.containers.list(all=True, filters={"label": LABEL_MANAGED})
 
 
+def _runs_there(host: str, docker_client, tmp_path) -> None:
+    """`kit run` on the host NAME=URL: the run is ok, named NAME, and its host record is the
+    engine's host."""
+    code, text = invoke("run", "stock", *TINY, "--host", host, "--results", str(tmp_path))
+    assert code == 0, text
+    (result,) = load_session(session_dirs(tmp_path)[0])
+    assert result.ok and result.engine == host.partition("=")[0]
+    assert result.host["hostname"] == docker_client.info()["Name"]
+
+
 def test_two_engines_one_table_and_the_second_receives_the_image(
     second, kit_images, docker_client, kit_containers, tmp_path
 ):
@@ -88,13 +98,7 @@ def test_a_context_and_a_tcp_url_reach_an_engine(
         check=True,
         capture_output=True,
     )
-    code, text = invoke(
-        "run", "stock", *TINY, "--host", f"viatcp={second.tcp_url}", "--results", str(tmp_path)
-    )
-    assert code == 0, text
-    (result,) = load_session(session_dirs(tmp_path)[0])
-    assert result.ok and result.engine == "viatcp"
-    assert result.host["hostname"] == docker_client.info()["Name"]
+    _runs_there(f"viatcp={second.tcp_url}", docker_client, tmp_path)
     code, text = invoke("topology", "--host", "kit-second", "--json")
     assert code == 0, text
     shown = json.loads(text)
@@ -161,13 +165,7 @@ def test_an_ssh_host(kit_images, docker_client, kit_containers, tmp_path, monkey
         pytest.skip(f"no sshd: {exc}")
     monkeypatch.setenv("PATH", f"{sshd.bin_dir}:{os.environ['PATH']}")
     try:
-        code, text = invoke(
-            "run", "stock", *TINY, "--host", f"viassh={sshd.url}", "--results", str(tmp_path)
-        )
-        assert code == 0, text
-        (result,) = load_session(session_dirs(tmp_path)[0])
-        assert result.ok and result.engine == "viassh"
-        assert result.host["hostname"] == docker_client.info()["Name"]
+        _runs_there(f"viassh={sshd.url}", docker_client, tmp_path)
         code, text = invoke("topology", "--host", sshd.url)
         assert code == 0 and "host:" in text, text
     finally:
