@@ -179,16 +179,10 @@ def run_session(
 
 
 def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[], None]) -> None:
-    """Run the jobs concurrently (one runs in this thread). If one fails or this thread is
-    interrupted, ``stop`` is called until every job has returned, then the error goes on up:
-    a job about to start a run when the interrupt came still finds it stopped."""
-    if len(jobs) == 1:
-        try:
-            jobs[0]()
-        except BaseException:
-            stop()
-            raise
-        return
+    """Run the jobs concurrently, each in a worker thread, while this thread only waits: an
+    interrupt then always lands here, never inside a library's streaming code. If a job fails
+    or this thread is interrupted, ``stop`` is called until every job has returned (a job about
+    to start a run still finds it stopped), then the error goes on up."""
     with ThreadPoolExecutor(len(jobs), thread_name_prefix=name) as pool:
         futures = [pool.submit(job) for job in jobs]
         try:
