@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -138,8 +139,9 @@ class DockerEngine:
             self._client = connect(endpoint=self.endpoint)
         return self._client
 
-    @property
+    @functools.cached_property
     def url(self) -> str:
+        """The engine's URL (a context is read once: samples_host asks on every run)."""
         if self.endpoint is None:
             return os.environ.get("DOCKER_HOST", DEFAULT_SOCKET)
         return resolve(self.endpoint)[0]

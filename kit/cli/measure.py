@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kit import __version__
-from kit.cli import common
+from kit.cli import fleet
 from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
@@ -59,16 +58,15 @@ from kit.cli.common import (
     gate_baseline,
     out,
 )
-from kit.cli.images import build_envs, pull_one
 from kit.cpus import parse_cpu_list
 from kit.engine import EngineSet
 from kit.errors import Interrupted, RunFailed, UsageError
-from kit.flavors import Flavor, resolve_image
+from kit.flavors import resolve_image
 from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_fleet_plan, build_plan
 from kit.profiles import NumaPolicy, load_profiles, pick
 from kit.report import Format, cell_keys, check_baseline, render, tabulate_rows
-from kit.spec import DataFormat, ImageRef, Limits, Preset, Workload, WorkloadSpec
+from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
 
@@ -270,118 +268,6 @@ def _numactl(o: dict) -> dict[str, str | bool]:
     return given
 
 
-def _pull_missing(refs: list[ImageRef], engines: dict, registry: str | None) -> None:
-    """Pull the flavors each Docker engine lacks from the registry, on that engine."""
-    from kit.images import missing_flavors
-
-    for one in _docker_engines(engines):
-        for flavor in missing_flavors(one.client, refs):
-            pull_one(one.client, flavor, registry, where=one.name)
-
-
-def _build_missing(refs: list[ImageRef], engines: dict) -> None:
-    """Build the flavors the plan needs that an engine lacks: local environments for the local
-    engine; images on this host's Docker engine (other hosts are sent them)."""
-    if "local" in engines:
-        build_envs(
-            engines["local"],
-            [Flavor(r.flavor) for r in refs if r.flavor],
-            only_missing=True,
-        )
-    if not _docker_engines(engines):
-        return
-    from kit.docker_engine import connect
-    from kit.images import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
-    from kit.ui import BuildDisplay
-
-    client = connect(timeout=1800)
-    for flavor in missing_flavors(client, refs):
-        with BuildDisplay(err, flavor.value) as display:
-            build_image(
-                client, flavor, DEFAULT_BASE, default_ca_bundle(), display.say, display.on_log
-            )
-
-
-def _docker_engines(engines: dict) -> list:
-    return [e for e in engines.values() if hasattr(e, "client")]
-
-
-def _send_missing(refs: list[ImageRef], engines: dict) -> None:
-    """Stream the images a Docker engine lacks to it from one that has them: this host's
-    engine first, else another in the session (docker save | docker load, ids checked)."""
-    from kit.distribution import send
-    from kit.docker_engine import DockerEngine, connect
-    from kit.errors import EngineUnavailable, ImageNotFound
-    from kit.ui import ByteDisplay
-
-    targets = _docker_engines(engines)
-    if len(targets) < 2 and not any(e.endpoint is not None for e in targets):
-        return  # one default engine: nothing to send it from
-    references = list(dict.fromkeys(r.reference for r in refs))
-    sources = []  # (name, URL, client): this host's engine first
-    with contextlib.suppress(EngineUnavailable):  # no engine here: send from a host that has it
-        sources.append(("this host", DockerEngine().url, connect(timeout=1800)))
-    sources += [(e.name, e.url, e.client) for e in targets]
-
-    def has(client, reference: str) -> bool:
-        try:
-            client.images.get(reference)
-            return True
-        except Exception:
-            return False
-
-    for target in targets:
-        missing = [r for r in references if not has(target.client, r)]
-        if not missing:
-            continue
-        for name, url, client in sources:
-            if url == target.url:
-                continue
-            if all(has(client, r) for r in missing):
-                with ByteDisplay(err, f"sending {', '.join(missing)} to {target.name}") as shown:
-                    send(client, target.client, missing, shown.on_bytes)
-                err.print(f"sent {', '.join(missing)} from {name} to {target.name}", markup=False)
-                break
-        else:
-            raise ImageNotFound(
-                f"{target.name} lacks {', '.join(missing)} and no engine here has it to send",
-                "build it here (`kit images build`), or pass --pull --registry REG",
-            )
-
-
-def _engines(o: dict) -> dict:
-    """The engines the session runs on, by name: each --host's Docker engine, or --engine
-    (which may be given more than once); --engine local adds this host's venvs to the hosts."""
-    from kit.endpoints import parse_hosts
-
-    kinds = list(dict.fromkeys(o.get("engine") or [EngineKind.auto]))
-    engines = {}
-    for endpoint in parse_hosts(o.get("host") or []):
-        engines[endpoint.label] = common.make_engine(EngineKind.docker, endpoint)
-    if engines:
-        kinds = [k for k in kinds if k is EngineKind.local]
-    for kind in kinds:
-        engine = common.make_engine(kind)
-        engines.setdefault(engine.name, engine)
-    return engines
-
-
-def _machines(engines: dict, facts: dict) -> dict[str, list[str]]:
-    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
-    says when engines share one, as their runs then take turns."""
-    machines: dict[str, list[str]] = {}
-    for name in engines:
-        machines.setdefault(facts[name].machine, []).append(name)
-    for names in machines.values():
-        if len(names) > 1:
-            err.print(
-                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
-                "their runs take turns",
-                markup=False,
-            )
-    return machines
-
-
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     from kit.lock import session_lock
     from kit.results import DB_NAME, check_writable, load_session
@@ -410,12 +296,12 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         )
     check_writable(o["results"])
     gate = gate_baseline(o)
-    engines = _engines(o)
+    engines = fleet.session_engines(o)
     if "local" in engines and (o["memory"] or o["pids_limit"]):
         raise UsageError(
             "--memory and --pids-limit are container limits", "use them with --engine docker"
         )
-    remote = [e.name for e in _docker_engines(engines) if not e.samples_host]
+    remote = [e.name for e in fleet.docker_engines(engines) if not e.samples_host]
     if remote and o["workload_dir"] is not None:
         raise UsageError(
             f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",
@@ -425,10 +311,10 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
         one.check()
     refs = [resolve_image(name) for name in images]
     if o.get("pull"):
-        _pull_missing(refs, engines, o.get("registry"))
+        fleet.pull_missing(refs, engines, o.get("registry"))
     if o["build_missing"]:
-        _build_missing(refs, engines)
-    _send_missing(refs, engines)
+        fleet.build_missing(refs, engines)
+    fleet.send_missing(refs, engines)
     for one in engines.values():  # every engine has every image, or the fix is said now
         check_images(one, [r.reference for r in refs])
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
@@ -441,7 +327,7 @@ def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
                 f"{r['logical_cpus']} CPUs",
                 markup=False,
             )
-    machines = _machines(engines, facts)
+    machines = fleet.machines_of(engines, facts)
     plan = build_fleet_plan(
         [(facts[names[0]].topology, names) for names in machines.values()],
         images, profiles, spec, selection, o["timeout"], **options,
