@@ -124,19 +124,23 @@ def two_cell_session(results: Path) -> list[str]:
             "--num-warmup-batches", "1", "--repeats", "1", "--results", str(results)]  # fmt: skip
 
 
+def start_kit(args: list[str]) -> subprocess.Popen:
+    """kit in the background, with SIGINT at its default as from a terminal: a test run started
+    in the background (nohup, `&` without job control) ignores SIGINT, and an ignored SIGINT is
+    inherited through exec and never reaches kit. A handler is reset to the default by exec."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     kit_images, kit_containers, docker_client, tmp_path, sig
 ):
     args = two_cell_session(tmp_path)
-    # As from a terminal: a test run started in the background (nohup, `&` without job
-    # control) ignores SIGINT, and an ignored SIGINT is inherited through exec and never
-    # reaches kit. A handler is reset to the default by exec, so kit starts as it would.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = start_kit(args)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
         sessions = session_dirs(tmp_path)
@@ -294,14 +298,7 @@ def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
     kit_images, kit_containers, docker_client, tmp_path
 ):
     args = two_cell_session(tmp_path)
-    # As from a terminal: a test run started in the background (nohup, `&` without job
-    # control) ignores SIGINT, and an ignored SIGINT is inherited through exec and never
-    # reaches kit. A handler is reset to the default by exec, so kit starts as it would.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = start_kit(args)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         running = docker_client.containers.list(filters={"label": "kit.run=1"})
