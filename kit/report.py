@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -239,9 +240,7 @@ def rows(
     table = cells(results)
     bases = baselines(table, baseline)
     best = best_cells(table) if len(table) > 1 else {}
-    per_engine: dict[str, int] = {}
-    for cell in table:
-        per_engine[cell.first.engine] = per_engine.get(cell.first.engine, 0) + 1
+    per_engine = Counter(cell.first.engine for cell in table)
     out = []
     for cell in table:
         summary = cell.summary()
@@ -352,7 +351,8 @@ def table_cells(
     peaks: Mapping[str, float] | None = None,
 ) -> list[list[str]]:
     """The table as strings, in ``headers(results)`` order (for HTML and other renderers)."""
-    return [_cells(r, several_hosts(results)) for r in rows(results, baseline, peaks)]
+    several = several_hosts(results)
+    return [_cells(r, several) for r in rows(results, baseline, peaks)]
 
 
 def render(
