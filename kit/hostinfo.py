@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from kit.probe_script import PROBE_VERSION, collect
-from kit.topology import Topology, parse_sysfs, read_host
+from kit.topology import Topology, parse_sysfs, read_allowed
 
 PROBE_PREFIX = "kit-probe: "
 
@@ -95,8 +95,7 @@ def parse_probe_output(text: str) -> dict:
 
 def local_facts() -> HostFacts:
     """This host, read in-process (the allowed CPUs include this process's cgroup)."""
-    topology = read_host()
-    return facts_from_probe(collect(), platform.node(), topology.allowed)
+    return facts_from_probe(collect(), platform.node(), read_allowed())
 
 
 def host_record() -> dict[str, object]:

@@ -251,10 +251,14 @@ def read_sysfs_files(root: Path = Path("/sys/devices/system")) -> dict[str, str]
     return sysfs_files(str(root))
 
 
+def read_allowed() -> tuple[int, ...]:
+    """The CPUs this process may use: its affinity narrowed by its cgroup's cpuset."""
+    return parse_allowed(os.sched_getaffinity(0), _read("/proc/self/cgroup") or "", _read)
+
+
 def read_host(root: Path = Path("/sys/devices/system")) -> Topology:
     topo = parse_sysfs(read_sysfs_files(root))
-    allowed = parse_allowed(os.sched_getaffinity(0), _read("/proc/self/cgroup") or "", _read)
-    return Topology(topo.cpus, topo.nodes, allowed)
+    return Topology(topo.cpus, topo.nodes, read_allowed())
 
 
 # --- display ------------------------------------------------------------------------------------
