@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.results import load_session
+from kit.session_dir import load_session
 from kit.stats import compare
 
 TARGET = 0.98

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from kit.container import SCRATCH
+from kit.engines.container import SCRATCH
 from kit.errors import KitError
 from kit.flavors import Flavor, image_tag
 

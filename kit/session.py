@@ -12,21 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.engine import Engine, RunOutcome
+from kit.engines.base import Engine, RunOutcome
 from kit.errors import UsageError
+from kit.judge import judge, make_result
 from kit.onednn import parse_verbose
 from kit.parse import ParsedOutput, parse_output
-from kit.report import Format, render
-from kit.results import (
-    RunResult,
-    SessionDir,
-    Status,
-    judge,
-    load_session,
-    make_result,
-    new_session_id,
-    slug,
-)
+from kit.reporting.table import Format, render
+from kit.results import RunResult, Status
+from kit.session_dir import SessionDir, load_session, new_session_id, slug
 from kit.spec import RunSpec
 from kit.store import ResultsDB
 from kit.utilization import Sampler

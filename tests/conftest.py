@@ -53,7 +53,7 @@ def _own_session_lock(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.errors import EngineUnavailable
 
     try:
@@ -82,7 +82,7 @@ def kit_images(docker_client):
 @pytest.fixture
 def kit_containers(docker_client):
     """Asserts the test left no container with kit's labels behind."""
-    from kit.container import LABEL_MANAGED
+    from kit.engines.container import LABEL_MANAGED
 
     def kit_owned() -> dict:
         found = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kit.engine import RunOutcome
+from kit.engines.base import RunOutcome
 from kit.errors import ImageNotFound
 from kit.hostinfo import HostFacts, local_facts
 from kit.spec import RunSpec

@@ -1,4 +1,4 @@
-from kit.artifacts import bars, util_series, write_plots
+from kit.reporting.files import bars, util_series, write_plots
 from kit.results import RunResult, Status
 
 

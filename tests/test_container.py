@@ -1,6 +1,6 @@
 import pytest
 
-from kit.container import LABEL_MANAGED, container_kwargs
+from kit.engines.container import LABEL_MANAGED, container_kwargs
 from kit.errors import UsageError
 from kit.flavors import resolve_image
 from kit.profiles import Placement, load_profiles
@@ -121,7 +121,7 @@ def test_any_image_reference_is_kept_as_given():
 
 
 def test_a_containers_lifetime_from_dockers_timestamps():
-    from kit.docker_engine import lifetime
+    from kit.engines.docker import lifetime
 
     assert lifetime("2026-11-26T11:40:05.696328408Z", "2026-11-26T11:40:07.196328999Z") == 1.5
     assert lifetime("0001-01-01T00:00:00Z", "2026-11-26T11:40:07Z") is None  # never started

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kit.cli import common
-from kit.results import load_session
+from kit.session_dir import load_session
 from kit.store import ResultsDB
 from tests.conftest import TINY, only_session
 from tests.conftest import invoke as kit
@@ -300,7 +300,7 @@ def test_instances_run_at_once_on_their_own_cpus(kit_images, kit_containers, tmp
 def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
     kit_images, kit_containers, tmp_path, monkeypatch, docker_client
 ):
-    from kit.docker_engine import DockerEngine
+    from kit.engines.docker import DockerEngine
 
     engine = DockerEngine(docker_client, grant_sys_nice=False)
     monkeypatch.setattr(common, "make_engine", lambda *_: engine)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.container import LABEL_MANAGED, LABEL_RUN
-from kit.results import load_session
+from kit.engines.container import LABEL_MANAGED, LABEL_RUN
+from kit.session_dir import load_session
 from tests.conftest import TINY, only_session, session_dirs
 from tests.conftest import invoke as kit
 

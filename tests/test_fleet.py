@@ -12,14 +12,14 @@ import pytest
 
 from kit.cli import common
 from kit.cpus import format_cpu_list
-from kit.endpoints import Endpoint, default_label, parse_host, parse_hosts
-from kit.engine import EngineSet
+from kit.engines.base import EngineSet
+from kit.engines.endpoints import Endpoint, default_label, parse_host, parse_hosts
 from kit.errors import UsageError
 from kit.hostinfo import facts_from_probe, local_facts, parse_probe_output
 from kit.plan import build_fleet_plan
 from kit.probe_script import collect
 from kit.profiles import load_profiles, pick
-from kit.report import Format, render, rows
+from kit.reporting.table import Format, render, rows
 from kit.session import open_session, run_session
 from kit.topology import topology_from_text
 from tests.conftest import DATA, invoke

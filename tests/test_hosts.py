@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kit.results import load_session
+from kit.session_dir import load_session
 from tests.conftest import TINY, invoke, only_session
 from tests.engines import start_registry
 

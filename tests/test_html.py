@@ -5,8 +5,8 @@ import re
 import pytest
 
 from kit.errors import UsageError
-from kit.html_report import html_report
-from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
+from kit.reporting.html import html_report
+from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
 
 HEADERS = ("image", "profile", "images/sec", "speedup")
 ROWS = (

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.errors import UsageError
-from kit.flavors import Flavor, resolve_image
-from kit.local_engine import (
+from kit.engines.local import (
     LocalEngine,
     cache_root,
     flavor_of,
@@ -16,8 +14,10 @@ from kit.local_engine import (
     local_environment,
     pins_digest,
 )
+from kit.errors import UsageError
+from kit.flavors import Flavor, resolve_image
 from kit.profiles import Placement, load_profiles
-from kit.results import load_session
+from kit.session_dir import load_session
 from kit.spec import Model, RunSpec, WorkloadSpec
 from tests.conftest import TINY, invoke, only_session
 

@@ -3,7 +3,7 @@ import struct
 import pytest
 
 from kit.errors import UsageError
-from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
+from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

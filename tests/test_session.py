@@ -6,9 +6,10 @@ from kit.errors import UsageError
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
-from kit.report import Format, check_baseline, render, rows
-from kit.results import Status, load_session
+from kit.reporting.table import Format, check_baseline, render, rows
+from kit.results import Status
 from kit.session import RunFinished, open_session, run_session
+from kit.session_dir import load_session
 from kit.spec import Model, WorkloadSpec
 from kit.topology import topology_from_text
 from tests.conftest import DATA, session_dirs

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from kit import __version__
 from kit.errors import EngineUnavailable, RunFailed, UsageError
-from kit.report import Format, slower_than
+from kit.reporting.table import Format, slower_than
 from kit.spec import DataFormat, Model, Preset, Workload
 
 app = typer.Typer(
@@ -224,8 +224,8 @@ HostOpt = Annotated[
 
 def make_engine(kind: EngineKind = EngineKind.auto, endpoint=None):
     """The engine runs go through (the one place tests swap in a fake)."""
-    from kit.docker_engine import DockerEngine, connect
-    from kit.local_engine import LocalEngine
+    from kit.engines.docker import DockerEngine, connect
+    from kit.engines.local import LocalEngine
 
     if endpoint is not None:
         return DockerEngine(endpoint=endpoint)
@@ -243,7 +243,7 @@ def make_engine(kind: EngineKind = EngineKind.auto, endpoint=None):
 
 
 def open_db(db: Path | None, results: Path):
-    from kit.results import DB_NAME
+    from kit.session_dir import DB_NAME
     from kit.store import ResultsDB
 
     path = db or results / DB_NAME
@@ -254,7 +254,7 @@ def open_db(db: Path | None, results: Path):
 
 def gate_baseline(o: dict) -> list | None:
     """The baseline session's runs for --fail-if-slower, loaded (and checked) up front."""
-    from kit.results import SessionDir, load_session
+    from kit.session_dir import SessionDir, load_session
 
     session, percent = o.get("baseline_session"), o.get("fail_if_slower")
     if session is None and percent is None:

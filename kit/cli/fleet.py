@@ -33,7 +33,7 @@ def build_missing(refs: list[ImageRef], engines: dict) -> None:
         )
     if not docker_engines(engines):
         return
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.images import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
     from kit.ui import BuildDisplay
 
@@ -57,7 +57,7 @@ def send_missing(refs: list[ImageRef], engines: dict) -> None:
     from requests.exceptions import RequestException
 
     from kit.distribution import send
-    from kit.docker_engine import DockerEngine, connect
+    from kit.engines.docker import DockerEngine, connect
     from kit.errors import EngineUnavailable, ImageNotFound
     from kit.ui import ByteDisplay
 
@@ -99,7 +99,7 @@ def send_missing(refs: list[ImageRef], engines: dict) -> None:
 def session_engines(o: dict) -> dict:
     """The engines the session runs on, by name: each --host's Docker engine, or --engine
     (which may be given more than once); --engine local adds this host's venvs to the hosts."""
-    from kit.endpoints import parse_hosts
+    from kit.engines.endpoints import parse_hosts
 
     kinds = list(dict.fromkeys(o.get("engine") or [EngineKind.auto]))
     engines = {}

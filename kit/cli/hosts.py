@@ -20,15 +20,15 @@ from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.placement import CpuSelection
 from kit.plan import resolve_placement
 from kit.profiles import load_profiles, pick
-from kit.report import tabulate_rows
+from kit.reporting.table import tabulate_rows
 from kit.topology import read_host
 
 
 @app.command()
 def doctor() -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
-    from kit.docker_engine import connect
     from kit.doctor import run_checks
+    from kit.engines.docker import connect
 
     failed = False
     for check in run_checks(connect):
@@ -73,7 +73,7 @@ def topology(
 
 def _remote_facts(text: str):
     """A Docker engine's host, read by a probe container from the first kit image it has."""
-    from kit.endpoints import parse_host
+    from kit.engines.endpoints import parse_host
     from kit.errors import ImageNotFound
     from kit.flavors import Flavor, image_tag
 
@@ -99,7 +99,7 @@ def clean(
     ] = None,
 ) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
-    from kit.endpoints import parse_hosts
+    from kit.engines.endpoints import parse_hosts
 
     endpoints = parse_hosts(host or []) or [None]
     for endpoint in endpoints:

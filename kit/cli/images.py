@@ -14,7 +14,7 @@ from kit.cli.common import (
     out,
 )
 from kit.flavors import Flavor
-from kit.report import tabulate_rows
+from kit.reporting.table import tabulate_rows
 
 
 @images_app.command("build")
@@ -41,7 +41,7 @@ def images_build(
     ] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.images import build_image, check_ca_bundle, default_ca_bundle
     from kit.ui import BuildDisplay
 
@@ -67,7 +67,7 @@ FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all fl
 def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
     from kit.distribution import push, registry_from
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.ui import LayerDisplay
 
     host = registry_from(registry)
@@ -81,7 +81,7 @@ def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
 @images_app.command("pull")
 def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
@@ -110,7 +110,7 @@ def images_save(
 ) -> None:
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
     from kit.distribution import compression_for, save
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.ui import ByteDisplay
 
     compression_for(output)
@@ -126,7 +126,7 @@ def images_load(
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
     from kit.distribution import load
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.ui import ByteDisplay
 
     client = connect(timeout=1800)
@@ -138,7 +138,7 @@ def images_load(
 @images_app.command("list")
 def images_list() -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
-    from kit.docker_engine import connect
+    from kit.engines.docker import connect
     from kit.images import list_images
 
     rows = [
@@ -174,7 +174,7 @@ def build_envs(engine, flavors: list[Flavor], only_missing: bool = False) -> Non
 @envs_app.command("build")
 def envs_build(flavors: FlavorsArg = None) -> None:
     """Make the local engine's environment of each flavor (cached until its pins change)."""
-    from kit.local_engine import LocalEngine
+    from kit.engines.local import LocalEngine
 
     build_envs(LocalEngine(), flavors or list(Flavor))
 
@@ -182,7 +182,7 @@ def envs_build(flavors: FlavorsArg = None) -> None:
 @envs_app.command("list")
 def envs_list() -> None:
     """The local engine's environments and whether each is ready."""
-    from kit.local_engine import LocalEngine
+    from kit.engines.local import LocalEngine
 
     engine = LocalEngine()
     rows = [

@@ -59,13 +59,13 @@ from kit.cli.common import (
     out,
 )
 from kit.cpus import parse_cpu_list
-from kit.engine import EngineSet
+from kit.engines.base import EngineSet
 from kit.errors import Interrupted, RunFailed, UsageError
 from kit.flavors import resolve_image
 from kit.placement import CpuSelection, parse_instances
 from kit.plan import build_fleet_plan, build_plan
 from kit.profiles import NumaPolicy, load_profiles, pick
-from kit.report import Format, cell_keys, check_baseline, render, tabulate_rows
+from kit.reporting.table import Format, cell_keys, check_baseline, render, tabulate_rows
 from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
 from kit.topology import read_host
 
@@ -270,8 +270,8 @@ def _numactl(o: dict) -> dict[str, str | bool]:
 
 def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
     from kit.lock import session_lock
-    from kit.results import DB_NAME, check_writable, load_session
     from kit.session import check_images, open_session, run_session, run_verify
+    from kit.session_dir import DB_NAME, check_writable, load_session
     from kit.store import ResultsDB
     from kit.ui import RunDisplay
     from kit.verify import VERIFY_HEADERS, verify_rows

@@ -28,8 +28,8 @@ from kit.errors import RunFailed
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
-from kit.report import Format, check_baseline, render, tabulate_rows
-from kit.results import slug
+from kit.reporting.table import Format, check_baseline, render, tabulate_rows
+from kit.session_dir import slug
 from kit.spec import Workload, WorkloadSpec
 from kit.topology import read_host
 
@@ -109,7 +109,7 @@ def report(
         out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
         apply_gate(found, gate, fail_if_slower)
         return
-    from kit.artifacts import write_html, write_plots
+    from kit.reporting.files import write_html, write_plots
 
     folder = results / session_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def peak(
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
     from kit.hostinfo import host_record
     from kit.parse import parse_peak_output
-    from kit.results import DB_NAME, check_writable
+    from kit.session_dir import DB_NAME, check_writable
     from kit.store import ResultsDB
 
     topology = read_host()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kit.engine import LineSink, RunOutcome
+from kit.engines.base import LineSink, RunOutcome
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.flavors import Flavor, docker_dir, image_tag
 from kit.hostinfo import HostFacts, local_facts

@@ -22,9 +22,9 @@ from docker.utils import kwargs_from_env
 from requests.exceptions import RequestException
 
 from kit import probe_script
-from kit.container import LABEL_MANAGED, container_kwargs, probe_kwargs
-from kit.endpoints import Endpoint
-from kit.engine import LineSink, RunOutcome
+from kit.engines.base import LineSink, RunOutcome
+from kit.engines.container import LABEL_MANAGED, container_kwargs, probe_kwargs
+from kit.engines.endpoints import Endpoint
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.hostinfo import HostFacts, facts_from_probe, parse_probe_output
 from kit.spec import RunSpec

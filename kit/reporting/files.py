@@ -1,7 +1,7 @@
 """The one place report files are written: plots (PNG) and the HTML report of a session.
 
-What goes into them is decided by pure functions here and in kit.report; kit.plots and
-kit.html_report only draw.
+What goes into them is decided by pure functions here and in kit.reporting.table;
+kit.reporting.plots and kit.reporting.html only draw.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
-from kit.html_report import html_report
-from kit.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
-from kit.report import headers, rows, several_hosts, table_cells
-from kit.results import RunResult, slug
+from kit.reporting.html import html_report
+from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
+from kit.reporting.table import headers, rows, several_hosts, table_cells
+from kit.results import RunResult
+from kit.session_dir import slug
 
 BAR_CHART = "plot-images-per-sec.png"
 

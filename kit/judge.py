@@ -1,0 +1,106 @@
+"""Judging a run: its outcome and its log become a RunResult with a status and, when it is not
+ok, why (quoting the output's last lines)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from kit.cpus import format_cpu_list
+from kit.engines.base import RunOutcome
+from kit.parse import ParsedOutput, parse_output
+from kit.placement import placement_problems
+from kit.results import RunResult, Status
+from kit.spec import RunSpec
+from kit.utilization import Utilization
+
+NUMACTL_REFUSED = "Operation not permitted"
+
+
+def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Status, str | None]:
+    """A run's status and, when it is not ok, why (with the output's last lines)."""
+    tail = parsed.tail_text()
+    numa = spec.profile.numa
+    if (
+        outcome.exit_code not in (0, None)
+        and numa.needs_sys_nice
+        and parsed.provenance is None
+        and any(NUMACTL_REFUSED in line for line in parsed.tail)
+    ):
+        return Status.invalid, (
+            f"numactl could not apply {numa.summary()} ({tail}); the container lacks "
+            "CAP_SYS_NICE, which Docker's seccomp profile requires for memory policies: "
+            "let the engine grant --cap-add SYS_NICE (kit asks for it)"
+        )
+    if outcome.timed_out:
+        return (
+            Status.timed_out,
+            f"killed after the {spec.timeout_s:g}s timeout; output ended: {tail}",
+        )
+    if outcome.error:
+        return Status.failed, f"{outcome.error}; output ended: {tail}"
+    if outcome.oom_killed:
+        return Status.failed, f"out of memory (container OOM-killed); output ended: {tail}"
+    if outcome.exit_code != 0:
+        return Status.failed, f"exit status {outcome.exit_code}; output ended: {tail}"
+    if parsed.images_per_sec is None or parsed.images_per_sec <= 0:
+        return Status.failed, f"no throughput in the output; it ended: {tail}"
+    problems = placement_problems(spec.requested_placement(), parsed.provenance)
+    if problems:
+        return Status.invalid, "placement differs from the request: " + "; ".join(problems)
+    return Status.ok, None
+
+
+def make_result(
+    spec: RunSpec,
+    outcome: RunOutcome,
+    utilization: Utilization | None = None,
+    host: dict | None = None,
+) -> RunResult:
+    """Parse the run's log (one streaming pass) and judge it."""
+    try:
+        with outcome.log_path.open(encoding="utf-8", errors="replace") as log:
+            parsed = parse_output(log)
+    except FileNotFoundError:
+        parsed = parse_output([])
+    status, error = judge(spec, outcome, parsed)
+    return RunResult(
+        index=spec.index,
+        image=spec.image.label,
+        image_ref=spec.image.reference,
+        profile=spec.profile.name,
+        cpus=spec.cpu_list,
+        numactl=spec.profile.numa.summary(),
+        command=spec.command(),
+        env=dict(spec.environment()),
+        status=status,
+        # An INVALID run keeps its number (shown, never used as a cell's or a baseline's).
+        images_per_sec=parsed.images_per_sec if status in (Status.ok, Status.invalid) else None,
+        started=outcome.started.isoformat(),
+        ended=outcome.ended.isoformat(),
+        exit_code=outcome.exit_code,
+        log_path=str(outcome.log_path),
+        image_id=outcome.image_id,
+        error=error,
+        steps=tuple(asdict(s) for s in parsed.steps),
+        provenance=parsed.provenance,
+        effective_cpus=format_cpu_list(spec.effective_cpus or spec.cpus),
+        nodes=format_cpu_list(spec.nodes),
+        mems=spec.mems_list,
+        cell=spec.cell,
+        instance=spec.instance,
+        instances=spec.instances,
+        repeat=spec.repeat,
+        utilization=utilization.to_json() if utilization is not None else None,
+        host=host,
+        engine=spec.engine,
+        process_s=outcome.process_s,
+        workload={
+            "model": spec.workload.model.value,
+            "batch_size": spec.workload.batch_size,
+            "num_batches": spec.workload.num_batches,
+            "num_warmup_batches": spec.workload.num_warmup_batches,
+            "data_format": spec.workload.data_format.value,
+            "forward_only": spec.workload.forward_only,
+            "workload": spec.workload.workload.value,
+        },
+    )
