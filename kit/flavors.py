@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 
+from kit.errors import UsageError
 from kit.spec import ImageRef
 
 IMAGE_REPOSITORY = "kit/tensorflow"
@@ -41,10 +43,44 @@ def image_tag(flavor: Flavor) -> str:
     return f"{IMAGE_REPOSITORY}:{flavor.value}"
 
 
+# The image reference grammar of the distribution spec (docker/distribution's reference package):
+# [domain[:port]/]path[/path...][:tag][@algorithm:hex], path components lowercase.
+_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+)
+_DOMAIN += r"(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,})?"
+)
+MAX_NAME = 255
+
+
+def _name_of(reference: str) -> str:
+    """The reference without its digest and tag."""
+    name = reference.split("@", 1)[0]
+    head, colon, tail = name.rpartition(":")
+    return head if colon and "/" not in tail else name
+
+
+def check_reference(text: str) -> str:
+    """The reference, if it is one Docker accepts; else UsageError saying what form it takes."""
+    if not text.isascii() or not _REFERENCE.fullmatch(text) or len(_name_of(text)) > MAX_NAME:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise UsageError(
+            f"{shown!r} is neither a flavor ({', '.join(f.value for f in Flavor)}) nor an image "
+            "reference",
+            "write it like kit/tensorflow:stock or registry:5000/team/tf:2.14: a lowercase "
+            "name, then an optional :tag and @sha256:<64 hex digits>",
+        )
+    return text
+
+
 def resolve_image(name: str) -> ImageRef:
-    """A flavor name becomes kit's tag for it; anything else is taken as an image reference."""
+    """A flavor name becomes kit's tag for it; anything else must be an image reference."""
     try:
         flavor = Flavor(name)
     except ValueError:
-        return ImageRef(label=name, reference=name)
+        return ImageRef(label=name, reference=check_reference(name))
     return ImageRef(label=name, reference=image_tag(flavor), flavor=flavor.value)

@@ -12,7 +12,6 @@ The order matters and is the same for every run:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import NamedTuple
 
 from kit.cpus import format_cpu_list, parse_cpu_list
@@ -148,33 +147,6 @@ def build_plan(
                         limits=limits or Limits(),
                     )
                 )
-    return plan
-
-
-def build_fleet_plan(
-    machines: Sequence[tuple[Topology, Sequence[str]]],
-    images: Sequence[str],
-    profiles: Sequence[Profile],
-    workload: WorkloadSpec,
-    selection: CpuSelection | None = None,
-    timeout_s: float = 3600.0,
-    **options,
-) -> list[RunSpec]:
-    """The same plan on every machine, each placed on its own topology: ``machines`` is each
-    machine's topology and the engines on it (which take turns there). Runs are numbered one
-    machine after another; a placement a machine cannot give is refused naming its engines."""
-    plan: list[RunSpec] = []
-    for topology, engines in machines:
-        try:
-            part = build_plan(
-                images, profiles, workload, topology, selection, timeout_s,
-                engines=engines, **options,
-            )  # fmt: skip
-        except UsageError as exc:
-            if len(machines) == 1:
-                raise
-            raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
-        plan += [replace(spec, index=len(plan) + spec.index) for spec in part]
     return plan
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import platform
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -99,7 +98,6 @@ def open_session(
             "session": store.session_id,
             "kit_version": __version__,
             "engine": engine.name,
-            "host": platform.node(),
             "started": datetime.now(UTC).isoformat(),
             "plan": plan_record(plan),
             "workload": plan[0].workload.describe() if plan else None,

@@ -161,7 +161,7 @@ class ResultsDB:
         row = (
             session_id,
             meta.get("started"),
-            meta.get("host"),
+            ", ".join(hostnames(meta)) or None,
             meta.get("kit_version"),
             json.dumps(meta, sort_keys=True),
         )
@@ -322,6 +322,14 @@ class ResultsDB:
             else "the database holds no sessions yet"
         )
         return UsageError(f"no session {session_id!r} in results database {self.path}", hint)
+
+
+def hostnames(meta: dict) -> list[str]:
+    """The machines a session ran on, by hostname, from its one hosts record (engine -> host
+    record); sessions kit recorded before had ``host_record`` and ``host`` instead."""
+    records = meta.get("hosts") or {"": meta.get("host_record") or {"hostname": meta.get("host")}}
+    names = (str(r.get("hostname")) for r in records.values() if r and r.get("hostname"))
+    return list(dict.fromkeys(names))
 
 
 def _session_row(

@@ -8,6 +8,7 @@ place that reads the machine.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -266,6 +267,9 @@ def read_host(root: Path = Path("/sys/devices/system")) -> Topology:
 
 def to_json(topo: Topology) -> dict:
     return {
+        "cpus": [
+            {"cpu": c.id, "core": c.core, "socket": c.socket, "node": c.node} for c in topo.cpus
+        ],
         "sockets": list(topo.sockets),
         "nodes": [
             {
@@ -282,6 +286,47 @@ def to_json(topo: Topology) -> dict:
         "cores": [format_cpu_list(core) for core in topo.cores()],
         "allowed_cpus": format_cpu_list(topo.allowed) if topo.allowed is not None else None,
     }
+
+
+def from_json(data: dict) -> Topology:
+    """A Topology from ``kit topology --json`` (ValueError when it is not one)."""
+    try:
+        cpus = [Cpu(int(c["cpu"]), int(c["core"]), int(c["socket"]), int(c["node"]))
+                for c in data["cpus"]]  # fmt: skip
+        nodes = tuple(
+            Node(int(n["id"]), parse_cpu_list(n["cpus"]), n.get("mem_total_mb"),
+                 n.get("mem_free_mb"), tuple(n.get("distances") or ()))
+            for n in data.get("nodes") or ()
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not `kit topology --json` output ({exc!r})") from None
+    allowed = data.get("allowed_cpus")
+    return Topology(tuple(cpus), nodes, parse_cpu_list(allowed) if allowed else None)
+
+
+def _from_numactl_only(text: str) -> Topology:
+    """numactl -H alone says nothing of cores: each CPU is taken as its own core on the socket
+    of its node."""
+    nodes = parse_numactl_hardware(text)
+    cpus = [Cpu(c, c, n.id, n.id) for n in nodes for c in n.cpus]
+    return Topology(tuple(cpus), nodes)
+
+
+def parse_topology_text(text: str) -> Topology:
+    """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output, or
+    ``kit topology --json``; ValueError saying which forms are understood."""
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{"):
+            return from_json(json.loads(text))
+        if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
+            return _from_numactl_only(text)
+        return Topology(tuple(parse_lscpu(text)))
+    except (ValueError, IndexError) as exc:
+        raise ValueError(
+            f"not a topology ({exc}): give `lscpu -p` output, `numactl -H` output or "
+            "`kit topology --json`"
+        ) from None
 
 
 def format_topology(topo: Topology) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -156,3 +159,33 @@ class ByteDisplay:
 
     def on_bytes(self, count: int) -> None:
         self.progress.advance(self.task, count)
+
+
+class TerminalFeedback:
+    """kit.feedback.Feedback on a terminal: lines and rich progress on the console (stderr)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def say(self, message: str) -> None:
+        self.console.print(message, markup=False)
+
+    @contextlib.contextmanager
+    def building(self, name: str) -> Iterator[BuildDisplay]:
+        with BuildDisplay(self.console, name) as display:
+            yield display
+
+    @contextlib.contextmanager
+    def layers(self, title: str) -> Iterator[Callable]:
+        with LayerDisplay(self.console, title) as display:
+            yield display.on_layer
+
+    @contextlib.contextmanager
+    def moving(self, title: str) -> Iterator[Callable[[int], None]]:
+        with ByteDisplay(self.console, title) as display:
+            yield display.on_bytes
+
+    @contextlib.contextmanager
+    def running(self, workload: WorkloadSpec, show_engine: bool) -> Iterator[Callable]:
+        with RunDisplay(self.console, workload, show_engine=show_engine) as display:
+            yield display.on_event

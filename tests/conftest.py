@@ -29,13 +29,23 @@ def only_session(root: Path) -> Path:
 
 def invoke(*args: str) -> tuple[int, str]:
     """Run the CLI as `kit` does: a KitError becomes its one line and its exit code."""
+    return invoke_with(None, *args)
+
+
+def invoke_with(engines, *args: str) -> tuple[int, str]:
+    """The CLI on the given engines: an EngineMaker, or engines for tests.fakes.GivenEngines
+    (None: the real ones)."""
     from typer.testing import CliRunner
 
     from kit import cli
     from kit.errors import KitError
 
+    if engines is not None and not hasattr(engines, "this_host"):
+        from tests.fakes import GivenEngines
+
+        engines = GivenEngines(*(engines if isinstance(engines, list | tuple) else [engines]))
     try:
-        result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
+        result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False, obj=engines)
     except KitError as exc:
         return exc.exit_code, str(exc)
     return result.exit_code, result.output

@@ -10,8 +10,48 @@ from pathlib import Path
 
 from kit.engines.base import RunOutcome
 from kit.errors import ImageNotFound
-from kit.hostinfo import HostFacts, local_facts
+from kit.hostinfo import HostFacts
 from kit.spec import RunSpec
+from kit.topology import Topology, topology_from_text
+from tests.conftest import DATA
+
+# The 2-CPU development host, captured: a fake engine's host unless a test gives another.
+EPYC = topology_from_text((DATA / "topology" / "epyc-2cpu.lscpu").read_text())
+C4 = topology_from_text(
+    (DATA / "topology" / "c4.8xlarge.lscpu").read_text(),
+    (DATA / "topology" / "c4.8xlarge.numactl-H").read_text(),
+)
+
+
+def facts_for(topology: Topology, machine: str) -> HostFacts:
+    """A host record for a captured topology, as a probe would report it."""
+    record = {
+        "hostname": machine,
+        "cpu_model": "Test CPU",
+        "sockets": len(topology.sockets),
+        "numa_nodes": len(topology.nodes),
+        "physical_cores": len(topology.cores()),
+        "logical_cpus": len(topology.cpus),
+        "kernel": "6.1.0-test",
+        "boot_id": machine,
+    }
+    return HostFacts(topology, record)
+
+
+class GivenEngines:
+    """An EngineMaker handing out the given engines (fake or real) by name, the first for any
+    other name, on the given host topology: what the CLI is invoked with in tests."""
+
+    def __init__(self, *engines, topology: Topology = EPYC) -> None:
+        self.engines = {e.name: e for e in engines}
+        self.topology = topology
+
+    def engine(self, kind, endpoint=None):
+        name = endpoint.label if endpoint is not None else kind.value
+        return self.engines.get(name) or next(iter(self.engines.values()))
+
+    def this_host(self) -> Topology:
+        return self.topology
 
 
 def numactl_show(spec: RunSpec) -> str:
@@ -65,8 +105,10 @@ class FakeEngine:
         name="fake",
         machine: str | None = None,
         delay: float = 0.0,
+        topology: Topology = EPYC,
     ) -> None:
         self.name = name
+        self.topology = topology
         self.machine = machine  # another machine's boot id: its runs may overlap this host's
         self.delay = delay
         self.rates = rates
@@ -78,13 +120,8 @@ class FakeEngine:
         pass
 
     def host_facts(self, image: str) -> HostFacts:
-        """This host's facts; with ``machine``, as another machine (its own boot id and name)."""
-        facts = local_facts()
-        if self.machine is None:
-            return facts
-        return HostFacts(
-            facts.topology, {**facts.record, "boot_id": self.machine, "hostname": self.machine}
-        )
+        """The given topology's facts; ``machine`` names the machine (its boot id and name)."""
+        return facts_for(self.topology, self.machine or "fake-host")
 
     def image_id(self, reference: str) -> str:
         if self.images is not None and reference not in self.images:

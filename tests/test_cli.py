@@ -4,20 +4,18 @@ import pytest
 from typer.testing import CliRunner
 
 from kit import cli
-from kit.cli import common
-from tests.conftest import invoke, session_dirs
+from tests.conftest import invoke, invoke_with, session_dirs
 from tests.fakes import FakeEngine
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake():
     engine = FakeEngine(
         {"stock:default": 5.48, "intel:default": 33.62, "intel:tuned": 33.9},
         images={"kit/tensorflow:stock", "kit/tensorflow:intel"},
     )
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
     return engine
 
 
@@ -39,7 +37,8 @@ def test_profiles_list_and_show():
 
 
 def test_compare_prints_table_and_keeps_results(fake, tmp_path):
-    code, text = invoke(
+    code, text = invoke_with(
+        fake,
         "compare",
         "stock",
         "intel",
@@ -61,7 +60,8 @@ def test_compare_prints_table_and_keeps_results(fake, tmp_path):
 
 
 def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_path):
-    code, text = invoke(
+    code, text = invoke_with(
+        fake,
         "compare",
         "stock",
         "intel",
@@ -105,7 +105,7 @@ def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_p
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(fake, tmp_path, args, match):
-    code, text = invoke(*args, "--results", str(tmp_path))
+    code, text = invoke_with(fake, *args, "--results", str(tmp_path))
     assert code == 2, text
     assert match in text
     assert fake.ran == []
@@ -114,7 +114,7 @@ def test_bad_input_is_refused_before_anything_runs(fake, tmp_path, args, match):
 def test_results_path_that_is_a_file(fake, tmp_path):
     path = tmp_path / "f"
     path.write_text("")
-    code, text = invoke("compare", "stock", "--results", str(path))
+    code, text = invoke_with(fake, "compare", "stock", "--results", str(path))
     words = " ".join(text.replace("│", " ").split())  # Typer's box wraps a long path anywhere
     assert (code, "is a file" in words) == (2, True)
     assert fake.ran == []
@@ -123,8 +123,16 @@ def test_results_path_that_is_a_file(fake, tmp_path):
 def test_bad_profiles_file_names_file_and_line(fake, tmp_path):
     bad = tmp_path / "p.toml"
     bad.write_text("[x]\nenv = {\n")
-    code, text = invoke(
-        "compare", "stock", "--profiles", str(bad), "--profile", "x", "--results", str(tmp_path)
+    code, text = invoke_with(
+        fake,
+        "compare",
+        "stock",
+        "--profiles",
+        str(bad),
+        "--profile",
+        "x",
+        "--results",
+        str(tmp_path),
     )
     assert code == 2
     assert f"{bad}:2" in text or f"{bad}:3" in text
@@ -157,8 +165,7 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
         return {**prov, "numactl_show": "policy: default\npreferred node: current\n"}
 
     engine = FakeEngine({"stock:interleave": 7.0}, tamper=tamper)
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
-    code, text = invoke("run", "stock", "-p", "interleave", "--results", str(tmp_path))
+    code, text = invoke_with(engine, "run", "stock", "-p", "interleave", "--results", str(tmp_path))
     assert code == 1
     assert "1 of 1 runs failed or were INVALID" in text
     (session,) = session_dirs(tmp_path)
@@ -170,8 +177,8 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
 
 def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:tuned": 3.5})
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
-    code, text = invoke(
+    code, text = invoke_with(
+        engine,
         "run",
         "stock",
         "-p",
@@ -193,8 +200,8 @@ def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
 
 def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
-    code, text = invoke(
+    code, text = invoke_with(
+        engine,
         "compare",
         "stock",
         "intel",
@@ -224,12 +231,11 @@ def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
 
 def test_regression_gate(monkeypatch, tmp_path):
     slow = FakeEngine({"stock:default": 5.0})
-    monkeypatch.setattr(common, "make_engine", lambda *_: slow)
-    assert invoke("run", "stock", "--repeats", "3", "--results", str(tmp_path))[0] == 0
+    assert invoke_with(slow, "run", "stock", "--repeats", "3", "--results", str(tmp_path))[0] == 0
     (first,) = session_dirs(tmp_path)
     fast = FakeEngine({"stock:default": 6.0})
-    monkeypatch.setattr(common, "make_engine", lambda *_: fast)
-    code, text = invoke(
+    code, text = invoke_with(
+        fast,
         "compare",
         "stock",
         "-p",
@@ -242,9 +248,9 @@ def test_regression_gate(monkeypatch, tmp_path):
         str(tmp_path),
     )
     assert code == 0, text  # faster than the baseline passes
-    monkeypatch.setattr(common, "make_engine", lambda *_: slow)
     second = sorted(session_dirs(tmp_path))[-1]
-    code, text = invoke(
+    code, text = invoke_with(
+        slow,
         "compare",
         "stock",
         "-p",
@@ -270,25 +276,33 @@ def test_regression_gate(monkeypatch, tmp_path):
     ],
 )
 def test_bad_gate_and_repeat_options(fake, tmp_path, args, match):
-    code, text = invoke("compare", "stock", *args, "--results", str(tmp_path))
+    code, text = invoke_with(fake, "compare", "stock", *args, "--results", str(tmp_path))
     assert code == 2 and match in text
     assert fake.ran == []
 
 
 def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
-    code, text = invoke(
-        "compare", "stock", "intel", "-p", "default", "--repeats", "2", "--results", str(tmp_path)
+    code, text = invoke_with(
+        engine,
+        "compare",
+        "stock",
+        "intel",
+        "-p",
+        "default",
+        "--repeats",
+        "2",
+        "--results",
+        str(tmp_path),
     )
     assert code == 0, text
     (session,) = session_dirs(tmp_path)
-    code, text = invoke("history", "--results", str(tmp_path))
+    code, text = invoke_with(engine, "history", "--results", str(tmp_path))
     assert code == 0 and session.name in text and "intel:default 33.62" in text
-    code, text = invoke("report", "--results", str(tmp_path), "--format", "csv")
+    code, text = invoke_with(engine, "report", "--results", str(tmp_path), "--format", "csv")
     assert code == 0 and text.splitlines()[0].startswith("image,engine,tf_version,profile")
-    code, text = invoke(
-        "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
+    code, text = invoke_with(
+        engine, "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
     )
     assert code == 0, text
     html = (session / "report.html").read_text()
@@ -307,8 +321,8 @@ def test_two_engines_in_one_table(monkeypatch, tmp_path):
         "docker": FakeEngine({"stock:default": 7.0}, name="docker"),
         "local": FakeEngine({"stock:default": 7.35}, name="local"),
     }
-    monkeypatch.setattr(common, "make_engine", lambda kind: engines[kind.value])
-    code, text = invoke(
+    code, text = invoke_with(
+        list(engines.values()),
         "compare",
         "stock",
         "-p",

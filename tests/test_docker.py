@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import common
 from kit.session_dir import load_session
 from kit.store import ResultsDB
-from tests.conftest import TINY, only_session
+from tests.conftest import TINY, invoke_with, only_session
 from tests.conftest import invoke as kit
 
 pytestmark = pytest.mark.docker
@@ -301,10 +300,13 @@ def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
     kit_images, kit_containers, tmp_path, monkeypatch, docker_client
 ):
     from kit.engines.docker import DockerEngine
+    from kit.topology import read_host
+    from tests.fakes import GivenEngines
 
-    engine = DockerEngine(docker_client, grant_sys_nice=False)
-    monkeypatch.setattr(common, "make_engine", lambda *_: engine)
-    code, _ = kit("run", "stock", "--profile", "interleave", *TINY, "--results", str(tmp_path))
+    given = GivenEngines(DockerEngine(docker_client, grant_sys_nice=False), topology=read_host())
+    code, _ = invoke_with(
+        given, "run", "stock", "--profile", "interleave", *TINY, "--results", str(tmp_path)
+    )
     assert code == 1
     (result,) = load_session(only_session(tmp_path))
     assert result.status.value == "INVALID"

@@ -10,19 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import common
+from kit.campaign import What, place_fleet
 from kit.cpus import format_cpu_list
 from kit.engines.base import EngineSet
 from kit.engines.endpoints import Endpoint, default_label, parse_host, parse_hosts
 from kit.errors import UsageError
 from kit.hostinfo import facts_from_probe, local_facts, parse_probe_output
-from kit.plan import build_fleet_plan
 from kit.probe_script import collect
-from kit.profiles import load_profiles, pick
 from kit.reporting.table import Format, render, rows
 from kit.session import open_session, run_session
 from kit.topology import topology_from_text
-from tests.conftest import DATA, invoke
+from tests.conftest import DATA, invoke, invoke_with
 from tests.fakes import FakeEngine
 from tests.test_session import TINY
 
@@ -118,8 +116,8 @@ def test_a_probe_that_printed_nothing_says_what_it_printed():
 
 
 def test_each_machine_is_planned_on_its_own_topology():
-    profiles = pick(load_profiles(), ["default", "node0"])
-    plan = build_fleet_plan([(EPYC, ["small"]), (C4, ["big"])], ["stock"], profiles, TINY)
+    what = What(("stock",), ("default", "node0"), workload=TINY)
+    plan = place_fleet(what, [(EPYC, ["small"]), (C4, ["big"])])
     assert [s.index for s in plan] == [1, 2, 3, 4]
     assert [(s.engine, s.profile.name, format_cpu_list(s.effective_cpus)) for s in plan] == [
         ("small", "default", "0-1"),
@@ -131,15 +129,9 @@ def test_each_machine_is_planned_on_its_own_topology():
 
 
 def test_a_placement_one_machine_cannot_give_names_its_engines():
-    profiles = pick(load_profiles(), ["default"])
+    what = What(("stock",), ("default",), workload=TINY, selection=_cpus("0-35"))
     with pytest.raises(UsageError, match="on small: CPU 2-35 not on this host"):
-        build_fleet_plan(
-            [(C4, ["big"]), (EPYC, ["small"])],
-            ["stock"],
-            profiles,
-            TINY,
-            selection=_cpus("0-35"),
-        )
+        place_fleet(what, [(C4, ["big"]), (EPYC, ["small"])])
 
 
 def _cpus(text):
@@ -179,7 +171,7 @@ def test_machines_run_at_once_and_a_machines_runs_take_turns(tmp_path, same_mach
     b = Recorder(rates, name="b", machine="m1" if same_machine else "m2", delay=0.3)
     engines = EngineSet({"a": a, "b": b})
     machines = [(EPYC, ["a", "b"])] if same_machine else [(EPYC, ["a"]), (EPYC, ["b"])]
-    plan = build_fleet_plan(machines, ["stock", "intel"], pick(load_profiles(), ["default"]), TINY)
+    plan = place_fleet(What(("stock", "intel"), ("default",), workload=TINY), machines)
     store, _ = open_session(plan, engines, tmp_path)
     lanes = {"a": "m1", "b": "m1" if same_machine else "m2"}
     results = run_session(plan, engines, store, lanes=lanes)
@@ -208,13 +200,8 @@ def _results(tmp_path, rates_by_engine, machines_of):
     groups: dict[str, list[str]] = {}
     for name in engines:
         groups.setdefault(facts[name].machine, []).append(name)
-    plan = build_fleet_plan(
-        [(EPYC, names) for names in groups.values()],
-        ["stock", "intel"],
-        pick(load_profiles(), ["default", "tuned"]),
-        TINY,
-        repeats=2,
-    )
+    what = What(("stock", "intel"), ("default", "tuned"), workload=TINY, repeats=2)
+    plan = place_fleet(what, [(EPYC, names) for names in groups.values()])
     engine = EngineSet(engines)
     store, _ = open_session(plan, engine, tmp_path)
     return run_session(
@@ -277,8 +264,7 @@ def test_compare_on_two_hosts(monkeypatch, tmp_path):
         "small": FakeEngine(small, name="small", machine="m1"),
         "big": FakeEngine(big, name="big", machine="m2"),
     }
-    monkeypatch.setattr(common, "make_engine", lambda kind, endpoint=None: engines[endpoint.label])
-    code, text = invoke(
+    code, text = invoke_with(list(engines.values()),
         "compare", "stock", "intel", "-p", "default", "--repeats", "1",
         "--host", "small=tcp://10.0.0.1:2375", "--host", "big=ssh://me@big",
         "--results", str(tmp_path),
@@ -301,8 +287,7 @@ def test_host_and_workload_dir_refused_for_a_remote_engine(monkeypatch, tmp_path
         endpoint = None
 
     engine = Remote({}, name="far")
-    monkeypatch.setattr(common, "make_engine", lambda kind, endpoint=None: engine)
-    code, text = invoke(
+    code, text = invoke_with(engine,
         "compare", "stock", "--host", "far=tcp://10.0.0.9:2375", "--workload",
         "tf_cnn_benchmarks", "--workload-dir", str(DATA / "stand-ins" / "tf_cnn_benchmarks"),
         "--results", str(tmp_path),

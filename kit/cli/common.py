@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +9,9 @@ import typer
 from rich.console import Console
 
 from kit import __version__
-from kit.errors import EngineUnavailable, RunFailed, UsageError
-from kit.reporting.table import Format, slower_than
+from kit.engines.factory import EngineKind, EngineMaker
+from kit.errors import UsageError
+from kit.reporting.table import Format
 from kit.spec import DataFormat, Model, Preset, Workload
 
 app = typer.Typer(
@@ -192,12 +192,6 @@ ResumeOpt = Annotated[
 ]
 
 
-class EngineKind(StrEnum):
-    auto = "auto"
-    docker = "docker"
-    local = "local"
-
-
 EngineOpt = Annotated[
     list[EngineKind] | None,
     typer.Option(
@@ -222,24 +216,15 @@ HostOpt = Annotated[
 ]
 
 
-def make_engine(kind: EngineKind = EngineKind.auto, endpoint=None):
-    """The engine runs go through (the one place tests swap in a fake)."""
-    from kit.engines.docker import DockerEngine, connect
-    from kit.engines.local import LocalEngine
+def engine_maker(ctx: typer.Context) -> EngineMaker:
+    """The engines commands run on: the real ones, unless the caller handed in others (tests
+    invoke the app with ``obj=`` a fake EngineMaker)."""
+    from kit.engines.factory import SystemEngines
 
-    if endpoint is not None:
-        return DockerEngine(endpoint=endpoint)
-    if kind is EngineKind.docker:
-        return DockerEngine()
-    if kind is EngineKind.local:
-        return LocalEngine()
-    try:
-        client = connect(timeout=60)
-    except EngineUnavailable as exc:
-        err.print(f"engine: local ({exc.message})", markup=False)
-        return LocalEngine()
-    err.print("engine: docker", markup=False)
-    return DockerEngine(client)
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = SystemEngines(say=lambda message: err.print(message, markup=False))
+    return root.obj
 
 
 def open_db(db: Path | None, results: Path):
@@ -250,36 +235,6 @@ def open_db(db: Path | None, results: Path):
     if not path.exists():
         raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
     return ResultsDB(path)
-
-
-def gate_baseline(o: dict) -> list | None:
-    """The baseline session's runs for --fail-if-slower, loaded (and checked) up front."""
-    from kit.session_dir import SessionDir, load_session
-
-    session, percent = o.get("baseline_session"), o.get("fail_if_slower")
-    if session is None and percent is None:
-        return None
-    if session is None or percent is None:
-        raise UsageError(
-            "--baseline-session and --fail-if-slower go together", "pass both, or neither"
-        )
-    slower_than([], [], percent)  # checks the percentage
-    runs = load_session(SessionDir.open(o["results"], session).path)
-    if not runs:
-        raise UsageError(f"baseline session {session} has no runs", "pick one with results")
-    return runs
-
-
-def apply_gate(found: list, gate: list | None, percent: float | None) -> None:
-    if gate is None or percent is None:
-        return
-    slower = slower_than(found, gate, percent)
-    if slower:
-        raise RunFailed(
-            f"{len(slower)} cell(s) slower than the baseline session by more than "
-            f"{percent:g}%: {'; '.join(slower)}"
-        )
-    err.print(f"gate: no cell is more than {percent:g}% slower than the baseline session")
 
 
 @app.callback()

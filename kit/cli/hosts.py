@@ -17,6 +17,7 @@ from kit.cli.common import (
     profiles_app,
 )
 from kit.cpus import format_cpu_list, parse_cpu_list
+from kit.engines.factory import EngineKind
 from kit.placement import CpuSelection
 from kit.plan import resolve_placement
 from kit.profiles import load_profiles, pick
@@ -41,6 +42,7 @@ def doctor() -> None:
 
 @app.command()
 def topology(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     host: Annotated[
         str | None,
@@ -53,9 +55,9 @@ def topology(
     from kit.topology import format_topology, to_json
 
     if host is None:
-        topo, record = read_host(), None
+        topo, record = common.engine_maker(ctx).this_host(), None
     else:
-        facts = _remote_facts(host)
+        facts = _remote_facts(ctx, host)
         topo, record = facts.topology, facts.record
     if as_json:
         data = to_json(topo) if record is None else {**to_json(topo), "host": record}
@@ -71,13 +73,13 @@ def topology(
         out.print(line, markup=False)
 
 
-def _remote_facts(text: str):
+def _remote_facts(ctx: typer.Context, text: str):
     """A Docker engine's host, read by a probe container from the first kit image it has."""
     from kit.engines.endpoints import parse_host
     from kit.errors import ImageNotFound
     from kit.flavors import Flavor, image_tag
 
-    engine = common.make_engine(common.EngineKind.docker, parse_host(text))
+    engine = common.engine_maker(ctx).engine(EngineKind.docker, parse_host(text))
     engine.check()
     for flavor in Flavor:
         try:
@@ -93,6 +95,7 @@ def _remote_facts(text: str):
 
 @app.command()
 def clean(
+    ctx: typer.Context,
     host: Annotated[
         list[str] | None,
         typer.Option("--host", "-H", help="Clean these Docker engines (default: this host's)."),
@@ -103,7 +106,7 @@ def clean(
 
     endpoints = parse_hosts(host or []) or [None]
     for endpoint in endpoints:
-        removed = common.make_engine(common.EngineKind.docker, endpoint).remove_strays()
+        removed = common.engine_maker(ctx).engine(EngineKind.docker, endpoint).remove_strays()
         where = f" on {endpoint.label}" if endpoint is not None else ""
         err.print(f"removed {removed} container(s) left by kit{where}")
 

@@ -81,24 +81,13 @@ def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
 @images_app.command("pull")
 def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
+    from kit.delivery import pull_one
     from kit.engines.docker import connect
+    from kit.ui import TerminalFeedback
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
-        pull_one(client, flavor, registry)
-
-
-def pull_one(client, flavor: Flavor, registry: str | None, where: str | None = None) -> None:
-    from kit.distribution import pull, registry_from
-    from kit.ui import LayerDisplay
-
-    host = registry_from(registry)
-    on = f" on {where}" if where else ""
-    with LayerDisplay(err, f"pull {flavor.value}{on}") as display:
-        image_id = pull(client, flavor, host, display.on_layer)
-    err.print(
-        f"pulled {flavor.value} from {host}{on}: {image_id[:19]}, digest checked", markup=False
-    )
+        pull_one(client, flavor, registry, TerminalFeedback(err))
 
 
 @images_app.command("save")
@@ -157,26 +146,14 @@ def images_list() -> None:
     )
 
 
-def build_envs(engine, flavors: list[Flavor], only_missing: bool = False) -> None:
-    """Make the local engine's environments (pip installs from the images' pins)."""
-    from kit.ui import BuildDisplay
-
-    for flavor in dict.fromkeys(flavors):
-        path = engine.env_path(flavor)
-        if only_missing and (path / "ready").is_file():
-            continue
-        with BuildDisplay(err, f"{flavor.value} environment") as display:
-            display.say(f"making {path} from docker/flavors/{flavor.value}.txt and .lock")
-            engine.build(flavor, display.on_log)
-        err.print(f"ready: {flavor.value} in {path}", markup=False)
-
-
 @envs_app.command("build")
 def envs_build(flavors: FlavorsArg = None) -> None:
     """Make the local engine's environment of each flavor (cached until its pins change)."""
+    from kit.delivery import build_envs
     from kit.engines.local import LocalEngine
+    from kit.ui import TerminalFeedback
 
-    build_envs(LocalEngine(), flavors or list(Flavor))
+    build_envs(LocalEngine(), flavors or list(Flavor), TerminalFeedback(err))
 
 
 @envs_app.command("list")

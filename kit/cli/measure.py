@@ -1,15 +1,18 @@
-"""Measuring: compare, run and verify -- options -> plan -> session -> table."""
+"""Measuring: compare, run, verify and plan -- options -> request -> core -> table -> exit status.
 
-from __future__ import annotations
+The four commands share one option set, ``MeasureOptions``: each field is one option, with its
+Typer annotation. Adding an option is one field here and one line in ``request_of``.
+"""
 
-import sys
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kit import __version__
-from kit.cli import fleet
+from kit.campaign import CampaignRequest, Finished, How, What, Where, execute, prepare
 from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
@@ -24,7 +27,6 @@ from kit.cli.common import (
     CpusOpt,
     DataFormatOpt,
     DbOpt,
-    EngineKind,
     EngineOpt,
     FailIfSlowerOpt,
     FormatOpt,
@@ -53,326 +55,240 @@ from kit.cli.common import (
     WorkloadDirOpt,
     WorkloadOpt,
     app,
-    apply_gate,
+    engine_maker,
     err,
-    gate_baseline,
     out,
 )
 from kit.cpus import parse_cpu_list
-from kit.engines.base import EngineSet
-from kit.errors import Interrupted, RunFailed, UsageError
-from kit.flavors import resolve_image
+from kit.engines.endpoints import parse_hosts
+from kit.engines.factory import EngineKind
+from kit.errors import RunFailed
+from kit.gate import Gate
 from kit.placement import CpuSelection, parse_instances
-from kit.plan import build_fleet_plan, build_plan
-from kit.profiles import NumaPolicy, load_profiles, pick
-from kit.reporting.table import Format, cell_keys, check_baseline, render, tabulate_rows
+from kit.profiles import NumaPolicy
+from kit.reporting.table import Format, render, tabulate_rows
 from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
-from kit.topology import read_host
+
+ImagesArg = Annotated[
+    list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
+]
+ImageArg = Annotated[
+    str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
+]
+OneProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile to run.")]
+PullOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Pull missing flavors from --registry instead of failing.", rich_help_panel=CONTROL
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
+        rich_help_panel=CONTROL,
+    ),
+]
+WideOpt = Annotated[
+    bool, typer.Option(help="Every column in full (default: fit 120 columns, notes below).")
+]
 
 
-@app.command()
-def compare(
-    images: Annotated[
-        list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
-    ],
-    profile: ProfileOpt = None,
-    profiles_file: ProfilesFile = None,
-    preset: PresetOpt = Preset.quick,
-    model: ModelOpt = None,
-    batch_size: BatchOpt = None,
-    num_batches: BatchesOpt = None,
-    num_warmup_batches: WarmupOpt = None,
-    data_format: DataFormatOpt = DataFormat.NHWC,
-    forward_only: ForwardOpt = False,
-    workload: WorkloadOpt = Workload.kit,
-    workload_dir: WorkloadDirOpt = None,
-    timeout: TimeoutOpt = 3600.0,
-    baseline: BaselineOpt = None,
-    fmt: FormatOpt = Format.table,
-    results: ResultsOpt = Path("results"),
-    engine: EngineOpt = None,
-    host: HostOpt = None,
-    cpus: CpusOpt = None,
-    nodes: NodesOpt = None,
-    cores: CoresOpt = None,
-    one_thread_per_core: OnePerCoreOpt = False,
-    interleave: InterleaveOpt = None,
-    membind: MembindOpt = None,
-    preferred: PreferredOpt = None,
-    cpunodebind: CpunodebindOpt = None,
-    physcpubind: PhyscpubindOpt = None,
-    localalloc: LocalallocOpt = False,
-    instances: InstancesOpt = None,
-    memory: MemoryOpt = None,
-    pids_limit: PidsOpt = None,
-    build_missing: BuildMissingOpt = False,
-    allow_concurrent: ConcurrentOpt = False,
-    resume: ResumeOpt = None,
-    db: DbOpt = None,
-    verify: VerifyOpt = False,
-    pull: Annotated[
-        bool,
-        typer.Option(
-            help="Pull missing flavors from --registry instead of failing.",
-            rich_help_panel=CONTROL,
-        ),
-    ] = False,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
-            rich_help_panel=CONTROL,
-        ),
-    ] = None,
-    repeats: RepeatsOpt = 3,
-    baseline_session: BaselineSessionOpt = None,
-    fail_if_slower: FailIfSlowerOpt = None,
-) -> None:
+@dataclass(frozen=True)
+class MeasureOptions:
+    """Every option of the measuring commands, as Typer reads them (one field, one option)."""
+
+    images: ImagesArg
+    profile: ProfileOpt = None
+    profiles_file: ProfilesFile = None
+    preset: PresetOpt = Preset.quick
+    model: ModelOpt = None
+    batch_size: BatchOpt = None
+    num_batches: BatchesOpt = None
+    num_warmup_batches: WarmupOpt = None
+    data_format: DataFormatOpt = DataFormat.NHWC
+    forward_only: ForwardOpt = False
+    workload: WorkloadOpt = Workload.kit
+    workload_dir: WorkloadDirOpt = None
+    timeout: TimeoutOpt = 3600.0
+    baseline: BaselineOpt = None
+    fmt: FormatOpt = Format.table
+    wide: WideOpt = False
+    results: ResultsOpt = Path("results")
+    engine: EngineOpt = None
+    host: HostOpt = None
+    cpus: CpusOpt = None
+    nodes: NodesOpt = None
+    cores: CoresOpt = None
+    one_thread_per_core: OnePerCoreOpt = False
+    interleave: InterleaveOpt = None
+    membind: MembindOpt = None
+    preferred: PreferredOpt = None
+    cpunodebind: CpunodebindOpt = None
+    physcpubind: PhyscpubindOpt = None
+    localalloc: LocalallocOpt = False
+    instances: InstancesOpt = None
+    memory: MemoryOpt = None
+    pids_limit: PidsOpt = None
+    build_missing: BuildMissingOpt = False
+    allow_concurrent: ConcurrentOpt = False
+    resume: ResumeOpt = None
+    db: DbOpt = None
+    verify: VerifyOpt = False
+    pull: PullOpt = False
+    registry: RegistryOpt = None
+    repeats: RepeatsOpt = 3
+    baseline_session: BaselineSessionOpt = None
+    fail_if_slower: FailIfSlowerOpt = None
+
+
+def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
+    """The options as the core's typed request (each value checked as it is built)."""
+    workload = WorkloadSpec.from_preset(
+        o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
+        num_warmup_batches=o.num_warmup_batches, data_format=o.data_format,
+        forward_only=o.forward_only, workload=o.workload, workload_dir=o.workload_dir,
+    )  # fmt: skip
+    selection = CpuSelection(
+        cpus=parse_cpu_list(o.cpus, what="--cpus") if o.cpus is not None else None,
+        nodes=parse_cpu_list(o.nodes, what="--nodes") if o.nodes is not None else None,
+        cores=o.cores,
+        one_thread_per_core=o.one_thread_per_core,
+    )
+    numactl = NumaPolicy(o.interleave, o.membind, o.preferred, o.cpunodebind, o.physcpubind,
+                         o.localalloc)  # fmt: skip
+    what = What(
+        tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
+        selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
+        o.repeats, o.timeout,
+    )  # fmt: skip
+    where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
+                  o.pull, o.registry, o.build_missing)  # fmt: skip
+    how = How(
+        o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
+        Gate.from_options(o.baseline_session, o.fail_if_slower), o.allow_concurrent,
+    )  # fmt: skip
+    return CampaignRequest(what, where, how)
+
+
+def measure_command(
+    name: str,
+    *,
+    drop: tuple[str, ...] = (),
+    defaults: dict | None = None,
+    swap: dict[str, tuple[str, object, object]] | None = None,
+    extra: tuple[inspect.Parameter, ...] = (),
+) -> Callable:
+    """Register ``body(ctx, options, **extra)`` as command ``name`` taking MeasureOptions'
+    options, less ``drop``, with other ``defaults``; ``swap`` gives an option another name and
+    type (name -> (new name, annotation, default)), the value wrapped in a list."""
+    defaults, swap = defaults or {}, swap or {}
+    keep = [f for f in fields(MeasureOptions) if f.name not in drop]
+    given = inspect.signature(MeasureOptions, eval_str=True).parameters
+
+    def parameter(f) -> inspect.Parameter:
+        if f.name in swap:
+            new, annotation, default = swap[f.name]
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            return inspect.Parameter(new, kind, annotation=annotation, default=default)
+        return given[f.name].replace(default=defaults.get(f.name, given[f.name].default))
+
+    ctx = inspect.Parameter(
+        "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+    )
+    params = [ctx, *(parameter(f) for f in keep), *extra]
+    extra_names = {p.name for p in extra}
+
+    def decorate(body: Callable) -> Callable:
+        def command(ctx: typer.Context, **values: object) -> None:
+            for old, (new, _, _) in swap.items():
+                values[old] = [values.pop(new)]
+            more = {k: values.pop(k) for k in list(values) if k in extra_names}
+            options = replace(MeasureOptions(images=[]), **{**defaults, **values})
+            body(ctx, options, **more)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = body.__doc__
+        app.command(name)(command)
+        return body
+
+    return decorate
+
+
+@measure_command("compare")
+def compare(ctx: typer.Context, options: MeasureOptions) -> None:
     """Run every IMAGE under every profile and tabulate images/sec and speedup."""
-    options = dict(locals())
-    _execute(images, profile or DEFAULT_PROFILES, options)
+    _measure(ctx, options)
 
 
-@app.command()
-def run(
-    image: Annotated[
-        str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
-    ],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile to run.")] = "default",
-    profiles_file: ProfilesFile = None,
-    preset: PresetOpt = Preset.quick,
-    model: ModelOpt = None,
-    batch_size: BatchOpt = None,
-    num_batches: BatchesOpt = None,
-    num_warmup_batches: WarmupOpt = None,
-    data_format: DataFormatOpt = DataFormat.NHWC,
-    forward_only: ForwardOpt = False,
-    workload: WorkloadOpt = Workload.kit,
-    workload_dir: WorkloadDirOpt = None,
-    timeout: TimeoutOpt = 3600.0,
-    fmt: FormatOpt = Format.table,
-    results: ResultsOpt = Path("results"),
-    engine: EngineOpt = None,
-    host: HostOpt = None,
-    cpus: CpusOpt = None,
-    nodes: NodesOpt = None,
-    cores: CoresOpt = None,
-    one_thread_per_core: OnePerCoreOpt = False,
-    interleave: InterleaveOpt = None,
-    membind: MembindOpt = None,
-    preferred: PreferredOpt = None,
-    cpunodebind: CpunodebindOpt = None,
-    physcpubind: PhyscpubindOpt = None,
-    localalloc: LocalallocOpt = False,
-    instances: InstancesOpt = None,
-    memory: MemoryOpt = None,
-    pids_limit: PidsOpt = None,
-    build_missing: BuildMissingOpt = False,
-    allow_concurrent: ConcurrentOpt = False,
-    resume: ResumeOpt = None,
-    db: DbOpt = None,
-    verify: VerifyOpt = False,
-    repeats: RepeatsOpt = 1,
-) -> None:
+@measure_command(
+    "run",
+    drop=("baseline", "baseline_session", "fail_if_slower"),
+    defaults={"repeats": 1},
+    swap={"images": ("image", ImageArg, inspect.Parameter.empty),
+          "profile": ("profile", OneProfileOpt, "default")},
+)  # fmt: skip
+def run(ctx: typer.Context, options: MeasureOptions) -> None:
     """Run one IMAGE under one profile."""
-    options = dict(locals())
-    _execute([image], [profile], options)
+    _measure(ctx, options)
 
 
-@app.command("verify")
-def verify_images(
-    images: Annotated[
-        list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
-    ],
-    profile: ProfileOpt = None,
-    profiles_file: ProfilesFile = None,
-    model: ModelOpt = None,
-    results: ResultsOpt = Path("results"),
-    engine: EngineOpt = None,
-    host: HostOpt = None,
-    db: DbOpt = None,
-    cpus: CpusOpt = None,
-    allow_concurrent: ConcurrentOpt = False,
-) -> None:
+VERIFY_KEEPS = ("images", "profile", "profiles_file", "model", "results", "engine", "host", "db",
+                "cpus", "allow_concurrent")  # fmt: skip
+
+
+@measure_command(
+    "verify",
+    drop=tuple(f.name for f in fields(MeasureOptions) if f.name not in VERIFY_KEEPS),
+    defaults={"timeout": 1800.0, "repeats": 1, "profile": None},
+)
+def verify(ctx: typer.Context, options: MeasureOptions) -> None:
     """Prove which oneDNN path each IMAGE runs (a short run with oneDNN verbose on).
 
     Reports oneDNN's version, threading runtime, ISA, the primitives it executed, the time share
     of unoptimized ref: implementations, and settings that cannot have had an effect.
     """
-    options = {
-        **dict(locals()),
-        "preset": Preset.quick,
-        "batch_size": None,
-        "num_batches": None,
-        "num_warmup_batches": None,
-        "data_format": DataFormat.NHWC,
-        "forward_only": False,
-        "workload": Workload.kit,
-        "workload_dir": None,
-        "timeout": 1800.0,
-        "fmt": Format.table,
-        "nodes": None,
-        "cores": None,
-        "one_thread_per_core": False,
-        "interleave": None,
-        "membind": None,
-        "preferred": None,
-        "cpunodebind": None,
-        "physcpubind": None,
-        "localalloc": False,
-        "instances": None,
-        "memory": None,
-        "pids_limit": None,
-        "build_missing": False,
-        "resume": None,
-        "repeats": 1,
-        "verify": True,
-        "verify_only": True,
-        "engine": engine,
-    }
-    _execute(images, profile or ["default"], options)
+    _measure(ctx, replace(options, profile=options.profile or ["default"]), measure=False)
 
 
-def _workload(o: dict) -> WorkloadSpec:
-    if o["workload"] is Workload.peak:
-        raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
-    return WorkloadSpec.from_preset(
-        o["preset"],
-        model=o["model"],
-        batch_size=o["batch_size"],
-        num_batches=o["num_batches"],
-        num_warmup_batches=o["num_warmup_batches"],
-        data_format=o["data_format"],
-        forward_only=o["forward_only"],
-        workload=o["workload"],
-        workload_dir=o["workload_dir"],
-    )
+def _measure(ctx: typer.Context, options: MeasureOptions, measure: bool = True) -> None:
+    from kit.ui import TerminalFeedback
+
+    request = request_of(options, measure=measure)
+    feedback = TerminalFeedback(err)
+    finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
+    _show(finished, options)
+    _exit_status(finished, options.fail_if_slower)
 
 
-def _selection(o: dict) -> CpuSelection:
-    return CpuSelection(
-        cpus=parse_cpu_list(o["cpus"], what="--cpus") if o["cpus"] is not None else None,
-        nodes=parse_cpu_list(o["nodes"], what="--nodes") if o["nodes"] is not None else None,
-        cores=o["cores"],
-        one_thread_per_core=o["one_thread_per_core"],
-    )
-
-
-def _numactl(o: dict) -> dict[str, str | bool]:
-    """numactl settings given on the command line; they apply on top of every profile."""
-    names = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
-    given: dict[str, str | bool] = {n: o[n] for n in names if o[n] is not None}
-    if o["localalloc"]:
-        given["localalloc"] = True
-    NumaPolicy(**given)  # refuses two memory policies at once
-    return given
-
-
-def _execute(images: list[str], profile_names: list[str], o: dict) -> None:
-    from kit.lock import session_lock
-    from kit.session import check_images, open_session, run_session, run_verify
-    from kit.session_dir import DB_NAME, check_writable, load_session
-    from kit.store import ResultsDB
-    from kit.ui import RunDisplay
+def _show(finished: Finished, options: MeasureOptions) -> None:
     from kit.verify import VERIFY_HEADERS, verify_rows
 
-    spec = _workload(o)
-    profiles = pick(load_profiles(o["profiles_file"]), profile_names)
-    options = {
-        "numactl": _numactl(o),
-        "instances": parse_instances(o["instances"]),
-        "limits": Limits(memory=o["memory"], pids=o["pids_limit"]),
-        "repeats": o["repeats"],
-    }
-    selection = _selection(o)
-    baseline = o.get("baseline")
-    hosts = o.get("host") or []
-    if not hosts:
-        # Planned once on this host before any engine is asked anything, so bad input is
-        # refused first; again on what each engine reports of its host.
-        kinds = [k.value for k in dict.fromkeys(o.get("engine") or [EngineKind.auto])]
-        build_plan(
-            images, profiles, spec, read_host(), selection, o["timeout"], engines=kinds, **options
-        )
-    check_writable(o["results"])
-    gate = gate_baseline(o)
-    engines = fleet.session_engines(o)
-    if "local" in engines and (o["memory"] or o["pids_limit"]):
-        raise UsageError(
-            "--memory and --pids-limit are container limits", "use them with --engine docker"
-        )
-    remote = [e.name for e in fleet.docker_engines(engines) if not e.samples_host]
-    if remote and o["workload_dir"] is not None:
-        raise UsageError(
-            f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",
-            "run tf_cnn_benchmarks on this machine's engine, or leave --host out",
-        )
-    for one in engines.values():
-        one.check()
-    refs = [resolve_image(name) for name in images]
-    if o.get("pull"):
-        fleet.pull_missing(refs, engines, o.get("registry"))
-    if o["build_missing"]:
-        fleet.build_missing(refs, engines)
-    fleet.send_missing(refs, engines)
-    for one in engines.values():  # every engine has every image, or the fix is said now
-        check_images(one, [r.reference for r in refs])
-    facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
-    if hosts:
-        for name, f in facts.items():
-            r = f.record
-            err.print(
-                f"{name}: {r['hostname']}, {r.get('cpu_model') or '?'}, {r['sockets']} socket(s), "
-                f"{r['numa_nodes']} NUMA node(s), {r['physical_cores']} cores / "
-                f"{r['logical_cpus']} CPUs",
-                markup=False,
-            )
-    machines = fleet.machines_of(engines, facts)
-    plan = build_fleet_plan(
-        [(facts[names[0]].topology, names) for names in machines.values()],
-        images, profiles, spec, selection, o["timeout"], **options,
-    )  # fmt: skip
-    check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
-    engine = next(iter(engines.values())) if len(engines) == 1 else EngineSet(engines)
+    if finished.runs:
+        text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
+        out.print(text, markup=False)
+    if finished.verified:
+        out.print(tabulate_rows(verify_rows(list(finished.verified)), VERIFY_HEADERS), markup=False)
+    err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
-    records = {name: f.record for name, f in facts.items()}
-    lanes = {name: f.machine for name, f in facts.items()}
-    meta = {"host_record": next(iter(records.values())), "argv": sys.argv[1:]}
-    if len(engines) > 1:
-        meta["hosts"] = records
-    with (
-        session_lock(allow_concurrent=o["allow_concurrent"]),
-        ResultsDB(o["db"] or o["results"] / DB_NAME) as db,
-    ):
-        store, previous = open_session(plan, engine, o["results"], o["resume"], meta, db)
-        todo = len(plan) - len(previous)
-        err.print(f"kit {__version__}: {todo} run(s) of {spec.describe()}; results in {store.path}")
-        try:
-            with RunDisplay(err, spec, show_engine=len(engines) > 1) as display:
-                finished = (
-                    []
-                    if o.get("verify_only")
-                    else run_session(
-                        plan, engine, store, display.on_event, baseline, previous, records, lanes
-                    )
-                )
-                verified = run_verify(plan, engine, store, display.on_event) if o["verify"] else []
-        except KeyboardInterrupt:
-            done = len(load_session(store.path))
-            raise Interrupted(
-                f"interrupted after {done} of {len(plan)} runs; every finished run is in "
-                f"{store.path}",
-                f"finish it with the same command plus --resume {store.session_id}",
-            ) from None
-    if finished:
-        out.print(render(finished, o["fmt"], baseline), markup=False)
-    if verified:
-        out.print(tabulate_rows(verify_rows(verified), VERIFY_HEADERS), markup=False)
-    err.print(f"results: {store.path} (summary.md, a log and a JSON record per run)")
-    apply_gate(finished, gate, o.get("fail_if_slower"))
-    failed = [r for r in finished if not r.ok]
-    if failed:
+
+def gate_status(failures: tuple[str, ...] | list[str] | None, percent: float | None) -> None:
+    """The gate's verdict: RunFailed listing the slower cells, else one line saying it held."""
+    if failures is None:
+        return
+    if failures:
         raise RunFailed(
-            f"{len(failed)} of {len(finished)} runs failed or were INVALID",
-            f"see the status column and the logs in {store.path}",
+            f"{len(failures)} cell(s) slower than the baseline session by more than "
+            f"{percent:g}%: {'; '.join(failures)}"
+        )
+    err.print(f"gate: no cell is more than {percent:g}% slower than the baseline session")
+
+
+def _exit_status(finished: Finished, percent: float | None) -> None:
+    gate_status(finished.gate_failures, percent)
+    if finished.failed:
+        raise RunFailed(
+            f"{len(finished.failed)} of {len(finished.runs)} runs failed or were INVALID",
+            f"see the status column and the logs in {finished.folder}",
         )

@@ -17,21 +17,22 @@ from kit.cli.common import (
     FailIfSlowerOpt,
     ResultsOpt,
     app,
-    apply_gate,
     err,
-    gate_baseline,
     open_db,
     out,
 )
+from kit.cli.measure import gate_status
 from kit.cpus import parse_cpu_list
+from kit.engines.factory import EngineKind
 from kit.errors import RunFailed
+from kit.gate import Gate, slower_than
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
 from kit.session_dir import slug
 from kit.spec import Workload, WorkloadSpec
-from kit.topology import read_host
+from kit.store import hostnames
 
 
 @app.command()
@@ -93,21 +94,18 @@ def report(
     """
     from kit.results import RunResult
 
-    gate = gate_baseline(
-        {"baseline_session": baseline_session, "fail_if_slower": fail_if_slower,
-         "results": results}
-    )  # fmt: skip
+    gate = Gate.from_options(baseline_session, fail_if_slower)
+    gate_runs = gate.load(results) if gate is not None else None
     with open_db(db, results) as store:
         session_id = store.resolve_session(session)
         records = store.runs(session_id)
         meta = next((s.meta for s in store.sessions() if s.id == session_id), {})
-        host = (meta.get("host_record") or {}).get("hostname") or meta.get("host") or ""
-        peaks = store.peaks(str(host))
+        peaks = store.peaks(next(iter(hostnames(meta)), ""))
     found = [RunResult.from_json(r) for r in records]
     check_baseline([r.key for r in found], baseline)
     if fmt is not ReportFormat.html and not plot:
         out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
-        apply_gate(found, gate, fail_if_slower)
+        _gate(found, gate, gate_runs)
         return
     from kit.reporting.files import write_html, write_plots
 
@@ -129,11 +127,17 @@ def report(
         err.print(f"report: {path}", markup=False)
     else:
         out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
-    apply_gate(found, gate, fail_if_slower)
+    _gate(found, gate, gate_runs)
+
+
+def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
+    if gate is not None and gate_runs is not None:
+        gate_status(slower_than(found, gate_runs, gate.percent), gate.percent)
 
 
 @app.command()
 def peak(
+    ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="A flavor or image reference.")],
     cpus: CpusOpt = None,
     db: DbOpt = None,
@@ -145,14 +149,14 @@ def peak(
     from kit.session_dir import DB_NAME, check_writable
     from kit.store import ResultsDB
 
-    topology = read_host()
+    topology = common.engine_maker(ctx).this_host()
     (profile,) = pick(load_profiles(None), ["default"])
     (spec,) = build_plan(
         [image], [profile], WorkloadSpec(workload=Workload.peak), topology,
         CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None), 600.0,
     )  # fmt: skip
     check_writable(results)
-    engine = common.make_engine()
+    engine = common.engine_maker(ctx).engine(EngineKind.auto)
     engine.check()
     image_id = engine.image_id(spec.image.reference)
     log = results / f"peak-{slug(spec.image.label)}.log"

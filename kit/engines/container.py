@@ -80,3 +80,33 @@ def probe_kwargs(image: str, source: str) -> dict[str, Any]:
         "network_mode": "none",
         "read_only": True,
     }
+
+
+_FLAGS = {  # docker-py keyword -> the docker CLI's flag, for the values that are one string
+    "cpuset_cpus": "--cpuset-cpus",
+    "cpuset_mems": "--cpuset-mems",
+    "network_mode": "--network",
+    "mem_limit": "--memory",
+    "memswap_limit": "--memory-swap",
+    "pids_limit": "--pids-limit",
+}
+
+
+def docker_run_argv(kwargs: dict[str, Any]) -> list[str]:
+    """The plain ``docker run`` command that starts the same container as ``kwargs`` (from
+    ``container_kwargs``), so anyone can rerun one cell by hand."""
+    argv = ["docker", "run", "--rm"]
+    for key, flag in _FLAGS.items():
+        if kwargs.get(key) is not None:
+            argv += [flag, str(kwargs[key])]
+    argv += [f"--cap-drop={c}" for c in kwargs.get("cap_drop", ())]
+    argv += [f"--cap-add={c}" for c in kwargs.get("cap_add", ())]
+    argv += [f"--security-opt={o}" for o in kwargs.get("security_opt", ())]
+    if kwargs.get("read_only"):
+        argv.append("--read-only")
+    argv += [f"--tmpfs={path}:{opts}" for path, opts in kwargs.get("tmpfs", {}).items()]
+    for source, bind in (kwargs.get("volumes") or {}).items():
+        argv += ["-v", f"{source}:{bind['bind']}:{bind['mode']}"]
+    argv += [f"--label={k}={v}" for k, v in kwargs.get("labels", {}).items()]
+    argv += [f"--env={k}={v}" for k, v in kwargs.get("environment", {}).items()]
+    return [*argv, kwargs["image"], *kwargs["command"]]

@@ -104,7 +104,7 @@ def write_html(
     peaks: Mapping[str, float] | None = None,
 ) -> Path:
     sections: dict[str, object] = {
-        "Host": meta.get("hosts") or meta.get("host_record") or meta.get("host") or "unknown",
+        "Hosts": meta.get("hosts") or meta.get("host_record") or meta.get("host") or "unknown",
         "oneDNN verify": meta.get("verify") or "not run (pass --verify)",
         "Session": {k: v for k, v in meta.items() if k not in ("verify", "host_record", "hosts")},
         "Runs": run_sections(results),

@@ -360,6 +360,7 @@ def render(
     fmt: Format = Format.table,
     baseline: str | None = None,
     peaks: Mapping[str, float] | None = None,
+    wide: bool = True,
 ) -> str:
     table = rows(results, baseline, peaks)
     if fmt is Format.json:
@@ -421,25 +422,3 @@ def best_per_host(results: Sequence[RunResult], table: Sequence[dict]) -> list[l
 
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
-
-
-def slower_than(
-    current: Sequence[RunResult], baseline: Sequence[RunResult], percent: float
-) -> list[str]:
-    """The regression gate: cells significantly slower than the same cell of a baseline session
-    by more than ``percent``, each as a line saying by how much."""
-    if not 0 <= percent < 100:
-        raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {percent}")
-    before = {(c.first.engine, c.key): c.samples() for c in cells(baseline)}
-    failures = []
-    for cell in cells(current):
-        old, new = before.get((cell.first.engine, cell.key)), cell.samples()
-        if not old or not new:
-            continue
-        speedup = compare(new, old)
-        if speedup.verdict is Verdict.slower and speedup.ratio < 1 - percent / 100:
-            failures.append(
-                f"{cell.key}: {speedup.ratio:.2f}x of the baseline session "
-                f"[{speedup.low:.2f}, {speedup.high:.2f}], more than {percent:g}% slower"
-            )
-    return failures

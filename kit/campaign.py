@@ -1,0 +1,356 @@
+"""A campaign: what ``kit compare``, ``run``, ``verify`` and ``plan`` ask for, as one typed request,
+taken through two steps.
+
+``prepare(request, maker, feedback)`` checks the whole request, opens the engines, brings every
+image to every engine, reads each machine's facts and places the plan once per machine.
+``execute(prepared, feedback)`` holds the session lock, opens the session and runs it, persisting
+each result the moment it exists. Everything the command line does between its options and its
+table happens here, in this order, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kit import __version__
+from kit.engines.base import Engine, EngineSet
+from kit.engines.endpoints import Endpoint
+from kit.engines.factory import EngineKind, EngineMaker, docker_engines, open_engines
+from kit.errors import Interrupted, UsageError
+from kit.feedback import Feedback
+from kit.flavors import resolve_image
+from kit.gate import Gate, slower_than
+from kit.hostinfo import HostFacts
+from kit.placement import CpuSelection
+from kit.plan import build_plan
+from kit.profiles import NumaPolicy, Profile, load_profiles, pick
+from kit.reporting.table import cell_keys, check_baseline
+from kit.results import RunResult
+from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
+from kit.topology import Topology
+
+MAX_REPEATS = 1000
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class What:
+    """What to run: images x profiles, the workload, where on the CPUs, how often."""
+
+    images: tuple[str, ...]
+    profiles: tuple[str, ...] = ("default",)
+    profiles_file: Path | None = None
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    selection: CpuSelection = field(default_factory=CpuSelection)
+    numactl: NumaPolicy = field(default_factory=NumaPolicy)  # on top of every profile
+    instances: int | str = 1
+    limits: Limits = field(default_factory=Limits)
+    repeats: int = 1
+    timeout_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise UsageError("no image to run", "name at least one flavor or image reference")
+        if not self.profiles:
+            raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
+        for what, names in (("image", self.images), ("profile", self.profiles)):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise UsageError(
+                    f"{what} {', '.join(twice)} named twice: one cell would be measured "
+                    "against itself",
+                    f"name each {what} once (use --repeats for more runs of a cell)",
+                )
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {self.repeats}")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise UsageError(
+                f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], "
+                f"got {self.timeout_s}",
+                "give the seconds a run may take, e.g. --timeout 3600",
+            )
+        if self.workload.workload is Workload.peak:
+            raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
+
+    @property
+    def image_refs(self) -> list[ImageRef]:
+        return [resolve_image(name) for name in self.images]  # refuses a malformed reference
+
+    def numactl_overrides(self) -> dict[str, str | bool]:
+        n = self.numactl
+        names = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
+        given: dict[str, str | bool] = {k: getattr(n, k) for k in names if getattr(n, k)}
+        if n.localalloc:
+            given["localalloc"] = True
+        return given
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which engines: kinds on this machine, or Docker hosts; how missing images arrive."""
+
+    kinds: tuple[EngineKind, ...] = (EngineKind.auto,)
+    hosts: tuple[Endpoint, ...] = ()
+    pull: bool = False
+    registry: str | None = None
+    build_missing: bool = False
+
+
+@dataclass(frozen=True)
+class How:
+    """How the session goes: its results, resume, verify, baseline and gate, the lock."""
+
+    results: Path = Path("results")
+    db: Path | None = None
+    resume: str | None = None
+    measure: bool = True  # False: verify only
+    verify: bool = False
+    baseline: str | None = None  # IMAGE:PROFILE[@HOST]
+    gate: Gate | None = None
+    allow_concurrent: bool = False
+    argv: tuple[str, ...] = ()  # the command line, kept in the session's record
+
+    @property
+    def db_path(self) -> Path:
+        from kit.session_dir import DB_NAME
+
+        return self.db or self.results / DB_NAME
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    what: What
+    where: Where = field(default_factory=Where)
+    how: How = field(default_factory=How)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A campaign ready to run: its engines hold every image, its plan is placed."""
+
+    request: CampaignRequest
+    engines: Mapping[str, Engine]
+    facts: Mapping[str, HostFacts]  # by engine
+    machines: Mapping[str, tuple[str, ...]]  # machine (boot id) -> its engines, which take turns
+    plan: tuple[RunSpec, ...]
+    gate_runs: tuple[RunResult, ...] = ()
+
+    @property
+    def engine(self) -> Engine:
+        """The one seam the session runs through (a set when there are several engines)."""
+        if len(self.engines) == 1:
+            return next(iter(self.engines.values()))
+        return EngineSet(dict(self.engines))
+
+    @property
+    def hosts(self) -> dict[str, dict]:
+        """Each engine's host record (what every run's provenance carries)."""
+        return {name: f.record for name, f in self.facts.items()}
+
+
+@dataclass(frozen=True)
+class Finished:
+    session_id: str
+    folder: Path
+    planned: int
+    runs: tuple[RunResult, ...]
+    verified: tuple[dict, ...]
+    gate_failures: tuple[str, ...] | None  # None: no gate asked for
+
+    @property
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.runs if not r.ok]
+
+
+def profiles_of(what: What) -> list[Profile]:
+    return pick(load_profiles(what.profiles_file), list(what.profiles))
+
+
+def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
+    """The plan on one machine's topology (pure: nothing runs)."""
+    return build_plan(
+        what.images, profiles_of(what), what.workload, topology, what.selection, what.timeout_s,
+        numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
+        repeats=what.repeats, engines=engines,
+    )  # fmt: skip
+
+
+def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | None:
+    """Everything about the request that needs no engine, checked before any is asked: the
+    profiles, the images' references, the results folder, resume and gate sessions, and (with
+    no --host) the placement on this machine, returned to be reused for its engines."""
+    from kit.session_dir import SessionDir, check_writable
+
+    what, how = request.what, request.how
+    _ = what.image_refs
+    first = None
+    if not request.where.hosts:
+        kinds = tuple(k.value for k in dict.fromkeys(request.where.kinds))
+        topology = maker.this_host()
+        first = FirstPlan(topology, kinds, tuple(place(what, topology, kinds)))
+        if how.baseline is not None and "@" not in how.baseline:  # @ENGINE: once they answer
+            _check_baseline(first.specs, how.baseline)
+    else:
+        profiles_of(what)
+    if "local" in [k.value for k in request.where.kinds] and (
+        what.limits.memory or what.limits.pids
+    ):
+        raise UsageError(
+            "--memory and --pids-limit are container limits", "use them with --engine docker"
+        )
+    check_writable(how.results)
+    if how.resume is not None:
+        SessionDir.open(how.results, how.resume)
+    return first
+
+
+def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) -> Prepared:
+    """Check, open engines, deliver images, read facts, place the plan once per machine."""
+    from kit.delivery import deliver
+
+    first = check_request(request, maker)
+    gate_runs = request.how.gate.load(request.how.results) if request.how.gate else []
+    engines = open_engines(maker, request.where.kinds, request.where.hosts)
+    _check_reach(request.what, engines)
+    for one in engines.values():
+        one.check()
+    refs = request.what.image_refs
+    where = request.where
+    deliver(refs, engines, feedback, pull=where.pull, registry=where.registry,
+            build_missing=where.build_missing)  # fmt: skip
+    facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
+    if request.where.hosts:
+        for name, f in facts.items():
+            feedback.say(f"{name}: {describe_host(f.record)}")
+    machines = machines_of(facts, feedback)
+    topologies = [(facts[names[0]].topology, names) for names in machines.values()]
+    plan = place_fleet(request.what, topologies, first)
+    _check_baseline(plan, request.how.baseline)
+    return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+
+
+def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
+    check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
+
+
+def _check_reach(what: What, engines: Mapping[str, Engine]) -> None:
+    remote = [e.name for e in docker_engines(engines) if not e.samples_host]
+    if remote and what.workload.workload_dir is not None:
+        raise UsageError(
+            f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",
+            "run tf_cnn_benchmarks on this machine's engine, or leave --host out",
+        )
+
+
+def describe_host(record: Mapping[str, object]) -> str:
+    r = record
+    return (
+        f"{r.get('hostname')}, {r.get('cpu_model') or '?'}, {r.get('sockets')} socket(s), "
+        f"{r.get('numa_nodes')} NUMA node(s), {r.get('physical_cores')} cores / "
+        f"{r.get('logical_cpus')} CPUs"
+    )
+
+
+def machines_of(facts: Mapping[str, HostFacts], feedback: Feedback) -> dict[str, tuple[str, ...]]:
+    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
+    says when engines share one, as their runs then take turns."""
+    machines: dict[str, list[str]] = {}
+    for name, f in facts.items():
+        machines.setdefault(f.machine, []).append(name)
+    for names in machines.values():
+        if len(names) > 1:
+            feedback.say(
+                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
+                "their runs take turns"
+            )
+    return {m: tuple(names) for m, names in machines.items()}
+
+
+@dataclass(frozen=True)
+class FirstPlan:
+    """The plan checked up front on this machine, its runs named by engine kind."""
+
+    topology: Topology
+    kinds: tuple[str, ...]
+    specs: tuple[RunSpec, ...]
+
+    def for_machine(self, topology: Topology, engines: Sequence[str]) -> list[RunSpec] | None:
+        """The same runs for a machine with this topology whose engines answered for the
+        kinds, in order (auto became whichever one answered); None when it is another."""
+        if topology != self.topology or len(engines) != len(self.kinds):
+            return None
+        names = dict(zip(self.kinds, engines, strict=True))
+        return [replace(s, engine=names[s.engine]) for s in self.specs]
+
+
+def place_fleet(
+    what: What,
+    machines: Sequence[tuple[Topology, Sequence[str]]],
+    first: FirstPlan | None = None,
+) -> list[RunSpec]:
+    """The same plan on every machine (its topology, and its engines, which take turns there),
+    each placed on its own topology once: the plan checked up front serves this machine. Runs
+    are numbered one machine after another; a placement a machine cannot give is refused
+    naming its engines."""
+    plan: list[RunSpec] = []
+    for topology, engines in machines:
+        part = first.for_machine(topology, engines) if first is not None else None
+        if part is None:
+            try:
+                part = place(what, topology, engines)
+            except UsageError as exc:
+                if len(machines) == 1:
+                    raise
+                raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
+        plan += [replace(s, index=len(plan) + s.index) for s in part]
+    return plan
+
+
+def execute(prepared: Prepared, feedback: Feedback) -> Finished:
+    """Run the prepared campaign in one session (new, or the one resumed), each result on disk
+    the moment it exists; an interrupt keeps every finished run and says how to finish."""
+    from kit.lock import session_lock
+    from kit.session import open_session
+    from kit.session_dir import load_session
+    from kit.store import ResultsDB
+
+    how, plan = prepared.request.how, list(prepared.plan)
+    meta = {"hosts": prepared.hosts, "argv": list(how.argv or sys.argv[1:])}
+    with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
+        store, previous = open_session(plan, prepared.engine, how.results, how.resume, meta, db)
+        feedback.say(
+            f"kit {__version__}: {len(plan) - len(previous)} run(s) of "
+            f"{prepared.request.what.workload.describe()}; results in {store.path}"
+        )
+        try:
+            runs, verified = _run(prepared, store, previous, feedback)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted after {len(load_session(store.path))} of {len(plan)} runs; every "
+                f"finished run is in {store.path}",
+                f"finish it with the same command plus --resume {store.session_id}",
+            ) from None
+    gate = how.gate
+    failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent)) if gate else None
+    return Finished(store.session_id, store.path, len(plan), tuple(runs), tuple(verified), failures)
+
+
+def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list, list]:
+    """The measured runs (those ``previous`` lacks), then the diagnostic runs of --verify."""
+    from kit.session import run_session, run_verify
+
+    how, plan, engine = prepared.request.how, list(prepared.plan), prepared.engine
+    lanes = {name: machine for machine, names in prepared.machines.items() for name in names}
+    several = len(prepared.engines) > 1
+    with feedback.running(prepared.request.what.workload, several) as listener:
+        runs = []
+        if how.measure:
+            runs = run_session(
+                plan, engine, store, listener, how.baseline, previous, prepared.hosts, lanes
+            )
+        verified = run_verify(plan, engine, store, listener) if how.verify else []
+    return runs, verified

@@ -1,0 +1,76 @@
+"""Making engines: the one place a kind (docker, local, auto) or a ``--host`` endpoint becomes an
+Engine. The command line is handed an ``EngineMaker``; tests hand it a fake one, so nothing is
+monkeypatched and a fake's host can be any captured topology."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from kit.engines.base import Engine
+from kit.engines.endpoints import Endpoint
+from kit.errors import EngineUnavailable
+from kit.topology import Topology, read_host
+
+
+class EngineKind(StrEnum):
+    auto = "auto"
+    docker = "docker"
+    local = "local"
+
+
+class EngineMaker(Protocol):
+    def engine(self, kind: EngineKind, endpoint: Endpoint | None = None) -> Engine:
+        """An engine of that kind (``docker`` when an endpoint is given)."""
+
+    def this_host(self) -> Topology:
+        """The topology of the machine kit itself runs on (read without asking an engine)."""
+
+
+class SystemEngines:
+    """The real engines: Docker through the SDK, the local engine's virtual environments."""
+
+    def __init__(self, say: Callable[[str], None] = lambda message: None) -> None:
+        self.say = say
+
+    def engine(self, kind: EngineKind, endpoint: Endpoint | None = None) -> Engine:
+        from kit.engines.docker import DockerEngine, connect
+        from kit.engines.local import LocalEngine
+
+        if endpoint is not None or kind is EngineKind.docker:
+            return DockerEngine(endpoint=endpoint)
+        if kind is EngineKind.local:
+            return LocalEngine()
+        try:
+            client = connect(timeout=60)
+        except EngineUnavailable as exc:
+            self.say(f"engine: local ({exc.message})")
+            return LocalEngine()
+        self.say("engine: docker")
+        return DockerEngine(client)
+
+    def this_host(self) -> Topology:
+        return read_host()
+
+
+def open_engines(
+    maker: EngineMaker, kinds: Sequence[EngineKind], hosts: Sequence[Endpoint]
+) -> dict[str, Engine]:
+    """The engines a session runs on, by name: each host's Docker engine, or each kind (which
+    may be several, for one table); ``local`` adds this machine's venvs to the hosts."""
+    kinds = list(dict.fromkeys(kinds or [EngineKind.auto]))
+    engines: dict[str, Engine] = {}
+    for endpoint in hosts:
+        engines[endpoint.label] = maker.engine(EngineKind.docker, endpoint)
+    if engines:
+        kinds = [k for k in kinds if k is EngineKind.local]
+    for kind in kinds:
+        engine = maker.engine(kind)
+        engines.setdefault(engine.name, engine)
+    return engines
+
+
+def docker_engines(engines: Mapping[str, Engine]) -> list:
+    """The Docker engines among them (the ones with a client to move images through)."""
+    return [e for e in engines.values() if hasattr(e, "client")]

@@ -1,0 +1,67 @@
+"""The regression gate: a session's cells against the same cells of a baseline session, failing
+those significantly slower by more than a percentage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import UsageError
+from kit.reporting.table import cells
+from kit.results import RunResult
+from kit.stats import Verdict, compare
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``--baseline-session SESSION --fail-if-slower PERCENT``."""
+
+    session: str
+    percent: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.percent) or not 0 <= self.percent < 100:
+            raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {self.percent}")
+
+    @classmethod
+    def from_options(cls, session: str | None, percent: float | None) -> Gate | None:
+        if session is None and percent is None:
+            return None
+        if session is None or percent is None:
+            raise UsageError(
+                "--baseline-session and --fail-if-slower go together", "pass both, or neither"
+            )
+        return cls(session, percent)
+
+    def load(self, results: Path) -> list[RunResult]:
+        """The baseline session's runs, read (and checked) before anything runs."""
+        from kit.session_dir import SessionDir, load_session
+
+        runs = load_session(SessionDir.open(results, self.session).path)
+        if not runs:
+            raise UsageError(
+                f"baseline session {self.session} has no runs", "pick one with results"
+            )
+        return runs
+
+
+def slower_than(
+    current: Sequence[RunResult], baseline: Sequence[RunResult], percent: float
+) -> list[str]:
+    """Cells significantly slower than the same cell of the baseline session by more than
+    ``percent``, each as a line saying by how much."""
+    before = {(c.first.engine, c.key): c.samples() for c in cells(baseline)}
+    failures = []
+    for cell in cells(current):
+        old, new = before.get((cell.first.engine, cell.key)), cell.samples()
+        if not old or not new:
+            continue
+        speedup = compare(new, old)
+        if speedup.verdict is Verdict.slower and speedup.ratio < 1 - percent / 100:
+            failures.append(
+                f"{cell.key}: {speedup.ratio:.2f}x of the baseline session "
+                f"[{speedup.low:.2f}, {speedup.high:.2f}], more than {percent:g}% slower"
+            )
+    return failures
