@@ -28,7 +28,7 @@ from kit.hostinfo import HostFacts
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import NumaPolicy, Profile, load_profiles, pick
-from kit.reporting.table import cell_keys, check_baseline
+from kit.reporting.rows import cell_keys, check_baseline
 from kit.results import RunResult
 from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
 from kit.topology import Topology

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import UsageError
-from kit.reporting.table import cells
+from kit.reporting.rows import cells
 from kit.results import RunResult
 from kit.stats import Verdict, compare
 

@@ -163,8 +163,10 @@ def _place_cell(
 ) -> list[_Placed]:
     """One profile's runs: a single run, or one per instance group with memory kept local
     (the container's cpuset.mems)."""
-    cpuset, _, _, _ = resolve_placement(profile, topology, selection)
-    groups = split_instances(topology, cpuset, instances)
+    # One run keeps its cpuset (numactl narrows inside); instances share the CPUs the
+    # profile's runs get (node0's: node 0's), each group then its own cpuset.
+    cpuset, cpus, _, _ = resolve_placement(profile, topology, selection)
+    groups = split_instances(topology, cpuset if instances == 1 else cpus, instances)
     placed = []
     for group in groups:
         mems = topology.nodes_of(group) if len(groups) > 1 else None

@@ -27,6 +27,15 @@ def only_session(root: Path) -> Path:
     return session
 
 
+def json_rows(text: str) -> list[dict]:
+    """The rows of `--format json` output (a versioned document) out of a command's output."""
+    import json
+
+    data = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert data["schema"] == 2
+    return data["rows"]
+
+
 def invoke(*args: str) -> tuple[int, str]:
     """Run the CLI as `kit` does: a KitError becomes its one line and its exit code."""
     return invoke_with(None, *args)

@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kit import cli
-from tests.conftest import invoke, invoke_with, session_dirs
+from tests.conftest import invoke, invoke_with, json_rows, session_dirs
 from tests.fakes import FakeEngine
 
 runner = CliRunner()
@@ -52,7 +52,7 @@ def test_compare_prints_table_and_keeps_results(fake, tmp_path):
         "json",
     )
     assert code == 0, text
-    table = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    table = json_rows(text)
     assert [r["images_per_sec"] for r in table] == [5.48, 33.62]
     assert table[1]["speedup"] == pytest.approx(33.62 / 5.48)
     (session,) = session_dirs(tmp_path)
@@ -191,8 +191,9 @@ def test_instances_report_each_and_the_sum(monkeypatch, tmp_path):
         "json",
     )
     assert code == 0, text
-    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
-    assert rows[0]["profile"] == "tuned x2" and rows[0]["images_per_sec"] == 7.0
+    rows = json_rows(text)
+    assert rows[0]["profile"] == "tuned" and rows[0]["instances"] == 2
+    assert rows[0]["kind"] == "cell" and rows[0]["images_per_sec"] == 7.0
     assert [r["cpus"] for r in rows[1:]] == ["0", "1"]
     assert [r["images_per_sec"] for r in rows[1:]] == [3.5, 3.5]
     assert sorted(s.cpus for s in engine.ran) == [(0,), (1,)]
@@ -223,8 +224,8 @@ def test_repeats_interleave_and_give_a_verdict(monkeypatch, tmp_path):
         "stock:default",
         "intel:default",
     ]
-    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
-    assert rows[0]["verdict"] == "baseline" and rows[0]["repeats"] == 3
+    rows = json_rows(text)
+    assert rows[0]["baseline"] and rows[0]["repeats"] == 3
     assert rows[1]["verdict"] == "faster"
     assert rows[1]["speedup"] == pytest.approx(33.62 / 5.48)
 
@@ -300,7 +301,7 @@ def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     code, text = invoke_with(engine, "history", "--results", str(tmp_path))
     assert code == 0 and session.name in text and "intel:default 33.62" in text
     code, text = invoke_with(engine, "report", "--results", str(tmp_path), "--format", "csv")
-    assert code == 0 and text.splitlines()[0].startswith("image,engine,tf_version,profile")
+    assert code == 0 and text.splitlines()[0].startswith("schema,kind,engine,machine,image")
     code, text = invoke_with(
         engine, "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
     )
@@ -341,7 +342,7 @@ def test_two_engines_in_one_table(monkeypatch, tmp_path):
         "json",
     )
     assert code == 0, text
-    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    rows = json_rows(text)
     assert [(r["engine"], r["image"]) for r in rows] == [("docker", "stock"), ("local", "stock")]
     assert rows[1]["speedup"] == pytest.approx(1.05)
     # the engines took turns: docker, local, then (interleaved) local, docker

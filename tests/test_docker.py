@@ -12,7 +12,7 @@ import pytest
 
 from kit.session_dir import load_session
 from kit.store import ResultsDB
-from tests.conftest import TINY, invoke_with, only_session
+from tests.conftest import TINY, invoke_with, json_rows, only_session
 from tests.conftest import invoke as kit
 
 pytestmark = pytest.mark.docker
@@ -34,7 +34,7 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
         "json",
     )
     assert code == 0, text
-    table = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    table = json_rows(text)
     keys = [(r["image"], r["profile"]) for r in table]
     assert keys == [(i, p) for i in ("stock", "intel") for p in ("default", "tuned", "interleave")]
     assert all(r["images_per_sec"] > 0 and r["status"].startswith("ok") for r in table)
@@ -283,7 +283,7 @@ def test_instances_run_at_once_on_their_own_cpus(kit_images, kit_containers, tmp
         "json",
     )
     assert code == 0, text
-    rows = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    rows = json_rows(text)
     total, first, second = rows
     assert total["images_per_sec"] == pytest.approx(
         first["images_per_sec"] + second["images_per_sec"]

@@ -220,25 +220,23 @@ def test_each_host_has_its_own_baseline_and_best(tmp_path):
         {"small": "m1", "big": "m2"},
     )  # fmt: skip
     table = rows(results)
-    by = {(r["engine"], r["image"], r["profile"]): r for r in table}
-    assert by["small", "stock", "default"]["verdict"] == "baseline"
-    assert by["big", "stock", "default"]["verdict"] == "baseline"
-    assert by["big", "intel", "tuned"]["speedup"] == pytest.approx(34.2 / 5.5)
-    assert by["small", "intel", "tuned"]["speedup"] == pytest.approx(3.2 / 2.0)
-    assert [k for k, r in by.items() if r["best"]] == [
+    by = {(r.engine, r.image, r.profile): r for r in table}
+    assert by["small", "stock", "default"].baseline
+    assert by["big", "stock", "default"].baseline
+    assert by["big", "intel", "tuned"].speedup == pytest.approx(34.2 / 5.5)
+    assert by["small", "intel", "tuned"].speedup == pytest.approx(3.2 / 2.0)
+    assert [k for k, r in by.items() if r.best] == [
         ("small", "intel", "tuned"),
         ("big", "intel", "tuned"),
     ]
     text = render(results, Format.table)
-    assert text.splitlines()[0].split()[0] == "host"
-    best = text[text.index("Best per host:") :]
+    assert text.splitlines()[0].split()[0] == "engine"
+    best = text[text.index("Best per engine:") :]
     assert "intel:tuned" in best and "1.00x" in best and f"{3.2 / 34.2:.2f}x" in best
     # one host named as the baseline: every host is measured against it
-    pinned = {
-        (r["engine"], r["image"], r["profile"]): r for r in rows(results, "stock:default@big")
-    }
-    assert pinned["small", "intel", "tuned"]["speedup"] == pytest.approx(3.2 / 5.5)
-    assert pinned["small", "stock", "default"]["verdict"] != "baseline"
+    pinned = {(r.engine, r.image, r.profile): r for r in rows(results, "stock:default@big")}
+    assert pinned["small", "intel", "tuned"].speedup == pytest.approx(3.2 / 5.5)
+    assert pinned["small", "stock", "default"].baseline is False
 
 
 def test_engines_on_one_machine_share_its_baseline(tmp_path):
@@ -247,11 +245,9 @@ def test_engines_on_one_machine_share_its_baseline(tmp_path):
         {"docker": _rates(2.0, 2.0, 3.0, 3.0), "local": _rates(2.1, 2.1, 3.1, 3.1)},
         {"docker": "m1", "local": "m1"},
     )  # fmt: skip
-    by = {(r["engine"], r["image"], r["profile"]): r for r in rows(results)}
-    assert by["local", "stock", "default"]["speedup"] == pytest.approx(1.05)
-    assert [k for k, r in by.items() if r["verdict"] == "baseline"] == [
-        ("docker", "stock", "default")
-    ]
+    by = {(r.engine, r.image, r.profile): r for r in rows(results)}
+    assert by["local", "stock", "default"].speedup == pytest.approx(1.05)
+    assert [k for k, r in by.items() if r.baseline] == [("docker", "stock", "default")]
 
 
 # --- the CLI ----------------------------------------------------------------------------------
@@ -270,7 +266,7 @@ def test_compare_on_two_hosts(monkeypatch, tmp_path):
         "--results", str(tmp_path),
     )  # fmt: skip
     assert code == 0, text
-    assert "Best per host:" in text
+    assert "Best per engine:" in text
     assert [s.engine for s in engines["small"].ran] == ["small", "small"]
     assert [s.engine for s in engines["big"].ran] == ["big", "big"]
     meta = json.loads(next(tmp_path.glob("*/session.json")).read_text())

@@ -82,13 +82,13 @@ def test_speedup_against_first_row_and_named_baseline(tmp_path):
     results = session(
         plan(["stock", "intel"], ["default", "tuned", "interleave"]), engine, tmp_path
     )
-    table = {r["image"] + ":" + r["profile"]: r for r in rows(results)}
-    assert table["stock:default"]["speedup"] == pytest.approx(1.0)
-    assert table["intel:tuned"]["speedup"] == pytest.approx(33.62 / 5.48)
-    assert table["intel:interleave"]["speedup"] == pytest.approx(34.18 / 5.48)
-    assert table["stock:tuned"]["speedup"] is None
-    by_tuned = {r["image"] + ":" + r["profile"]: r for r in rows(results, "intel:tuned")}
-    assert by_tuned["intel:interleave"]["speedup"] == pytest.approx(34.18 / 33.62)
+    table = {r.image + ":" + r.profile: r for r in rows(results)}
+    assert table["stock:default"].speedup == pytest.approx(1.0)
+    assert table["intel:tuned"].speedup == pytest.approx(33.62 / 5.48)
+    assert table["intel:interleave"].speedup == pytest.approx(34.18 / 5.48)
+    assert table["stock:tuned"].speedup is None
+    by_tuned = {r.image + ":" + r.profile: r for r in rows(results, "intel:tuned")}
+    assert by_tuned["intel:interleave"].speedup == pytest.approx(34.18 / 33.62)
 
 
 def test_renderings(tmp_path):
@@ -98,9 +98,9 @@ def test_renderings(tmp_path):
     assert "6.14x" in table and "5.48" in table and "2.14.1" in table and "2/2" in table
     assert render(results, Format.markdown).splitlines()[1].startswith("|--")
     csv_text = render(results, Format.csv)
-    assert csv_text.splitlines()[0].startswith("image,engine,tf_version,profile")
+    assert csv_text.splitlines()[0].startswith("schema,kind,engine,machine,image,tf_version")
     data = json.loads(render(results, Format.json))
-    assert data[1]["images_per_sec"] == 33.62
+    assert data["schema"] == 2 and data["rows"][1]["images_per_sec"] == 33.62
 
 
 def test_unknown_baseline_is_refused():

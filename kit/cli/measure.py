@@ -66,6 +66,7 @@ from kit.errors import RunFailed
 from kit.gate import Gate
 from kit.placement import CpuSelection, parse_instances
 from kit.profiles import NumaPolicy
+from kit.reporting.plan import PlanFormat
 from kit.reporting.table import Format, render, tabulate_rows
 from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
 
@@ -250,6 +251,46 @@ def verify(ctx: typer.Context, options: MeasureOptions) -> None:
     of unoptimized ref: implementations, and settings that cannot have had an effect.
     """
     _measure(ctx, replace(options, profile=options.profile or ["default"]), measure=False)
+
+
+TopologyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Plan for another host: its `lscpu -p`, `numactl -H` or `kit topology --json` "
+        "output saved to a file (default: this host).",
+        dir_okay=False,
+    ),
+]
+PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")]
+# What plan leaves out: it starts nothing, so nothing of results, resume, images or the gate.
+PLAN_DROPS = ("baseline", "fmt", "wide", "results", "host", "build_missing", "allow_concurrent",
+              "resume", "db", "verify", "pull", "registry", "baseline_session",
+              "fail_if_slower")  # fmt: skip
+_KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+@measure_command(
+    "plan",
+    drop=PLAN_DROPS,
+    extra=(inspect.Parameter("topology", _KW, annotation=TopologyOpt, default=None),
+           inspect.Parameter("plan_format", _KW, annotation=PlanFormatOpt,
+                             default=PlanFormat.table)),
+)  # fmt: skip
+def plan(
+    ctx: typer.Context, options: MeasureOptions, topology: Path | None, plan_format: PlanFormat
+) -> None:
+    """What `compare` with these options would run, with no container started: per run its
+    cpuset, memory nodes, CPUs, numactl, threads, env, capabilities, limits, and the plain
+    `docker run` line that reruns it by hand."""
+    from kit.campaign import place
+    from kit.reporting.plan import format_plan, planned_run
+    from kit.topology import load_topology
+
+    request = request_of(options)
+    host = load_topology(topology) if topology is not None else engine_maker(ctx).this_host()
+    kinds = [k.value for k in dict.fromkeys(request.where.kinds)]
+    runs = [planned_run(s) for s in place(request.what, host, kinds)]
+    out.print(format_plan(runs, plan_format), markup=False)
 
 
 def _measure(ctx: typer.Context, options: MeasureOptions, measure: bool = True) -> None:

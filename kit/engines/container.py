@@ -5,6 +5,7 @@ Pure: it never talks to Docker, so tests assert on exactly what a container will
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from kit import __version__
@@ -110,3 +111,8 @@ def docker_run_argv(kwargs: dict[str, Any]) -> list[str]:
     argv += [f"--label={k}={v}" for k, v in kwargs.get("labels", {}).items()]
     argv += [f"--env={k}={v}" for k, v in kwargs.get("environment", {}).items()]
     return [*argv, kwargs["image"], *kwargs["command"]]
+
+
+def docker_run_line(spec: RunSpec, session_id: str) -> str:
+    """``docker_run_argv`` for one run, quoted for a POSIX shell."""
+    return shlex.join(docker_run_argv(container_kwargs(spec, session_id)))

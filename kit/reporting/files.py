@@ -12,7 +12,8 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.reporting.html import html_report
 from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
-from kit.reporting.table import headers, rows, several_hosts, table_cells
+from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
+from kit.reporting.table import headers, speedup_text, table_cells
 from kit.results import RunResult
 from kit.session_dir import slug
 
@@ -22,23 +23,23 @@ BAR_CHART = "plot-images-per-sec.png"
 def bars(results: Sequence[RunResult], baseline: str | None = None) -> list[Bar]:
     """One bar per measured cell: median with min-max whiskers, speedup and verdict above."""
     out = []
-    where = several_hosts(results)
+    where = several_engines(results)
     for row in rows(results, baseline):
-        if row["images_per_sec"] is None or row["profile"].startswith("  #"):
+        if row.images_per_sec is None or row.kind is RowKind.instance:
             continue
         speedup = None
-        if row["speedup"] is not None:
-            speedup = f"{row['speedup']:.2f}x"
-            if row["ci_low"] is not None and row["verdict"] not in ("unknown", "baseline"):
-                speedup += f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}] {row['verdict']}"
+        if row.speedup is not None:
+            speedup = speedup_text(row.speedup, row.ci_low, row.ci_high, row.verdict, row.baseline)
+            if not row.baseline and row.verdict is not None and row.verdict.value != "unknown":
+                speedup += f" {row.verdict.value}"
         out.append(
             Bar(
-                label=f"{row['image']}:{row['profile']}" + (f"@{row['engine']}" if where else ""),
-                median=row["images_per_sec"],
-                low=row["min"],
-                high=row["max"],
+                label=f"{row.image}:{row.label}" + (f"@{row.engine}" if where else ""),
+                median=row.images_per_sec,
+                low=row.min,
+                high=row.max,
                 speedup=speedup,
-                noisy="noisy" in row["status"],
+                noisy=row.status is RowStatus.noisy,
             )
         )
     return out
