@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv engine images bench test unit lint clean
+.PHONY: help venv engine test-hosts images bench test unit lint clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ venv: $(VENV)/.installed ## Create .venv with kit and its test tools
 engine: ## Make sure a Docker engine answers (as root on Debian/Ubuntu: install and start one)
 	./docker/engine.sh
 
+test-hosts: ## What the tests need besides the engine: numactl, a registry, compose, sshd (installed as root)
+	./tests/host-setup.sh
+
 images: venv engine ## Build the stock, intel and latest images (cached layers make rebuilds quick)
 	$(KIT) images build
 
@@ -34,7 +37,7 @@ bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick p
 	$(KIT) compare $(BENCH_FLAVORS) --verify $(BENCH_ARGS)
 	$(KIT) report latest --format html --plot
 
-test: venv engine ## All tests, the real-Docker ones required (they build the images they need)
+test: venv engine test-hosts ## All tests, the real-Docker ones required (they build the images they need)
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)
 
 unit: venv ## The fast tests only (no Docker)

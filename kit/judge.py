@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from kit.cpus import format_cpu_list
 from kit.engines.base import RunOutcome
+from kit.engines.container import docker_run_line
 from kit.parse import ParsedOutput, parse_output
 from kit.placement import placement_problems
 from kit.results import RunResult, Status
@@ -55,6 +56,7 @@ def make_result(
     outcome: RunOutcome,
     utilization: Utilization | None = None,
     host: dict | None = None,
+    session_id: str = "",
 ) -> RunResult:
     """Parse the run's log (one streaming pass) and judge it."""
     try:
@@ -94,6 +96,7 @@ def make_result(
         host=host,
         engine=spec.engine,
         process_s=outcome.process_s,
+        docker_run=docker_run_line(spec, session_id) if session_id else "",
         workload={
             "model": spec.workload.model.value,
             "batch_size": spec.workload.batch_size,

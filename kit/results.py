@@ -52,6 +52,7 @@ class RunResult:
     workload: dict | None = None  # model and sizes, for the work per image
     engine: str = "docker"
     process_s: float | None = None  # the workload process's lifetime, as its engine saw it
+    docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
 
     @property
     def key(self) -> str:

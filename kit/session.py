@@ -122,51 +122,59 @@ def run_session(
     machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
     the machines run at once. ``hosts`` is each engine's host record for provenance. On an
     interrupt every engine stops what it is running, and the interrupt goes on up."""
+    runner = _Runner(len(plan), engine, store, listener, baseline, previous, hosts or {})
     done = {r.index for r in previous}
-    results: list[RunResult] = sorted(previous, key=lambda r: r.index)
-    lock = threading.Lock()
-    cancelled = threading.Event()
+    by_lane: dict[str, list[RunSpec]] = {}
+    for spec in plan:
+        if spec.index not in done:
+            by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
+    jobs = [lambda specs=specs: runner.run_lane(specs) for specs in by_lane.values()]
+    _all_at_once(jobs, "kit-lane", runner.stop)
+    return runner.results
 
-    def run_one(spec: RunSpec) -> None:
-        listener(RunStarted(spec, len(plan)))
-        sampler = Sampler() if engine.samples_host else contextlib.nullcontext()
-        with sampler:
-            outcome: RunOutcome = engine.run(
-                spec,
-                store.session_id,
-                store.log_path(spec),
-                lambda line: listener(RunOutput(spec, line)),
-            )
-        if cancelled.is_set():
-            return  # stopped by the interrupt: not a measurement, so it stays missing
-        utilization = sampler.result() if isinstance(sampler, Sampler) else None
-        result = make_result(spec, outcome, utilization, (hosts or {}).get(spec.engine))
-        with lock:
-            store.record(result)
-            results.append(result)
-            results.sort(key=lambda r: r.index)
-            store.write_summary(render(results, Format.markdown, baseline) + "\n")
-        listener(RunFinished(spec, result))
 
-    def run_lane(specs: Sequence[RunSpec]) -> None:
+class _Runner:
+    """A session's runs in progress: each lane's cells in turn, each result kept as it comes."""
+
+    def __init__(self, total, engine, store, listener, baseline, previous, hosts) -> None:
+        self.total, self.engine, self.store, self.listener = total, engine, store, listener
+        self.baseline, self.hosts = baseline, hosts
+        self.results: list[RunResult] = sorted(previous, key=lambda r: r.index)
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+
+    def stop(self) -> None:
+        self.cancelled.set()
+        self.engine.cancel()
+
+    def run_lane(self, specs: Sequence[RunSpec]) -> None:
         for cell in _cells(specs):
-            if cancelled.is_set():
+            if self.cancelled.is_set():
                 return
             # A cell's instances run at once, each on its own CPUs: that is the measurement.
-            _all_at_once([lambda spec=spec: run_one(spec) for spec in cell], "kit-run", stop)
+            jobs = [lambda spec=spec: self.run_one(spec) for spec in cell]
+            _all_at_once(jobs, "kit-run", self.stop)
 
-    def stop() -> None:
-        cancelled.set()
-        engine.cancel()
-
-    todo = [s for s in plan if s.index not in done]
-    by_lane: dict[str, list[RunSpec]] = {}
-    for spec in todo:
-        by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
-    _all_at_once(
-        [lambda specs=specs: run_lane(specs) for specs in by_lane.values()], "kit-lane", stop
-    )
-    return results
+    def run_one(self, spec: RunSpec) -> None:
+        self.listener(RunStarted(spec, self.total))
+        sampler = Sampler() if self.engine.samples_host else contextlib.nullcontext()
+        log_path = self.store.log_path(spec)
+        with sampler:
+            outcome: RunOutcome = self.engine.run(
+                spec, self.store.session_id, log_path,
+                lambda line: self.listener(RunOutput(spec, line)),
+            )  # fmt: skip
+        if self.cancelled.is_set():
+            return  # stopped by the interrupt: not a measurement, so it stays missing
+        utilization = sampler.result() if isinstance(sampler, Sampler) else None
+        host = self.hosts.get(spec.engine)
+        result = make_result(spec, outcome, utilization, host, self.store.session_id)
+        with self.lock:
+            self.store.record(result)
+            self.results.append(result)
+            self.results.sort(key=lambda r: r.index)
+            self.store.write_summary(render(self.results, Format.markdown, self.baseline) + "\n")
+        self.listener(RunFinished(spec, result))
 
 
 def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[], None]) -> None:

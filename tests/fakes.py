@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kit.cpus import parse_cpu_list
 from kit.engines.base import RunOutcome
 from kit.errors import ImageNotFound
 from kit.hostinfo import HostFacts
@@ -57,7 +58,7 @@ class GivenEngines:
 def numactl_show(spec: RunSpec) -> str:
     """What numactl --show prints for the spec's policy (policy and node lines only)."""
     numa = spec.profile.numa
-    nodes = (spec.memory_nodes or "0").replace(",", " ")
+    nodes = " ".join(str(n) for n in parse_cpu_list(spec.memory_nodes or "0"))
     if numa.interleave:
         return f"policy: interleave\npreferred node: 0 (interleave next)\ninterleavemask: {nodes}\n"
     if numa.membind:

@@ -115,3 +115,10 @@ def test_local_engine_compare_with_a_real_environment(monkeypatch, tmp_path):
     assert results["default"].provenance["cpus_allowed_list"] == "1"
     assert results["default"].tf_version == "2.14.1"
     assert results["default"].image_id.startswith("venv:stock-")
+
+
+def test_the_workload_folder_holds_kits_workload(tmp_path):
+    from kit.engines.local import LocalEngine
+
+    folder = LocalEngine(root=tmp_path).workload_path()
+    assert (folder / "kit_workload" / "__main__.py").is_file()

@@ -8,8 +8,8 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from kit import probe_script
 from kit.engines.base import LineSink, RunOutcome
 from kit.engines.container import LABEL_MANAGED, container_kwargs, probe_kwargs
 from kit.engines.endpoints import Endpoint
+from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.hostinfo import HostFacts, facts_from_probe, parse_probe_output
 from kit.spec import RunSpec
@@ -128,9 +129,8 @@ class DockerEngine:
         self.endpoint = endpoint
         self.name = endpoint.label if endpoint is not None else "docker"
         self.grant_sys_nice = grant_sys_nice
-        self._running: dict[str, Container] = {}
+        self._running: Running[Container] = Running()
         self._pending_removal: set[str] = set()
-        self._lock = threading.Lock()
         self._away = False  # the engine did not come back last time: fail fast until it does
 
     @property
@@ -232,14 +232,12 @@ class DockerEngine:
             try:
                 self._remove_pending()
                 container = self.client.containers.create(**kwargs)
-                with self._lock:
-                    self._running[container.id] = container
+                self._running.add(container.id, container)
                 container.start()
                 return container
             except RequestException:
                 if container is not None:
-                    with self._lock:
-                        self._running.pop(container.id, None)
+                    self._running.discard(container.id)
                     self._pending_removal.add(container.id)
                 if attempt == START_ATTEMPTS - 1:
                     raise
@@ -251,73 +249,76 @@ class DockerEngine:
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
         container = None
-        timer = None
-        timed_out = threading.Event()
-        exit_code: int | None = None
-        oom = False
-        process_s: float | None = None
+        ended: _Ended | None = None
+        watchdog = None
         error = self._await_engine()
-        image_id: str | None = None
         try:
             if error is not None:
                 raise _EngineAway(error)
             container = self._start(spec, session_id)
-            image_id = container.attrs.get("Image")
-
-            def on_timeout() -> None:
-                timed_out.set()
-                # It may have just ended, or the engine may be away.
-                with contextlib.suppress(docker.errors.APIError, RequestException):
-                    container.kill()
-
-            timer = threading.Timer(spec.timeout_s, on_timeout)
-            timer.daemon = True
-            timer.start()
-            _stream_logs(container, log_path, on_line)
-            exit_code = container.wait().get("StatusCode")
-            container.reload()
-            state = container.attrs.get("State", {})
-            oom = bool(state.get("OOMKilled"))
-            process_s = lifetime(state.get("StartedAt"), state.get("FinishedAt"))
+            watchdog = Watchdog(spec.timeout_s, lambda: _kill(container))
+            with watchdog:
+                _stream_logs(container, log_path, on_line)
+                ended = _Ended.of(container)
         except _EngineAway as exc:
             error = str(exc)
         except (docker.errors.DockerException, RequestException) as exc:
             error = f"Docker engine error: {_first_line(exc)}"
         finally:
-            if timer is not None:
-                timer.cancel()
             if container is not None:
-                with self._lock:
-                    self._running.pop(container.id, None)
-                try:
-                    _remove(container)
-                except (docker.errors.DockerException, RequestException):
-                    # The engine went away mid-run: remove it once the engine is back.
-                    self._pending_removal.add(container.id)
+                self._finish(container)
         return RunOutcome(
             started=started,
             ended=datetime.now(UTC),
-            exit_code=exit_code,
+            exit_code=ended.exit_code if ended else None,
             log_path=log_path,
-            image_id=image_id,
-            timed_out=timed_out.is_set(),
-            oom_killed=oom,
+            image_id=container.attrs.get("Image") if container is not None else None,
+            timed_out=watchdog is not None and watchdog.fired,
+            oom_killed=bool(ended and ended.oom_killed),
             error=error,
-            process_s=process_s,
+            process_s=ended.process_s if ended else None,
         )
 
+    def _finish(self, container: Container) -> None:
+        """Forget and remove the run's container; while the engine is away, remove it later."""
+        self._running.discard(container.id)
+        try:
+            _remove(container)
+        except (docker.errors.DockerException, RequestException):
+            self._pending_removal.add(container.id)
+
     def cancel(self) -> None:
-        with self._lock:
-            running = list(self._running.values())
-        for container in running:
-            with contextlib.suppress(docker.errors.APIError, RequestException):
-                container.kill()
+        for container in self._running.snapshot():
+            _kill(container)
 
     def remove_strays(self) -> int:
         strays = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})
         for container in strays:
             _remove(container)
         return len(strays)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """How a container ended, as the engine reports it."""
+
+    exit_code: int | None
+    oom_killed: bool
+    process_s: float | None
+
+    @classmethod
+    def of(cls, container: Container) -> _Ended:
+        exit_code = container.wait().get("StatusCode")
+        container.reload()
+        state = container.attrs.get("State", {})
+        process_s = lifetime(state.get("StartedAt"), state.get("FinishedAt"))
+        return cls(exit_code, bool(state.get("OOMKilled")), process_s)
+
+
+def _kill(container: Container) -> None:
+    """Kill a running container (it may have just ended, or the engine may be away)."""
+    with contextlib.suppress(docker.errors.APIError, RequestException):
+        container.kill()
 
 
 def lifetime(started: str | None, finished: str | None) -> float | None:

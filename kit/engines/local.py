@@ -11,13 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kit.engines.base import LineSink, RunOutcome
+from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.flavors import Flavor, docker_dir, image_tag
 from kit.hostinfo import HostFacts, local_facts
@@ -89,8 +89,7 @@ class LocalEngine:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_root()
-        self._running: dict[int, subprocess.Popen] = {}
-        self._lock = threading.Lock()
+        self._running: Running[subprocess.Popen] = Running()
 
     def check(self) -> None:
         missing = [tool for tool in ("taskset", "numactl") if shutil.which(tool) is None]
@@ -110,7 +109,7 @@ class LocalEngine:
         """A folder holding ``kit_workload`` -- kit's workload, as the images have it."""
         folder = self.root / "workload"
         link = folder / "kit_workload"
-        source = Path(__file__).resolve().parent / "workload"
+        source = Path(__file__).resolve().parents[1] / "workload"  # kit/workload
         folder.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink() or link.resolve() != source:
             with contextlib.suppress(FileNotFoundError):
@@ -159,67 +158,51 @@ class LocalEngine:
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
-        flavor = flavor_of(spec.image.reference)
-        python = self.env_path(flavor) / "bin" / "python"
+        python = self.env_path(flavor_of(spec.image.reference)) / "bin" / "python"
         argv = local_command(spec, python)
-        env = local_environment(spec, self.workload_path())
-        timed_out = threading.Event()
-        error = None
-        exit_code: int | None = None
-        process_s: float | None = None
         try:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=local_environment(spec, self.workload_path()),
                 start_new_session=True,  # its own process group: a timeout ends all of it
             )  # fmt: skip
         except OSError as exc:
-            error = f"cannot start {argv[0]}: {exc.strerror}"
             log_path.write_text("")
+            error = f"cannot start {argv[0]}: {exc.strerror}"
             return RunOutcome(started, datetime.now(UTC), None, log_path, error=error)
         spawned = time.monotonic()
-        with self._lock:
-            self._running[proc.pid] = proc
-
-        def on_timeout() -> None:
-            timed_out.set()
-            _kill_group(proc)
-
-        timer = threading.Timer(spec.timeout_s, on_timeout)
-        timer.daemon = True
-        timer.start()
+        watchdog = Watchdog(spec.timeout_s, lambda: _kill_group(proc))
         try:
-            assert proc.stdout is not None
-            with log_path.open("wb") as log:
-                for raw in proc.stdout:
-                    log.write(raw)
-                    log.flush()
-                    on_line(raw.decode("utf-8", "replace").rstrip("\n"))
-            exit_code = proc.wait()
-            process_s = time.monotonic() - spawned
+            with self._running.tracked(str(proc.pid), proc), watchdog:
+                _copy_output(proc, log_path, on_line)
+                exit_code = proc.wait()
         finally:
-            timer.cancel()
             _kill_group(proc)  # nothing it started outlives the run
-            with self._lock:
-                self._running.pop(proc.pid, None)
         return RunOutcome(
             started=started,
             ended=datetime.now(UTC),
             exit_code=exit_code,
             log_path=log_path,
             image_id=f"venv:{python.parent.parent.name}",
-            timed_out=timed_out.is_set(),
-            error=error,
-            process_s=process_s,
+            timed_out=watchdog.fired,
+            process_s=time.monotonic() - spawned,
         )
 
     def cancel(self) -> None:
-        with self._lock:
-            running = list(self._running.values())
-        for proc in running:
+        for proc in self._running.snapshot():
             _kill_group(proc)
 
     def remove_strays(self) -> int:
         return 0  # processes end with their run; nothing is left to remove
+
+
+def _copy_output(proc: subprocess.Popen, log_path: Path, on_line: LineSink) -> None:
+    assert proc.stdout is not None
+    with log_path.open("wb") as log:
+        for raw in proc.stdout:
+            log.write(raw)
+            log.flush()
+            on_line(raw.decode("utf-8", "replace").rstrip("\n"))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -84,6 +84,7 @@ def run_sections(results: Sequence[RunResult]) -> list[dict]:
         "index", "image", "image_ref", "image_id", "profile", "repeat", "instance", "status",
         "images_per_sec", "error", "cpus", "effective_cpus", "nodes", "mems", "numactl",
         "command", "env", "started", "ended", "exit_code", "log_path", "workload", "provenance",
+        "docker_run",
     )  # fmt: skip
     out = []
     for r in results:

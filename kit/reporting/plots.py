@@ -103,6 +103,23 @@ class UtilSeries:
             )
 
 
+def _annotate_speedups(ax, bars: Sequence[Bar]) -> None:
+    for x, bar in enumerate(bars):
+        if bar.speedup:
+            # Offset in points, not data units, so the gap above the error bar is the same for
+            # every bar whatever the scale.
+            ax.annotate(
+                _wrap(bar.speedup), (x, bar.high), xytext=(0, 4), textcoords="offset points",
+                ha="center", va="bottom", fontsize=8, linespacing=1.1,
+            )  # fmt: skip
+
+
+def _noisy_legend(ax) -> None:
+    steady = Patch(facecolor=BAR_COLOUR, edgecolor="#333333", label="steady")
+    noisy = Patch(facecolor=NOISY_COLOUR, edgecolor="#333333", hatch=NOISY_HATCH, label="noisy")
+    ax.legend(handles=[steady, noisy], loc="upper right", fontsize=8)
+
+
 def bar_chart_png(bars: Sequence[Bar], title: str) -> bytes:
     """Images/sec per cell with min-max error bars, the speedup over each bar, noisy bars
     hatched. Wider than the default when there are many bars."""
@@ -126,20 +143,7 @@ def bar_chart_png(bars: Sequence[Bar], title: str) -> bytes:
     for patch, bar in zip(drawn.patches, bars, strict=True):
         if bar.noisy:
             patch.set_hatch(NOISY_HATCH)
-    for x, bar in zip(xs, bars, strict=True):
-        if bar.speedup:
-            # Offset in points, not data units, so the gap above the error bar is the same for
-            # every bar whatever the scale.
-            ax.annotate(
-                _wrap(bar.speedup),
-                (x, bar.high),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=8,
-                linespacing=1.1,
-            )
+    _annotate_speedups(ax, bars)
     top = max(b.high for b in bars)
     # Headroom for up to three lines of speedup text over the tallest bar.
     ax.set_ylim(0, top * 1.3 if top > 0 else 1)
@@ -153,16 +157,7 @@ def bar_chart_png(bars: Sequence[Bar], title: str) -> bytes:
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     if any(b.noisy for b in bars):
-        ax.legend(
-            handles=[
-                Patch(facecolor=BAR_COLOUR, edgecolor="#333333", label="steady"),
-                Patch(
-                    facecolor=NOISY_COLOUR, edgecolor="#333333", hatch=NOISY_HATCH, label="noisy"
-                ),
-            ],
-            loc="upper right",
-            fontsize=8,
-        )
+        _noisy_legend(ax)
     return _png(fig)
 
 

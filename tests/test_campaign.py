@@ -1,0 +1,187 @@
+"""The campaign core, driven directly: prepare and execute with fake engines on captured
+topologies (the seed's 2-socket c4.8xlarge and the 2-CPU development host), so these pass on
+any host. tests/test_docker.py drives the same core through the CLI on the real engine."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kit.campaign import CampaignRequest, How, What, Where, execute, prepare
+from kit.engines.endpoints import parse_hosts
+from kit.engines.factory import EngineKind
+from kit.errors import ImageNotFound, UsageError
+from kit.feedback import Quiet
+from kit.gate import Gate
+from kit.placement import CpuSelection
+from kit.profiles import NumaPolicy
+from kit.session_dir import load_session
+from kit.spec import Limits, Model, WorkloadSpec
+from kit.store import ResultsDB
+from tests.fakes import C4, EPYC, FakeEngine, GivenEngines
+
+TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)
+RATES = {"stock:default": 5.48, "intel:tuned": 33.62, "intel:interleave": 34.18,
+         "intel:node0": 23.6, "intel:default": 30.0}  # fmt: skip
+
+
+class Counting(GivenEngines):
+    """Counts every engine asked for, so a test can prove none was."""
+
+    def __init__(self, *engines, topology=EPYC) -> None:
+        super().__init__(*engines, topology=topology)
+        self.asked = 0
+
+    def engine(self, kind, endpoint=None):
+        self.asked += 1
+        return super().engine(kind, endpoint)
+
+
+def request(
+    tmp_path: Path, images=("stock", "intel"), profiles=("default",), **what
+) -> CampaignRequest:
+    how = what.pop("how", {})
+    return CampaignRequest(
+        What(tuple(images), tuple(profiles), workload=TINY, **what),
+        Where((EngineKind.docker,)),
+        How(results=tmp_path / "results", **how),
+    )
+
+
+def test_prepare_places_the_plan_on_the_engines_machine(tmp_path):
+    engine = FakeEngine(RATES, name="docker", topology=C4, machine="c4")
+    maker = GivenEngines(engine, topology=C4)
+    prepared = prepare(
+        request(tmp_path, images=("intel",), profiles=("tuned", "node0"), repeats=2),
+        maker, Quiet(),
+    )  # fmt: skip
+    assert len(prepared.plan) == 4 and [s.index for s in prepared.plan] == [1, 2, 3, 4]
+    node0 = next(s for s in prepared.plan if s.profile.name == "node0")
+    assert node0.effective_cpus == (*range(9), *range(18, 27))
+    assert node0.profile.env["OMP_NUM_THREADS"] == "9"  # node 0's physical cores
+    assert prepared.machines == {"c4": ("docker",)}
+    assert engine.ran == []  # preparing runs nothing
+
+
+def test_execute_runs_persists_and_returns_typed_runs(tmp_path):
+    engine = FakeEngine(RATES, name="docker", topology=C4, machine="c4")
+    prepared = prepare(
+        request(tmp_path, images=("intel",), profiles=("tuned", "interleave"), repeats=2),
+        GivenEngines(engine, topology=C4), Quiet(),
+    )  # fmt: skip
+    finished = execute(prepared, Quiet())
+    assert [r.index for r in finished.runs] == [1, 2, 3, 4] and not finished.failed
+    assert finished.gate_failures is None
+    assert len(load_session(finished.folder)) == 4
+    meta = json.loads((finished.folder / "session.json").read_text())
+    assert set(meta) >= {"hosts", "plan", "argv"} and "host_record" not in meta
+    assert meta["hosts"]["docker"]["physical_cores"] == 18
+    with ResultsDB(tmp_path / "results" / "kit.db") as db:
+        assert len(db.runs(finished.session_id)) == 4
+    assert all(r.docker_run.startswith("docker run --rm --cpuset-cpus 0-35") for r in finished.runs)
+
+
+def test_instances_per_node_on_the_seed_host(tmp_path):
+    engine = FakeEngine({"intel:tuned": 17.0}, name="docker", topology=C4, machine="c4")
+    prepared = prepare(
+        request(tmp_path, images=("intel",), profiles=("tuned",), instances="per-node"),
+        GivenEngines(engine, topology=C4), Quiet(),
+    )  # fmt: skip
+    assert [(s.cpu_list, s.mems_list) for s in prepared.plan] == [
+        ("0-8,18-26", "0"),
+        ("9-17,27-35", "1"),
+    ]
+    finished = execute(prepared, Quiet())
+    assert sum(r.images_per_sec for r in finished.runs) == pytest.approx(34.0)
+
+
+def test_the_up_front_plan_serves_its_machine_and_another_topology_is_placed_again(tmp_path):
+    same = FakeEngine(RATES, name="docker", topology=EPYC)
+    prepared = prepare(request(tmp_path), GivenEngines(same, topology=EPYC), Quiet())
+    assert {s.cpu_list for s in prepared.plan} == {"0-1"}
+    other = FakeEngine(RATES, name="docker", topology=C4)  # the engine's host is not this one
+    prepared = prepare(request(tmp_path), GivenEngines(other, topology=EPYC), Quiet())
+    assert {s.cpu_list for s in prepared.plan} == {"0-35"}
+
+
+def test_auto_becomes_the_engine_that_answered(tmp_path):
+    engine = FakeEngine(RATES, name="docker")
+    req = request(tmp_path)
+    req = CampaignRequest(req.what, Where((EngineKind.auto,)), req.how)
+    prepared = prepare(req, GivenEngines(engine), Quiet())
+    assert {s.engine for s in prepared.plan} == {"docker"}
+
+
+def test_a_missing_image_is_refused_before_anything_runs(tmp_path):
+    engine = FakeEngine(RATES, name="docker", images={"kit/tensorflow:stock"})
+    with pytest.raises(ImageNotFound, match="kit/tensorflow:intel"):
+        prepare(request(tmp_path), GivenEngines(engine), Quiet())
+    assert engine.ran == []
+
+
+def test_the_gate_fails_a_slower_cell(tmp_path):
+    fast = FakeEngine({"stock:default": 10.0}, name="docker")
+    first = execute(
+        prepare(request(tmp_path, ("stock",), repeats=3), GivenEngines(fast), Quiet()), Quiet()
+    )
+    slow = FakeEngine({"stock:default": 5.0}, name="docker")
+    gated = request(tmp_path, ("stock",), repeats=3, how={"gate": Gate(first.session_id, 10)})
+    finished = execute(prepare(gated, GivenEngines(slow), Quiet()), Quiet())
+    assert finished.gate_failures and "stock:default: 0.50x" in finished.gate_failures[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"images": ("UPPER/Case:bad",)}, "neither a flavor"),
+        ({"images": ("kit/tensorflow:stock;x",)}, "neither a flavor"),
+        ({"images": ("",)}, "neither a flavor"),
+        ({"profiles": ("nope",)}, "nope"),
+        ({"profiles": ("default", "default")}, "named twice"),
+        ({"images": ("stock", "stock")}, "named twice"),
+        ({"timeout_s": math.nan}, "--timeout"),
+        ({"timeout_s": math.inf}, "--timeout"),
+        ({"timeout_s": 1e309}, "--timeout"),
+        ({"repeats": 0}, "--repeats"),
+        ({"selection": CpuSelection(cpus=(5,))}, "CPU 5 not on this host"),
+        ({"numactl": NumaPolicy(membind="3")}, "node 3"),
+        ({"how": {"baseline": "intel:nope"}}, "baseline 'intel:nope'"),
+        ({"how": {"resume": "19990101T000000Z"}}, "no kit session"),
+        ({"how": {"gate": Gate("19990101T000000Z", 5)}}, "no kit session"),
+    ],
+)  # fmt: skip
+def test_bad_requests_are_refused_before_any_engine_is_asked(tmp_path, change, match):
+    maker = Counting(FakeEngine(RATES, name="docker"))
+    with pytest.raises(UsageError, match=match):
+        fields = dict(change)
+        images = fields.pop("images", ("stock", "intel"))
+        profiles = fields.pop("profiles", ("default",))
+        prepare(request(tmp_path, images, profiles, **fields), maker, Quiet())
+    assert maker.asked == 0
+
+
+def test_container_limits_are_refused_for_the_local_engine(tmp_path):
+    maker = Counting(FakeEngine(RATES, name="local"))
+    req = request(tmp_path, limits=Limits(memory="8g"))
+    req = CampaignRequest(req.what, Where((EngineKind.local,)), req.how)
+    with pytest.raises(UsageError, match="container limits"):
+        prepare(req, maker, Quiet())
+    assert maker.asked == 0
+
+
+def test_a_gate_percentage_must_be_a_percentage():
+    for bad in (-1, 100, math.nan):
+        with pytest.raises(UsageError, match="--fail-if-slower"):
+            Gate("s", bad)
+
+
+def test_hosts_are_planned_each_on_its_own_topology(tmp_path):
+    small = FakeEngine(RATES, name="small", machine="m1", topology=EPYC)
+    big = FakeEngine(RATES, name="big", machine="m2", topology=C4)
+    req = request(tmp_path, ("intel",), ("node0",))
+    hosts = tuple(parse_hosts(["small=tcp://127.0.0.1:1", "big=tcp://127.0.0.1:2"]))
+    req = CampaignRequest(req.what, Where(hosts=hosts), req.how)
+    prepared = prepare(req, GivenEngines(small, big), Quiet())
+    assert [(s.engine, s.cpu_list) for s in prepared.plan] == [("small", "0-1"), ("big", "0-35")]
+    assert prepared.machines == {"m1": ("small",), "m2": ("big",)}
