@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -104,20 +105,35 @@ WIDE: tuple[Column, ...] = (
     ("CPU busy in/out", _busy),
     ("speedup [95% CI]", _speedup),
 )
-NARROW_DROPS = ("nodes", "memory policy", "GFLOP/s", "CPU busy in/out")
+
+
+def _rate_cv(row: Row) -> str:
+    rate = _num(row.images_per_sec, ".2f")
+    return f"{rate} ±{row.cv:.1%}" if row.cv is not None and row.repeats > 1 else rate
+
+
+NARROW_WIDTH = 120
+NARROW: tuple[Column, ...] = (
+    *(c for c in WIDE[:4]),
+    ("numactl", lambda r: " ".join(a.removeprefix("--") for a in r.numactl.split())),
+    ("threads", lambda r: r.threads),
+    ("images/sec", _rate_cv),  # ± the repeats' cv
+    ("speedup [95% CI]", _speedup),
+)
 HEADERS = (*(name for name, _ in WIDE), "verdict", "status")
 
 
 def _lines(table: Sequence[Row], wide: bool, with_engine: bool) -> tuple[list, list, list[str]]:
     """Headers, cells and (narrow) the notes that long status texts became."""
-    columns = [c for c in WIDE if wide or c[0] not in NARROW_DROPS]
+    columns = WIDE if wide else NARROW
     per_engine = Counter(r.engine for r in table if r.kind is RowKind.cell)
     notes: list[str] = []
     body = []
     for row in table:
         status = _status(row)
         if not wide and row.status is not RowStatus.ok:
-            notes.append(f"[{len(notes) + 1}] {row.image}:{row.label.strip()}: {status}")
+            note = f"[{len(notes) + 1}] {row.image}:{row.label.strip()}: {status}"
+            notes.append(textwrap.fill(note, NARROW_WIDTH, subsequent_indent="    "))
             status = f"{row.status.value} [{len(notes)}]"
         elif len(status) > 90:
             status = status[:87] + "..."
@@ -184,7 +200,10 @@ def render(
         return to_csv(table)
     tablefmt = "github" if fmt is Format.markdown else "simple"
     names, body, notes = _lines(table, wide or fmt is Format.markdown, several)
-    text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
+    if fmt is Format.markdown:
+        text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
+    else:
+        text = compact_table(names, body)
     if notes:
         text += "\n\n" + "\n".join(notes)
     if best:
@@ -193,6 +212,14 @@ def render(
             cells_, headers=BEST_HEADERS, tablefmt=tablefmt, disable_numparse=True
         )
     return text
+
+
+def compact_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """tabulate's "simple" layout without the padding it adds to every header (two columns a
+    header is what keeps the table within a terminal's width)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *body, strict=True)]
+    first, *rest = tabulate([headers, *body], tablefmt="plain", disable_numparse=True).splitlines()
+    return "\n".join([first, "  ".join("-" * w for w in widths), *rest])
 
 
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:

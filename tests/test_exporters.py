@@ -1,0 +1,102 @@
+"""Every exporter from the same typed rows, as golden files: a session with a baseline, faster
+cells, a noisy one and failed ones, on the seed's topology."""
+
+import json
+import os
+import re
+
+import pytest
+
+from kit.reporting.files import bars
+from kit.reporting.rows import ROW_SCHEMA, Row, RowKind, RowStatus, rows
+from kit.reporting.table import Format, render
+from kit.session import open_session, run_session
+from tests.conftest import DATA
+from tests.fakes import C4, FakeEngine
+from tests.test_campaign import request
+
+GOLDEN = DATA / "exports"
+README = DATA.parent.parent / "README.md"
+
+
+class Drifting(FakeEngine):
+    """Rates per repeat, so a cell can be noisy."""
+
+    def __init__(self, rates, **kw):
+        super().__init__({k: v[0] for k, v in rates.items()}, **kw)
+        self.by_repeat = rates
+
+    def run(self, spec, session_id, log_path, on_line):
+        series = self.by_repeat.get(spec.key)
+        if series is not None:
+            self.rates[spec.key] = series[spec.repeat % len(series)]
+        return super().run(spec, session_id, log_path, on_line)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from kit.campaign import place
+
+    tmp = tmp_path_factory.mktemp("exports")
+    rates = {
+        "stock:default": [5.48, 5.50, 5.46],
+        "intel:tuned": [33.62, 33.70, 33.55],
+        "intel:interleave": [34.18, 30.10, 37.90],  # noisy
+    }
+    engine = Drifting(rates, name="docker", topology=C4, machine="seed")
+    what = request(tmp, ("stock", "intel"), ("default", "tuned", "interleave"), repeats=3).what
+    plan = place(what, C4, ["docker"])
+    store, _ = open_session(plan, engine, tmp)
+    found = run_session(plan, engine, store, hosts={"docker": engine.host_facts("x").record})
+    # stock:tuned, stock:interleave and intel:default have no rate: they fail
+    return found
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("KIT_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "wide", "name"),
+    [(Format.table, False, "table.txt"), (Format.table, True, "table-wide.txt"),
+     (Format.markdown, False, "table.md"), (Format.csv, False, "rows.csv"),
+     (Format.json, False, "rows.json")],
+)  # fmt: skip
+def test_exporters_from_typed_rows(results, fmt, wide, name):
+    _golden(name, render(results, fmt, wide=wide) + "\n")
+
+
+def test_rows_are_typed(results):
+    table = rows(results)
+    assert all(isinstance(r, Row) for r in table)
+    by = {(r.image, r.profile): r for r in table}
+    assert by["stock", "default"].baseline and by["stock", "default"].status is RowStatus.ok
+    assert by["intel", "interleave"].status is RowStatus.noisy
+    assert by["intel", "default"].status is RowStatus.failed
+    assert isinstance(by["intel", "tuned"].speedup, float) and by["intel", "interleave"].best
+    assert {r.kind for r in table} == {RowKind.cell}
+
+
+def test_the_terminal_table_fits_120_columns_and_wide_keeps_every_column(results):
+    narrow, wide = render(results, Format.table), render(results, Format.table, wide=True)
+    assert max(len(line) for line in narrow.splitlines()) <= 120
+    assert "[1] " in narrow and "memory policy" not in narrow
+    assert "memory policy" in wide and "GFLOP/s" in wide
+
+
+def test_the_json_schema_is_the_documented_one(results):
+    data = json.loads(render(results, Format.json))
+    assert data["schema"] == ROW_SCHEMA
+    section = README.read_text().split("### Exported rows", 1)[1].split("\n## ", 1)[0]
+    assert f"schema {ROW_SCHEMA}" in section
+    documented = re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)
+    assert documented == ["schema", *data["rows"][0]]
+
+
+def test_plots_read_the_same_rows(results):
+    drawn = {b.label: b for b in bars(results)}
+    assert drawn["intel:interleave"].noisy and not drawn["intel:tuned"].noisy
+    assert drawn["intel:tuned"].speedup.startswith("6.14x [")

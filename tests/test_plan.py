@@ -1,0 +1,92 @@
+"""`kit plan`: what compare would run, on the seed's 2-socket topology, as golden output. The
+docker run line of a plan is executed for real in tests/test_docker.py."""
+
+import json
+import os
+import re
+
+import pytest
+
+from kit import __version__
+from tests.conftest import DATA, invoke, invoke_with
+from tests.fakes import FakeEngine
+
+SEED = str(DATA / "topology" / "c4.8xlarge.lscpu")
+PROFILES = ("default", "tuned", "interleave", "node0", "one-per-core", "membind")
+GOLDEN = DATA / "plan"
+
+
+def _golden(name: str, text: str) -> None:
+    """Compare with tests/data/plan/NAME (KIT_UPDATE_GOLDEN=1 rewrites it); kit's version is
+    a placeholder there."""
+    text = text.replace(f"kit.version={__version__}", "kit.version=VERSION")
+    path = GOLDEN / name
+    if os.environ.get("KIT_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def _plan(*args: str) -> str:
+    code, text = invoke("plan", "intel", *args, "--repeats", "1", "--topology", SEED)
+    assert code == 0, text
+    return text
+
+
+def test_plan_of_the_seed_profiles():
+    _golden("seed-profiles.txt", _plan(*(a for p in PROFILES for a in ("-p", p))))
+
+
+@pytest.mark.parametrize("instances", ["2", "4", "per-node"])
+def test_plan_of_instances_on_the_seed_host(instances):
+    text = _plan("-p", "tuned", "-p", "node0", "--instances", instances)
+    _golden(f"seed-instances-{instances}.txt", text)
+
+
+def test_plan_as_json_is_versioned_and_complete():
+    runs = json.loads(_plan("-p", "interleave", "--format", "json"))
+    assert runs["schema"] == 1
+    (run,) = runs["runs"]
+    assert run["cpuset"] == "0-35" and run["numactl"] == ["numactl", "--interleave=all"]
+    assert run["capabilities"] == ["SYS_NICE"] and run["env"]["OMP_NUM_THREADS"] == "18"
+    assert run["docker_run"].startswith("docker run --rm --cpuset-cpus 0-35 ")
+
+
+def test_plan_starts_nothing_and_needs_no_image():
+    engine = FakeEngine({}, name="docker", images=set())
+    code, text = invoke_with(engine, "plan", "kit/never-built:x", "-p", "tuned", "--cpus", "1")
+    assert code == 0, text
+    assert engine.ran == []
+    assert re.search(r"docker run --rm --cpuset-cpus 1 .* kit/never-built:x python", text)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(b"\xff\xfe\x00garbage", "not UTF-8"), (b"hello world\n", "not a topology")],
+)
+def test_a_topology_file_that_is_none_is_refused(tmp_path, content, match):
+    path = tmp_path / "topo"
+    path.write_bytes(content)
+    code, text = invoke("plan", "stock", "--topology", str(path))
+    assert code == 2 and match in text and "lscpu -p" in text
+
+
+@pytest.mark.parametrize("command", ["compare", "run", "verify", "plan"])
+@pytest.mark.parametrize(
+    "reference",
+    ["UPPER/Case:bad", "kit/tensorflow:stock;x", "kit/tensorflow:", "x@sha256:abc", "",
+     "a" * 300, "tëst", "has space"],
+)  # fmt: skip
+def test_malformed_image_references_are_refused_before_any_engine(tmp_path, command, reference):
+    class Refusing:
+        def engine(self, kind, endpoint=None):
+            raise AssertionError("an engine was asked for")
+
+        def this_host(self):
+            from tests.fakes import EPYC
+
+            return EPYC
+
+    code, text = invoke_with(Refusing(), command, reference, "--results", str(tmp_path)) if (
+        command != "plan") else invoke_with(Refusing(), command, reference)  # fmt: skip
+    assert code == 2, text
+    assert "neither a flavor" in text and "Traceback" not in text
