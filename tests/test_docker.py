@@ -313,3 +313,30 @@ def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
     assert "Operation not permitted" in result.error
     assert "SYS_NICE" in result.error
     assert result.images_per_sec is None  # never silently run without the binding
+
+
+def test_a_plans_docker_run_line_gives_kits_own_placement(kit_images, kit_containers, tmp_path):
+    """The line `kit plan` prints, run by hand with the docker CLI, gets the cpuset, memory
+    policy and threads that kit's own run of the same cell gets (read inside each container)."""
+    import shlex
+
+    from kit.parse import parse_output
+
+    cell = ("stock", "-p", "interleave", "--cpus", "1", *TINY)
+    code, text = kit("plan", *cell, "--repeats", "1", "--format", "json")
+    assert code == 0, text
+    (planned,) = json.loads(text[text.index("{") : text.rindex("}") + 1])["runs"]
+    by_hand = subprocess.run(
+        shlex.split(planned["docker_run"]), capture_output=True, text=True, timeout=600, check=False
+    )
+    assert by_hand.returncode == 0, by_hand.stderr[-2000:]
+    hand = parse_output(by_hand.stdout.splitlines() + by_hand.stderr.splitlines())
+    code, text = kit("run", *cell, "--results", str(tmp_path))
+    assert code == 0, text
+    (own,) = load_session(only_session(tmp_path))
+    for key in ("cpus_allowed_list", "affinity", "mems_allowed_list", "numactl_show", "threads"):
+        assert hand.provenance[key] == own.provenance[key], key
+    assert hand.provenance["cpus_allowed_list"] == "1" and hand.images_per_sec > 0
+    # the run's record keeps the same line, labelled with its session
+    same = re.sub(r"kit\.session=\S+", "kit.session=S", own.docker_run)
+    assert same == re.sub(r"kit\.session=\S+", "kit.session=S", planned["docker_run"])

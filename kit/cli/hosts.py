@@ -57,7 +57,10 @@ def topology(
     if host is None:
         topo, record = common.engine_maker(ctx).this_host(), None
     else:
-        facts = _remote_facts(ctx, host)
+        from kit.engines.endpoints import parse_host
+        from kit.engines.factory import remote_facts
+
+        facts = remote_facts(common.engine_maker(ctx), parse_host(host))
         topo, record = facts.topology, facts.record
     if as_json:
         data = to_json(topo) if record is None else {**to_json(topo), "host": record}
@@ -71,26 +74,6 @@ def topology(
         )
     for line in format_topology(topo):
         out.print(line, markup=False)
-
-
-def _remote_facts(ctx: typer.Context, text: str):
-    """A Docker engine's host, read by a probe container from the first kit image it has."""
-    from kit.engines.endpoints import parse_host
-    from kit.errors import ImageNotFound
-    from kit.flavors import Flavor, image_tag
-
-    engine = common.engine_maker(ctx).engine(EngineKind.docker, parse_host(text))
-    engine.check()
-    for flavor in Flavor:
-        try:
-            engine.image_id(image_tag(flavor))
-        except ImageNotFound:
-            continue
-        return engine.host_facts(image_tag(flavor))
-    raise ImageNotFound(
-        f"no kit image on {engine.name} to read its host with",
-        "send one with any `kit compare ... --host` there, or `kit images pull` on it",
-    )
 
 
 @app.command()

@@ -23,15 +23,9 @@ from kit.cli.common import (
 )
 from kit.cli.measure import gate_status
 from kit.cpus import parse_cpu_list
-from kit.engines.factory import EngineKind
-from kit.errors import RunFailed
 from kit.gate import Gate, slower_than
 from kit.placement import CpuSelection
-from kit.plan import build_plan
-from kit.profiles import load_profiles, pick
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
-from kit.session_dir import slug
-from kit.spec import Workload, WorkloadSpec
 from kit.store import hostnames
 
 
@@ -144,29 +138,11 @@ def peak(
     results: ResultsOpt = Path("results"),
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
-    from kit.hostinfo import host_record
-    from kit.parse import parse_peak_output
-    from kit.session_dir import DB_NAME, check_writable
-    from kit.store import ResultsDB
+    from kit.peak import measure_peak
+    from kit.ui import TerminalFeedback
 
-    topology = common.engine_maker(ctx).this_host()
-    (profile,) = pick(load_profiles(None), ["default"])
-    (spec,) = build_plan(
-        [image], [profile], WorkloadSpec(workload=Workload.peak), topology,
-        CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None), 600.0,
-    )  # fmt: skip
-    check_writable(results)
-    engine = common.engine_maker(ctx).engine(EngineKind.auto)
-    engine.check()
-    image_id = engine.image_id(spec.image.reference)
-    log = results / f"peak-{slug(spec.image.label)}.log"
-    err.print(f"measuring the GEMM peak of {spec.image.label} on CPUs {spec.cpu_list}")
-    outcome = engine.run(spec, "peak", log, lambda line: None)
-    with log.open(encoding="utf-8", errors="replace") as text:
-        record = parse_peak_output(text)
-    if outcome.exit_code != 0 or record is None:
-        raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
-    host = str(host_record()["hostname"])
-    with ResultsDB(db or results / DB_NAME) as store:
-        store.add_peak(host, image_id, float(record["gflops"]), record)
-    out.print(f"{spec.image.label}: {record['gflops']:.1f} GFLOP/s float32 GEMM on {host}")
+    selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
+    found = measure_peak(
+        image, selection, common.engine_maker(ctx), results, db, TerminalFeedback(err)
+    )
+    out.print(f"{found.image}: {found.gflops:.1f} GFLOP/s float32 GEMM on {found.host}")

@@ -11,6 +11,7 @@ from typing import Protocol
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
 from kit.errors import EngineUnavailable
+from kit.hostinfo import HostFacts
 from kit.topology import Topology, read_host
 
 
@@ -74,3 +75,22 @@ def open_engines(
 def docker_engines(engines: Mapping[str, Engine]) -> list:
     """The Docker engines among them (the ones with a client to move images through)."""
     return [e for e in engines.values() if hasattr(e, "client")]
+
+
+def remote_facts(maker: EngineMaker, endpoint: Endpoint) -> HostFacts:
+    """A Docker engine's host, read by a probe container from the first kit image it has."""
+    from kit.errors import ImageNotFound
+    from kit.flavors import Flavor, image_tag
+
+    engine = maker.engine(EngineKind.docker, endpoint)
+    engine.check()
+    for flavor in Flavor:
+        try:
+            engine.image_id(image_tag(flavor))
+        except ImageNotFound:
+            continue
+        return engine.host_facts(image_tag(flavor))
+    raise ImageNotFound(
+        f"no kit image on {engine.name} to read its host with",
+        "send one with any `kit compare ... --host` there, or `kit images pull` on it",
+    )
