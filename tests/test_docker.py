@@ -37,7 +37,7 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     table = json_rows(text)
     keys = [(r["image"], r["profile"]) for r in table]
     assert keys == [(i, p) for i in ("stock", "intel") for p in ("default", "tuned", "interleave")]
-    assert all(r["images_per_sec"] > 0 and r["status"].startswith("ok") for r in table)
+    assert all(r["images_per_sec"] > 0 and r["status"] in ("ok", "noisy") for r in table)
     assert all(r["repeats"] == 2 and r["verdict"] for r in table)
     assert {r["tf_version"] for r in table} == {"2.14.1", "2.14.0"}
     assert table[0]["speedup"] == 1.0

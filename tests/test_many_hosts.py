@@ -72,9 +72,9 @@ def test_two_engines_one_table_and_the_second_receives_the_image(
     assert client.images.get(STOCK).id == docker_client.images.get(STOCK).id
     # one machine (one kernel) behind both: kit says so, and their runs take turns
     assert "docker and second run on one machine" in text
-    header = next(line for line in text.splitlines() if line.startswith("host "))
-    assert header.split()[:2] == ["host", "image"]
-    assert "Best per host:" in text
+    header = next(line for line in text.splitlines() if line.startswith("engine "))
+    assert header.split()[:2] == ["engine", "image"]
+    assert "Best per engine:" in text
     (session,) = session_dirs(tmp_path)
     results = load_session(session)
     assert sorted(r.engine for r in results) == ["docker", "docker", "second", "second"]
