@@ -116,12 +116,12 @@ def build_plan(
         raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
     selection = selection or CpuSelection()
     refs: list[ImageRef] = [resolve_image(name) for name in images]
-    cells = [
+    placed = [
         _place_cell(profile.with_numactl(numactl or {}), topology, selection, instances)
         for profile in profiles
     ]
     # Engines on one host share its CPUs, so they take turns cell by cell, like repeats do.
-    grid = [(image, runs, engine) for image in refs for runs in cells for engine in engines]
+    grid = [(image, runs, engine) for image in refs for runs in placed for engine in engines]
     plan: list[RunSpec] = []
     for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
         for cell in order:

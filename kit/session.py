@@ -148,11 +148,11 @@ class _Runner:
         self.engine.cancel()
 
     def run_lane(self, specs: Sequence[RunSpec]) -> None:
-        for cell in _cells(specs):
+        for together in _together(specs):
             if self.cancelled.is_set():
                 return
             # A cell's instances run at once, each on its own CPUs: that is the measurement.
-            jobs = [lambda spec=spec: self.run_one(spec) for spec in cell]
+            jobs = [lambda spec=spec: self.run_one(spec) for spec in together]
             _all_at_once(jobs, "kit-run", self.stop)
 
     def run_one(self, spec: RunSpec) -> None:
@@ -194,7 +194,7 @@ def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[
             raise
 
 
-def _cells(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
+def _together(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
     """Specs that run together: one repeat of one cell (its instances, or a single run)."""
     grouped: dict[tuple[int, int], list[RunSpec]] = {}
     for spec in plan:

@@ -301,7 +301,7 @@ def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     code, text = invoke_with(engine, "history", "--results", str(tmp_path))
     assert code == 0 and session.name in text and "intel:default 33.62" in text
     code, text = invoke_with(engine, "report", "--results", str(tmp_path), "--format", "csv")
-    assert code == 0 and text.splitlines()[0].startswith("schema,kind,engine,machine,image")
+    assert code == 0 and text.splitlines()[0].startswith("schema,kind,engine,host,image")
     code, text = invoke_with(
         engine, "report", session.name[:8], "--results", str(tmp_path), "--format", "html", "--plot"
     )
@@ -349,3 +349,10 @@ def test_two_engines_in_one_table(monkeypatch, tmp_path):
     order = [s.engine for e in engines.values() for s in e.ran]
     assert sorted(order) == ["docker", "docker", "local", "local"]
     assert [s.index for s in engines["docker"].ran] == [1, 4]
+
+
+def test_version():
+    from kit import __version__
+
+    code, text = invoke("--version")
+    assert code == 0 and text.strip() == f"kit {__version__}"

@@ -98,7 +98,7 @@ def test_renderings(tmp_path):
     assert "6.14x" in table and "5.48" in table and "2.14.1" in table and "2/2" in table
     assert render(results, Format.markdown).splitlines()[1].startswith("|--")
     csv_text = render(results, Format.csv)
-    assert csv_text.splitlines()[0].startswith("schema,kind,engine,machine,image,tf_version")
+    assert csv_text.splitlines()[0].startswith("schema,kind,engine,host,image,tf_version")
     data = json.loads(render(results, Format.json))
     assert data["schema"] == 2 and data["rows"][1]["images_per_sec"] == 33.62
 

@@ -237,10 +237,19 @@ def open_db(db: Path | None, results: Path):
     return ResultsDB(path)
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print kit's version.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         out.print(f"kit {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print kit's version.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """How fast does TensorFlow train on this CPU, which build and settings win, by how much?"""

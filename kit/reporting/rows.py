@@ -80,7 +80,7 @@ class Cell:
 class Row:
     kind: RowKind
     engine: str
-    machine: str  # the hostname of the machine the engine runs on
+    host: str  # the machine the engine runs on, by hostname
     image: str
     tf_version: str | None
     profile: str
@@ -218,7 +218,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
          **fields: object) -> Row:  # fmt: skip
     r, s = runs[0], m.summary
     values: dict[str, object] = dict(
-        kind=kind, engine=r.engine, machine=str((r.host or {}).get("hostname") or r.engine),
+        kind=kind, engine=r.engine, host=str((r.host or {}).get("hostname") or r.engine),
         image=r.image, tf_version=r.tf_version, profile=r.profile, instance=None,
         instances=r.instances, cpus=r.cpus, nodes=r.nodes, numactl=r.numactl,
         memory_policy=r.memory_policy, threads=r.threads,
@@ -278,7 +278,7 @@ class BestRow:
     """An engine's fastest cell, and how the engines compare on their best."""
 
     engine: str
-    machine: str  # hostname, CPU model, cores
+    host: str  # hostname, CPU model, cores
     cell: str
     images_per_sec: float
     speedup: float | None

@@ -159,12 +159,12 @@ def table_cells(
     return _lines(rows(results, baseline, peaks), True, several_engines(results))[1]
 
 
-BEST_HEADERS = ("engine", "machine", "best", "images/sec", "vs its baseline", "vs fastest")
+BEST_HEADERS = ("engine", "host", "best", "images/sec", "vs its baseline", "vs fastest")
 
 
 def _best_cells(best: BestRow) -> list[str]:
     speedup = speedup_text(best.speedup, best.ci_low, best.ci_high, best.verdict)
-    return [best.engine, best.machine, best.cell, f"{best.images_per_sec:.2f}", speedup,
+    return [best.engine, best.host, best.cell, f"{best.images_per_sec:.2f}", speedup,
             f"{best.of_fastest:.2f}x"]  # fmt: skip
 
 
