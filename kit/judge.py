@@ -4,6 +4,7 @@ ok, why (quoting the output's last lines)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from kit.cpus import format_cpu_list
 from kit.engines.base import RunOutcome
@@ -51,19 +52,26 @@ def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Sta
     return Status.ok, None
 
 
+def read_output(log_path: Path) -> ParsedOutput:
+    try:
+        with log_path.open(encoding="utf-8", errors="replace") as log:
+            return parse_output(log)
+    except FileNotFoundError:
+        return parse_output([])
+
+
 def make_result(
     spec: RunSpec,
     outcome: RunOutcome,
     utilization: Utilization | None = None,
     host: dict | None = None,
     session_id: str = "",
+    parsed: ParsedOutput | None = None,
 ) -> RunResult:
-    """Parse the run's log (one streaming pass) and judge it."""
-    try:
-        with outcome.log_path.open(encoding="utf-8", errors="replace") as log:
-            parsed = parse_output(log)
-    except FileNotFoundError:
-        parsed = parse_output([])
+    """Judge the run on its log, parsed here in one streaming pass unless ``parsed`` already
+    holds it."""
+    if parsed is None:
+        parsed = read_output(outcome.log_path)
     status, error = judge(spec, outcome, parsed)
     return RunResult(
         index=spec.index,

@@ -13,8 +13,8 @@ from pathlib import Path
 from kit import __version__
 from kit.engines.base import Engine, RunOutcome
 from kit.errors import UsageError
-from kit.judge import judge, make_result
-from kit.onednn import parse_verbose
+from kit.judge import make_result
+from kit.onednn import MARKER, OneDnnSummary, VerboseAccumulator
 from kit.parse import ParsedOutput, parse_output
 from kit.reporting.table import Format, render
 from kit.results import RunResult, Status
@@ -202,9 +202,17 @@ def _together(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(grouped.values())
 
 
-def _tail(log_path: Path) -> ParsedOutput:
+def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
+    """One pass over a verbose log (it can reach hundreds of MB): oneDNN's lines to the verbose
+    parser, the few others to the output parser."""
+    accumulator = VerboseAccumulator()
+    others: list[str] = []
     with log_path.open(encoding="utf-8", errors="replace") as log:
-        return parse_output(log)
+        for line in log:
+            accumulator.feed(line)
+            if not MARKER.search(line):
+                others.append(line)
+    return accumulator.summary(), parse_output(others)
 
 
 def run_verify(
@@ -223,14 +231,13 @@ def run_verify(
         outcome = engine.run(
             diag, store.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
         )
-        with log_path.open(encoding="utf-8", errors="replace") as log:
-            summary = parse_verbose(log)
+        summary, parsed = _read_verify_log(log_path)
         record = verify_record(diag, summary, str(log_path))
-        status, error = judge(diag, outcome, _tail(log_path))
-        if status is not Status.ok:  # a failed diagnostic run proves nothing either way
-            record["warnings"] = [f"diagnostic run {status.value}: {error}"]
+        result = make_result(diag, outcome, parsed=parsed)
+        if result.status is not Status.ok:  # a failed diagnostic run proves nothing either way
+            record["warnings"] = [f"diagnostic run {result.status.value}: {result.error}"]
         records.append(record)
-        listener(RunFinished(diag, make_result(diag, outcome)))
+        listener(RunFinished(diag, result))
     meta = store.read_meta()
     meta["verify"] = records
     store.write_meta(meta)

@@ -33,7 +33,8 @@ class SessionDir:
 
     @classmethod
     def create(cls, root: Path, session_id: str, db: ResultsDB | None = None) -> SessionDir:
-        check_writable(root)
+        """A new folder under ``root``, which its caller checked (``check_writable``)."""
+        root.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, 100):
             name = session_id if attempt == 1 else f"{session_id}-{attempt}"
             try:

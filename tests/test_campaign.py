@@ -161,6 +161,14 @@ def test_bad_requests_are_refused_before_any_engine_is_asked(tmp_path, change, m
     assert maker.asked == 0
 
 
+def test_a_results_path_that_is_a_file_is_refused_before_any_engine(tmp_path):
+    (tmp_path / "results").write_text("")
+    maker = Counting(FakeEngine(RATES, name="docker"))
+    with pytest.raises(UsageError, match="is a file"):
+        prepare(request(tmp_path), maker, Quiet())
+    assert maker.asked == 0
+
+
 def test_container_limits_are_refused_for_the_local_engine(tmp_path):
     maker = Counting(FakeEngine(RATES, name="local"))
     req = request(tmp_path, limits=Limits(memory="8g"))

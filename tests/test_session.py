@@ -108,13 +108,6 @@ def test_unknown_baseline_is_refused():
         check_baseline(["stock:default"], "intel:nope")
 
 
-def test_results_path_that_is_a_file_is_refused(tmp_path):
-    target = tmp_path / "file"
-    target.write_text("")
-    with pytest.raises(UsageError, match="is a file"):
-        open_session(plan(), FakeEngine({}), target)
-
-
 def test_resume_runs_only_what_is_missing(tmp_path):
     specs = plan(names=("default", "tuned"))
     engine = FakeEngine(
