@@ -203,8 +203,17 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
             "--memory and --pids-limit are container limits", "use them with --engine docker"
         )
     check_writable(how.results)
+    from kit.store import ResultsDB
+
+    ResultsDB.check(how.db_path)
     if how.resume is not None:
-        SessionDir.open(how.results, how.resume)
+        from kit.session import check_resumable
+
+        store = SessionDir.open(how.results, how.resume)
+        if first is not None:  # the same plan, or refused now (engines answer later)
+            check_resumable(store, first.specs, by_kind=True)
+        else:
+            store.read_meta()  # a damaged record is refused before any engine is asked
     return first
 
 
@@ -213,7 +222,8 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     from kit.delivery import deliver
 
     first = check_request(request, maker)
-    gate_runs = request.how.gate.load(request.how.results) if request.how.gate else []
+    how = request.how
+    gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
     engines = open_engines(maker, request.where.kinds, request.where.hosts)
     _check_reach(request.what, engines)
     for one in engines.values():
@@ -321,7 +331,9 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     how, plan = prepared.request.how, list(prepared.plan)
     meta = {"hosts": prepared.hosts, "argv": list(how.argv or sys.argv[1:])}
     with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
-        store, previous = open_session(plan, prepared.engine, how.results, how.resume, meta, db)
+        store, previous = open_session(
+            plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
+        )
         feedback.say(
             f"kit {__version__}: {len(plan) - len(previous)} run(s) of "
             f"{prepared.request.what.workload.describe()}; results in {store.path}"

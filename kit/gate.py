@@ -35,11 +35,18 @@ class Gate:
             )
         return cls(session, percent)
 
-    def load(self, results: Path) -> list[RunResult]:
-        """The baseline session's runs, read (and checked) before anything runs."""
+    def load(self, results: Path, db_path: Path) -> list[RunResult]:
+        """The baseline session's runs, read (and checked) before anything runs: from the
+        results database (its id, a unique prefix or ``latest``), else from its folder."""
         from kit.session_dir import SessionDir, load_session
+        from kit.store import ResultsDB
 
-        runs = load_session(SessionDir.open(results, self.session).path)
+        if db_path.is_file():
+            with ResultsDB(db_path) as db:
+                session = db.resolve_session(self.session)
+                runs = [RunResult.from_json(r) for r in db.runs(session)]
+        else:
+            runs = load_session(SessionDir.open(results, self.session).path)
         if not runs:
             raise UsageError(
                 f"baseline session {self.session} has no runs", "pick one with results"

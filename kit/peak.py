@@ -41,9 +41,12 @@ def measure_peak(
     workload = WorkloadSpec(workload=Workload.peak)
     (spec,) = build_plan([image], [profile], workload, maker.this_host(), selection, PEAK_TIMEOUT_S)
     check_writable(results)
+    db_path = db or results / DB_NAME
+    ResultsDB.check(db_path)
     engine = maker.engine(EngineKind.auto)
     engine.check()
     image_id = engine.image_id(spec.image.reference)
+    results.mkdir(parents=True, exist_ok=True)
     log = results / f"peak-{slug(spec.image.label)}.log"
     feedback.say(f"measuring the GEMM peak of {spec.image.label} on CPUs {spec.cpu_list}")
     outcome = engine.run(spec, "peak", log, lambda line: None)
@@ -52,6 +55,6 @@ def measure_peak(
     if outcome.exit_code != 0 or record is None:
         raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
     host = str(host_record()["hostname"])
-    with ResultsDB(db or results / DB_NAME) as store:
+    with ResultsDB(db_path) as store:
         store.add_peak(host, image_id, float(record["gflops"]), record)
     return Peak(spec.image.label, host, float(record["gflops"]))

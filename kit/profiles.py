@@ -341,13 +341,9 @@ def load_profiles(extra: Path | None = None) -> dict[str, Profile]:
     """Built-in profiles, overlaid by the user's file when given."""
     profiles = parse_profiles(builtin_text(), "built-in")
     if extra is not None:
-        try:
-            text = extra.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read profiles file {extra}: {exc.strerror}",
-                "pass an existing TOML file to --profiles",
-            ) from None
+        from kit.inputs import read_text_file
+
+        text = read_text_file(extra, "--profiles", "pass a TOML file of profiles to --profiles")
         profiles.update(parse_profiles(text, str(extra), known=profiles))
     return profiles
 

@@ -18,7 +18,7 @@ from kit.onednn import MARKER, OneDnnSummary, VerboseAccumulator
 from kit.parse import ParsedOutput, parse_output
 from kit.reporting.table import Format, render
 from kit.results import RunResult, Status
-from kit.session_dir import SessionDir, load_session, new_session_id, slug
+from kit.session_dir import SessionDir, new_session_id, slug
 from kit.spec import RunSpec
 from kit.store import ResultsDB
 from kit.utilization import Sampler
@@ -78,20 +78,15 @@ def open_session(
     resume: str | None = None,
     meta: dict | None = None,
     db: ResultsDB | None = None,
+    say: Callable[[str], None] = lambda message: None,
 ) -> tuple[SessionDir, list[RunResult]]:
     """A new session folder, or the one being resumed with the runs it already has."""
     if resume is not None:
         store = SessionDir.open(results_root, resume, db)
-        recorded = store.read_meta().get("plan")
-        if recorded != plan_record(plan):
-            raise UsageError(
-                f"session {store.session_id} was a different plan (images, profiles, CPUs, "
-                "sizes or settings differ)",
-                "resume with exactly the command that started it",
-            )
+        check_resumable(store, plan)
         if db is not None:
             db.add_session(store.session_id, store.read_meta())
-        return store, load_session(store.path)
+        return store, recorded_runs(store, db, say)
     store = SessionDir.create(results_root, new_session_id(), db)
     store.write_meta(
         {
@@ -105,6 +100,48 @@ def open_session(
         }
     )
     return store, []
+
+
+def check_resumable(store: SessionDir, plan: Sequence[RunSpec], by_kind: bool = False) -> None:
+    """A resumed session must be the same plan: UsageError saying so otherwise. ``by_kind``:
+    the plan names engines by kind (checked before they answer), so engines are not compared."""
+    recorded = store.read_meta().get("plan")
+    if by_kind and isinstance(recorded, list):
+        recorded = [{**r, "engine": None} for r in recorded if isinstance(r, dict)]
+    planned = [{**r, "engine": None} for r in plan_record(plan)] if by_kind else plan_record(plan)
+    if recorded != planned:
+        raise UsageError(
+            f"session {store.session_id} was a different plan (images, profiles, CPUs, "
+            "sizes or settings differ)",
+            "resume with exactly the command that started it",
+        )
+
+
+def recorded_runs(
+    store: SessionDir, db: ResultsDB | None, say: Callable[[str], None]
+) -> list[RunResult]:
+    """Every run the session already has: the database's (the source of truth) and the
+    folder's. Where they disagree the folder is repaired from the database (and a run only the
+    folder kept is added to the database), and that is said: nothing finished runs again."""
+    folder, damaged = store.read_records()
+    known = db.has_session(store.session_id) if db is not None else False
+    in_db = [RunResult.from_json(r) for r in db.runs(store.session_id)] if known else []
+    merged = {r.index: r for r in folder} | {r.index: r for r in in_db}
+    only_folder = [r for r in folder if r.index not in {d.index for d in in_db}]
+    if db is not None:
+        for run in only_folder:
+            db.add_run(store.session_id, run.to_json())
+    missing = sorted(set(merged) - {r.index for r in folder})
+    if damaged or missing:
+        store.rewrite_records(list(merged.values()))
+        say(
+            f"repaired {store.path / 'results.jsonl'} from the results database: "
+            f"{len(merged)} run(s) kept, {damaged} damaged line(s) dropped, {len(missing)} "
+            "run(s) restored"
+        )
+    if only_folder and db is not None:
+        say(f"added {len(only_folder)} run(s) the results database lacked from {store.path}")
+    return sorted(merged.values(), key=lambda r: r.index)
 
 
 def run_session(
@@ -182,6 +219,8 @@ def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[
     interrupt then always lands here, never inside a library's streaming code. If a job fails
     or this thread is interrupted, ``stop`` is called until every job has returned (a job about
     to start a run still finds it stopped), then the error goes on up."""
+    if not jobs:
+        return  # a resumed session with nothing left to run
     with ThreadPoolExecutor(len(jobs), thread_name_prefix=name) as pool:
         futures = [pool.submit(job) for job in jobs]
         try:

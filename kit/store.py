@@ -78,12 +78,25 @@ class ResultsDB:
     """An open results database. Every write is its own transaction, committed before it returns,
     so a crash or a Ctrl-C loses at most the run being written, never a row already there."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    @staticmethod
+    def check(path: Path) -> None:
+        """Refuse, before anything runs and without touching the file, a path that is no kit
+        results database (a folder, a FIFO, another program's file, a newer schema)."""
         if path.is_dir():
             raise UsageError(
                 f"results database {path} is a directory", "pass a file path to the database"
             )
+        if not path.exists():
+            return
+        if not path.is_file():
+            raise UsageError(
+                f"results database {path} is not a regular file", "pass a file path to the database"
+            )
+        _inspect_readonly(path)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        ResultsDB.check(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -175,7 +188,7 @@ class ResultsDB:
         )
 
     def add_run(self, session_id: str, record: dict) -> None:
-        """Record one run (``RunResult.to_json()``); the same index again replaces it."""
+        """Record one run (``RunResult.to_json()``); the same index again is refused."""
         row = (
             session_id,
             record["index"],
@@ -191,11 +204,12 @@ class ResultsDB:
             json.dumps(record, sort_keys=True),
         )
         try:
-            self._write(
+            added = self._write(
                 f"run {record['index']} of session {session_id}",
-                """INSERT OR REPLACE INTO runs (session_id, idx, image, profile, cell, repeat,
+                """INSERT INTO runs (session_id, idx, image, profile, cell, repeat,
                    instance, status, images_per_sec, started, ended, result)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (session_id, idx) DO NOTHING""",
                 row,
             )
         except sqlite3.IntegrityError:
@@ -204,12 +218,19 @@ class ResultsDB:
                 f"{self.path} does not hold",
                 "add the session before its runs",
             ) from None
+        if not added:  # append-only: a measurement, once recorded, is never replaced
+            raise KitError(
+                f"run {record['index']} of session {session_id} is already in results database "
+                f"{self.path}; kit never overwrites a recorded run",
+                "resume the session to run only what it is missing",
+            )
 
-    def _write(self, what: str, sql: str, params: tuple) -> None:
+    def _write(self, what: str, sql: str, params: tuple) -> int:
+        """One statement in its own transaction; how many rows it changed."""
         try:
             # One transaction: committed when the block ends, rolled back if anything raises.
             with self._conn:
-                self._conn.execute(sql, params)
+                return self._conn.execute(sql, params).rowcount
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
@@ -267,6 +288,9 @@ class ResultsDB:
                 "SELECT result FROM runs WHERE session_id = ? ORDER BY idx", (session_id,)
             )
         ]
+
+    def has_session(self, session_id: str) -> bool:
+        return self._exists(session_id)
 
     def latest_session(self) -> str | None:
         row = self._conn.execute(f"SELECT id FROM sessions {_NEWEST_FIRST} LIMIT 1").fetchone()
@@ -330,6 +354,35 @@ def hostnames(meta: dict) -> list[str]:
     records = meta.get("hosts") or {"": meta.get("host_record") or {"hostname": meta.get("host")}}
     names = (str(r.get("hostname")) for r in records.values() if r and r.get("hostname"))
     return list(dict.fromkeys(names))
+
+
+def _inspect_readonly(path: Path) -> None:
+    """The schema of an existing file, read through a read-only connection (nothing written,
+    no journal switched): UsageError unless it is kit's, at a version this kit reads."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise _open_error(path, exc) from None
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if not names:
+            return  # an empty file: kit makes its schema there
+        if "schema_version" not in names:
+            raise UsageError(
+                f"{path} is an SQLite database, but not kit's results database",
+                "pass a new path or an existing kit results database",
+            )
+        (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        raise _open_error(path, exc) from None
+    finally:
+        conn.close()
+    if version is not None and version > SCHEMA_VERSION:
+        raise UsageError(
+            f"results database {path} has schema version {version}; this kit reads version "
+            f"{SCHEMA_VERSION}",
+            "upgrade kit, or pass another database",
+        )
 
 
 def _session_row(

@@ -355,24 +355,13 @@ def format_topology(topo: Topology) -> list[str]:
     return lines
 
 
-MAX_TOPOLOGY_BYTES = 4 * 2**20
-
-
 def load_topology(path: Path) -> Topology:
-    """A topology file (``--topology``): a regular, bounded UTF-8 text file in one of the forms
-    ``parse_topology_text`` reads; UsageError saying what is wrong with it otherwise."""
+    """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
+    from kit.inputs import read_text_file
+
     hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
+    text = read_text_file(path, "--topology", hint)
     try:
-        info = path.stat()
-        if not path.is_file():
-            raise UsageError(f"--topology {path} is not a regular file", hint)
-        if info.st_size > MAX_TOPOLOGY_BYTES:
-            raise UsageError(f"--topology {path} is {info.st_size} bytes, not a topology", hint)
-        text = path.read_bytes().decode("utf-8")
         return parse_topology_text(text)
-    except OSError as exc:
-        raise UsageError(f"cannot read --topology {path}: {exc.strerror}", hint) from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--topology {path} is not UTF-8 text", hint) from None
     except ValueError as exc:
         raise UsageError(f"--topology {path}: {exc}", hint) from None

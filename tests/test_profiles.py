@@ -128,5 +128,5 @@ def test_pick_unknown_profile_lists_the_known_ones():
 
 
 def test_missing_profiles_file(tmp_path):
-    with pytest.raises(UsageError, match="cannot read profiles file"):
+    with pytest.raises(UsageError, match=r"cannot read --profiles .*missing\.toml: No such file"):
         load_profiles(tmp_path / "missing.toml")

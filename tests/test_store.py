@@ -157,10 +157,11 @@ def test_best_is_none_when_no_run_is_ok(db):
     assert db.sessions()[0].best is None
 
 
-def test_same_index_replaces_the_run(db):
+def test_a_recorded_run_is_never_replaced(db):
     db.add_session("s", meta("2024-05-01T10:00:00+00:00"))
-    db.add_run("s", record(1, status="failed", ips=None))
     db.add_run("s", record(1, ips=123.0))
+    with pytest.raises(KitError, match="never overwrites a recorded run"):
+        db.add_run("s", record(1, ips=5.0))
     assert [(r["index"], r["status"], r["images_per_sec"]) for r in db.runs("s")] == [
         (1, "ok", 123.0)
     ]

@@ -26,6 +26,7 @@ from kit.cpus import parse_cpu_list
 from kit.gate import Gate, slower_than
 from kit.placement import CpuSelection
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
+from kit.session_dir import DB_NAME
 from kit.store import hostnames
 
 
@@ -33,7 +34,9 @@ from kit.store import hostnames
 def history(
     db: DbOpt = None,
     results: ResultsOpt = Path("results"),
-    limit: Annotated[int, typer.Option(help="How many sessions, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(help="How many sessions, newest first.", min=1, max=100_000)
+    ] = 20,
 ) -> None:
     """Past sessions: when, host, images, profiles, best cell."""
 
@@ -89,7 +92,7 @@ def report(
     from kit.results import RunResult
 
     gate = Gate.from_options(baseline_session, fail_if_slower)
-    gate_runs = gate.load(results) if gate is not None else None
+    gate_runs = gate.load(results, db or results / DB_NAME) if gate is not None else None
     with open_db(db, results) as store:
         session_id = store.resolve_session(session)
         records = store.runs(session_id)

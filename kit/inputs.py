@@ -1,0 +1,35 @@
+"""Files a person hands kit (profiles, topologies, CA bundles), read safely: a regular file (a
+FIFO would block forever, a folder is no file), of bounded size, decoded as UTF-8; every way it
+can fail is one UsageError that names the option, the file and the fix."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from kit.errors import UsageError
+
+MAX_TEXT_BYTES = 4 * 2**20
+
+
+def read_text_file(path: Path, option: str, hint: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    try:
+        info = path.stat()  # follows links: a link to a regular file is a regular file
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise UsageError(f"{option} {path} is {what}", hint)
+        if info.st_size > max_bytes:
+            raise UsageError(
+                f"{option} {path} is {info.st_size} bytes, more than the {max_bytes} kit reads",
+                hint,
+            )
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {option} {path}: {exc.strerror}", hint) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{option} {path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})", hint
+        ) from None
