@@ -20,7 +20,7 @@ from kit import __version__
 from kit.engines.base import Engine, EngineSet
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, docker_engines, open_engines
-from kit.errors import Interrupted, UsageError
+from kit.errors import Interrupted, KitError, UsageError
 from kit.feedback import Feedback
 from kit.flavors import resolve_image
 from kit.gate import Gate, slower_than
@@ -184,14 +184,17 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
     profiles, the images' references, the results folder, resume and gate sessions, and (with
     no --host) the placement on this machine, returned to be reused for its engines."""
     from kit.session_dir import SessionDir, check_writable
+    from kit.settings import check_environment
 
     what, how = request.what, request.how
+    check_environment()
     _ = what.image_refs
     first = None
     if not request.where.hosts:
         kinds = tuple(k.value for k in dict.fromkeys(request.where.kinds))
         topology = maker.this_host()
         first = FirstPlan(topology, kinds, tuple(place(what, topology, kinds)))
+        _check_memory(what.limits, topology)
         if how.baseline is not None and "@" not in how.baseline:  # @ENGINE: once they answer
             _check_baseline(first.specs, how.baseline)
     else:
@@ -236,11 +239,27 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     if request.where.hosts:
         for name, f in facts.items():
             feedback.say(f"{name}: {describe_host(f.record)}")
+    for f in facts.values():
+        memory_mb = f.record.get("memory_mb")
+        _check_memory(
+            request.what.limits, f.topology, memory_mb if isinstance(memory_mb, int) else None
+        )
     machines = machines_of(facts, feedback)
     topologies = [(facts[names[0]].topology, names) for names in machines.values()]
     plan = place_fleet(request.what, topologies, first)
     _check_baseline(plan, request.how.baseline)
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+
+
+def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = None) -> None:
+    """A memory limit beyond the machine's memory limits nothing: refuse it."""
+    total_mb = total_mb or sum(n.mem_total_mb or 0 for n in topology.nodes)
+    wanted = limits.memory_bytes
+    if wanted is not None and total_mb and wanted > total_mb * 2**20:
+        raise UsageError(
+            f"--memory {limits.memory} is more than this host's {total_mb} MB",
+            f"give at most {total_mb // 1024}g, or leave --memory out",
+        )
 
 
 def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
@@ -338,13 +357,20 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
             f"kit {__version__}: {len(plan) - len(previous)} run(s) of "
             f"{prepared.request.what.workload.describe()}; results in {store.path}"
         )
+        resume = f"finish it with the same command plus --resume {store.session_id}"
         try:
             runs, verified = _run(prepared, store, previous, feedback)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted after {len(load_session(store.path))} of {len(plan)} runs; every "
                 f"finished run is in {store.path}",
-                f"finish it with the same command plus --resume {store.session_id}",
+                resume,
+            ) from None
+        except OSError as exc:  # the disk filled, the folder went away, ...
+            raise KitError(
+                f"the session stopped: {exc.strerror or exc} ({exc.filename or store.path}); "
+                f"every run recorded before is in {store.path} and the results database",
+                f"make room, then {resume}",
             ) from None
     gate = how.gate
     failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent)) if gate else None

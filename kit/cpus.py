@@ -21,10 +21,10 @@ def parse_cpu_list(text: str, *, what: str = "CPU list") -> tuple[int, ...]:
         try:
             lo = _cpu_id(first)
             hi = _cpu_id(last) if sep else lo
-        except ValueError:
+        except ValueError as exc:
+            why = str(exc) or "is not a number or a range"
             raise UsageError(
-                f"bad {what} {text!r}: {part!r} is not a number or a range",
-                "use ids and ranges like 0-3,8",
+                f"bad {what} {text!r}: {part!r} {why}", "use ids and ranges like 0-3,8"
             ) from None
         if hi < lo:
             raise UsageError(
@@ -37,10 +37,10 @@ def parse_cpu_list(text: str, *, what: str = "CPU list") -> tuple[int, ...]:
 def _cpu_id(text: str) -> int:
     text = text.strip()
     if not text.isdigit() or not text.isascii():
-        raise ValueError(text)
+        raise ValueError
     value = int(text)
     if value >= MAX_CPU:
-        raise ValueError(text)
+        raise ValueError(f"is beyond the largest id kit takes ({MAX_CPU - 1})")
     return value
 
 

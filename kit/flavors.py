@@ -66,7 +66,17 @@ def _name_of(reference: str) -> str:
 
 def check_reference(text: str) -> str:
     """The reference, if it is one Docker accepts; else UsageError saying what form it takes."""
-    if not text.isascii() or not _REFERENCE.fullmatch(text) or len(_name_of(text)) > MAX_NAME:
+    first, slash, _ = text.partition("/")
+    # As Docker reads it, a first component is a registry only with a dot, a port or as
+    # localhost; otherwise it is part of the (lowercase) path.
+    registry = slash and ("." in first or ":" in first or first == "localhost")
+    path_ok = registry or not slash or re.fullmatch(_COMPONENT, first)
+    if (
+        not text.isascii()
+        or not _REFERENCE.fullmatch(text)
+        or not path_ok
+        or len(_name_of(text)) > MAX_NAME
+    ):
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise UsageError(
             f"{shown!r} is neither a flavor ({', '.join(f.value for f in Flavor)}) nor an image "

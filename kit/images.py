@@ -60,10 +60,15 @@ def default_ca_bundle(environ: dict[str, str] | None = None) -> Path | None:
 
 
 def check_ca_bundle(path: Path | None) -> None:
-    if path is not None and not path.is_file():
-        raise UsageError(
-            f"CA bundle {path} does not exist", "pass an existing PEM file to --ca-bundle"
-        )
+    """A CA bundle pip can trust: a readable PEM file with at least one certificate (anything
+    else fails the build much later with a misleading pip error)."""
+    if path is None:
+        return
+    from kit.inputs import read_text_file
+
+    hint = "pass the PEM bundle your proxy's CA is in, e.g. /etc/ssl/certs/ca-certificates.crt"
+    if "-----BEGIN CERTIFICATE-----" not in read_text_file(path, "--ca-bundle", hint):
+        raise UsageError(f"--ca-bundle {path} holds no PEM certificate", hint)
 
 
 def image_labels(flavor: Flavor, base: str) -> dict[str, str]:

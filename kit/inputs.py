@@ -33,3 +33,18 @@ def read_text_file(path: Path, option: str, hint: str, max_bytes: int = MAX_TEXT
         raise UsageError(
             f"{option} {path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})", hint
         ) from None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """A file kit is about to write after long work: refused now if it cannot be written
+    there (a folder, a missing folder, somewhere read-only)."""
+    import os
+
+    hint = f"give {option} a file path in a writable folder"
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder", hint)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: folder {folder} does not exist", hint)
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option} {path} is not writable", hint)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from kit.errors import UsageError
-
-DEFAULT_LOCK = Path(tempfile.gettempdir()) / "kit-session.lock"
+from kit.settings import lock_file
 
 
 def lock_path() -> Path:
     """The host's lock file; KIT_LOCK_FILE moves it (tests give each test its own)."""
-    return Path(os.environ.get("KIT_LOCK_FILE") or DEFAULT_LOCK)
+    return lock_file()
 
 
 @contextlib.contextmanager

@@ -279,6 +279,9 @@ def _env_table(env: object, where: str) -> dict[str, str]:
     return out
 
 
+MAX_ENV_BYTES = 131_072 - 1  # the kernel's MAX_ARG_STRLEN, for NAME=VALUE and its NUL
+
+
 def validate_env(key: str, value: object, where: str) -> None:
     if not _ENV_NAME.match(key):
         raise UsageError(
@@ -289,6 +292,12 @@ def validate_env(key: str, value: object, where: str) -> None:
         raise UsageError(f"{where}: env {key} must be a string or number")
     if any(ch in str(value) for ch in "\0\n\r"):
         raise UsageError(f"{where}: env {key} holds a NUL or line break", "use a single-line value")
+    if len(f"{key}={value}".encode()) > MAX_ENV_BYTES:
+        raise UsageError(
+            f"{where}: env {key} is {len(str(value).encode())} bytes; the kernel takes at most "
+            f"{MAX_ENV_BYTES} for one variable",
+            "give a short value (a path to a file, not the file)",
+        )
 
 
 def _threads_table(threads: object, where: str) -> dict[str, str]:

@@ -134,7 +134,10 @@ def _bounded(what: str, value: int, lo: int, hi: int) -> None:
         raise UsageError(f"{what} must be between {lo} and {hi}, got {value}")
 
 
-_MEMORY = re.compile(r"[1-9][0-9]*[bkmg]?\Z", re.IGNORECASE)
+_MEMORY = re.compile(r"([1-9][0-9]{0,15})([bkmg]?)\Z", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+MIN_MEMORY_BYTES = 6 * 2**20  # Docker's own minimum for a container's memory limit
+MAX_PIDS = 4_194_304  # the kernel's PID_MAX_LIMIT: no pids cgroup takes more
 
 
 @dataclass(frozen=True)
@@ -145,12 +148,28 @@ class Limits:
     pids: int | None = None
 
     def __post_init__(self) -> None:
-        if self.memory is not None and not _MEMORY.match(self.memory):
-            raise UsageError(f"--memory {self.memory!r} is not a size", "write it like 512m or 8g")
-        if self.pids is not None and self.pids < 16:
+        if self.memory is not None:
+            match = _MEMORY.match(self.memory)
+            if not match:
+                raise UsageError(
+                    f"--memory {self.memory!r} is not a size", "write it like 512m or 8g"
+                )
+            if self.memory_bytes < MIN_MEMORY_BYTES:  # type: ignore[operator]
+                raise UsageError(
+                    f"--memory {self.memory} is below Docker's minimum of 6 MB",
+                    "TensorFlow needs gigabytes: write it like 8g",
+                )
+        if self.pids is not None and not 16 <= self.pids <= MAX_PIDS:
             raise UsageError(
-                f"--pids-limit {self.pids} is too low for TensorFlow's threads", "use 16 or more"
+                f"--pids-limit {self.pids} is outside [16, {MAX_PIDS}] (TensorFlow's threads "
+                "need 16 or more; the kernel allows no more)",
+                "use e.g. --pids-limit 4096",
             )
+
+    @property
+    def memory_bytes(self) -> int | None:
+        match = _MEMORY.match(self.memory or "")
+        return int(match.group(1)) * _UNITS[match.group(2).lower()] if match else None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def facts_for(topology: Topology, machine: str) -> HostFacts:
         "physical_cores": len(topology.cores()),
         "logical_cpus": len(topology.cpus),
         "kernel": "6.1.0-test",
+        "memory_mb": 24_000,
         "boot_id": machine,
     }
     return HostFacts(topology, record)

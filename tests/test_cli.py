@@ -153,6 +153,22 @@ def test_main_prints_one_line_and_exits_with_the_code(monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("kit: error: bad --cpus")
 
 
+def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, capsys, tmp_path):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("kit.topology.format_topology", broken)  # a bug, played
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["kit", "topology"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("kit: internal error: ZeroDivisionError: a bug (the traceback is in ")
+    (log,) = tmp_path.glob("kit-error-*.log")
+    assert "Traceback (most recent call last)" in log.read_text() and str(log) in line
+
+
 def test_topology_command():
     code, text = invoke("topology")
     assert code == 0 and "allowed:" in text and "node 0:" in text

@@ -166,3 +166,25 @@ def test_the_gate_takes_latest_and_a_unique_prefix(tmp_path, text):
     req = request(tmp_path, repeats=2, how={"gate": Gate(text, 10)})
     prepared = prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
     assert len(prepared.gate_runs) == 4
+
+
+def test_a_full_disk_mid_session_keeps_what_was_recorded_and_says_how_to_resume(tmp_path):
+    import errno
+
+    class FillsTheDisk(FakeEngine):
+        def run(self, spec, session_id, log_path, on_line):
+            if spec.index == 3:
+                raise OSError(errno.ENOSPC, "No space left on device", str(log_path))
+            return super().run(spec, session_id, log_path, on_line)
+
+    from kit.errors import KitError
+
+    engine = FillsTheDisk(RATES, name="docker")
+    prepared = prepare(request(tmp_path, repeats=2), GivenEngines(engine), Quiet())
+    with pytest.raises(KitError, match="No space left on device") as info:
+        execute(prepared, Quiet())
+    assert "--resume" in info.value.hint
+    session = next((tmp_path / "results").glob("2*"))
+    assert [r.index for r in load_session(session)] == [1, 2]
+    finished, again, _ = _resume(tmp_path, session.name)
+    assert [s.index for s in again.ran] == [3, 4] and len(finished.runs) == 4

@@ -49,8 +49,18 @@ def test_default_ca_bundle_follows_the_standard_variables(tmp_path):
 
 
 def test_missing_ca_bundle_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="No such file"):
         check_ca_bundle(tmp_path / "nope.pem")
+
+
+def test_a_ca_bundle_that_is_not_pem_is_refused(tmp_path):
+    (tmp_path / "x.pem").write_text("not a certificate\n")
+    with pytest.raises(UsageError, match="holds no PEM certificate"):
+        check_ca_bundle(tmp_path / "x.pem")
+    (tmp_path / "ok.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n"
+    )
+    check_ca_bundle(tmp_path / "ok.pem")
 
 
 @pytest.mark.parametrize(

@@ -42,9 +42,11 @@ def images_build(
 ) -> None:
     """Build kit's images through the Docker SDK."""
     from kit.engines.docker import connect
+    from kit.flavors import check_reference
     from kit.images import build_image, check_ca_bundle, default_ca_bundle
     from kit.ui import BuildDisplay
 
+    check_reference(base)
     check_ca_bundle(ca_bundle)
     bundle = ca_bundle or default_ca_bundle()
     client = connect(timeout=1800)
@@ -100,9 +102,11 @@ def images_save(
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
     from kit.distribution import compression_for, save
     from kit.engines.docker import connect
+    from kit.inputs import check_output_file
     from kit.ui import ByteDisplay
 
     compression_for(output)
+    check_output_file(output, "--output")
     client = connect(timeout=1800)
     with ByteDisplay(err, f"saving to {output}") as display:
         size = save(client, flavors or list(Flavor), output, display.on_bytes)

@@ -91,6 +91,10 @@ def report(
     """
     from kit.results import RunResult
 
+    if output is not None:
+        from kit.inputs import check_output_file
+
+        check_output_file(output, "--output")
     gate = Gate.from_options(baseline_session, fail_if_slower)
     gate_runs = gate.load(results, db or results / DB_NAME) if gate is not None else None
     with open_db(db, results) as store:

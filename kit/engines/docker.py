@@ -28,6 +28,7 @@ from kit.engines.endpoints import Endpoint
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.hostinfo import HostFacts, facts_from_probe, parse_probe_output
+from kit.settings import reconnect_seconds
 from kit.spec import RunSpec
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -105,7 +106,7 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
 
 # How long a run waits for an engine that stopped answering (a daemon restart) before it
 # fails; a host still away at the next run fails that run at once.
-RECONNECT_S = float(os.environ.get("KIT_RECONNECT_S", "60"))
+RECONNECT_S: float | None = None  # None: KIT_RECONNECT_S, read when a session starts
 START_ATTEMPTS = 3
 
 
@@ -202,7 +203,8 @@ class DockerEngine:
         client's connection pool reconnects by itself. Returns why it did not, or None."""
         # An engine that stayed away last time gets one ping, not another wait: a host that is
         # gone should not cost every remaining run a minute.
-        deadline = time.monotonic() + (0 if self._away else RECONNECT_S)
+        wait = RECONNECT_S if RECONNECT_S is not None else reconnect_seconds()
+        deadline = time.monotonic() + (0 if self._away else wait)
         while True:
             try:
                 self.client.ping()

@@ -64,9 +64,10 @@ def _check_url(url: str, given: str) -> None:
     if parts.scheme in ("tcp", "ssh") and not parts.hostname:
         raise UsageError(f"--host {given!r} names no host", _HINT)
     try:
-        parts.port  # noqa: B018 -- raises on a port that is not a number
-    except ValueError:
-        raise UsageError(f"--host {given!r}: the port is not a number", _HINT) from None
+        parts.port  # noqa: B018 -- raises on a port that is not a number, or out of range
+    except ValueError as exc:
+        why = "is out of range (1-65535)" if "range" in str(exc) else "is not a number"
+        raise UsageError(f"--host {given!r}: the port {why}", _HINT) from None
 
 
 def parse_host(text: str) -> Endpoint:

@@ -1,0 +1,69 @@
+"""Values that used to be accepted (or crashed) and must be refused up front, each with one
+line that says what to do: limits, environment variables, ports, CPU ids, output paths, image
+references for a base, profile environment values the kernel would refuse."""
+
+import pytest
+
+from kit.errors import UsageError
+from kit.spec import Limits
+from tests.conftest import invoke, invoke_with
+from tests.fakes import FakeEngine
+
+
+@pytest.mark.parametrize(
+    ("limits", "match"),
+    [({"memory": "1k"}, "below Docker's minimum"), ({"memory": "5m"}, "below Docker's minimum"),
+     ({"memory": "lots"}, "is not a size"), ({"pids": 99_999_999_999}, "outside"),
+     ({"pids": 3}, "outside")],
+)  # fmt: skip
+def test_limits_outside_what_docker_and_the_kernel_take(limits, match):
+    with pytest.raises(UsageError, match=match):
+        Limits(**limits)
+
+
+def test_a_memory_limit_is_read_in_bytes():
+    assert Limits(memory="6m").memory_bytes == 6 * 2**20
+    assert Limits(memory="8G").memory_bytes == 8 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "match"),
+    [("KIT_RECONNECT_S", "abc", "KIT_RECONNECT_S='abc'"), ("KIT_RECONNECT_S", "inf", "seconds"),
+     ("KIT_LOCK_FILE", "/", "KIT_LOCK_FILE"), ("KIT_LOCK_FILE", "/no/such/dir/lock", "missing")],
+)  # fmt: skip
+def test_bad_environment_variables_are_refused_before_any_engine(
+    tmp_path, monkeypatch, env, value, match
+):
+    monkeypatch.setenv(env, value)
+    engine = FakeEngine({"stock:default": 5.0}, name="docker")
+    code, text = invoke_with(engine, "run", "stock", "--results", str(tmp_path))
+    assert code == 2 and match in text and engine.ran == []
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [(["plan", "stock", "--cpus", "99999999999"], "beyond the largest id"),
+     (["compare", "stock", "--host", "tcp://127.0.0.1:99999"], "out of range (1-65535)"),
+     (["plan", "stock", "--memory", "99999g"], None),
+     (["compare", "stock", "--memory", "99999g"], "more than this host's"),
+     (["report", "--output", "/"], "is a folder"),
+     (["images", "save", "-o", "/no/such/folder/x.tar.zst"], "does not exist"),
+     (["images", "build", "stock", "--base", "UPPER/x"], "neither a flavor"),
+     (["history", "--limit", "99999999999999999999"], "Invalid value"),
+     (["history", "--limit", "0"], "Invalid value")],
+)  # fmt: skip
+def test_values_refused_with_one_line(tmp_path, args, match):
+    engine = FakeEngine({}, name="docker")
+    code, text = invoke_with(engine, *args, *(["--results", str(tmp_path)] if args[0] in (
+        "compare", "report", "history") else []))  # fmt: skip
+    if match is None:  # plan does not run: it shows the limit, and compare refuses it
+        assert code == 0
+        return
+    assert code == 2 and match in text and "Traceback" not in text and engine.ran == []
+
+
+def test_a_profile_env_value_the_kernel_would_refuse(tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text(f'[big]\nenv = {{ X = "{"a" * 200_000}" }}\n')
+    code, text = invoke("plan", "stock", "--profiles", str(path), "-p", "big")
+    assert code == 2 and "the kernel takes at most" in text
