@@ -3,6 +3,7 @@ as an archive file (save, load; zstd or gzip), so a new host needs no build."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -83,14 +84,23 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
             f"no {image_tag(flavor)} to push", f"build it first: kit images build {flavor.value}"
         ) from None
     digest = ""
+    tagged: list[str] = []
     try:
         for tag in name.tags:
             image.tag(name.repository, tag)
+            tagged.append(f"{name.repository}:{tag}")
             aux = _stream(client.api.push(name.repository, tag, stream=True, decode=True), on_layer)
             digest = digest or aux.get("Digest", "")
-    except (docker.errors.APIError, RequestException) as exc:
+    except (docker.errors.APIError, RequestException, KitError) as exc:
+        for reference in tagged:  # leave no tag behind for a push that did not happen
+            with contextlib.suppress(docker.errors.APIError, RequestException):
+                client.images.remove(reference, noprune=True)
+        reason = str(exc).strip().splitlines()[0][:300]
+        if "connection refused" in reason or "no such host" in reason:
+            reason = f"no registry answers at {registry} ({reason.rsplit(': ', 1)[-1]})"
         raise KitError(
-            f"pushing {name.primary} failed: {exc}", f"is a registry listening at {registry}?"
+            f"pushing {name.primary} failed: {reason}",
+            "start a registry there (Debian: docker-registry) or pass --registry HOST:PORT",
         ) from None
     if not digest:
         raise KitError(f"the registry reported no digest for {name.primary}")
@@ -180,17 +190,33 @@ def load(client: docker.DockerClient, path: Path, on_bytes: ByteSink) -> list[st
                 on_bytes(len(chunk))
                 yield chunk
 
+    hint = "make it again with `kit images save`, and copy it whole"
     loaded: list[str] = []
     try:
         for event in client.api.load_image(chunks()):
             if "error" in event:
-                raise KitError(f"loading {path} failed: {event['error']}")
+                raise KitError(f"loading {path} failed: {_engine_said(event['error'])}", hint)
             stream = event.get("stream", "")
             if stream.startswith("Loaded image:"):
                 loaded.append(stream.split(":", 1)[1].strip())
+    except EOFError:  # gzip's word for a file cut short
+        raise KitError(f"{path} is cut short: the archive ends before its end", hint) from None
     except (docker.errors.APIError, zstandard.ZstdError, OSError) as exc:
-        raise KitError(f"loading {path} failed: {exc}", "is it a complete kit archive?") from None
+        raise KitError(f"loading {path} failed: {_engine_said(str(exc))}", hint) from None
+    if not loaded:
+        raise KitError(f"{path} held no tagged image", hint)
     return loaded
+
+
+def _engine_said(text: str) -> str:
+    """What the engine's error means, without its temporary paths."""
+    if "docker-import-" in text and ("repositories" in text or "manifest.json" in text):
+        return "it is not an image archive (no manifest.json inside)"
+    if "unexpected EOF" in text:
+        return "the archive is cut short"
+    if "invalid tar header" in text:
+        return "it is not an image archive (not a tar file inside)"
+    return text.strip().splitlines()[0][:300] if text.strip() else "no reason given"
 
 
 def _writer(path: Path, kind: str | None):

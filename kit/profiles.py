@@ -225,9 +225,24 @@ def parse_profiles(
                 f"{where}: unknown key {', '.join(sorted(unknown))}",
                 f"allowed keys: {', '.join(sorted(PROFILE_KEYS))}",
             )
+        if name in (known or {}):
+            line = _line_of(text, name)
+            raise ConfigError(
+                f"{source}:{line}: profile {name!r} has the name of a built-in profile, which "
+                "it would replace unseen",
+                f"give it another name; to start from the built-in one, write extends = {name!r}",
+            )
         raw[name] = table
     known = known or {}
     return {name: _build(name, raw, known, source, ()) for name in raw}
+
+
+def _line_of(text: str, name: str) -> int:
+    """The line of a profile's table header, for error messages."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*\[\s*[\"']?{re.escape(name)}[\"']?\s*\]", line):
+            return number
+    return 1
 
 
 def _build(

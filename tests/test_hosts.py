@@ -3,6 +3,8 @@ loopback) and through an archive file, each then run with no network."""
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from kit.session_dir import load_session
@@ -94,3 +96,45 @@ def test_save_forget_load_run(kit_images, kit_containers, docker_client, tmp_pat
     assert "kit/tensorflow:latest" in text
     assert docker_client.images.get("kit/tensorflow:latest").id == image_id
     assert _runs_offline(tmp_path / "results") > 0
+
+
+def _tar_gz() -> bytes:
+    """A gzipped tar with a large member, as an archive cut short would start."""
+    import io
+    import os
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = os.urandom(1_000_000)
+        info = tarfile.TarInfo("layer.tar")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [(lambda p: p.write_bytes(_tar_gz()[:3000]), "cut short"),
+     (lambda p: p.write_bytes(b""), "not an image archive"),
+     (lambda p: p.write_bytes(gzip.compress(b"x" * 10240)), "not a tar file"),
+     (lambda p: p.write_bytes(gzip.compress(b"\0" * 10240)), "not an image archive")],
+)  # fmt: skip
+def test_a_bad_archive_is_said_in_one_line(docker_client, tmp_path, make, said):
+    path = tmp_path / "kit-images.tar.gz"
+    make(path)
+    code, text = invoke("images", "load", str(path))
+    assert code == 1 and said in text and "docker-import-" not in text
+    assert "Aborted" not in text and "Traceback" not in text
+
+
+def test_a_push_to_no_registry_says_so_and_leaves_no_tag(kit_images, docker_client):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, text = invoke("images", "push", "stock", "--registry", f"127.0.0.1:{port}")
+    assert code == 1 and f"no registry answers at 127.0.0.1:{port}" in text
+    tags = [t for i in docker_client.images.list() for t in i.tags]
+    assert not [t for t in tags if t.startswith(f"127.0.0.1:{port}/")]

@@ -130,3 +130,12 @@ def test_pick_unknown_profile_lists_the_known_ones():
 def test_missing_profiles_file(tmp_path):
     with pytest.raises(UsageError, match=r"cannot read --profiles .*missing\.toml: No such file"):
         load_profiles(tmp_path / "missing.toml")
+
+
+def test_a_user_profile_named_like_a_built_in_is_refused(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[mine]\nextends = "tuned"\n\n[tuned]\nenv = { X = "1" }\n')
+    with pytest.raises(
+        UsageError, match=r"mine.toml:4: profile 'tuned' has the name of a built-in"
+    ):
+        load_profiles(path)
