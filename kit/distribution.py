@@ -180,7 +180,9 @@ def save(
 
 def load(client: docker.DockerClient, path: Path, on_bytes: ByteSink) -> list[str]:
     """Load an archive made by save; returns the image tags it held."""
-    if not path.is_file():
+    from kit.inputs import stat_of
+
+    if stat_of(path, "archive") is None or not path.is_file():
         raise UsageError(f"no archive at {path}", "pass a file made by kit images save")
     kind = compression_for(path)
 

@@ -4,12 +4,26 @@ can fail is one UsageError that names the option, the file and the fix."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 from kit.errors import UsageError
 
 MAX_TEXT_BYTES = 4 * 2**20
+
+
+def stat_of(path: Path, option: str) -> os.stat_result | None:
+    """What is at a path a person gave (None: nothing); a path the system cannot even look up
+    (too long, a loop of links, no permission) is refused in one line."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {str(path)[:120]!r}: {exc.strerror}", f"give {option} a usable path"
+        ) from None
 
 
 def read_text_file(path: Path, option: str, hint: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
@@ -38,13 +52,13 @@ def read_text_file(path: Path, option: str, hint: str, max_bytes: int = MAX_TEXT
 def check_output_file(path: Path, option: str) -> None:
     """A file kit is about to write after long work: refused now if it cannot be written
     there (a folder, a missing folder, somewhere read-only)."""
-    import os
-
     hint = f"give {option} a file path in a writable folder"
-    if path.is_dir():
+    info = stat_of(path, option)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{option} {path} is a folder", hint)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    found = stat_of(folder, option)
+    if found is None or not stat.S_ISDIR(found.st_mode):
         raise UsageError(f"{option} {path}: folder {folder} does not exist", hint)
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{option} {path} is not writable", hint)

@@ -170,15 +170,15 @@ class ResolvedProfile:
 
 
 def _expand(template: str, values: dict[str, int], where: str) -> str:
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is not None and name not in values:
-            raise UsageError(
-                f"{where}: unknown placeholder {{{name}}}",
-                f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
-            )
     try:
+        for _, name, _, _ in string.Formatter().parse(template):  # parsing raises on a lone {
+            if name is not None and name not in values:
+                raise UsageError(
+                    f"{where}: unknown placeholder {{{name}}}",
+                    f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+                )
         return template.format_map(values)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, KeyError, AttributeError) as exc:
         raise UsageError(
             f"{where}: bad placeholder in {template!r}: {exc}", "write placeholders as {cores}"
         ) from None

@@ -8,10 +8,12 @@ import json
 import os
 import re
 import shutil
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kit.errors import KitError, UsageError
+from kit.inputs import stat_of
 from kit.results import RunResult
 from kit.spec import RunSpec
 from kit.store import ResultsDB
@@ -48,8 +50,11 @@ class SessionDir:
     @classmethod
     def open(cls, root: Path, session: str, db: ResultsDB | None = None) -> SessionDir:
         """An existing session, by id (under ``root``) or by path."""
-        path = Path(session) if Path(session).is_dir() else root / session
-        if not (path / "session.json").is_file():
+        given = stat_of(Path(session), "--resume")
+        path = (
+            Path(session) if given is not None and stat.S_ISDIR(given.st_mode) else root / session
+        )
+        if stat_of(path / "session.json", "--resume") is None:
             raise UsageError(
                 f"no kit session at {path}", f"name a folder under {root} (see its session.json)"
             )
@@ -147,10 +152,11 @@ def load_session(path: Path) -> list[RunResult]:
 def check_writable(root: Path) -> None:
     """The results folder can hold a session: it, or the folder it would be made in, is a
     writable folder with room. Nothing is created here (a refusal leaves nothing behind)."""
-    if root.exists() and not root.is_dir():
+    info = stat_of(root, "--results")
+    if info is not None and not stat.S_ISDIR(info.st_mode):
         raise UsageError(f"results path {root} is a file", "pass a directory to --results")
     existing = root
-    while not existing.exists() and existing != existing.parent:
+    while stat_of(existing, "--results") is None and existing != existing.parent:
         existing = existing.parent
     hint = "pass a writable directory to --results"
     if not existing.is_dir():

@@ -78,7 +78,9 @@ class WorkloadSpec:
                     "--workload tf_cnn_benchmarks needs --workload-dir",
                     "point it at a checkout of tensorflow/benchmarks",
                 )
-            if not (self.workload_dir / TF_CNN_SCRIPT).is_file():
+            from kit.inputs import stat_of
+
+            if stat_of(self.workload_dir / TF_CNN_SCRIPT, "--workload-dir") is None:
                 raise UsageError(
                     f"{self.workload_dir} has no {TF_CNN_SCRIPT}",
                     "point --workload-dir at a checkout of tensorflow/benchmarks",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from kit.errors import KitError, UsageError
+from kit.inputs import stat_of
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000  # a report reading while a session writes waits, it does not fail
@@ -82,13 +84,14 @@ class ResultsDB:
     def check(path: Path) -> None:
         """Refuse, before anything runs and without touching the file, a path that is no kit
         results database (a folder, a FIFO, another program's file, a newer schema)."""
-        if path.is_dir():
+        info = stat_of(path, "--db")
+        if info is None:
+            return
+        if stat.S_ISDIR(info.st_mode):
             raise UsageError(
                 f"results database {path} is a directory", "pass a file path to the database"
             )
-        if not path.exists():
-            return
-        if not path.is_file():
+        if not stat.S_ISREG(info.st_mode):
             raise UsageError(
                 f"results database {path} is not a regular file", "pass a file path to the database"
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kit.cli import app
@@ -35,6 +35,19 @@ TEXT = st.sampled_from(
 ) | st.text(max_size=12)  # fmt: skip
 INTS = st.sampled_from(["-1", "0", "1", "3", "99999999999999999999", "abc", "1.5", ""])
 FLOATS = st.sampled_from(["nan", "inf", "-inf", "-0", "0", "1e309", "-5", "abc", "0.001", "600"])
+
+
+# What a person would plausibly pass, so that generated lines also get past the checks and run.
+PLAUSIBLE = {
+    "--profile": ["default", "tuned", "interleave", "node0", "one-per-core"],
+    "--cpus": ["0", "1", "0-1"], "--nodes": ["0"], "--cores": ["1", "2"],
+    "--interleave": ["all", "0"], "--membind": ["0"], "--preferred": ["0"],
+    "--cpunodebind": ["0"], "--physcpubind": ["0", "1"], "--instances": ["1", "2", "per-node"],
+    "--memory": ["2g"], "--pids-limit": ["4096"], "--repeats": ["1", "2"],
+    "--timeout": ["600"], "--batch-size": ["4"], "--num-batches": ["2"],
+    "--num-warmup-batches": ["1"], "--baseline": ["stock:default", "intel:default"],
+    "--limit": ["5"], "--engine": ["docker", "auto"],
+}  # fmt: skip
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -66,6 +79,15 @@ GRAMMAR = _grammar()
 
 
 def _values(param, files: dict[str, str]) -> st.SearchStrategy:
+    plausible = PLAUSIBLE.get(param.opts[0])
+    hostile = _hostile(param, files)
+    if not plausible:
+        return hostile
+    likely = st.sampled_from(plausible)
+    return likely | likely | likely | hostile
+
+
+def _hostile(param, files: dict[str, str]) -> st.SearchStrategy:
     kind = param.type_descriptor.annotation
     inner = getattr(kind, "__args__", (kind,))
     base = next((t for t in inner if t is not type(None)), str)
@@ -82,15 +104,16 @@ def _values(param, files: dict[str, str]) -> st.SearchStrategy:
 
 
 @st.composite
-def command_lines(draw, files: dict[str, str], results: str) -> list[str]:
-    name = draw(st.sampled_from(COMMANDS))
+def command_lines(draw, files: dict[str, str], results: str, commands=COMMANDS) -> list[str]:
+    name = draw(st.sampled_from(commands))
     argv = name.split()
     params = GRAMMAR[name]
     for param in params:
         if param.param_type_name == "argument":
-            count = draw(st.integers(0, 2)) if param.nargs == -1 else 1
-            argv += [draw(st.sampled_from(["stock", "intel"]) | TEXT) for _ in range(count)]
-        elif draw(st.integers(0, 3)) == 0:  # each option a quarter of the time
+            count = draw(st.sampled_from([0, 1, 1, 1, 2, 2])) if param.nargs == -1 else 1
+            likely = st.sampled_from(["latest"] if param.name == "session" else ["stock", "intel"])
+            argv += [draw(likely | likely | likely | TEXT) for _ in range(count)]
+        elif draw(st.integers(0, 4 if param.opts[0] in PLAUSIBLE else 12)) == 0:
             flag = param.opts[0]
             if getattr(param, "is_flag", False):
                 argv.append(flag)
@@ -136,6 +159,7 @@ def test_hostile_command_lines_get_an_exit_status_never_a_traceback(arena, data,
         code, text = invoke_with(GivenEngines(engine), *argv)  # an unexpected exception fails
     finally:
         _alarm(0)
+    event(f"{argv[0]}: exit {code}")  # --hypothesis-show-statistics shows what ran
     assert code in (0, 1, 2), (argv, code, text[-2000:])
     assert "Traceback (most recent call last)" not in text, (argv, text[-2000:])
     if code == 2:
@@ -150,3 +174,30 @@ def _alarm(seconds: int):
 
     signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
+
+
+REAL_COMMANDS = ("run", "plan", "verify")
+
+
+@pytest.mark.docker
+@settings(
+    max_examples=int(os.environ.get("KIT_FUZZ_REAL_EXAMPLES", "12")), derandomize=True,
+    deadline=None, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)  # fmt: skip
+@given(data=st.data())
+def test_hostile_command_lines_on_the_real_engine(kit_images, kit_containers, arena, data):
+    """A smaller sample on the real engine and images (the tiny model, whatever else is drawn):
+    the same promises, and no container left behind (kit_containers)."""
+    root, files = arena
+    argv = data.draw(command_lines(files, str(root / "real-results"), REAL_COMMANDS))
+    tiny = ["--model", "tiny", "--batch-size", "4", "--num-batches", "2", "--num-warmup-batches",
+            "1", "--timeout", "300"]  # fmt: skip
+    _alarm(600)
+    try:
+        code, text = invoke_with(None, *argv, *(tiny if argv[0] != "verify" else tiny[:2]))
+    finally:
+        _alarm(0)
+    event(f"{argv[0]}: exit {code}")
+    assert code in (0, 1, 2), (argv, code, text[-2000:])
+    assert "Traceback (most recent call last)" not in text, (argv, text[-2000:])

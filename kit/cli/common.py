@@ -232,7 +232,9 @@ def open_db(db: Path | None, results: Path):
     from kit.store import ResultsDB
 
     path = db or results / DB_NAME
-    if not path.exists():
+    from kit.inputs import stat_of
+
+    if stat_of(path, "--db") is None:
         raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
     return ResultsDB(path)
 
