@@ -433,3 +433,26 @@ def _open_error(path: Path, exc: sqlite3.Error) -> UsageError:
     return UsageError(
         f"cannot open results database {path}: {exc}", "pass a writable path for the database"
     )
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A past session as the database holds it: what `kit report` renders."""
+
+    session_id: str
+    runs: tuple  # RunResult, in run order
+    meta: dict
+    peaks: dict[str, float]
+
+
+def load_stored(path: Path, session: str) -> StoredSession:
+    """A session by id, unique prefix or ``latest``, with its runs, meta and the peaks measured
+    on its host."""
+    from kit.results import RunResult
+
+    with ResultsDB(path) as db:
+        session_id = db.resolve_session(session)
+        runs = tuple(RunResult.from_json(r) for r in db.runs(session_id))
+        meta = next((s.meta for s in db.sessions() if s.id == session_id), {})
+        peaks = db.peaks(next(iter(hostnames(meta)), ""))
+    return StoredSession(session_id, runs, meta, peaks)

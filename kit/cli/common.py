@@ -227,16 +227,21 @@ def engine_maker(ctx: typer.Context) -> EngineMaker:
     return root.obj
 
 
-def open_db(db: Path | None, results: Path):
+def existing_db(db: Path | None, results: Path) -> Path:
+    """The results database a command reads: --db, else RESULTS/kit.db; it must exist."""
+    from kit.inputs import stat_of
     from kit.session_dir import DB_NAME
-    from kit.store import ResultsDB
 
     path = db or results / DB_NAME
-    from kit.inputs import stat_of
-
     if stat_of(path, "--db") is None:
         raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
-    return ResultsDB(path)
+    return path
+
+
+def open_db(db: Path | None, results: Path):
+    from kit.store import ResultsDB
+
+    return ResultsDB(existing_db(db, results))
 
 
 def _print_version(value: bool) -> None:

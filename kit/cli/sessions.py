@@ -18,6 +18,7 @@ from kit.cli.common import (
     ResultsOpt,
     app,
     err,
+    existing_db,
     open_db,
     out,
 )
@@ -27,7 +28,7 @@ from kit.gate import Gate, slower_than
 from kit.placement import CpuSelection
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
 from kit.session_dir import DB_NAME
-from kit.store import hostnames
+from kit.store import load_stored
 
 
 @app.command()
@@ -89,46 +90,34 @@ def report(
     The HTML holds the table, the plots, every run's provenance and the verify results. With
     --baseline-session and --fail-if-slower this is also the regression gate, for CI.
     """
-    from kit.results import RunResult
-
     if output is not None:
         from kit.inputs import check_output_file
 
         check_output_file(output, "--output")
     gate = Gate.from_options(baseline_session, fail_if_slower)
     gate_runs = gate.load(results, db or results / DB_NAME) if gate is not None else None
-    with open_db(db, results) as store:
-        session_id = store.resolve_session(session)
-        records = store.runs(session_id)
-        meta = next((s.meta for s in store.sessions() if s.id == session_id), {})
-        peaks = store.peaks(next(iter(hostnames(meta)), ""))
-    found = [RunResult.from_json(r) for r in records]
+    stored = load_stored(existing_db(db, results), session)
+    found = list(stored.runs)
     check_baseline([r.key for r in found], baseline)
-    if fmt is not ReportFormat.html and not plot:
-        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
-        _gate(found, gate, gate_runs)
-        return
+    if fmt is ReportFormat.html or plot:
+        _write_files(stored, results / stored.session_id, fmt, baseline, output)
+    if fmt is not ReportFormat.html:
+        out.print(render(found, Format(fmt.value), baseline, stored.peaks), markup=False)
+    _gate(found, gate, gate_runs)
+
+
+def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path | None) -> None:
     from kit.reporting.files import write_html, write_plots
 
-    folder = results / session_id
     folder.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(folder, found, baseline)
+    plots = write_plots(folder, stored.runs, baseline)
     for path in plots.values():
         err.print(f"plot: {path}", markup=False)
     if fmt is ReportFormat.html:
-        path = write_html(
-            output or folder / "report.html",
-            f"kit session {session_id}",
-            found,
-            meta,
-            plots,
-            baseline,
-            peaks,
-        )
+        title = f"kit session {stored.session_id}"
+        path = write_html(output or folder / "report.html", title, stored.runs, stored.meta,
+                          plots, baseline, stored.peaks)  # fmt: skip
         err.print(f"report: {path}", markup=False)
-    else:
-        out.print(render(found, Format(fmt.value), baseline, peaks), markup=False)
-    _gate(found, gate, gate_runs)
 
 
 def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
