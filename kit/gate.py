@@ -41,12 +41,22 @@ class Gate:
         from kit.session_dir import SessionDir, load_session
         from kit.store import ResultsDB
 
+        runs: list[RunResult] | None = None
+        unknown: UsageError | None = None
         if db_path.is_file():
             with ResultsDB(db_path) as db:
-                session = db.resolve_session(self.session)
-                runs = [RunResult.from_json(r) for r in db.runs(session)]
-        else:
-            runs = load_session(SessionDir.open(results, self.session).path)
+                try:
+                    session = db.resolve_session(self.session)
+                    runs = [RunResult.from_json(r) for r in db.runs(session)]
+                except UsageError as exc:  # not in the database: a folder may still hold it
+                    unknown = exc
+        if runs is None:
+            try:
+                runs = load_session(SessionDir.open(results, self.session).path)
+            except UsageError:
+                raise unknown or UsageError(
+                    f"no baseline session {self.session!r}", "name a session `kit history` lists"
+                ) from None
         if not runs:
             raise UsageError(
                 f"baseline session {self.session} has no runs", "pick one with results"

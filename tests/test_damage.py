@@ -188,3 +188,17 @@ def test_a_full_disk_mid_session_keeps_what_was_recorded_and_says_how_to_resume(
     assert [r.index for r in load_session(session)] == [1, 2]
     finished, again, _ = _resume(tmp_path, session.name)
     assert [s.index for s in again.ran] == [3, 4] and len(finished.runs) == 4
+
+
+def test_the_gate_takes_a_session_folder_the_database_does_not_know(tmp_path):
+    original = _first_session(tmp_path)
+    copy = tmp_path / "results" / "copied-from-elsewhere"
+    copy.mkdir()
+    for name in ("session.json", "results.jsonl"):
+        (copy / name).write_bytes((original.folder / name).read_bytes())
+    req = request(tmp_path, repeats=2, how={"gate": Gate("copied-from-elsewhere", 10)})
+    prepared = prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
+    assert len(prepared.gate_runs) == 4
+    req = request(tmp_path, repeats=2, how={"gate": Gate("nowhere", 10)})
+    with pytest.raises(UsageError, match="no session 'nowhere'"):
+        prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
