@@ -10,45 +10,54 @@ Target: under 1 s per run on Docker.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from kit.cli.common import EngineKind, make_engine
-from kit.flavors import resolve_image
-from kit.plan import build_fleet_plan
-from kit.profiles import load_profiles, pick
+from kit.campaign import CampaignRequest, How, What, Where, execute, prepare
+from kit.engines.factory import EngineKind, SystemEngines
+from kit.feedback import Quiet
 from kit.results import RunResult
-from kit.session import RunFinished, RunStarted, open_session, run_session
+from kit.session import RunFinished, RunStarted
 from kit.spec import Model, WorkloadSpec
 
 TARGET_S = 1.0
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)
 
 
+class Timing(Quiet):
+    """Feedback that times each run from its start event to its result (on disk by then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[int, float] = {}
+        self.walls: dict[int, float] = {}
+
+    @contextlib.contextmanager
+    def running(self, workload, show_engine):
+        def listener(event) -> None:
+            if isinstance(event, RunStarted):
+                self.started[event.spec.index] = time.perf_counter()
+            elif isinstance(event, RunFinished):
+                self.walls[event.spec.index] = time.perf_counter() - self.started[event.spec.index]
+
+        yield listener
+
+
 def measure(
     kind: EngineKind, runs: int, image: str, results: Path
 ) -> list[tuple[float, RunResult]]:
-    engine = make_engine(kind)
-    engine.check()
-    facts = engine.host_facts(resolve_image(image).reference)
-    plan = build_fleet_plan(
-        [(facts.topology, [engine.name])], [image], pick(load_profiles(), ["default"]), TINY,
-        repeats=runs,
-    )  # fmt: skip
-    started: dict[int, float] = {}
-    walls: dict[int, float] = {}
-
-    def listener(event) -> None:
-        if isinstance(event, RunStarted):
-            started[event.spec.index] = time.perf_counter()
-        elif isinstance(event, RunFinished):
-            walls[event.spec.index] = time.perf_counter() - started[event.spec.index]
-
-    store, _ = open_session(plan, engine, results)
-    done = run_session(plan, engine, store, listener, hosts={engine.name: facts.record})
-    return [(walls[r.index], r) for r in done]
+    """The runs through kit's own campaign core, as `kit run` makes them."""
+    request = CampaignRequest(
+        What((image,), ("default",), workload=TINY, repeats=runs),
+        Where((kind,)),
+        How(results=results, allow_concurrent=True),
+    )
+    timing = Timing()
+    finished = execute(prepare(request, SystemEngines(), timing), timing)
+    return [(timing.walls[r.index], r) for r in finished.runs]
 
 
 def main() -> int:
