@@ -53,10 +53,8 @@ class Gate:
         if runs is None:
             try:
                 runs = load_session(SessionDir.open(results, self.session).path)
-            except UsageError:
-                raise unknown or UsageError(
-                    f"no baseline session {self.session!r}", "name a session `kit history` lists"
-                ) from None
+            except UsageError as missing:  # the database's word lists the sessions it knows
+                raise (unknown or missing) from None
         if not runs:
             raise UsageError(
                 f"baseline session {self.session} has no runs", "pick one with results"

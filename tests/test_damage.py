@@ -200,5 +200,5 @@ def test_the_gate_takes_a_session_folder_the_database_does_not_know(tmp_path):
     prepared = prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
     assert len(prepared.gate_runs) == 4
     req = request(tmp_path, repeats=2, how={"gate": Gate("nowhere", 10)})
-    with pytest.raises(UsageError, match="no session 'nowhere'"):
+    with pytest.raises(UsageError, match="no session 'nowhere' in results database"):
         prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
