@@ -12,11 +12,6 @@ from kit.errors import UsageError
 from kit.settings import lock_file
 
 
-def lock_path() -> Path:
-    """The host's lock file; KIT_LOCK_FILE moves it (tests give each test its own)."""
-    return lock_file()
-
-
 @contextlib.contextmanager
 def session_lock(path: Path | None = None, *, allow_concurrent: bool = False) -> Iterator[None]:
     """Hold the host's session lock for the block; UsageError naming the holder if taken.
@@ -26,7 +21,7 @@ def session_lock(path: Path | None = None, *, allow_concurrent: bool = False) ->
     if allow_concurrent:
         yield
         return
-    path = path or lock_path()
+    path = path or lock_file()  # KIT_LOCK_FILE moves it (tests give each test its own)
     try:
         handle = path.open("a+", encoding="utf-8")
     except PermissionError:  # another user's lock file: flock works on a read-only handle too

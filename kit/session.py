@@ -48,11 +48,6 @@ VERIFY_INDEX = 9000  # diagnostic runs are numbered apart from measured ones
 Listener = Callable[[Event], None]
 
 
-def check_images(engine: Engine, references: Sequence[str]) -> dict[str, str]:
-    """Every image a session needs, by reference -> id; ImageNotFound before anything runs."""
-    return {ref: engine.image_id(ref) for ref in dict.fromkeys(references)}
-
-
 def plan_record(plan: Sequence[RunSpec]) -> list[dict]:
     """The plan as session.json keeps it; a resumed session must match it exactly."""
     return [
