@@ -100,3 +100,16 @@ def test_plots_read_the_same_rows(results):
     drawn = {b.label: b for b in bars(results)}
     assert drawn["intel:interleave"].noisy and not drawn["intel:tuned"].noisy
     assert drawn["intel:tuned"].speedup.startswith("6.14x [")
+
+
+def test_a_wide_table_fits_with_its_long_values_as_notes():
+    from kit.reporting.table import fit_with_notes
+
+    isa = "Intel AVX-512 with float16, Intel DL Boost and bfloat16 support and Intel AMX " * 2
+    body = [["stock", "default", isa, "-"], ["intel", "tuned", isa, "KMP_AFFINITY " * 12]]
+    text = fit_with_notes(["image", "profile", "ISA", "notes"], body, ("ISA", "notes"))
+    assert max(len(line) for line in text.splitlines()) <= 120
+    lines = text.splitlines()
+    assert lines[2].split()[2] == lines[3].split()[2] == "[1]"  # one note for one value
+    assert lines[3].split()[3] == "[2]" and lines[2].split()[3] == "-"
+    assert "[1] Intel AVX-512" in text and "[2] KMP_AFFINITY" in text

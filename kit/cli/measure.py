@@ -67,7 +67,7 @@ from kit.gate import Gate
 from kit.placement import CpuSelection, parse_instances
 from kit.profiles import NumaPolicy
 from kit.reporting.plan import PlanFormat
-from kit.reporting.table import Format, render, tabulate_rows
+from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
 from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
 
 ImagesArg = Annotated[
@@ -310,7 +310,13 @@ def _show(finished: Finished, options: MeasureOptions) -> None:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)
     if finished.verified:
-        out.print(tabulate_rows(verify_rows(list(finished.verified)), VERIFY_HEADERS), markup=False)
+        table = verify_rows(list(finished.verified))
+        text = (
+            tabulate_rows(table, VERIFY_HEADERS)
+            if options.wide
+            else fit_with_notes(VERIFY_HEADERS, table, ("ISA", "primitives executed", "notes"))
+        )
+        out.print(text, markup=False)
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
 

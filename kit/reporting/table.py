@@ -222,5 +222,27 @@ def compact_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     return "\n".join([first, "  ".join("-" * w for w in widths), *rest])
 
 
+def fit_with_notes(
+    headers: Sequence[str], body: Sequence[Sequence[str]], movable: Sequence[str], longest: int = 24
+) -> str:
+    """A table within a terminal's width: in the ``movable`` columns, each distinct value longer
+    than ``longest`` becomes a marker ``[n]``, and the values are listed below the table."""
+    notes: dict[str, str] = {}
+    columns = {i for i, name in enumerate(headers) if name in movable}
+    fitted = []
+    for row in body:
+        cells_ = []
+        for i, cell in enumerate(row):
+            text = str(cell)
+            if i in columns and len(text) > longest:
+                text = notes.setdefault(text, f"[{len(notes) + 1}]")
+            cells_.append(text)
+        fitted.append(cells_)
+    lines = [textwrap.fill(f"{marker} {text}", NARROW_WIDTH, subsequent_indent="    ")
+             for text, marker in notes.items()]  # fmt: skip
+    table = compact_table(headers, fitted)
+    return table + ("\n\n" + "\n".join(lines) if lines else "")
+
+
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
