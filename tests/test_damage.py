@@ -202,3 +202,24 @@ def test_the_gate_takes_a_session_folder_the_database_does_not_know(tmp_path):
     req = request(tmp_path, repeats=2, how={"gate": Gate("nowhere", 10)})
     with pytest.raises(UsageError, match="no session 'nowhere' in results database"):
         prepare(req, GivenEngines(FakeEngine(RATES, name="docker")), Quiet())
+
+
+def test_a_locked_database_is_said_and_a_resume_afterwards_loses_nothing(tmp_path, monkeypatch):
+    from kit import store
+
+    original = _first_session(tmp_path)
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(tmp_path / "results" / "kit.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds it
+    try:
+        engine = FakeEngine(RATES, name="docker")
+        req = request(tmp_path, repeats=2, how={"resume": original.session_id})
+        with pytest.raises(UsageError, match="database is locked"):
+            execute(prepare(req, GivenEngines(engine), Quiet()), Quiet())
+        assert engine.ran == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    finished, engine, _ = _resume(tmp_path, original.session_id)
+    assert engine.ran == []
+    _agree(tmp_path, finished, original)
