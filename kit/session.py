@@ -122,7 +122,8 @@ def recorded_runs(
     known = db.has_session(store.session_id) if db is not None else False
     in_db = [RunResult.from_json(r) for r in db.runs(store.session_id)] if known else []
     merged = {r.index: r for r in folder} | {r.index: r for r in in_db}
-    only_folder = [r for r in folder if r.index not in {d.index for d in in_db}]
+    stored = {r.index for r in in_db}
+    only_folder = [r for r in folder if r.index not in stored]
     if db is not None:
         for run in only_folder:
             db.add_run(store.session_id, run.to_json())
