@@ -59,9 +59,8 @@ def _gflops(row: Row) -> str:
 def _busy(row: Row) -> str:
     if row.busy_in is None:
         return "not sampled"
-    return (
-        f"{row.busy_in:.0f}% / {_num(row.busy_out, '.0f')}{'%' if row.busy_out is not None else ''}"
-    )
+    outside = "-" if row.busy_out is None else f"{row.busy_out:.0f}%"
+    return f"{row.busy_in:.0f}% / {outside}"
 
 
 def speedup_text(speedup, low, high, verdict, baseline: bool = False) -> str:
