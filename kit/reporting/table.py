@@ -76,7 +76,12 @@ def _speedup(row: Row) -> str:
 
 
 def _verdict(row: Row, best_shown: bool) -> str:
-    verdict = "baseline" if row.baseline else (row.verdict.value if row.verdict else "-")
+    if row.baseline:
+        verdict = "baseline"
+    elif row.verdict is Verdict.unknown:
+        verdict = "too few repeats"  # an interval needs 2 a side
+    else:
+        verdict = row.verdict.value if row.verdict else "-"
     return f"{verdict}, best" if row.best and best_shown else verdict
 
 

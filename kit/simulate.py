@@ -1,0 +1,53 @@
+"""Simulated cells for judging kit's statistics and search: repeats drawn with lognormal noise
+around a known true speed, so an error rate can be counted. Pure: seeded numpy generators."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.stats import Verdict, compare
+
+RESNET50_CV = 0.03  # kit's coefficient of variation on ResNet-50 repeats on these hosts
+
+
+def draw(rng: np.random.Generator, true: float, cv: float, n: int) -> list[float]:
+    """``n`` repeats of a cell whose true (median) speed is ``true``, noise of ``cv``."""
+    sigma = math.sqrt(math.log1p(cv**2))
+    return [float(v) for v in true * rng.lognormal(0.0, sigma, n)]
+
+
+@dataclass(frozen=True)
+class ErrorRates:
+    """Over ``trials`` comparisons of cells ``true_ratio`` apart: how often each verdict came,
+    and how often the interval held the true ratio."""
+
+    repeats: int
+    trials: int
+    faster: float
+    slower: float
+    coverage: float
+
+    @property
+    def false_verdicts(self) -> float:
+        """For equal cells: the share of comparisons that called a difference."""
+        return self.faster + self.slower
+
+
+def error_rates(
+    repeats: int, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 2000,
+    seed: int = 0,
+) -> ErrorRates:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    counts = {Verdict.faster: 0, Verdict.slower: 0}
+    covered = 0
+    for _ in range(trials):
+        s = compare(draw(rng, 10.0 * true_ratio, cv, repeats), draw(rng, 10.0, cv, repeats))
+        counts[s.verdict] = counts.get(s.verdict, 0) + 1
+        covered += s.low <= true_ratio <= s.high
+    return ErrorRates(
+        repeats, trials, counts[Verdict.faster] / trials, counts[Verdict.slower] / trials,
+        covered / trials,
+    )  # fmt: skip
