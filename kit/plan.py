@@ -12,6 +12,7 @@ The order matters and is the same for every run:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 from kit.cpus import format_cpu_list, parse_cpu_list
@@ -117,15 +118,24 @@ def build_plan(
     selection = selection or CpuSelection()
     refs: list[ImageRef] = [resolve_image(name) for name in images]
     placed = [
-        _place_cell(profile.with_numactl(numactl or {}), topology, selection, instances)
+        _place_cell(
+            profile.with_numactl(numactl or {}), topology, selection,
+            instances if profile.instances is None else profile.instances,
+        )
         for profile in profiles
-    ]
+    ]  # fmt: skip
+    sizes = [_workload_of(profile, workload) for profile in profiles]
     # Engines on one host share its CPUs, so they take turns cell by cell, like repeats do.
-    grid = [(image, runs, engine) for image in refs for runs in placed for engine in engines]
+    grid = [
+        (image, runs, size, engine)
+        for image in refs
+        for runs, size in zip(placed, sizes, strict=True)
+        for engine in engines
+    ]
     plan: list[RunSpec] = []
     for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
         for cell in order:
-            image, runs, engine = grid[cell]
+            image, runs, size, engine = grid[cell]
             for instance, run in enumerate(runs, 1):
                 plan.append(
                     RunSpec(
@@ -133,7 +143,7 @@ def build_plan(
                         image=image,
                         profile=run.profile,
                         cpus=run.cpuset,
-                        workload=workload,
+                        workload=size,
                         timeout_s=timeout_s,
                         effective_cpus=run.cpus,
                         mems=run.mems,
@@ -148,6 +158,13 @@ def build_plan(
                     )
                 )
     return plan
+
+
+def _workload_of(profile: Profile, workload: WorkloadSpec) -> WorkloadSpec:
+    """The workload a profile's cells run: the command line's, with the profile's batch size."""
+    if profile.batch_size is None:
+        return workload
+    return replace(workload, batch_size=profile.batch_size)
 
 
 class _Placed(NamedTuple):

@@ -18,7 +18,8 @@ from types import MappingProxyType
 from kit.errors import ConfigError, UsageError
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
-PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select"}
+PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select", "run"}
+RUN_KEYS = {"instances", "batch_size"}
 THREAD_KEYS = {"inter_op", "intra_op"}
 SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
 MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")
@@ -103,6 +104,9 @@ class Profile:
     intra_op: str | None = None
     numactl: Mapping[str, str | bool] = field(default_factory=dict)
     select: Mapping[str, str | int | bool] = field(default_factory=dict)
+    # Run settings a profile may fix for its cells, over the command line's: a saved tune.
+    instances: int | str | None = None
+    batch_size: int | None = None
     source: str = "built-in"
 
     def __post_init__(self) -> None:
@@ -271,6 +275,7 @@ def _build(
     numactl.update(_numactl_table(table.get("numactl", {}), where))
     select = dict(base.select)
     select.update(_select_table(table.get("select", {}), where))
+    run = _run_table(table.get("run", {}), where)
     return replace(
         base,
         name=name,
@@ -280,8 +285,25 @@ def _build(
         intra_op=threads.get("intra_op", base.intra_op),
         numactl=numactl,
         select=select,
+        instances=run.get("instances", base.instances),
+        batch_size=run.get("batch_size", base.batch_size),
         source=source,
     )
+
+
+def _run_table(table: object, where: str) -> dict[str, int | str]:
+    if not isinstance(table, dict) or set(table) - RUN_KEYS:
+        unknown = ", ".join(sorted(set(table) - RUN_KEYS)) if isinstance(table, dict) else table
+        raise ConfigError(
+            f"{where}: unknown run setting {unknown}", f"allowed: {', '.join(sorted(RUN_KEYS))}"
+        )
+    out: dict[str, int | str] = {}
+    for key, value in table.items():
+        per_node = key == "instances" and value == "per-node"
+        if not per_node and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{where}: run {key} must be a positive whole number")
+        out[key] = value
+    return out
 
 
 def _env_table(env: object, where: str) -> dict[str, str]:

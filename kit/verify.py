@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from kit.flavors import OPENMP_VARIABLES
 from kit.onednn import OneDnnSummary
 from kit.spec import RunSpec
 
 # Every name the verbose switch has had, so old and new builds all speak.
 VERBOSE_ENV = {"ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1", "MKLDNN_VERBOSE": "1"}
-OPENMP_KNOBS = ("KMP_", "OMP_")
 REF_WARN_SHARE = 0.10
 
 
@@ -41,7 +41,7 @@ def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
             "AVX-512 VNNI/BF16 or AMX; try the onednn profile)"
         )
         warnings.append(f"oneDNN did not run: {why}")
-    knobs = sorted(k for k in env if k.startswith(OPENMP_KNOBS))
+    knobs = sorted(k for k in env if k.startswith(OPENMP_VARIABLES))
     if knobs and summary.runtime != "OpenMP":
         runtime = summary.runtime or "no oneDNN at all"
         warnings.append(

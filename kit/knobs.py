@@ -1,0 +1,291 @@
+"""Knobs: the named settings a sweep or a tune varies, as data. Pure.
+
+A knob says how a value is applied to a profile (an environment variable, a TF thread pool, a
+numactl policy, the CPU selection, the run's instances or batch size, or the image) and when it
+can have an effect at all, so cells that cannot differ are merged instead of run twice. The
+built-in knobs live here; users add environment knobs in TOML (``kit sweep --knobs FILE``):
+
+    [malloc]
+    env = "MALLOC_ARENA_MAX"
+    acts = "always"            # or "openmp": only on a build whose oneDNN runs on OpenMP
+    description = "glibc malloc arenas"
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+
+from kit.errors import ConfigError, UsageError
+from kit.profiles import PLACEHOLDERS, Profile, validate_env
+
+
+class KnobKind(StrEnum):
+    env = "env"  # an environment variable
+    threads = "threads"  # TF's inter-op or intra-op pool
+    numa = "numa"  # a numactl memory policy
+    select = "select"  # which CPUs: whole cores, one thread per core
+    instances = "instances"
+    batch = "batch"
+    image = "image"
+
+
+class Acts(StrEnum):
+    """When a knob can change anything."""
+
+    always = "always"
+    openmp = "openmp"  # only where oneDNN runs on OpenMP (intel); TF's threadpool ignores it
+    numa = "numa"  # only on a host with more than one NUMA node
+    smt = "smt"  # only on a host with more than one thread per core
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    kind: KnobKind
+    target: str = ""  # the variable, pool or select key it sets
+    acts: Acts = Acts.always
+    description: str = ""
+    # Words a value may be given as, and what each means (affinity compact -> KMP's literal).
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    source: str = "built-in"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aliases", MappingProxyType(dict(self.aliases)))
+
+    def literal(self, value: str) -> str:
+        return self.aliases.get(value, value)
+
+
+NUMA_POLICIES: Mapping[str, Mapping[str, str | bool]] = MappingProxyType(
+    {
+        "none": {},
+        "interleave": {"interleave": "all"},
+        "membind": {"membind": "{last_node}"},
+        "preferred": {"preferred": "{last_node}"},
+        "localalloc": {"localalloc": True},
+        "local": {"cpunodebind": "0", "membind": "0"},  # node 0's CPUs and memory
+    }
+)
+_OMP = {"compact": "granularity=fine,compact,1,0", "scatter": "granularity=fine,scatter"}
+
+BUILTIN: Mapping[str, Knob] = MappingProxyType(
+    {
+        k.name: k
+        for k in (
+            Knob("inter", KnobKind.threads, "inter_op", description="TF inter-op pool size"),
+            Knob("intra", KnobKind.threads, "intra_op", description="TF intra-op pool size"),
+            Knob("omp", KnobKind.env, "OMP_NUM_THREADS", Acts.openmp, "OpenMP threads"),
+            Knob("blocktime", KnobKind.env, "KMP_BLOCKTIME", Acts.openmp, "OpenMP spin (ms)"),
+            Knob(
+                "affinity",
+                KnobKind.env,
+                "KMP_AFFINITY",
+                Acts.openmp,
+                "OpenMP thread binding: compact, scatter, none or a literal",
+                aliases={**_OMP, "none": "disabled"},
+            ),
+            Knob(
+                "onednn",
+                KnobKind.env,
+                "TF_ENABLE_ONEDNN_OPTS",
+                description="oneDNN on (1) / off (0)",
+            ),
+            Knob(
+                "numa",
+                KnobKind.numa,
+                acts=Acts.numa,
+                description=f"memory policy: {', '.join(NUMA_POLICIES)}",
+            ),
+            Knob("cores", KnobKind.select, "cores", description="how many whole cores"),
+            Knob(
+                "smt",
+                KnobKind.select,
+                "one_thread_per_core",
+                Acts.smt,
+                "one thread per core (one) or every thread (all)",
+            ),
+            Knob("instances", KnobKind.instances, description="instances, each on its own cores"),
+            Knob("batch", KnobKind.batch, description="batch size"),
+            Knob("image", KnobKind.image, description="flavor or image reference"),
+        )
+    }
+)
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnobValues:
+    """One ``--knob NAME=V1,V2`` as given: values may hold placeholders and ``A..B`` ranges."""
+
+    knob: Knob
+    raw: tuple[str, ...]
+
+    def resolve(self, placeholders: Mapping[str, int]) -> tuple[str, ...]:
+        """The values with placeholders filled and ranges expanded, duplicates dropped."""
+        out: list[str] = []
+        for text in self.raw:
+            out += _expand_value(self.knob, text, placeholders)
+        for value in out:
+            check_value(self.knob, value)
+        return tuple(dict.fromkeys(out))
+
+
+def parse_knob(text: str, knobs: Mapping[str, Knob]) -> KnobValues:
+    """``intra=1,2,{cores}`` (a value holding commas goes in double quotes)."""
+    name, sep, values = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise UsageError(f"--knob {text!r} is not NAME=VALUES", "e.g. --knob intra=1,2,{cores}")
+    if name not in knobs:
+        raise UsageError(
+            f"unknown knob {name!r}",
+            f"choose from {', '.join(sorted(knobs))}, or add one with --knobs FILE",
+        )
+    try:
+        raw = next(csv.reader([values], skipinitialspace=True), [])
+    except csv.Error as exc:
+        raise UsageError(f"--knob {text!r}: {exc}", 'quote a value holding commas: "a,b"') from None
+    raw = [v.strip() for v in raw]
+    if not raw or any(not v for v in raw):
+        raise UsageError(f"--knob {text!r} has an empty value", f"e.g. --knob {name}=1,2")
+    return KnobValues(knobs[name], tuple(raw))
+
+
+_RANGE = re.compile(r"(\d+)\.\.(\d+)\Z")
+
+
+def _expand_value(knob: Knob, text: str, placeholders: Mapping[str, int]) -> list[str]:
+    where = f"--knob {knob.name}"
+    try:
+        filled = text.format_map(dict(placeholders)) if "{" in text else text
+    except (KeyError, ValueError, IndexError, AttributeError):
+        raise UsageError(
+            f"{where}: bad placeholder in {text!r}",
+            f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+        ) from None
+    match = _RANGE.match(filled)
+    if match is None:
+        return [filled]
+    low, high = int(match.group(1)), int(match.group(2))
+    if low > high or low < 1:
+        raise UsageError(f"{where}: range {text!r} runs from {low} to {high}", "write LOW..HIGH")
+    return [str(v) for v in range(low, high + 1)]
+
+
+_NUMBERS = {KnobKind.threads, KnobKind.instances, KnobKind.batch}
+
+
+def check_value(knob: Knob, value: str) -> None:
+    """A value the knob can take; placement checks (cores beyond the host) come with the plan."""
+    where = f"--knob {knob.name}"
+    numeric = knob.kind in _NUMBERS or knob.name == "cores"
+    per_node = knob.kind is KnobKind.instances and value == "per-node"
+    if numeric and not per_node and not (value.isdigit() and int(value) > 0):
+        raise UsageError(f"{where}: {value!r} is not a positive whole number")
+    if knob.kind is KnobKind.numa and value not in NUMA_POLICIES:
+        raise UsageError(f"{where}: unknown policy {value!r}", f"use {', '.join(NUMA_POLICIES)}")
+    if knob.name == "smt" and value not in ("one", "all"):
+        raise UsageError(f"{where}: {value!r} is neither one nor all")
+    if knob.kind is KnobKind.env:
+        validate_env(knob.target, knob.literal(value), where)
+
+
+def apply(profile: Profile, knob: Knob, value: str) -> Profile:
+    """The profile with this knob set to ``value`` (image knobs are not the profile's)."""
+    literal = knob.literal(value)
+    match knob.kind:
+        case KnobKind.env:
+            return replace(profile, env={**profile.env, knob.target: literal})
+        case KnobKind.threads:
+            return replace(profile, **{knob.target: literal})
+        case KnobKind.numa:
+            return replace(profile, numactl=_numactl_with(profile, value))
+        case KnobKind.select:
+            setting: int | bool = int(literal) if knob.target == "cores" else literal == "one"
+            return replace(profile, select={**profile.select, knob.target: setting})
+        case KnobKind.instances:
+            return replace(profile, instances=literal if literal == "per-node" else int(literal))
+        case KnobKind.batch:
+            return replace(profile, batch_size=int(literal))
+    return profile
+
+
+def _numactl_with(profile: Profile, policy: str) -> dict[str, str | bool]:
+    """The profile's numactl with its memory policy (and node binding) replaced by ``policy``."""
+    kept = {
+        k: v
+        for k, v in profile.numactl.items()
+        if k not in ("interleave", "membind", "preferred", "localalloc", "cpunodebind")
+    }
+    return {**kept, **NUMA_POLICIES[policy]}
+
+
+# --- user knobs --------------------------------------------------------------------------------
+
+_USER_KEYS = {"env", "acts", "description", "aliases"}
+
+
+def parse_knobs(text: str, source: str) -> dict[str, Knob]:
+    """Environment knobs from TOML; ConfigError with ``source:line`` on anything wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        at = f"{source}:{line.group(1) if line else 1}"
+        raise ConfigError(f"{at}: not valid TOML: {exc}", "fix the file's syntax") from None
+    out = {}
+    for name, table in data.items():
+        at = f"{source}:{_line_of(text, name)}: knob {name!r}"
+        out[name] = _user_knob(name, table, at, source)
+    return out
+
+
+def _user_knob(name: str, table: object, at: str, source: str) -> Knob:
+    if name in BUILTIN:
+        raise ConfigError(f"{at} has the name of a built-in knob", "give it another name")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{at} is not a table", f'write it as [{name}] with env = "VAR"')
+    unknown = set(table) - _USER_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{at}: unknown key {', '.join(sorted(unknown))}",
+            f"allowed: {', '.join(sorted(_USER_KEYS))}",
+        )
+    target = table.get("env")
+    if not isinstance(target, str):
+        raise ConfigError(f'{at}: needs env = "VARIABLE"', "user knobs set a variable")
+    validate_env(target, "", at)
+    acts = table.get("acts", "always")
+    if acts not in (Acts.always.value, Acts.openmp.value):
+        raise ConfigError(f"{at}: acts must be always or openmp, not {acts!r}")
+    aliases = table.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise ConfigError(f'{at}: aliases must be a table of word = "value"')
+    return Knob(
+        name, KnobKind.env, target, Acts(acts), str(table.get("description", "")), aliases,
+        source,
+    )  # fmt: skip
+
+
+def _line_of(text: str, name: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*\[\s*[\"']?{re.escape(name)}[\"']?\s*\]", line):
+            return number
+    return 1
+
+
+def registry(extra: Mapping[str, Knob] | None = None) -> dict[str, Knob]:
+    return {**BUILTIN, **(extra or {})}
+
+
+def describe(values: Sequence[tuple[str, str]]) -> str:
+    """A cell's knob settings as one name: ``intra=2 blocktime=0``."""
+    return " ".join(f"{name}={value}" for name, value in values)
