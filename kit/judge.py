@@ -103,6 +103,7 @@ def make_result(
         utilization=utilization.to_json() if utilization is not None else None,
         host=host,
         engine=spec.engine,
+        knobs=dict(spec.profile.knobs),
         process_s=outcome.process_s,
         docker_run=docker_run_line(spec, session_id) if session_id else "",
         workload={

@@ -107,6 +107,7 @@ class Profile:
     # Run settings a profile may fix for its cells, over the command line's: a saved tune.
     instances: int | str | None = None
     batch_size: int | None = None
+    knobs: tuple[tuple[str, str], ...] = ()  # a sweep's cell: the knob values that made it
     source: str = "built-in"
 
     def __post_init__(self) -> None:
@@ -156,6 +157,7 @@ class Profile:
             inter_op=_expand_int(self.inter_op, values, self.where),
             intra_op=_expand_int(self.intra_op, values, self.where),
             numa=numa if numa is not None else self.resolve_numa(placement),
+            knobs=self.knobs,
         )
 
 
@@ -168,6 +170,7 @@ class ResolvedProfile:
     inter_op: int | None
     intra_op: int | None
     numa: NumaPolicy
+    knobs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))

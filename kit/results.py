@@ -53,6 +53,7 @@ class RunResult:
     engine: str = "docker"
     process_s: float | None = None  # the workload process's lifetime, as its engine saw it
     docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
+    knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
 
     @property
     def key(self) -> str:

@@ -55,6 +55,14 @@ _SCHEMA = (
         detail TEXT NOT NULL,
         PRIMARY KEY (host, image_id)
     )""",
+    # A sweep's or tune's knob values per cell (IMAGE:PROFILE), to query; added in place.
+    """CREATE TABLE IF NOT EXISTS knobs (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        cell TEXT NOT NULL,
+        knob TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, cell, knob)
+    )""",
 )
 
 # Newest first; the id breaks a tie (ids are UTC timestamps, a same-second one gets "-2").
@@ -190,6 +198,15 @@ class ResultsDB:
             row,
         )
 
+    def knob_values(self, session_id: str) -> dict[str, dict[str, str]]:
+        """A sweep's cells (IMAGE:PROFILE) and their knob values; empty for other sessions."""
+        out: dict[str, dict[str, str]] = {}
+        for cell, knob, value in self._conn.execute(
+            "SELECT cell, knob, value FROM knobs WHERE session_id = ? ORDER BY rowid", (session_id,)
+        ):
+            out.setdefault(cell, {})[knob] = value
+        return out
+
     def add_run(self, session_id: str, record: dict) -> None:
         """Record one run (``RunResult.to_json()``); the same index again is refused."""
         row = (
@@ -226,6 +243,13 @@ class ResultsDB:
                 f"run {record['index']} of session {session_id} is already in results database "
                 f"{self.path}; kit never overwrites a recorded run",
                 "resume the session to run only what it is missing",
+            )
+        cell = f"{record['image']}:{record['profile']}"
+        for knob, value in (record.get("knobs") or {}).items():
+            self._write(
+                f"run {record['index']} of session {session_id}",
+                "INSERT OR IGNORE INTO knobs (session_id, cell, knob, value) VALUES (?, ?, ?, ?)",
+                (session_id, cell, knob, value),
             )
 
     def _write(self, what: str, sql: str, params: tuple) -> int:

@@ -109,13 +109,15 @@ def expand(
             profile = base
             for (knob, _), value in zip(axes, combo, strict=True):
                 profile = apply(profile, knob, value)
-            name = describe(named) or base.name
-            cells.append(SweepCell(image, shown, _renamed(profile, name, base)))
+            cells.append(SweepCell(image, shown, _renamed(profile, shown, base)))
     return cells, total
 
 
-def _renamed(profile: Profile, name: str, base: Profile) -> Profile:
-    return replace(profile, name=name, description=f"{base.name} with {name}", source="sweep")
+def _renamed(profile: Profile, values: tuple[tuple[str, str], ...], base: Profile) -> Profile:
+    name = describe([(k, v) for k, v in values if k != "image"]) or base.name
+    return replace(
+        profile, name=name, description=f"{base.name} with {name}", knobs=values, source="sweep"
+    )
 
 
 def _product(sizes) -> int:

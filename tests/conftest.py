@@ -31,8 +31,10 @@ def json_rows(text: str) -> list[dict]:
     """The rows of `--format json` output (a versioned document) out of a command's output."""
     import json
 
+    from kit.reporting.rows import ROW_SCHEMA
+
     data = json.loads(text[text.index("{") : text.rindex("}") + 1])
-    assert data["schema"] == 2
+    assert data["schema"] == ROW_SCHEMA
     return data["rows"]
 
 

@@ -6,6 +6,7 @@ from kit.errors import UsageError
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import load_profiles, pick
+from kit.reporting.rows import ROW_SCHEMA
 from kit.reporting.table import Format, check_baseline, render, rows
 from kit.results import Status
 from kit.session import RunFinished, open_session, run_session
@@ -100,7 +101,7 @@ def test_renderings(tmp_path):
     csv_text = render(results, Format.csv)
     assert csv_text.splitlines()[0].startswith("schema,kind,engine,host,image,tf_version")
     data = json.loads(render(results, Format.json))
-    assert data["schema"] == 2 and data["rows"][1]["images_per_sec"] == 33.62
+    assert data["schema"] == ROW_SCHEMA and data["rows"][1]["images_per_sec"] == 33.62
 
 
 def test_unknown_baseline_is_refused():

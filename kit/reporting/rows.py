@@ -9,7 +9,7 @@ instance.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kit.cpus import format_cpu_list, parse_cpu_list
@@ -18,7 +18,7 @@ from kit.flops import gflops
 from kit.results import RunResult, Status
 from kit.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
 
-ROW_SCHEMA = 2  # the JSON and CSV exports' version (README: "Exported rows")
+ROW_SCHEMA = 3  # the JSON and CSV exports' version (README: "Exported rows")
 
 
 class RowKind(StrEnum):
@@ -108,6 +108,7 @@ class Row:
     best: bool  # the fastest valid cell on its engine (of a table of several)
     status: RowStatus
     status_detail: str | None  # why it is not ok, or what to do about the noise
+    knobs: Mapping[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
 
     @property
     def label(self) -> str:
@@ -219,7 +220,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
     r, s = runs[0], m.summary
     values: dict[str, object] = dict(
         kind=kind, engine=r.engine, host=str((r.host or {}).get("hostname") or r.engine),
-        image=r.image, tf_version=r.tf_version, profile=r.profile, instance=None,
+        image=r.image, tf_version=r.tf_version, profile=r.profile, instance=None, knobs=r.knobs,
         instances=r.instances, cpus=r.cpus, nodes=r.nodes, numactl=r.numactl,
         memory_policy=r.memory_policy, threads=r.threads,
         images_per_sec=s.median if s else None, min=s.min if s else None,

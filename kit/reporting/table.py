@@ -127,9 +127,28 @@ NARROW: tuple[Column, ...] = (
 HEADERS = (*(name for name, _ in WIDE), "verdict", "status")
 
 
+def knob_names(table: Sequence[Row]) -> list[str]:
+    """The knobs a sweep's rows vary (the image has its own column)."""
+    names = dict.fromkeys(k for r in table for k in r.knobs if k != "image")
+    return list(names)
+
+
+def _columns(table: Sequence[Row], wide: bool) -> list[Column]:
+    """The table's columns; a sweep's knobs replace the profile column, one column each."""
+    columns = list(WIDE if wide else NARROW)
+    knobs = knob_names(table)
+    if not knobs:
+        return columns
+    at = [name for name, _ in columns].index("profile")
+    per_knob = [(k, lambda r, k=k: r.knobs.get(k, "-")) for k in knobs]
+    if any(r.instances > 1 for r in table):
+        per_knob.append(("instance", lambda r: r.label if r.kind is RowKind.instance else ""))
+    return [*columns[:at], *per_knob, *columns[at + 1 :]]
+
+
 def _lines(table: Sequence[Row], wide: bool, with_engine: bool) -> tuple[list, list, list[str]]:
     """Headers, cells and (narrow) the notes that long status texts became."""
-    columns = WIDE if wide else NARROW
+    columns = _columns(table, wide)
     per_engine = Counter(r.engine for r in table if r.kind is RowKind.cell)
     notes: list[str] = []
     body = []
@@ -151,7 +170,8 @@ def _lines(table: Sequence[Row], wide: bool, with_engine: bool) -> tuple[list, l
 
 def headers(results: Sequence[RunResult]) -> tuple[str, ...]:
     """The wide table's columns: an engine column first when there was more than one."""
-    return ("engine", *HEADERS) if several_engines(results) else HEADERS
+    names = (*(name for name, _ in _columns(rows(results), True)), "verdict", "status")
+    return ("engine", *names) if several_engines(results) else names
 
 
 def table_cells(
@@ -181,10 +201,17 @@ def to_json(table: Sequence[Row], best: Sequence[BestRow]) -> str:
 
 def to_csv(table: Sequence[Row]) -> str:
     buffer = io.StringIO()
-    names = ["schema", *Row.__dataclass_fields__]
+    knobs = list(dict.fromkeys(k for r in table for k in r.knobs))
+    names = ["schema", *(n for n in Row.__dataclass_fields__ if n != "knobs")]
+    names += [f"knob:{k}" for k in knobs]
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({"schema": ROW_SCHEMA, **asdict(r)} for r in table)
+    for r in table:
+        data = asdict(r)
+        values = data.pop("knobs")
+        writer.writerow(
+            {"schema": ROW_SCHEMA, **data, **{f"knob:{k}": values.get(k, "") for k in knobs}}
+        )
     return buffer.getvalue()
 
 
