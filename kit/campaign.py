@@ -25,16 +25,30 @@ from kit.feedback import Feedback
 from kit.flavors import resolve_image
 from kit.gate import Gate, slower_than
 from kit.hostinfo import HostFacts
+from kit.knobs import KnobValues
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import NumaPolicy, Profile, load_profiles, pick
 from kit.reporting.rows import cell_keys, check_baseline
 from kit.results import RunResult
 from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
+from kit.sweep import Grid, grid
 from kit.topology import Topology
 
 MAX_REPEATS = 1000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Knob values to cross on the base profile (``kit sweep``), cells kept by ``where``."""
+
+    knobs: tuple[KnobValues, ...]
+    where: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.knobs:
+            raise UsageError("a sweep needs a knob", "e.g. --knob intra=1,2,{cores}")
 
 
 @dataclass(frozen=True)
@@ -51,8 +65,14 @@ class What:
     limits: Limits = field(default_factory=Limits)
     repeats: int = 1
     timeout_s: float = 3600.0
+    sweep: Sweep | None = None  # cells from knob values on the one profile (the base)
 
     def __post_init__(self) -> None:
+        if self.sweep is not None and len(self.profiles) != 1:
+            raise UsageError(
+                f"a sweep starts from one base profile, not {len(self.profiles)}",
+                "give one -p BASE (the knobs are set on top of it)",
+            )
         if not self.images:
             raise UsageError("no image to run", "name at least one flavor or image reference")
         if not self.profiles:
@@ -170,12 +190,24 @@ def profiles_of(what: What) -> list[Profile]:
     return pick(load_profiles(what.profiles_file), list(what.profiles))
 
 
+def grid_of(what: What, topology: Topology) -> Grid:
+    """A sweep's cells on one machine's topology (what can differ there)."""
+    assert what.sweep is not None
+    (base,) = profiles_of(what)
+    s = what.sweep
+    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where)
+
+
 def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
     """The plan on one machine's topology (pure: nothing runs)."""
+    images, profiles, only = what.images, profiles_of(what), None
+    if what.sweep is not None:
+        g = grid_of(what, topology)
+        images, profiles, only = g.images, list(g.profiles), g.pairs
     return build_plan(
-        what.images, profiles_of(what), what.workload, topology, what.selection, what.timeout_s,
+        images, profiles, what.workload, topology, what.selection, what.timeout_s,
         numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
-        repeats=what.repeats, engines=engines,
+        repeats=what.repeats, engines=engines, only=only,
     )  # fmt: skip
 
 
@@ -225,6 +257,9 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     from kit.delivery import deliver
 
     first = check_request(request, maker)
+    if request.what.sweep is not None:
+        topology = first.topology if first is not None else maker.this_host()
+        say_grid(grid_of(request.what, topology), feedback)
     how = request.how
     gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
     engines = open_engines(maker, request.where.kinds, request.where.hosts)
@@ -249,6 +284,17 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     plan = place_fleet(request.what, topologies, first)
     _check_baseline(plan, request.how.baseline)
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+
+
+def say_grid(g: Grid, feedback: Feedback) -> None:
+    """What a sweep runs, and the cells it does not run twice."""
+    feedback.say(
+        f"sweep: {len(g.cells)} cell(s) of {', '.join(g.knobs)}"
+        + (f"; --where left out {g.left_out}" if g.left_out else "")
+        + (f"; {len(g.merged)} merged into cells that run the same:" if g.merged else "")
+    )
+    for merged in g.merged:
+        feedback.say(f"  {merged.describe()}")
 
 
 def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = None) -> None:

@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
@@ -289,3 +290,13 @@ def registry(extra: Mapping[str, Knob] | None = None) -> dict[str, Knob]:
 def describe(values: Sequence[tuple[str, str]]) -> str:
     """A cell's knob settings as one name: ``intra=2 blocktime=0``."""
     return " ".join(f"{name}={value}" for name, value in values)
+
+
+def load_knobs(extra: Path | None = None) -> dict[str, Knob]:
+    """The built-in knobs, and the user's from a TOML file when given."""
+    if extra is None:
+        return registry()
+    from kit.inputs import read_text_file
+
+    text = read_text_file(extra, "--knobs", "pass a TOML file of knobs to --knobs")
+    return registry(parse_knobs(text, str(extra)))

@@ -104,11 +104,13 @@ def build_plan(
     limits: Limits | None = None,
     repeats: int = 1,
     engines: Sequence[str] = ("docker",),
+    only: frozenset[tuple[str, str]] | None = None,
 ) -> list[RunSpec]:
     """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
     in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
     A cell with several instances has one spec per instance, each on its own CPU group with
-    local memory."""
+    local memory. ``only`` keeps just those (image, profile) cells of the cross product (a
+    sweep's, whose cells that cannot differ are merged per image)."""
     if not 1 <= repeats <= 1000:
         raise UsageError(f"--repeats must be between 1 and 1000, got {repeats}")
     if not images:
@@ -130,6 +132,7 @@ def build_plan(
         (image, runs, size, engine)
         for image in refs
         for runs, size in zip(placed, sizes, strict=True)
+        if only is None or (image.label, runs[0].profile.name) in only
         for engine in engines
     ]
     plan: list[RunSpec] = []

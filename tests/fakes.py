@@ -94,7 +94,8 @@ def workload_output(rate: float, prov: dict, steps: int = 3) -> str:
 
 
 class FakeEngine:
-    """Answers each run from ``rates`` keyed by ``image:profile``; a missing key fails the run."""
+    """Answers each run from ``rates`` keyed by ``image:profile`` (or a function of the run's
+    spec); a missing key (or None) fails the run."""
 
     name = "fake"
     samples_host = False
@@ -137,7 +138,7 @@ class FakeEngine:
         self.ran.append(spec)
         started = datetime.now(UTC)
         time.sleep(self.delay)
-        rate = self.rates.get(spec.key)
+        rate = self.rates(spec) if callable(self.rates) else self.rates.get(spec.key)
         prov = provenance_for(spec)
         if self.tamper is not None:
             prov = self.tamper(prov)

@@ -1,0 +1,145 @@
+"""What a session's cells say beyond the table: what each knob earned (attribution) and how
+throughput scales with cores. Pure: cells in, typed findings out.
+
+A cell's factors are its knob values (a sweep's or tune's), else its image and profile (a
+compare): ``kit compare stock intel -p default -p tuned`` is then the experiment's story, the
+build's share and the settings' share of the speedup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kit.reporting.rows import Cell, baseline_cell, best_cells, cells
+from kit.results import RunResult
+from kit.stats import Speedup, compare
+
+Factors = tuple[tuple[str, str], ...]
+
+
+def factors_of(cell: Cell) -> Factors:
+    knobs = cell.first.knobs
+    if knobs:
+        if "image" not in knobs:
+            return (("image", cell.first.image), *knobs.items())
+        return tuple(knobs.items())
+    return (("image", cell.first.image), ("profile", cell.first.profile))
+
+
+@dataclass(frozen=True)
+class Change:
+    factor: str
+    before: str
+    after: str
+
+    def describe(self) -> str:
+        return f"{self.factor} {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of the ladder from baseline to best: these changes, against the rung below."""
+
+    changes: tuple[Change, ...]
+    cell: str  # the cell this rung measures (IMAGE:PROFILE)
+    speedup: Speedup
+
+    def describe(self) -> str:
+        return " + ".join(c.describe() for c in self.changes)
+
+
+@dataclass(frozen=True)
+class Attribution:
+    baseline: str
+    best: str
+    total: Speedup
+    alone: tuple[tuple[Change, Speedup | None], ...]  # each change from the baseline by itself
+    ladder: tuple[Step, ...]
+
+
+def attribute(results: Sequence[RunResult], baseline: str | None = None) -> Attribution | None:
+    """How the best cell's speedup over the baseline splits over its changes; None when there
+    is no best cell different from the baseline, or they differ in nothing a factor names."""
+    table = [c for c in cells(results) if c.samples() and c.ok]
+    engines = {c.engine for c in table}
+    if len(engines) != 1:
+        return None  # engines are different machines: their factors are not knobs
+    base = baseline_cell(table, baseline)
+    best = best_cells(table).get(next(iter(engines)))
+    if base is None or best is None or best is base:
+        return None
+    by_factors = {factors_of(c): c for c in table}
+    start, goal = dict(factors_of(base)), dict(factors_of(best))
+    if start.keys() != goal.keys():
+        return None
+    changes = [Change(f, start[f], goal[f]) for f in start if start[f] != goal[f]]
+    alone = []
+    for change in changes:
+        cell = by_factors.get(_with(start, [change]))
+        alone.append((change, compare(cell.samples(), base.samples()) if cell else None))
+    ordered = sorted(alone, key=lambda pair: -(pair[1].ratio if pair[1] else 0.0))
+    ladder = _ladder(start, base, [c for c, _ in ordered], by_factors)
+    total = compare(best.samples(), base.samples())
+    return Attribution(base.key, best.key, total, tuple(alone), tuple(ladder))
+
+
+def _with(values: Mapping[str, str], changes: Sequence[Change]) -> Factors:
+    out = dict(values)
+    for change in changes:
+        out[change.factor] = change.after
+    return tuple(out.items())
+
+
+def _ladder(start, base: Cell, changes: Sequence[Change], by_factors) -> list[Step]:
+    """Rungs adding one change at a time, biggest first; a change whose cell was not measured
+    joins the next rung that was."""
+    steps, below, pending = [], base, []
+    for i, change in enumerate(changes):
+        pending.append(change)
+        cell = by_factors.get(_with(start, changes[: i + 1]))
+        if cell is None:
+            continue
+        steps.append(Step(tuple(pending), cell.key, compare(cell.samples(), below.samples())))
+        below, pending = cell, []
+    return steps
+
+
+# --- scaling -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    cores: int
+    images_per_sec: float
+    ideal: float  # linear from the smallest core count
+    efficiency: float  # images_per_sec / ideal
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str  # the other factors, held fixed along the curve
+    points: tuple[Point, ...]
+
+
+def scaling(results: Sequence[RunResult]) -> list[Curve]:
+    """Images/sec per ``cores`` value, one curve per setting of the other factors."""
+    groups: dict[Factors, dict[int, float]] = {}
+    for cell in cells(results):
+        summary = cell.summary()
+        values = dict(factors_of(cell))
+        cores = values.pop("cores", None)
+        if summary is None or not cell.ok or cores is None or not cores.isdigit():
+            continue
+        groups.setdefault(tuple(values.items()), {})[int(cores)] = summary.median
+    curves = []
+    for others, rates in groups.items():
+        if len(rates) < 2:
+            continue
+        least = min(rates)
+        per_core = rates[least] / least
+        points = tuple(
+            Point(n, rate, per_core * n, rate / (per_core * n)) for n, rate in sorted(rates.items())
+        )
+        curves.append(Curve(" ".join(f"{k}={v}" for k, v in others), points))
+    return curves
