@@ -23,8 +23,9 @@ def rate_of(spec) -> float:
 
 def sweep(tmp_path, *args, engine=None):
     engine = engine or FakeEngine(rate_of)
+    maker = GivenEngines(engine, topology=engine.topology)
     code, text = invoke_with(
-        GivenEngines(engine, topology=engine.topology), "sweep", *args, "--results", str(tmp_path / "r"), "--model", "tiny",
+        maker, "sweep", *args, "--results", str(tmp_path / "r"), "--model", "tiny",
         "--repeats", "2",
     )  # fmt: skip
     return code, text, engine
