@@ -25,6 +25,7 @@ from kit.spec import RunSpec, WorkloadSpec
 from kit.topology import Topology
 
 MAX_CELLS = 512
+ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"  # intel-tensorflow ignores it
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,12 @@ def expand(
     topology: Topology,
     selection: CpuSelection,
     where: str | None = None,
+    seeds: Sequence[Profile] = (),
 ) -> tuple[list[SweepCell], int]:
     """Every combination of knob values on ``base`` for every image, in a stable order, that
-    ``where`` keeps; and how many combinations there were."""
+    ``where`` keeps; and how many combinations there were. ``seeds`` (a tune's) are whole
+    profiles run beside the grid, first: their knobs are unset (``-``), their factor the
+    ``profile`` they are (the grid's cells have the base's)."""
     if len({k.knob.name for k in knobs}) != len(knobs):
         raise UsageError("a knob is given twice", "give each knob once, with all its values")
     values = placement_for(topology, select_cpus(topology, selection)).values()
@@ -101,9 +105,16 @@ def expand(
     cells = []
     for image in image_axis or images:
         resolve_image(image)  # a bad reference is refused before anything runs
+        lead = (("image", image),) if image_axis else ()
+        for seed in seeds:
+            unset = ((knob.name, "-") for knob, _ in axes)
+            cells.append(SweepCell(image, values := (*lead, ("profile", seed.name), *unset),
+                                   replace(seed, knobs=values)))  # fmt: skip
+        if seeds:
+            lead = (*lead, ("profile", base.name))
         for combo in itertools.product(*(vals for _, vals in axes)):
             named = tuple((knob.name, value) for (knob, _), value in zip(axes, combo, strict=True))
-            shown = (("image", image), *named) if image_axis else named
+            shown = (*lead, *named)
             if test is not None and not test(dict(shown)):
                 continue
             profile = base
@@ -114,7 +125,7 @@ def expand(
 
 
 def _renamed(profile: Profile, values: tuple[tuple[str, str], ...], base: Profile) -> Profile:
-    name = describe([(k, v) for k, v in values if k != "image"]) or base.name
+    name = describe([(k, v) for k, v in values if k not in ("image", "profile")]) or base.name
     return replace(
         profile, name=name, description=f"{base.name} with {name}", knobs=values, source="sweep"
     )
@@ -135,10 +146,11 @@ def grid(
     workload: WorkloadSpec,
     selection: CpuSelection | None = None,
     where: str | None = None,
+    seeds: Sequence[Profile] = (),
 ) -> Grid:
     """The cells to run on this host, equivalent ones merged."""
     selection = selection or CpuSelection()
-    every, total = expand(images, knobs, base, topology, selection, where)
+    every, total = expand(images, knobs, base, topology, selection, where, seeds)
     if not every:
         raise UsageError(
             f"--where {where!r} leaves no cell to run", "loosen the condition or give more values"
@@ -172,7 +184,7 @@ def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple:
         numa = s.profile.numa
         argv = numa.argv() if not drop_numa else ((numa.physcpubind,) if numa.physcpubind else ())
         out.append(
-            (s.image.reference, s.cpus, s.effective_cpus, s.mems, env, s.profile.inter_op,
+            (s.image, s.cpus, s.effective_cpus, s.mems, env, s.profile.inter_op,
              s.profile.intra_op, argv, s.workload, s.instances)
         )  # fmt: skip
     return tuple(out)
@@ -180,8 +192,8 @@ def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple:
 
 def _effect(runs: Sequence[RunSpec], topology: Topology) -> tuple:
     """What the runs can change: their settings less what cannot act on this build and host."""
-    image = runs[0].image
-    drop_env = OPENMP_VARIABLES if onednn_runtime(image) == "threadpool" else ()
+    runtime = onednn_runtime(runs[0].image)
+    drop_env = {"threadpool": OPENMP_VARIABLES, "OpenMP": (ONEDNN_SWITCH,)}.get(runtime or "", ())
     return _settings(runs, drop_env, drop_numa=len(topology.node_ids) == 1)
 
 
@@ -190,7 +202,11 @@ def _why(mine: tuple, theirs: tuple) -> str:
         return "the same runs once placeholders resolve on this host"
     if [_no_numa(s) for s in mine] == [_no_numa(s) for s in theirs]:
         return "this host has one NUMA node, so memory policies cannot differ"
+    switch = any(ONEDNN_SWITCH in dict(s[4]) for s in (*mine, *theirs))
+    if switch and onednn_runtime(mine[0][0]) == "OpenMP":
+        return f"{ONEDNN_SWITCH} does nothing on this build (its oneDNN is always on)"
     return "KMP_* and OMP_* do nothing on this build (oneDNN runs on TF's threadpool)"
+
 
 
 def _no_numa(settings: tuple) -> tuple:
