@@ -16,6 +16,7 @@ from kit.results import RunResult
 from kit.stats import Speedup, compare
 
 Factors = tuple[tuple[str, str], ...]
+UNSET = "unset"  # a knob a cell leaves to its profile (a tune's seed profiles: "-")
 
 
 def factors_of(cell: Cell) -> Factors:
@@ -34,7 +35,8 @@ class Change:
     after: str
 
     def describe(self) -> str:
-        return f"{self.factor} {self.before} -> {self.after}"
+        before, after = (UNSET if v == "-" else v for v in (self.before, self.after))
+        return f"{self.factor} {before} -> {after}"
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,24 @@ class Attribution:
     ladder: tuple[Step, ...]
 
 
-def attribute(results: Sequence[RunResult], baseline: str | None = None) -> Attribution | None:
+def attribute(
+    results: Sequence[RunResult], baseline: str | None = None, best: str | None = None
+) -> Attribution | None:
     """How the best cell's speedup over the baseline splits over its changes; None when there
-    is no best cell different from the baseline, or they differ in nothing a factor names."""
+    is no best cell different from the baseline, or they differ in nothing a factor names.
+    ``best`` names the cell (a tune's winner), else it is the fastest by median."""
     table = [c for c in cells(results) if c.samples() and c.ok]
     engines = {c.engine for c in table}
     if len(engines) != 1:
         return None  # engines are different machines: their factors are not knobs
     base = baseline_cell(table, baseline)
-    best = best_cells(table).get(next(iter(engines)))
-    if base is None or best is None or best is base:
+    top = best_cells(table).get(next(iter(engines)))
+    if best is not None:
+        top = next((c for c in table if c.key == best), None)
+    if base is None or top is None or top is base:
         return None
     by_factors = {factors_of(c): c for c in table}
-    start, goal = dict(factors_of(base)), dict(factors_of(best))
+    start, goal = dict(factors_of(base)), dict(factors_of(top))
     if start.keys() != goal.keys():
         return None
     changes = [Change(f, start[f], goal[f]) for f in start if start[f] != goal[f]]
@@ -80,8 +87,8 @@ def attribute(results: Sequence[RunResult], baseline: str | None = None) -> Attr
         alone.append((change, compare(cell.samples(), base.samples()) if cell else None))
     ordered = sorted(alone, key=lambda pair: -(pair[1].ratio if pair[1] else 0.0))
     ladder = _ladder(start, base, [c for c, _ in ordered], by_factors)
-    total = compare(best.samples(), base.samples())
-    return Attribution(base.key, best.key, total, tuple(alone), tuple(ladder))
+    total = compare(top.samples(), base.samples())
+    return Attribution(base.key, top.key, total, tuple(alone), tuple(ladder))
 
 
 def _with(values: Mapping[str, str], changes: Sequence[Change]) -> Factors:

@@ -34,6 +34,7 @@ from kit.results import RunResult
 from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
 from kit.sweep import Grid, grid
 from kit.topology import Topology
+from kit.tune import AllAtOnce, Schedule, Tuning, check_budget
 
 MAX_REPEATS = 1000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
@@ -45,9 +46,10 @@ class Sweep:
 
     knobs: tuple[KnobValues, ...]
     where: str | None = None
+    seeds: tuple[str, ...] = ()  # whole profiles run beside the grid (a tune's built-ins)
 
     def __post_init__(self) -> None:
-        if not self.knobs:
+        if not self.knobs and not self.seeds:
             raise UsageError("a sweep needs a knob", "e.g. --knob intra=1,2,{cores}")
 
 
@@ -133,6 +135,7 @@ class How:
     gate: Gate | None = None
     allow_concurrent: bool = False
     argv: tuple[str, ...] = ()  # the command line, kept in the session's record
+    tuning: Tuning | None = None  # kit tune: which runs of the plan to spend the budget on
 
     @property
     def db_path(self) -> Path:
@@ -195,7 +198,15 @@ def grid_of(what: What, topology: Topology) -> Grid:
     assert what.sweep is not None
     (base,) = profiles_of(what)
     s = what.sweep
-    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where)
+    seeds = pick(load_profiles(what.profiles_file), list(s.seeds))
+    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where, seeds)
+
+
+def winner_profile(prepared: Prepared, key: str) -> Profile:
+    """The profile a sweep's or tune's cell ran (IMAGE:PROFILE), on the first machine."""
+    topology = next(iter(prepared.facts.values())).topology
+    cells = {c.key: c.profile for c in grid_of(prepared.request.what, topology).cells}
+    return cells[key]
 
 
 def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
@@ -237,6 +248,8 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
         raise UsageError(
             "--memory and --pids-limit are container limits", "use them with --engine docker"
         )
+    if how.tuning is not None and first is not None:
+        check_budget(how.tuning.budget, len({s.key for s in first.specs}))
     check_writable(how.results)
     from kit.store import ResultsDB
 
@@ -399,9 +412,11 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
         store, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )
+        tuning, left = how.tuning, len(plan) - len(previous)
+        runs = f"up to {left} run(s) ({tuning.describe()})" if tuning else f"{left} run(s)"
         feedback.say(
-            f"kit {__version__}: {len(plan) - len(previous)} run(s) of "
-            f"{prepared.request.what.workload.describe()}; results in {store.path}"
+            f"kit {__version__}: {runs} of {prepared.request.what.workload.describe()}; "
+            f"results in {store.path}"
         )
         resume = f"finish it with the same command plus --resume {store.session_id}"
         try:
@@ -430,11 +445,20 @@ def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list,
     how, plan, engine = prepared.request.how, list(prepared.plan), prepared.engine
     lanes = {name: machine for machine, names in prepared.machines.items() for name in names}
     several = len(prepared.engines) > 1
+    schedule = schedule_of(prepared)
     with feedback.running(prepared.request.what.workload, several) as listener:
-        runs = []
-        if how.measure:
+        runs = list(previous)
+        while how.measure and (batch := schedule.next(plan, runs)):
             runs = run_session(
-                plan, engine, store, listener, how.baseline, previous, prepared.hosts, lanes
+                batch, engine, store, listener, how.baseline, runs, prepared.hosts, lanes
             )
         verified = run_verify(plan, engine, store, listener) if how.verify else []
-    return runs, verified
+    return runs if how.measure else [], verified
+
+
+def schedule_of(prepared: Prepared) -> Schedule:
+    """Which runs of the plan go next: all of them, or a tune's choice round by round."""
+    tuning = prepared.request.how.tuning
+    if tuning is None:
+        return AllAtOnce()
+    return tuning.schedule(prepared.plan, prepared.request.how.baseline or prepared.plan[0].key)

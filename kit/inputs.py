@@ -62,3 +62,13 @@ def check_output_file(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: folder {folder} does not exist", hint)
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{option} {path} is not writable", hint)
+
+
+def write_text(path: Path, text: str, option: str) -> None:
+    """Write a file an option named (checked up front by ``check_output_file``)."""
+    from kit.errors import KitError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise KitError(f"cannot write {option} {path}: {exc.strerror or exc}") from None

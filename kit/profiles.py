@@ -405,3 +405,22 @@ def pick(profiles: Mapping[str, Profile], names: list[str]) -> list[Profile]:
             f"choose from {', '.join(sorted(profiles))} or add it with --profiles FILE",
         )
     return [profiles[n] for n in names]
+
+
+def to_toml(profile: Profile, name: str, description: str) -> str:
+    """A profile as the TOML ``--profiles`` reads back, every setting written out (no extends)."""
+    import tomli_w
+
+    table: dict[str, object] = {"description": description}
+    if profile.env:
+        table["env"] = dict(profile.env)
+    threads = {k: v for k in THREAD_KEYS if (v := getattr(profile, k)) is not None}
+    if threads:
+        table["threads"] = dict(sorted(threads.items()))
+    for key in ("numactl", "select"):
+        if getattr(profile, key):
+            table[key] = dict(getattr(profile, key))
+    run = {k: v for k in sorted(RUN_KEYS) if (v := getattr(profile, k)) is not None}
+    if run:
+        table["run"] = run
+    return tomli_w.dumps({name: table})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kit.results import RunResult, Status
 from kit.stats import Verdict, compare
 
 RESNET50_CV = 0.03  # kit's coefficient of variation on ResNet-50 repeats on these hosts
@@ -51,3 +52,43 @@ def error_rates(
         repeats, trials, counts[Verdict.faster] / trials, counts[Verdict.slower] / trials,
         covered / trials,
     )  # fmt: skip
+
+
+# --- simulated tunes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulatedSpec:
+    """What a schedule reads of a planned run."""
+
+    index: int
+    key: str
+    repeat: int
+
+
+def simulated_plan(keys: list[str], rounds: int) -> list[SimulatedSpec]:
+    """Every cell once per round, alternating direction as kit's plans do."""
+    plan = []
+    for r in range(rounds):
+        for key in keys if r % 2 == 0 else keys[::-1]:
+            plan.append(SimulatedSpec(len(plan) + 1, key, r))
+    return plan
+
+
+def simulated_run(spec: SimulatedSpec, rate: float, seconds: float = 60.0) -> RunResult:
+    image, _, profile = spec.key.partition(":")
+    return RunResult(
+        index=spec.index, image=image, image_ref=image, profile=profile, cpus="0", numactl="-",
+        command=(), env={}, status=Status.ok, images_per_sec=rate,
+        started="2026-01-01T00:00:00+00:00", ended=f"2026-01-01T00:{seconds / 60:02.0f}:00+00:00",
+        exit_code=0, log_path="", repeat=spec.repeat,
+    )  # fmt: skip
+
+
+def run_schedule(schedule, plan, true: dict[str, float], cv: float, seed: int) -> list[RunResult]:
+    """A schedule driven to its end over cells of known true speed, with lognormal noise."""
+    rng = np.random.default_rng(seed)
+    runs: list[RunResult] = []
+    while batch := schedule.next(plan, runs):
+        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0]) for s in batch]
+    return runs

@@ -95,7 +95,7 @@ def expand(
     axes = [(k.knob, k.resolve(values)) for k in knobs]
     image_axis = next((vals for knob, vals in axes if knob.kind is KnobKind.image), None)
     axes = [(knob, vals) for knob, vals in axes if knob.kind is not KnobKind.image]
-    total = len(image_axis or images) * _product(len(v) for _, v in axes)
+    total = len(image_axis or images) * (_product(len(v) for _, v in axes) + len(seeds))
     if total > MAX_CELLS:
         raise UsageError(
             f"the sweep has {total} cells, more than {MAX_CELLS}",
@@ -206,7 +206,6 @@ def _why(mine: tuple, theirs: tuple) -> str:
     if switch and onednn_runtime(mine[0][0]) == "OpenMP":
         return f"{ONEDNN_SWITCH} does nothing on this build (its oneDNN is always on)"
     return "KMP_* and OMP_* do nothing on this build (oneDNN runs on TF's threadpool)"
-
 
 
 def _no_numa(settings: tuple) -> tuple:

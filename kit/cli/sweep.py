@@ -1,6 +1,7 @@
 """Sweeping knobs: options -> a campaign whose cells are knob values -> table, scaling, ladder."""
 
 import inspect
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,10 @@ from kit.campaign import CampaignRequest, Sweep, execute, prepare
 from kit.cli.common import engine_maker, err, out
 from kit.cli.measure import MeasureOptions, _exit_status, _show, measure_command, request_of
 from kit.errors import UsageError
+from kit.inputs import check_output_file, write_text
 from kit.knobs import KnobKind, load_knobs, parse_knob
+from kit.reporting.findings import format_outcome
+from kit.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
 
 KnobOpt = Annotated[
     list[str] | None,
@@ -90,13 +94,108 @@ def sweep(
     _exit_status(finished, options.fail_if_slower)
 
 
-def show_findings(runs, baseline: str | None) -> None:
+def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
     from kit.analysis import attribute, scaling
     from kit.reporting.findings import format_attribution, format_scaling
 
     curves = scaling(runs)
     if curves:
         out.print("\n" + format_scaling(curves), markup=False)
-    found = attribute(runs, baseline)
+    found = attribute(runs, baseline, best)
     if found is not None:
         out.print("\n" + format_attribution(found), markup=False)
+
+
+BudgetOpt = Annotated[
+    str, typer.Option(help="What the search may spend: runs (40runs) or time (45m, 2h).")
+]
+StrategyOpt = Annotated[
+    Strategy,
+    typer.Option(
+        help="race: drop cells once significantly slower than the leader; grid: every cell; "
+        "model: Optuna's TPE sampler, for spaces too big to race."
+    ),
+]
+SaveOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write the winner as a profile to this TOML file.", dir_okay=False),
+]
+TUNE_EXTRA = (
+    *SWEEP_EXTRA,
+    inspect.Parameter("budget", _KW, annotation=BudgetOpt, default="45m"),
+    inspect.Parameter("strategy", _KW, annotation=StrategyOpt, default=Strategy.race),
+    inspect.Parameter("save_profile", _KW, annotation=SaveOpt, default=None),
+)
+
+
+@measure_command(
+    "tune",
+    drop=("images", "repeats", "baseline", "baseline_session", "fail_if_slower", "host"),
+    swap={"profile": ("profile", BaseOpt, "default")},
+    extra=TUNE_EXTRA,
+)  # fmt: skip
+def tune(
+    ctx: typer.Context,
+    options: MeasureOptions,
+    images: list[str] | None,
+    knob: list[str] | None,
+    where: str | None,
+    knobs_file: Path | None,
+    budget: str,
+    strategy: Strategy,
+    save_profile: Path | None,
+) -> None:
+    """Search for the fastest settings under a budget: the built-in profiles and the knobs' grid,
+    raced on kit's statistics (a cell is dropped once significantly slower than the leader). Ends
+    with the best, its speedup over `default` with a 95% interval, the runs and minutes it took,
+    the cells it could not tell apart from the best, and what each change earned."""
+    from kit.campaign import winner_profile
+    from kit.ui import TerminalFeedback
+
+    if save_profile is not None:
+        check_output_file(save_profile, "--save-profile")
+    tuning = Tuning(Budget.parse(budget), strategy)
+    request = tune_request(replace(options, images=images or []), knob or [], where, knobs_file,
+                           tuning)  # fmt: skip
+    feedback = TerminalFeedback(err)
+    prepared = prepare(request, engine_maker(ctx), feedback)
+    finished = execute(prepared, feedback)
+    _show(finished, options)
+    baseline = prepared.plan[0].key
+    schedule = tuning.schedule(prepared.plan, baseline)
+    found = outcome(prepared.plan, baseline, schedule, finished.runs)
+    if found is not None:
+        out.print("\n" + format_outcome(found, baseline), markup=False)
+        show_findings(finished.runs, baseline, found.best)
+    if save_profile is not None and found is not None:
+        _save(winner_profile(prepared, found.best), found, save_profile)
+    _exit_status(finished, None)
+
+
+def tune_request(
+    options: MeasureOptions, knob: list[str], where: str | None, knobs_file: Path | None,
+    tuning: Tuning,
+) -> CampaignRequest:  # fmt: skip
+    """A sweep seeded with the built-in profiles, planned for as many rounds as a race may take
+    (the grid strategy: three repeats), its runs chosen by ``tuning``."""
+    from kit.profiles import load_profiles
+
+    repeats = 3 if tuning.strategy is Strategy.grid else MAX_ROUNDS
+    request = sweep_request(replace(options, repeats=repeats), knob, where, knobs_file)
+    seeds = tuple(load_profiles())  # the built-in profiles; the base's grid beside them
+    what = replace(request.what, sweep=replace(request.what.sweep, seeds=seeds))
+    return replace(request, what=what, how=replace(request.how, tuning=tuning))
+
+
+def _save(profile, found, path: Path) -> None:
+    from kit.profiles import to_toml
+
+    image = found.best.split(":", 1)[0]
+    name = "best-" + re.sub(r"[^A-Za-z0-9]+", "-", image).strip("-")
+    speed = "" if found.speedup is None else f", {found.speedup.ratio:.2f}x over default"
+    text = to_toml(profile, name, f"kit tune's best on {image}: {profile.name}{speed}")
+    write_text(path, text, "--save-profile")
+    err.print(
+        f"saved {found.best} as profile {name!r} in {path}: run it with "
+        f"kit compare {image} --profiles {path} -p {name}"
+    )

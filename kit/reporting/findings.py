@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from kit.analysis import Attribution, Curve
 from kit.reporting.table import compact_table, speedup_text
 from kit.stats import Speedup, Verdict
+from kit.tune import Outcome
 
 
 def _speedup(s: Speedup | None) -> tuple[str, str]:
@@ -45,3 +46,19 @@ def format_scaling(curves: Sequence[Curve]) -> str:
         table = compact_table(["cores", "images/sec", "ideal (linear)", "efficiency"], body)
         blocks.append(f"{title}:\n{table}")
     return "\n\n".join(blocks)
+
+
+def format_outcome(found: Outcome, baseline: str) -> str:
+    """A tune's answer: the best, by how much, at what cost, and what it could not separate."""
+    if found.speedup is None:
+        versus = f"the baseline {baseline}" if found.best == baseline else "no baseline run"
+        lines = [f"Best: {found.best} ({versus})"]
+    else:
+        text, verdict = _speedup(found.speedup)
+        lines = [f"Best: {found.best}: {text} over {baseline}, {verdict}"]
+    lines.append(f"It took {found.runs} runs, {found.minutes:.1f} min of runs.")
+    if found.tied:
+        lines.append(f"Not told apart from the best: {', '.join(found.tied)}")
+    for d in found.dropped:
+        lines.append(f"  dropped {d.key} after {d.after} run(s): {d.ratio:.2f}x of {d.by}")
+    return "\n".join(lines)
