@@ -108,6 +108,7 @@ class RunResult:
     def to_json(self) -> dict:
         data = asdict(self)
         data["status"] = self.status.value
+        data["knobs"] = [[k, v] for k, v in self.knobs.items()]  # pairs: stores sort dict keys
         data["schema"] = SCHEMA_VERSION
         return data
 
@@ -117,4 +118,5 @@ class RunResult:
         data["status"] = Status(data["status"])
         data["command"] = tuple(data["command"])
         data["steps"] = tuple(data.get("steps", ()))
+        data["knobs"] = dict(data.get("knobs") or [])
         return cls(**data)

@@ -245,7 +245,7 @@ class ResultsDB:
                 "resume the session to run only what it is missing",
             )
         cell = f"{record['image']}:{record['profile']}"
-        for knob, value in (record.get("knobs") or {}).items():
+        for knob, value in dict(record.get("knobs") or []).items():
             self._write(
                 f"run {record['index']} of session {session_id}",
                 "INSERT OR IGNORE INTO knobs (session_id, cell, knob, value) VALUES (?, ?, ?, ?)",

@@ -54,7 +54,7 @@ def test_knob_values_are_stored_and_exported(tmp_path):
         stored = db.execute("SELECT cell, knob, value FROM knobs ORDER BY cell").fetchall()
     assert stored == [("intel:intra=1", "intra", "1"), ("intel:intra=2", "intra", "2")]
     record = json.loads(next((tmp_path / "r").glob("*/01-*.json")).read_text())
-    assert record["knobs"] == {"intra": "1"}
+    assert record["knobs"] == [["intra", "1"]]  # pairs, in the order the knobs were given
 
 
 def test_report_of_a_sweep_has_its_knob_columns(tmp_path):
