@@ -89,7 +89,7 @@ def test_a_race_keeps_the_baseline_and_stops_when_one_rival_is_left():
 def test_a_partial_round_goes_to_the_baseline_and_the_leaders():
     keys = [f"x:c{i}" for i in range(5)]
     true = dict(zip(keys, [5.0, 6.0, 6.05, 6.1, 6.02], strict=True))
-    schedule, plan, runs = race(keys, true, 7, 0)
+    _, _, runs = race(keys, true, 7, 0)
     first = {r.key: r.images_per_sec for r in runs if r.repeat == 0}
     leader = max(list(first)[1:], key=first.get)
     second = {r.key for r in runs if r.repeat == 1}
