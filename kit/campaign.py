@@ -34,7 +34,7 @@ from kit.results import RunResult
 from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
 from kit.sweep import Grid, grid
 from kit.topology import Topology
-from kit.tune import AllAtOnce, Schedule, Tuning, check_budget
+from kit.tune import Adaptive, AdaptiveSchedule, AllAtOnce, Schedule, Tuning, check_budget
 
 MAX_REPEATS = 1000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
@@ -68,6 +68,7 @@ class What:
     repeats: int = 1
     timeout_s: float = 3600.0
     sweep: Sweep | None = None  # cells from knob values on the one profile (the base)
+    adaptive: Adaptive | None = None  # --repeats auto: up to its max_repeats, round by round
 
     def __post_init__(self) -> None:
         if self.sweep is not None and len(self.profiles) != 1:
@@ -87,6 +88,8 @@ class What:
                     "against itself",
                     f"name each {what} once (use --repeats for more runs of a cell)",
                 )
+        if self.adaptive is not None and self.repeats != self.adaptive.max_repeats:
+            raise UsageError("adaptive repeats plan their maximum", "leave --repeats auto alone")
         if not 1 <= self.repeats <= MAX_REPEATS:
             raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {self.repeats}")
         if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
@@ -219,6 +222,7 @@ def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpe
         images, profiles, what.workload, topology, what.selection, what.timeout_s,
         numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
         repeats=what.repeats, engines=engines, only=only,
+        looks=what.adaptive.looks if what.adaptive else 1,
     )  # fmt: skip
 
 
@@ -412,8 +416,11 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
         store, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )
-        tuning, left = how.tuning, len(plan) - len(previous)
-        runs = f"up to {left} run(s) ({tuning.describe()})" if tuning else f"{left} run(s)"
+        left, adaptive = len(plan) - len(previous), prepared.request.what.adaptive
+        runs = f"{left} run(s)"
+        if how.tuning or adaptive:
+            chosen = how.tuning.describe() if how.tuning else adaptive.describe()  # type: ignore[union-attr]
+            runs = f"up to {left} run(s) ({chosen})"
         feedback.say(
             f"kit {__version__}: {runs} of {prepared.request.what.workload.describe()}; "
             f"results in {store.path}"
@@ -458,7 +465,10 @@ def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list,
 
 def schedule_of(prepared: Prepared) -> Schedule:
     """Which runs of the plan go next: all of them, or a tune's choice round by round."""
-    tuning = prepared.request.how.tuning
-    if tuning is None:
-        return AllAtOnce()
-    return tuning.schedule(prepared.plan, prepared.request.how.baseline or prepared.plan[0].key)
+    tuning, adaptive = prepared.request.how.tuning, prepared.request.what.adaptive
+    baseline = prepared.request.how.baseline or prepared.plan[0].key
+    if tuning is not None:
+        return tuning.schedule(prepared.plan, baseline)
+    if adaptive is not None:
+        return AdaptiveSchedule(adaptive, baseline.split("@", 1)[0])
+    return AllAtOnce()

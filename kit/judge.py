@@ -100,6 +100,7 @@ def make_result(
         instance=spec.instance,
         instances=spec.instances,
         repeat=spec.repeat,
+        looks=spec.looks,
         utilization=utilization.to_json() if utilization is not None else None,
         host=host,
         engine=spec.engine,

@@ -41,6 +41,7 @@ class Acts(StrEnum):
 
     always = "always"
     openmp = "openmp"  # only where oneDNN runs on OpenMP (intel); TF's threadpool ignores it
+    threadpool = "threadpool"  # only where oneDNN runs on TF's threadpool (stock, latest)
     numa = "numa"  # only on a host with more than one NUMA node
     smt = "smt"  # only on a host with more than one thread per core
 
@@ -95,7 +96,8 @@ BUILTIN: Mapping[str, Knob] = MappingProxyType(
                 "onednn",
                 KnobKind.env,
                 "TF_ENABLE_ONEDNN_OPTS",
-                description="oneDNN on (1) / off (0)",
+                Acts.threadpool,
+                "oneDNN on (1) / off (0); intel-tensorflow ignores it",
             ),
             Knob(
                 "numa",

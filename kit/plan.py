@@ -105,6 +105,7 @@ def build_plan(
     repeats: int = 1,
     engines: Sequence[str] = ("docker",),
     only: frozenset[tuple[str, str]] | None = None,
+    looks: int = 1,
 ) -> list[RunSpec]:
     """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
     in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
@@ -156,6 +157,7 @@ def build_plan(
                         instance=instance,
                         instances=len(runs),
                         repeat=repeat,
+                        looks=looks,
                         engine=engine,
                         limits=limits or Limits(),
                     )

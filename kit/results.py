@@ -54,6 +54,7 @@ class RunResult:
     process_s: float | None = None  # the workload process's lifetime, as its engine saw it
     docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
     knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
+    looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.stats)
 
     @property
     def key(self) -> str:

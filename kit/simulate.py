@@ -64,6 +64,7 @@ class SimulatedSpec:
     index: int
     key: str
     repeat: int
+    engine: str = "docker"
 
 
 def simulated_plan(keys: list[str], rounds: int) -> list[SimulatedSpec]:
@@ -75,20 +76,52 @@ def simulated_plan(keys: list[str], rounds: int) -> list[SimulatedSpec]:
     return plan
 
 
-def simulated_run(spec: SimulatedSpec, rate: float, seconds: float = 60.0) -> RunResult:
+def simulated_run(
+    spec: SimulatedSpec, rate: float, seconds: float = 60.0, looks: int = 1
+) -> RunResult:
     image, _, profile = spec.key.partition(":")
     return RunResult(
         index=spec.index, image=image, image_ref=image, profile=profile, cpus="0", numactl="-",
         command=(), env={}, status=Status.ok, images_per_sec=rate,
         started="2026-01-01T00:00:00+00:00", ended=f"2026-01-01T00:{seconds / 60:02.0f}:00+00:00",
-        exit_code=0, log_path="", repeat=spec.repeat,
+        exit_code=0, log_path="", repeat=spec.repeat, looks=looks,
     )  # fmt: skip
 
 
-def run_schedule(schedule, plan, true: dict[str, float], cv: float, seed: int) -> list[RunResult]:
+def run_schedule(
+    schedule, plan, true: dict[str, float], cv: float, seed: int, looks: int = 1
+) -> list[RunResult]:
     """A schedule driven to its end over cells of known true speed, with lognormal noise."""
     rng = np.random.default_rng(seed)
     runs: list[RunResult] = []
     while batch := schedule.next(plan, runs):
-        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0]) for s in batch]
+        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0], looks=looks) for s in batch]
     return runs
+
+
+def adaptive_error_rates(
+    rule, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 1000, seed: int = 0
+) -> tuple[ErrorRates, float]:
+    """Adaptive repeats on two cells ``true_ratio`` apart: verdict and coverage rates as the
+    table would show them, and the mean repeats the candidate took."""
+    from kit.reporting.rows import rows
+    from kit.tune import AdaptiveSchedule
+
+    keys = ["x:base", "x:cand"]
+    true = {"x:base": 10.0, "x:cand": 10.0 * true_ratio}
+    plan = simulated_plan(keys, rule.max_repeats)
+    counts = {Verdict.faster: 0, Verdict.slower: 0}
+    covered, repeats = 0, 0
+    for trial in range(trials):
+        runs = run_schedule(
+            AdaptiveSchedule(rule, "x:base"), plan, true, cv, seed * 100_000 + trial, rule.looks
+        )
+        row = next(r for r in rows(runs) if r.profile == "cand")
+        counts[row.verdict] = counts.get(row.verdict, 0) + 1
+        covered += row.ci_low <= true_ratio <= row.ci_high
+        repeats += row.repeats
+    rates = ErrorRates(
+        rule.max_repeats, trials, counts[Verdict.faster] / trials,
+        counts[Verdict.slower] / trials, covered / trials,
+    )  # fmt: skip
+    return rates, repeats / trials

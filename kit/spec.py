@@ -202,6 +202,7 @@ class RunSpec:
     instance: int = 1
     instances: int = 1
     repeat: int = 0  # which repeat of the cell (0-based); each is a fresh container
+    looks: int = 1  # how often the cell's interval is looked at (adaptive repeats: every round)
     engine: str = "docker"  # which engine runs it (a session may compare engines)
     limits: Limits = field(default_factory=Limits)
 

@@ -122,6 +122,16 @@ def compare(
     return Speedup(ratio, min(low, ratio), max(high, ratio), _verdict(low, high, ratio))
 
 
+def sequential_confidence(looks: int, confidence: float = 0.95) -> float:
+    """The confidence each of ``looks`` intervals is drawn at, so that all of them hold at once
+    with ``confidence`` (Bonferroni: alpha spent evenly over the looks). Adaptive repeats look
+    after every round and stop when a verdict is clear or the interval is narrow enough; with
+    intervals drawn this way, stopping early cannot inflate false verdicts beyond alpha."""
+    if looks < 1:
+        raise UsageError(f"looks must be at least 1, not {looks}")
+    return 1 - (1 - confidence) / looks
+
+
 def _verdict(low: float, high: float, ratio: float) -> Verdict:
     if low > 1 or (low == high and ratio > 1):
         return Verdict.faster

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from kit.errors import UsageError
 from kit.flavors import OPENMP_VARIABLES, onednn_runtime, resolve_image
-from kit.knobs import KnobKind, KnobValues, apply, describe
+from kit.knobs import Acts, KnobKind, KnobValues, apply, describe
 from kit.placement import CpuSelection, select_cpus
 from kit.plan import build_plan, placement_for
 from kit.profiles import Profile
@@ -156,11 +156,13 @@ def grid(
             f"--where {where!r} leaves no cell to run", "loosen the condition or give more values"
         )
     names = tuple(dict.fromkeys(name for c in every for name, _ in c.values))
+    # Variables that act only on OpenMP: KMP_*, OMP_*, and user knobs that say so.
+    openmp = (*OPENMP_VARIABLES, *(k.knob.target for k in knobs if k.knob.acts is Acts.openmp))
     kept: dict[tuple, SweepCell] = {}
     merged = []
     for cell in every:
         runs = _runs_of(cell, workload, topology, selection)
-        key, plain = _effect(runs, topology), _settings(runs)
+        key, plain = _effect(runs, topology, openmp), _settings(runs)
         if key in kept:
             into = kept[key]
             reason = _why(plain, _settings(_runs_of(into, workload, topology, selection)))
@@ -190,10 +192,10 @@ def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple:
     return tuple(out)
 
 
-def _effect(runs: Sequence[RunSpec], topology: Topology) -> tuple:
+def _effect(runs: Sequence[RunSpec], topology: Topology, openmp: tuple[str, ...]) -> tuple:
     """What the runs can change: their settings less what cannot act on this build and host."""
     runtime = onednn_runtime(runs[0].image)
-    drop_env = {"threadpool": OPENMP_VARIABLES, "OpenMP": (ONEDNN_SWITCH,)}.get(runtime or "", ())
+    drop_env = {"threadpool": openmp, "OpenMP": (ONEDNN_SWITCH,)}.get(runtime or "", ())
     return _settings(runs, drop_env, drop_numa=len(topology.node_ids) == 1)
 
 

@@ -172,3 +172,9 @@ def test_user_knob_errors_name_file_and_line(text, where):
     with pytest.raises((ConfigError, UsageError)) as info:
         parse_knobs(text, "knobs.toml")
     assert where in info.value.message
+
+
+def test_a_user_knob_acting_on_openmp_only_merges_on_stock():
+    extra = parse_knobs('[mkl]\nenv = "MKL_ENABLE_INSTRUCTIONS"\nacts = "openmp"\n', "k.toml")
+    assert len(sweep(["stock"], "mkl=AVX2,AVX512", extra=extra).cells) == 1
+    assert len(sweep(["intel"], "mkl=AVX2,AVX512", extra=extra).cells) == 2

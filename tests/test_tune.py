@@ -225,3 +225,69 @@ def test_an_interrupted_tune_keeps_its_runs_and_resumes_its_search(tmp_path):
     # The 4 finished runs were kept (the fifth never finished); the search went on alike.
     assert [s.index for s in whole.ran] == calls[:4] + [s.index for s in again.ran]
     assert resumed.split("Best:")[1] == text.split("Best:")[1]
+
+
+# --- adaptive repeats -------------------------------------------------------------------------
+
+
+def test_adaptive_repeats_keep_the_error_rates():
+    from kit.simulate import adaptive_error_rates
+    from kit.tune import Adaptive
+
+    equal, _ = adaptive_error_rates(Adaptive(0.03), trials=400)
+    assert equal.false_verdicts <= 0.05 and equal.coverage >= 0.94
+    apart, repeats = adaptive_error_rates(Adaptive(0.03), true_ratio=1.2, trials=200, seed=1)
+    assert apart.faster == 1.0 and apart.coverage >= 0.94
+    assert repeats < 4  # a clear difference is called early
+
+
+def test_adaptive_repeats_stop_at_the_asked_width():
+    from kit.reporting.rows import rows
+    from kit.tune import Adaptive, AdaptiveSchedule
+
+    rule = Adaptive(0.03)
+    keys = ["x:base", "x:cand"]
+    plan = simulated_plan(keys, rule.max_repeats)
+    stopped = []
+    for seed in range(100):
+        runs = run_schedule(
+            AdaptiveSchedule(rule, "x:base"), plan, dict.fromkeys(keys, 10.0), 0.01, seed,
+            rule.looks,
+        )  # fmt: skip
+        row = next(r for r in rows(runs) if r.profile == "cand")
+        half = (row.ci_high - row.ci_low) / 2 / row.speedup
+        if row.repeats < rule.max_repeats:
+            assert half <= 0.03
+            stopped.append(row.repeats)
+        # the one look before it was wider than asked (else it would have stopped there)
+    assert len(stopped) > 90 and min(stopped) >= rule.min_repeats
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--repeats", "sometimes"], "neither a number nor auto"),
+        (["--repeats", "auto", "--min-repeats", "1"], "--min-repeats 1"),
+        (["--repeats", "auto", "--min-repeats", "5", "--max-repeats", "3"], "min <= max"),
+        (["--repeats", "auto", "--ci-width", "0"], "--ci-width"),
+    ],
+)
+def test_bad_repeats_are_refused(tmp_path, args, says):
+    engine = FakeEngine({"intel:default": 10.0, "intel:tuned": 12.0})
+    code, text = invoke_with(
+        engine, "compare", "intel", "-p", "default", "-p", "tuned", "--model", "tiny",
+        "--results", str(tmp_path), *args,
+    )  # fmt: skip
+    assert code == 2 and says in text, text
+    assert engine.ran == []
+
+
+def test_compare_with_adaptive_repeats_stops_a_clear_cell_early(tmp_path):
+    engine = FakeEngine({"intel:default": 10.0, "intel:tuned": 12.0})
+    code, text = invoke_with(
+        engine, "compare", "intel", "-p", "default", "-p", "tuned", "--model", "tiny",
+        "--results", str(tmp_path), "--repeats", "auto", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, text
+    assert len(engine.ran) == 4  # two rounds settle a noiseless 1.2x
+    assert "up to 16 run(s)" in text

@@ -146,11 +146,26 @@ ConcurrentOpt = Annotated[
     ),
 ]
 RepeatsOpt = Annotated[
-    int,
+    str,
     typer.Option(
-        help="Runs per cell, each a fresh container, in interleaved order (A B C, C B A, ...).",
+        help="Runs per cell, each a fresh container, in interleaved order (A B C, C B A, ...); "
+        "auto: until the speedup's interval is within --ci-width or its verdict is clear.",
         rich_help_panel=CONTROL,
     ),
+]
+CiWidthOpt = Annotated[
+    float,
+    typer.Option(
+        help="--repeats auto stops a cell when its speedup's interval is within this many "
+        "percent each side.",
+        rich_help_panel=CONTROL,
+    ),
+]
+MinRepeatsOpt = Annotated[
+    int, typer.Option(help="--repeats auto: at least this many runs.", rich_help_panel=CONTROL)
+]
+MaxRepeatsOpt = Annotated[
+    int, typer.Option(help="--repeats auto: at most this many runs.", rich_help_panel=CONTROL)
 ]
 BaselineSessionOpt = Annotated[
     str | None,

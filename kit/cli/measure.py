@@ -21,6 +21,7 @@ from kit.cli.common import (
     BatchesOpt,
     BatchOpt,
     BuildMissingOpt,
+    CiWidthOpt,
     ConcurrentOpt,
     CoresOpt,
     CpunodebindOpt,
@@ -35,8 +36,10 @@ from kit.cli.common import (
     InstancesOpt,
     InterleaveOpt,
     LocalallocOpt,
+    MaxRepeatsOpt,
     MembindOpt,
     MemoryOpt,
+    MinRepeatsOpt,
     ModelOpt,
     NodesOpt,
     OnePerCoreOpt,
@@ -62,13 +65,14 @@ from kit.cli.common import (
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
-from kit.errors import RunFailed
+from kit.errors import RunFailed, UsageError
 from kit.gate import Gate
 from kit.placement import CpuSelection, parse_instances
 from kit.profiles import NumaPolicy
 from kit.reporting.plan import PlanFormat
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
 from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
+from kit.tune import Adaptive
 
 ImagesArg = Annotated[
     list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
@@ -138,7 +142,10 @@ class MeasureOptions:
     verify: VerifyOpt = False
     pull: PullOpt = False
     registry: RegistryOpt = None
-    repeats: RepeatsOpt = 3
+    repeats: RepeatsOpt = "3"
+    ci_width: CiWidthOpt = 3.0
+    min_repeats: MinRepeatsOpt = 2
+    max_repeats: MaxRepeatsOpt = 8
     baseline_session: BaselineSessionOpt = None
     fail_if_slower: FailIfSlowerOpt = None
 
@@ -158,10 +165,11 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
     )
     numactl = NumaPolicy(o.interleave, o.membind, o.preferred, o.cpunodebind, o.physcpubind,
                          o.localalloc)  # fmt: skip
+    adaptive, repeats = repeats_of(o)
     what = What(
         tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
         selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
-        o.repeats, o.timeout,
+        repeats, o.timeout, adaptive=adaptive,
     )  # fmt: skip
     where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
                   o.pull, o.registry, o.build_missing)  # fmt: skip
@@ -170,6 +178,16 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
         Gate.from_options(o.baseline_session, o.fail_if_slower), o.allow_concurrent,
     )  # fmt: skip
     return CampaignRequest(what, where, how)
+
+
+def repeats_of(o: MeasureOptions) -> tuple[Adaptive | None, int]:
+    """--repeats N, or auto with its rule (planned for its most repeats)."""
+    if o.repeats.strip().lower() == "auto":
+        rule = Adaptive(o.ci_width / 100, o.min_repeats, o.max_repeats)
+        return rule, rule.max_repeats
+    if not o.repeats.strip().isdigit():
+        raise UsageError(f"--repeats {o.repeats!r} is neither a number nor auto", "e.g. 3 or auto")
+    return None, int(o.repeats)
 
 
 def measure_command(
@@ -226,7 +244,7 @@ def compare(ctx: typer.Context, options: MeasureOptions) -> None:
 @measure_command(
     "run",
     drop=("baseline", "baseline_session", "fail_if_slower"),
-    defaults={"repeats": 1},
+    defaults={"repeats": "1"},
     swap={"images": ("image", ImageArg, inspect.Parameter.empty),
           "profile": ("profile", OneProfileOpt, "default")},
 )  # fmt: skip
@@ -242,7 +260,7 @@ VERIFY_KEEPS = ("images", "profile", "profiles_file", "model", "results", "engin
 @measure_command(
     "verify",
     drop=tuple(f.name for f in fields(MeasureOptions) if f.name not in VERIFY_KEEPS),
-    defaults={"timeout": 1800.0, "repeats": 1, "profile": None},
+    defaults={"timeout": 1800.0, "repeats": "1", "profile": None},
 )
 def verify(ctx: typer.Context, options: MeasureOptions) -> None:
     """Prove which oneDNN path each IMAGE runs (a short run with oneDNN verbose on).

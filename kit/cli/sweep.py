@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kit.campaign import CampaignRequest, Sweep, execute, prepare
-from kit.cli.common import engine_maker, err, out
+from kit.cli.common import app, engine_maker, err, out
 from kit.cli.measure import MeasureOptions, _exit_status, _show, measure_command, request_of
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
@@ -120,6 +120,9 @@ SaveOpt = Annotated[
     Path | None,
     typer.Option(help="Write the winner as a profile to this TOML file.", dir_okay=False),
 ]
+# A tune's search decides repeats and the baseline (default); it runs on this machine's engine.
+TUNE_DROPS = ("images", "repeats", "ci_width", "min_repeats", "max_repeats", "baseline",
+              "baseline_session", "fail_if_slower", "host")  # fmt: skip
 TUNE_EXTRA = (
     *SWEEP_EXTRA,
     inspect.Parameter("budget", _KW, annotation=BudgetOpt, default="45m"),
@@ -130,7 +133,7 @@ TUNE_EXTRA = (
 
 @measure_command(
     "tune",
-    drop=("images", "repeats", "baseline", "baseline_session", "fail_if_slower", "host"),
+    drop=TUNE_DROPS,
     swap={"profile": ("profile", BaseOpt, "default")},
     extra=TUNE_EXTRA,
 )  # fmt: skip
@@ -180,7 +183,7 @@ def tune_request(
     (the grid strategy: three repeats), its runs chosen by ``tuning``."""
     from kit.profiles import load_profiles
 
-    repeats = 3 if tuning.strategy is Strategy.grid else MAX_ROUNDS
+    repeats = "3" if tuning.strategy is Strategy.grid else str(MAX_ROUNDS)
     request = sweep_request(replace(options, repeats=repeats), knob, where, knobs_file)
     seeds = tuple(load_profiles())  # the built-in profiles; the base's grid beside them
     what = replace(request.what, sweep=replace(request.what.sweep, seeds=seeds))
@@ -199,3 +202,15 @@ def _save(profile, found, path: Path) -> None:
         f"saved {found.best} as profile {name!r} in {path}: run it with "
         f"kit compare {image} --profiles {path} -p {name}"
     )
+
+
+@app.command("knobs")
+def knobs(knobs_file: KnobsFile = None) -> None:
+    """List the knobs `kit sweep` and `kit tune` vary: how each is applied, when it can act."""
+    from kit.reporting.table import compact_table
+
+    body = [
+        [k.name, f"{k.kind.value} {k.target}".strip(), k.acts.value, k.description, k.source]
+        for k in load_knobs(knobs_file).values()
+    ]
+    out.print(compact_table(["knob", "sets", "acts", "what", "from"], body), markup=False)

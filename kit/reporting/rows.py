@@ -16,7 +16,16 @@ from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.flops import gflops
 from kit.results import RunResult, Status
-from kit.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
+from kit.stats import (
+    NOISE_HINT,
+    Speedup,
+    Summary,
+    Verdict,
+    compare,
+    is_noisy,
+    sequential_confidence,
+    summarize,
+)
 
 ROW_SCHEMA = 3  # the JSON and CSV exports' version (README: "Exported rows")
 
@@ -238,7 +247,10 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
 def _cell_rows(cell: Cell, base: Cell | None, best: bool, peaks) -> list[Row]:
     samples = cell.samples()
     base_samples = base.samples() if base is not None else []
-    speedup = compare(samples, base_samples) if samples and base_samples else None
+    looks = max(r.looks for r in (*cell.runs, *(base.runs if base is not None else ())))
+    confidence = sequential_confidence(looks)
+    both = samples and base_samples
+    speedup = compare(samples, base_samples, confidence=confidence) if both else None
     measured = _measured(cell.runs, samples, peaks)
     extra: dict[str, object] = {"baseline": cell is base, "best": best}
     if cell.instances > 1:

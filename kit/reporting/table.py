@@ -105,6 +105,7 @@ WIDE: tuple[Column, ...] = (
     ("threads", lambda r: r.threads),
     ("images/sec", lambda r: _num(r.images_per_sec, ".2f")),
     ("cv", lambda r: _num(r.cv, ".1%") if r.repeats > 1 else "-"),
+    ("runs", lambda r: str(r.repeats)),
     ("GFLOP/s", _gflops),
     ("CPU busy in/out", _busy),
     ("speedup [95% CI]", _speedup),
@@ -114,6 +115,11 @@ WIDE: tuple[Column, ...] = (
 def _rate_cv(row: Row) -> str:
     rate = _num(row.images_per_sec, ".2f")
     return f"{rate} ±{row.cv:.1%}" if row.cv is not None and row.repeats > 1 else rate
+
+
+def _rate_cv_n(row: Row) -> str:
+    """With how many repeats, when cells took different numbers (adaptive repeats)."""
+    return f"{_rate_cv(row)} n={row.repeats}" if row.repeats > 1 else _rate_cv(row)
 
 
 NARROW_WIDTH = 120
@@ -136,6 +142,8 @@ def knob_names(table: Sequence[Row]) -> list[str]:
 def _columns(table: Sequence[Row], wide: bool) -> list[Column]:
     """The table's columns; a sweep's knobs replace the profile column, one column each."""
     columns = list(WIDE if wide else NARROW)
+    if not wide and len({r.repeats for r in table if r.kind is RowKind.cell and r.repeats}) > 1:
+        columns = [("images/sec", _rate_cv_n) if n == "images/sec" else (n, f) for n, f in columns]
     knobs = knob_names(table)
     if not knobs:
         return columns
