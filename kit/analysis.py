@@ -150,3 +150,52 @@ def scaling(results: Sequence[RunResult]) -> list[Curve]:
         )
         curves.append(Curve(" ".join(f"{k}={v}" for k, v in others), points))
     return curves
+
+
+# --- what the figures draw ---------------------------------------------------------------------
+
+
+def medians(results: Sequence[RunResult]) -> dict[Factors, float]:
+    """Each valid cell's median images/sec, by its factors."""
+    out = {}
+    for cell in cells(results):
+        summary = cell.summary()
+        if summary is not None and cell.ok:
+            out[factors_of(cell)] = summary.median
+    return out
+
+
+def varying(rates: Mapping[Factors, float]) -> list[str]:
+    """The factors that take more than one value, in their order."""
+    values: dict[str, set[str]] = {}
+    for factors in rates:
+        for name, value in factors:
+            values.setdefault(name, set()).add(value)
+    return [name for name, seen in values.items() if len(seen) > 1]
+
+
+def over_two(rates: Mapping[Factors, float], x: str, y: str) -> dict[tuple[str, str], float]:
+    """Images/sec over two factors, each pair at its best over the others."""
+    out: dict[tuple[str, str], float] = {}
+    for factors, rate in rates.items():
+        values = dict(factors)
+        pair = (values[x], values[y])
+        out[pair] = max(rate, out.get(pair, 0.0))
+    return out
+
+
+def lines_through_best(rates: Mapping[Factors, float]) -> dict[str, list[tuple[str, float]]]:
+    """For each varying factor: images/sec over its values, the others held at the best's."""
+    if not rates:
+        return {}
+    best = dict(max(rates, key=rates.__getitem__))
+    out = {}
+    for name in varying(rates):
+        points = [
+            (dict(f)[name], r)
+            for f, r in rates.items()
+            if all(v == best[k] for k, v in f if k != name)
+        ]
+        if len(points) > 1:
+            out[name] = points
+    return out

@@ -116,3 +116,29 @@ def test_scaling_draws_one_curve_per_setting_of_the_others():
     curves = scaling(grid_runs(lambda v: 10.0 * int(v["cores"]), axes))
     assert [c.label for c in curves] == ["image=stock", "image=intel"]
     assert all(p.efficiency == pytest.approx(1.0) for c in curves for p in c.points)
+
+
+def test_a_sweep_writes_its_figures(tmp_path):
+    from PIL import Image
+
+    from kit.reporting.files import PLOT_KNOBS, PLOT_LADDER, PLOT_LINES, write_knob_plots
+
+    written = write_knob_plots(tmp_path, grid_runs(effects, AXES, cv=0.01))
+    assert set(written) == {PLOT_KNOBS, PLOT_LINES, PLOT_LADDER}
+    for path in written.values():
+        assert Image.open(path).size[0] == 900
+    curves = grid_runs(lambda v: 10.0 * int(v["cores"]), {"cores": ["1", "2", "4"]})
+    assert "plot-scaling.png" in write_knob_plots(tmp_path, curves)
+
+
+def test_the_figures_data_hold_the_others_at_the_best():
+    from kit.analysis import lines_through_best, medians, over_two, varying
+
+    rates = medians(grid_runs(effects, AXES))
+    assert varying(rates) == ["image", "intra", "numa"]
+    pairs = over_two(rates, "intra", "numa")
+    assert pairs[("2", "interleave")] == pytest.approx(10 * 1.8 * 1.1 * 1.2)
+    lines = lines_through_best(rates)
+    assert dict(lines["numa"]) == pytest.approx(
+        {"none": 10 * 1.8 * 1.1, "interleave": 10 * 1.8 * 1.1 * 1.2}
+    )

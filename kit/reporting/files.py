@@ -12,7 +12,7 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.reporting.html import html_report
 from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
-from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
+from kit.reporting.rows import RowKind, RowStatus, cells, rows, several_engines
 from kit.reporting.table import headers, speedup_text, table_cells
 from kit.results import RunResult
 from kit.session_dir import slug
@@ -69,6 +69,7 @@ def write_plots(
         path = folder / BAR_CHART
         path.write_bytes(bar_chart_png(measured, "images/sec per image and profile"))
         written[path.name] = path
+    written.update(write_knob_plots(folder, results, baseline))
     for result in results:
         series = util_series(result)
         if series is not None:
@@ -119,3 +120,43 @@ def write_html(
         encoding="utf-8",
     )
     return path
+
+
+def write_knob_plots(
+    folder: Path, results: Sequence[RunResult], baseline: str | None = None
+) -> dict[str, Path]:
+    """A sweep's or tune's figures, for what its cells vary: two knobs' heatmap, a line per
+    knob, the scaling curve, and the attribution waterfall (also for a compare)."""
+    from kit.analysis import attribute, lines_through_best, medians, over_two, scaling, varying
+    from kit.reporting import knob_plots
+
+    figures: dict[str, bytes] = {}
+    rates = medians(results)
+    names = varying(rates) if any(r.knobs for r in results) else []
+    if len(names) >= 2:
+        x, y = names[-1], names[-2]
+        figures[PLOT_KNOBS] = knob_plots.knob_heatmap_png(
+            x, y, over_two(rates, x, y), f"images/sec over {x} and {y}"
+        )
+    lines = lines_through_best(rates) if names else {}
+    if lines:
+        figures[PLOT_LINES] = knob_plots.knob_lines_png(lines, "each knob, the others at the best")
+    curves = scaling(results)
+    if curves:
+        figures[PLOT_SCALING] = knob_plots.scaling_png(curves, "images/sec per core count")
+    found = attribute(results, baseline)
+    if found is not None and found.ladder:
+        base = next(c for c in cells(results) if c.key == found.baseline)
+        base_rate = base.summary().median  # type: ignore[union-attr]
+        figures[PLOT_LADDER] = knob_plots.waterfall_png(
+            found, base_rate, f"from {found.baseline} to {found.best}, one change at a time"
+        )
+    written = {}
+    for name, data in figures.items():
+        (folder / name).write_bytes(data)
+        written[name] = folder / name
+    return written
+
+
+PLOT_KNOBS, PLOT_LINES = "plot-knobs-heatmap.png", "plot-knob-lines.png"
+PLOT_SCALING, PLOT_LADDER = "plot-scaling.png", "plot-ladder.png"
