@@ -22,7 +22,7 @@ import numpy as np
 from kit.model_search import ModelSearch
 from kit.session_dir import load_session
 from kit.simulate import run_schedule, simulated_plan
-from kit.tune import MAX_ROUNDS, AllAtOnce, Budget, Race, outcome
+from kit.tune import MAX_ROUNDS, AllAtOnce, Budget, Race, outcome, wall_s
 
 GRID = Path(__file__).resolve().parent.parent / "tests" / "data" / "grids" / "resnet50-intel.json"
 
@@ -40,6 +40,7 @@ def record(folder: Path, out: Path) -> None:
         "isa": " ".join(f for f in host.get("isa_flags") or [] if f.startswith(("avx", "amx"))),
         "workload": runs[0].workload,
         "session": folder.name,
+        "mean_run_s": round(statistics.fmean(wall_s(r) for r in runs), 1),
         "cells": list(cells.values()),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,8 @@ def test_report_of_a_sweep_has_its_knob_columns(tmp_path):
     assert code == 0, text
     header = next(line for line in text.splitlines() if line.startswith("image"))
     assert "intra" in header
+    code, text = invoke_with(None, "history", "--results", str(tmp_path / "r"))
+    assert code == 0 and "knobs intra" in text, text
 
 
 def test_cores_give_a_scaling_curve_with_its_ideal_line(tmp_path):

@@ -43,20 +43,34 @@ def history(
 
     with open_db(db, results) as store:
         sessions = store.sessions(limit)
+        knobs = {s.id: store.knob_values(s.id) for s in sessions}
     rows = [
         [
             s.id,
             (s.started or "?")[:19].replace("T", " "),
             s.host or "?",
+            _command(s.meta),
             s.runs,
             ", ".join(s.images),
-            ", ".join(s.profiles),
+            _cells(s.profiles, knobs[s.id]),
             f"{s.best[0]} {s.best[1]:.2f}" if s.best else "-",
         ]
         for s in sessions
     ]
-    headers = ["session", "started (UTC)", "host", "runs", "images", "profiles", "best images/sec"]
+    headers = ["session", "started (UTC)", "host", "command", "runs", "images", "profiles",
+               "best images/sec"]  # fmt: skip
     out.print(tabulate_rows(rows, headers), markup=False)
+
+
+def _command(meta: dict) -> str:
+    argv = meta.get("argv") or []
+    return str(argv[0]) if argv and not str(argv[0]).startswith("-") else "?"
+
+
+def _cells(profiles: tuple[str, ...], knobs: dict[str, dict[str, str]]) -> str:
+    """The profiles, or for a sweep or tune the knobs it varied."""
+    names = list(dict.fromkeys(k for values in knobs.values() for k in values))
+    return f"knobs {', '.join(names)}" if names else ", ".join(profiles)
 
 
 class ReportFormat(StrEnum):
