@@ -137,31 +137,20 @@ def build_plan(
         for engine in engines
     ]
     plan: list[RunSpec] = []
+    common = {"timeout_s": timeout_s, "looks": looks, "limits": limits or Limits()}
     for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
         for cell in order:
             image, runs, size, engine = grid[cell]
             for instance, run in enumerate(runs, 1):
                 plan.append(
                     RunSpec(
-                        index=len(plan) + 1,
-                        image=image,
-                        profile=run.profile,
-                        cpus=run.cpuset,
-                        workload=size,
-                        timeout_s=timeout_s,
-                        effective_cpus=run.cpus,
-                        mems=run.mems,
-                        memory_nodes=run.memory_nodes,
-                        nodes=topology.nodes_of(run.cpus),
-                        cell=cell + 1,
-                        instance=instance,
-                        instances=len(runs),
-                        repeat=repeat,
-                        looks=looks,
-                        engine=engine,
-                        limits=limits or Limits(),
+                        index=len(plan) + 1, image=image, profile=run.profile, cpus=run.cpuset,
+                        workload=size, effective_cpus=run.cpus, mems=run.mems,
+                        memory_nodes=run.memory_nodes, nodes=topology.nodes_of(run.cpus),
+                        cell=cell + 1, instance=instance, instances=len(runs), repeat=repeat,
+                        engine=engine, **common,
                     )
-                )
+                )  # fmt: skip
     return plan
 
 

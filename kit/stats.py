@@ -56,7 +56,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Speedup:
-    """Candidate over baseline: the ratio of medians and its confidence interval."""
+    """Candidate over baseline: the ratio of geometric means and its confidence interval."""
 
     ratio: float
     low: float
