@@ -113,3 +113,15 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, args, says):
     assert code == 2 and says in text, text
     assert len(text.strip().splitlines()) == 1 and "Traceback" not in text
     assert engine.ran == []
+
+
+def test_a_compare_tells_the_build_and_the_settings_apart(tmp_path):
+    rates = {"stock:default": 5.48, "stock:tuned": 6.0, "intel:default": 6.6, "intel:tuned": 33.62}
+    code, text = invoke_with(
+        FakeEngine(rates), "compare", "stock", "intel", "-p", "default", "-p", "tuned",
+        "--model", "tiny", "--repeats", "2", "--results", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, text
+    ladder = text.split("Ladder from baseline to best", 1)[1]
+    assert ladder.index("image stock -> intel") < ladder.index("+ profile default -> tuned")
+    assert "6.14x" in text

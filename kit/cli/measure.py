@@ -237,8 +237,9 @@ def measure_command(
 
 @measure_command("compare")
 def compare(ctx: typer.Context, options: MeasureOptions) -> None:
-    """Run every IMAGE under every profile and tabulate images/sec and speedup."""
-    _measure(ctx, options)
+    """Run every IMAGE under every profile and tabulate images/sec and speedup, then what the
+    build and the settings each earned (the best cell against the baseline, change by change)."""
+    _measure(ctx, options, findings=True)
 
 
 @measure_command(
@@ -311,14 +312,30 @@ def plan(
     out.print(format_plan(runs, plan_format), markup=False)
 
 
-def _measure(ctx: typer.Context, options: MeasureOptions, measure: bool = True) -> None:
+def _measure(
+    ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
+) -> None:
     from kit.ui import TerminalFeedback
 
     request = request_of(options, measure=measure)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     _show(finished, options)
+    if findings and options.fmt in (Format.table, Format.markdown):
+        show_findings(finished.runs, options.baseline)
     _exit_status(finished, options.fail_if_slower)
+
+
+def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
+    from kit.analysis import attribute, scaling
+    from kit.reporting.findings import format_attribution, format_scaling
+
+    curves = scaling(runs)
+    if curves:
+        out.print("\n" + format_scaling(curves), markup=False)
+    found = attribute(runs, baseline, best)
+    if found is not None:
+        out.print("\n" + format_attribution(found), markup=False)
 
 
 def _show(finished: Finished, options: MeasureOptions) -> None:

@@ -10,11 +10,19 @@ import typer
 
 from kit.campaign import CampaignRequest, Sweep, execute, prepare
 from kit.cli.common import app, engine_maker, err, out
-from kit.cli.measure import MeasureOptions, _exit_status, _show, measure_command, request_of
+from kit.cli.measure import (
+    MeasureOptions,
+    _exit_status,
+    _show,
+    measure_command,
+    request_of,
+    show_findings,
+)
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
 from kit.knobs import KnobKind, load_knobs, parse_knob
 from kit.reporting.findings import format_outcome
+from kit.reporting.table import Format
 from kit.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
 
 KnobOpt = Annotated[
@@ -36,6 +44,7 @@ BaseOpt = Annotated[
     str, typer.Option("--profile", "-p", help="The base profile the knobs are set on.")
 ]
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
+TEXT = (Format.table, Format.markdown)  # the formats findings are printed below
 ImagesOpt = Annotated[
     list[str] | None,
     typer.Argument(
@@ -90,20 +99,9 @@ def sweep(
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     _show(finished, options)
-    show_findings(finished.runs, options.baseline)
+    if options.fmt in TEXT:
+        show_findings(finished.runs, options.baseline)
     _exit_status(finished, options.fail_if_slower)
-
-
-def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
-    from kit.analysis import attribute, scaling
-    from kit.reporting.findings import format_attribution, format_scaling
-
-    curves = scaling(runs)
-    if curves:
-        out.print("\n" + format_scaling(curves), markup=False)
-    found = attribute(runs, baseline, best)
-    if found is not None:
-        out.print("\n" + format_attribution(found), markup=False)
 
 
 BudgetOpt = Annotated[
@@ -167,9 +165,11 @@ def tune(
     baseline = prepared.plan[0].key
     schedule = tuning.schedule(prepared.plan, baseline)
     found = outcome(prepared.plan, baseline, schedule, finished.runs)
-    if found is not None:
-        out.print("\n" + format_outcome(found, baseline), markup=False)
-        show_findings(finished.runs, baseline, found.best)
+    if found is not None:  # with --format json/csv on stdout, the answer goes to stderr
+        (out if options.fmt in TEXT else err).print("\n" + format_outcome(found, baseline),
+                                                    markup=False)  # fmt: skip
+        if options.fmt in TEXT:
+            show_findings(finished.runs, baseline, found.best)
     if save_profile is not None and found is not None:
         _save(winner_profile(prepared, found.best), found, save_profile)
     _exit_status(finished, None)
