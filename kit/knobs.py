@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -23,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
-from kit.profiles import PLACEHOLDERS, Profile, validate_env
+from kit.profiles import PLACEHOLDERS, Profile, line_of, read_toml, validate_env
 
 
 class KnobKind(StrEnum):
@@ -238,15 +237,9 @@ _USER_KEYS = {"env", "acts", "description", "aliases"}
 
 def parse_knobs(text: str, source: str) -> dict[str, Knob]:
     """Environment knobs from TOML; ConfigError with ``source:line`` on anything wrong."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        at = f"{source}:{line.group(1) if line else 1}"
-        raise ConfigError(f"{at}: not valid TOML: {exc}", "fix the file's syntax") from None
     out = {}
-    for name, table in data.items():
-        at = f"{source}:{_line_of(text, name)}: knob {name!r}"
+    for name, table in read_toml(text, source).items():
+        at = f"{source}:{line_of(text, name)}: knob {name!r}"
         out[name] = _user_knob(name, table, at, source)
     return out
 
@@ -276,13 +269,6 @@ def _user_knob(name: str, table: object, at: str, source: str) -> Knob:
         name, KnobKind.env, target, Acts(acts), str(table.get("description", "")), aliases,
         source,
     )  # fmt: skip
-
-
-def _line_of(text: str, name: str) -> int:
-    for number, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*\[\s*[\"']?{re.escape(name)}[\"']?\s*\]", line):
-            return number
-    return 1
 
 
 def registry(extra: Mapping[str, Knob] | None = None) -> dict[str, Knob]:

@@ -207,6 +207,17 @@ def builtin_text() -> str:
     return resources.files("kit").joinpath("profiles.toml").read_text(encoding="utf-8")
 
 
+def read_toml(text: str, source: str) -> dict:
+    """TOML text as tables; ConfigError with ``source:line`` when it is not valid TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        number = line.group(1) if line else max(1, len(text.splitlines()))  # "at end of document"
+        at = f"{source}:{number}"
+        raise ConfigError(f"{at}: not valid TOML: {exc}", "fix the file's syntax") from None
+
+
 def parse_profiles(
     text: str, source: str, known: Mapping[str, Profile] | None = None
 ) -> dict[str, Profile]:
@@ -214,13 +225,7 @@ def parse_profiles(
 
     ``extends`` may name a profile of the same text or one of ``known`` (the built-ins).
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        number = line.group(1) if line else max(1, len(text.splitlines()))  # "at end of document"
-        at = f"{source}:{number}"
-        raise ConfigError(f"{at}: not valid TOML: {exc}", "fix the file's syntax") from None
+    data = read_toml(text, source)
     raw = {}
     for name, table in data.items():
         where = f"{source}: profile {name!r}"
@@ -233,7 +238,7 @@ def parse_profiles(
                 f"allowed keys: {', '.join(sorted(PROFILE_KEYS))}",
             )
         if name in (known or {}):
-            line = _line_of(text, name)
+            line = line_of(text, name)
             raise ConfigError(
                 f"{source}:{line}: profile {name!r} has the name of a built-in profile, which "
                 "it would replace unseen",
@@ -244,7 +249,7 @@ def parse_profiles(
     return {name: _build(name, raw, known, source, ()) for name in raw}
 
 
-def _line_of(text: str, name: str) -> int:
+def line_of(text: str, name: str) -> int:
     """The line of a profile's table header, for error messages."""
     for number, line in enumerate(text.splitlines(), 1):
         if re.match(rf"\s*\[\s*[\"']?{re.escape(name)}[\"']?\s*\]", line):
