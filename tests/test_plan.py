@@ -90,3 +90,22 @@ def test_malformed_image_references_are_refused_before_any_engine(tmp_path, comm
         command != "plan") else invoke_with(Refusing(), command, reference)  # fmt: skip
     assert code == 2, text
     assert "neither a flavor" in text and "Traceback" not in text
+
+
+def test_a_profiles_run_settings_override_the_command_line_for_its_cells():
+    from dataclasses import replace
+
+    from kit.plan import build_plan
+    from kit.profiles import load_profiles
+    from kit.spec import WorkloadSpec
+    from tests.fakes import C4
+
+    tuned = load_profiles()["tuned"]
+    wide = replace(tuned, name="wide", instances=2, batch_size=64)
+    plan = build_plan(["intel"], [tuned, wide], WorkloadSpec(batch_size=8), C4, repeats=1)
+    by_profile = {}
+    for spec in plan:
+        by_profile.setdefault(spec.profile.name, []).append(spec)
+    assert [s.workload.batch_size for s in by_profile["tuned"]] == [8]
+    assert [s.workload.batch_size for s in by_profile["wide"]] == [64, 64]
+    assert [s.instances for s in by_profile["wide"]] == [2, 2]

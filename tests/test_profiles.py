@@ -139,3 +139,24 @@ def test_a_user_profile_named_like_a_built_in_is_refused(tmp_path):
         UsageError, match=r"mine.toml:4: profile 'tuned' has the name of a built-in"
     ):
         load_profiles(path)
+
+
+def test_a_profile_may_fix_its_run_settings_and_round_trips_through_toml():
+    from kit.profiles import to_toml
+
+    text = '[wide]\nextends = "tuned"\nrun = { instances = 2, batch_size = 64 }\n'
+    profiles = parse_profiles(text, "p.toml", known=load_profiles())
+    wide = profiles["wide"]
+    assert (wide.instances, wide.batch_size) == (2, 64)
+    again = parse_profiles(to_toml(wide, "again", "saved"), "saved.toml", known=load_profiles())
+    saved = again["again"]
+    assert (saved.env, saved.inter_op, saved.intra_op) == (wide.env, wide.inter_op, wide.intra_op)
+    assert (saved.instances, saved.batch_size) == (2, 64)
+
+
+@pytest.mark.parametrize(
+    "run", ["{ instances = 0 }", "{ batch_size = true }", "{ batch = 3 }", '{ instances = "x" }']
+)
+def test_bad_run_settings_are_refused(run):
+    with pytest.raises(ConfigError):
+        parse_profiles(f"[p]\nrun = {run}\n", "p.toml")
