@@ -416,13 +416,9 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
         store, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )
-        left, adaptive = len(plan) - len(previous), prepared.request.what.adaptive
-        runs = f"{left} run(s)"
-        if how.tuning or adaptive:
-            chosen = how.tuning.describe() if how.tuning else adaptive.describe()  # type: ignore[union-attr]
-            runs = f"up to {left} run(s) ({chosen})"
         feedback.say(
-            f"kit {__version__}: {runs} of {prepared.request.what.workload.describe()}; "
+            f"kit {__version__}: {_planned(prepared, len(plan) - len(previous), True)} of "
+            f"{prepared.request.what.workload.describe()}; "
             f"results in {store.path}"
         )
         resume = f"finish it with the same command plus --resume {store.session_id}"
@@ -430,8 +426,9 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
             runs, verified = _run(prepared, store, previous, feedback)
         except KeyboardInterrupt:
             raise Interrupted(
-                f"interrupted after {len(load_session(store.path))} of {len(plan)} runs; every "
-                f"finished run is in {store.path}",
+                f"interrupted after {len(load_session(store.path))} of "
+                f"{_planned(prepared, len(plan))}; every finished "
+                f"run is in {store.path}",
                 resume,
             ) from None
         except OSError as exc:  # the disk filled, the folder went away, ...
@@ -443,6 +440,14 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     gate = how.gate
     failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent)) if gate else None
     return Finished(store.session_id, store.path, len(plan), tuple(runs), tuple(verified), failures)
+
+
+def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:
+    """How many runs a session has ahead: a tune's or adaptive repeats' plan is a maximum."""
+    choose = prepared.request.how.tuning or prepared.request.what.adaptive
+    if choose is None:
+        return f"{runs} run(s)"
+    return f"up to {runs} run(s)" + (f" ({choose.describe()})" if why else "")
 
 
 def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list, list]:
