@@ -34,7 +34,7 @@ images: venv engine ## Build the stock, intel and latest images (cached layers m
 
 bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick preset), table printed
 	$(KIT) images build $(BENCH_FLAVORS)
-	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto $(BENCH_ARGS)
+	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto --max-repeats 5 $(BENCH_ARGS)
 	$(KIT) report latest --format html --plot
 
 test: venv engine test-hosts ## All tests, the real-Docker ones required (they build the images they need)

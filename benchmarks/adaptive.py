@@ -45,12 +45,13 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=6, help="the first N cells (make bench: 6)")
     parser.add_argument("--replays", type=int, default=200)
     parser.add_argument("--ci-width", type=float, default=3.0)
+    parser.add_argument("--cv", type=float, help="replay with this noise instead of the measured")
     args = parser.parse_args()
     data = json.loads(args.grid.read_text())
     cells = data["cells"][: args.cells]
     true = {c["key"]: statistics.median(c["samples"]) for c in cells}
     cv = statistics.fmean(statistics.stdev(c["samples"]) / statistics.fmean(c["samples"])
-                          for c in cells)  # fmt: skip
+                          for c in cells) if args.cv is None else args.cv  # fmt: skip
     keys, base = list(true), next(iter(true))
     wall = data.get("mean_run_s") or 60.0
     rule = Adaptive(args.ci_width / 100)

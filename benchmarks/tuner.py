@@ -67,10 +67,12 @@ def plan_of(cells: list[dict], rounds: int) -> list[_Spec]:
             for s in simulated_plan([c["key"] for c in cells], rounds)]  # fmt: skip
 
 
-def replay(cells: list[dict], strategy: str, budget: int, seeds: int) -> tuple[list, list]:
+def replay(
+    cells: list[dict], strategy: str, budget: int, seeds: int, cv: float | None = None
+) -> tuple[list, list]:
     true = {c["key"]: statistics.median(c["samples"]) for c in cells}
     cvs = [statistics.stdev(c["samples"]) / statistics.fmean(c["samples"]) for c in cells]
-    cv = statistics.fmean(cvs)
+    cv = cv if cv is not None else statistics.fmean(cvs)
     best = max(true.values())
     keys = [c["key"] for c in cells]
     fractions, spent = [], []
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--grid", type=Path, default=GRID)
     parser.add_argument("--replays", type=int, default=200)
     parser.add_argument("--record", type=Path, help="a sweep's session folder to record")
+    parser.add_argument("--cv", type=float, help="replay with this noise instead of the measured")
     args = parser.parse_args()
     if args.record:
         record(args.record, args.grid)
@@ -107,12 +110,13 @@ def main() -> None:
           f"{host.get('logical_cpus')} CPUs, ISA {data.get('isa')}")  # fmt: skip
     cvs = [statistics.stdev(c["samples"]) / statistics.fmean(c["samples"]) for c in cells]
     print(f"measured cv per cell: mean {statistics.fmean(cvs):.1%}, max {max(cvs):.1%}; "
-          f"{args.replays} seeded replays each")  # fmt: skip
+          f"{args.replays} seeded replays each"
+          + (f", replayed at cv {args.cv:.1%}" if args.cv is not None else ""))  # fmt: skip
     print("strategy  budget  best/grid-best mean  p5      runs/grid-runs")
     for strategy, budget in (("grid", grid_runs), ("race", grid_runs), ("race", grid_runs // 2),
                              ("race", len(cells)), ("model", len(cells)),
                              ("model", grid_runs // 2)):  # fmt: skip
-        fractions, spent = replay(cells, strategy, budget, args.replays)
+        fractions, spent = replay(cells, strategy, budget, args.replays, args.cv)
         p5 = float(np.percentile(fractions, 5))
         print(f"{strategy:<8}  {budget:>6}  {statistics.fmean(fractions):>19.1%}  {p5:>6.1%}  "
               f"{statistics.fmean(spent) / grid_runs:>14.2f}")  # fmt: skip
