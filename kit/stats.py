@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scipy.stats import t as student_t
-
 from kit.errors import UsageError
 
 NOISE_THRESHOLD = 0.05
@@ -117,6 +115,8 @@ def compare(
         low = high = ratio
     else:
         df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1))
+        from scipy.stats import t as student_t  # here, not at import: scipy takes ~1 s
+
         half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
         low, high = math.exp(diff - half), math.exp(diff + half)
     return Speedup(ratio, min(low, ratio), max(high, ratio), _verdict(low, high, ratio))
