@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,11 +34,12 @@ class ModelSearch:
 
         if room(self.budget, runs) < 1:  # type: ignore[arg-type]
             return []
+        ran = {r.index for r in runs}
         pending = {}
         for spec in plan:
-            if spec.index not in {r.index for r in runs}:
+            if spec.index not in ran:
                 pending.setdefault(spec.key, spec)  # each cell's next repeat, in plan order
-        counts = {k: sum(1 for r in runs if r.key == k) for k in self.keys}
+        counts = Counter(r.key for r in runs)
         if not pending:
             return []
         key = self._choose(plan, runs, counts, room(self.budget, runs))  # type: ignore[arg-type]
