@@ -14,6 +14,7 @@ import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from kit.errors import UsageError
 from kit.flavors import OPENMP_VARIABLES, onednn_runtime, resolve_image
@@ -21,7 +22,7 @@ from kit.knobs import Acts, KnobKind, KnobValues, apply, describe
 from kit.placement import CpuSelection, select_cpus
 from kit.plan import build_plan, placement_for
 from kit.profiles import Profile
-from kit.spec import RunSpec, WorkloadSpec
+from kit.spec import ImageRef, RunSpec, WorkloadSpec
 from kit.topology import Topology
 
 MAX_CELLS = 512
@@ -179,15 +180,30 @@ def _runs_of(cell: SweepCell, workload, topology, selection) -> list[RunSpec]:
         raise UsageError(f"sweep cell {cell.key}: {exc.message}", exc.hint) from None
 
 
-def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple:
+class _RunSettings(NamedTuple):
+    """What one planned run sets, for telling cells apart."""
+
+    image: ImageRef
+    cpus: tuple[int, ...]
+    effective_cpus: tuple[int, ...] | None
+    mems: tuple[int, ...] | None
+    env: tuple[tuple[str, str], ...]
+    inter_op: int | None
+    intra_op: int | None
+    numactl: tuple[str, ...]
+    workload: WorkloadSpec
+    instances: int
+
+
+def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple[_RunSettings, ...]:
     out = []
     for s in runs:
         env = tuple(sorted((k, v) for k, v in s.profile.env.items() if not k.startswith(drop_env)))
         numa = s.profile.numa
         argv = numa.argv() if not drop_numa else ((numa.physcpubind,) if numa.physcpubind else ())
         out.append(
-            (s.image, s.cpus, s.effective_cpus, s.mems, env, s.profile.inter_op,
-             s.profile.intra_op, argv, s.workload, s.instances)
+            _RunSettings(s.image, s.cpus, s.effective_cpus, s.mems, env, s.profile.inter_op,
+                         s.profile.intra_op, argv, s.workload, s.instances)
         )  # fmt: skip
     return tuple(out)
 
@@ -199,19 +215,15 @@ def _effect(runs: Sequence[RunSpec], topology: Topology, openmp: tuple[str, ...]
     return _settings(runs, drop_env, drop_numa=len(topology.node_ids) == 1)
 
 
-def _why(mine: tuple, theirs: tuple) -> str:
+def _why(mine: tuple[_RunSettings, ...], theirs: tuple[_RunSettings, ...]) -> str:
     if mine == theirs:
         return "the same runs once placeholders resolve on this host"
-    if [_no_numa(s) for s in mine] == [_no_numa(s) for s in theirs]:
+    if [s._replace(numactl=()) for s in mine] == [s._replace(numactl=()) for s in theirs]:
         return "this host has one NUMA node, so memory policies cannot differ"
-    switch = any(ONEDNN_SWITCH in dict(s[4]) for s in (*mine, *theirs))
-    if switch and onednn_runtime(mine[0][0]) == "OpenMP":
+    switch = any(ONEDNN_SWITCH in dict(s.env) for s in (*mine, *theirs))
+    if switch and onednn_runtime(mine[0].image) == "OpenMP":
         return f"{ONEDNN_SWITCH} does nothing on this build (its oneDNN is always on)"
     return "KMP_* and OMP_* do nothing on this build (oneDNN runs on TF's threadpool)"
-
-
-def _no_numa(settings: tuple) -> tuple:
-    return settings[:7] + settings[8:]
 
 
 # --- --where -----------------------------------------------------------------------------------
