@@ -25,32 +25,18 @@ from kit.feedback import Feedback
 from kit.flavors import resolve_image
 from kit.gate import Gate, slower_than
 from kit.hostinfo import HostFacts
-from kit.knobs import KnobValues
 from kit.placement import CpuSelection
 from kit.plan import build_plan
 from kit.profiles import NumaPolicy, Profile, load_profiles, pick
 from kit.reporting.rows import cell_keys, check_baseline
 from kit.results import RunResult
 from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
-from kit.sweep import Grid, grid
+from kit.sweep import Grid, Sweep, grid
 from kit.topology import Topology
 from kit.tune import Adaptive, AdaptiveSchedule, AllAtOnce, Schedule, Tuning, check_budget
 
 MAX_REPEATS = 1000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """Knob values to cross on the base profile (``kit sweep``), cells kept by ``where``."""
-
-    knobs: tuple[KnobValues, ...]
-    where: str | None = None
-    seeds: tuple[str, ...] = ()  # whole profiles run beside the grid (a tune's built-ins)
-
-    def __post_init__(self) -> None:
-        if not self.knobs and not self.seeds:
-            raise UsageError("a sweep needs a knob", "e.g. --knob intra=1,2,{cores}")
 
 
 @dataclass(frozen=True)
@@ -276,7 +262,8 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     first = check_request(request, maker)
     if request.what.sweep is not None:
         topology = first.topology if first is not None else maker.this_host()
-        say_grid(grid_of(request.what, topology), feedback)
+        for line in grid_of(request.what, topology).lines():
+            feedback.say(line)
     how = request.how
     gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
     engines = open_engines(maker, request.where.kinds, request.where.hosts)
@@ -301,17 +288,6 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     plan = place_fleet(request.what, topologies, first)
     _check_baseline(plan, request.how.baseline)
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
-
-
-def say_grid(g: Grid, feedback: Feedback) -> None:
-    """What a sweep runs, and the cells it does not run twice."""
-    feedback.say(
-        f"sweep: {len(g.cells)} cell(s) of {', '.join(g.knobs)}"
-        + (f"; --where left out {g.left_out}" if g.left_out else "")
-        + (f"; {len(g.merged)} merged into cells that run the same:" if g.merged else "")
-    )
-    for merged in g.merged:
-        feedback.say(f"  {merged.describe()}")
 
 
 def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = None) -> None:

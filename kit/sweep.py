@@ -30,6 +30,19 @@ ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"  # intel-tensorflow ignores it
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """Knob values to cross on the base profile (``kit sweep``), cells kept by ``where``."""
+
+    knobs: tuple[KnobValues, ...]
+    where: str | None = None
+    seeds: tuple[str, ...] = ()  # whole profiles run beside the grid (a tune's built-ins)
+
+    def __post_init__(self) -> None:
+        if not self.knobs and not self.seeds:
+            raise UsageError("a sweep needs a knob", "e.g. --knob intra=1,2,{cores}")
+
+
+@dataclass(frozen=True)
 class SweepCell:
     image: str
     values: tuple[tuple[str, str], ...]  # (knob, value) in the order the knobs were given
@@ -71,6 +84,15 @@ class Grid:
     @property
     def pairs(self) -> frozenset[tuple[str, str]]:
         return frozenset((c.image, c.profile.name) for c in self.cells)
+
+    def lines(self) -> list[str]:
+        """What the sweep runs, and the cells it does not run twice, as said before it runs."""
+        head = (
+            f"sweep: {len(self.cells)} cell(s) of {', '.join(self.knobs)}"
+            + (f"; --where left out {self.left_out}" if self.left_out else "")
+            + (f"; {len(self.merged)} merged into cells that run the same:" if self.merged else "")
+        )
+        return [head, *(f"  {m.describe()}" for m in self.merged)]
 
     def knob_values(self) -> dict[str, dict[str, str]]:
         """Cell key -> its knob values (what the store and the table show)."""

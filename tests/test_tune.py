@@ -259,7 +259,6 @@ def test_adaptive_repeats_stop_at_the_asked_width():
         if row.repeats < rule.max_repeats:
             assert half <= 0.03
             stopped.append(row.repeats)
-        # the one look before it was wider than asked (else it would have stopped there)
     assert len(stopped) > 90 and min(stopped) >= rule.min_repeats
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign import CampaignRequest, Sweep, execute, prepare
+from kit.campaign import CampaignRequest, execute, prepare
 from kit.cli.common import app, engine_maker, err, out
 from kit.cli.measure import (
     MeasureOptions,
@@ -23,6 +23,7 @@ from kit.inputs import check_output_file, write_text
 from kit.knobs import KnobKind, load_knobs, parse_knob
 from kit.reporting.findings import format_outcome
 from kit.reporting.table import Format
+from kit.sweep import Sweep
 from kit.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
 
 KnobOpt = Annotated[
