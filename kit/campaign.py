@@ -55,6 +55,9 @@ class What:
     timeout_s: float = 3600.0
     sweep: Sweep | None = None  # cells from knob values on the one profile (the base)
     adaptive: Adaptive | None = None  # --repeats auto: up to its max_repeats, round by round
+    # A replay's: only these (image, profile) cells, of profiles given whole (its recipe's).
+    pairs: frozenset[tuple[str, str]] | None = None
+    profile_set: tuple[Profile, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sweep is not None and len(self.profiles) != 1:
@@ -125,6 +128,7 @@ class How:
     allow_concurrent: bool = False
     argv: tuple[str, ...] = ()  # the command line, kept in the session's record
     tuning: Tuning | None = None  # kit tune: which runs of the plan to spend the budget on
+    meta: Mapping[str, object] = field(default_factory=dict)  # kept in session.json (a replay's)
 
     @property
     def db_path(self) -> Path:
@@ -179,6 +183,8 @@ class Finished:
 
 
 def profiles_of(what: What) -> list[Profile]:
+    if what.profile_set:
+        return list(what.profile_set)
     return pick(load_profiles(what.profiles_file), list(what.profiles))
 
 
@@ -198,12 +204,29 @@ def winner_profile(prepared: Prepared, key: str) -> Profile:
     return cells[key]
 
 
-def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
-    """The plan on one machine's topology (pure: nothing runs)."""
-    images, profiles, only = what.images, profiles_of(what), None
+def cells_of(
+    what: What, topology: Topology
+) -> tuple[Sequence[str], list[Profile], frozenset[tuple[str, str]] | None]:
+    """The campaign's cells on one machine: images x profiles, only ``pairs`` of them when
+    given (a sweep's cells, with their knobs applied, or a replay's)."""
     if what.sweep is not None:
         g = grid_of(what, topology)
-        images, profiles, only = g.images, list(g.profiles), g.pairs
+        return g.images, list(g.profiles), g.pairs
+    return what.images, profiles_of(what), what.pairs
+
+
+def recipe_of(prepared: Prepared) -> dict:
+    """What the session asked for, as ``kit replay`` places it again on another machine."""
+    from kit.recipe import recipe_json
+
+    what = prepared.request.what
+    topology = next(iter(prepared.facts.values())).topology
+    return recipe_json(what, *cells_of(what, topology))
+
+
+def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
+    """The plan on one machine's topology (pure: nothing runs)."""
+    images, profiles, only = cells_of(what, topology)
     return build_plan(
         images, profiles, what.workload, topology, what.selection, what.timeout_s,
         numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
@@ -387,7 +410,12 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     from kit.store import ResultsDB
 
     how, plan = prepared.request.how, list(prepared.plan)
-    meta = {"hosts": prepared.hosts, "argv": list(how.argv or sys.argv[1:])}
+    meta = {
+        "hosts": prepared.hosts,
+        "argv": list(how.argv or sys.argv[1:]),
+        "recipe": recipe_of(prepared),
+        **how.meta,
+    }
     with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
         store, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say

@@ -152,8 +152,14 @@ def save(
     client: docker.DockerClient, flavors: Sequence[Flavor], path: Path, on_bytes: ByteSink
 ) -> int:
     """All the flavors' images in one archive (shared layers stored once); returns its size."""
+    return save_references(client, [image_tag(f) for f in flavors], path, on_bytes)
+
+
+def save_references(
+    client: docker.DockerClient, names: Sequence[str], path: Path, on_bytes: ByteSink
+) -> int:
+    """These images in one archive (shared layers stored once); returns its size."""
     kind = compression_for(path)
-    names = [image_tag(f) for f in flavors]
     for name in names:
         try:
             client.images.get(name)
@@ -162,7 +168,7 @@ def save(
     # docker-py saves one image per call; the engine's endpoint takes several at once.
     response = client.api._get(
         client.api._url("/images/get"),
-        params={"names": names},
+        params={"names": list(names)},
         stream=True,
     )
     client.api._raise_for_status(response)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.cli import hosts, images, measure, sessions, sweep  # noqa: F401  (importing registers them)
+from kit.cli import bundles, hosts, images, measure, sessions, sweep  # noqa: F401  (importing registers them)
 from kit.cli.common import app, err
 from kit.errors import KitError
 

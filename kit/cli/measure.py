@@ -355,16 +355,20 @@ def _show(finished: Finished, options: MeasureOptions) -> None:
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
 
-def gate_status(failures: tuple[str, ...] | list[str] | None, percent: float | None) -> None:
+def gate_status(
+    failures: tuple[str, ...] | list[str] | None,
+    percent: float | None,
+    than: str = "the baseline session",
+) -> None:
     """The gate's verdict: RunFailed listing the slower cells, else one line saying it held."""
     if failures is None:
         return
     if failures:
         raise RunFailed(
-            f"{len(failures)} cell(s) slower than the baseline session by more than "
+            f"{len(failures)} cell(s) slower than {than} by more than "
             f"{percent:g}%: {'; '.join(failures)}"
         )
-    err.print(f"gate: no cell is more than {percent:g}% slower than the baseline session")
+    err.print(f"gate: no cell is more than {percent:g}% slower than {than}")
 
 
 def _exit_status(finished: Finished, percent: float | None) -> None:

@@ -63,6 +63,8 @@ def history(
 
 
 def _command(meta: dict) -> str:
+    if meta.get("replay_of"):
+        return f"replay of {meta['replay_of']}"
     argv = meta.get("argv") or []
     return str(argv[0]) if argv and not str(argv[0]).startswith("-") else "?"
 
