@@ -155,7 +155,7 @@ def test_a_bundle_holds_system_images_and_profiles(session, tmp_path):
     assert _export(results, bundle)[0] == 0
     members = _members(bundle)
     manifest = json.loads(members["manifest.json"])
-    assert list(members)[0] == "manifest.json"
+    assert next(iter(members)) == "manifest.json"
     assert set(manifest["members"]) == set(members) - {"manifest.json"}
     system = json.loads(members["system.json"])["fake"]
     assert system["host_processor_core_count"] == 2
@@ -176,12 +176,15 @@ def _members(bundle: Path) -> dict[str, bytes]:
 
 
 def _write(bundle: Path, members: dict[str, bytes]) -> None:
-    with bundle.open("wb") as raw, zstandard.ZstdCompressor().stream_writer(raw) as z:
-        with tarfile.open(fileobj=z, mode="w|") as tar:
-            for name, data in members.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+    with (
+        bundle.open("wb") as raw,
+        zstandard.ZstdCompressor().stream_writer(raw) as z,
+        tarfile.open(fileobj=z, mode="w|") as tar,
+    ):
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
 
 
 def _changed(members: dict[str, bytes], name: str) -> dict[str, bytes]:
