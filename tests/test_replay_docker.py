@@ -1,0 +1,119 @@
+"""Replay for real: a tiny-model session on this machine's Docker engine, exported, replayed on
+the same engine (every cell reproduces), refused on a second dockerd whose image under the same
+name differs, and replayed there from a bundle that carries its images; `kit diff` of the real
+sessions."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from kit.session_dir import load_session
+from tests.conftest import TINY, invoke, session_dirs
+from tests.test_many_hosts import _engine
+
+pytestmark = pytest.mark.docker
+
+STOCK = "kit/tensorflow:stock"
+# Longer than the other tests' TINY: the replay's verdicts need steadier numbers.
+SIZES = [*TINY[:4], "--num-batches", "10", "--num-warmup-batches", "2"]
+
+
+@pytest.fixture(scope="module")
+def recorded(kit_images, docker_client, tmp_path_factory):
+    """One real session (stock, two profiles, 3 repeats) and its bundles, with and without
+    the image."""
+    root = tmp_path_factory.mktemp("replay")
+    results = root / "there"
+    code, text = invoke(
+        "compare", "stock", "-p", "default", "-p", "tuned", *SIZES, "--repeats", "3",
+        "--results", str(results),
+    )  # fmt: skip
+    assert code == 0, text
+    (session,) = session_dirs(results)
+    plain, full = root / "plain.kit.tar.zst", root / "full.kit.tar.zst"
+    for bundle, more in ((plain, []), (full, ["--with-images"])):
+        code, text = invoke("export", session.name, "-o", str(bundle), "--results", str(results),
+                            *more)  # fmt: skip
+        assert code == 0, text
+    return {"root": root, "session": session, "plain": plain, "full": full}
+
+
+def _rows(text: str) -> dict[str, str]:
+    return {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+
+
+def test_a_replay_on_the_same_engine_reproduces_every_cell(recorded, kit_containers):
+    here = recorded["root"] / "same"
+    code, text = invoke("replay", str(recorded["plain"]), "--tolerance", "10",
+                        "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert "placement: every run has the placement it had there" in text
+    rows = _rows(text)
+    assert set(rows) == {"stock:default", "stock:tuned"}
+    assert all(line.rstrip().endswith("reproduced") for line in rows.values()), text
+    assert "the two machines' descriptions are the same" in text
+    original, replayed = session_dirs(here)
+    assert original.name == recorded["session"].name
+    runs = load_session(replayed)
+    assert len(runs) == 6 and all(r.ok for r in runs)
+    there_ids = {r.image_id for r in load_session(original)}
+    assert {r.image_id for r in runs} == there_ids
+    code, text = invoke("diff", original.name, replayed.name, "--fail-if-slower", "50",
+                        "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert set(_rows(text)) == {"stock:default", "stock:tuned"}
+    code, text = invoke("history", "--results", str(here))
+    assert f"replay of {original.name}" in text
+
+
+def test_the_bundle_with_images_is_larger_and_holds_one_archive(recorded):
+    plain, full = recorded["plain"].stat().st_size, recorded["full"].stat().st_size
+    assert plain < 1 * 2**20 < 100 * 2**20 < full
+
+
+@pytest.fixture(scope="module")
+def other(kit_images):
+    engine = _engine("kit-replay", 253)
+    yield engine
+    engine.remove()
+
+
+def _impostor(client) -> str:
+    """An image that is not kit's, under kit's stock name, on that engine."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    result = client.api.import_image_from_data(data.getvalue(), repository="kit/tensorflow",
+                                               tag="stock")  # fmt: skip
+    return client.images.get(STOCK).id if result else ""
+
+
+def test_another_engine_refuses_a_different_image_then_loads_the_bundles(
+    recorded, other, docker_client, kit_containers
+):
+    client = other.client()
+    impostor = _impostor(client)
+    here = recorded["root"] / "other"
+    host = f"other={other.socket_url}"
+    code, text = invoke("replay", str(recorded["plain"]), "--host", host, "--results", str(here))
+    assert code == 2, text
+    assert f"other: {STOCK} is {impostor[:19]}, the session ran" in text
+    assert not here.exists() or not session_dirs(here)
+    code, text = invoke("replay", str(recorded["full"]), "--host", host, "--tolerance", "10",
+                        "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert f"loaded {STOCK}" in text and "into other from the bundle" in text
+    assert client.images.get(STOCK).id == docker_client.images.get(STOCK).id
+    rows = _rows(text)
+    assert set(rows) == {"stock:default", "stock:tuned"}
+    original, replayed = session_dirs(here)
+    runs = load_session(replayed)
+    assert {r.engine for r in runs} == {"other"} and all(r.ok for r in runs)
+    meta = json.loads((replayed / "session.json").read_text())
+    assert meta["replay_of"] == original.name and meta["different_images"] == []
