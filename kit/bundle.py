@@ -25,7 +25,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -356,5 +356,3 @@ def _compressed_reader(path: Path, kind: str) -> Iterator:
             with gzip.GzipFile(fileobj=raw, mode="rb") as g:
                 yield g
 
-
-Say = Callable[[str], None]

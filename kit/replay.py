@@ -31,7 +31,7 @@ from kit.campaign import CampaignRequest, Finished, How, Where, execute, prepare
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, open_engines
-from kit.errors import EngineUnavailable, ImageNotFound, KitError, UsageError
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.feedback import Feedback
 from kit.recipe import cells_of, profile_from_json, what_of
 from kit.reproduce import (
@@ -197,6 +197,7 @@ class ReplayRequest:
     adaptive: Adaptive | None = None
     allow_different_image: bool = False
     tolerance: float = DEFAULT_TOLERANCE
+    registry: str | None = None  # where the images can be pulled by their recorded digests
 
 
 @dataclass(frozen=True)
@@ -219,47 +220,51 @@ class Replayed:
 
 def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Replayed:
     """The bundle's cells placed on this host's engines and run, then compared with it."""
+    from kit import __version__
+
     maker = _Reusing(maker)  # the engines images were brought to are the ones that run
     with open_bundle(request.bundle) as bundle:
-        meta, original = bundle.meta, bundle.runs
-        recipe = meta.get("recipe")
-        if not isinstance(recipe, dict):
-            raise UsageError(
-                f"session {bundle.session_id} has no recipe (kit {meta.get('kit_version')} "
-                "recorded it, before sessions could be replayed)",
-                "compare it with a new session instead: `kit import` it, then `kit diff`",
-            )
-        cells = measured_cells(recipe, original)
-        repeats = request.repeats or max_repeats(original)
-        if request.adaptive is not None:
-            repeats = request.adaptive.max_repeats
-        what = what_of(recipe, cells, repeats, request.adaptive)
+        what = replay_what(bundle, request)
         engines = open_engines(maker, request.where.kinds, request.where.hosts)
         different = bring_images(
-            bundle, engines, what.image_refs, request.allow_different_image, feedback
-        )
+            bundle, engines, what.image_refs, request.allow_different_image, feedback,
+            request.registry,
+        )  # fmt: skip
         how = replace(
             request.how,
-            argv=("replay", request.bundle.name),
             meta={"replay_of": bundle.session_id, "different_images": list(different)},
         )
         prepared = prepare(CampaignRequest(what, request.where, how), maker, feedback)
-        moved = placement_changes(meta.get("plan") or [], prepared.plan)
+        moved = placement_changes(bundle.meta.get("plan") or [], prepared.plan)
         for line in moved or ["every run has the placement it had there"]:
             feedback.say(f"placement: {line}")
         with ResultsDB(how.db_path) as db:
             import_bundle(bundle, how.results, db)
         finished = execute(prepared, feedback)
-        here_meta = {"hosts": prepared.hosts, "kit_version": meta.get("kit_version")}
-        from kit import __version__
-
-        here_meta["kit_version"] = __version__
+        here = {"hosts": prepared.hosts, "kit_version": __version__}
         comparison = compare_sessions(
-            (bundle.session_id, original, bundle.systems),
-            (finished.session_id, list(finished.runs), systems_of(here_meta, finished.runs)),
+            (bundle.session_id, bundle.runs, bundle.systems),
+            (finished.session_id, list(finished.runs), systems_of(here, finished.runs)),
             request.tolerance,
         )
         return Replayed(finished, comparison, tuple(moved), tuple(different))
+
+
+def replay_what(bundle: Bundle, request: ReplayRequest):
+    """The campaign a replay runs: the recipe's cells the original measured, as many times as
+    it did (or as asked)."""
+    meta, original = bundle.meta, bundle.runs
+    recipe = meta.get("recipe")
+    if not isinstance(recipe, dict):
+        raise UsageError(
+            f"session {bundle.session_id} has no recipe (kit {meta.get('kit_version')} "
+            "recorded it, before sessions could be replayed)",
+            "compare it with a new session instead: `kit import` it, then `kit diff`",
+        )
+    repeats = request.repeats or max_repeats(original)
+    if request.adaptive is not None:
+        repeats = request.adaptive.max_repeats
+    return what_of(recipe, measured_cells(recipe, original), repeats, request.adaptive)
 
 
 class _Reusing:
@@ -298,37 +303,81 @@ def max_repeats(runs: Sequence[RunResult]) -> int:
 
 
 def bring_images(
-    bundle: Bundle, engines: Mapping[str, Engine], refs, allow: bool, feedback: Feedback
+    bundle: Bundle,
+    engines: Mapping[str, Engine],
+    refs,
+    allow: bool,
+    feedback: Feedback,
+    registry: str | None = None,
 ) -> list[str]:
-    """Every engine holds the very images the session ran (loaded from the bundle when it
-    carries them); a different one is refused unless allowed, then said and recorded."""
+    """Every engine holds the very images the session ran: loaded from the bundle when it
+    carries them, else pulled by digest from ``registry``; a different one is refused unless
+    allowed, then said and recorded."""
     recorded = bundle.images
     different, loaded = [], set()
     for name, engine in engines.items():
         for ref in refs:
-            want = (recorded.get(ref.label) or {}).get("id")
+            image = recorded.get(ref.label) or {}
+            want = image.get("id")
             have = _image_id(engine, ref.reference)
-            if want is None or have == want:
+            if want is None or have == want or not hasattr(engine, "client"):
+                if want is not None and have != want:
+                    different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
                 continue
-            if bundle.images_tar is not None and hasattr(engine, "client") and name not in loaded:
+            if bundle.images_tar is not None and name not in loaded:
                 _load(engine, bundle, feedback)
                 loaded.add(name)
-                have = _image_id(engine, ref.reference)
-            if have == want:
-                continue
-            line = (
-                f"{name}: {ref.reference} is {(have or 'missing')[:19]}, the session ran "
-                f"{want[:19]}"
-            )
-            if not allow:
-                raise UsageError(
-                    line,
-                    "export the session with --with-images, or pass --allow-different-image "
-                    "to run this image (recorded in the replay)",
-                )
-            feedback.say(f"different image (allowed): {line}")
-            different.append(line)
+            elif registry is not None:
+                _pull_digest(engine, ref.reference, image.get("repo_digests") or [], want,
+                             registry, feedback)  # fmt: skip
+            have = _image_id(engine, ref.reference)
+            if have != want:
+                different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
     return different
+
+
+def _refuse_or_say(name, ref, have: str | None, want: str, allow: bool, feedback) -> str:
+    line = f"{name}: {ref.reference} is {(have or 'missing')[:19]}, the session ran {want[:19]}"
+    if not allow:
+        raise UsageError(
+            line,
+            "export the session with --with-images, pass --registry where its images were "
+            "pushed, or --allow-different-image to run this image (recorded in the replay)",
+        )
+    feedback.say(f"different image (allowed): {line}")
+    return line
+
+
+def pulled_names(digests: Sequence[str], registry: str) -> list[str]:
+    """Where each recorded digest (``HOST/REPO@sha256:...``) is in ``registry``."""
+    names = []
+    for digest in digests:
+        repository, at, sha = digest.partition("@")
+        if not at:
+            continue
+        first, slash, rest = repository.partition("/")
+        is_host = slash and ("." in first or ":" in first or first == "localhost")
+        names.append(f"{registry}/{rest if is_host else repository}@{sha}")
+    return list(dict.fromkeys(names))
+
+
+def _pull_digest(engine, reference: str, digests, want: str, registry: str, feedback) -> None:
+    """The image by one of its digests from the registry, tagged as the session named it."""
+    import docker.errors
+    from docker.utils import parse_repository_tag
+    from requests.exceptions import RequestException
+
+    for name in pulled_names(digests, registry):
+        try:
+            image = engine.client.images.pull(name)
+        except (docker.errors.APIError, RequestException) as exc:
+            feedback.say(f"{engine.name}: cannot pull {name}: {str(exc)[:200]}")
+            continue
+        if image.id == want:
+            image.tag(*parse_repository_tag(reference))
+            feedback.say(f"pulled {name} into {engine.name} as {reference} (id checked)")
+            return
+    feedback.say(f"{engine.name}: {registry} has no image with the session's digests")
 
 
 def _image_id(engine: Engine, reference: str) -> str | None:
@@ -379,5 +428,3 @@ def check_tolerance(percent: float) -> float:
         raise UsageError(f"--tolerance takes a percentage in [0, 100), got {percent}")
     return percent / 100
 
-
-__all__ = ["KitError", "compare_sessions", "export_session", "import_bundle", "replay"]

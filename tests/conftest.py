@@ -115,3 +115,17 @@ def kit_containers(docker_client):
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """Debian's docker-registry (distribution 2.8) on loopback, with its own storage."""
+    from tests.engines import start_registry
+
+    try:
+        proc, address = start_registry(tmp_path_factory.mktemp("registry"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield address
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -373,3 +373,57 @@ def test_bad_replay_options_are_refused_before_anything_runs(session, tmp_path):
     assert code == 2 and ".tar.zst or .tar.gz" in text
     code, text = _export(results, tmp_path / "s.kit.tar.zst", "--with-images")
     assert code == 2 and "needs a Docker engine" in text
+
+
+def test_recorded_digests_name_the_image_in_another_registry():
+    from kit.replay import pulled_names
+
+    digests = ["localhost:5000/kit/tensorflow@sha256:ab", "reg.example/kit/tensorflow@sha256:ab",
+               "kit/tensorflow@sha256:cd", "no-digest"]  # fmt: skip
+    assert pulled_names(digests, "127.0.0.1:5001") == [
+        "127.0.0.1:5001/kit/tensorflow@sha256:ab",
+        "127.0.0.1:5001/kit/tensorflow@sha256:cd",
+    ]
+
+
+class StopsAtThird(FakeEngine):
+    def run(self, spec, session_id, log_path, on_line):
+        if len(self.ran) == 2:
+            self.ran.append(spec)
+            raise KeyboardInterrupt
+        return super().run(spec, session_id, log_path, on_line)
+
+
+def test_an_interrupted_replay_resumes_where_it_stopped(session, tmp_path):
+    results, _ = session
+    bundle = tmp_path / "s.kit.tar.zst"
+    assert _export(results, bundle)[0] == 0
+    here = tmp_path / "here"
+    code, text = invoke_with(StopsAtThird(RATES), "replay", str(bundle), "--results", str(here))
+    assert code == 130, text
+    replayed = session_dirs(here)[-1]
+    assert f"--resume {replayed.name}" in text
+    assert len(load_session(replayed)) == 2
+    engine = FakeEngine(RATES)
+    code, text = invoke_with(engine, "replay", str(bundle), "--resume", replayed.name,
+                             "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert len(engine.ran) == 2 and len(load_session(replayed)) == 4
+    assert "reproduced" in text
+
+
+def test_a_sweeps_session_replays_its_knob_cells(tmp_path):
+    results = tmp_path / "there"
+    code, text = invoke_with(
+        FakeEngine(lambda spec: 10.0), "sweep", "stock", "-k", "intra=1,2", *SIZES,
+        "--repeats", "2", "--results", str(results),
+    )  # fmt: skip
+    assert code == 0, text
+    bundle = tmp_path / "s.kit.tar.zst"
+    assert _export(results, bundle)[0] == 0
+    engine = FakeEngine(lambda spec: 10.0)
+    code, text = invoke_with(engine, "replay", str(bundle), "--results", str(tmp_path / "h"))
+    assert code == 0, text
+    assert sorted({s.profile.intra_op for s in engine.ran}) == [1, 2]
+    rows = [line for line in text.splitlines() if line.startswith("stock:")]
+    assert len(rows) == 2 and all("reproduced" in row for row in rows)

@@ -9,21 +9,8 @@ import pytest
 
 from kit.session_dir import load_session
 from tests.conftest import TINY, invoke, only_session
-from tests.engines import start_registry
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    """Debian's docker-registry (distribution 2.8) on loopback, with its own storage."""
-    try:
-        proc, address = start_registry(tmp_path_factory.mktemp("registry"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    yield address
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _forget(docker_client) -> str:

@@ -117,3 +117,25 @@ def test_another_engine_refuses_a_different_image_then_loads_the_bundles(
     assert {r.engine for r in runs} == {"other"} and all(r.ok for r in runs)
     meta = json.loads((replayed / "session.json").read_text())
     assert meta["replay_of"] == original.name and meta["different_images"] == []
+
+
+def test_another_engine_pulls_the_images_by_their_recorded_digests(
+    recorded, other, registry, docker_client, kit_containers
+):
+    code, text = invoke("images", "push", "stock", "--registry", registry)
+    assert code == 0, text
+    bundle = recorded["root"] / "digests.kit.tar.zst"
+    code, text = invoke("export", recorded["session"].name, "-o", str(bundle),
+                        "--results", str(recorded["root"] / "there"))  # fmt: skip
+    assert code == 0, text
+    client = other.client()
+    for image in client.images.list():
+        client.images.remove(image.id, force=True)
+    here = recorded["root"] / "pulled"
+    host = f"other={other.socket_url}"
+    code, text = invoke("replay", str(bundle), "--host", host, "--registry", registry,
+                        "--tolerance", "10", "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert f"pulled {registry}/kit/tensorflow@sha256:" in text and "(id checked)" in text
+    assert client.images.get(STOCK).id == docker_client.images.get(STOCK).id
+    assert set(_rows(text)) == {"stock:default", "stock:tuned"}

@@ -13,6 +13,7 @@ from kit.cli.common import (
     EngineOpt,
     HostOpt,
     ResultsOpt,
+    ResumeOpt,
     app,
     engine_maker,
     err,
@@ -106,8 +107,13 @@ def replay(
         ),
     ] = False,
     tolerance: ToleranceOpt = 5.0,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Pull images this engine lacks by their recorded digests from here."),
+    ] = None,
     engine: EngineOpt = None,
     host: HostOpt = None,
+    resume: ResumeOpt = None,
     results: ResultsOpt = Path("results"),
     db: DbOpt = None,
 ) -> None:
@@ -130,8 +136,11 @@ def replay(
             raise UsageError(f"--repeats {repeats!r} is neither a number (1-1000) nor auto")
         count = int(repeats)
     where = Where(tuple(engine or [EngineKind.auto]), tuple(parse_hosts(host or [])))
-    request = ReplayRequest(bundle, where, How(results, db), count, adaptive,
-                            allow_different_image, check_tolerance(tolerance))  # fmt: skip
+    request = ReplayRequest(
+        bundle, where, How(results, db, resume), count, adaptive,
+        allow_different_image=allow_different_image, tolerance=check_tolerance(tolerance),
+        registry=registry,
+    )  # fmt: skip
     feedback = TerminalFeedback(err)
     done = run_replay(request, engine_maker(ctx), feedback)
     _show_comparison(done.comparison)
