@@ -355,4 +355,3 @@ def _compressed_reader(path: Path, kind: str) -> Iterator:
 
             with gzip.GzipFile(fileobj=raw, mode="rb") as g:
                 yield g
-

@@ -319,21 +319,37 @@ def bring_images(
         for ref in refs:
             image = recorded.get(ref.label) or {}
             want = image.get("id")
+            if want is None:
+                continue  # a failed run's image: nothing to hold it to
             have = _image_id(engine, ref.reference)
-            if want is None or have == want or not hasattr(engine, "client"):
-                if want is not None and have != want:
-                    different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
-                continue
-            if bundle.images_tar is not None and name not in loaded:
-                _load(engine, bundle, feedback)
-                loaded.add(name)
-            elif registry is not None:
-                _pull_digest(engine, ref.reference, image.get("repo_digests") or [], want,
-                             registry, feedback)  # fmt: skip
-            have = _image_id(engine, ref.reference)
+            if have != want and hasattr(engine, "client"):
+                if _retag(engine, ref.reference, want, feedback):
+                    pass  # the engine had it under another name
+                elif bundle.images_tar is not None and name not in loaded:
+                    _load(engine, bundle, feedback)
+                    loaded.add(name)
+                elif registry is not None:
+                    digests = image.get("repo_digests") or []
+                    _pull_digest(engine, ref.reference, digests, want, registry, feedback)
+                have = _image_id(engine, ref.reference)
             if have != want:
                 different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
     return different
+
+
+def _retag(engine, reference: str, want: str, feedback: Feedback) -> bool:
+    """The session's image, found on the engine by its id under another name, named as the
+    session named it."""
+    import docker.errors
+    from docker.utils import parse_repository_tag
+
+    try:
+        image = engine.client.images.get(want)
+    except docker.errors.ImageNotFound:
+        return False
+    image.tag(*parse_repository_tag(reference))
+    feedback.say(f"{engine.name}: found the session's image {want[:19]}; tagged it {reference}")
+    return True
 
 
 def _refuse_or_say(name, ref, have: str | None, want: str, allow: bool, feedback) -> str:
@@ -427,4 +443,3 @@ def check_tolerance(percent: float) -> float:
     if not 0 <= percent < 100:
         raise UsageError(f"--tolerance takes a percentage in [0, 100), got {percent}")
     return percent / 100
-

@@ -119,6 +119,23 @@ def test_another_engine_refuses_a_different_image_then_loads_the_bundles(
     assert meta["replay_of"] == original.name and meta["different_images"] == []
 
 
+def test_the_sessions_image_under_another_name_is_found_by_its_id(
+    recorded, other, docker_client, kit_containers
+):
+    """After the load above: the session's image is on the other engine, but its name now
+    points at another image."""
+    client = other.client()
+    wanted = docker_client.images.get(STOCK).id
+    assert client.images.get(wanted)
+    _impostor(client)
+    here = recorded["root"] / "found"
+    code, text = invoke("replay", str(recorded["plain"]), "--host", f"other={other.socket_url}",
+                        "--tolerance", "10", "--results", str(here))  # fmt: skip
+    assert code == 0, text
+    assert f"found the session's image {wanted[:19]}; tagged it {STOCK}" in text
+    assert client.images.get(STOCK).id == wanted
+
+
 def test_another_engine_pulls_the_images_by_their_recorded_digests(
     recorded, other, registry, docker_client, kit_containers
 ):
