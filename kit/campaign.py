@@ -20,6 +20,7 @@ from kit import __version__
 from kit.engines.base import Engine, EngineSet
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, docker_engines, open_engines
+from kit.engines.slurm import SlurmOptions
 from kit.errors import Interrupted, KitError, UsageError
 from kit.feedback import Feedback
 from kit.flavors import resolve_image
@@ -112,6 +113,22 @@ class Where:
     pull: bool = False
     registry: str | None = None
     build_missing: bool = False
+    slurm: SlurmOptions | None = None  # --engine slurm: where its jobs go
+
+    def __post_init__(self) -> None:
+        if (self.slurm is not None) != (EngineKind.slurm in self.kinds):
+            raise UsageError(
+                "the Slurm options go with --engine slurm",
+                "pass --engine slurm, or leave --partition, --nodelist, ... out",
+            )
+
+    @property
+    def remote(self) -> bool:
+        """Engines on other machines, whose topology is read once they answer."""
+        return bool(self.hosts) or self.slurm is not None
+
+    def cluster(self, results: Path) -> tuple[SlurmOptions, Path] | None:
+        return (self.slurm, results.resolve()) if self.slurm is not None else None
 
 
 @dataclass(frozen=True)
@@ -246,7 +263,7 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
     check_environment()
     _ = what.image_refs
     first = None
-    if not request.where.hosts:
+    if not request.where.remote:
         kinds = tuple(k.value for k in dict.fromkeys(request.where.kinds))
         topology = maker.this_host()
         first = FirstPlan(topology, kinds, tuple(place(what, topology, kinds)))
@@ -289,16 +306,21 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
             feedback.say(line)
     how = request.how
     gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
-    engines = open_engines(maker, request.where.kinds, request.where.hosts)
+    where = request.where
+    engines = open_engines(maker, where.kinds, where.hosts, where.cluster(how.results))
     _check_reach(request.what, engines)
     for one in engines.values():
         one.check()
+        if limits := getattr(one, "podman", None):
+            from kit.engines.podman import describe
+
+            feedback.say(f"{one.name} is podman: its containers get {describe(limits)}, this "
+                         "host's own limits (podman's defaults exceed them)")  # fmt: skip
     refs = request.what.image_refs
-    where = request.where
     deliver(refs, engines, feedback, pull=where.pull, registry=where.registry,
             build_missing=where.build_missing)  # fmt: skip
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
-    if request.where.hosts:
+    if where.remote:
         for name, f in facts.items():
             feedback.say(f"{name}: {describe_host(f.record)}")
     for f in facts.values():

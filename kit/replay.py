@@ -225,7 +225,8 @@ def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Re
     maker = _Reusing(maker)  # the engines images were brought to are the ones that run
     with open_bundle(request.bundle) as bundle:
         what = replay_what(bundle, request)
-        engines = open_engines(maker, request.where.kinds, request.where.hosts)
+        where = request.where
+        engines = open_engines(maker, where.kinds, where.hosts, where.cluster(request.how.results))
         different = bring_images(
             bundle, engines, what.image_refs, request.allow_different_image, feedback,
             request.registry,

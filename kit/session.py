@@ -162,6 +162,7 @@ def run_session(
         if spec.index not in done:
             by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
     jobs = [lambda specs=specs: runner.run_lane(specs) for specs in by_lane.values()]
+    engine.begin([s for specs in by_lane.values() for s in specs], store.session_id, store.path)
     _all_at_once(jobs, "kit-lane", runner.stop)
     return runner.results
 

@@ -253,3 +253,52 @@ class RunSpec:
 
     def environment(self) -> MappingProxyType:
         return MappingProxyType(dict(self.profile.env))
+
+
+def spec_json(spec: RunSpec) -> dict:
+    """A run spec as JSON (a Slurm job's share of a plan): everything, resolved."""
+    from kit.recipe import workload_json
+
+    p = spec.profile
+    return {
+        "index": spec.index,
+        "image": {"label": spec.image.label, "reference": spec.image.reference,
+                  "flavor": spec.image.flavor},
+        "profile": {"name": p.name, "env": dict(p.env), "inter_op": p.inter_op,
+                    "intra_op": p.intra_op, "numa": {f: getattr(p.numa, f) for f in NUMA_FIELDS},
+                    "knobs": [list(k) for k in p.knobs]},
+        "cpus": list(spec.cpus),
+        "workload": workload_json(spec.workload),
+        "timeout_s": spec.timeout_s,
+        "effective_cpus": list(spec.effective_cpus or spec.cpus),
+        "mems": list(spec.mems) if spec.mems is not None else None,
+        "memory_nodes": spec.memory_nodes,
+        "nodes": list(spec.nodes),
+        **{k: getattr(spec, k) for k in ("cell", "instance", "instances", "repeat", "looks",
+                                         "engine")},
+        "limits": {"memory": spec.limits.memory, "pids": spec.limits.pids},
+    }  # fmt: skip
+
+
+NUMA_FIELDS = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind", "localalloc")
+
+
+def spec_from_json(data: dict) -> RunSpec:
+    from kit.profiles import NumaPolicy
+    from kit.recipe import workload_from_json
+
+    p = data["profile"]
+    profile = ResolvedProfile(
+        p["name"], p["env"], p["inter_op"], p["intra_op"], NumaPolicy(**p["numa"]),
+        tuple((str(k), str(v)) for k, v in p["knobs"]),
+    )  # fmt: skip
+    mems = data["mems"]
+    return RunSpec(
+        index=data["index"], image=ImageRef(**data["image"]), profile=profile,
+        cpus=tuple(data["cpus"]), workload=workload_from_json(data["workload"]),
+        timeout_s=data["timeout_s"], effective_cpus=tuple(data["effective_cpus"]),
+        mems=tuple(mems) if mems is not None else None, memory_nodes=data["memory_nodes"],
+        nodes=tuple(data["nodes"]), cell=data["cell"], instance=data["instance"],
+        instances=data["instances"], repeat=data["repeat"], looks=data["looks"],
+        engine=data["engine"], limits=Limits(**data["limits"]),
+    )  # fmt: skip

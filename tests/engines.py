@@ -199,3 +199,105 @@ def start_sshd(root: Path, wait_s: float = 30) -> Sshd:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"sshd did not listen: {(root / 'sshd.log').read_text()[-500:]}")
+
+
+@dataclass
+class Slurm:
+    """A one-node Slurm cluster on this machine (slurmctld and slurmd, and munged if it was
+    not running), configured under ``root``; SLURM_CONF points the client commands at it."""
+
+    root: Path
+    conf: Path
+    node: str
+    processes: list[subprocess.Popen]
+
+    def env(self) -> dict[str, str]:
+        return {"SLURM_CONF": str(self.conf)}
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def slurm_conf(root: Path, node: str, cpus: int, sockets: int, cores: int, threads: int) -> str:
+    return (
+        "ClusterName=kit\n"
+        f"SlurmctldHost={node}\n"
+        "SlurmUser=root\nSlurmdUser=root\n"
+        "AuthType=auth/munge\nCredType=cred/munge\n"
+        "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/affinity\n"
+        "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n"
+        "ReturnToService=2\nMpiDefault=none\nSchedulerType=sched/backfill\n"
+        "SlurmctldPort=16817\nSlurmdPort=16818\n"
+        f"StateSaveLocation={root / 'state'}\nSlurmdSpoolDir={root / 'spool'}\n"
+        f"SlurmctldPidFile={root / 'slurmctld.pid'}\nSlurmdPidFile={root / 'slurmd.pid'}\n"
+        f"SlurmctldLogFile={root / 'slurmctld.log'}\nSlurmdLogFile={root / 'slurmd.log'}\n"
+        "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n"
+        "KillWait=30\nInactiveLimit=0\nMinJobAge=300\n"
+        f"NodeName={node} CPUs={cpus} Sockets={sockets} CoresPerSocket={cores} "
+        f"ThreadsPerCore={threads} State=UNKNOWN\n"
+        f"PartitionName=kit Nodes={node} Default=YES MaxTime=INFINITE State=UP\n"
+    )
+
+
+def _lscpu_counts() -> tuple[int, int, int, int]:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    value = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
+    sockets, cores = int(value["Socket(s)"]), int(value["Core(s) per socket"])
+    threads = int(value["Thread(s) per core"])
+    return sockets * cores * threads, sockets, cores, threads
+
+
+def start_slurm(root: Path, wait_s: float = 60) -> Slurm:
+    """Debian's slurm-wlm 22.05 as a one-node cluster of this host, idle and ready."""
+    for tool in ("slurmctld", "slurmd", "munged", "sinfo"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            raise RuntimeError(f"{tool} is missing (apt-get install slurmctld slurmd munge)")
+    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True)
+    name = node.stdout.strip()
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("state", "spool"):
+        (root / sub).mkdir(exist_ok=True)
+    conf = root / "slurm.conf"
+    conf.write_text(slurm_conf(root, name, *_lscpu_counts()))
+    (root / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\n")
+    processes = []
+    if not Path("/run/munge/munge.socket.2").exists():
+        Path("/run/munge").mkdir(exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        log = (root / "munged.log").open("wb")
+        processes.append(subprocess.Popen(["runuser", "-u", "munge", "--", "/usr/sbin/munged",
+                                           "--foreground"], stdout=log, stderr=log))  # fmt: skip
+        _wait_for(lambda: Path("/run/munge/munge.socket.2").exists(), 20, "munged")
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    for daemon in ("slurmctld", "slurmd"):
+        log = (root / f"{daemon}.out").open("wb")
+        argv = [f"/usr/sbin/{daemon}", "-D", "-f", str(conf)]
+        processes.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT))
+    slurm = Slurm(root, conf, name, processes)
+
+    def idle() -> bool:
+        argv = ["sinfo", "-h", "-N", "-o", "%T"]
+        out = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
+        return out.stdout.strip() == "idle"
+
+    try:
+        _wait_for(idle, wait_s, "the Slurm node to be idle")
+    except RuntimeError:
+        slurm.stop()
+        raise
+    return slurm
+
+
+def _wait_for(ready, wait_s: float, what: str) -> None:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"waited {wait_s:g}s for {what}")

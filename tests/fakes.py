@@ -156,6 +156,9 @@ class FakeEngine:
             image_id=self.image_id(spec.image.reference),
         )
 
+    def begin(self, specs, session_id: str, folder: Path) -> None:
+        pass  # each run starts when it is run
+
     def cancel(self) -> None:
         pass
 

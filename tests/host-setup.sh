@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs on the host besides the Docker engine (docker/engine.sh): numactl for
 # the local engine, a registry for push/pull, docker-compose for compose.yaml, iproute2 and an
-# sshd/ssh for the many-hosts tests. As root on Debian/Ubuntu the missing ones are installed
+# sshd/ssh for the many-hosts tests, Slurm and munge for a one-node cluster, podman with runc
+# for the podman engine. As root on Debian/Ubuntu the missing ones are installed
 # (without starting their services: the tests start their own on loopback); anywhere else this
 # says exactly what to install.
 set -euo pipefail
@@ -14,6 +15,12 @@ declare -A needs=(
     [sshd]=openssh-server
     [ssh]=openssh-client
     [ssh-keygen]=openssh-client
+    [slurmctld]=slurmctld
+    [slurmd]=slurmd
+    [sbatch]=slurm-client
+    [munged]=munge
+    [podman]=podman
+    [runc]=runc
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.cli import bundles, hosts, images, measure, sessions, sweep  # noqa: F401  (importing registers them)
+from kit.cli import (  # noqa: F401  (importing registers them)
+    bundles,
+    cluster,
+    hosts,
+    images,
+    measure,
+    sessions,
+    sweep,
+)
 from kit.cli.common import app, err
 from kit.errors import KitError
 

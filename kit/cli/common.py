@@ -10,6 +10,7 @@ from rich.console import Console
 
 from kit import __version__
 from kit.engines.factory import EngineKind, EngineMaker
+from kit.engines.slurm import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.reporting.table import Format
 from kit.spec import DataFormat, Model, Preset, Workload
@@ -210,12 +211,70 @@ ResumeOpt = Annotated[
 EngineOpt = Annotated[
     list[EngineKind] | None,
     typer.Option(
-        help="docker: containers; local: virtual environments with taskset/numactl on this "
-        "host; auto (default): docker when an engine answers, else local. Give two to put "
-        "both in one table (the container's cost).",
+        help="docker: containers; podman: containers through podman's API (rootful or "
+        "rootless); local: virtual environments with taskset/numactl on this host; slurm: "
+        "whole nodes of a Slurm cluster, one job each (see its options below); auto "
+        "(default): docker when an engine answers, else local. Give two to put both in one "
+        "table (the container's cost).",
         rich_help_panel=CONTROL,
     ),
 ]
+
+
+SLURM = "On a Slurm cluster (--engine slurm)"
+PartitionOpt = Annotated[
+    str | None, typer.Option(help="Partition the jobs go to.", rich_help_panel=SLURM)
+]
+NodelistOpt = Annotated[
+    str | None,
+    typer.Option(help="Nodes to run on, comma-separated (one job each).", rich_help_panel=SLURM),
+]
+SlurmNodesOpt = Annotated[
+    int | None,
+    typer.Option(help="How many nodes Slurm picks (--nodes is NUMA nodes).", rich_help_panel=SLURM),
+]
+ConstraintOpt = Annotated[
+    str | None,
+    typer.Option(help="Node features the nodes must have, e.g. 'c5|m7i'.", rich_help_panel=SLURM),
+]
+AccountOpt = Annotated[
+    str | None, typer.Option(help="Account the jobs are charged to.", rich_help_panel=SLURM)
+]
+TimeLimitOpt = Annotated[
+    str | None,
+    typer.Option("--time", help="Each job's time limit, e.g. 2:00:00.", rich_help_panel=SLURM),
+]
+SlurmArgOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Any other sbatch/srun option, e.g. --slurm-arg=--qos=high.",
+                 rich_help_panel=SLURM),
+]  # fmt: skip
+NodeEngineOpt = Annotated[
+    NodeEngine,
+    typer.Option(help="The engine each node runs kit's containers with.", rich_help_panel=SLURM),
+]
+
+
+def slurm_options(
+    engines: list[EngineKind] | None, partition: str | None, nodelist: str | None,
+    nodes: int | None, constraint: str | None, account: str | None, time: str | None,
+    extra: list[str] | None, node_engine: NodeEngine,
+) -> SlurmOptions | None:  # fmt: skip
+    """The Slurm options, with --engine slurm; refused without it."""
+    from kit.engines.slurm import SlurmOptions
+
+    given = [partition, nodelist, nodes, constraint, account, time, *(extra or [])]
+    if EngineKind.slurm not in (engines or []):
+        if any(v is not None for v in given) or node_engine is not NodeEngine.docker:
+            raise UsageError(
+                "--partition, --nodelist, --slurm-nodes, --constraint, --account, --time, "
+                "--slurm-arg and --node-engine go with --engine slurm",
+                "add --engine slurm, or leave them out",
+            )
+        return None
+    nodes_list = tuple(n.strip() for n in (nodelist or "").split(",") if n.strip())
+    return SlurmOptions(partition, nodes_list, nodes, constraint, account, time,
+                        tuple(extra or ()), node_engine)  # fmt: skip
 
 
 HostOpt = Annotated[

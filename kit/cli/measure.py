@@ -16,6 +16,7 @@ from kit.campaign import CampaignRequest, Finished, How, What, Where, execute, p
 from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
+    AccountOpt,
     BaselineOpt,
     BaselineSessionOpt,
     BatchesOpt,
@@ -23,6 +24,7 @@ from kit.cli.common import (
     BuildMissingOpt,
     CiWidthOpt,
     ConcurrentOpt,
+    ConstraintOpt,
     CoresOpt,
     CpunodebindOpt,
     CpusOpt,
@@ -41,8 +43,11 @@ from kit.cli.common import (
     MemoryOpt,
     MinRepeatsOpt,
     ModelOpt,
+    NodeEngineOpt,
+    NodelistOpt,
     NodesOpt,
     OnePerCoreOpt,
+    PartitionOpt,
     PhyscpubindOpt,
     PidsOpt,
     PreferredOpt,
@@ -52,6 +57,9 @@ from kit.cli.common import (
     RepeatsOpt,
     ResultsOpt,
     ResumeOpt,
+    SlurmArgOpt,
+    SlurmNodesOpt,
+    TimeLimitOpt,
     TimeoutOpt,
     VerifyOpt,
     WarmupOpt,
@@ -61,10 +69,12 @@ from kit.cli.common import (
     engine_maker,
     err,
     out,
+    slurm_options,
 )
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
+from kit.engines.slurm import NodeEngine
 from kit.errors import RunFailed, UsageError
 from kit.gate import Gate
 from kit.placement import CpuSelection, parse_instances
@@ -148,6 +158,14 @@ class MeasureOptions:
     max_repeats: MaxRepeatsOpt = 8
     baseline_session: BaselineSessionOpt = None
     fail_if_slower: FailIfSlowerOpt = None
+    partition: PartitionOpt = None
+    nodelist: NodelistOpt = None
+    slurm_nodes: SlurmNodesOpt = None
+    constraint: ConstraintOpt = None
+    account: AccountOpt = None
+    time_limit: TimeLimitOpt = None
+    slurm_arg: SlurmArgOpt = None
+    node_engine: NodeEngineOpt = NodeEngine.docker
 
 
 def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
@@ -171,8 +189,10 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
         selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
         repeats, o.timeout, adaptive=adaptive,
     )  # fmt: skip
+    slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
+                          o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip
     where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
-                  o.pull, o.registry, o.build_missing)  # fmt: skip
+                  o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
         Gate.from_options(o.baseline_session, o.fail_if_slower), o.allow_concurrent,

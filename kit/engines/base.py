@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +55,9 @@ class Engine(Protocol):
         Never raises for a failed run (that is in the outcome); always removes what it started.
         """
 
+    def begin(self, specs: Sequence[RunSpec], session_id: str, folder: Path) -> None:
+        """The runs about to go (a scheduler submits them here as jobs; others do nothing)."""
+
     def cancel(self) -> None:
         """Stop every run in progress (their ``run`` calls then return and clean up)."""
 
@@ -88,6 +91,10 @@ class EngineSet:
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         return self.engines[spec.engine].run(spec, session_id, log_path, on_line)
+
+    def begin(self, specs: Sequence[RunSpec], session_id: str, folder: Path) -> None:
+        for name, engine in self.engines.items():
+            engine.begin([s for s in specs if s.engine == name], session_id, folder)
 
     def cancel(self) -> None:
         for engine in self.engines.values():

@@ -156,13 +156,29 @@ class DockerEngine:
     def check(self) -> None:
         _ = self.client
 
+    @functools.cached_property
+    def podman(self) -> dict[str, int] | None:
+        """The ulimits kit sets on a podman engine (``kit.engines.podman``); None for Docker."""
+        from kit.engines.podman import host_ulimits, is_podman
+
+        try:
+            version = self.client.version()
+        except (docker.errors.DockerException, RequestException):
+            return None
+        return host_ulimits() if is_podman(version) else None
+
+    def _extra(self) -> dict:
+        from kit.engines.podman import ulimit_kwargs
+
+        return ulimit_kwargs(self.podman) if self.podman else {}
+
     def host_facts(self, image: str) -> HostFacts:
         """The engine host's facts, read by a short container there (the image's python runs
         kit's probe script); its name is the one the engine reports."""
         container = None
         try:
             container = self.client.containers.create(
-                **probe_kwargs(image, Path(probe_script.__file__).read_text())
+                **probe_kwargs(image, Path(probe_script.__file__).read_text()), **self._extra()
             )
             container.start()
             status = container.wait(timeout=120).get("StatusCode")
@@ -229,6 +245,7 @@ class DockerEngine:
         once the engine answers again: an engine shutting down still answers a ping, then
         drops the next request."""
         kwargs = container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
+        kwargs.update(self._extra())
         for attempt in range(START_ATTEMPTS):
             container = None
             try:
@@ -288,6 +305,9 @@ class DockerEngine:
             _remove(container)
         except (docker.errors.DockerException, RequestException):
             self._pending_removal.add(container.id)
+
+    def begin(self, specs, session_id: str, folder: Path) -> None:
+        pass  # each run starts when it is run
 
     def cancel(self) -> None:
         for container in self._running.snapshot():

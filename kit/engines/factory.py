@@ -6,19 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
-from kit.errors import EngineUnavailable
+from kit.errors import EngineUnavailable, UsageError
 from kit.hostinfo import HostFacts
 from kit.topology import Topology, read_host
+
+if TYPE_CHECKING:
+    from kit.engines.slurm import SlurmOptions
 
 
 class EngineKind(StrEnum):
     auto = "auto"
     docker = "docker"
     local = "local"
+    podman = "podman"  # podman's Docker-compatible API, rootful or rootless (kit.engines.podman)
+    slurm = "slurm"  # the nodes a Slurm cluster allocates, each an engine (kit.engines.slurm)
 
 
 class EngineMaker(Protocol):
@@ -27,6 +33,10 @@ class EngineMaker(Protocol):
 
     def this_host(self) -> Topology:
         """The topology of the machine kit itself runs on (read without asking an engine)."""
+
+    def cluster(self, options: SlurmOptions, folder: Path) -> dict[str, Engine]:
+        """Each node Slurm allocates for ``options``, probed, by name (``folder``: the results
+        folder, which the nodes must share)."""
 
 
 class SystemEngines:
@@ -41,6 +51,10 @@ class SystemEngines:
 
         if endpoint is not None or kind is EngineKind.docker:
             return DockerEngine(endpoint=endpoint)
+        if kind is EngineKind.podman:
+            from kit.engines.podman import podman_socket
+
+            return DockerEngine(endpoint=Endpoint("podman", url=podman_socket()))
         if kind is EngineKind.local:
             return LocalEngine()
         try:
@@ -54,14 +68,32 @@ class SystemEngines:
     def this_host(self) -> Topology:
         return read_host()
 
+    def cluster(self, options: SlurmOptions, folder: Path) -> dict[str, Engine]:
+        from kit.engines.slurm import SlurmEngine, probe_nodes
+
+        probes = probe_nodes(options, folder)
+        self.say(f"engine: slurm, node(s) {', '.join(p.node for p in probes)}")
+        return {p.node: SlurmEngine(p, options) for p in probes}
+
 
 def open_engines(
-    maker: EngineMaker, kinds: Sequence[EngineKind], hosts: Sequence[Endpoint]
+    maker: EngineMaker,
+    kinds: Sequence[EngineKind],
+    hosts: Sequence[Endpoint],
+    cluster: tuple[SlurmOptions, Path] | None = None,
 ) -> dict[str, Engine]:
     """The engines a session runs on, by name: each host's Docker engine, or each kind (which
-    may be several, for one table); ``local`` adds this machine's venvs to the hosts."""
+    may be several, for one table); ``local`` adds this machine's venvs to the hosts; ``slurm``
+    each node of the cluster (``cluster``: its options and the shared results folder)."""
     kinds = list(dict.fromkeys(kinds or [EngineKind.auto]))
     engines: dict[str, Engine] = {}
+    if EngineKind.slurm in kinds:
+        if cluster is None:
+            raise UsageError("--engine slurm needs its options", "see kit compare --help")
+        engines.update(maker.cluster(*cluster))
+        kinds = [k for k in kinds if k is not EngineKind.slurm]
+        if not kinds and not hosts:
+            return engines
     for endpoint in hosts:
         engines[endpoint.label] = maker.engine(EngineKind.docker, endpoint)
     if engines:

@@ -188,6 +188,9 @@ class LocalEngine:
             process_s=time.monotonic() - spawned,
         )
 
+    def begin(self, specs, session_id: str, folder: Path) -> None:
+        pass  # each run starts when it is run
+
     def cancel(self) -> None:
         for proc in self._running.snapshot():
             _kill_group(proc)

@@ -1,0 +1,55 @@
+"""podman as an engine: its Docker-compatible API, reached with the same SDK, so runs are made
+exactly as for Docker. What differs is said here and applied by the Docker engine:
+
+- podman's default ulimits (nofile, nproc) can exceed what the host itself allows a process;
+  runc then cannot start the container ("error setting rlimit type 7: operation not
+  permitted"). kit sets both to the host's own hard limits instead.
+- where its socket is: rootful ``/run/podman/podman.sock``, rootless
+  ``$XDG_RUNTIME_DIR/podman/podman.sock`` (``podman system service`` serves it).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOTFUL_SOCKET = "/run/podman/podman.sock"
+MAX_LIMIT = 1 << 20  # no container needs more open files or processes than this
+
+
+def podman_socket(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
+    """The podman API socket of this user: rootful for root, else the rootless one."""
+    environ = os.environ if environ is None else environ
+    uid = os.getuid() if uid is None else uid
+    if uid == 0:
+        return f"unix://{ROOTFUL_SOCKET}"
+    runtime = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    return f"unix://{Path(runtime) / 'podman' / 'podman.sock'}"
+
+
+def is_podman(version: Mapping) -> bool:
+    """Whether an engine's ``/version`` answer is podman's."""
+    components = version.get("Components") or []
+    return any("podman" in str(c.get("Name", "")).lower() for c in components)
+
+
+def host_ulimits() -> dict[str, int]:
+    """nofile and nproc at this host's own hard limits (what a container may be given)."""
+    out = {}
+    for name, which in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        hard = resource.getrlimit(which)[1]
+        out[name] = MAX_LIMIT if hard == resource.RLIM_INFINITY else min(hard, MAX_LIMIT)
+    return out
+
+
+def ulimit_kwargs(limits: Mapping[str, int]) -> dict:
+    """``containers.create`` arguments setting those limits (soft = hard)."""
+    import docker.types
+
+    return {"ulimits": [docker.types.Ulimit(name=k, soft=v, hard=v) for k, v in limits.items()]}
+
+
+def describe(limits: Mapping[str, int]) -> str:
+    return " ".join(f"--ulimit {k}={v}:{v}" for k, v in limits.items())

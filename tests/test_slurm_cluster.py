@@ -1,0 +1,143 @@
+"""--engine slurm on a real one-node Slurm 22.05 cluster of this machine (slurmctld, slurmd,
+munge), with Docker on the node and the tiny model: a compare through sbatch, an interrupt
+that cancels its job, a job cancelled from outside, --resume, and the probe's refusal of a
+results folder the job cannot write."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit.engines.container import LABEL_MANAGED
+from kit.session_dir import load_session
+from tests.conftest import TINY, _require_docker, invoke, only_session, session_dirs
+from tests.engines import start_slurm
+from tests.test_faults import start_kit
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory, kit_images):
+    try:
+        cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        if _require_docker():
+            pytest.fail(f"KIT_REQUIRE_DOCKER is set but Slurm cannot start: {exc}")
+        pytest.skip(f"cannot start Slurm: {exc}")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    if previous is None:
+        del os.environ["SLURM_CONF"]
+    else:
+        os.environ["SLURM_CONF"] = previous
+    cluster.stop()
+
+
+def _queue() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return [line for line in out.stdout.splitlines() if " kit-" in line]
+
+
+def _long(results: Path, *more: str) -> list[str]:
+    """Two cells, two repeats, each run long enough (40 tiny batches) to be caught running."""
+    return [sys.executable, "-m", "kit", "compare", "stock", "-p", "default", "-p", "tuned",
+            "--engine", "slurm", "--model", "tiny", "--batch-size", "8", "--num-batches", "40",
+            "--num-warmup-batches", "1", "--repeats", "2", "--results", str(results),
+            *more]  # fmt: skip
+
+
+def _after_first_run(proc: subprocess.Popen, results: Path) -> Path:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        sessions = session_dirs(results)
+        if sessions and load_session(sessions[0]):
+            return sessions[0]
+        if proc.poll() is not None:
+            pytest.fail(f"kit ended early: {proc.communicate()}")
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("the session never finished its first run")
+
+
+def test_compare_through_sbatch(slurm, docker_client, kit_containers, tmp_path):
+    code, text = invoke("compare", "stock", "-p", "default", "-p", "tuned", *TINY, "--repeats",
+                        "2", "--engine", "slurm", "--results", str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    assert f"engine: slurm, node(s) {slurm.node}" in text
+    header = next(line for line in text.splitlines() if line.startswith("image "))
+    assert "images/sec" in header and "speedup" in header
+    session = only_session(tmp_path)
+    runs = load_session(session)
+    assert len(runs) == 4 and all(r.ok and r.images_per_sec for r in runs)
+    assert {r.engine for r in runs} == {slurm.node}
+    assert all(r.host["hostname"] == slurm.node for r in runs)
+    batch = session / "slurm" / slurm.node / "batch-0001"
+    assert "-m kit _worker" in (batch / "job.sh").read_text()
+    assert len(json.loads((batch / "share.json").read_text())["runs"]) == 4
+    assert (session / "01-stock_default.log").read_text().count("images/sec") > 1
+    code, text = invoke("report", "latest", "--results", str(tmp_path))
+    assert code == 0 and "tuned" in text
+    assert _queue() == []
+
+
+def test_an_interrupt_cancels_the_job_and_resume_submits_only_whats_missing(
+    slurm, docker_client, kit_containers, tmp_path
+):
+    proc = start_kit(_long(tmp_path))
+    session = _after_first_run(proc, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"--resume {session.name}" in err
+    assert _queue() == []
+    assert not docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    kept = {r.index for r in load_session(session)}
+    assert kept and len(kept) < 4
+    again = _long(tmp_path, "--resume", session.name)
+    done = subprocess.run(again, check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert sorted(r.index for r in load_session(session)) == [1, 2, 3, 4]
+    batches = sorted((session / "slurm" / slurm.node).iterdir())
+    assert len(batches) == 2
+    share = json.loads((batches[1] / "share.json").read_text())
+    assert sorted(r["index"] for r in share["runs"]) == sorted({1, 2, 3, 4} - kept)
+
+
+def test_a_job_cancelled_from_outside_fails_its_missing_runs_with_slurms_reason(
+    slurm, docker_client, kit_containers, tmp_path
+):
+    proc = start_kit(_long(tmp_path))
+    session = _after_first_run(proc, tmp_path)
+    (job,) = (line.split()[0] for line in _queue())
+    subprocess.run(["scancel", job], check=True)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err
+    runs = load_session(session)
+    assert len(runs) == 4
+    failed = [r for r in runs if not r.ok]
+    assert failed and all(f"Slurm job {job} ended" in r.error and "CANCELLED" in r.error
+                          for r in failed)  # fmt: skip
+    assert any(r.ok for r in runs)
+    assert _queue() == []
+    assert not docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+
+
+def test_the_probe_refuses_a_results_folder_the_job_cannot_write(slurm, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir(mode=0o700)
+    code, text = invoke("compare", "stock", *TINY, "--engine", "slurm", "--slurm-arg=--uid=nobody",
+                        "--results", str(results))  # fmt: skip
+    assert code == 2, text
+    assert f"node {slurm.node} cannot write the results folder {results}" in text
+    assert "shares" in text
+    assert session_dirs(results) == []
