@@ -311,15 +311,16 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     _check_reach(request.what, engines)
     for one in engines.values():
         one.check()
-        if limits := getattr(one, "podman", None):
-            from kit.engines.podman import describe
-
-            feedback.say(f"{one.name} is podman: its containers get {describe(limits)}, this "
-                         "host's own limits (podman's defaults exceed them)")  # fmt: skip
     refs = request.what.image_refs
     deliver(refs, engines, feedback, pull=where.pull, registry=where.registry,
             build_missing=where.build_missing)  # fmt: skip
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
+    for one in engines.values():
+        if limits := getattr(one, "podman", None):
+            from kit.engines.podman import describe
+
+            feedback.say(f"{one.name} is podman: its containers get {describe(limits)}, within "
+                         "the engine's own limits (podman's defaults exceed them)")  # fmt: skip
     if where.remote:
         for name, f in facts.items():
             feedback.say(f"{name}: {describe_host(f.record)}")

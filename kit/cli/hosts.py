@@ -17,7 +17,7 @@ from kit.cli.common import (
     profiles_app,
 )
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.engines.factory import EngineKind
+from kit.engines.factory import ContainerEngine, EngineKind
 from kit.placement import CpuSelection
 from kit.plan import resolve_placement
 from kit.profiles import load_profiles, pick
@@ -26,13 +26,17 @@ from kit.topology import read_host
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    ctx: typer.Context,
+    engine: Annotated[
+        ContainerEngine, typer.Option(help="Which engine to check.")
+    ] = ContainerEngine.docker,
+) -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
     from kit.doctor import run_checks
-    from kit.engines.docker import connect
 
     failed = False
-    for check in run_checks(connect):
+    for check in run_checks(common.engine_maker(ctx).engine(EngineKind(engine.value))):
         style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
         err.print(f"[{style}]{check.status:>4}[/] {check.name}: {check.detail}", soft_wrap=True)
         failed |= check.status == "FAIL"

@@ -13,6 +13,7 @@ from kit.cli.common import (
     images_app,
     out,
 )
+from kit.engines.factory import ContainerEngine
 from kit.flavors import Flavor
 from kit.reporting.table import tabulate_rows
 
@@ -113,25 +114,41 @@ def images_save(
     err.print(f"saved {output}: {size / 2**20:.0f} MiB", markup=False)
 
 
+EngineOpt = Annotated[
+    ContainerEngine, typer.Option(help="The engine: Docker, or podman's Docker API.")
+]
+
+
+def _client(target: ContainerEngine):
+    """A client of this host's Docker engine, or of podman's API (rootful or rootless)."""
+    from kit.engines.docker import connect
+
+    if target is ContainerEngine.podman:
+        from kit.engines.endpoints import Endpoint
+        from kit.engines.podman import podman_socket
+
+        return connect(timeout=1800, endpoint=Endpoint("podman", url=podman_socket()))
+    return connect(timeout=1800)
+
+
 @images_app.command("load")
 def images_load(
     archive: Annotated[Path, typer.Argument(help="A file made by kit images save.")],
+    engine: EngineOpt = ContainerEngine.docker,
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
     from kit.distribution import load
-    from kit.engines.docker import connect
     from kit.ui import ByteDisplay
 
-    client = connect(timeout=1800)
+    client = _client(engine)
     with ByteDisplay(err, f"loading {archive}") as display:
         tags = load(client, archive, display.on_bytes)
     err.print(f"loaded {', '.join(tags) or 'no tagged image'}", markup=False)
 
 
 @images_app.command("list")
-def images_list() -> None:
+def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
-    from kit.engines.docker import connect
     from kit.images import list_images
 
     rows = [
@@ -143,7 +160,7 @@ def images_list() -> None:
             i.id,
             i.created,
         ]
-        for i in list_images(connect())
+        for i in list_images(_client(engine))
     ]
     out.print(
         tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"]), markup=False

@@ -167,7 +167,23 @@ class DockerEngine:
             return None
         return host_ulimits() if is_podman(version) else None
 
-    def _extra(self) -> dict:
+    def _start_probe(self, kwargs: dict) -> Container:
+        """The probe container, started; on podman its ulimits are lowered until the runtime
+        may set them (the engine's own limits are not visible from here)."""
+        from kit.engines.podman import lowered
+
+        while True:
+            container = self.client.containers.create(**kwargs, **self.extra_kwargs())
+            try:
+                container.start()
+                return container
+            except docker.errors.APIError as exc:
+                _remove(container)
+                if not self.podman or not lowered(self.podman, str(exc)):
+                    raise
+
+    def extra_kwargs(self) -> dict:
+        """What this engine's containers get beyond ``container_kwargs`` (podman's ulimits)."""
         from kit.engines.podman import ulimit_kwargs
 
         return ulimit_kwargs(self.podman) if self.podman else {}
@@ -177,10 +193,9 @@ class DockerEngine:
         kit's probe script); its name is the one the engine reports."""
         container = None
         try:
-            container = self.client.containers.create(
-                **probe_kwargs(image, Path(probe_script.__file__).read_text()), **self._extra()
+            container = self._start_probe(
+                probe_kwargs(image, Path(probe_script.__file__).read_text())
             )
-            container.start()
             status = container.wait(timeout=120).get("StatusCode")
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             name = self.client.info().get("Name") or self.name
@@ -245,7 +260,7 @@ class DockerEngine:
         once the engine answers again: an engine shutting down still answers a ping, then
         drops the next request."""
         kwargs = container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
-        kwargs.update(self._extra())
+        kwargs.update(self.extra_kwargs())
         for attempt in range(START_ATTEMPTS):
             container = None
             try:

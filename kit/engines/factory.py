@@ -27,6 +27,13 @@ class EngineKind(StrEnum):
     slurm = "slurm"  # the nodes a Slurm cluster allocates, each an engine (kit.engines.slurm)
 
 
+class ContainerEngine(StrEnum):
+    """The engines that run kit's images (``kit doctor``, ``kit images``)."""
+
+    docker = "docker"
+    podman = "podman"
+
+
 class EngineMaker(Protocol):
     def engine(self, kind: EngineKind, endpoint: Endpoint | None = None) -> Engine:
         """An engine of that kind (``docker`` when an endpoint is given)."""

@@ -11,6 +11,7 @@ exactly as for Docker. What differs is said here and applied by the Docker engin
 from __future__ import annotations
 
 import os
+import re
 import resource
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +43,22 @@ def host_ulimits() -> dict[str, int]:
         hard = resource.getrlimit(which)[1]
         out[name] = MAX_LIMIT if hard == resource.RLIM_INFINITY else min(hard, MAX_LIMIT)
     return out
+
+
+# runc's words when a limit is above what it may set: "error setting rlimit type 7".
+_RLIMIT_TYPES = {str(resource.RLIMIT_NOFILE): "nofile", str(resource.RLIMIT_NPROC): "nproc"}
+MIN_LIMIT = 1024
+
+
+def lowered(limits: dict[str, int], error: str) -> bool:
+    """Lower the limit runc says it could not set to the next power of two below it, in
+    place; False when the error is another one, or the limit is already at its floor."""
+    match = re.search(r"error setting rlimit type (\d+)", error)
+    name = _RLIMIT_TYPES.get(match.group(1)) if match else None
+    if name is None or limits[name] <= MIN_LIMIT:
+        return False
+    limits[name] = max(MIN_LIMIT, 1 << (limits[name] - 1).bit_length() - 1)
+    return True
 
 
 def ulimit_kwargs(limits: Mapping[str, int]) -> dict:

@@ -1,0 +1,140 @@
+"""--engine podman for real: Debian's podman 4.3 serving its Docker-compatible API (rootful),
+reached with the same SDK. kit's images loaded into it, a compare with a memory policy whose
+placement is verified inside the container, the containers' posture as for Docker, the
+ulimits kit sets (podman's defaults exceed what runc may set here), and `kit doctor`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from kit.engines.container import LABEL_MANAGED, LABEL_RUN
+from kit.engines.podman import ROOTFUL_SOCKET
+from kit.session_dir import load_session
+from tests.conftest import TINY, _require_docker, invoke, only_session
+
+pytestmark = pytest.mark.docker
+
+STOCK = "kit/tensorflow:stock"
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(Exception):
+        return docker.DockerClient(base_url=url, timeout=5).ping()
+    return False
+
+
+@pytest.fixture(scope="module")
+def podman(kit_images):
+    """podman's API on its rootful socket (started here unless it already answers)."""
+    url = f"unix://{ROOTFUL_SOCKET}"
+    service = None
+    if not _answers(url):
+        if shutil.which("podman") is None:
+            if _require_docker():
+                pytest.fail("KIT_REQUIRE_DOCKER is set but podman is not installed")
+            pytest.skip("podman is not installed")
+        Path(ROOTFUL_SOCKET).parent.mkdir(parents=True, exist_ok=True)
+        argv = ["podman", "system", "service", "--time=0", url]
+        service = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not _answers(url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    client = docker.DockerClient(base_url=url, timeout=900)
+    yield client
+    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED}):
+        container.remove(force=True)
+    if service is not None:
+        service.terminate()
+        service.wait(30)
+
+
+def _kit_containers(client) -> list:
+    return client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+
+
+def test_kit_loads_its_images_into_podman(podman, docker_client, tmp_path):
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        podman.images.remove(STOCK, force=True)
+    archive = tmp_path / "stock.tar"
+    code, text = invoke("images", "save", "stock", "-o", str(archive))
+    assert code == 0, text
+    code, text = invoke("images", "load", str(archive), "--engine", "podman")
+    assert code == 0, text
+    assert "loaded" in text
+    assert podman.images.get(STOCK).id == docker_client.images.get(STOCK).id
+    code, text = invoke("images", "list", "--engine", "podman")
+    assert code == 0 and "tensorflow-cpu==2.14.1" in text, text
+
+
+def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman, tmp_path):
+    code, text = invoke("compare", "stock", "-p", "default", "-p", "interleave", *TINY, "--repeats",
+                        "1", "--engine", "podman", "--results", str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    assert "podman is podman: its containers get --ulimit nofile=" in text
+    runs = load_session(only_session(tmp_path))
+    assert [r.status.value for r in runs] == ["ok", "ok"]
+    assert {r.engine for r in runs} == {"podman"}
+    interleaved = next(r for r in runs if r.profile == "interleave")
+    assert interleaved.memory_policy.startswith("interleave")
+    assert interleaved.provenance["cpus_allowed_list"] == "0-1"
+    assert _kit_containers(podman) == []
+
+
+def _host_config_during(kit_args, client, tmp_path):
+    seen = {}
+
+    def watch():
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not seen:
+            for c in client.containers.list(filters={"label": LABEL_RUN}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    c.reload()
+                    seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    code, text = invoke(*kit_args, "--results", str(tmp_path))
+    thread.join()
+    assert code == 0, text
+    return seen["host"], seen["config"]
+
+
+def test_podman_containers_have_the_same_posture(podman, tmp_path):
+    host, config = _host_config_during(
+        ["run", "stock", "-p", "interleave", *TINY, "--engine", "podman", "--pids-limit", "512"],
+        podman, tmp_path,
+    )  # fmt: skip
+    print(json.dumps({k: host.get(k) for k in ("Privileged", "CapAdd", "CapDrop", "SecurityOpt",
+                      "NetworkMode", "ReadonlyRootfs", "Binds", "Ulimits")}))  # fmt: skip
+    assert host["Privileged"] is False
+    assert [c.upper().removeprefix("CAP_") for c in host["CapAdd"]] == ["SYS_NICE"]
+    # podman lists what it drops of its defaults: every one of them
+    dropped = {c.upper().removeprefix("CAP_") for c in host["CapDrop"]}
+    assert {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "NET_RAW", "SETGID", "SETUID"} <= dropped
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert not host.get("Binds")
+    assert host["PidsLimit"] == 512
+    assert any("no-new-privileges" in o for o in host["SecurityOpt"] or [])
+    limits = {u["Name"].lower().removeprefix("rlimit_"): u["Hard"] for u in host["Ulimits"]}
+    assert limits["nofile"] > 0 and limits["nproc"] > 0
+    assert config["User"] in ("kit", "10001")
+    assert "docker.sock" not in json.dumps(host) and "podman.sock" not in json.dumps(host)
+
+
+def test_doctor_checks_podman(podman):
+    code, text = invoke("doctor", "--engine", "podman")
+    assert code == 0, text
+    assert "engine: podman 4" in text
+    assert "ulimits: containers get --ulimit nofile=" in text
+    assert "numactl -i all with SYS_NICE: applies" in text
