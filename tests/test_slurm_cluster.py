@@ -5,6 +5,7 @@ results folder the job cannot write."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -141,3 +142,16 @@ def test_the_probe_refuses_a_results_folder_the_job_cannot_write(slurm, tmp_path
     assert f"node {slurm.node} cannot write the results folder {results}" in text
     assert "shares" in text
     assert session_dirs(results) == []
+
+
+def test_slurm_and_docker_on_one_machine_take_turns(slurm, docker_client, kit_containers, tmp_path):
+    """The node's job holds its runs until their turn: one table, the scheduler's cost."""
+    code, text = invoke("compare", "stock", "-p", "default", *TINY, "--repeats", "2", "--engine",
+                        "slurm", "--engine", "docker", "--results", str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    assert f"{slurm.node} and docker run on one machine" in text
+    runs = sorted(load_session(only_session(tmp_path)), key=lambda r: r.started)
+    assert sorted(r.engine for r in runs) == sorted([slurm.node, slurm.node, "docker", "docker"])
+    assert all(r.ok for r in runs)
+    for before, after in itertools.pairwise(runs):
+        assert before.ended <= after.started, (before.engine, after.engine)

@@ -103,7 +103,7 @@ def open_engines(
             return engines
     for endpoint in hosts:
         engines[endpoint.label] = maker.engine(EngineKind.docker, endpoint)
-    if engines:
+    if hosts:
         kinds = [k for k in kinds if k is EngineKind.local]
     for kind in kinds:
         engine = maker.engine(kind)

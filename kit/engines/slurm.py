@@ -6,8 +6,10 @@ be on a filesystem the nodes share). Each node is then an engine of the session,
 own topology. When a batch of runs starts, one job per node is submitted (``sbatch
 --exclusive``, that node, all its CPUs); the job runs ``kit _worker`` on the node, which runs its
 share through the node's own engine (docker, podman or local) and writes each run's log and
-outcome into the session folder as it finishes. Here each run waits for its outcome, streaming
-its log as it grows, and is judged as any other run. A job that ends early fails its missing
+outcome into the session folder as it finishes. Each run starts on the node when this host says
+its turn has come (a ``go`` file), so the session's order holds, and runs of other engines on
+the same machine take turns with it. Here each run waits for its outcome, streaming its log as
+it grows, and is judged as any other run. A job that ends early fails its missing
 runs with Slurm's reason; Ctrl-C cancels the jobs (``scancel``).
 
 The command lines and job scripts are pure functions of the plan (``sbatch_argv``,
@@ -301,6 +303,11 @@ def outcome_path(folder: Path, spec: RunSpec) -> Path:
     return folder / f"{spec.index:04d}.outcome.json"
 
 
+def go_path(folder: Path, spec: RunSpec) -> Path:
+    """Written by the submitting host when the run's turn comes (its order, its lanes)."""
+    return folder / f"{spec.index:04d}.go"
+
+
 def node_log_path(folder: Path, spec: RunSpec) -> Path:
     """Where the node writes a run's log (as a session folder names it)."""
     from kit.session_dir import SessionDir
@@ -353,6 +360,7 @@ class SlurmEngine:
         self.probe, self.options = probe, options
         self.name = probe.node
         self.jobs: dict[int, tuple[str, Path]] = {}  # run index -> (job id, share folder)
+        self.waiting: dict[str, set[int]] = {}  # job id -> its runs not yet over here
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.submitted: list[str] = []
@@ -408,12 +416,26 @@ class SlurmEngine:
         job = done.stdout.strip().split(";")[0]
         with self.lock:
             self.submitted.append(job)
+            self.waiting[job] = {s.index for s in mine}
             for s in mine:
                 self.jobs[s.index] = (job, share_dir)
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        outcome = self._follow(spec, log_path, on_line)
+        job = self.jobs[spec.index][0]
+        with self.lock:
+            self.waiting[job].discard(spec.index)
+            last = not self.waiting[job]
+        # The job's share is over: it ends by itself, and the session waits until it has.
+        if last and not _wait_over([job], CANCEL_WAIT_S):
+            _slurm(["scancel", job])
+        return outcome
+
+    def _follow(self, spec: RunSpec, log_path: Path, on_line: LineSink) -> RunOutcome:
+        """The run's turn given to its job, its log streamed here, its outcome read."""
         job, share_dir = self.jobs[spec.index]
         started = datetime.now(UTC)
+        go_path(share_dir, spec).write_text(started.isoformat(), encoding="utf-8")
         follower = _Follower(node_log_path(share_dir, spec), log_path, on_line)
         done, checked = outcome_path(share_dir, spec), 0.0
         while True:
@@ -447,9 +469,7 @@ class SlurmEngine:
             jobs = list(self.submitted)
         if jobs:
             _slurm(["scancel", *jobs])
-            deadline = time.monotonic() + CANCEL_WAIT_S
-            while time.monotonic() < deadline and any(job_over(j) is None for j in jobs):
-                time.sleep(POLL_S)
+            _wait_over(jobs, CANCEL_WAIT_S)
 
     def remove_strays(self) -> int:
         """Cancel the jobs kit submitted that are still queued or running."""
@@ -459,6 +479,16 @@ class SlurmEngine:
         if ids:
             _slurm(["scancel", *ids])
         return len(ids)
+
+
+def _wait_over(jobs: Sequence[str], seconds: float) -> bool:
+    """Wait until Slurm has ended every one of the jobs; False if one still runs after."""
+    deadline = time.monotonic() + seconds
+    while any(job_over(j) is None for j in jobs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
 
 
 def job_over(job: str) -> str | None:
@@ -508,6 +538,11 @@ class _Recording:
         self.cancelled = threading.Event()
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        go = go_path(self.folder, spec)
+        while not go.exists():  # the submitting host says when: it may interleave other engines
+            if self.cancelled.wait(POLL_S / 2):
+                return RunOutcome(datetime.now(UTC), datetime.now(UTC), None, log_path,
+                                  error="cancelled before it started")  # fmt: skip
         outcome = self.engine.run(spec, session_id, log_path, on_line)
         if self.cancelled.is_set() and outcome.exit_code != 0:
             return outcome  # stopped by scancel: not a measurement, so no outcome
