@@ -154,7 +154,13 @@ class DockerEngine:
         return self.url.startswith("unix://")
 
     def check(self) -> None:
-        _ = self.client
+        from kit.engines.podman import placement_problem
+
+        if self.podman is not None and (problem := placement_problem(self.client.info())):
+            raise UsageError(
+                f"{self.name} is podman, but {problem}",
+                "use rootful podman (sudo), or a host with cgroup v2 and systemd delegation",
+            )
 
     @functools.cached_property
     def podman(self) -> dict[str, int] | None:

@@ -36,6 +36,19 @@ def is_podman(version: Mapping) -> bool:
     return any("podman" in str(c.get("Name", "")).lower() for c in components)
 
 
+def placement_problem(info: Mapping) -> str | None:
+    """Why this podman cannot place kit's runs, from its ``/info`` answer (None: it can).
+    Rootless podman can set a container's cpuset only on cgroup v2 with systemd delegating
+    the cpuset controller; on cgroup v1 it has no cgroup of its own to write."""
+    rootless = any("rootless" in str(o) for o in info.get("SecurityOptions") or [])
+    if rootless and str(info.get("CgroupVersion", "")) == "1":
+        return (
+            "it is rootless on cgroup v1, where podman cannot give a container a cpuset, so no "
+            "run could be pinned to its CPUs"
+        )
+    return None
+
+
 def host_ulimits() -> dict[str, int]:
     """nofile and nproc at this host's own hard limits (what a container may be given)."""
     out = {}
