@@ -70,14 +70,15 @@ def _after_first_run(proc: subprocess.Popen, results: Path) -> Path:
     pytest.fail("the session never finished its first run")
 
 
-def test_compare_through_sbatch(slurm, docker_client, kit_containers, tmp_path):
+def test_compare_through_sbatch(slurm, docker_client, kit_containers, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --results: the job starts elsewhere on the node
     code, text = invoke("compare", "stock", "-p", "default", "-p", "tuned", *TINY, "--repeats",
-                        "2", "--engine", "slurm", "--results", str(tmp_path))  # fmt: skip
+                        "2", "--engine", "slurm", "--results", "results")  # fmt: skip
     assert code == 0, text
     assert f"engine: slurm, node(s) {slurm.node}" in text
     header = next(line for line in text.splitlines() if line.startswith("image "))
     assert "images/sec" in header and "speedup" in header
-    session = only_session(tmp_path)
+    session = only_session(tmp_path / "results")
     runs = load_session(session)
     assert len(runs) == 4 and all(r.ok and r.images_per_sec for r in runs)
     assert {r.engine for r in runs} == {slurm.node}
@@ -86,7 +87,7 @@ def test_compare_through_sbatch(slurm, docker_client, kit_containers, tmp_path):
     assert "-m kit _worker" in (batch / "job.sh").read_text()
     assert len(json.loads((batch / "share.json").read_text())["runs"]) == 4
     assert (session / "01-stock_default.log").read_text().count("images/sec") > 1
-    code, text = invoke("report", "latest", "--results", str(tmp_path))
+    code, text = invoke("report", "latest", "--results", "results")
     assert code == 0 and "tuned" in text
     assert _queue() == []
 

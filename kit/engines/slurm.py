@@ -396,7 +396,8 @@ class SlurmEngine:
         mine = [s for s in specs if s.engine == self.name]
         if not mine:
             return
-        share_dir = folder / "slurm" / self.name / f"batch-{mine[0].index:04d}"
+        # Absolute: the job starts on the node in slurmd's working directory, not this one.
+        share_dir = folder.resolve() / "slurm" / self.name / f"batch-{mine[0].index:04d}"
         share_dir.mkdir(parents=True, exist_ok=True)
         share = share_dir / "share.json"
         record = share_record(mine, session_id, self.name, self.options.node_engine,
