@@ -319,7 +319,7 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
         if limits := getattr(one, "podman", None):
             from kit.engines.podman import describe
 
-            feedback.say(f"{one.name} is podman: its containers get {describe(limits)}, within "
+            feedback.say(f"{one.name} runs podman: its containers get {describe(limits)}, within "
                          "the engine's own limits (podman's defaults exceed them)")  # fmt: skip
     if where.remote:
         for name, f in facts.items():

@@ -2,9 +2,9 @@
 # What `make test` needs on the host besides the Docker engine (docker/engine.sh): numactl for
 # the local engine, a registry for push/pull, docker-compose for compose.yaml, iproute2 and an
 # sshd/ssh for the many-hosts tests, Slurm and munge for a one-node cluster, podman with runc
-# for the podman engine. As root on Debian/Ubuntu the missing ones are installed
-# (without starting their services: the tests start their own on loopback); anywhere else this
-# says exactly what to install.
+# for the podman engine (uidmap for its rootless case). As root on Debian/Ubuntu the missing
+# ones are installed (without starting their services: the tests start their own on loopback);
+# anywhere else this says exactly what to install.
 set -euo pipefail
 
 declare -A needs=(
@@ -21,6 +21,7 @@ declare -A needs=(
     [munged]=munge
     [podman]=podman
     [runc]=runc
+    [newuidmap]=uidmap
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -79,7 +79,7 @@ def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman, tmp_path):
     code, text = invoke("compare", "stock", "-p", "default", "-p", "interleave", *TINY, "--repeats",
                         "1", "--engine", "podman", "--results", str(tmp_path))  # fmt: skip
     assert code == 0, text
-    assert "podman is podman: its containers get --ulimit nofile=" in text
+    assert "podman runs podman: its containers get --ulimit nofile=" in text
     runs = load_session(only_session(tmp_path))
     assert [r.status.value for r in runs] == ["ok", "ok"]
     assert {r.engine for r in runs} == {"podman"}
@@ -138,3 +138,51 @@ def test_doctor_checks_podman(podman):
     assert "engine: podman 4" in text
     assert "ulimits: containers get --ulimit nofile=" in text
     assert "numactl -i all with SYS_NICE: applies" in text
+
+
+ROOTLESS_USER = "kit-rootless"
+
+
+@pytest.fixture(scope="module")
+def rootless(kit_images):
+    """podman's API served by an unprivileged user (created if missing, with subordinate ids)."""
+    import pwd
+
+    try:
+        pwd.getpwnam(ROOTLESS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", ROOTLESS_USER], check=True)
+    uid = pwd.getpwnam(ROOTLESS_USER).pw_uid
+    runtime = Path(f"/run/user/{uid}")
+    (runtime / "podman").mkdir(parents=True, exist_ok=True)
+    shutil.chown(runtime, ROOTLESS_USER, ROOTLESS_USER)
+    shutil.chown(runtime / "podman", ROOTLESS_USER, ROOTLESS_USER)
+    runtime.chmod(0o700)
+    url = f"unix://{runtime}/podman/podman.sock"
+    argv = ["runuser", "-u", ROOTLESS_USER, "--", "env", f"XDG_RUNTIME_DIR={runtime}",
+            "podman", "system", "service", "--time=0", url]  # fmt: skip
+    service = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not _answers(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield url
+    service.terminate()
+    service.wait(30)
+
+
+def test_rootless_podman_is_used_only_where_it_can_pin_cpus(rootless, tmp_path):
+    """Rootless podman without the cpuset controller ignores a container's cpuset (on cgroup
+    v1 it says so and runs on every CPU): kit refuses it, saying why, before anything runs."""
+    from kit.engines.podman import libpod_info
+
+    host = libpod_info(docker.DockerClient(base_url=rootless))["host"]
+    assert host["security"]["rootless"] is True
+    code, text = invoke("run", "stock", *TINY, "--host", f"mine={rootless}",
+                        "--results", str(tmp_path))  # fmt: skip
+    if "cpuset" in (host.get("cgroupControllers") or []):
+        assert "rootless podman" not in text, text  # it can pin CPUs: no refusal
+        return
+    assert code == 2, text
+    assert f"engine mine ({rootless}) is rootless podman without the cpuset cgroup" in text
+    assert "use rootful podman" in text
+    assert not (tmp_path.exists() and any(tmp_path.iterdir()))

@@ -44,8 +44,14 @@ def test_ulimits_start_at_this_hosts_hard_limits_and_are_lowered_as_runc_says():
     assert describe({"nofile": 8, "nproc": 9}) == "--ulimit nofile=8:8 --ulimit nproc=9:9"
 
 
-def test_rootless_podman_on_cgroup_v1_cannot_place_runs():
-    rootless = ["name=seccomp,profile=default", "name=rootless"]
-    assert "cgroup v1" in placement_problem({"SecurityOptions": rootless, "CgroupVersion": "1"})
-    assert placement_problem({"SecurityOptions": rootless, "CgroupVersion": "2"}) is None
-    assert placement_problem({"SecurityOptions": ["name=seccomp"], "CgroupVersion": "1"}) is None
+def test_rootless_podman_without_the_cpuset_controller_cannot_place_runs():
+    def info(rootless, version, controllers):
+        security = {"rootless": rootless}
+        return {"host": {"security": security, "cgroupVersion": version,
+                         "cgroupControllers": controllers}}  # fmt: skip
+
+    said = placement_problem(info(True, "v1", []))
+    assert "rootless podman without the cpuset cgroup controller (cgroup v1)" in said
+    assert "cgroup v2" in placement_problem(info(True, "v2", ["memory", "pids"]))
+    assert placement_problem(info(True, "v2", ["cpuset", "cpu", "memory"])) is None
+    assert placement_problem(info(False, "v1", [])) is None

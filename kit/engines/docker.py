@@ -154,12 +154,12 @@ class DockerEngine:
         return self.url.startswith("unix://")
 
     def check(self) -> None:
-        from kit.engines.podman import placement_problem
+        from kit.engines.podman import libpod_info, placement_problem
 
-        if self.podman is not None and (problem := placement_problem(self.client.info())):
+        if self.podman is not None and (problem := placement_problem(libpod_info(self.client))):
             raise UsageError(
-                f"{self.name} is podman, but {problem}",
-                "use rootful podman (sudo), or a host with cgroup v2 and systemd delegation",
+                f"engine {self.name} ({self.url}) is {problem}",
+                "use rootful podman, or a cgroup v2 host whose systemd delegates cpuset to users",
             )
 
     @functools.cached_property

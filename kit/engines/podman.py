@@ -37,16 +37,26 @@ def is_podman(version: Mapping) -> bool:
 
 
 def placement_problem(info: Mapping) -> str | None:
-    """Why this podman cannot place kit's runs, from its ``/info`` answer (None: it can).
-    Rootless podman can set a container's cpuset only on cgroup v2 with systemd delegating
-    the cpuset controller; on cgroup v1 it has no cgroup of its own to write."""
-    rootless = any("rootless" in str(o) for o in info.get("SecurityOptions") or [])
-    if rootless and str(info.get("CgroupVersion", "")) == "1":
+    """Why this podman cannot place kit's runs, from its libpod ``/info`` answer (None: it
+    can). Rootless podman sets a container's cpuset only where the cpuset cgroup controller
+    is delegated to the user (cgroup v2 with systemd); elsewhere it ignores the limit (it says
+    "Resource limits are not supported and ignored on cgroups V1 rootless systems")."""
+    host = info.get("host") or {}
+    rootless = bool((host.get("security") or {}).get("rootless"))
+    if rootless and "cpuset" not in (host.get("cgroupControllers") or []):
+        version = host.get("cgroupVersion") or "?"
         return (
-            "it is rootless on cgroup v1, where podman cannot give a container a cpuset, so no "
-            "run could be pinned to its CPUs"
+            f"rootless podman without the cpuset cgroup controller (cgroup {version}): it "
+            "would ignore every run's cpuset, so no run could be pinned to its CPUs"
         )
     return None
+
+
+def libpod_info(client) -> dict:
+    """podman's own ``/info`` (the Docker-compatible one does not say rootless)."""
+    response = client.api._get(client.api._url("/libpod/info"))
+    client.api._raise_for_status(response)
+    return response.json()
 
 
 def host_ulimits() -> dict[str, int]:
