@@ -121,3 +121,8 @@ def test_slurm_options_need_the_slurm_engine(tmp_path):
     code, text = invoke_with(FakeEngine({}), "compare", "stock", "--partition", "cpu",
                              "--results", str(tmp_path))  # fmt: skip
     assert code == 2 and "go with --engine slurm" in text, text
+
+
+def test_slurms_own_constraint_forms_are_taken_as_written():
+    for constraint in ("c5|m7i", "[c5*1&m7i*1]", "avx512&(intel|amd)"):
+        assert f"--constraint={constraint}" in SlurmOptions(constraint=constraint).common()
