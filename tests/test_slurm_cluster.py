@@ -156,3 +156,19 @@ def test_slurm_and_docker_on_one_machine_take_turns(slurm, docker_client, kit_co
     assert all(r.ok for r in runs)
     for before, after in itertools.pairwise(runs):
         assert before.ended <= after.started, (before.engine, after.engine)
+
+
+def test_clean_cancels_kits_jobs_left_in_the_queue(slurm):
+    mine = subprocess.run(["sbatch", "--parsable", "--job-name=kit-stray", "--wrap", "sleep 300"],
+                          capture_output=True, text=True, check=True, cwd="/tmp")  # fmt: skip
+    other = subprocess.run(["sbatch", "--parsable", "--job-name=not-kit", "--wrap", "sleep 300"],
+                           capture_output=True, text=True, check=True, cwd="/tmp")  # fmt: skip
+    try:
+        code, text = invoke("clean", "--slurm")
+        assert code == 0 and "cancelled 1 Slurm job(s) left by kit" in text, text
+        assert _queue() == []
+        left = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
+        assert other.stdout.strip().split(";")[0] in left.stdout.split()
+        assert mine.stdout.strip().split(";")[0] not in left.stdout.split()
+    finally:
+        subprocess.run(["scancel", other.stdout.strip().split(";")[0]], check=False)

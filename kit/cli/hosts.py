@@ -87,9 +87,18 @@ def clean(
         list[str] | None,
         typer.Option("--host", "-H", help="Clean these Docker engines (default: this host's)."),
     ] = None,
+    slurm: Annotated[
+        bool, typer.Option("--slurm", help="Instead cancel your kit jobs still in Slurm's queue.")
+    ] = False,
 ) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
     from kit.engines.endpoints import parse_hosts
+
+    if slurm:
+        from kit.engines.slurm import cancel_strays
+
+        err.print(f"cancelled {cancel_strays()} Slurm job(s) left by kit")
+        return
 
     endpoints = parse_hosts(host or []) or [None]
     for endpoint in endpoints:

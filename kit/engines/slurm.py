@@ -473,13 +473,18 @@ class SlurmEngine:
             _wait_over(jobs, CANCEL_WAIT_S)
 
     def remove_strays(self) -> int:
-        """Cancel the jobs kit submitted that are still queued or running."""
-        done = _slurm(["squeue", "-h", "-u", str(os.getuid()), "-o", "%i|%j"])
-        ids = [line.split("|")[0] for line in done.stdout.splitlines()
-               if "|" in line and line.split("|", 1)[1].startswith(JOB_PREFIX)]  # fmt: skip
-        if ids:
-            _slurm(["scancel", *ids])
-        return len(ids)
+        return cancel_strays()
+
+
+def cancel_strays() -> int:
+    """Cancel this user's kit jobs still queued or running (``kit clean --slurm``)."""
+    done = _slurm(["squeue", "-h", "-u", str(os.getuid()), "-o", "%i|%j"])
+    ids = [line.split("|")[0] for line in done.stdout.splitlines()
+           if "|" in line and line.split("|", 1)[1].startswith(JOB_PREFIX)]  # fmt: skip
+    if ids:
+        _slurm(["scancel", *ids])
+        _wait_over(ids, CANCEL_WAIT_S)
+    return len(ids)
 
 
 def _wait_over(jobs: Sequence[str], seconds: float) -> bool:
