@@ -167,7 +167,8 @@ def test_clean_cancels_kits_jobs_left_in_the_queue(slurm):
         code, text = invoke("clean", "--slurm")
         assert code == 0 and "cancelled 1 Slurm job(s) left by kit" in text, text
         assert _queue() == []
-        left = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
+        argv = ["squeue", "-h", "-o", "%i"]
+        left = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert other.stdout.strip().split(";")[0] in left.stdout.split()
         assert mine.stdout.strip().split(";")[0] not in left.stdout.split()
     finally:
