@@ -71,7 +71,7 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     runs, meta = list(stored.runs), stored.meta
     references = list(dict.fromkeys(r.image_ref for r in runs if r.image_id))
     engine = _export_engine(maker, request, feedback)
-    digests = _digests(engine, runs) if engine is not None else {}
+    digests = _digests(engine, runs, request.with_images, feedback) if engine else {}
     extra = {
         SYSTEM: _json(meta.get("systems") or systems_of(meta, runs)),
         IMAGES: _json(images_of(runs, digests)),
@@ -122,9 +122,12 @@ def _export_engine(maker: EngineMaker, request: ExportRequest, feedback: Feedbac
     return engine
 
 
-def _digests(engine, runs: Sequence[RunResult]) -> dict[str, list[str]]:
-    """Each image's registry digests, where the engine still holds the image the runs used;
-    an image changed since is refused (the bundle would name one image and carry another)."""
+def _digests(
+    engine, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
+) -> dict[str, list[str]]:
+    """Each image's registry digests, where the engine still holds the image the runs used.
+    An image changed since gets none (its digests are another image's); with --with-images it
+    is refused, as the bundle would name one image and carry another."""
     import docker.errors
 
     out: dict[str, list[str]] = {}
@@ -136,12 +139,16 @@ def _digests(engine, runs: Sequence[RunResult]) -> dict[str, list[str]]:
         except docker.errors.ImageNotFound:
             out[r.image_ref] = []
             continue
-        if image.id != r.image_id:
+        changed = f"{r.image_ref} on {engine.name} is now {image.id[:19]}; the session ran "
+        if image.id != r.image_id and with_images:
             raise UsageError(
-                f"{r.image_ref} on {engine.name} is now {image.id[:19]}; the session ran "
-                f"{r.image_id[:19]}",
+                changed + r.image_id[:19],
                 "export without --with-images, or from the engine that still has the image",
             )
+        if image.id != r.image_id:
+            feedback.say(f"{changed}{r.image_id[:19]}: its registry digests are not recorded")
+            out[r.image_ref] = []
+            continue
         out[r.image_ref] = list(image.attrs.get("RepoDigests") or [])
     return out
 

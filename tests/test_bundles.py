@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -427,3 +428,23 @@ def test_a_sweeps_session_replays_its_knob_cells(tmp_path):
     assert sorted({s.profile.intra_op for s in engine.ran}) == [1, 2]
     rows = [line for line in text.splitlines() if line.startswith("stock:")]
     assert len(rows) == 2 and all("reproduced" in row for row in rows)
+
+
+def test_an_image_rebuilt_since_the_session_gets_no_digests_and_cannot_be_carried():
+    from types import SimpleNamespace
+
+    from kit.errors import UsageError as Refused
+    from kit.replay import _digests
+
+    said = []
+    feedback = SimpleNamespace(say=said.append)
+    now = SimpleNamespace(id="sha256:" + "b" * 64, attrs={"RepoDigests": ["r/kit@sha256:1"]})
+    engine = SimpleNamespace(name="docker", client=SimpleNamespace(
+        images=SimpleNamespace(get=lambda ref: now)))  # fmt: skip
+    ran = replace(_run("stock:default", 10.0, 0), image_id="sha256:" + "a" * 64)
+    assert _digests(engine, [ran], False, feedback) == {"kit/tensorflow:stock": []}
+    assert "is now sha256:bbbbbbbbbbbb; the session ran sha256:aaaaaaaaaaaa" in said[0]
+    with pytest.raises(Refused, match="export without --with-images"):
+        _digests(engine, [ran], True, feedback)
+    same = replace(ran, image_id=now.id)
+    assert _digests(engine, [same], False, feedback) == {"kit/tensorflow:stock": ["r/kit@sha256:1"]}
