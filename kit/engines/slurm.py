@@ -5,12 +5,12 @@ node's topology and checks that the session folder is the same folder there (the
 be on a filesystem the nodes share). Each node is then an engine of the session, placed on its
 own topology. When a batch of runs starts, one job per node is submitted (``sbatch
 --exclusive``, that node, all its CPUs); the job runs ``kit _worker`` on the node, which runs its
-share through the node's own engine (docker, podman or local) and writes each run's log and
-outcome into the session folder as it finishes. Each run starts on the node when this host says
-its turn has come (a ``go`` file), so the session's order holds, and runs of other engines on
-the same machine take turns with it. Here each run waits for its outcome, streaming its log as
-it grows, and is judged as any other run. A job that ends early fails its missing
-runs with Slurm's reason; Ctrl-C cancels the jobs (``scancel``).
+share through the node's own engine (docker, podman or local; ``kit.engines.slurm_worker``) and
+writes each run's log and outcome into the session folder as it finishes. Each run starts on
+the node when this host says its turn has come (a ``go`` file), so the session's order holds,
+and runs of other engines on the same machine take turns with it. Here each run waits for its
+outcome, streaming its log as it grows, and is judged as any other run. A job that ends early
+fails its missing runs with Slurm's reason; Ctrl-C cancels the jobs (``scancel``).
 
 The command lines and job scripts are pure functions of the plan (``sbatch_argv``,
 ``job_script``), as are the parsers of ``squeue`` and ``scontrol`` output.
@@ -532,66 +532,3 @@ class _Follower:
         self.partial = lines.pop()
         for line in lines:
             self.on_line(line.decode("utf-8", "replace"))
-
-
-class _Recording:
-    """The node's engine, writing each run's outcome beside its log once it is over (what
-    the submitting host waits for)."""
-
-    def __init__(self, engine, folder: Path) -> None:
-        self.engine, self.folder = engine, folder
-        self.name, self.samples_host = engine.name, engine.samples_host
-        self.cancelled = threading.Event()
-
-    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
-        go = go_path(self.folder, spec)
-        while not go.exists():  # the submitting host says when: it may interleave other engines
-            if self.cancelled.wait(POLL_S / 2):
-                return RunOutcome(datetime.now(UTC), datetime.now(UTC), None, log_path,
-                                  error="cancelled before it started")  # fmt: skip
-        outcome = self.engine.run(spec, session_id, log_path, on_line)
-        if self.cancelled.is_set() and outcome.exit_code != 0:
-            return outcome  # stopped by scancel: not a measurement, so no outcome
-        path = outcome_path(self.folder, spec)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(outcome_json(outcome)), encoding="utf-8")
-        os.replace(tmp, path)
-        return outcome
-
-    def begin(self, specs, session_id: str, folder: Path) -> None:
-        pass
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self.engine.cancel()
-
-
-def node_engine(kind: NodeEngine):
-    """The engine a job uses on its node."""
-    from kit.engines.docker import DockerEngine
-    from kit.engines.local import LocalEngine
-
-    if kind is NodeEngine.local:
-        return LocalEngine()
-    if kind is NodeEngine.podman:
-        from kit.engines.endpoints import Endpoint
-        from kit.engines.podman import podman_socket
-
-        return DockerEngine(endpoint=Endpoint("podman", url=podman_socket()))
-    return DockerEngine()
-
-
-def work(share: Path) -> int:
-    """``kit _worker SHARE``: run a node's share of a session (inside its Slurm job)."""
-    from kit.session import run_session
-    from kit.session_dir import SessionDir
-
-    data, specs = read_share(share)
-    folder = share.parent
-    engine = node_engine(NodeEngine(data["node_engine"]))
-    engine.check()
-    store = SessionDir(folder)
-    store.session_id = data["session"]
-    hosts = {data["node"]: data["host"]}
-    runs = run_session(specs, _Recording(engine, folder), store, hosts=hosts)
-    return 0 if len(runs) == len(specs) else 1
