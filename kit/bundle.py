@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import zstandard
@@ -222,21 +223,21 @@ class Bundle:
     def json(self, name: str) -> dict:
         return json.loads((self.root / name).read_text(encoding="utf-8"))
 
-    @property
+    @cached_property  # read once: a replay asks more than once
     def meta(self) -> dict:
         return self.json(f"{SESSION}/session.json")
 
-    @property
+    @cached_property  # read once: a replay asks more than once
     def runs(self) -> list[RunResult]:
         from kit.session_dir import load_session
 
         return load_session(self.folder)
 
-    @property
+    @cached_property  # read once: a replay asks more than once
     def systems(self) -> dict[str, dict]:
         return self.json(SYSTEM)
 
-    @property
+    @cached_property  # read once: a replay asks more than once
     def images(self) -> dict[str, dict]:
         return self.json(IMAGES)
 

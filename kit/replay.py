@@ -221,8 +221,6 @@ class Comparison:
 class Replayed:
     finished: Finished
     comparison: Comparison
-    placement: tuple[str, ...]  # how runs changed placement on this host
-    different_images: tuple[str, ...]
 
 
 def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Replayed:
@@ -255,7 +253,7 @@ def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Re
             (finished.session_id, list(finished.runs), systems_of(here, finished.runs)),
             request.tolerance,
         )
-        return Replayed(finished, comparison, tuple(moved), tuple(different))
+        return Replayed(finished, comparison)
 
 
 def replay_what(bundle: Bundle, request: ReplayRequest):
