@@ -123,6 +123,20 @@ def session(tmp_path):
     return results, engine
 
 
+@pytest.fixture
+def bundle(session, tmp_path) -> Path:
+    """That session exported."""
+    path = tmp_path / "s.kit.tar.zst"
+    code, text = _export(session[0], path)
+    assert code == 0, text
+    return path
+
+
+def _rows(text: str) -> dict[str, str]:
+    """The per-cell rows of a comparison, by cell."""
+    return {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+
+
 def _export(results: Path, out: Path, *more: str) -> tuple[int, str]:
     return invoke_with(FakeEngine(RATES), "export", "latest", "-o", str(out),
                        "--results", str(results), *more)  # fmt: skip
@@ -150,10 +164,7 @@ def test_export_then_import_round_trips_the_session(session, tmp_path, suffix):
     assert text.count(original.name) == 1
 
 
-def test_a_bundle_holds_system_images_and_profiles(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_a_bundle_holds_system_images_and_profiles(bundle, tmp_path):
     members = _members(bundle)
     manifest = json.loads(members["manifest.json"])
     assert next(iter(members)) == "manifest.json"
@@ -222,10 +233,7 @@ def _cut(bundle: Path) -> None:
     ],
     ids=["one-byte-changed", "missing-member", "added-member", "newer-schema", "no-manifest"],
 )
-def test_a_damaged_bundle_is_refused_naming_what(session, tmp_path, damage, said):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_a_damaged_bundle_is_refused_naming_what(bundle, tmp_path, damage, said):
     _write(bundle, damage(_members(bundle)))
     for command in (
         ["import", str(bundle)],
@@ -239,10 +247,7 @@ def test_a_damaged_bundle_is_refused_naming_what(session, tmp_path, damage, said
     assert not (tmp_path / "h").exists() or not session_dirs(tmp_path / "h")
 
 
-def test_a_cut_short_or_foreign_file_is_refused(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_a_cut_short_or_foreign_file_is_refused(bundle, tmp_path):
     _cut(bundle)
     code, text = invoke_with(None, "import", str(bundle), "--results", str(tmp_path / "h"))
     assert code == 2 and "damaged or cut short" in text, text
@@ -256,15 +261,12 @@ def test_a_cut_short_or_foreign_file_is_refused(session, tmp_path):
     assert code == 2 and ".tar.zst or .tar.gz" in text
 
 
-def test_replay_places_runs_compares_and_links(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_replay_places_runs_compares_and_links(bundle, tmp_path):
     here = tmp_path / "here"
     code, text = invoke_with(FakeEngine(RATES), "replay", str(bundle), "--results", str(here))
     assert code == 0, text
     assert "every run has the placement it had there" in text
-    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+    rows = _rows(text)
     assert "reproduced" in rows["stock:default"] and "reproduced" in rows["stock:tuned"]
     assert "the two machines' descriptions are the same" in text
     original, replayed = session_dirs(here)  # the original was imported beside it
@@ -275,10 +277,7 @@ def test_replay_places_runs_compares_and_links(session, tmp_path):
     assert f"replay of {original.name}" in text
 
 
-def test_replay_on_a_slower_host_with_another_topology_says_so(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_replay_on_a_slower_host_with_another_topology_says_so(bundle, tmp_path):
     slower = FakeEngine({"stock:default": 5.0, "stock:tuned": 12.0}, topology=C4)
     code, text = invoke_with(
         GivenEngines(slower, topology=C4), "replay", str(bundle), "--repeats", "3",
@@ -287,7 +286,7 @@ def test_replay_on_a_slower_host_with_another_topology_says_so(session, tmp_path
     assert code == 0, text
     assert "placement: stock:tuned: cpus 0-1 -> 0-35" in text
     assert "OMP_NUM_THREADS 2 -> 18" in text
-    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+    rows = _rows(text)
     assert "slower" in rows["stock:default"] and "0.50x" in rows["stock:default"]
     assert "reproduced" in rows["stock:tuned"]
     assert "host_processor_core_count" in text and "18" in text
@@ -298,10 +297,7 @@ class OtherImage(FakeEngine):
         return "sha256:" + "e" * 64
 
 
-def test_replay_refuses_a_different_image_unless_allowed(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_replay_refuses_a_different_image_unless_allowed(bundle, tmp_path):
     here = tmp_path / "here"
     code, text = invoke_with(OtherImage(RATES), "replay", str(bundle), "--results", str(here))
     assert code == 2, text
@@ -316,10 +312,7 @@ def test_replay_refuses_a_different_image_unless_allowed(session, tmp_path):
     assert meta["different_images"] and "sha256:eeeeeeeeeeee" in meta["different_images"][0]
 
 
-def test_a_session_without_recipe_cannot_be_replayed(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_a_session_without_recipe_cannot_be_replayed(bundle, tmp_path):
     members = _members(bundle)
     meta = json.loads(members["session/session.json"])
     del meta["recipe"]
@@ -349,7 +342,7 @@ def test_diff_of_two_sessions_gates_on_slower_cells(session, tmp_path):
     first, second = (p.name for p in session_dirs(results))
     code, text = invoke_with(None, "diff", first, second, "--results", str(results))
     assert code == 0, text
-    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+    rows = _rows(text)
     assert "0.80x" in rows["stock:default"] and "slower" in rows["stock:default"]
     code, text = invoke_with(None, "diff", first, second, "--fail-if-slower", "10",
                              "--results", str(results))  # fmt: skip
@@ -361,10 +354,8 @@ def test_diff_of_two_sessions_gates_on_slower_cells(session, tmp_path):
     assert code == 2, text
 
 
-def test_bad_replay_options_are_refused_before_anything_runs(session, tmp_path):
+def test_bad_replay_options_are_refused_before_anything_runs(session, bundle, tmp_path):
     results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
     engine = FakeEngine(RATES)
     for bad, said in ((["--repeats", "two"], "--repeats"), (["--tolerance", "150"], "--tolerance")):
         code, text = invoke_with(engine, "replay", str(bundle), *bad, "--results", str(tmp_path))
@@ -395,10 +386,7 @@ class StopsAtThird(FakeEngine):
         return super().run(spec, session_id, log_path, on_line)
 
 
-def test_an_interrupted_replay_resumes_where_it_stopped(session, tmp_path):
-    results, _ = session
-    bundle = tmp_path / "s.kit.tar.zst"
-    assert _export(results, bundle)[0] == 0
+def test_an_interrupted_replay_resumes_where_it_stopped(bundle, tmp_path):
     here = tmp_path / "here"
     code, text = invoke_with(StopsAtThird(RATES), "replay", str(bundle), "--results", str(here))
     assert code == 130, text
