@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN
@@ -207,15 +209,18 @@ def test_clean_removes_only_what_kit_left(docker_client, kit_images):
         other.remove(force=True)
 
 
-def _host_config_during(kit_args, docker_client, tmp_path):
-    """HostConfig and Config of the container kit starts, read while it runs."""
+def host_config_during(kit_args, client, tmp_path):
+    """HostConfig and Config of the container kit starts, read while it runs (from this
+    engine's client: Docker's or podman's, whose listing holds less until reloaded)."""
     seen = {}
 
     def watch():
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not seen:
-            for c in docker_client.containers.list(filters={"label": LABEL_RUN}):
-                seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
+            for c in client.containers.list(filters={"label": LABEL_RUN}):
+                with contextlib.suppress(docker.errors.NotFound):  # it ended meanwhile
+                    c.reload()
+                    seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
             time.sleep(0.1)
 
     thread = threading.Thread(target=watch)
@@ -230,7 +235,7 @@ def _host_config_during(kit_args, docker_client, tmp_path):
 def test_containers_run_with_least_privilege(
     kit_images, kit_containers, docker_client, tmp_path, profile
 ):
-    host, config = _host_config_during(
+    host, config = host_config_during(
         ["run", "stock", "-p", profile, *TINY, "--memory", "4g", "--pids-limit", "512"],
         docker_client,
         tmp_path,

@@ -9,17 +9,17 @@ import contextlib
 import json
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import docker
 import pytest
 
-from kit.engines.container import LABEL_MANAGED, LABEL_RUN
+from kit.engines.container import LABEL_MANAGED
 from kit.engines.podman import ROOTFUL_SOCKET
 from kit.session_dir import load_session
 from tests.conftest import TINY, _require_docker, invoke, only_session
+from tests.test_faults import host_config_during
 
 pytestmark = pytest.mark.docker
 
@@ -89,28 +89,8 @@ def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman, tmp_path):
     assert _kit_containers(podman) == []
 
 
-def _host_config_during(kit_args, client, tmp_path):
-    seen = {}
-
-    def watch():
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not seen:
-            for c in client.containers.list(filters={"label": LABEL_RUN}):
-                with contextlib.suppress(docker.errors.NotFound):
-                    c.reload()
-                    seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    code, text = invoke(*kit_args, "--results", str(tmp_path))
-    thread.join()
-    assert code == 0, text
-    return seen["host"], seen["config"]
-
-
 def test_podman_containers_have_the_same_posture(podman, tmp_path):
-    host, config = _host_config_during(
+    host, config = host_config_during(
         ["run", "stock", "-p", "interleave", *TINY, "--engine", "podman", "--pids-limit", "512"],
         podman, tmp_path,
     )  # fmt: skip
