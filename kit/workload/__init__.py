@@ -4,5 +4,5 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "2"
+WORKLOAD_VERSION = "3"
 PROVENANCE_PREFIX = "kit-provenance: "

@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from . import provenance
-from .train import DEFAULT_IMAGE_SIZE, MODELS
+from . import preload, provenance
+from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES
 
 
 def positive(text: str) -> int:
@@ -37,7 +37,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data_format", choices=("NHWC", "NCHW"), default="NHWC")
     p.add_argument("--num_inter_threads", type=non_negative, default=0, help="0 = TF default")
     p.add_argument("--num_intra_threads", type=non_negative, default=0, help="0 = TF default")
-    p.add_argument("--forward_only", action="store_true")
+    p.add_argument("--mode", choices=("train", "infer"), default="train")
+    p.add_argument("--forward_only", action="store_true", help="the same as --mode infer")
+    p.add_argument("--precision", choices=tuple(PRECISION_POLICIES), default="fp32")
+    p.add_argument("--allocator", choices=preload.ALLOCATORS, default="system")
     p.add_argument(
         "--image_size", type=positive, default=None, help=f"default per model: {DEFAULT_IMAGE_SIZE}"
     )
@@ -48,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    if args.forward_only:
+        args.mode = "infer"
+    preload.ensure(args.allocator)
     if args.data_format == "NCHW" and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
         print(
             "error: NCHW training needs oneDNN; unset TF_ENABLE_ONEDNN_OPTS=0 or use NHWC",
@@ -69,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         "intra_op_requested": args.num_intra_threads,
         "affinity_cpus": cpus,
     }
-    provenance.emit(provenance.collect(tf, threads, "kit", argv))
+    from .models import set_precision
+
+    policy = set_precision(tf, args.precision)
+    record = provenance.collect(tf, threads, "kit", argv)
+    record["precision"] = {"requested": args.precision, "keras_policy": policy}
+    record["allocator"] = preload.record(args.allocator)
+    record["mode"] = args.mode
+    provenance.emit(record)
 
     from .train import run
 

@@ -11,10 +11,20 @@ import argparse
 import os
 import sys
 
-from . import provenance
+from . import preload, provenance
 from .__main__ import parser as kit_parser
 
-SCRIPT = "scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py"
+# A checkout of tensorflow/benchmarks, or its scripts/tf_cnn_benchmarks folder itself.
+SCRIPTS = ("scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py", "tf_cnn_benchmarks.py")
+# kit's model names in tf_cnn_benchmarks' words (its other models have no Keras twin).
+MODEL_NAMES = {
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+    "resnet152": "resnet152",
+    "inception_v3": "inception3",
+    "vgg16": "vgg16",
+    "mobilenet_v2": "mobilenet",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,7 +38,7 @@ def translate(args: argparse.Namespace) -> list[str]:
     """kit's flags in tf_cnn_benchmarks' words. No --mkl: it would overwrite KMP_* and drop
     OMP_NUM_THREADS, and the profile's environment is what is being measured."""
     flags = [
-        f"--model={args.model}",
+        f"--model={MODEL_NAMES.get(args.model, args.model)}",
         f"--batch_size={args.batch_size}",
         f"--num_batches={args.num_batches}",
         f"--num_warmup_batches={args.num_warmup_batches}",
@@ -41,7 +51,7 @@ def translate(args: argparse.Namespace) -> list[str]:
         flags.append(f"--num_inter_threads={args.num_inter_threads}")
     if args.num_intra_threads:
         flags.append(f"--num_intra_threads={args.num_intra_threads}")
-    if args.forward_only:
+    if args.forward_only or args.mode == "infer":
         flags.append("--forward_only=True")
     return flags
 
@@ -49,12 +59,14 @@ def translate(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    script = os.path.join(args.workload_dir, SCRIPT)
-    if not os.path.isfile(script):
-        print(
-            f"error: {script} not found; mount a checkout of tensorflow/benchmarks", file=sys.stderr
-        )
+    script = next(
+        (path for s in SCRIPTS if os.path.isfile(path := os.path.join(args.workload_dir, s))), None
+    )
+    if script is None:
+        print(f"error: no tf_cnn_benchmarks.py in {args.workload_dir}; mount a checkout of "
+              "tensorflow/benchmarks", file=sys.stderr)  # fmt: skip
         return 2
+    preload.ensure(args.allocator)  # LD_PRELOAD, which the script's process inherits
     import tensorflow as tf  # for the provenance line only
 
     cpus = len(os.sched_getaffinity(0))
@@ -65,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         "intra_op_requested": args.num_intra_threads,
         "affinity_cpus": cpus,
     }
-    provenance.emit(provenance.collect(tf, threads, "tf_cnn_benchmarks", argv))
+    record = provenance.collect(tf, threads, "tf_cnn_benchmarks", argv)
+    record["mode"] = "infer" if args.forward_only or args.mode == "infer" else "train"
+    record["precision"] = {"requested": args.precision, "keras_policy": None}
+    record["allocator"] = preload.record(args.allocator)
+    provenance.emit(record)
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, script, *translate(args)])
     return 0  # not reached

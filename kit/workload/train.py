@@ -1,7 +1,9 @@
-"""Synthetic-ImageNet training with tf_cnn_benchmarks' output format.
+"""Synthetic-ImageNet training or inference with tf_cnn_benchmarks' output format.
 
-The train step is one ``tf.function`` over tensors that already live in memory (as
-tf_cnn_benchmarks' synthetic data does), so a step costs the model and nothing else.
+A step is one ``tf.function`` (a TensorFlow graph, not XLA) over tensors that already live in
+memory, as tf_cnn_benchmarks' synthetic data does, so a step costs the model and nothing else.
+Training: the model's forward pass, softmax cross-entropy on its logits, the gradients and one
+plain SGD update of every weight. Inference: the forward pass alone.
 """
 
 from __future__ import annotations
@@ -10,61 +12,47 @@ import math
 import statistics
 import time
 
-MODELS = ("resnet50", "tiny")
-DEFAULT_IMAGE_SIZE = {"resnet50": 224, "tiny": 64}
-NUM_CLASSES = 1000
+from .models import DEFAULT_IMAGE_SIZE, NUM_CLASSES, build_model, input_shape
 
-
-def build_model(tf, name: str, image_size: int, data_format: str):
-    channels_first = data_format == "NCHW"
-    tf.keras.backend.set_image_data_format("channels_first" if channels_first else "channels_last")
-    shape = (3, image_size, image_size) if channels_first else (image_size, image_size, 3)
-    if name == "resnet50":
-        return tf.keras.applications.ResNet50(
-            weights=None, input_shape=shape, classes=NUM_CLASSES, classifier_activation=None
-        )
-    layers = tf.keras.layers
-    return tf.keras.Sequential(
-        [
-            tf.keras.Input(shape=shape),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(NUM_CLASSES),
-        ]
-    )
+LEARNING_RATE = 0.005
 
 
 def synthetic_batch(tf, batch_size: int, image_size: int, data_format: str):
-    shape = (
-        (batch_size, 3, image_size, image_size)
-        if data_format == "NCHW"
-        else (batch_size, image_size, image_size, 3)
-    )
+    shape = (batch_size, *input_shape(image_size, data_format))
     images = tf.random.uniform(shape, dtype=tf.float32, seed=1)
     labels = tf.random.uniform((batch_size,), maxval=NUM_CLASSES, dtype=tf.int32, seed=2)
     return images, labels
 
 
-def make_step(tf, model, forward_only: bool):
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if forward_only:
+def optimizer(tf):
+    """Plain SGD, its update kept in the step's graph: Keras 2.14 would otherwise compile each
+    weight's update with XLA on its own (Keras 3 takes no such argument)."""
+    try:
+        return tf.keras.optimizers.SGD(learning_rate=LEARNING_RATE, jit_compile=False)
+    except (TypeError, ValueError):
+        return tf.keras.optimizers.SGD(learning_rate=LEARNING_RATE)
+
+
+def make_step(tf, model, mode: str):
+    """The step a batch runs, returning what must be read back to finish it."""
+    if mode == "infer":
 
         @tf.function
         def infer(images, labels):
-            return loss_fn(labels, model(images, training=False))
+            return model(images, training=False)
 
         return infer
 
-    optimizer = tf.keras.optimizers.SGD(learning_rate=0.005)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    sgd = optimizer(tf)
 
     @tf.function
     def train(images, labels):
         with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(images, training=True))
+            logits = tf.cast(model(images, training=True), tf.float32)
+            loss = loss_fn(labels, logits)
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        sgd.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
     return train
@@ -80,29 +68,50 @@ def perf_timing(batch_size: int, step_times: list[float]) -> tuple[float, float,
     return mean, uncertainty, jitter
 
 
+def percentiles(step_times: list[float]) -> tuple[float, float, float]:
+    """p50, p90 and p99 of the per-batch times, in ms (linear between order statistics)."""
+    ms = sorted(t * 1000.0 for t in step_times)
+    if len(ms) == 1:
+        return ms[0], ms[0], ms[0]
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return cuts[49], cuts[89], cuts[98]
+
+
+def latency_line(step_times: list[float]) -> str:
+    p50, p90, p99 = percentiles(step_times)
+    return f"latency ms: p50 {p50:.3f} p90 {p90:.3f} p99 {p99:.3f} ({len(step_times)} batches)"
+
+
+def timed(step, images, labels) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = step(images, labels).numpy()
+    return time.perf_counter() - start, out
+
+
 def run(tf, args) -> float:
     image_size = args.image_size or DEFAULT_IMAGE_SIZE[args.model]
     model = build_model(tf, args.model, image_size, args.data_format)
     images, labels = synthetic_batch(tf, args.batch_size, image_size, args.data_format)
-    step = make_step(tf, model, args.forward_only)
+    step = make_step(tf, model, args.mode)
 
     print("Running warm up", flush=True)
     for _ in range(args.num_warmup_batches):
-        step(images, labels).numpy()
+        timed(step, images, labels)
 
     print("Done warm up", flush=True)
     print("Step\tImg/sec\ttotal_loss", flush=True)
     step_times: list[float] = []
     for i in range(args.num_batches):
-        start = time.perf_counter()
-        loss = float(step(images, labels).numpy())
-        step_times.append(time.perf_counter() - start)
+        seconds, out = timed(step, images, labels)
+        step_times.append(seconds)
         if i == 0 or (i + 1) % args.display_every == 0 or i + 1 == args.num_batches:
             mean, err, jitter = perf_timing(args.batch_size, step_times)
+            loss = f"{float(out):.3f}" if args.mode == "train" else "-"
             rate = f"images/sec: {mean:.1f} +/- {err:.1f} (jitter = {jitter:.1f})"
-            print(f"{i + 1}\t{rate}\t{loss:.3f}", flush=True)
+            print(f"{i + 1}\t{rate}\t{loss}", flush=True)
     total = args.batch_size * args.num_batches / sum(step_times)
     print("-" * 64)
     print(f"total images/sec: {total:.2f}")
+    print(latency_line(step_times))
     print("-" * 64, flush=True)
     return total
