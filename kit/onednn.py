@@ -48,6 +48,15 @@ IMPLEMENTATION = re.compile(r"\S+")
 # Components whose lines are not primitive executions: graph partitions would count twice.
 FOREIGN_COMPONENTS = frozenset({"graph", "common", "ukernel", "gemm_api"})
 REF_PREFIX = "ref"
+# A memory descriptor of bf16 data: ``src_bf16::blocked`` (oneDNN to 3.4) or
+# ``src:bf16::blocked`` (3.5+). Implementation names such as avx512_core_bf16 end in a comma.
+BF16_DESCRIPTORS = ("_bf16:", ":bf16:")
+# What may come before ``,exec,`` on a line the cache answers: the marker, a format tag or a
+# timestamp, and the primitive component (others are not executions).
+EXEC_PREFIX = re.compile(
+    r"(?:onednn|dnnl|mkldnn)_verbose(?:,(?:v\d+|\d+(?:\.\d+)?)){0,2}(?:,primitive)?"
+)
+SEEN_LIMIT = 16384  # distinct executions remembered: a few MB at most
 
 
 class Head(NamedTuple):
@@ -102,6 +111,15 @@ class OneDnnSummary:
     )
     malformed: int = 0
     verbose_lines: int = 0
+    # Executions with a bf16 tensor among their memory descriptors (``src_bf16::...``).
+    bf16_exec: int = 0
+    bf16_ms: float = 0.0
+
+    @property
+    def bf16_share(self) -> float:
+        """The share of oneDNN's time in primitives that read or wrote bf16."""
+        total = self.total_ms
+        return self.bf16_ms / total if total > 0 else 0.0
 
     def __post_init__(self) -> None:
         if self.malformed < 0 or self.verbose_lines < self.malformed:
@@ -229,40 +247,89 @@ class VerboseAccumulator:
         self.malformed = 0
         self.verbose_lines = 0
         self._tallies: dict[tuple[str, str], list] = {}  # [count, total_ms], updated in place
+        self._bf16 = [0, 0.0]  # executions with a bf16 memory descriptor, and their ms
+        # An execution's fields but its time (from the operation on) -> its tally and whether
+        # it is bf16: what reading them gave, so a repeat costs a lookup (kit.onednn._cached).
+        self._seen: dict[str, tuple[list | None, bool]] = {}
 
-    def feed(self, line: str) -> None:
+    def feed(self, line: str) -> bool:
+        """Fold one line in; returns whether it was oneDNN's (a verbose record, even a
+        malformed one)."""
         if "_verbose," not in line:
-            return  # the fast path: most of a mixed log is other output
+            return False  # the fast path: most of a mixed log is other output
         text = line.strip()
+        if self._cached(text):
+            return True
         head = parse_head(text)
         if head is None:
             # A marker not heading its line: a record cut short or spliced into other output.
             if MARKER.search(text):
                 self.verbose_lines += 1
                 self.malformed += 1
-            return
+                return True
+            return False
         self.verbose_lines += 1
         if head.component in FOREIGN_COMPONENTS:
-            return
+            return True
         if head.op == "exec":
-            self._exec(head.rest)
+            self._exec(head.rest, text)
         elif head.op == "info":
             self._info(head.rest)
         # Other operations (create:cache_miss, error, ...) are not executions: nothing to time.
+        return True
 
-    def _exec(self, rest: str) -> None:
+    def _cached(self, text: str) -> bool:
+        """An execution whose fields but the time were read before (under the same layout):
+        only its time is new. Most of a log is the same few hundred primitives again."""
+        head, _, ms_text = text.rpartition(",")
+        at = head.find(",exec,")
+        seen = self._seen.get(head[at:]) if at >= 0 else None
+        if seen is None or not EXEC_PREFIX.fullmatch(head, 0, at):
+            return False
+        self.verbose_lines += 1
+        try:
+            ms = float(ms_text)
+        except ValueError:
+            ms = math.nan
+        if not (ms >= 0 and ms != math.inf):  # NaN fails both
+            self.malformed += 1
+            return True
+        tally, bf16 = seen
+        if tally is not None:
+            tally[0] += 1
+            tally[1] += ms
+            if bf16:
+                self._bf16[0] += 1
+                self._bf16[1] += ms
+        return True
+
+    def _remember(self, text: str, tally: list | None, bf16: bool) -> None:
+        if len(self._seen) >= SEEN_LIMIT or (self.layout and self.layout.time_from_end):
+            return
+        head = text.rpartition(",")[0]
+        at = head.find(",exec,")
+        if at >= 0 and EXEC_PREFIX.fullmatch(head, 0, at):
+            self._seen[head[at:]] = (tally, bf16)
+
+    def _exec(self, rest: str, text: str) -> None:
         parsed = parse_exec(rest, self.layout)
         if parsed is None:
             self.malformed += 1
             return
         if not is_cpu(parsed.engine):
+            self._remember(text, None, False)
             return
+        bf16 = any(marker in rest for marker in BF16_DESCRIPTORS)
+        if bf16:
+            self._bf16[0] += 1
+            self._bf16[1] += parsed.ms
         tally = self._tallies.get((parsed.kind, parsed.implementation))
         if tally is None:
-            self._tallies[(parsed.kind, parsed.implementation)] = [1, parsed.ms]
+            tally = self._tallies[(parsed.kind, parsed.implementation)] = [1, parsed.ms]
         else:
             tally[0] += 1
             tally[1] += parsed.ms
+        self._remember(text, tally, bf16)
 
     def _info(self, payload: str) -> None:
         """Header lines. A template applies from where it appears; of the others the first
@@ -273,6 +340,7 @@ class VerboseAccumulator:
                 self.malformed += 1
             else:
                 self.layout = layout
+                self._seen.clear()  # what was read under the old columns may read otherwise
         elif (runtime := parse_runtime(payload)) is not None:
             if self.runtime is None:
                 self.runtime, self.threads = runtime
@@ -293,6 +361,8 @@ class VerboseAccumulator:
             ),
             malformed=self.malformed,
             verbose_lines=self.verbose_lines,
+            bf16_exec=int(self._bf16[0]),
+            bf16_ms=self._bf16[1],
         )
 
 

@@ -14,7 +14,7 @@ from kit import __version__
 from kit.engines.base import Engine, RunOutcome
 from kit.errors import UsageError
 from kit.judge import make_result
-from kit.onednn import MARKER, OneDnnSummary, VerboseAccumulator
+from kit.onednn import OneDnnSummary, VerboseAccumulator
 from kit.parse import ParsedOutput, parse_output
 from kit.reporting.table import Format, render
 from kit.results import RunResult, Status
@@ -245,8 +245,7 @@ def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
     others: list[str] = []
     with log_path.open(encoding="utf-8", errors="replace") as log:
         for line in log:
-            accumulator.feed(line)
-            if not MARKER.search(line):
+            if not accumulator.feed(line):
                 others.append(line)
     return accumulator.summary(), parse_output(others)
 

@@ -410,3 +410,75 @@ def test_gemm_api_lines_of_stock_tensorflow_count():
     assert summary.runtime == "threadpool"
     assert summary.primitives[("gemm_api", "gemm_api")].count == 2
     assert summary.total_ms == pytest.approx(28.0)
+
+
+def _without_memory(monkeypatch, lines):
+    with monkeypatch.context() as m:
+        m.setattr("kit.onednn.SEEN_LIMIT", 0)  # every line read in full
+        return parse_verbose(lines)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
+def test_remembered_executions_read_as_the_first_time(monkeypatch, name):
+    lines = (LOGS / name).read_text().splitlines() * 3
+    assert parse_verbose(lines) == _without_memory(monkeypatch, lines)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,"
+                "src_f32::blocked:acdb::f0,,,mb1,0.5",
+                "onednn_verbose,1700000000000.125,exec,cpu,convolution,jit:avx512_core,fwd,"
+                "src_bf16::blocked:acdb::f0,,,mb1,0.25",
+                "onednn_verbose,v1,primitive,exec,cpu,eltwise,ref:any,fwd,data_f32,,,4,1e-1",
+                "onednn_verbose,exec,gpu,convolution,ocl:any,fwd,src_f32,,,mb1,2",
+                "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,"
+                "src_f32::blocked:acdb::f0,,,mb1,nan",
+                "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,"
+                "src_f32::blocked:acdb::f0,,,mb1,-1",
+                "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,"
+                "src_f32::blocked:acdb::f0,,,mb1,0.5onednn_verbose,exec,cpu,x,y,1",
+                "x onednn_verbose,exec,cpu,convolution,jit:avx512_core,fwd,src_f32,,,mb1,0.5",
+                "onednn_verbose,graph,exec,cpu,convolution,jit:avx512_core,fwd,src_f32,,,mb1,1",
+                "onednn_verbose,info,prim_template:operation,engine,primitive,implementation,"
+                "prop_kind,memory_descriptors,attributes,auxiliary,problem_desc,exec_time",
+                "onednn_verbose,info,prim_template:timestamp,operation,engine,primitive,"
+                "implementation,exec_time,prop_kind",
+                "dnnl_verbose,exec,cpu,inner_product,gemm:jit,forward_training,src_f32,,,mb1,3",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_remembering_never_changes_a_summary(lines):
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("kit.onednn.SEEN_LIMIT", 0)
+        fresh = parse_verbose(lines)
+    assert parse_verbose(lines) == fresh
+
+
+def test_bf16_executions_are_told_by_their_descriptors():
+    lines = [
+        "onednn_verbose,exec,cpu,convolution,brg:avx512_core_amx_bf16,forward_training,"
+        "src_bf16::blocked:acdb::f0 wei_bf16::blocked:AcdB16b16a2b::f0 dst_bf16::blocked:acdb::f0"
+        ",,alg:convolution_direct,mb8_ic64oc64_ih56oh56kh3sh1dh0ph1_iw56ow56kw3sw1dw0pw1,3",
+        "onednn_verbose,exec,cpu,convolution,jit:avx512_core_bf16,forward_training,"
+        "src_f32::blocked:acdb::f0 wei_f32::blocked:Acdb16a::f0 dst_f32::blocked:acdb::f0"
+        ",,alg:convolution_direct,mb8_ic3oc64_ih224oh112kh7sh2dh0ph3_iw224ow112kw7sw2dw0pw3,1",
+    ] * 2
+    summary = parse_verbose(lines)
+    assert (summary.bf16_exec, summary.bf16_ms, summary.total_ms) == (2, 6.0, 8.0)
+    assert summary.bf16_share == pytest.approx(0.75)
+
+
+def test_onednn_37_descriptors_tell_bf16():
+    """Captured from TF 2.21 (oneDNN 3.7, ``src:bf16::`` descriptors) training under Keras'
+    mixed_bfloat16 policy on an AMX host."""
+    lines = (LOGS / "onednn-3.7-v1-bf16.log").read_text().splitlines()
+    summary = parse_verbose(lines)
+    assert summary.version == "3.7.3" and summary.malformed == 0
+    executions = [line for line in lines if ",exec," in line]
+    assert summary.total_exec == len(executions)
+    assert summary.bf16_exec == sum(":bf16:" in line for line in executions) > 0
