@@ -59,6 +59,7 @@ class What:
     # A replay's: only these (image, profile) cells, of profiles given whole (its recipe's).
     pairs: frozenset[tuple[str, str]] | None = None
     profile_set: tuple[Profile, ...] = ()
+    allow_emulated: bool = False  # bf16 on a CPU without avx512_bf16 or amx_bf16
 
     def __post_init__(self) -> None:
         if self.sweep is not None and len(self.profiles) != 1:
@@ -332,8 +333,25 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     machines = machines_of(facts, feedback)
     topologies = [(facts[names[0]].topology, names) for names in machines.values()]
     plan = place_fleet(request.what, topologies, first)
+    _check_precision(request.what, facts, plan)
     _check_baseline(plan, request.how.baseline)
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+
+
+def _check_precision(what: What, facts: Mapping[str, HostFacts], plan: Sequence[RunSpec]) -> None:
+    """bf16 only where the CPU computes it, unless --allow-emulated."""
+    from kit.hostinfo import BF16_FLAGS, native_bf16
+
+    if what.allow_emulated:
+        return
+    for name in dict.fromkeys(s.engine for s in plan if s.workload.precision.value == "bf16"):
+        record = facts[name].record
+        if not native_bf16(record.get("isa_flags")):
+            raise UsageError(
+                f"bf16 on {name} ({record.get('cpu_model') or 'its CPU'}) would be emulated: "
+                f"the CPU has neither {' nor '.join(BF16_FLAGS)}",
+                "use --precision fp32, or pass --allow-emulated to measure it anyway",
+            )
 
 
 def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = None) -> None:
@@ -465,7 +483,7 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
                 f"make room, then {resume}",
             ) from None
     gate = how.gate
-    failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent)) if gate else None
+    failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent, gate.on)) if gate else None
     return Finished(store.session_id, store.path, len(plan), tuple(runs), tuple(verified), failures)
 
 

@@ -3,12 +3,31 @@
 Counts are 2 FLOPs per multiply-add of the convolutions and dense layers, which dominate;
 training is taken as three forward passes (forward, and the two gradient products of the
 backward pass), the usual estimate.
+
+Where each model's figure comes from: TensorFlow's own profiler, counting the frozen inference
+graph of kit's model (the Keras application with ``weights=None``, at its native image size,
+batch 1) with ``ProfileOptionBuilder.float_operation()`` in the stock image (TF 2.14.1):
+``benchmarks/model_flops.py`` prints them again. The published multiply-add counts they agree
+with are in the comments (He et al. 2016; Szegedy et al. 2016; Sandler et al. 2018; Simonyan &
+Zisserman 2015; Tan & Le 2019; Huang et al. 2017). Convolutional work scales with the image's
+area, so another ``--image_size`` scales the figure by (size / native)^2.
 """
 
 from __future__ import annotations
 
-RESNET50_FORWARD_FLOP_224 = 2 * 4.09e9  # 4.09 G multiply-adds at 224x224 (He et al.)
 TRAINING_FACTOR = 3.0
+
+# model -> (forward FLOP per image at its native size, native size)
+FORWARD_FLOP: dict[str, tuple[float, int]] = {
+    "resnet50": (7.723e9, 224),  # published 3.9-4.1 G multiply-adds
+    "resnet101": (15.151e9, 224),  # published 7.6-7.8 G
+    "resnet152": (22.580e9, 224),  # published 11.3-11.5 G
+    "inception_v3": (11.451e9, 299),  # published 5.7 G
+    "mobilenet_v2": (0.602e9, 224),  # published 0.30 G
+    "vgg16": (30.960e9, 224),  # published 15.5 G
+    "efficientnet_b0": (0.789e9, 224),  # published 0.39 G
+    "densenet121": (5.671e9, 224),  # published 2.87 G
+}
 
 
 def _tiny_forward_flop(size: int) -> float:
@@ -20,9 +39,9 @@ def _tiny_forward_flop(size: int) -> float:
 
 
 def flop_per_image(model: str, image_size: int | None, forward_only: bool) -> float | None:
-    if model == "resnet50":
-        size = image_size or 224
-        forward = RESNET50_FORWARD_FLOP_224 * (size / 224) ** 2
+    if model in FORWARD_FLOP:
+        flop, native = FORWARD_FLOP[model]
+        forward = flop * ((image_size or native) / native) ** 2
     elif model == "tiny":
         forward = _tiny_forward_flop(image_size or 64)
     else:

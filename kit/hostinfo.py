@@ -36,6 +36,15 @@ def parse_cpuinfo(text: str) -> dict[str, object]:
     }
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16(isa_flags: object) -> bool:
+    """Whether the CPU computes bf16 itself (AVX512_BF16 or AMX-BF16) rather than emulating it
+    in fp32 instructions, which is slower than fp32 alone."""
+    return isinstance(isa_flags, (list, tuple)) and any(f in isa_flags for f in BF16_FLAGS)
+
+
 def parse_meminfo_total_mb(text: str) -> int | None:
     match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) // 1024 if match else None

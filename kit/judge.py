@@ -49,7 +49,33 @@ def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Sta
     problems = placement_problems(spec.requested_placement(), parsed.provenance)
     if problems:
         return Status.invalid, "placement differs from the request: " + "; ".join(problems)
+    problems = workload_problems(spec, parsed.provenance or {})
+    if problems:
+        return Status.invalid, "the run is not what was asked: " + "; ".join(problems)
     return Status.ok, None
+
+
+def workload_problems(spec: RunSpec, provenance: dict) -> list[str]:
+    """The allocator the process mapped and the Keras policy it ran, against the request."""
+    problems = []
+    wanted = spec.workload.allocator.value
+    allocator = provenance.get("allocator")
+    if isinstance(allocator, dict):
+        loaded = list(allocator.get("loaded") or [])
+        if wanted != "system" and wanted not in loaded:
+            problems.append(f"allocator {wanted} requested, but the process maps no {wanted}")
+        elif wanted == "system" and loaded:
+            problems.append(f"the system allocator requested, but the process maps {loaded[0]}")
+    elif wanted != "system":
+        problems.append(f"the image's workload cannot preload {wanted}: rebuild it")
+    precision = provenance.get("precision")
+    policy = precision.get("keras_policy") if isinstance(precision, dict) else None
+    expected = {"fp32": "float32", "bf16": "mixed_bfloat16"}[spec.workload.precision.value]
+    if spec.workload.workload.value == "kit" and policy is not None and policy != expected:
+        problems.append(f"Keras policy {policy}, not {expected}")
+    if spec.workload.precision.value == "bf16" and policy is None:
+        problems.append("the image's workload reports no bf16 policy: rebuild it")
+    return problems
 
 
 def read_output(log_path: Path) -> ParsedOutput:
@@ -114,6 +140,10 @@ def make_result(
             "num_warmup_batches": spec.workload.num_warmup_batches,
             "data_format": spec.workload.data_format.value,
             "forward_only": spec.workload.forward_only,
+            "mode": spec.workload.mode.value,
+            "precision": spec.workload.precision.value,
+            "allocator": spec.workload.allocator.value,
             "workload": spec.workload.workload.value,
         },
+        latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
     )

@@ -1,7 +1,8 @@
 """Knobs: the named settings a sweep or a tune varies, as data. Pure.
 
 A knob says how a value is applied to a profile (an environment variable, a TF thread pool, a
-numactl policy, the CPU selection, the run's instances or batch size, or the image) and when it
+numactl policy, the CPU selection, the run's instances, batch size, precision or allocator, or
+the image) and when it
 can have an effect at all, so cells that cannot differ are merged instead of run twice. The
 built-in knobs live here; users add environment knobs in TOML (``kit sweep --knobs FILE``):
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
-from kit.profiles import PLACEHOLDERS, Profile, line_of, read_toml, validate_env
+from kit.profiles import PLACEHOLDERS, RUN_WORDS, Profile, line_of, read_toml, validate_env
 
 
 class KnobKind(StrEnum):
@@ -31,7 +32,7 @@ class KnobKind(StrEnum):
     numa = "numa"  # a numactl memory policy
     select = "select"  # which CPUs: whole cores, one thread per core
     instances = "instances"
-    batch = "batch"
+    run = "run"  # a run setting of the workload: batch size, precision, allocator
     image = "image"
 
 
@@ -113,7 +114,19 @@ BUILTIN: Mapping[str, Knob] = MappingProxyType(
                 "one thread per core (one) or every thread (all)",
             ),
             Knob("instances", KnobKind.instances, description="instances, each on its own cores"),
-            Knob("batch", KnobKind.batch, description="batch size"),
+            Knob("batch", KnobKind.run, "batch_size", description="batch size"),
+            Knob(
+                "precision",
+                KnobKind.run,
+                "precision",
+                description="fp32, or bf16 (Keras mixed_bfloat16; needs avx512_bf16 or amx_bf16)",
+            ),
+            Knob(
+                "allocator",
+                KnobKind.run,
+                "allocator",
+                description="system (glibc), jemalloc or tcmalloc, preloaded in the container",
+            ),
             Knob("image", KnobKind.image, description="flavor or image reference"),
         )
     }
@@ -182,18 +195,20 @@ def _expand_value(knob: Knob, text: str, placeholders: Mapping[str, int]) -> lis
     return [str(v) for v in range(low, high + 1)]
 
 
-_NUMBERS = {KnobKind.threads, KnobKind.instances, KnobKind.batch}
+_NUMBERS = {KnobKind.threads, KnobKind.instances}
 
 
 def check_value(knob: Knob, value: str) -> None:
     """A value the knob can take; placement checks (cores beyond the host) come with the plan."""
     where = f"--knob {knob.name}"
-    numeric = knob.kind in _NUMBERS or knob.name == "cores"
+    numeric = knob.kind in _NUMBERS or knob.target in ("cores", "batch_size")
     per_node = knob.kind is KnobKind.instances and value == "per-node"
     if numeric and not per_node and not (value.isdigit() and int(value) > 0):
         raise UsageError(f"{where}: {value!r} is not a positive whole number")
     if knob.kind is KnobKind.numa and value not in NUMA_POLICIES:
         raise UsageError(f"{where}: unknown policy {value!r}", f"use {', '.join(NUMA_POLICIES)}")
+    if knob.target in RUN_WORDS and value not in RUN_WORDS[knob.target]:
+        raise UsageError(f"{where}: {value!r} is not one of {', '.join(RUN_WORDS[knob.target])}")
     if knob.name == "smt" and value not in ("one", "all"):
         raise UsageError(f"{where}: {value!r} is neither one nor all")
     if knob.kind is KnobKind.env:
@@ -215,8 +230,9 @@ def apply(profile: Profile, knob: Knob, value: str) -> Profile:
             return replace(profile, select={**profile.select, knob.target: setting})
         case KnobKind.instances:
             return replace(profile, instances=literal if literal == "per-node" else int(literal))
-        case KnobKind.batch:
-            return replace(profile, batch_size=int(literal))
+        case KnobKind.run:
+            setting = int(literal) if knob.target == "batch_size" else literal
+            return replace(profile, **{knob.target: setting})
     return profile
 
 

@@ -23,6 +23,10 @@ STEP_LINE = re.compile(
 )
 TOTAL_LINE = re.compile(rf"^\s*total images/sec:\s*{_NUM}\s*$")
 INTELAI_LINE = re.compile(rf"Throughput:\s*{_NUM}\s*images/sec")
+# kit's workload, after the total: the per-batch times' percentiles.
+LATENCY_LINE = re.compile(
+    rf"^\s*latency ms:\s*p50\s+{_NUM}\s+p90\s+{_NUM}\s+p99\s+{_NUM}\s*\((\d+) batches\)"
+)
 TAIL_LINES = 15
 
 
@@ -38,12 +42,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Latency:
+    """Per-batch time percentiles, in milliseconds, over ``batches`` timed batches."""
+
+    p50: float
+    p90: float
+    p99: float
+    batches: int
+
+
+@dataclass(frozen=True)
 class ParsedOutput:
     images_per_sec: float | None
     source: str | None
     steps: tuple[Step, ...] = ()
     provenance: dict | None = None
     tail: tuple[str, ...] = field(default=())
+    latency: Latency | None = None
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -68,6 +83,14 @@ def parse_step_line(line: str) -> Step | None:
 def parse_total_line(line: str) -> float | None:
     match = TOTAL_LINE.match(line)
     return float(match.group(1)) if match else None
+
+
+def parse_latency_line(line: str) -> Latency | None:
+    match = LATENCY_LINE.match(line)
+    if not match:
+        return None
+    p50, p90, p99, batches = match.groups()
+    return Latency(float(p50), float(p90), float(p99), int(batches))
 
 
 def parse_intelai_line(line: str) -> float | None:
@@ -102,7 +125,7 @@ def parse_provenance_line(line: str) -> dict | None:
 
 def parse_output(lines: Iterable[str]) -> ParsedOutput:
     """Read a whole output once; the last total (or IntelAI throughput) wins."""
-    total = intelai = None
+    total = intelai = latency = None
     steps: list[Step] = []
     provenance = None
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -113,6 +136,8 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
             steps.append(step)
         elif (value := parse_total_line(line)) is not None:
             total = value
+        elif (found := parse_latency_line(line)) is not None:
+            latency = found
         elif (value := parse_intelai_line(line)) is not None:
             intelai = value
         elif provenance is None and (record := parse_provenance_line(line)) is not None:
@@ -123,7 +148,7 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
         rate, source = intelai, "intelai"
     else:
         rate, source = None, None
-    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail))
+    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail), latency)
 
 
 def require_throughput(parsed: ParsedOutput) -> float:

@@ -155,10 +155,14 @@ def build_plan(
 
 
 def _workload_of(profile: Profile, workload: WorkloadSpec) -> WorkloadSpec:
-    """The workload a profile's cells run: the command line's, with the profile's batch size."""
-    if profile.batch_size is None:
-        return workload
-    return replace(workload, batch_size=profile.batch_size)
+    """The workload a profile's cells run: the command line's, with the profile's batch size,
+    precision and allocator where it sets them."""
+    given = {
+        key: getattr(profile, key)
+        for key in ("batch_size", "precision", "allocator")
+        if getattr(profile, key) is not None
+    }
+    return replace(workload, **given) if given else workload
 
 
 class _Placed(NamedTuple):

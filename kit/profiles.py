@@ -19,7 +19,9 @@ from kit.errors import ConfigError, UsageError
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
 PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select", "run"}
-RUN_KEYS = {"instances", "batch_size"}
+RUN_KEYS = {"instances", "batch_size", "precision", "allocator"}
+# Run settings that are words, and the words each takes (kit.spec's Precision and Allocator).
+RUN_WORDS = {"precision": ("fp32", "bf16"), "allocator": ("system", "jemalloc", "tcmalloc")}
 THREAD_KEYS = {"inter_op", "intra_op"}
 SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
 MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")
@@ -107,6 +109,8 @@ class Profile:
     # Run settings a profile may fix for its cells, over the command line's: a saved tune.
     instances: int | str | None = None
     batch_size: int | None = None
+    precision: str | None = None
+    allocator: str | None = None
     knobs: tuple[tuple[str, str], ...] = ()  # a sweep's cell: the knob values that made it
     source: str = "built-in"
 
@@ -295,6 +299,8 @@ def _build(
         select=select,
         instances=run.get("instances", base.instances),
         batch_size=run.get("batch_size", base.batch_size),
+        precision=run.get("precision", base.precision),
+        allocator=run.get("allocator", base.allocator),
         source=source,
     )
 
@@ -307,6 +313,11 @@ def _run_table(table: object, where: str) -> dict[str, int | str]:
         )
     out: dict[str, int | str] = {}
     for key, value in table.items():
+        if key in RUN_WORDS:
+            if value not in RUN_WORDS[key]:
+                raise ConfigError(f"{where}: run {key} must be {' or '.join(RUN_WORDS[key])}")
+            out[key] = value
+            continue
         per_node = key == "instances" and value == "per-node"
         if not per_node and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{where}: run {key} must be a positive whole number")

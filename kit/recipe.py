@@ -16,7 +16,7 @@ from pathlib import Path
 from kit.errors import UsageError
 from kit.placement import CpuSelection
 from kit.profiles import NumaPolicy, Profile
-from kit.spec import DataFormat, Limits, Model, Workload, WorkloadSpec
+from kit.spec import Allocator, DataFormat, Limits, Mode, Model, Precision, Workload, WorkloadSpec
 
 RECIPE_VERSION = 1
 
@@ -49,7 +49,9 @@ def workload_from_json(data: Mapping) -> WorkloadSpec:
         num_batches=int(data["num_batches"]),
         num_warmup_batches=int(data["num_warmup_batches"]),
         data_format=DataFormat(data["data_format"]),
-        forward_only=bool(data["forward_only"]),
+        mode=Mode(data.get("mode") or ("infer" if data.get("forward_only") else "train")),
+        precision=Precision(data.get("precision", "fp32")),
+        allocator=Allocator(data.get("allocator", "system")),
         workload=Workload(data["workload"]),
         workload_dir=Path(data["workload_dir"]) if data.get("workload_dir") else None,
     )

@@ -55,6 +55,12 @@ class RunResult:
     docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
     knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
     looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.stats)
+    latency_ms: dict | None = None  # per-batch p50/p90/p99 and how many batches; kit's workload
+
+    def latency(self, percentile: str) -> float | None:
+        """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""
+        value = (self.latency_ms or {}).get(percentile)
+        return float(value) if isinstance(value, (int, float)) else None
 
     @property
     def key(self) -> str:
@@ -80,7 +86,8 @@ class RunResult:
     @property
     def flop_per_image(self) -> float | None:
         w = self.workload or {}
-        return flop_per_image(w.get("model", ""), None, bool(w.get("forward_only")))
+        infer = w.get("mode") == "infer" or bool(w.get("forward_only"))
+        return flop_per_image(w.get("model", ""), None, infer)
 
     @property
     def memory_policy(self) -> str:

@@ -54,6 +54,8 @@ def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
         )
     if summary.malformed:
         warnings.append(f"{summary.malformed} verbose lines could not be read")
+    if spec.workload.precision.value == "bf16" and summary.enabled and not summary.bf16_exec:
+        warnings.append("bf16 was asked for, but no oneDNN primitive read or wrote bf16")
     return warnings
 
 
@@ -73,6 +75,9 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
         "executions": summary.total_exec,
         "total_ms": round(summary.total_ms, 3),
         "ref_share": round(summary.ref_share, 4),
+        "precision": spec.workload.precision.value,
+        "bf16_executions": summary.bf16_exec,
+        "bf16_share": round(summary.bf16_share, 4),
         "primitives": [
             {"kind": kind, "implementation": impl, "count": t.count, "ms": round(t.total_ms, 3)}
             for (kind, impl), t in top
@@ -80,6 +85,13 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
         "warnings": warnings_for(spec, summary),
         "log_path": log_path,
     }
+
+
+def _bf16(record: dict) -> str:
+    """The share of oneDNN time on bf16 data: the proof a bf16 run computed in bf16."""
+    if not record["enabled"] or not record.get("bf16_executions"):
+        return "-"
+    return f"{record['bf16_share']:.1%} ({record['bf16_executions']} executions)"
 
 
 def verify_rows(records: list[dict]) -> list[list[str]]:
@@ -101,6 +113,7 @@ def verify_rows(records: list[dict]) -> list[list[str]]:
                 r["isa"] or "-",
                 top or "-",
                 f"{r['ref_share']:.1%}" if r["enabled"] else "-",
+                _bf16(r),
                 "; ".join(r["warnings"]) or "-",
             ]
         )
@@ -117,5 +130,6 @@ VERIFY_HEADERS = [
     "ISA",
     "primitives executed",
     "ref: time",
+    "bf16 time",
     "notes",
 ]

@@ -24,7 +24,12 @@ C4 = topology_from_text(
 )
 
 
-def facts_for(topology: Topology, machine: str) -> HostFacts:
+# The development host's flags of interest (AMD EPYC Zen 4): bf16 computed natively.
+ZEN4_FLAGS = ("avx2", "avx512_bf16", "avx512_vnni", "avx512f", "fma")
+AVX2_FLAGS = ("avx2", "fma")
+
+
+def facts_for(topology: Topology, machine: str, isa_flags=ZEN4_FLAGS) -> HostFacts:
     """A host record for a captured topology, as a probe would report it."""
     record = {
         "hostname": machine,
@@ -36,6 +41,7 @@ def facts_for(topology: Topology, machine: str) -> HostFacts:
         "kernel": "6.1.0-test",
         "memory_mb": 24_000,
         "boot_id": machine,
+        "isa_flags": list(isa_flags),
     }
     return HostFacts(topology, record)
 
@@ -81,15 +87,35 @@ def provenance_for(spec: RunSpec) -> dict:
         "affinity": list(spec.effective_cpus),
         "mems_allowed_list": spec.mems_list or "0",
         "env": dict(spec.environment()),
+        "mode": spec.workload.mode.value,
+        "precision": {
+            "requested": spec.workload.precision.value,
+            "keras_policy": {"fp32": "float32", "bf16": "mixed_bfloat16"}[
+                spec.workload.precision.value
+            ],
+        },
+        "allocator": {
+            "requested": spec.workload.allocator.value,
+            "loaded": []
+            if spec.workload.allocator.value == "system"
+            else [spec.workload.allocator.value],
+        },
     }
 
 
-def workload_output(rate: float, prov: dict, steps: int = 3) -> str:
+def workload_output(rate: float, prov: dict, steps: int = 3, batch_size: int | None = None) -> str:
+    """What kit's workload prints; with ``batch_size``, the latency line its rate implies."""
     lines = ["kit-provenance: " + json.dumps(prov), "Running warm up", "Done warm up"]
     lines += [
         f"{i}\timages/sec: {rate:.1f} +/- 0.1 (jitter = 0.1)\t6.9" for i in range(1, steps + 1)
     ]
-    lines += ["-" * 64, f"total images/sec: {rate:.2f}", "-" * 64]
+    lines += ["-" * 64, f"total images/sec: {rate:.2f}"]
+    if batch_size is not None:
+        ms = 1000.0 * batch_size / rate
+        lines.append(
+            f"latency ms: p50 {ms:.3f} p90 {ms * 1.1:.3f} p99 {ms * 1.3:.3f} ({steps} batches)"
+        )
+    lines.append("-" * 64)
     return "\n".join(lines) + "\n"
 
 
@@ -109,8 +135,10 @@ class FakeEngine:
         machine: str | None = None,
         delay: float = 0.0,
         topology: Topology = EPYC,
+        isa_flags: tuple[str, ...] = ZEN4_FLAGS,
     ) -> None:
         self.name = name
+        self.isa_flags = isa_flags
         self.topology = topology
         self.machine = machine  # another machine's boot id: its runs may overlap this host's
         self.delay = delay
@@ -124,7 +152,7 @@ class FakeEngine:
 
     def host_facts(self, image: str) -> HostFacts:
         """The given topology's facts; ``machine`` names the machine (its boot id and name)."""
-        return facts_for(self.topology, self.machine or "fake-host")
+        return facts_for(self.topology, self.machine or "fake-host", self.isa_flags)
 
     def image_id(self, reference: str) -> str:
         if self.images is not None and reference not in self.images:
@@ -143,7 +171,9 @@ class FakeEngine:
         if self.tamper is not None:
             prov = self.tamper(prov)
         text = (
-            workload_output(rate, prov) if rate is not None else "Traceback\nRuntimeError: boom\n"
+            workload_output(rate, prov, batch_size=spec.workload.batch_size)
+            if rate is not None
+            else "Traceback\nRuntimeError: boom\n"
         )
         log_path.write_text(text)
         for line in text.splitlines():

@@ -12,8 +12,9 @@ from kit import __version__
 from kit.engines.factory import EngineKind, EngineMaker
 from kit.engines.slurm import NodeEngine, SlurmOptions
 from kit.errors import UsageError
+from kit.gate import GateOn
 from kit.reporting.table import Format
-from kit.spec import DataFormat, Model, Preset, Workload
+from kit.spec import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
 
 app = typer.Typer(
     name="kit",
@@ -49,7 +50,8 @@ ProfileOpt = Annotated[
 PresetOpt = Annotated[
     Preset,
     typer.Option(
-        help="quick: resnet50 batch 32, 10+2 batches. seed: the experiment's batch 128, 30 batches."
+        help="quick: resnet50 training, batch 32, 10+2 batches. seed: the experiment's batch "
+        "128, 30+10. latency: inference, batch 1, 50+5. throughput: inference, batch 32, 20+3."
     ),
 ]
 ModelOpt = Annotated[Model | None, typer.Option(help="Overrides the preset's model.")]
@@ -58,7 +60,25 @@ BatchesOpt = Annotated[int | None, typer.Option(help="Timed batches (overrides t
 WarmupOpt = Annotated[int | None, typer.Option(help="Untimed warmup batches.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="How to print the table.")]
 DataFormatOpt = Annotated[DataFormat, typer.Option(help="Tensor layout.")]
-ForwardOpt = Annotated[bool, typer.Option(help="Inference only, no backward pass.")]
+ForwardOpt = Annotated[bool, typer.Option(hidden=True, help="The same as --mode infer.")]
+ModeOpt = Annotated[
+    Mode | None,
+    typer.Option(
+        help="train, or infer: the forward pass alone, with per-batch latency p50/p90/p99 "
+        "(overrides the preset's)."
+    ),
+]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(help="fp32, or bf16 (Keras mixed_bfloat16; needs avx512_bf16 or amx_bf16)."),
+]
+AllocatorOpt = Annotated[
+    Allocator,
+    typer.Option(help="The malloc preloaded in the container: system (glibc), jemalloc, tcmalloc."),
+]
+AllowEmulatedOpt = Annotated[
+    bool, typer.Option(help="Run bf16 even on a CPU that would emulate it (slower than fp32).")
+]
 WorkloadOpt = Annotated[
     Workload,
     typer.Option(help="kit's built-in workload, or tf_cnn_benchmarks from --workload-dir."),
@@ -173,6 +193,13 @@ BaselineSessionOpt = Annotated[
     typer.Option(
         help="Session to gate against (id, unique prefix or 'latest'); see --fail-if-slower.",
         rich_help_panel=CONTROL,
+    ),
+]
+GateOnOpt = Annotated[
+    GateOn,
+    typer.Option(
+        help="What --fail-if-slower compares: throughput, or the per-batch latency p50, p90 "
+        "or p99 (lower is better)."
     ),
 ]
 FailIfSlowerOpt = Annotated[

@@ -17,6 +17,8 @@ from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
     AccountOpt,
+    AllocatorOpt,
+    AllowEmulatedOpt,
     BaselineOpt,
     BaselineSessionOpt,
     BatchesOpt,
@@ -34,6 +36,7 @@ from kit.cli.common import (
     FailIfSlowerOpt,
     FormatOpt,
     ForwardOpt,
+    GateOnOpt,
     HostOpt,
     InstancesOpt,
     InterleaveOpt,
@@ -43,6 +46,7 @@ from kit.cli.common import (
     MemoryOpt,
     MinRepeatsOpt,
     ModelOpt,
+    ModeOpt,
     NodeEngineOpt,
     NodelistOpt,
     NodesOpt,
@@ -50,6 +54,7 @@ from kit.cli.common import (
     PartitionOpt,
     PhyscpubindOpt,
     PidsOpt,
+    PrecisionOpt,
     PreferredOpt,
     PresetOpt,
     ProfileOpt,
@@ -76,12 +81,12 @@ from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.engines.slurm import NodeEngine
 from kit.errors import RunFailed, UsageError
-from kit.gate import Gate
+from kit.gate import Gate, GateOn
 from kit.placement import CpuSelection, parse_instances
 from kit.profiles import NumaPolicy
 from kit.reporting.plan import PlanFormat
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
-from kit.spec import DataFormat, Limits, Preset, Workload, WorkloadSpec
+from kit.spec import Allocator, DataFormat, Limits, Mode, Precision, Preset, Workload, WorkloadSpec
 from kit.tune import Adaptive
 
 ImagesArg = Annotated[
@@ -122,7 +127,11 @@ class MeasureOptions:
     num_batches: BatchesOpt = None
     num_warmup_batches: WarmupOpt = None
     data_format: DataFormatOpt = DataFormat.NHWC
+    mode: ModeOpt = None
     forward_only: ForwardOpt = False
+    precision: PrecisionOpt = Precision.fp32
+    allocator: AllocatorOpt = Allocator.system
+    allow_emulated: AllowEmulatedOpt = False
     workload: WorkloadOpt = Workload.kit
     workload_dir: WorkloadDirOpt = None
     timeout: TimeoutOpt = 3600.0
@@ -158,6 +167,7 @@ class MeasureOptions:
     max_repeats: MaxRepeatsOpt = 8
     baseline_session: BaselineSessionOpt = None
     fail_if_slower: FailIfSlowerOpt = None
+    gate_on: GateOnOpt = GateOn.throughput
     partition: PartitionOpt = None
     nodelist: NodelistOpt = None
     slurm_nodes: SlurmNodesOpt = None
@@ -173,7 +183,8 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
     workload = WorkloadSpec.from_preset(
         o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
         num_warmup_batches=o.num_warmup_batches, data_format=o.data_format,
-        forward_only=o.forward_only, workload=o.workload, workload_dir=o.workload_dir,
+        mode=Mode.infer if o.forward_only else o.mode, precision=o.precision,
+        allocator=o.allocator, workload=o.workload, workload_dir=o.workload_dir,
     )  # fmt: skip
     selection = CpuSelection(
         cpus=parse_cpu_list(o.cpus, what="--cpus") if o.cpus is not None else None,
@@ -187,7 +198,7 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
     what = What(
         tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
         selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
-        repeats, o.timeout, adaptive=adaptive,
+        repeats, o.timeout, adaptive=adaptive, allow_emulated=o.allow_emulated,
     )  # fmt: skip
     slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
                           o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip
@@ -195,7 +206,7 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
                   o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
-        Gate.from_options(o.baseline_session, o.fail_if_slower), o.allow_concurrent,
+        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on), o.allow_concurrent,
     )  # fmt: skip
     return CampaignRequest(what, where, how)
 
@@ -275,7 +286,8 @@ def run(ctx: typer.Context, options: MeasureOptions) -> None:
 
 
 VERIFY_KEEPS = ("images", "profile", "profiles_file", "model", "results", "engine", "host", "db",
-                "cpus", "allow_concurrent")  # fmt: skip
+                "cpus", "allow_concurrent", "mode", "precision", "allocator",
+                "allow_emulated")  # fmt: skip
 
 
 @measure_command(

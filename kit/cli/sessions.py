@@ -15,6 +15,7 @@ from kit.cli.common import (
     CpusOpt,
     DbOpt,
     FailIfSlowerOpt,
+    GateOnOpt,
     ResultsOpt,
     app,
     err,
@@ -24,7 +25,7 @@ from kit.cli.common import (
 )
 from kit.cli.measure import gate_status
 from kit.cpus import parse_cpu_list
-from kit.gate import Gate, slower_than
+from kit.gate import Gate, GateOn, slower_than
 from kit.placement import CpuSelection
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
 from kit.session_dir import DB_NAME
@@ -100,6 +101,7 @@ def report(
     results: ResultsOpt = Path("results"),
     baseline_session: BaselineSessionOpt = None,
     fail_if_slower: FailIfSlowerOpt = None,
+    gate_on: GateOnOpt = GateOn.throughput,
 ) -> None:
     """Re-render a past session: table, CSV, JSON, or one HTML file with plots.
 
@@ -110,7 +112,7 @@ def report(
         from kit.inputs import check_output_file
 
         check_output_file(output, "--output")
-    gate = Gate.from_options(baseline_session, fail_if_slower)
+    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on)
     gate_runs = gate.load(results, db or results / DB_NAME) if gate is not None else None
     stored = load_stored(existing_db(db, results), session)
     found = list(stored.runs)
@@ -138,7 +140,7 @@ def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path |
 
 def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
     if gate is not None and gate_runs is not None:
-        gate_status(slower_than(found, gate_runs, gate.percent), gate.percent)
+        gate_status(slower_than(found, gate_runs, gate.percent, gate.on), gate.percent)
 
 
 @app.command()

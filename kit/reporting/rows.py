@@ -27,7 +27,7 @@ from kit.stats import (
     summarize,
 )
 
-ROW_SCHEMA = 3  # the JSON and CSV exports' version (README: "Exported rows")
+ROW_SCHEMA = 4  # the JSON and CSV exports' version (README: "Exported rows")
 
 
 class RowKind(StrEnum):
@@ -84,6 +84,19 @@ class Cell:
         samples = self.samples()
         return summarize(samples) if samples else None
 
+    def latencies(self, percentile: str) -> list[float]:
+        """A latency percentile (ms) per repeat in which every instance succeeded and reported
+        one: the worst instance's, since a request waits for the slowest."""
+        by_repeat: dict[int, list[RunResult]] = {}
+        for r in self.runs:
+            by_repeat.setdefault(r.repeat, []).append(r)
+        out = []
+        for _, runs in sorted(by_repeat.items()):
+            values = [r.latency(percentile) for r in runs if r.ok]
+            if len(values) == len(runs) and all(v is not None for v in values):
+                out.append(max(values))  # type: ignore[type-var]
+        return out
+
 
 @dataclass(frozen=True)
 class Row:
@@ -118,6 +131,9 @@ class Row:
     status: RowStatus
     status_detail: str | None  # why it is not ok, or what to do about the noise
     knobs: Mapping[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
+    mode: str = "train"  # train, or infer (whose latency the table shows)
+    latency_p50: float | None = None  # per-batch ms, median over repeats
+    latency_p99: float | None = None
 
     @property
     def label(self) -> str:
@@ -224,6 +240,15 @@ def _measured(runs: Sequence[RunResult], rates: Sequence[float], peaks) -> _Meas
     return _Measured(summary, rate, rate / peak if rate is not None and peak else None, _busy(runs))
 
 
+def _latency(runs: Sequence[RunResult], percentile: str) -> float | None:
+    """The median over ok runs of their per-batch latency percentile, None if none report it."""
+    values = sorted(v for r in runs if r.ok and (v := r.latency(percentile)) is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedup | None,
          **fields: object) -> Row:  # fmt: skip
     r, s = runs[0], m.summary
@@ -237,7 +262,8 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         gflops=m.gflops, peak_fraction=m.peak_fraction, busy_in=m.busy[0], busy_out=m.busy[1],
         speedup=speedup.ratio if speedup else None, ci_low=speedup.low if speedup else None,
         ci_high=speedup.high if speedup else None, verdict=speedup.verdict if speedup else None,
-        baseline=False, best=False,
+        baseline=False, best=False, mode=str((r.workload or {}).get("mode") or "train"),
+        latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
     )  # fmt: skip
     status, detail = _status(runs, s if kind is RowKind.cell else None)
     values.update(status=status, status_detail=detail, **fields)

@@ -139,9 +139,19 @@ def knob_names(table: Sequence[Row]) -> list[str]:
     return list(names)
 
 
+LATENCY: tuple[Column, ...] = (
+    ("p50 ms", lambda r: _num(r.latency_p50, ".1f")),
+    ("p99 ms", lambda r: _num(r.latency_p99, ".1f")),
+)
+
+
 def _columns(table: Sequence[Row], wide: bool) -> list[Column]:
-    """The table's columns; a sweep's knobs replace the profile column, one column each."""
+    """The table's columns; a sweep's knobs replace the profile column, one column each; an
+    inference session's per-batch latency follows images/sec."""
     columns = list(WIDE if wide else NARROW)
+    if any(r.mode == "infer" and r.latency_p50 is not None for r in table):
+        at = [name for name, _ in columns].index("images/sec") + 1
+        columns[at:at] = LATENCY
     if not wide and len({r.repeats for r in table if r.kind is RowKind.cell and r.repeats}) > 1:
         columns = [("images/sec", _rate_cv_n) if n == "images/sec" else (n, f) for n, f in columns]
     knobs = knob_names(table)

@@ -1,0 +1,114 @@
+"""The workload's modes, precisions and allocators in real containers, on stock TF 2.14 and
+on latest (TF 2.21, Keras 3), and tf_cnn_benchmarks from the reference checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kit.hostinfo import native_bf16, parse_cpuinfo
+from kit.session_dir import load_session
+from kit.store import ResultsDB
+from tests.conftest import TINY, json_rows, only_session
+from tests.conftest import invoke as kit
+
+pytestmark = pytest.mark.docker
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO.parent / "shared" / "tf_cnn_benchmarks"
+HOST_BF16 = native_bf16(parse_cpuinfo(Path("/proc/cpuinfo").read_text())["isa_flags"])
+LIBRARIES = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
+MATRIX = ["--knob", "precision=fp32,bf16", "--knob", "allocator=system,jemalloc,tcmalloc"]
+
+
+@pytest.fixture(scope="module", params=["train", "infer"])
+def matrix(request, kit_images, tmp_path_factory):
+    """One sweep per mode: precision x allocator on stock and latest, the tiny model."""
+    results = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    emulated = [] if HOST_BF16 else ["--allow-emulated"]
+    code, text = kit(
+        "sweep", "stock", "latest", "-p", "default", *MATRIX, "--mode", request.param, *TINY,
+        *emulated, "--repeats", "1", "--results", str(results), "--format", "json",
+    )  # fmt: skip
+    assert code == 0, text
+    return request.param, json_rows(text), load_session(only_session(results))
+
+
+def test_every_mode_precision_and_allocator_runs_and_is_proven(matrix, kit_containers):
+    mode, rows, runs = matrix
+    cells = {(r["image"], r["knobs"]["precision"], r["knobs"]["allocator"]) for r in rows}
+    assert cells == {
+        (i, p, a) for i in ("stock", "latest") for p in ("fp32", "bf16")
+        for a in ("system", "jemalloc", "tcmalloc")
+    }  # fmt: skip
+    assert all(r["status"] in ("ok", "noisy") and r["images_per_sec"] > 0 for r in rows), rows
+    assert {r["tf_version"][:4] for r in rows} == {"2.14", "2.21"}
+    for run in runs:
+        prov = run.provenance
+        assert prov["mode"] == mode
+        precision = run.knobs["precision"]
+        policy = {"fp32": "float32", "bf16": "mixed_bfloat16"}[precision]
+        assert prov["precision"] == {"requested": precision, "keras_policy": policy}
+        # The allocator is proven by the process's own memory maps.
+        allocator = run.knobs["allocator"]
+        maps = prov["allocator"]
+        if allocator == "system":
+            assert maps["loaded"] == [] and maps["libraries"] == []
+        else:
+            assert maps["loaded"] == [allocator]
+            assert Path(maps["libraries"][0]).name.startswith(LIBRARIES[allocator])
+            assert LIBRARIES[allocator] in maps["ld_preload"]
+        assert run.workload["mode"] == mode and run.workload["allocator"] == allocator
+
+
+def test_inference_reports_latency_and_training_its_loss(matrix, kit_containers):
+    mode, rows, runs = matrix
+    for run in runs:
+        latency = run.latency_ms
+        assert latency["batches"] == 3
+        assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"]
+        losses = [s["loss"] for s in run.steps]
+        assert all(loss is None for loss in losses) if mode == "infer" else all(losses)
+    if mode == "infer":
+        assert all(r["latency_p50"] > 0 and r["mode"] == "infer" for r in rows)
+
+
+def test_bf16_is_proven_by_onednn_or_refused(kit_images, kit_containers, tmp_path):
+    """On a CPU with avx512_bf16 or amx_bf16, --verify shows oneDNN computing on bf16 data;
+    on one without, bf16 is refused before anything runs."""
+    argv = ["verify", "stock", "-p", "default", "--precision", "bf16", "--model", "tiny",
+            "--results", str(tmp_path)]  # fmt: skip
+    code, text = kit(*argv)
+    if not HOST_BF16:
+        assert code == 2 and "would be emulated" in text and "--allow-emulated" in text
+        return
+    assert code == 0, text
+    with ResultsDB(tmp_path / "kit.db") as db:
+        (session,) = db.sessions()
+    (record,) = session.meta["verify"]
+    assert record["precision"] == "bf16"
+    assert record["bf16_executions"] > 0 and record["bf16_share"] > 0.5
+    assert "bf16 time" in text
+
+
+def test_tf_cnn_benchmarks_from_the_reference_checkout(kit_images, kit_containers, tmp_path):
+    """The real tf_cnn_benchmarks (an unmodified copy of tensorflow/benchmarks' script folder),
+    tiny sizes, with the allocator preloaded into its process."""
+    if not (REFERENCE / "tf_cnn_benchmarks.py").is_file():
+        missing = f"no tf_cnn_benchmarks checkout at {REFERENCE}"
+        if os.environ.get("KIT_REQUIRE_DOCKER"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    code, text = kit(
+        "run", "stock", "-p", "tuned", "--workload", "tf_cnn_benchmarks", "--workload-dir",
+        str(REFERENCE), "--model", "resnet50", "--batch-size", "2", "--num-batches", "2",
+        "--num-warmup-batches", "1", "--allocator", "jemalloc", "--results", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, text
+    (result,) = load_session(only_session(tmp_path))
+    assert result.ok and result.images_per_sec > 0
+    assert result.provenance["workload"] == "tf_cnn_benchmarks"
+    assert result.provenance["allocator"]["loaded"] == ["jemalloc"]
+    log = Path(result.log_path).read_text()
+    assert "total images/sec:" in log and "--num_intra_threads=2" in " ".join(result.command)
