@@ -8,7 +8,11 @@ Prints the host's CPU model and ISA first. Target: ratio >= 1.00.
 
     .venv/bin/python benchmarks/parity.py [--cells stock:default,intel:tuned] [--pairs 3]
         [--workload-dir ../shared/tf_cnn_benchmarks] [--model resnet50] [--batch-size 32]
-        [--num-batches 10] [--num-warmup-batches 2]
+        [--num-batches 10] [--num-warmup-batches 2] [--profiles FILE]
+
+Without an AVX2 host at hand, an AVX-512 host plays one for oneDNN with a profile that sets
+``ONEDNN_MAX_CPU_ISA=AVX2`` (intel), and for stock with its ``eigen`` profile (oneDNN off, as
+stock TF 2.14 runs by default on AVX2).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def one_run(cell: str, workload: str, args, results: Path) -> float:
     ]  # fmt: skip
     if workload == "tf_cnn_benchmarks":
         argv += ["--workload-dir", str(args.workload_dir)]
+    if args.profiles is not None:
+        argv += ["--profiles", str(args.profiles)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     try:
         rows = json.loads(proc.stdout)["rows"]
@@ -76,6 +82,7 @@ def main() -> int:
     parser.add_argument(
         "--workload-dir", type=Path, default=REPO.parent / "shared" / "tf_cnn_benchmarks"
     )
+    parser.add_argument("--profiles", type=Path, default=None, help="a TOML file of profiles")
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-batches", type=int, default=10)

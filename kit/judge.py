@@ -133,17 +133,24 @@ def make_result(
         knobs=dict(spec.profile.knobs),
         process_s=outcome.process_s,
         docker_run=docker_run_line(spec, session_id) if session_id else "",
-        workload={
-            "model": spec.workload.model.value,
-            "batch_size": spec.workload.batch_size,
-            "num_batches": spec.workload.num_batches,
-            "num_warmup_batches": spec.workload.num_warmup_batches,
-            "data_format": spec.workload.data_format.value,
-            "forward_only": spec.workload.forward_only,
-            "mode": spec.workload.mode.value,
-            "precision": spec.workload.precision.value,
-            "allocator": spec.workload.allocator.value,
-            "workload": spec.workload.workload.value,
-        },
+        workload=workload_record(spec),
         latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
     )
+
+
+def workload_record(spec: RunSpec) -> dict:
+    """The run's workload as its record keeps it: the model and sizes (for the work per image),
+    the mode, precision and allocator."""
+    w = spec.workload
+    return {
+        "model": w.model.value,
+        "batch_size": w.batch_size,
+        "num_batches": w.num_batches,
+        "num_warmup_batches": w.num_warmup_batches,
+        "data_format": w.data_format.value,
+        "forward_only": w.forward_only,
+        "mode": w.mode.value,
+        "precision": w.precision.value,
+        "allocator": w.allocator.value,
+        "workload": w.workload.value,
+    }

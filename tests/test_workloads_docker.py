@@ -3,6 +3,7 @@ on latest (TF 2.21, Keras 3), and tf_cnn_benchmarks from the reference checkout.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -112,3 +113,38 @@ def test_tf_cnn_benchmarks_from_the_reference_checkout(kit_images, kit_container
     assert result.provenance["allocator"]["loaded"] == ["jemalloc"]
     log = Path(result.log_path).read_text()
     assert "total images/sec:" in log and "--num_intra_threads=2" in " ".join(result.command)
+
+
+EVERY_MODEL = r"""
+import json, sys, types
+import tensorflow as tf
+from kit_workload import models, train
+out = {}
+for name in models.MODELS:
+    for mode, precision in (("train", "fp32"), ("infer", "bf16")):
+        models.set_precision(tf, precision)
+        args = types.SimpleNamespace(model=name, image_size=75, batch_size=1, num_batches=1,
+                                     num_warmup_batches=0, data_format="NHWC", mode=mode,
+                                     display_every=1)
+        out[f"{name}/{mode}/{precision}"] = train.run(tf, args)
+        tf.keras.backend.clear_session()
+print("kit-models: " + json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("flavor", ["stock", "latest"])
+def test_every_model_trains_and_infers(kit_images, docker_client, flavor):
+    """Each Keras application builds, trains a step in fp32 and infers in bf16 on TF 2.14
+    (tf.keras) and TF 2.21 (Keras 3), at 75x75 (InceptionV3's smallest) to stay quick."""
+    output = docker_client.containers.run(
+        kit_images[flavor], ["python", "-c", EVERY_MODEL], remove=True, network_mode="none",
+        cpuset_cpus="0-1",
+    ).decode()  # fmt: skip
+    line = next(x for x in output.splitlines() if x.startswith("kit-models: "))
+    rates = json.loads(line.removeprefix("kit-models: "))
+    from kit.spec import Model
+
+    assert set(rates) == {
+        f"{m.value}/{mode}" for m in Model for mode in ("train/fp32", "infer/bf16")
+    }
+    assert all(rate > 0 for rate in rates.values()), rates
