@@ -31,7 +31,7 @@ from kit.plan import build_plan
 from kit.profiles import NumaPolicy, Profile, load_profiles, pick
 from kit.reporting.rows import cell_keys, check_baseline
 from kit.results import RunResult
-from kit.spec import ImageRef, Limits, RunSpec, Workload, WorkloadSpec
+from kit.spec import ImageRef, Limits, Precision, RunSpec, Workload, WorkloadSpec
 from kit.sweep import Grid, Sweep, grid
 from kit.topology import Topology
 from kit.tune import Adaptive, AdaptiveSchedule, AllAtOnce, Schedule, Tuning, check_budget
@@ -344,7 +344,7 @@ def _check_precision(what: What, facts: Mapping[str, HostFacts], plan: Sequence[
 
     if what.allow_emulated:
         return
-    for name in dict.fromkeys(s.engine for s in plan if s.workload.precision.value == "bf16"):
+    for name in dict.fromkeys(s.engine for s in plan if s.workload.precision is Precision.bf16):
         record = facts[name].record
         if not native_bf16(record.get("isa_flags")):
             raise UsageError(

@@ -239,3 +239,12 @@ def test_the_readme_lists_every_model_with_its_work():
     assert set(table) == {m.value for m in Model}
     for name, (flop, _) in FORWARD_FLOP.items():
         assert float(table[name]) == pytest.approx(flop / 1e9, abs=0.006)
+
+
+def test_profiles_show_says_what_a_profile_fixes_for_its_runs(tmp_path):
+    from tests.conftest import invoke
+
+    saved = tmp_path / "p.toml"
+    saved.write_text('[fast]\nextends = "tuned"\n[fast.run]\nprecision = "bf16"\n')
+    code, text = invoke("profiles", "show", "fast", "--profiles", str(saved), "--cpus", "0")
+    assert code == 0 and "run:          precision=bf16" in text

@@ -20,7 +20,7 @@ from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engines.factory import ContainerEngine, EngineKind
 from kit.placement import CpuSelection
 from kit.plan import resolve_placement
-from kit.profiles import load_profiles, pick
+from kit.profiles import RUN_KEYS, load_profiles, pick
 from kit.reporting.table import tabulate_rows
 from kit.topology import read_host
 
@@ -140,5 +140,8 @@ def profiles_show(
         f"numactl:      {' '.join(resolved.numa.argv()) or '(none)'}",
         "capabilities: " + ("SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"),
     ]
+    run = {k: getattr(profile, k) for k in sorted(RUN_KEYS) if getattr(profile, k) is not None}
+    if run:
+        lines.append("run:          " + " ".join(f"{k}={v}" for k, v in run.items()))
     for line in lines:
         out.print(line, markup=False)
