@@ -57,6 +57,7 @@ EXEC_PREFIX = re.compile(
     r"(?:onednn|dnnl|mkldnn)_verbose(?:,(?:v\d+|\d+(?:\.\d+)?)){0,2}(?:,primitive)?"
 )
 SEEN_LIMIT = 16384  # distinct executions remembered: a few MB at most
+PREFIX_LIMIT = 64  # heads remembered; a timestamped log's never repeat, so few are kept
 
 
 class Head(NamedTuple):
@@ -249,8 +250,9 @@ class VerboseAccumulator:
         self._tallies: dict[tuple[str, str], list] = {}  # [count, total_ms], updated in place
         self._bf16 = [0, 0.0]  # executions with a bf16 memory descriptor, and their ms
         # An execution's fields but its time (from the operation on) -> its tally and whether
-        # it is bf16: what reading them gave, so a repeat costs a lookup (kit.onednn._cached).
+        # it is bf16: what reading them gave, so a repeat costs a lookup (feed_all).
         self._seen: dict[str, tuple[list | None, bool]] = {}
+        self._prefixes: set[str] = set()  # heads before ``,exec,`` that EXEC_PREFIX accepted
 
     def feed(self, line: str) -> bool:
         """Fold one line in; returns whether it was oneDNN's (a verbose record, even a
@@ -258,8 +260,6 @@ class VerboseAccumulator:
         if "_verbose," not in line:
             return False  # the fast path: most of a mixed log is other output
         text = line.strip()
-        if self._cached(text):
-            return True
         head = parse_head(text)
         if head is None:
             # A marker not heading its line: a record cut short or spliced into other output.
@@ -278,29 +278,46 @@ class VerboseAccumulator:
         # Other operations (create:cache_miss, error, ...) are not executions: nothing to time.
         return True
 
-    def _cached(self, text: str) -> bool:
-        """An execution whose fields but the time were read before (under the same layout):
-        only its time is new. Most of a log is the same few hundred primitives again."""
-        head, _, ms_text = text.rpartition(",")
-        at = head.find(",exec,")
-        seen = self._seen.get(head[at:]) if at >= 0 else None
-        if seen is None or not EXEC_PREFIX.fullmatch(head, 0, at):
+    def feed_all(self, lines: Iterable[str], others: list[str] | None = None) -> None:
+        """``feed`` for every line; an execution whose fields but its time were read before
+        (under the same layout) is counted here without a call: its fields from the operation
+        to the time are looked up, so only the time is new. Most of a log is the same few
+        hundred primitives again. A head with leading space fails the prefix and goes the
+        long way. Lines not oneDNN's go to ``others``."""
+        seen, bf16, prefixes = self._seen, self._bf16, self._prefixes
+        hits = bad = 0
+        for line in lines:
+            if "_verbose," in line:
+                cut = line.rfind(",")
+                at = line.find(",exec,", 0, cut)
+                known = seen.get(line[at:cut]) if at >= 0 else None
+                if known is not None and (line[:at] in prefixes or self._head_ok(line, at)):
+                    hits += 1
+                    try:
+                        ms = float(line[cut + 1 :])
+                    except ValueError:
+                        ms = math.nan
+                    if not (ms >= 0 and ms != math.inf):
+                        bad += 1
+                    elif (tally := known[0]) is not None:
+                        tally[0] += 1
+                        tally[1] += ms
+                        if known[1]:
+                            bf16[0] += 1
+                            bf16[1] += ms
+                    continue
+            if not self.feed(line) and others is not None:
+                others.append(line)
+        self.verbose_lines += hits
+        self.malformed += bad
+
+    def _head_ok(self, line: str, at: int) -> bool:
+        """Whether what comes before ``,exec,`` is a head: checked by EXEC_PREFIX, and kept
+        when it carries no timestamp (then every line of the log has it)."""
+        if not EXEC_PREFIX.fullmatch(line, 0, at):
             return False
-        self.verbose_lines += 1
-        try:
-            ms = float(ms_text)
-        except ValueError:
-            ms = math.nan
-        if not (ms >= 0 and ms != math.inf):  # NaN fails both
-            self.malformed += 1
-            return True
-        tally, bf16 = seen
-        if tally is not None:
-            tally[0] += 1
-            tally[1] += ms
-            if bf16:
-                self._bf16[0] += 1
-                self._bf16[1] += ms
+        if len(self._prefixes) < PREFIX_LIMIT:
+            self._prefixes.add(line[:at])
         return True
 
     def _remember(self, text: str, tally: list | None, bf16: bool) -> None:
@@ -369,6 +386,5 @@ class VerboseAccumulator:
 def parse_verbose(lines: Iterable[str]) -> OneDnnSummary:
     """One pass over a log, in memory bounded by the distinct primitives it ran."""
     accumulator = VerboseAccumulator()
-    for line in lines:
-        accumulator.feed(line)
+    accumulator.feed_all(lines)
     return accumulator.summary()

@@ -244,9 +244,7 @@ def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
     accumulator = VerboseAccumulator()
     others: list[str] = []
     with log_path.open(encoding="utf-8", errors="replace") as log:
-        for line in log:
-            if not accumulator.feed(line):
-                others.append(line)
+        accumulator.feed_all(log, others)
     return accumulator.summary(), parse_output(others)
 
 
