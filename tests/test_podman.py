@@ -148,6 +148,10 @@ def rootless(kit_images):
     yield url
     service.terminate()
     service.wait(30)
+    # Rootless podman leaves a pause process holding the user's namespace: end it too.
+    pause = runtime / "libpod" / "tmp" / "pause.pid"
+    if pause.is_file() and (pid := pause.read_text().strip()).isdigit():
+        subprocess.run(["kill", pid], check=False)
 
 
 def test_rootless_podman_is_used_only_where_it_can_pin_cpus(rootless, tmp_path):
