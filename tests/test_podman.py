@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -141,12 +143,14 @@ def rootless(kit_images):
     url = f"unix://{runtime}/podman/podman.sock"
     argv = ["runuser", "-u", ROOTLESS_USER, "--", "env", f"XDG_RUNTIME_DIR={runtime}",
             "podman", "system", "service", "--time=0", url]  # fmt: skip
-    service = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while not _answers(url) and time.monotonic() < deadline:
         time.sleep(0.2)
     yield url
-    service.terminate()
+    os.killpg(service.pid, signal.SIGTERM)  # runuser does not pass SIGTERM on to podman
     service.wait(30)
     # Rootless podman leaves a pause process holding the user's namespace: end it too.
     pause = runtime / "libpod" / "tmp" / "pause.pid"
