@@ -57,7 +57,7 @@ def main() -> int:
 
     print(f"{'model':<16} {'size':>4} {'GFLOP/image':>12} {'kit/flops.py':>12} {'params (M)':>10}")
     for name, row in json.loads(line.removeprefix("kit-flops: ")).items():
-        kept = FORWARD_FLOP.get(name, (None, None))[0]
+        kept = FORWARD_FLOP.get(name)
         print(f"{name:<16} {row['image_size']:>4} {row['forward_flop'] / 1e9:>12.3f} "
               f"{'-' if kept is None else f'{kept / 1e9:.3f}':>12} "
               f"{row['parameters'] / 1e6:>10.2f}")  # fmt: skip

@@ -15,18 +15,20 @@ area, so another ``--image_size`` scales the figure by (size / native)^2.
 
 from __future__ import annotations
 
+from kit.workload.models import DEFAULT_IMAGE_SIZE
+
 TRAINING_FACTOR = 3.0
 
-# model -> (forward FLOP per image at its native size, native size)
-FORWARD_FLOP: dict[str, tuple[float, int]] = {
-    "resnet50": (7.723e9, 224),  # published 3.9-4.1 G multiply-adds
-    "resnet101": (15.151e9, 224),  # published 7.6-7.8 G
-    "resnet152": (22.580e9, 224),  # published 11.3-11.5 G
-    "inception_v3": (11.451e9, 299),  # published 5.7 G
-    "mobilenet_v2": (0.602e9, 224),  # published 0.30 G
-    "vgg16": (30.960e9, 224),  # published 15.5 G
-    "efficientnet_b0": (0.789e9, 224),  # published 0.39 G
-    "densenet121": (5.671e9, 224),  # published 2.87 G
+# model -> forward FLOP per image at its native size (kit_workload.models.DEFAULT_IMAGE_SIZE)
+FORWARD_FLOP: dict[str, float] = {
+    "resnet50": 7.723e9,  # published 3.9-4.1 G multiply-adds
+    "resnet101": 15.151e9,  # published 7.6-7.8 G
+    "resnet152": 22.580e9,  # published 11.3-11.5 G
+    "inception_v3": 11.451e9,  # published 5.7 G
+    "mobilenet_v2": 0.602e9,  # published 0.30 G
+    "vgg16": 30.960e9,  # published 15.5 G
+    "efficientnet_b0": 0.789e9,  # published 0.39 G
+    "densenet121": 5.671e9,  # published 2.87 G
 }
 
 
@@ -40,8 +42,8 @@ def _tiny_forward_flop(size: int) -> float:
 
 def flop_per_image(model: str, image_size: int | None, forward_only: bool) -> float | None:
     if model in FORWARD_FLOP:
-        flop, native = FORWARD_FLOP[model]
-        forward = flop * ((image_size or native) / native) ** 2
+        native = DEFAULT_IMAGE_SIZE[model]
+        forward = FORWARD_FLOP[model] * ((image_size or native) / native) ** 2
     elif model == "tiny":
         forward = _tiny_forward_flop(image_size or 64)
     else:

@@ -14,6 +14,7 @@ from kit.placement import placement_problems
 from kit.results import RunResult, Status
 from kit.spec import RunSpec
 from kit.utilization import Utilization
+from kit.workload.models import PRECISION_POLICIES
 
 NUMACTL_REFUSED = "Operation not permitted"
 
@@ -70,7 +71,7 @@ def workload_problems(spec: RunSpec, provenance: dict) -> list[str]:
         problems.append(f"the image's workload cannot preload {wanted}: rebuild it")
     precision = provenance.get("precision")
     policy = precision.get("keras_policy") if isinstance(precision, dict) else None
-    expected = {"fp32": "float32", "bf16": "mixed_bfloat16"}[spec.workload.precision.value]
+    expected = PRECISION_POLICIES[spec.workload.precision.value]
     if spec.workload.workload.value == "kit" and policy is not None and policy != expected:
         problems.append(f"Keras policy {policy}, not {expected}")
     if spec.workload.precision.value == "bf16" and policy is None:

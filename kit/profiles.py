@@ -16,12 +16,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
+from kit.workload.models import PRECISION_POLICIES
+from kit.workload.preload import ALLOCATORS
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
 PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select", "run"}
 RUN_KEYS = {"instances", "batch_size", "precision", "allocator"}
 # Run settings that are words, and the words each takes (kit.spec's Precision and Allocator).
-RUN_WORDS = {"precision": ("fp32", "bf16"), "allocator": ("system", "jemalloc", "tcmalloc")}
+RUN_WORDS = {"precision": tuple(PRECISION_POLICIES), "allocator": ALLOCATORS}
 THREAD_KEYS = {"inter_op", "intra_op"}
 SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
 MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.profiles import ResolvedProfile
+from kit.workload.cnn_benchmarks import MODEL_NAMES as TF_CNN_NAMES
 
 MAX_BATCH = 65536
 MAX_BATCHES = 1_000_000
@@ -34,7 +35,7 @@ class Model(StrEnum):
 
 
 # The models tf_cnn_benchmarks has too (kit_workload.cnn_benchmarks names them its way).
-TF_CNN_MODELS = ("resnet50", "resnet101", "resnet152", "inception_v3", "vgg16", "mobilenet_v2")
+TF_CNN_MODELS = tuple(TF_CNN_NAMES)
 # Depthwise convolutions run NHWC only on CPU.
 NHWC_ONLY = ("mobilenet_v2", "efficientnet_b0")
 

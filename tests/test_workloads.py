@@ -34,7 +34,7 @@ def test_every_model_has_its_work_per_image():
     resnet = flop_per_image("resnet50", None, forward_only=False)
     assert resnet == pytest.approx(3 * 7.723e9)
     assert flop_per_image("resnet50", 112, True) == pytest.approx(7.723e9 / 4)
-    assert flop_per_image("inception_v3", 299, True) == FORWARD_FLOP["inception_v3"][0]
+    assert flop_per_image("inception_v3", 299, True) == FORWARD_FLOP["inception_v3"]
 
 
 def test_presets_for_latency_and_throughput():
@@ -237,7 +237,7 @@ def test_the_readme_lists_every_model_with_its_work():
     readme = (data.parent.parent / "README.md").read_text()
     table = dict(re.findall(r"^\| `(\w+)` \| .+ \| \d+ \| ([0-9.]+) \|$", readme, re.MULTILINE))
     assert set(table) == {m.value for m in Model}
-    for name, (flop, _) in FORWARD_FLOP.items():
+    for name, flop in FORWARD_FLOP.items():
         assert float(table[name]) == pytest.approx(flop / 1e9, abs=0.006)
 
 

@@ -8,6 +8,7 @@ instance.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -69,14 +70,18 @@ class Cell:
     def ok(self) -> bool:
         return all(r.ok for r in self.runs)
 
-    def samples(self) -> list[float]:
-        """images/sec per repeat in which every instance succeeded (instances summed)."""
+    def repeats(self) -> list[list[RunResult]]:
+        """The runs of each repeat (its instances), in repeat order."""
         by_repeat: dict[int, list[RunResult]] = {}
         for r in self.runs:
             by_repeat.setdefault(r.repeat, []).append(r)
+        return [runs for _, runs in sorted(by_repeat.items())]
+
+    def samples(self) -> list[float]:
+        """images/sec per repeat in which every instance succeeded (instances summed)."""
         return [
             sum(r.images_per_sec for r in runs)  # type: ignore[misc]
-            for _, runs in sorted(by_repeat.items())
+            for runs in self.repeats()
             if all(r.ok and r.images_per_sec for r in runs)
         ]
 
@@ -87,11 +92,8 @@ class Cell:
     def latencies(self, percentile: str) -> list[float]:
         """A latency percentile (ms) per repeat in which every instance succeeded and reported
         one: the worst instance's, since a request waits for the slowest."""
-        by_repeat: dict[int, list[RunResult]] = {}
-        for r in self.runs:
-            by_repeat.setdefault(r.repeat, []).append(r)
         out = []
-        for _, runs in sorted(by_repeat.items()):
+        for runs in self.repeats():
             values = [r.latency(percentile) for r in runs if r.ok]
             if len(values) == len(runs) and all(v is not None for v in values):
                 out.append(max(values))  # type: ignore[type-var]
@@ -242,11 +244,8 @@ def _measured(runs: Sequence[RunResult], rates: Sequence[float], peaks) -> _Meas
 
 def _latency(runs: Sequence[RunResult], percentile: str) -> float | None:
     """The median over ok runs of their per-batch latency percentile, None if none report it."""
-    values = sorted(v for r in runs if r.ok and (v := r.latency(percentile)) is not None)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    values = [v for r in runs if r.ok and (v := r.latency(percentile)) is not None]
+    return statistics.median(values) if values else None
 
 
 def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedup | None,
