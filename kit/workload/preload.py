@@ -47,7 +47,7 @@ def mapped_now() -> dict[str, str]:
         return {}
 
 
-def ensure(allocator: str, argv: list[str] | None = None) -> None:
+def ensure(allocator: str) -> None:
     """Return once ``allocator`` is loaded in this process; re-execute with it preloaded
     otherwise. Exits 2 with one line when the image has no such library."""
     if allocator == "system" or allocator in mapped_now():
@@ -58,9 +58,8 @@ def ensure(allocator: str, argv: list[str] | None = None) -> None:
         print(f"error: {LIBRARIES[allocator]} ({allocator}) {why}; rebuild the image with "
               "`kit images build`", file=sys.stderr)  # fmt: skip
         sys.exit(2)
-    args = argv if argv is not None else list(sys.orig_argv)
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, *args[1:]], preload_env(path))
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], preload_env(path))
 
 
 def preload_env(path: str) -> dict[str, str]:
