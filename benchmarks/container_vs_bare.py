@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.session_dir import load_session
-from kit.stats import compare
+from kit.judging.stats import compare
+from kit.store.folder import load_session
 
 TARGET = 0.98
 

@@ -1,7 +1,7 @@
 """The forward work per image of every model kit's workload runs, counted by TensorFlow's
 profiler inside a kit image: the model's inference graph at batch 1, frozen, with
 ``ProfileOptionBuilder.float_operation()`` (2 FLOPs per multiply-add of convolutions and dense
-layers, plus the elementwise ops TensorFlow registers a count for). kit/flops.py keeps these
+layers, plus the elementwise ops TensorFlow registers a count for). kit/model/flops.py keeps these
 figures; this prints them again on any image.
 
     .venv/bin/python benchmarks/model_flops.py [--image kit/tensorflow:stock]
@@ -53,9 +53,11 @@ def main() -> int:
     if proc.returncode != 0 or line is None:
         print(proc.stderr[-2000:], file=sys.stderr)
         return 1
-    from kit.flops import FORWARD_FLOP
+    from kit.model.flops import FORWARD_FLOP
 
-    print(f"{'model':<16} {'size':>4} {'GFLOP/image':>12} {'kit/flops.py':>12} {'params (M)':>10}")
+    print(
+        f"{'model':<16} {'size':>4} {'GFLOP/image':>12} {'model/flops.py':>15} {'params (M)':>10}"
+    )
     for name, row in json.loads(line.removeprefix("kit-flops: ")).items():
         kept = FORWARD_FLOP.get(name)
         print(f"{name:<16} {row['image_size']:>4} {row['forward_flop'] / 1e9:>12.3f} "

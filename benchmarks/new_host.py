@@ -21,8 +21,8 @@ from pathlib import Path
 
 import docker
 
-from kit.distribution import send
-from kit.flavors import Flavor, image_tag
+from kit.images.distribution import send
+from kit.model.flavors import Flavor, image_tag
 from tests.engines import start_dockerd, start_registry
 
 WAYS = ("pull", "archive", "send", "build")

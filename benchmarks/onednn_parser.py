@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.onednn import parse_verbose
+from kit.judging.onednn import parse_verbose
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "onednn"
 MB = 1024 * 1024

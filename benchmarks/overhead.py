@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.campaign import CampaignRequest, How, What, Where, execute, prepare
+from kit.campaign.run import CampaignRequest, How, What, Where, execute, prepare
+from kit.campaign.session import RunFinished, RunStarted
 from kit.engines.factory import EngineKind, SystemEngines
-from kit.feedback import Quiet
-from kit.results import RunResult
-from kit.session import RunFinished, RunStarted
-from kit.spec import Model, WorkloadSpec
+from kit.model.feedback import Quiet
+from kit.model.results import RunResult
+from kit.model.spec import Model, WorkloadSpec
 
 TARGET_S = 1.0
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kit.hostinfo import parse_cpuinfo
+from kit.host.facts import parse_cpuinfo
 
 REPO = Path(__file__).resolve().parents[1]
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}

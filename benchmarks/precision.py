@@ -2,8 +2,9 @@
 
 Runs one `kit sweep IMAGES -p PROFILE -k precision=fp32,bf16 --repeats N` per workload (the
 cells interleaved, so drifting load is shared), then prints per image the two precisions'
-images/sec, bf16/fp32 with its 95% interval (kit.stats.compare), and for inference the median
-p50/p99 per-batch latency. bf16 needs avx512_bf16 or amx_bf16 (else pass --allow-emulated).
+images/sec, bf16/fp32 with its 95% interval (kit.judging.stats.compare), and for inference
+the median p50/p99 per-batch latency. bf16 needs avx512_bf16 or amx_bf16 (else pass
+--allow-emulated).
 
     .venv/bin/python benchmarks/precision.py [--images stock,latest] [--model resnet50]
         [--repeats 3] [--allow-emulated]
@@ -18,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kit.hostinfo import parse_cpuinfo
-from kit.reporting.rows import cells
-from kit.session_dir import load_session
-from kit.stats import compare
+from kit.host.facts import parse_cpuinfo
+from kit.judging.cells import cells
+from kit.judging.stats import compare
+from kit.store.folder import load_session
 
 # workload -> the sizes its sweep runs with
 WORKLOADS = {

@@ -89,8 +89,8 @@ def docker_client():
 def kit_images(docker_client):
     """Every flavor's image, built through kit's own build path from this checkout, so tests
     never run on a stale image (unchanged layers come from the cache in seconds)."""
-    from kit.flavors import Flavor
-    from kit.images import DEFAULT_BASE, build_image, default_ca_bundle
+    from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle
+    from kit.model.flavors import Flavor
 
     return {
         flavor.value: build_image(

@@ -11,9 +11,9 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.engines.base import RunOutcome
 from kit.errors import ImageNotFound
-from kit.hostinfo import HostFacts
-from kit.spec import RunSpec
-from kit.topology import Topology, topology_from_text
+from kit.host.facts import HostFacts
+from kit.host.topology import Topology, topology_from_text
+from kit.model.spec import RunSpec
 from tests.conftest import DATA
 
 # The 2-CPU development host, captured: a fake engine's host unless a test gives another.

@@ -6,11 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from kit.analysis import attribute, scaling
+from kit.campaign.simulate import draw
+from kit.judging.analysis import attribute, scaling
+from kit.judging.stats import Verdict
+from kit.model.results import RunResult, Status
 from kit.reporting.findings import format_attribution, format_scaling
-from kit.results import RunResult, Status
-from kit.simulate import draw
-from kit.stats import Verdict
 
 
 def grid_runs(rate, axes, repeats=4, cv=0.0, image="intel", profile_of=None, seed=0):
@@ -132,7 +132,7 @@ def test_a_sweep_writes_its_figures(tmp_path):
 
 
 def test_the_figures_data_hold_the_others_at_the_best():
-    from kit.analysis import lines_through_best, medians, over_two, varying
+    from kit.judging.analysis import lines_through_best, medians, over_two, varying
 
     rates = medians(grid_runs(effects, AXES))
     assert varying(rates) == ["image", "intra", "numa"]

@@ -1,5 +1,5 @@
+from kit.model.results import RunResult, Status
 from kit.reporting.files import bars, util_series, write_plots
-from kit.results import RunResult, Status
 
 
 def result(index, profile, rate, repeat=0, util=None):

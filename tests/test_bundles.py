@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from kit.campaign import What, cells_of, place
-from kit.knobs import BUILTIN, parse_knob
-from kit.recipe import recipe_json, what_of
-from kit.reproduce import Agreement, cell_diffs, placement_changes, system_diff
-from kit.session import plan_record
-from kit.session_dir import load_session
-from kit.spec import Model, WorkloadSpec
-from kit.sweep import Sweep
+from kit.campaign.recipe import recipe_json, what_of
+from kit.campaign.run import What, cells_of, place
+from kit.campaign.session import plan_record
+from kit.judging.reproduce import Agreement, cell_diffs, placement_changes, system_diff
+from kit.model.spec import Model, WorkloadSpec
+from kit.planning.knobs import BUILTIN, parse_knob
+from kit.planning.sweep import Sweep
+from kit.store.folder import load_session
 from tests.conftest import invoke_with, session_dirs
 from tests.fakes import C4, EPYC, FakeEngine, GivenEngines
 
@@ -33,7 +33,7 @@ def _recorded(what: What, topology) -> list[dict]:
     """What replaying ``what``'s recipe plans on ``topology``, as session.json records it."""
     recipe = json.loads(json.dumps(recipe_json(what, *cells_of(what, topology))))  # as stored
     cells = [tuple(c) for c in recipe["cells"]] if recipe["cells"] else None
-    from kit.recipe import cells_of as recipe_cells
+    from kit.campaign.recipe import cells_of as recipe_cells
 
     again = what_of(recipe, cells or recipe_cells(recipe), what.repeats)
     return plan_record(place(again, topology, ["docker"]))
@@ -68,7 +68,7 @@ def test_placement_changes_on_another_topology_are_said():
 
 
 def _run(key: str, rate: float, repeat: int):
-    from kit.results import RunResult, Status
+    from kit.model.results import RunResult, Status
 
     image, profile = key.split(":")
     return RunResult(
@@ -368,7 +368,7 @@ def test_bad_replay_options_are_refused_before_anything_runs(session, bundle, tm
 
 
 def test_recorded_digests_name_the_image_in_another_registry():
-    from kit.replay import pulled_names
+    from kit.campaign.replay import pulled_names
 
     digests = ["localhost:5000/kit/tensorflow@sha256:ab", "reg.example/kit/tensorflow@sha256:ab",
                "kit/tensorflow@sha256:cd", "no-digest"]  # fmt: skip
@@ -421,8 +421,8 @@ def test_a_sweeps_session_replays_its_knob_cells(tmp_path):
 def test_an_image_rebuilt_since_the_session_gets_no_digests_and_cannot_be_carried():
     from types import SimpleNamespace
 
+    from kit.campaign.replay import _digests
     from kit.errors import UsageError as Refused
-    from kit.replay import _digests
 
     said = []
     feedback = SimpleNamespace(say=said.append)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign import CampaignRequest, How, What, Where, execute, prepare
+from kit.campaign.run import CampaignRequest, How, What, Where, execute, prepare
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.errors import ImageNotFound, UsageError
-from kit.feedback import Quiet
-from kit.gate import Gate
-from kit.placement import CpuSelection
-from kit.profiles import NumaPolicy
-from kit.session_dir import load_session
-from kit.spec import Limits, Model, WorkloadSpec
-from kit.store import ResultsDB
+from kit.judging.gate import Gate
+from kit.model.feedback import Quiet
+from kit.model.profiles import NumaPolicy
+from kit.model.spec import Limits, Model, WorkloadSpec
+from kit.planning.placement import CpuSelection
+from kit.store.database import ResultsDB
+from kit.store.folder import load_session
 from tests.fakes import C4, EPYC, FakeEngine, GivenEngines
 
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)

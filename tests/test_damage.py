@@ -8,12 +8,12 @@ import sqlite3
 
 import pytest
 
-from kit.campaign import execute, prepare
+from kit.campaign.run import execute, prepare
 from kit.errors import UsageError
-from kit.feedback import Quiet
-from kit.gate import Gate
-from kit.session_dir import load_session
-from kit.store import ResultsDB
+from kit.judging.gate import Gate
+from kit.model.feedback import Quiet
+from kit.store.database import ResultsDB
+from kit.store.folder import load_session
 from tests.fakes import FakeEngine, GivenEngines
 from tests.test_campaign import request
 
@@ -205,7 +205,7 @@ def test_the_gate_takes_a_session_folder_the_database_does_not_know(tmp_path):
 
 
 def test_a_locked_database_is_said_and_a_resume_afterwards_loses_nothing(tmp_path, monkeypatch):
-    from kit import store
+    from kit.store import database as store
 
     original = _first_session(tmp_path)
     monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)

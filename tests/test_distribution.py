@@ -1,9 +1,9 @@
 import pytest
 
 from kit import __version__
-from kit.distribution import _stream, compression_for, registry_from, remote_name
 from kit.errors import KitError, UsageError
-from kit.flavors import Flavor
+from kit.images.distribution import _stream, compression_for, registry_from, remote_name
+from kit.model.flavors import Flavor
 
 
 def test_registry_comes_from_the_option_then_the_environment_then_the_default():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.session_dir import load_session
-from kit.store import ResultsDB
+from kit.store.database import ResultsDB
+from kit.store.folder import load_session
 from tests.conftest import TINY, invoke_with, json_rows, only_session
 from tests.conftest import invoke as kit
 
@@ -201,7 +201,7 @@ def test_images_install_exactly_the_locked_packages(kit_images, docker_client, f
 
 
 def test_unpullable_base_falls_back_to_a_local_debian_base(docker_client, kit_images):
-    from kit.images import LOCAL_BASE, ensure_base
+    from kit.images.build import LOCAL_BASE, ensure_base
 
     said: list[str] = []
     assert ensure_base(docker_client, "registry.invalid/nothing:here", said.append) == LOCAL_BASE
@@ -300,7 +300,7 @@ def test_memory_policy_without_sys_nice_is_invalid_with_the_fix(
     kit_images, kit_containers, tmp_path, monkeypatch, docker_client
 ):
     from kit.engines.docker import DockerEngine
-    from kit.topology import read_host
+    from kit.host.topology import read_host
     from tests.fakes import GivenEngines
 
     given = GivenEngines(DockerEngine(docker_client, grant_sys_nice=False), topology=read_host())
@@ -320,7 +320,7 @@ def test_a_plans_docker_run_line_gives_kits_own_placement(kit_images, kit_contai
     policy and threads that kit's own run of the same cell gets (read inside each container)."""
     import shlex
 
-    from kit.parse import parse_output
+    from kit.judging.parse import parse_output
 
     cell = ("stock", "-p", "interleave", "--cpus", "1", *TINY)
     code, text = kit("plan", *cell, "--repeats", "1", "--format", "json")

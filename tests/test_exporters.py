@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from kit.campaign.session import open_session, run_session
 from kit.reporting.files import bars
 from kit.reporting.rows import ROW_SCHEMA, Row, RowKind, RowStatus, rows
 from kit.reporting.table import Format, render
-from kit.session import open_session, run_session
 from tests.conftest import DATA
 from tests.fakes import C4, FakeEngine
 from tests.test_campaign import request
@@ -35,7 +35,7 @@ class Drifting(FakeEngine):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    from kit.campaign import place
+    from kit.campaign.run import place
 
     tmp = tmp_path_factory.mktemp("exports")
     rates = {

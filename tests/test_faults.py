@@ -17,7 +17,7 @@ import docker.errors
 import pytest
 
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, only_session, session_dirs
 from tests.conftest import invoke as kit
 
@@ -171,7 +171,7 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
 
 
 def test_a_second_session_is_refused_while_one_runs(kit_images, kit_containers, tmp_path):
-    from kit.lock import session_lock
+    from kit.campaign.lock import session_lock
 
     with session_lock():
         code, text = kit("run", "stock", *TINY, "--results", str(tmp_path))

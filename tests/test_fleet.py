@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign import What, place_fleet
+from kit.campaign.run import What, place_fleet
+from kit.campaign.session import open_session, run_session
 from kit.cpus import format_cpu_list
 from kit.engines.base import EngineSet
 from kit.engines.endpoints import Endpoint, default_label, parse_host, parse_hosts
 from kit.errors import UsageError
-from kit.hostinfo import facts_from_probe, local_facts, parse_probe_output
-from kit.probe_script import collect
+from kit.host.facts import facts_from_probe, local_facts, parse_probe_output
+from kit.host.probe_script import collect
+from kit.host.topology import topology_from_text
 from kit.reporting.table import Format, render, rows
-from kit.session import open_session, run_session
-from kit.topology import topology_from_text
 from tests.conftest import DATA, invoke, invoke_with
 from tests.fakes import FakeEngine
 from tests.test_session import TINY
@@ -136,7 +136,7 @@ def test_a_placement_one_machine_cannot_give_names_its_engines():
 
 def _cpus(text):
     from kit.cpus import parse_cpu_list
-    from kit.placement import CpuSelection
+    from kit.planning.placement import CpuSelection
 
     return CpuSelection(cpus=parse_cpu_list(text))
 

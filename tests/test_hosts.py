@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, only_session
 
 pytestmark = pytest.mark.docker

@@ -4,14 +4,14 @@ import tarfile
 import pytest
 
 from kit.errors import UsageError
-from kit.flavors import Flavor, requirements, tf_package
-from kit.images import (
+from kit.images.build import (
     build_context,
     check_ca_bundle,
     default_ca_bundle,
     image_labels,
     local_base_command,
 )
+from kit.model.flavors import Flavor, requirements, tf_package
 
 
 def members(blob: bytes) -> dict[str, bytes]:

@@ -4,10 +4,10 @@ knob can act (per oneDNN runtime, per node count), merging, --where, user knobs 
 import pytest
 
 from kit.errors import ConfigError, UsageError
-from kit.knobs import BUILTIN, KnobKind, apply, parse_knob, parse_knobs, registry
-from kit.profiles import load_profiles
-from kit.spec import WorkloadSpec
-from kit.sweep import grid
+from kit.model.profiles import load_profiles
+from kit.model.spec import WorkloadSpec
+from kit.planning.knobs import BUILTIN, KnobKind, apply, parse_knob, parse_knobs, registry
+from kit.planning.sweep import grid
 from tests.fakes import C4, EPYC
 
 PROFILES = load_profiles()

@@ -15,10 +15,10 @@ from kit.engines.local import (
     pins_digest,
 )
 from kit.errors import UsageError
-from kit.flavors import Flavor, resolve_image
-from kit.profiles import Placement, load_profiles
-from kit.session_dir import load_session
-from kit.spec import Model, RunSpec, WorkloadSpec
+from kit.model.flavors import Flavor, resolve_image
+from kit.model.profiles import Placement, load_profiles
+from kit.model.spec import Model, RunSpec, WorkloadSpec
+from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, only_session
 
 HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)

@@ -17,7 +17,7 @@ import pytest
 
 from kit.engines import docker as docker_engine
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, session_dirs
 from tests.engines import start_dockerd, start_sshd
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kit.errors import UsageError
-from kit.onednn import (
+from kit.judging.onednn import (
     WITH_ENGINE,
     WITHOUT_ENGINE,
     Head,
@@ -23,7 +23,7 @@ from kit.onednn import (
     parse_verbose,
     parse_version,
 )
-from kit.parse import parse_output
+from kit.judging.parse import parse_output
 from tests.conftest import DATA
 
 LOGS = DATA / "onednn"
@@ -414,7 +414,7 @@ def test_gemm_api_lines_of_stock_tensorflow_count():
 
 def _without_memory(monkeypatch, lines):
     with monkeypatch.context() as m:
-        m.setattr("kit.onednn.SEEN_LIMIT", 0)  # every line read in full
+        m.setattr("kit.judging.onednn.SEEN_LIMIT", 0)  # every line read in full
         return parse_verbose(lines)
 
 
@@ -454,7 +454,7 @@ def test_remembered_executions_read_as_the_first_time(monkeypatch, name):
 )
 def test_remembering_never_changes_a_summary(lines):
     with pytest.MonkeyPatch.context() as m:
-        m.setattr("kit.onednn.SEEN_LIMIT", 0)
+        m.setattr("kit.judging.onednn.SEEN_LIMIT", 0)
         fresh = parse_verbose(lines)
     assert parse_verbose(lines) == fresh
 

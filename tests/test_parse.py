@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kit.errors import ParseError
-from kit.parse import (
+from kit.judging.parse import (
     parse_intelai_line,
     parse_output,
     parse_provenance_line,

@@ -1,7 +1,9 @@
 import pytest
 
 from kit.errors import UsageError
-from kit.placement import (
+from kit.model.profiles import load_profiles, pick
+from kit.model.spec import Model, WorkloadSpec
+from kit.planning.placement import (
     CpuSelection,
     parse_instances,
     parse_numactl_show,
@@ -9,9 +11,7 @@ from kit.placement import (
     select_cpus,
     split_instances,
 )
-from kit.plan import build_plan
-from kit.profiles import load_profiles, pick
-from kit.spec import Model, WorkloadSpec
+from kit.planning.plan import build_plan
 from tests.test_topology import sample
 
 XEON = sample("c4.8xlarge")

@@ -95,9 +95,9 @@ def test_malformed_image_references_are_refused_before_any_engine(tmp_path, comm
 def test_a_profiles_run_settings_override_the_command_line_for_its_cells():
     from dataclasses import replace
 
-    from kit.plan import build_plan
-    from kit.profiles import load_profiles
-    from kit.spec import WorkloadSpec
+    from kit.model.profiles import load_profiles
+    from kit.model.spec import WorkloadSpec
+    from kit.planning.plan import build_plan
     from tests.fakes import C4
 
     tuned = load_profiles()["tuned"]

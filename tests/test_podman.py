@@ -19,7 +19,7 @@ import pytest
 
 from kit.engines.container import LABEL_MANAGED
 from kit.engines.podman import ROOTFUL_SOCKET
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, only_session
 from tests.test_faults import host_config_during
 

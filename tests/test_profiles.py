@@ -1,7 +1,7 @@
 import pytest
 
 from kit.errors import ConfigError, UsageError
-from kit.profiles import NumaPolicy, Placement, load_profiles, parse_profiles, pick
+from kit.model.profiles import NumaPolicy, Placement, load_profiles, parse_profiles, pick
 
 TWO_SOCKET = Placement(cores=18, threads=36, nodes=2, last_node=1)
 THIS_HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)
@@ -142,7 +142,7 @@ def test_a_user_profile_named_like_a_built_in_is_refused(tmp_path):
 
 
 def test_a_profile_may_fix_its_run_settings_and_round_trips_through_toml():
-    from kit.profiles import to_toml
+    from kit.model.profiles import to_toml
 
     text = '[wide]\nextends = "tuned"\nrun = { instances = 2, batch_size = 64 }\n'
     profiles = parse_profiles(text, "p.toml", known=load_profiles())

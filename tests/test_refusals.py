@@ -5,7 +5,7 @@ references for a base, profile environment values the kernel would refuse."""
 import pytest
 
 from kit.errors import UsageError
-from kit.spec import Limits
+from kit.model.spec import Limits
 from tests.conftest import invoke, invoke_with
 from tests.fakes import FakeEngine
 

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, session_dirs
 from tests.test_many_hosts import _engine
 

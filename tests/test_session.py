@@ -2,17 +2,17 @@ import json
 
 import pytest
 
+from kit.campaign.session import RunFinished, open_session, run_session
 from kit.errors import UsageError
-from kit.placement import CpuSelection
-from kit.plan import build_plan
-from kit.profiles import load_profiles, pick
+from kit.host.topology import topology_from_text
+from kit.model.profiles import load_profiles, pick
+from kit.model.results import Status
+from kit.model.spec import Model, WorkloadSpec
+from kit.planning.placement import CpuSelection
+from kit.planning.plan import build_plan
 from kit.reporting.rows import ROW_SCHEMA
 from kit.reporting.table import Format, check_baseline, render, rows
-from kit.results import Status
-from kit.session import RunFinished, open_session, run_session
-from kit.session_dir import load_session
-from kit.spec import Model, WorkloadSpec
-from kit.topology import topology_from_text
+from kit.store.folder import load_session
 from tests.conftest import DATA, session_dirs
 from tests.fakes import FakeEngine
 

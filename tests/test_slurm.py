@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign import What, place
+from kit.campaign.run import What, place
 from kit.engines.slurm import (
     NodeEngine,
     SlurmOptions,
@@ -24,7 +24,7 @@ from kit.engines.slurm import (
     share_record,
 )
 from kit.errors import UsageError
-from kit.spec import Model, WorkloadSpec
+from kit.model.spec import Model, WorkloadSpec
 from tests.conftest import DATA, invoke_with
 from tests.fakes import C4, FakeEngine
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kit.engines.container import LABEL_MANAGED
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, only_session, session_dirs
 from tests.engines import start_slurm
 from tests.test_faults import start_kit

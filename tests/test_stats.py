@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kit.campaign.simulate import RESNET50_CV, error_rates
 from kit.errors import UsageError
-from kit.simulate import RESNET50_CV, error_rates
-from kit.stats import (
+from kit.judging.stats import (
     NOISE_HINT,
     Speedup,
     Summary,

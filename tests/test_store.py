@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kit.errors import KitError, UsageError
-from kit.results import RunResult, Status
-from kit.store import SCHEMA_VERSION, ResultsDB, SessionRow
+from kit.model.results import RunResult, Status
+from kit.store.database import SCHEMA_VERSION, ResultsDB, SessionRow
 
 
 def meta(started: str, **extra) -> dict:

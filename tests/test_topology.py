@@ -3,8 +3,7 @@ import os
 
 import pytest
 
-from kit.plan import placement_for
-from kit.topology import (
+from kit.host.topology import (
     cgroup_cpuset_files,
     format_topology,
     parse_allowed,
@@ -14,6 +13,7 @@ from kit.topology import (
     to_json,
     topology_from_text,
 )
+from kit.planning.plan import placement_for
 from tests.conftest import DATA
 
 SAMPLES = DATA / "topology"

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from kit.session_dir import load_session
+from kit.store.folder import load_session
 from tests.conftest import TINY, json_rows, only_session, session_dirs
 from tests.conftest import invoke as kit
 

@@ -7,18 +7,18 @@ import dataclasses
 
 import pytest
 
+from kit.campaign.recipe import workload_from_json, workload_json
 from kit.errors import ConfigError, UsageError
-from kit.flops import FORWARD_FLOP, flop_per_image
-from kit.gate import GateOn, slower_than
-from kit.judge import workload_problems
-from kit.knobs import BUILTIN, apply, parse_knob
-from kit.parse import Latency, parse_latency_line, parse_output
-from kit.profiles import Profile, parse_profiles
-from kit.recipe import workload_from_json, workload_json
+from kit.judging.gate import GateOn, slower_than
+from kit.judging.judge import workload_problems
+from kit.judging.parse import Latency, parse_latency_line, parse_output
+from kit.model.flops import FORWARD_FLOP, flop_per_image
+from kit.model.profiles import Profile, parse_profiles
+from kit.model.results import RunResult, Status
+from kit.model.spec import Allocator, Mode, Model, Precision, Preset, Workload, WorkloadSpec
+from kit.planning.knobs import BUILTIN, apply, parse_knob
 from kit.reporting.rows import rows
 from kit.reporting.table import Format, render
-from kit.results import RunResult, Status
-from kit.spec import Allocator, Mode, Model, Precision, Preset, Workload, WorkloadSpec
 from kit.workload import preload
 from kit.workload.train import latency_line, percentiles
 from tests.conftest import DATA, invoke_with, json_rows
@@ -142,8 +142,8 @@ def test_the_maps_tell_which_allocator_is_loaded():
 
 
 def _spec(**workload):
-    from kit.profiles import NumaPolicy, ResolvedProfile
-    from kit.spec import ImageRef, RunSpec
+    from kit.model.profiles import NumaPolicy, ResolvedProfile
+    from kit.model.spec import ImageRef, RunSpec
 
     profile = ResolvedProfile("default", {}, None, None, NumaPolicy(), ())
     return RunSpec(1, ImageRef("stock", "kit/tensorflow:stock", "stock"), profile, (0, 1),

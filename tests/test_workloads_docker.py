@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kit.hostinfo import native_bf16, parse_cpuinfo
-from kit.session_dir import load_session
-from kit.store import ResultsDB
+from kit.host.facts import native_bf16, parse_cpuinfo
+from kit.store.database import ResultsDB
+from kit.store.folder import load_session
 from tests.conftest import TINY, json_rows, only_session
 from tests.conftest import invoke as kit
 
@@ -142,7 +142,7 @@ def test_every_model_trains_and_infers(kit_images, docker_client, flavor):
     ).decode()  # fmt: skip
     line = next(x for x in output.splitlines() if x.startswith("kit-models: "))
     rates = json.loads(line.removeprefix("kit-models: "))
-    from kit.spec import Model
+    from kit.model.spec import Model
 
     assert set(rates) == {
         f"{m.value}/{mode}" for m in Model for mode in ("train/fp32", "infer/bf16")

@@ -59,9 +59,9 @@ def export(
 ) -> None:
     """One session as one file: plan, recipe, profiles, every run's record and log, a system
     description per machine, the images' ids and digests, a manifest of sha256 sums."""
+    from kit.campaign.replay import ExportRequest, export_session
+    from kit.cli.ui import TerminalFeedback
     from kit.engines.endpoints import parse_hosts
-    from kit.replay import ExportRequest, export_session
-    from kit.ui import TerminalFeedback
 
     endpoint = parse_hosts([host])[0] if host else None
     request = ExportRequest(session, output, results, existing_db(db, results), with_images,
@@ -76,11 +76,11 @@ def export(
 @app.command("import")
 def import_(bundle: BundleArg, results: ResultsOpt = Path("results"), db: DbOpt = None) -> None:
     """Put a bundle's session into the results folder and database (`kit report`, `kit diff`)."""
-    from kit.bundle import open_bundle
-    from kit.campaign import How
-    from kit.replay import import_bundle
-    from kit.session_dir import check_writable
-    from kit.store import ResultsDB
+    from kit.campaign.replay import import_bundle
+    from kit.campaign.run import How
+    from kit.store.bundle import open_bundle
+    from kit.store.database import ResultsDB
+    from kit.store.folder import check_writable
 
     check_writable(results)
     db_path = How(results, db).db_path
@@ -120,13 +120,13 @@ def replay(
     """Run a bundle's plan on this host (its images from the bundle or the same ids here),
     placed on this host's CPUs, then per cell: there, here, ratio, verdict; and what differs
     between the two machines."""
-    from kit.campaign import How, Where
+    from kit.campaign.replay import ReplayRequest, check_tolerance
+    from kit.campaign.replay import replay as run_replay
+    from kit.campaign.run import How, Where
+    from kit.campaign.tune import Adaptive
+    from kit.cli.ui import TerminalFeedback
     from kit.engines.endpoints import parse_hosts
     from kit.engines.factory import EngineKind
-    from kit.replay import ReplayRequest, check_tolerance
-    from kit.replay import replay as run_replay
-    from kit.tune import Adaptive
-    from kit.ui import TerminalFeedback
 
     count, adaptive = None, None
     if repeats is not None and repeats.strip().lower() == "auto":
@@ -163,9 +163,9 @@ def diff(
 ) -> None:
     """Two sessions cell by cell (there = FIRST, here = SECOND) and what differs between
     their machines."""
-    from kit.campaign import How
-    from kit.replay import check_tolerance, compare_sessions, load_source
-    from kit.reproduce import slower_cells
+    from kit.campaign.replay import check_tolerance, compare_sessions, load_source
+    from kit.campaign.run import How
+    from kit.judging.reproduce import slower_cells
 
     if fail_if_slower is not None and not 0 <= fail_if_slower < 100:
         raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {fail_if_slower}")
@@ -182,8 +182,8 @@ def diff(
 
 
 def _show_comparison(comparison) -> None:
+    from kit.judging.reproduce import DIFF_HEADERS, diff_rows
     from kit.reporting.table import tabulate_rows
-    from kit.reproduce import DIFF_HEADERS, diff_rows
 
     out.print(f"there: {comparison.there}   here: {comparison.here}", markup=False)
     out.print(tabulate_rows(diff_rows(comparison.cells), DIFF_HEADERS), markup=False)

@@ -15,6 +15,6 @@ def worker(
     share: Annotated[Path, typer.Argument(help="The job's share of the plan (share.json).")],
 ) -> None:
     """Run one node's share of a session, writing each run's log and outcome beside it."""
-    from kit.engines.slurm_worker import work
+    from kit.campaign.worker import work
 
     raise typer.Exit(work(share))

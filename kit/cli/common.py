@@ -12,9 +12,9 @@ from kit import __version__
 from kit.engines.factory import EngineKind, EngineMaker
 from kit.engines.slurm import NodeEngine, SlurmOptions
 from kit.errors import UsageError
-from kit.gate import GateOn
+from kit.judging.gate import GateOn
+from kit.model.spec import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
 from kit.reporting.table import Format
-from kit.spec import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
 
 app = typer.Typer(
     name="kit",
@@ -41,7 +41,9 @@ DEFAULT_PROFILES = ["default", "tuned", "interleave"]
 ProfilesFile = Annotated[
     Path | None,
     typer.Option(
-        "--profiles", help="TOML file with more profiles (see kit/profiles.toml).", dir_okay=False
+        "--profiles",
+        help="TOML file with more profiles (see kit/model/profiles.toml).",
+        dir_okay=False,
     ),
 ]
 ProfileOpt = Annotated[
@@ -331,7 +333,7 @@ def engine_maker(ctx: typer.Context) -> EngineMaker:
 def existing_db(db: Path | None, results: Path) -> Path:
     """The results database a command reads: --db, else RESULTS/kit.db; it must exist."""
     from kit.inputs import stat_of
-    from kit.session_dir import DB_NAME
+    from kit.store.folder import DB_NAME
 
     path = db or results / DB_NAME
     if stat_of(path, "--db") is None:
@@ -340,7 +342,7 @@ def existing_db(db: Path | None, results: Path) -> Path:
 
 
 def open_db(db: Path | None, results: Path):
-    from kit.store import ResultsDB
+    from kit.store.database import ResultsDB
 
     return ResultsDB(existing_db(db, results))
 

@@ -18,11 +18,11 @@ from kit.cli.common import (
 )
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engines.factory import ContainerEngine, EngineKind
-from kit.placement import CpuSelection
-from kit.plan import resolve_placement
-from kit.profiles import RUN_KEYS, load_profiles, pick
+from kit.host.topology import read_host
+from kit.model.profiles import RUN_KEYS, load_profiles, pick
+from kit.planning.placement import CpuSelection
+from kit.planning.plan import resolve_placement
 from kit.reporting.table import tabulate_rows
-from kit.topology import read_host
 
 
 @app.command()
@@ -33,7 +33,7 @@ def doctor(
     ] = ContainerEngine.docker,
 ) -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
-    from kit.doctor import run_checks
+    from kit.engines.doctor import run_checks
 
     failed = False
     for check in run_checks(common.engine_maker(ctx).engine(EngineKind(engine.value))):
@@ -56,7 +56,7 @@ def topology(
     ] = None,
 ) -> None:
     """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
-    from kit.topology import format_topology, to_json
+    from kit.host.topology import format_topology, to_json
 
     if host is None:
         topo, record = common.engine_maker(ctx).this_host(), None

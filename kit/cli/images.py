@@ -14,7 +14,7 @@ from kit.cli.common import (
     out,
 )
 from kit.engines.factory import ContainerEngine
-from kit.flavors import Flavor
+from kit.model.flavors import Flavor
 from kit.reporting.table import tabulate_rows
 
 
@@ -42,10 +42,10 @@ def images_build(
     ] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
+    from kit.cli.ui import BuildDisplay
     from kit.engines.docker import connect
-    from kit.flavors import check_reference
-    from kit.images import build_image, check_ca_bundle, default_ca_bundle
-    from kit.ui import BuildDisplay
+    from kit.images.build import build_image, check_ca_bundle, default_ca_bundle
+    from kit.model.flavors import check_reference
 
     check_reference(base)
     check_ca_bundle(ca_bundle)
@@ -69,9 +69,9 @@ FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all fl
 @images_app.command("push")
 def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
-    from kit.distribution import push, registry_from
+    from kit.cli.ui import LayerDisplay
     from kit.engines.docker import connect
-    from kit.ui import LayerDisplay
+    from kit.images.distribution import push, registry_from
 
     host = registry_from(registry)
     client = connect(timeout=1800)
@@ -84,9 +84,9 @@ def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
 @images_app.command("pull")
 def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
-    from kit.delivery import pull_one
+    from kit.cli.ui import TerminalFeedback
     from kit.engines.docker import connect
-    from kit.ui import TerminalFeedback
+    from kit.images.delivery import pull_one
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
@@ -101,10 +101,10 @@ def images_save(
     ] = Path("kit-images.tar.zst"),
 ) -> None:
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
-    from kit.distribution import compression_for, save
+    from kit.cli.ui import ByteDisplay
     from kit.engines.docker import connect
+    from kit.images.distribution import compression_for, save
     from kit.inputs import check_output_file
-    from kit.ui import ByteDisplay
 
     compression_for(output)
     check_output_file(output, "--output")
@@ -137,8 +137,8 @@ def images_load(
     engine: EngineOpt = ContainerEngine.docker,
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
-    from kit.distribution import load
-    from kit.ui import ByteDisplay
+    from kit.cli.ui import ByteDisplay
+    from kit.images.distribution import load
 
     client = _client(engine)
     with ByteDisplay(err, f"loading {archive}") as display:
@@ -149,7 +149,7 @@ def images_load(
 @images_app.command("list")
 def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
-    from kit.images import list_images
+    from kit.images.build import list_images
 
     rows = [
         [
@@ -170,9 +170,9 @@ def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
 @envs_app.command("build")
 def envs_build(flavors: FlavorsArg = None) -> None:
     """Make the local engine's environment of each flavor (cached until its pins change)."""
-    from kit.delivery import build_envs
+    from kit.cli.ui import TerminalFeedback
     from kit.engines.local import LocalEngine
-    from kit.ui import TerminalFeedback
+    from kit.images.delivery import build_envs
 
     build_envs(LocalEngine(), flavors or list(Flavor), TerminalFeedback(err))
 

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign import CampaignRequest, Finished, How, What, Where, execute, prepare
+from kit.campaign.run import CampaignRequest, Finished, How, What, Where, execute, prepare
+from kit.campaign.tune import Adaptive
 from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
@@ -81,13 +82,21 @@ from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.engines.slurm import NodeEngine
 from kit.errors import RunFailed, UsageError
-from kit.gate import Gate, GateOn
-from kit.placement import CpuSelection, parse_instances
-from kit.profiles import NumaPolicy
+from kit.judging.gate import Gate, GateOn
+from kit.model.profiles import NumaPolicy
+from kit.model.spec import (
+    Allocator,
+    DataFormat,
+    Limits,
+    Mode,
+    Precision,
+    Preset,
+    Workload,
+    WorkloadSpec,
+)
+from kit.planning.placement import CpuSelection, parse_instances
 from kit.reporting.plan import PlanFormat
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
-from kit.spec import Allocator, DataFormat, Limits, Mode, Precision, Preset, Workload, WorkloadSpec
-from kit.tune import Adaptive
 
 ImagesArg = Annotated[
     list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
@@ -333,9 +342,9 @@ def plan(
     """What `compare` with these options would run, with no container started: per run its
     cpuset, memory nodes, CPUs, numactl, threads, env, capabilities, limits, and the plain
     `docker run` line that reruns it by hand."""
-    from kit.campaign import place
+    from kit.campaign.run import place
+    from kit.host.topology import load_topology
     from kit.reporting.plan import format_plan, planned_run
-    from kit.topology import load_topology
 
     request = request_of(options)
     host = load_topology(topology) if topology is not None else engine_maker(ctx).this_host()
@@ -347,7 +356,7 @@ def plan(
 def _measure(
     ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
 ) -> None:
-    from kit.ui import TerminalFeedback
+    from kit.cli.ui import TerminalFeedback
 
     request = request_of(options, measure=measure)
     feedback = TerminalFeedback(err)
@@ -359,7 +368,7 @@ def _measure(
 
 
 def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
-    from kit.analysis import attribute, scaling
+    from kit.judging.analysis import attribute, scaling
     from kit.reporting.findings import format_attribution, format_scaling
 
     curves = scaling(runs)
@@ -371,7 +380,7 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
 
 
 def _show(finished: Finished, options: MeasureOptions) -> None:
-    from kit.verify import VERIFY_HEADERS, verify_rows
+    from kit.judging.verify import VERIFY_HEADERS, verify_rows
 
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)

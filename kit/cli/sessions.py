@@ -25,11 +25,11 @@ from kit.cli.common import (
 )
 from kit.cli.measure import gate_status
 from kit.cpus import parse_cpu_list
-from kit.gate import Gate, GateOn, slower_than
-from kit.placement import CpuSelection
+from kit.judging.gate import Gate, GateOn, slower_than
+from kit.planning.placement import CpuSelection
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
-from kit.session_dir import DB_NAME
-from kit.store import load_stored
+from kit.store.database import load_stored
+from kit.store.folder import DB_NAME
 
 
 @app.command()
@@ -152,8 +152,8 @@ def peak(
     results: ResultsOpt = Path("results"),
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
-    from kit.peak import measure_peak
-    from kit.ui import TerminalFeedback
+    from kit.campaign.peak import measure_peak
+    from kit.cli.ui import TerminalFeedback
 
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
     found = measure_peak(

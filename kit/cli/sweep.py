@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign import CampaignRequest, execute, prepare
+from kit.campaign.run import CampaignRequest, execute, prepare
+from kit.campaign.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
 from kit.cli.common import app, engine_maker, err, out
 from kit.cli.measure import (
     MeasureOptions,
@@ -20,11 +21,10 @@ from kit.cli.measure import (
 )
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
-from kit.knobs import KnobKind, load_knobs, parse_knob
+from kit.planning.knobs import KnobKind, load_knobs, parse_knob
+from kit.planning.sweep import Sweep
 from kit.reporting.findings import format_outcome
 from kit.reporting.table import Format
-from kit.sweep import Sweep
-from kit.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
 
 KnobOpt = Annotated[
     list[str] | None,
@@ -94,7 +94,7 @@ def sweep(
     """Run every combination of knob values on a base profile, interleaved as compare does; cells
     that cannot differ on this build and host are merged and said. Prints the table (one column
     per knob), the scaling curve when cores vary, and what each change earned."""
-    from kit.ui import TerminalFeedback
+    from kit.cli.ui import TerminalFeedback
 
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
     feedback = TerminalFeedback(err)
@@ -151,8 +151,8 @@ def tune(
     raced on kit's statistics (a cell is dropped once significantly slower than the leader). Ends
     with the best, its speedup over `default` with a 95% interval, the runs and minutes it took,
     the cells it could not tell apart from the best, and what each change earned."""
-    from kit.campaign import winner_profile
-    from kit.ui import TerminalFeedback
+    from kit.campaign.run import winner_profile
+    from kit.cli.ui import TerminalFeedback
 
     if save_profile is not None:
         check_output_file(save_profile, "--save-profile")
@@ -182,7 +182,7 @@ def tune_request(
 ) -> CampaignRequest:  # fmt: skip
     """A sweep seeded with the built-in profiles, planned for as many rounds as a race may take
     (the grid strategy: three repeats), its runs chosen by ``tuning``."""
-    from kit.profiles import load_profiles
+    from kit.model.profiles import load_profiles
 
     repeats = "3" if tuning.strategy is Strategy.grid else str(MAX_ROUNDS)
     request = sweep_request(replace(options, repeats=repeats), knob, where, knobs_file)
@@ -192,7 +192,7 @@ def tune_request(
 
 
 def _save(profile, found, path: Path) -> None:
-    from kit.profiles import to_toml
+    from kit.model.profiles import to_toml
 
     image = found.best.split(":", 1)[0]
     name = "best-" + re.sub(r"[^A-Za-z0-9]+", "-", image).strip("-")

@@ -8,8 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from kit.hostinfo import HostFacts
-from kit.spec import RunSpec
+from kit.host.facts import HostFacts
+from kit.model.spec import RunSpec
 
 LineSink = Callable[[str], None]
 

@@ -9,7 +9,7 @@ import shlex
 from typing import Any
 
 from kit import __version__
-from kit.spec import WORKLOAD_MOUNT, RunSpec
+from kit.model.spec import WORKLOAD_MOUNT, RunSpec
 
 LABEL_MANAGED = "kit.managed"
 LABEL_SESSION = "kit.session"

@@ -21,15 +21,15 @@ from docker.tls import TLSConfig
 from docker.utils import kwargs_from_env
 from requests.exceptions import RequestException
 
-from kit import probe_script
 from kit.engines.base import LineSink, RunOutcome
 from kit.engines.container import LABEL_MANAGED, container_kwargs, probe_kwargs
 from kit.engines.endpoints import Endpoint
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
-from kit.hostinfo import HostFacts, facts_from_probe, parse_probe_output
+from kit.host import probe_script
+from kit.host.facts import HostFacts, facts_from_probe, parse_probe_output
+from kit.model.spec import RunSpec
 from kit.settings import reconnect_seconds
-from kit.spec import RunSpec
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
 from kit.errors import EngineUnavailable, UsageError
-from kit.hostinfo import HostFacts
-from kit.topology import Topology, read_host
+from kit.host.facts import HostFacts
+from kit.host.topology import Topology, read_host
 
 if TYPE_CHECKING:
     from kit.engines.slurm import SlurmOptions
@@ -119,7 +119,7 @@ def docker_engines(engines: Mapping[str, Engine]) -> list:
 def remote_facts(maker: EngineMaker, endpoint: Endpoint) -> HostFacts:
     """A Docker engine's host, read by a probe container from the first kit image it has."""
     from kit.errors import ImageNotFound
-    from kit.flavors import Flavor, image_tag
+    from kit.model.flavors import Flavor, image_tag
 
     engine = maker.engine(EngineKind.docker, endpoint)
     engine.check()

@@ -19,9 +19,9 @@ from pathlib import Path
 from kit.engines.base import LineSink, RunOutcome
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
-from kit.flavors import Flavor, docker_dir, image_tag
-from kit.hostinfo import HostFacts, local_facts
-from kit.spec import RunSpec
+from kit.host.facts import HostFacts, local_facts
+from kit.model.flavors import Flavor, docker_dir, image_tag
+from kit.model.spec import RunSpec
 
 # What the workload inherits from kit's own environment; everything else comes from the profile.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from kit.engines.base import LineSink, RunOutcome
 from kit.errors import EngineUnavailable, ImageNotFound, KitError, UsageError
-from kit.hostinfo import HostFacts, facts_from_probe
-from kit.spec import RunSpec, spec_from_json, spec_json
+from kit.host.facts import HostFacts, facts_from_probe
+from kit.model.spec import RunSpec, spec_from_json, spec_json
 
 JOB_PREFIX = "kit-"
 POLL_S = 0.5
@@ -157,7 +157,7 @@ def images(tool):
 def probe_code() -> str:
     from importlib import resources
 
-    script = resources.files("kit").joinpath("probe_script.py").read_text(encoding="utf-8")
+    script = resources.files("kit.host").joinpath("probe_script.py").read_text(encoding="utf-8")
     script = script.split('if __name__ == "__main__":')[0]
     return script + PROBE_IMAGES + PROBE_CHECK
 
@@ -183,7 +183,7 @@ class NodeProbe:
 def parse_probe(text: str, folder: Path) -> list[NodeProbe]:
     """Each node's facts from the probe step's output; UsageError when a node cannot write
     the session's folder or does not share it."""
-    from kit.hostinfo import PROBE_PREFIX
+    from kit.host.facts import PROBE_PREFIX
 
     found = []
     for line in text.splitlines():
@@ -310,7 +310,7 @@ def go_path(folder: Path, spec: RunSpec) -> Path:
 
 def node_log_path(folder: Path, spec: RunSpec) -> Path:
     """Where the node writes a run's log (as a session folder names it)."""
-    from kit.session_dir import SessionDir
+    from kit.store.folder import SessionDir
 
     return SessionDir(folder).log_path(spec)
 

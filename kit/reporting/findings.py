@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kit.analysis import Attribution, Curve
+from kit.campaign.tune import Outcome
+from kit.judging.analysis import Attribution, Curve
+from kit.judging.stats import Speedup, Verdict
 from kit.reporting.table import compact_table, speedup_text
-from kit.stats import Speedup, Verdict
-from kit.tune import Outcome
 
 
 def _speedup(s: Speedup | None) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from kit.cpus import format_cpu_list
 from kit.engines.container import container_kwargs, docker_run_line
-from kit.spec import RunSpec
+from kit.model.spec import RunSpec
 
 PLAN_SCHEMA = 1
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry

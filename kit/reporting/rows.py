@@ -2,8 +2,8 @@
 
 A cell is one (image, profile) measurement on one engine, repeated; its number is the median
 over repeats (for instances, the median of their per-repeat sum), and its speedup carries an
-interval and a verdict from kit.stats. A multi-instance cell's row is followed by one row per
-instance.
+interval and a verdict from kit.judging.stats. A multi-instance cell's row is followed by one
+row per instance.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.errors import UsageError
-from kit.flops import gflops
-from kit.results import RunResult, Status
-from kit.stats import (
+from kit.judging.cells import Cell, baselines, best_cells, cells, machine_id
+from kit.judging.stats import (
     NOISE_HINT,
     Speedup,
     Summary,
@@ -27,6 +25,8 @@ from kit.stats import (
     sequential_confidence,
     summarize,
 )
+from kit.model.flops import gflops
+from kit.model.results import RunResult, Status
 
 ROW_SCHEMA = 4  # the JSON and CSV exports' version (README: "Exported rows")
 
@@ -42,62 +42,6 @@ class RowStatus(StrEnum):
     invalid = "INVALID"
     failed = "failed"
     timed_out = "timed out"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (image, profile) measurement on one engine: its runs over every repeat and instance."""
-
-    runs: tuple[RunResult, ...]
-
-    @property
-    def first(self) -> RunResult:
-        return self.runs[0]
-
-    @property
-    def key(self) -> str:
-        return self.first.key
-
-    @property
-    def engine(self) -> str:
-        return self.first.engine
-
-    @property
-    def instances(self) -> int:
-        return self.first.instances
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.runs)
-
-    def repeats(self) -> list[list[RunResult]]:
-        """The runs of each repeat (its instances), in repeat order."""
-        by_repeat: dict[int, list[RunResult]] = {}
-        for r in self.runs:
-            by_repeat.setdefault(r.repeat, []).append(r)
-        return [runs for _, runs in sorted(by_repeat.items())]
-
-    def samples(self) -> list[float]:
-        """images/sec per repeat in which every instance succeeded (instances summed)."""
-        return [
-            sum(r.images_per_sec for r in runs)  # type: ignore[misc]
-            for runs in self.repeats()
-            if all(r.ok and r.images_per_sec for r in runs)
-        ]
-
-    def summary(self) -> Summary | None:
-        samples = self.samples()
-        return summarize(samples) if samples else None
-
-    def latencies(self, percentile: str) -> list[float]:
-        """A latency percentile (ms) per repeat in which every instance succeeded and reported
-        one: the worst instance's, since a request waits for the slowest."""
-        out = []
-        for runs in self.repeats():
-            values = [r.latency(percentile) for r in runs if r.ok]
-            if len(values) == len(runs) and all(v is not None for v in values):
-                out.append(max(values))  # type: ignore[type-var]
-        return out
 
 
 @dataclass(frozen=True)
@@ -143,64 +87,6 @@ class Row:
         if self.kind is RowKind.instance:
             return f"  #{self.instance}/{self.instances}"
         return f"{self.profile} x{self.instances}" if self.instances > 1 else self.profile
-
-
-def cells(results: Sequence[RunResult]) -> list[Cell]:
-    grouped: dict[tuple[str, str, int], list[RunResult]] = {}
-    for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
-        grouped.setdefault((r.engine, r.key, r.cell), []).append(r)
-    return [Cell(tuple(runs)) for runs in grouped.values()]
-
-
-def cell_keys(key: str, engine: str) -> tuple[str, str]:
-    """Names a cell answers to as a baseline: IMAGE:PROFILE, and IMAGE:PROFILE@ENGINE."""
-    return key, f"{key}@{engine}"
-
-
-def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
-    if baseline is not None and baseline not in keys:
-        raise UsageError(
-            f"baseline {baseline!r} is not one of the runs",
-            f"use IMAGE:PROFILE, one of: {', '.join(dict.fromkeys(keys))}",
-        )
-
-
-def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
-    """The cell speedups are measured against: ``IMAGE:PROFILE`` if given, else the first cell
-    with a measurement."""
-    measured = [c for c in table if c.samples()]
-    if baseline is None:
-        return measured[0] if measured else None
-    return next((c for c in measured if baseline in cell_keys(c.key, c.engine)), None)
-
-
-def machine_id(cell: Cell) -> str:
-    """The machine a cell ran on: its kernel's boot id, else its engine's name."""
-    return str((cell.first.host or {}).get("boot_id") or cell.engine)
-
-
-def baselines(table: Sequence[Cell], baseline: str | None) -> dict[str, Cell | None]:
-    """Each machine's baseline cell, by machine. Engines on one machine (docker and local)
-    share one, so their ratio is the container's cost; each other machine is measured against
-    its own, unless the baseline names one engine (``IMAGE:PROFILE@ENGINE``)."""
-    machines: dict[str, list[Cell]] = {}
-    for cell in table:
-        machines.setdefault(machine_id(cell), []).append(cell)
-    if (baseline is not None and "@" in baseline) or len(machines) == 1:
-        return dict.fromkeys(machines, baseline_cell(table, baseline))
-    return {m: baseline_cell(cells_, baseline) for m, cells_ in machines.items()}
-
-
-def best_cells(table: Sequence[Cell]) -> dict[str, Cell]:
-    """The fastest valid cell (by median) on each engine, by engine (none for a lone cell)."""
-    best: dict[str, tuple[float, Cell]] = {}
-    for cell in table if len(table) > 1 else ():
-        summary = cell.summary()
-        if summary is None or not cell.ok:
-            continue
-        if cell.engine not in best or summary.median > best[cell.engine][0]:
-            best[cell.engine] = (summary.median, cell)
-    return {engine: cell for engine, (_, cell) in best.items()}
 
 
 def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStatus, str | None]:

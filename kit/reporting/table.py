@@ -18,6 +18,9 @@ from enum import StrEnum
 
 from tabulate import tabulate
 
+from kit.judging.cells import cell_keys, cells, check_baseline
+from kit.judging.stats import Verdict
+from kit.model.results import RunResult
 from kit.reporting.rows import (
     ROW_SCHEMA,
     BestRow,
@@ -25,14 +28,9 @@ from kit.reporting.rows import (
     RowKind,
     RowStatus,
     best_rows,
-    cell_keys,
-    cells,
-    check_baseline,
     rows,
     several_engines,
 )
-from kit.results import RunResult
-from kit.stats import Verdict
 
 __all__ = ["Format", "cell_keys", "cells", "check_baseline", "render", "rows"]
 

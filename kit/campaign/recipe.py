@@ -1,0 +1,122 @@
+"""A session's recipe: what it asked for, kept in its ``session.json`` so that another host can
+place the same cells on its own topology (``kit replay``).
+
+The plan a session ran is placed for one machine (its cpusets, thread counts); the recipe is
+what the plan came from: the images, every cell's unresolved profile (a sweep's cells with
+their knobs applied), the workload, the CPU selection and numactl on top, instances, limits,
+repeats. Pure: JSON in, ``What`` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from kit.errors import UsageError
+from kit.model.profiles import NumaPolicy, Profile
+from kit.model.spec import (
+    Allocator,
+    DataFormat,
+    Limits,
+    Mode,
+    Model,
+    Precision,
+    Workload,
+    WorkloadSpec,
+)
+from kit.planning.placement import CpuSelection
+
+RECIPE_VERSION = 1
+
+
+def profile_json(profile: Profile) -> dict:
+    data = {f.name: getattr(profile, f.name) for f in fields(Profile)}
+    data["knobs"] = [list(pair) for pair in profile.knobs]
+    for key in ("env", "numactl", "select"):
+        data[key] = dict(getattr(profile, key))
+    return data
+
+
+def profile_from_json(data: Mapping) -> Profile:
+    known = {f.name for f in fields(Profile)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["knobs"] = tuple((str(k), str(v)) for k, v in values.get("knobs") or ())
+    return Profile(**values)
+
+
+def workload_json(workload: WorkloadSpec) -> dict:
+    data = asdict(workload)
+    data["workload_dir"] = str(workload.workload_dir) if workload.workload_dir else None
+    return data
+
+
+def workload_from_json(data: Mapping) -> WorkloadSpec:
+    return WorkloadSpec(
+        model=Model(data["model"]),
+        batch_size=int(data["batch_size"]),
+        num_batches=int(data["num_batches"]),
+        num_warmup_batches=int(data["num_warmup_batches"]),
+        data_format=DataFormat(data["data_format"]),
+        mode=Mode(data.get("mode") or ("infer" if data.get("forward_only") else "train")),
+        precision=Precision(data.get("precision", "fp32")),
+        allocator=Allocator(data.get("allocator", "system")),
+        workload=Workload(data["workload"]),
+        workload_dir=Path(data["workload_dir"]) if data.get("workload_dir") else None,
+    )
+
+
+def recipe_json(
+    what, images: Sequence[str], profiles: Sequence[Profile], pairs: frozenset | None
+) -> dict:
+    """The recipe of a campaign whose cells are ``images`` x ``profiles`` (only ``pairs`` of
+    them when given, as a sweep's)."""
+    selection = asdict(what.selection)
+    return {
+        "recipe": RECIPE_VERSION,
+        "images": list(images),
+        "profiles": [profile_json(p) for p in profiles],
+        "cells": sorted([list(p) for p in pairs]) if pairs is not None else None,
+        "workload": workload_json(what.workload),
+        "selection": {k: list(v) if isinstance(v, tuple) else v for k, v in selection.items()},
+        "numactl": asdict(what.numactl),
+        "instances": what.instances,
+        "limits": asdict(what.limits),
+        "repeats": what.repeats,
+        "timeout_s": what.timeout_s,
+    }
+
+
+def cells_of(recipe: Mapping) -> list[tuple[str, str]]:
+    """Every (image, profile) cell the recipe plans."""
+    if recipe.get("cells") is not None:
+        return [(str(i), str(p)) for i, p in recipe["cells"]]
+    return [(i, p["name"]) for i in recipe["images"] for p in recipe["profiles"]]
+
+
+def what_of(recipe: Mapping, cells: Sequence[tuple[str, str]], repeats: int, adaptive=None):
+    """The campaign that plans these cells of the recipe again, ``repeats`` times each."""
+    from kit.campaign.run import What
+
+    if recipe.get("recipe") != RECIPE_VERSION:
+        raise UsageError(
+            f"the session's recipe is version {recipe.get('recipe')!r}; this kit reads "
+            f"version {RECIPE_VERSION}",
+            "replay it with the kit version that recorded it (see its kit_version)",
+        )
+    profiles = {p["name"]: profile_from_json(p) for p in recipe["profiles"]}
+    wanted = [p for p in profiles if any(p == name for _, name in cells)]
+    images = [i for i in recipe["images"] if any(i == image for image, _ in cells)]
+    sel = recipe["selection"]
+    selection = CpuSelection(
+        cpus=tuple(sel["cpus"]) if sel.get("cpus") is not None else None,
+        nodes=tuple(sel["nodes"]) if sel.get("nodes") is not None else None,
+        cores=sel.get("cores"),
+        one_thread_per_core=bool(sel.get("one_thread_per_core")),
+    )
+    return What(
+        tuple(images), tuple(wanted), None, workload_from_json(recipe["workload"]), selection,
+        NumaPolicy(**recipe["numactl"]), recipe["instances"], Limits(**recipe["limits"]),
+        repeats, float(recipe["timeout_s"]), adaptive=adaptive,
+        pairs=frozenset(cells), profile_set=tuple(profiles[p] for p in wanted),
+    )  # fmt: skip

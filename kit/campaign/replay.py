@@ -1,0 +1,451 @@
+"""Sessions that travel: ``kit export`` (a session into a bundle), ``kit import`` (a bundle's
+session into the results database), ``kit replay`` (a bundle's plan placed and run on this
+host, then compared cell by cell) and ``kit diff`` (any two sessions compared).
+
+A replay is an ordinary campaign (``kit.campaign``) built from the session's recipe, restricted
+to the cells the original measured; its session records which one it replays.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kit.campaign.recipe import cells_of, profile_from_json, what_of
+from kit.campaign.run import CampaignRequest, Finished, How, Where, execute, prepare
+from kit.campaign.tune import Adaptive
+from kit.engines.base import Engine
+from kit.engines.endpoints import Endpoint
+from kit.engines.factory import EngineKind, EngineMaker, open_engines
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
+from kit.judging.reproduce import (
+    DEFAULT_TOLERANCE,
+    CellDiff,
+    cell_diffs,
+    placement_changes,
+    system_diff,
+)
+from kit.model.feedback import Feedback
+from kit.model.results import RunResult
+from kit.store.bundle import (
+    IMAGES,
+    PROFILES,
+    SYSTEM,
+    Bundle,
+    Written,
+    compression_of,
+    images_of,
+    is_bundle,
+    open_bundle,
+    systems_of,
+    write_bundle,
+)
+from kit.store.database import ResultsDB, load_stored
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    session: str
+    out: Path
+    results: Path = Path("results")
+    db: Path | None = None
+    with_images: bool = False
+    host: Endpoint | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return How(self.results, self.db).db_path
+
+
+def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedback) -> Written:
+    """One session into one bundle file (with its images when asked)."""
+    from kit.store.folder import SessionDir, check_writable
+
+    compression_of(request.out)
+    check_writable(request.out.parent if str(request.out.parent) else Path("."))
+    stored = load_stored(request.db_path, request.session)
+    folder = SessionDir.open(request.results, stored.session_id).path
+    runs, meta = list(stored.runs), stored.meta
+    references = list(dict.fromkeys(r.image_ref for r in runs if r.image_id))
+    engine = _export_engine(maker, request, feedback)
+    digests = _digests(engine, runs, request.with_images, feedback) if engine else {}
+    extra = {
+        SYSTEM: _json(meta.get("systems") or systems_of(meta, runs)),
+        IMAGES: _json(images_of(runs, digests)),
+        PROFILES: _profiles_toml(meta).encode("utf-8"),
+    }
+    tar = None
+    try:
+        if request.with_images:
+            from kit.images.distribution import save_references
+
+            tar = request.out.with_name(request.out.name + ".images.tar")
+            with feedback.moving(f"saving {', '.join(references)}") as on_bytes:
+                save_references(engine.client, references, tar, on_bytes)
+        return write_bundle(request.out, folder, extra, tar, stored.session_id)
+    finally:
+        if tar is not None:
+            tar.unlink(missing_ok=True)
+
+
+def _json(data: object) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+
+
+def _profiles_toml(meta: Mapping) -> str:
+    """The cells' profiles as ``--profiles`` reads them (none for a session without recipe)."""
+    from kit.model.profiles import to_toml
+
+    recipe = meta.get("recipe") or {}
+    profiles = [profile_from_json(p) for p in recipe.get("profiles", [])]
+    return "\n".join(to_toml(p, p.name, p.description) for p in profiles)
+
+
+def _export_engine(maker: EngineMaker, request: ExportRequest, feedback: Feedback):
+    """The Docker engine that holds the session's images: needed for --with-images, asked for
+    registry digests otherwise when one answers."""
+    try:
+        engine = maker.engine(EngineKind.docker, request.host)
+        engine.check()
+    except EngineUnavailable as exc:
+        if request.with_images:
+            raise
+        feedback.say(f"no Docker engine answered ({exc.message}): registry digests not recorded")
+        return None
+    if not hasattr(engine, "client"):  # not Docker: it has no images to carry or digests
+        if request.with_images:
+            raise UsageError(f"--with-images needs a Docker engine; {engine.name} is not one")
+        return None
+    return engine
+
+
+def _digests(
+    engine, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
+) -> dict[str, list[str]]:
+    """Each image's registry digests, where the engine still holds the image the runs used.
+    An image changed since gets none (its digests are another image's); with --with-images it
+    is refused, as the bundle would name one image and carry another."""
+    import docker.errors
+
+    out: dict[str, list[str]] = {}
+    for r in runs:
+        if not r.image_id or r.image_ref in out:
+            continue
+        try:
+            image = engine.client.images.get(r.image_ref)
+        except docker.errors.ImageNotFound:
+            out[r.image_ref] = []
+            continue
+        changed = f"{r.image_ref} on {engine.name} is now {image.id[:19]}; the session ran "
+        if image.id != r.image_id and with_images:
+            raise UsageError(
+                changed + r.image_id[:19],
+                "export without --with-images, or from the engine that still has the image",
+            )
+        if image.id != r.image_id:
+            feedback.say(f"{changed}{r.image_id[:19]}: its registry digests are not recorded")
+            out[r.image_ref] = []
+            continue
+        out[r.image_ref] = list(image.attrs.get("RepoDigests") or [])
+    return out
+
+
+@dataclass(frozen=True)
+class Imported:
+    session_id: str
+    folder: Path
+    new: bool
+
+
+def import_bundle(bundle: Bundle, results: Path, db: ResultsDB) -> Imported:
+    """The bundle's session into ``results/`` and the results database (once: importing it
+    again changes nothing)."""
+    sid = bundle.session_id
+    target = results / sid
+    if target.exists() and not _same_runs(target, bundle.folder):
+        raise UsageError(
+            f"{target} already holds another session with the id {sid}",
+            "import into another folder with --results DIR",
+        )
+    new = not db.has_session(sid)
+    if not target.exists():
+        results.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(bundle.folder, target)
+    if new:
+        meta = {
+            **bundle.meta,
+            "imported_from": bundle.source.name,
+            "systems": bundle.systems,
+            "images": bundle.images,
+        }
+        db.add_session(sid, meta)
+        for run in bundle.runs:
+            db.add_run(sid, run.to_json())
+    return Imported(sid, target, new)
+
+
+def _same_runs(a: Path, b: Path) -> bool:
+    def read(folder: Path) -> bytes:
+        path = folder / "results.jsonl"
+        return path.read_bytes() if path.is_file() else b""
+
+    return read(a) == read(b)
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    bundle: Path
+    where: Where = field(default_factory=Where)
+    how: How = field(default_factory=How)
+    repeats: int | None = None  # None: as many as the original's cells had
+    adaptive: Adaptive | None = None
+    allow_different_image: bool = False
+    tolerance: float = DEFAULT_TOLERANCE
+    registry: str | None = None  # where the images can be pulled by their recorded digests
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two sessions side by side: per cell, and what differs between their machines."""
+
+    there: str
+    here: str
+    cells: tuple[CellDiff, ...]
+    systems: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    finished: Finished
+    comparison: Comparison
+
+
+def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Replayed:
+    """The bundle's cells placed on this host's engines and run, then compared with it."""
+    from kit import __version__
+
+    maker = _Reusing(maker)  # the engines images were brought to are the ones that run
+    with open_bundle(request.bundle) as bundle:
+        what = replay_what(bundle, request)
+        where = request.where
+        engines = open_engines(maker, where.kinds, where.hosts, where.cluster(request.how.results))
+        different = bring_images(
+            bundle, engines, what.image_refs, request.allow_different_image, feedback,
+            request.registry,
+        )  # fmt: skip
+        how = replace(
+            request.how,
+            meta={"replay_of": bundle.session_id, "different_images": list(different)},
+        )
+        prepared = prepare(CampaignRequest(what, request.where, how), maker, feedback)
+        moved = placement_changes(bundle.meta.get("plan") or [], prepared.plan)
+        for line in moved or ["every run has the placement it had there"]:
+            feedback.say(f"placement: {line}")
+        with ResultsDB(how.db_path) as db:
+            import_bundle(bundle, how.results, db)
+        finished = execute(prepared, feedback)
+        here = {"hosts": prepared.hosts, "kit_version": __version__}
+        comparison = compare_sessions(
+            (bundle.session_id, bundle.runs, bundle.systems),
+            (finished.session_id, list(finished.runs), systems_of(here, finished.runs)),
+            request.tolerance,
+        )
+        return Replayed(finished, comparison)
+
+
+def replay_what(bundle: Bundle, request: ReplayRequest):
+    """The campaign a replay runs: the recipe's cells the original measured, as many times as
+    it did (or as asked)."""
+    meta, original = bundle.meta, bundle.runs
+    recipe = meta.get("recipe")
+    if not isinstance(recipe, dict):
+        raise UsageError(
+            f"session {bundle.session_id} has no recipe (kit {meta.get('kit_version')} "
+            "recorded it, before sessions could be replayed)",
+            "compare it with a new session instead: `kit import` it, then `kit diff`",
+        )
+    repeats = request.repeats or max_repeats(original)
+    if request.adaptive is not None:
+        repeats = request.adaptive.max_repeats
+    return what_of(recipe, measured_cells(recipe, original), repeats, request.adaptive)
+
+
+class _Reusing:
+    """An EngineMaker that makes each engine once."""
+
+    def __init__(self, maker: EngineMaker) -> None:
+        self.maker, self.made = maker, {}
+
+    def engine(self, kind: EngineKind, endpoint: Endpoint | None = None) -> Engine:
+        if (kind, endpoint) not in self.made:
+            self.made[(kind, endpoint)] = self.maker.engine(kind, endpoint)
+        return self.made[(kind, endpoint)]
+
+    def this_host(self):
+        return self.maker.this_host()
+
+
+def measured_cells(recipe: Mapping, runs: Sequence[RunResult]) -> list[tuple[str, str]]:
+    """The recipe's cells the original measured (a tune's cells it dropped are not replayed)."""
+    done = {(r.image, r.profile) for r in runs if r.ok}
+    cells = [c for c in cells_of(recipe) if c in done]
+    if not cells:
+        raise UsageError(
+            "the session has no successful run to replay", "export a session with results"
+        )
+    return cells
+
+
+def max_repeats(runs: Sequence[RunResult]) -> int:
+    """The most repeats a cell of the session had (what a replay runs by default)."""
+    counts: dict[str, set[int]] = {}
+    for r in runs:
+        if r.ok:
+            counts.setdefault(r.key, set()).add(r.repeat)
+    return max((len(v) for v in counts.values()), default=1)
+
+
+def bring_images(
+    bundle: Bundle,
+    engines: Mapping[str, Engine],
+    refs,
+    allow: bool,
+    feedback: Feedback,
+    registry: str | None = None,
+) -> list[str]:
+    """Every engine holds the very images the session ran: loaded from the bundle when it
+    carries them, else pulled by digest from ``registry``; a different one is refused unless
+    allowed, then said and recorded."""
+    recorded = bundle.images
+    different, loaded = [], set()
+    for name, engine in engines.items():
+        for ref in refs:
+            image = recorded.get(ref.label) or {}
+            want = image.get("id")
+            if want is None:
+                continue  # a failed run's image: nothing to hold it to
+            have = _image_id(engine, ref.reference)
+            if have != want and hasattr(engine, "client"):
+                if _retag(engine, ref.reference, want, feedback):
+                    pass  # the engine had it under another name
+                elif bundle.images_tar is not None and name not in loaded:
+                    _load(engine, bundle, feedback)
+                    loaded.add(name)
+                elif registry is not None:
+                    digests = image.get("repo_digests") or []
+                    _pull_digest(engine, ref.reference, digests, want, registry, feedback)
+                have = _image_id(engine, ref.reference)
+            if have != want:
+                different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
+    return different
+
+
+def _retag(engine, reference: str, want: str, feedback: Feedback) -> bool:
+    """The session's image, found on the engine by its id under another name, named as the
+    session named it."""
+    import docker.errors
+    from docker.utils import parse_repository_tag
+
+    try:
+        image = engine.client.images.get(want)
+    except docker.errors.ImageNotFound:
+        return False
+    image.tag(*parse_repository_tag(reference))
+    feedback.say(f"{engine.name}: found the session's image {want[:19]}; tagged it {reference}")
+    return True
+
+
+def _refuse_or_say(name, ref, have: str | None, want: str, allow: bool, feedback) -> str:
+    line = f"{name}: {ref.reference} is {(have or 'missing')[:19]}, the session ran {want[:19]}"
+    if not allow:
+        raise UsageError(
+            line,
+            "export the session with --with-images, pass --registry where its images were "
+            "pushed, or --allow-different-image to run this image (recorded in the replay)",
+        )
+    feedback.say(f"different image (allowed): {line}")
+    return line
+
+
+def pulled_names(digests: Sequence[str], registry: str) -> list[str]:
+    """Where each recorded digest (``HOST/REPO@sha256:...``) is in ``registry``."""
+    names = []
+    for digest in digests:
+        repository, at, sha = digest.partition("@")
+        if not at:
+            continue
+        first, slash, rest = repository.partition("/")
+        is_host = slash and ("." in first or ":" in first or first == "localhost")
+        names.append(f"{registry}/{rest if is_host else repository}@{sha}")
+    return list(dict.fromkeys(names))
+
+
+def _pull_digest(engine, reference: str, digests, want: str, registry: str, feedback) -> None:
+    """The image by one of its digests from the registry, tagged as the session named it."""
+    import docker.errors
+    from docker.utils import parse_repository_tag
+    from requests.exceptions import RequestException
+
+    for name in pulled_names(digests, registry):
+        try:
+            image = engine.client.images.pull(name)
+        except (docker.errors.APIError, RequestException) as exc:
+            feedback.say(f"{engine.name}: cannot pull {name}: {str(exc)[:200]}")
+            continue
+        if image.id == want:
+            image.tag(*parse_repository_tag(reference))
+            feedback.say(f"pulled {name} into {engine.name} as {reference} (id checked)")
+            return
+    feedback.say(f"{engine.name}: {registry} has no image with the session's digests")
+
+
+def _image_id(engine: Engine, reference: str) -> str | None:
+    try:
+        return engine.image_id(reference)
+    except ImageNotFound:
+        return None
+
+
+def _load(engine, bundle: Bundle, feedback: Feedback) -> None:
+    from kit.images.distribution import load
+
+    assert bundle.images_tar is not None
+    with feedback.moving(f"loading the bundle's images into {engine.name}") as on_bytes:
+        tags = load(engine.client, bundle.images_tar, on_bytes)
+    feedback.say(f"loaded {', '.join(tags)} into {engine.name} from the bundle")
+
+
+Source = tuple[str, Sequence[RunResult], Mapping[str, Mapping]]  # id, runs, systems
+
+
+def compare_sessions(there: Source, here: Source, tolerance: float) -> Comparison:
+    """Per-cell verdicts and the first machines' differences, there against here."""
+    a_systems, b_systems = list(there[2].values()), list(here[2].values())
+    skip = {"engine", "images"}
+    a = {k: v for k, v in (a_systems[0] if a_systems else {}).items() if k not in skip}
+    b = {k: v for k, v in (b_systems[0] if b_systems else {}).items() if k not in skip}
+    return Comparison(
+        there[0], here[0], tuple(cell_diffs(there[1], here[1], tolerance)),
+        tuple(system_diff(a, b)),
+    )  # fmt: skip
+
+
+def load_source(text: str, results: Path, db_path: Path) -> Source:
+    """A session to compare: a bundle file, or a session in the results database."""
+    if is_bundle(text):
+        with open_bundle(Path(text)) as bundle:
+            return bundle.session_id, bundle.runs, bundle.systems
+    if not db_path.is_file():
+        raise UsageError(f"no results database at {db_path}", "pass --db, or a bundle file")
+    stored = load_stored(db_path, text)
+    meta = stored.meta
+    return stored.session_id, stored.runs, meta.get("systems") or systems_of(meta, stored.runs)
+
+
+def check_tolerance(percent: float) -> float:
+    if not 0 <= percent < 100:
+        raise UsageError(f"--tolerance takes a percentage in [0, 100), got {percent}")
+    return percent / 100

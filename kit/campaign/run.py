@@ -1,0 +1,524 @@
+"""A campaign: what ``kit compare``, ``run``, ``verify`` and ``plan`` ask for, as one typed request,
+taken through two steps.
+
+``prepare(request, maker, feedback)`` checks the whole request, opens the engines, brings every
+image to every engine, reads each machine's facts and places the plan once per machine.
+``execute(prepared, feedback)`` holds the session lock, opens the session and runs it, persisting
+each result the moment it exists. Everything the command line does between its options and its
+table happens here, in this order, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kit import __version__
+from kit.campaign.tune import Adaptive, AdaptiveSchedule, AllAtOnce, Schedule, Tuning, check_budget
+from kit.engines.base import Engine, EngineSet
+from kit.engines.endpoints import Endpoint
+from kit.engines.factory import EngineKind, EngineMaker, docker_engines, open_engines
+from kit.engines.slurm import SlurmOptions
+from kit.errors import Interrupted, KitError, UsageError
+from kit.host.facts import HostFacts
+from kit.host.topology import Topology
+from kit.judging.cells import cell_keys, check_baseline
+from kit.judging.gate import Gate, slower_than
+from kit.model.feedback import Feedback
+from kit.model.flavors import resolve_image
+from kit.model.profiles import NumaPolicy, Profile, load_profiles, pick
+from kit.model.results import RunResult
+from kit.model.spec import ImageRef, Limits, Precision, RunSpec, Workload, WorkloadSpec
+from kit.planning.placement import CpuSelection
+from kit.planning.plan import build_plan
+from kit.planning.sweep import Grid, Sweep, grid
+
+MAX_REPEATS = 1000
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class What:
+    """What to run: images x profiles, the workload, where on the CPUs, how often."""
+
+    images: tuple[str, ...]
+    profiles: tuple[str, ...] = ("default",)
+    profiles_file: Path | None = None
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    selection: CpuSelection = field(default_factory=CpuSelection)
+    numactl: NumaPolicy = field(default_factory=NumaPolicy)  # on top of every profile
+    instances: int | str = 1
+    limits: Limits = field(default_factory=Limits)
+    repeats: int = 1
+    timeout_s: float = 3600.0
+    sweep: Sweep | None = None  # cells from knob values on the one profile (the base)
+    adaptive: Adaptive | None = None  # --repeats auto: up to its max_repeats, round by round
+    # A replay's: only these (image, profile) cells, of profiles given whole (its recipe's).
+    pairs: frozenset[tuple[str, str]] | None = None
+    profile_set: tuple[Profile, ...] = ()
+    allow_emulated: bool = False  # bf16 on a CPU without avx512_bf16 or amx_bf16
+
+    def __post_init__(self) -> None:
+        if self.sweep is not None and len(self.profiles) != 1:
+            raise UsageError(
+                f"a sweep starts from one base profile, not {len(self.profiles)}",
+                "give one -p BASE (the knobs are set on top of it)",
+            )
+        if not self.images:
+            raise UsageError("no image to run", "name at least one flavor or image reference")
+        if not self.profiles:
+            raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
+        for what, names in (("image", self.images), ("profile", self.profiles)):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise UsageError(
+                    f"{what} {', '.join(twice)} named twice: one cell would be measured "
+                    "against itself",
+                    f"name each {what} once (use --repeats for more runs of a cell)",
+                )
+        if self.adaptive is not None and self.repeats != self.adaptive.max_repeats:
+            raise UsageError("adaptive repeats plan their maximum", "leave --repeats auto alone")
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {self.repeats}")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise UsageError(
+                f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], "
+                f"got {self.timeout_s}",
+                "give the seconds a run may take, e.g. --timeout 3600",
+            )
+        if self.workload.workload is Workload.peak:
+            raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
+
+    @property
+    def image_refs(self) -> list[ImageRef]:
+        return [resolve_image(name) for name in self.images]  # refuses a malformed reference
+
+    def numactl_overrides(self) -> dict[str, str | bool]:
+        n = self.numactl
+        names = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
+        given: dict[str, str | bool] = {k: getattr(n, k) for k in names if getattr(n, k)}
+        if n.localalloc:
+            given["localalloc"] = True
+        return given
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which engines: kinds on this machine, or Docker hosts; how missing images arrive."""
+
+    kinds: tuple[EngineKind, ...] = (EngineKind.auto,)
+    hosts: tuple[Endpoint, ...] = ()
+    pull: bool = False
+    registry: str | None = None
+    build_missing: bool = False
+    slurm: SlurmOptions | None = None  # --engine slurm: where its jobs go
+
+    def __post_init__(self) -> None:
+        if (self.slurm is not None) != (EngineKind.slurm in self.kinds):
+            raise UsageError(
+                "the Slurm options go with --engine slurm",
+                "pass --engine slurm, or leave --partition, --nodelist, ... out",
+            )
+
+    @property
+    def remote(self) -> bool:
+        """Engines on other machines, whose topology is read once they answer."""
+        return bool(self.hosts) or self.slurm is not None
+
+    def cluster(self, results: Path) -> tuple[SlurmOptions, Path] | None:
+        return (self.slurm, results.resolve()) if self.slurm is not None else None
+
+
+@dataclass(frozen=True)
+class How:
+    """How the session goes: its results, resume, verify, baseline and gate, the lock."""
+
+    results: Path = Path("results")
+    db: Path | None = None
+    resume: str | None = None
+    measure: bool = True  # False: verify only
+    verify: bool = False
+    baseline: str | None = None  # IMAGE:PROFILE[@HOST]
+    gate: Gate | None = None
+    allow_concurrent: bool = False
+    argv: tuple[str, ...] = ()  # the command line, kept in the session's record
+    tuning: Tuning | None = None  # kit tune: which runs of the plan to spend the budget on
+    meta: Mapping[str, object] = field(default_factory=dict)  # kept in session.json (a replay's)
+
+    @property
+    def db_path(self) -> Path:
+        from kit.store.folder import DB_NAME
+
+        return self.db or self.results / DB_NAME
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    what: What
+    where: Where = field(default_factory=Where)
+    how: How = field(default_factory=How)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A campaign ready to run: its engines hold every image, its plan is placed."""
+
+    request: CampaignRequest
+    engines: Mapping[str, Engine]
+    facts: Mapping[str, HostFacts]  # by engine
+    machines: Mapping[str, tuple[str, ...]]  # machine (boot id) -> its engines, which take turns
+    plan: tuple[RunSpec, ...]
+    gate_runs: tuple[RunResult, ...] = ()
+
+    @property
+    def engine(self) -> Engine:
+        """The one seam the session runs through (a set when there are several engines)."""
+        if len(self.engines) == 1:
+            return next(iter(self.engines.values()))
+        return EngineSet(dict(self.engines))
+
+    @property
+    def hosts(self) -> dict[str, dict]:
+        """Each engine's host record (what every run's provenance carries)."""
+        return {name: f.record for name, f in self.facts.items()}
+
+
+@dataclass(frozen=True)
+class Finished:
+    session_id: str
+    folder: Path
+    planned: int
+    runs: tuple[RunResult, ...]
+    verified: tuple[dict, ...]
+    gate_failures: tuple[str, ...] | None  # None: no gate asked for
+
+    @property
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.runs if not r.ok]
+
+
+def profiles_of(what: What) -> list[Profile]:
+    if what.profile_set:
+        return list(what.profile_set)
+    return pick(load_profiles(what.profiles_file), list(what.profiles))
+
+
+def grid_of(what: What, topology: Topology) -> Grid:
+    """A sweep's cells on one machine's topology (what can differ there)."""
+    assert what.sweep is not None
+    (base,) = profiles_of(what)
+    s = what.sweep
+    seeds = pick(load_profiles(what.profiles_file), list(s.seeds))
+    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where, seeds)
+
+
+def winner_profile(prepared: Prepared, key: str) -> Profile:
+    """The profile a sweep's or tune's cell ran (IMAGE:PROFILE), on the first machine."""
+    topology = next(iter(prepared.facts.values())).topology
+    cells = {c.key: c.profile for c in grid_of(prepared.request.what, topology).cells}
+    return cells[key]
+
+
+def cells_of(
+    what: What, topology: Topology
+) -> tuple[Sequence[str], list[Profile], frozenset[tuple[str, str]] | None]:
+    """The campaign's cells on one machine: images x profiles, only ``pairs`` of them when
+    given (a sweep's cells, with their knobs applied, or a replay's)."""
+    if what.sweep is not None:
+        g = grid_of(what, topology)
+        return g.images, list(g.profiles), g.pairs
+    return what.images, profiles_of(what), what.pairs
+
+
+def recipe_of(prepared: Prepared) -> dict:
+    """What the session asked for, as ``kit replay`` places it again on another machine."""
+    from kit.campaign.recipe import recipe_json
+
+    what = prepared.request.what
+    topology = next(iter(prepared.facts.values())).topology
+    return recipe_json(what, *cells_of(what, topology))
+
+
+def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
+    """The plan on one machine's topology (pure: nothing runs)."""
+    images, profiles, only = cells_of(what, topology)
+    return build_plan(
+        images, profiles, what.workload, topology, what.selection, what.timeout_s,
+        numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
+        repeats=what.repeats, engines=engines, only=only,
+        looks=what.adaptive.looks if what.adaptive else 1,
+    )  # fmt: skip
+
+
+def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | None:
+    """Everything about the request that needs no engine, checked before any is asked: the
+    profiles, the images' references, the results folder, resume and gate sessions, and (with
+    no --host) the placement on this machine, returned to be reused for its engines."""
+    from kit.settings import check_environment
+    from kit.store.folder import SessionDir, check_writable
+
+    what, how = request.what, request.how
+    check_environment()
+    _ = what.image_refs
+    first = None
+    if not request.where.remote:
+        kinds = tuple(k.value for k in dict.fromkeys(request.where.kinds))
+        topology = maker.this_host()
+        first = FirstPlan(topology, kinds, tuple(place(what, topology, kinds)))
+        _check_memory(what.limits, topology)
+        if how.baseline is not None and "@" not in how.baseline:  # @ENGINE: once they answer
+            _check_baseline(first.specs, how.baseline)
+    else:
+        profiles_of(what)
+    if "local" in [k.value for k in request.where.kinds] and (
+        what.limits.memory or what.limits.pids
+    ):
+        raise UsageError(
+            "--memory and --pids-limit are container limits", "use them with --engine docker"
+        )
+    if how.tuning is not None and first is not None:
+        check_budget(how.tuning.budget, len({s.key for s in first.specs}))
+    check_writable(how.results)
+    from kit.store.database import ResultsDB
+
+    ResultsDB.check(how.db_path)
+    if how.resume is not None:
+        from kit.campaign.session import check_resumable
+
+        store = SessionDir.open(how.results, how.resume)
+        if first is not None:  # the same plan, or refused now (engines answer later)
+            check_resumable(store, first.specs, by_kind=True)
+        else:
+            store.read_meta()  # a damaged record is refused before any engine is asked
+    return first
+
+
+def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) -> Prepared:
+    """Check, open engines, deliver images, read facts, place the plan once per machine."""
+    from kit.images.delivery import deliver
+
+    first = check_request(request, maker)
+    if request.what.sweep is not None:
+        topology = first.topology if first is not None else maker.this_host()
+        for line in grid_of(request.what, topology).lines():
+            feedback.say(line)
+    how = request.how
+    gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
+    where = request.where
+    engines = open_engines(maker, where.kinds, where.hosts, where.cluster(how.results))
+    _check_reach(request.what, engines)
+    for one in engines.values():
+        one.check()
+    refs = request.what.image_refs
+    deliver(refs, engines, feedback, pull=where.pull, registry=where.registry,
+            build_missing=where.build_missing)  # fmt: skip
+    facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
+    for one in engines.values():
+        if limits := getattr(one, "podman", None):
+            from kit.engines.podman import describe
+
+            feedback.say(f"{one.name} runs podman: its containers get {describe(limits)}, within "
+                         "the engine's own limits (podman's defaults exceed them)")  # fmt: skip
+    if where.remote:
+        for name, f in facts.items():
+            feedback.say(f"{name}: {describe_host(f.record)}")
+    for f in facts.values():
+        memory_mb = f.record.get("memory_mb")
+        _check_memory(
+            request.what.limits, f.topology, memory_mb if isinstance(memory_mb, int) else None
+        )
+    machines = machines_of(facts, feedback)
+    topologies = [(facts[names[0]].topology, names) for names in machines.values()]
+    plan = place_fleet(request.what, topologies, first)
+    _check_precision(request.what, facts, plan)
+    _check_baseline(plan, request.how.baseline)
+    return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+
+
+def _check_precision(what: What, facts: Mapping[str, HostFacts], plan: Sequence[RunSpec]) -> None:
+    """bf16 only where the CPU computes it, unless --allow-emulated."""
+    from kit.host.facts import BF16_FLAGS, native_bf16
+
+    if what.allow_emulated:
+        return
+    for name in dict.fromkeys(s.engine for s in plan if s.workload.precision is Precision.bf16):
+        record = facts[name].record
+        if not native_bf16(record.get("isa_flags")):
+            raise UsageError(
+                f"bf16 on {name} ({record.get('cpu_model') or 'its CPU'}) would be emulated: "
+                f"the CPU has neither {' nor '.join(BF16_FLAGS)}",
+                "use --precision fp32, or pass --allow-emulated to measure it anyway",
+            )
+
+
+def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = None) -> None:
+    """A memory limit beyond the machine's memory limits nothing: refuse it."""
+    total_mb = total_mb or sum(n.mem_total_mb or 0 for n in topology.nodes)
+    wanted = limits.memory_bytes
+    if wanted is not None and total_mb and wanted > total_mb * 2**20:
+        raise UsageError(
+            f"--memory {limits.memory} is more than this host's {total_mb} MB",
+            f"give at most {total_mb // 1024}g, or leave --memory out",
+        )
+
+
+def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
+    check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
+
+
+def _check_reach(what: What, engines: Mapping[str, Engine]) -> None:
+    remote = [e.name for e in docker_engines(engines) if not e.samples_host]
+    if remote and what.workload.workload_dir is not None:
+        raise UsageError(
+            f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",
+            "run tf_cnn_benchmarks on this machine's engine, or leave --host out",
+        )
+
+
+def describe_host(record: Mapping[str, object]) -> str:
+    r = record
+    return (
+        f"{r.get('hostname')}, {r.get('cpu_model') or '?'}, {r.get('sockets')} socket(s), "
+        f"{r.get('numa_nodes')} NUMA node(s), {r.get('physical_cores')} cores / "
+        f"{r.get('logical_cpus')} CPUs"
+    )
+
+
+def machines_of(facts: Mapping[str, HostFacts], feedback: Feedback) -> dict[str, tuple[str, ...]]:
+    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
+    says when engines share one, as their runs then take turns."""
+    machines: dict[str, list[str]] = {}
+    for name, f in facts.items():
+        machines.setdefault(f.machine, []).append(name)
+    for names in machines.values():
+        if len(names) > 1:
+            feedback.say(
+                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
+                "their runs take turns"
+            )
+    return {m: tuple(names) for m, names in machines.items()}
+
+
+@dataclass(frozen=True)
+class FirstPlan:
+    """The plan checked up front on this machine, its runs named by engine kind."""
+
+    topology: Topology
+    kinds: tuple[str, ...]
+    specs: tuple[RunSpec, ...]
+
+    def for_machine(self, topology: Topology, engines: Sequence[str]) -> list[RunSpec] | None:
+        """The same runs for a machine with this topology whose engines answered for the
+        kinds, in order (auto became whichever one answered); None when it is another."""
+        if topology != self.topology or len(engines) != len(self.kinds):
+            return None
+        names = dict(zip(self.kinds, engines, strict=True))
+        return [replace(s, engine=names[s.engine]) for s in self.specs]
+
+
+def place_fleet(
+    what: What,
+    machines: Sequence[tuple[Topology, Sequence[str]]],
+    first: FirstPlan | None = None,
+) -> list[RunSpec]:
+    """The same plan on every machine (its topology, and its engines, which take turns there),
+    each placed on its own topology once: the plan checked up front serves this machine. Runs
+    are numbered one machine after another; a placement a machine cannot give is refused
+    naming its engines."""
+    plan: list[RunSpec] = []
+    for topology, engines in machines:
+        part = first.for_machine(topology, engines) if first is not None else None
+        if part is None:
+            try:
+                part = place(what, topology, engines)
+            except UsageError as exc:
+                if len(machines) == 1:
+                    raise
+                raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
+        plan += [replace(s, index=len(plan) + s.index) for s in part]
+    return plan
+
+
+def execute(prepared: Prepared, feedback: Feedback) -> Finished:
+    """Run the prepared campaign in one session (new, or the one resumed), each result on disk
+    the moment it exists; an interrupt keeps every finished run and says how to finish."""
+    from kit.campaign.lock import session_lock
+    from kit.campaign.session import open_session
+    from kit.store.database import ResultsDB
+    from kit.store.folder import load_session
+
+    how, plan = prepared.request.how, list(prepared.plan)
+    meta = {
+        "hosts": prepared.hosts,
+        "argv": list(how.argv or sys.argv[1:]),
+        "recipe": recipe_of(prepared),
+        **how.meta,
+    }
+    with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
+        store, previous = open_session(
+            plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
+        )
+        feedback.say(
+            f"kit {__version__}: {_planned(prepared, len(plan) - len(previous), True)} of "
+            f"{prepared.request.what.workload.describe()}; "
+            f"results in {store.path}"
+        )
+        resume = f"finish it with the same command plus --resume {store.session_id}"
+        try:
+            runs, verified = _run(prepared, store, previous, feedback)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted after {len(load_session(store.path))} of "
+                f"{_planned(prepared, len(plan))}; every finished "
+                f"run is in {store.path}",
+                resume,
+            ) from None
+        except OSError as exc:  # the disk filled, the folder went away, ...
+            raise KitError(
+                f"the session stopped: {exc.strerror or exc} ({exc.filename or store.path}); "
+                f"every run recorded before is in {store.path} and the results database",
+                f"make room, then {resume}",
+            ) from None
+    gate = how.gate
+    failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent, gate.on)) if gate else None
+    return Finished(store.session_id, store.path, len(plan), tuple(runs), tuple(verified), failures)
+
+
+def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:
+    """How many runs a session has ahead: a tune's or adaptive repeats' plan is a maximum."""
+    choose = prepared.request.how.tuning or prepared.request.what.adaptive
+    if choose is None:
+        return f"{runs} run(s)"
+    return f"up to {runs} run(s)" + (f" ({choose.describe()})" if why else "")
+
+
+def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list, list]:
+    """The measured runs (those ``previous`` lacks), then the diagnostic runs of --verify."""
+    from kit.campaign.session import run_session, run_verify
+
+    how, plan, engine = prepared.request.how, list(prepared.plan), prepared.engine
+    lanes = {name: machine for machine, names in prepared.machines.items() for name in names}
+    several = len(prepared.engines) > 1
+    schedule = schedule_of(prepared)
+    with feedback.running(prepared.request.what.workload, several) as listener:
+        runs = list(previous)
+        while how.measure and (batch := schedule.next(plan, runs)):
+            runs = run_session(
+                batch, engine, store, listener, how.baseline, runs, prepared.hosts, lanes
+            )
+        verified = run_verify(plan, engine, store, listener) if how.verify else []
+    return runs if how.measure else [], verified
+
+
+def schedule_of(prepared: Prepared) -> Schedule:
+    """Which runs of the plan go next: all of them, or a tune's choice round by round."""
+    tuning, adaptive = prepared.request.how.tuning, prepared.request.what.adaptive
+    baseline = prepared.request.how.baseline or prepared.plan[0].key
+    if tuning is not None:
+        return tuning.schedule(prepared.plan, baseline)
+    if adaptive is not None:
+        return AdaptiveSchedule(adaptive, baseline.split("@", 1)[0])
+    return AllAtOnce()

@@ -1,0 +1,277 @@
+"""A session: run a plan through an engine, persisting every result the moment it exists."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kit import __version__
+from kit.engines.base import Engine, RunOutcome
+from kit.errors import UsageError
+from kit.host.sampler import Sampler
+from kit.judging.judge import make_result
+from kit.judging.onednn import OneDnnSummary, VerboseAccumulator
+from kit.judging.parse import ParsedOutput, parse_output
+from kit.judging.verify import diagnostic_spec, verify_record
+from kit.model.results import RunResult, Status
+from kit.model.spec import RunSpec
+from kit.reporting.table import Format, render
+from kit.store.database import ResultsDB
+from kit.store.folder import SessionDir, new_session_id, slug
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    spec: RunSpec
+    total: int
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    spec: RunSpec
+    line: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    spec: RunSpec
+    result: RunResult
+
+
+Event = RunStarted | RunOutput | RunFinished
+VERIFY_INDEX = 9000  # diagnostic runs are numbered apart from measured ones
+Listener = Callable[[Event], None]
+
+
+def plan_record(plan: Sequence[RunSpec]) -> list[dict]:
+    """The plan as session.json keeps it; a resumed session must match it exactly."""
+    return [
+        {
+            "index": s.index,
+            "image": s.image.reference,
+            "profile": s.profile.name,
+            "cpus": s.cpu_list,
+            "instance": f"{s.instance}/{s.instances}",
+            "repeat": s.repeat,
+            "engine": s.engine,
+            "command": list(s.command()),
+            "env": dict(s.environment()),
+        }
+        for s in plan
+    ]
+
+
+def open_session(
+    plan: Sequence[RunSpec],
+    engine: Engine,
+    results_root: Path,
+    resume: str | None = None,
+    meta: dict | None = None,
+    db: ResultsDB | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> tuple[SessionDir, list[RunResult]]:
+    """A new session folder, or the one being resumed with the runs it already has."""
+    if resume is not None:
+        store = SessionDir.open(results_root, resume, db)
+        check_resumable(store, plan)
+        if db is not None:
+            db.add_session(store.session_id, store.read_meta())
+        return store, recorded_runs(store, db, say)
+    store = SessionDir.create(results_root, new_session_id(), db)
+    store.write_meta(
+        {
+            "session": store.session_id,
+            "kit_version": __version__,
+            "engine": engine.name,
+            "started": datetime.now(UTC).isoformat(),
+            "plan": plan_record(plan),
+            "workload": plan[0].workload.describe() if plan else None,
+            **(meta or {}),
+        }
+    )
+    return store, []
+
+
+def check_resumable(store: SessionDir, plan: Sequence[RunSpec], by_kind: bool = False) -> None:
+    """A resumed session must be the same plan: UsageError saying so otherwise. ``by_kind``:
+    the plan names engines by kind (checked before they answer), so engines are not compared."""
+    recorded = store.read_meta().get("plan")
+    if by_kind and isinstance(recorded, list):
+        recorded = [{**r, "engine": None} for r in recorded if isinstance(r, dict)]
+    planned = [{**r, "engine": None} for r in plan_record(plan)] if by_kind else plan_record(plan)
+    if recorded != planned:
+        raise UsageError(
+            f"session {store.session_id} was a different plan (images, profiles, CPUs, "
+            "sizes or settings differ)",
+            "resume with exactly the command that started it",
+        )
+
+
+def recorded_runs(
+    store: SessionDir, db: ResultsDB | None, say: Callable[[str], None]
+) -> list[RunResult]:
+    """Every run the session already has: the database's (the source of truth) and the
+    folder's. Where they disagree the folder is repaired from the database (and a run only the
+    folder kept is added to the database), and that is said: nothing finished runs again."""
+    folder, damaged = store.read_records()
+    known = db.has_session(store.session_id) if db is not None else False
+    in_db = [RunResult.from_json(r) for r in db.runs(store.session_id)] if known else []
+    merged = {r.index: r for r in folder} | {r.index: r for r in in_db}
+    stored = {r.index for r in in_db}
+    only_folder = [r for r in folder if r.index not in stored]
+    if db is not None:
+        for run in only_folder:
+            db.add_run(store.session_id, run.to_json())
+    missing = sorted(set(merged) - {r.index for r in folder})
+    if damaged or missing:
+        store.rewrite_records(list(merged.values()))
+        say(
+            f"repaired {store.path / 'results.jsonl'} from the results database: "
+            f"{len(merged)} run(s) kept, {damaged} damaged line(s) dropped, {len(missing)} "
+            "run(s) restored"
+        )
+    if only_folder and db is not None:
+        say(f"added {len(only_folder)} run(s) the results database lacked from {store.path}")
+    return sorted(merged.values(), key=lambda r: r.index)
+
+
+def run_session(
+    plan: Sequence[RunSpec],
+    engine: Engine,
+    store: SessionDir,
+    listener: Listener = lambda event: None,
+    baseline: str | None = None,
+    previous: Sequence[RunResult] = (),
+    hosts: Mapping[str, dict] | None = None,
+    lanes: Mapping[str, str] | None = None,
+) -> list[RunResult]:
+    """Run every spec not already in ``previous``. A failed run is recorded and the session goes
+    on; each result is on disk before the next run starts. ``lanes`` maps an engine to the
+    machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
+    the machines run at once. ``hosts`` is each engine's host record for provenance. On an
+    interrupt every engine stops what it is running, and the interrupt goes on up."""
+    runner = _Runner(len(plan), engine, store, listener, baseline, previous, hosts or {})
+    done = {r.index for r in previous}
+    by_lane: dict[str, list[RunSpec]] = {}
+    for spec in plan:
+        if spec.index not in done:
+            by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
+    jobs = [lambda specs=specs: runner.run_lane(specs) for specs in by_lane.values()]
+    engine.begin([s for specs in by_lane.values() for s in specs], store.session_id, store.path)
+    _all_at_once(jobs, "kit-lane", runner.stop)
+    return runner.results
+
+
+class _Runner:
+    """A session's runs in progress: each lane's cells in turn, each result kept as it comes."""
+
+    def __init__(self, total, engine, store, listener, baseline, previous, hosts) -> None:
+        self.total, self.engine, self.store, self.listener = total, engine, store, listener
+        self.baseline, self.hosts = baseline, hosts
+        self.results: list[RunResult] = sorted(previous, key=lambda r: r.index)
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+
+    def stop(self) -> None:
+        self.cancelled.set()
+        self.engine.cancel()
+
+    def run_lane(self, specs: Sequence[RunSpec]) -> None:
+        for together in _together(specs):
+            if self.cancelled.is_set():
+                return
+            # A cell's instances run at once, each on its own CPUs: that is the measurement.
+            jobs = [lambda spec=spec: self.run_one(spec) for spec in together]
+            _all_at_once(jobs, "kit-run", self.stop)
+
+    def run_one(self, spec: RunSpec) -> None:
+        self.listener(RunStarted(spec, self.total))
+        sampler = Sampler() if self.engine.samples_host else contextlib.nullcontext()
+        log_path = self.store.log_path(spec)
+        with sampler:
+            outcome: RunOutcome = self.engine.run(
+                spec, self.store.session_id, log_path,
+                lambda line: self.listener(RunOutput(spec, line)),
+            )  # fmt: skip
+        if self.cancelled.is_set():
+            return  # stopped by the interrupt: not a measurement, so it stays missing
+        utilization = sampler.result() if isinstance(sampler, Sampler) else None
+        host = self.hosts.get(spec.engine)
+        result = make_result(spec, outcome, utilization, host, self.store.session_id)
+        with self.lock:
+            self.store.record(result)
+            self.results.append(result)
+            self.results.sort(key=lambda r: r.index)
+            self.store.write_summary(render(self.results, Format.markdown, self.baseline) + "\n")
+        self.listener(RunFinished(spec, result))
+
+
+def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[], None]) -> None:
+    """Run the jobs concurrently, each in a worker thread, while this thread only waits: an
+    interrupt then always lands here, never inside a library's streaming code. If a job fails
+    or this thread is interrupted, ``stop`` is called until every job has returned (a job about
+    to start a run still finds it stopped), then the error goes on up."""
+    if not jobs:
+        return  # a resumed session with nothing left to run
+    with ThreadPoolExecutor(len(jobs), thread_name_prefix=name) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            while not all(f.done() for f in futures):
+                stop()
+                wait(futures, timeout=0.5)
+            raise
+
+
+def _together(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """Specs that run together: one repeat of one cell (its instances, or a single run)."""
+    grouped: dict[tuple[int, int], list[RunSpec]] = {}
+    for spec in plan:
+        grouped.setdefault((spec.repeat, spec.cell), []).append(spec)
+    return list(grouped.values())
+
+
+def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
+    """One pass over a verbose log (it can reach hundreds of MB): oneDNN's lines to the verbose
+    parser, the few others to the output parser."""
+    accumulator = VerboseAccumulator()
+    others: list[str] = []
+    with log_path.open(encoding="utf-8", errors="replace") as log:
+        accumulator.feed_all(log, others)
+    return accumulator.summary(), parse_output(others)
+
+
+def run_verify(
+    plan: Sequence[RunSpec], engine: Engine, store: SessionDir, listener: Listener
+) -> list[dict]:
+    """One diagnostic run per (image, profile) with oneDNN's verbose log on, read back streaming
+    (the log can reach hundreds of MB); the records go into the session's meta."""
+    firsts = {}
+    for spec in plan:
+        firsts.setdefault((spec.engine, spec.key), spec)  # each engine's own proof
+    records = []
+    for n, spec in enumerate(firsts.values(), 1):
+        diag = diagnostic_spec(spec, index=VERIFY_INDEX + n)
+        log_path = store.path / f"verify-{n:02d}-{slug(spec.key)}-{slug(spec.engine)}.log"
+        listener(RunStarted(diag, len(firsts)))
+        outcome = engine.run(
+            diag, store.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
+        )
+        summary, parsed = _read_verify_log(log_path)
+        record = verify_record(diag, summary, str(log_path))
+        result = make_result(diag, outcome, parsed=parsed)
+        if result.status is not Status.ok:  # a failed diagnostic run proves nothing either way
+            record["warnings"] = [f"diagnostic run {result.status.value}: {result.error}"]
+        records.append(record)
+        listener(RunFinished(diag, result))
+    meta = store.read_meta()
+    meta["verify"] = records
+    store.write_meta(meta)
+    return records

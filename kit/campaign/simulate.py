@@ -1,0 +1,127 @@
+"""Simulated cells for judging kit's statistics and search: repeats drawn with lognormal noise
+around a known true speed, so an error rate can be counted. Pure: seeded numpy generators."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.judging.stats import Verdict, compare
+from kit.model.results import RunResult, Status
+
+RESNET50_CV = 0.03  # kit's coefficient of variation on ResNet-50 repeats on these hosts
+
+
+def draw(rng: np.random.Generator, true: float, cv: float, n: int) -> list[float]:
+    """``n`` repeats of a cell whose true (median) speed is ``true``, noise of ``cv``."""
+    sigma = math.sqrt(math.log1p(cv**2))
+    return [float(v) for v in true * rng.lognormal(0.0, sigma, n)]
+
+
+@dataclass(frozen=True)
+class ErrorRates:
+    """Over ``trials`` comparisons of cells ``true_ratio`` apart: how often each verdict came,
+    and how often the interval held the true ratio."""
+
+    repeats: int
+    trials: int
+    faster: float
+    slower: float
+    coverage: float
+
+    @property
+    def false_verdicts(self) -> float:
+        """For equal cells: the share of comparisons that called a difference."""
+        return self.faster + self.slower
+
+
+def error_rates(
+    repeats: int, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 2000,
+    seed: int = 0,
+) -> ErrorRates:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    counts = {Verdict.faster: 0, Verdict.slower: 0}
+    covered = 0
+    for _ in range(trials):
+        s = compare(draw(rng, 10.0 * true_ratio, cv, repeats), draw(rng, 10.0, cv, repeats))
+        counts[s.verdict] = counts.get(s.verdict, 0) + 1
+        covered += s.low <= true_ratio <= s.high
+    return ErrorRates(
+        repeats, trials, counts[Verdict.faster] / trials, counts[Verdict.slower] / trials,
+        covered / trials,
+    )  # fmt: skip
+
+
+# --- simulated tunes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulatedSpec:
+    """What a schedule reads of a planned run."""
+
+    index: int
+    key: str
+    repeat: int
+    engine: str = "docker"
+
+
+def simulated_plan(keys: list[str], rounds: int) -> list[SimulatedSpec]:
+    """Every cell once per round, alternating direction as kit's plans do."""
+    plan = []
+    for r in range(rounds):
+        for key in keys if r % 2 == 0 else keys[::-1]:
+            plan.append(SimulatedSpec(len(plan) + 1, key, r))
+    return plan
+
+
+def simulated_run(
+    spec: SimulatedSpec, rate: float, seconds: float = 60.0, looks: int = 1
+) -> RunResult:
+    image, _, profile = spec.key.partition(":")
+    return RunResult(
+        index=spec.index, image=image, image_ref=image, profile=profile, cpus="0", numactl="-",
+        command=(), env={}, status=Status.ok, images_per_sec=rate,
+        started="2026-01-01T00:00:00+00:00", ended=f"2026-01-01T00:{seconds / 60:02.0f}:00+00:00",
+        exit_code=0, log_path="", repeat=spec.repeat, looks=looks,
+    )  # fmt: skip
+
+
+def run_schedule(
+    schedule, plan, true: dict[str, float], cv: float, seed: int, looks: int = 1
+) -> list[RunResult]:
+    """A schedule driven to its end over cells of known true speed, with lognormal noise."""
+    rng = np.random.default_rng(seed)
+    runs: list[RunResult] = []
+    while batch := schedule.next(plan, runs):
+        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0], looks=looks) for s in batch]
+    return runs
+
+
+def adaptive_error_rates(
+    rule, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 1000, seed: int = 0
+) -> tuple[ErrorRates, float]:
+    """Adaptive repeats on two cells ``true_ratio`` apart: verdict and coverage rates as the
+    table would show them, and the mean repeats the candidate took."""
+    from kit.campaign.tune import AdaptiveSchedule
+    from kit.reporting.rows import rows
+
+    keys = ["x:base", "x:cand"]
+    true = {"x:base": 10.0, "x:cand": 10.0 * true_ratio}
+    plan = simulated_plan(keys, rule.max_repeats)
+    counts = {Verdict.faster: 0, Verdict.slower: 0}
+    covered, repeats = 0, 0
+    for trial in range(trials):
+        runs = run_schedule(
+            AdaptiveSchedule(rule, "x:base"), plan, true, cv, seed * 100_000 + trial, rule.looks
+        )
+        row = next(r for r in rows(runs) if r.profile == "cand")
+        counts[row.verdict] = counts.get(row.verdict, 0) + 1
+        covered += row.ci_low <= true_ratio <= row.ci_high
+        repeats += row.repeats
+    rates = ErrorRates(
+        rule.max_repeats, trials, counts[Verdict.faster] / trials,
+        counts[Verdict.slower] / trials, covered / trials,
+    )  # fmt: skip
+    return rates, repeats / trials

@@ -1,0 +1,191 @@
+"""Live terminal display (rich) for runs and builds; the core knows nothing of it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from kit.campaign.session import Event, RunFinished, RunOutput, RunStarted
+from kit.judging.parse import parse_step_line
+from kit.model.spec import WorkloadSpec
+
+
+class RunDisplay:
+    """One progress bar per run: step i of n and the running images/sec."""
+
+    def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False) -> None:
+        self.console = console
+        self.workload = workload
+        self.show_engine = show_engine  # several engines: say which one each run is on
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.tasks: dict[int, object] = {}  # run index -> progress task (instances run at once)
+
+    def __enter__(self) -> RunDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_event(self, event: Event) -> None:
+        spec = event.spec
+        name = spec.key if spec.instances == 1 else f"{spec.key} #{spec.instance}/{spec.instances}"
+        if self.show_engine:
+            name = f"{name}@{spec.engine}"
+        if isinstance(event, RunStarted):
+            self.tasks[spec.index] = self.progress.add_task(
+                f"[{spec.index}/{event.total}] {name}",
+                total=self.workload.num_batches,
+                rate="starting",
+            )
+            return
+        task = self.tasks.get(spec.index)
+        if task is None:
+            return
+        if isinstance(event, RunOutput):
+            step = parse_step_line(event.line)
+            if step is not None:
+                self.progress.update(
+                    task, completed=step.step, rate=f"{step.images_per_sec:.1f} images/sec"
+                )
+            elif event.line.startswith("Running warm up"):
+                self.progress.update(task, rate="warming up")
+        elif isinstance(event, RunFinished):
+            self.progress.remove_task(self.tasks.pop(spec.index))
+            r = event.result
+            if r.ok:
+                self.console.print(
+                    f"  ok      {name}: {r.images_per_sec:.2f} images/sec on CPUs "
+                    f"{r.effective_cpus} (threads {r.threads})",
+                    markup=False,
+                )
+            else:
+                self.console.print(
+                    f"  {r.status.value.upper():7} {name}: {r.error}", markup=False, style="red"
+                )
+
+
+class BuildDisplay:
+    """A spinner showing the build's current step; step lines are kept on screen."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.console = console
+        self.name = name
+        self.status = console.status(f"building {name}")
+
+    def __enter__(self) -> BuildDisplay:
+        self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.stop()
+
+    def say(self, message: str) -> None:
+        self.console.print(f"  {message}", markup=False)
+
+    def on_log(self, line: str) -> None:
+        if line.startswith("Step "):
+            self.console.print(f"  {line[:150]}", markup=False, style="dim")
+        self.status.update(f"building {self.name}: {line.strip()[:100]}")
+
+
+class LayerDisplay:
+    """One bar per image layer while a push or pull moves it."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.title = title
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console,
+            transient=True,
+        )  # fmt: skip
+        self.layers: dict[str, object] = {}
+
+    def __enter__(self) -> LayerDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_layer(self, layer: str, status: str, current: int, total: int) -> None:
+        if not layer or len(layer) != 12:  # progress lines carry a short layer id
+            return
+        if layer not in self.layers:
+            self.layers[layer] = self.progress.add_task(f"{self.title} {layer}", total=None)
+        self.progress.update(
+            self.layers[layer],
+            description=f"{self.title} {layer} {status[:20]}",
+            completed=current,
+            total=total or None,
+        )
+
+
+class ByteDisplay:
+    """Bytes moved so far, for saving and loading archives."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn(title), DownloadColumn(), TransferSpeedColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        self.task = self.progress.add_task(title, total=None)
+
+    def __enter__(self) -> ByteDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_bytes(self, count: int) -> None:
+        self.progress.advance(self.task, count)
+
+
+class TerminalFeedback:
+    """kit.feedback.Feedback on a terminal: lines and rich progress on the console (stderr)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def say(self, message: str) -> None:
+        self.console.print(message, markup=False)
+
+    @contextlib.contextmanager
+    def building(self, name: str) -> Iterator[BuildDisplay]:
+        with BuildDisplay(self.console, name) as display:
+            yield display
+
+    @contextlib.contextmanager
+    def layers(self, title: str) -> Iterator[Callable]:
+        with LayerDisplay(self.console, title) as display:
+            yield display.on_layer
+
+    @contextlib.contextmanager
+    def moving(self, title: str) -> Iterator[Callable[[int], None]]:
+        with ByteDisplay(self.console, title) as display:
+            yield display.on_bytes
+
+    @contextlib.contextmanager
+    def running(self, workload: WorkloadSpec, show_engine: bool) -> Iterator[Callable]:
+        with RunDisplay(self.console, workload, show_engine=show_engine) as display:
+            yield display.on_event

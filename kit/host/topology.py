@@ -1,0 +1,367 @@
+"""Host CPU topology: sockets, NUMA nodes, physical cores and their SMT siblings, and the CPUs
+this process may use.
+
+Parsing is pure (text in, Topology out), so it is tested against captured samples of hosts we do
+not have (sysfs files, ``lscpu -p``, ``numactl -H``, cgroup files); ``read_host`` is the one
+place that reads the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.cpus import format_cpu_list, parse_cpu_list
+from kit.errors import UsageError
+from kit.host.probe_script import sysfs_files
+
+
+@dataclass(frozen=True, order=True)
+class Cpu:
+    id: int
+    core: int
+    socket: int
+    node: int
+
+    @property
+    def physical_core(self) -> tuple[int, int]:
+        return (self.socket, self.core)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    cpus: tuple[int, ...]
+    mem_total_mb: int | None = None
+    mem_free_mb: int | None = None
+    distances: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Topology:
+    cpus: tuple[Cpu, ...]
+    nodes: tuple[Node, ...] = ()
+    # CPUs this process may use (affinity and cgroup cpuset); None when unknown.
+    allowed: tuple[int, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not self.cpus:
+            raise ValueError("a topology needs at least one CPU")
+        object.__setattr__(self, "cpus", tuple(sorted(self.cpus)))
+        if not self.nodes:
+            by_node: dict[int, list[int]] = {}
+            for cpu in self.cpus:
+                by_node.setdefault(cpu.node, []).append(cpu.id)
+            object.__setattr__(
+                self, "nodes", tuple(Node(n, tuple(c)) for n, c in sorted(by_node.items()))
+            )
+
+    @property
+    def cpu_ids(self) -> tuple[int, ...]:
+        return tuple(c.id for c in self.cpus)
+
+    @property
+    def node_ids(self) -> tuple[int, ...]:
+        return tuple(n.id for n in self.nodes)
+
+    @property
+    def sockets(self) -> tuple[int, ...]:
+        return tuple(sorted({c.socket for c in self.cpus}))
+
+    def select(self, ids: Iterable[int]) -> tuple[Cpu, ...]:
+        """The CPUs with these ids; UsageError naming any the host lacks."""
+        wanted = set(ids)
+        by_id = {c.id: c for c in self.cpus}
+        missing = sorted(wanted - by_id.keys())
+        if missing:
+            raise UsageError(
+                f"CPU {format_cpu_list(missing)} not on this host",
+                f"this host has CPUs {format_cpu_list(by_id)}; see `kit topology`",
+            )
+        return tuple(by_id[i] for i in sorted(wanted))
+
+    def check_nodes(self, ids: Iterable[int], what: str = "node") -> tuple[int, ...]:
+        wanted = tuple(sorted(set(ids)))
+        missing = sorted(set(wanted) - set(self.node_ids))
+        if missing:
+            raise UsageError(
+                f"{what} {format_cpu_list(missing)} not on this host",
+                f"this host has NUMA nodes {format_cpu_list(self.node_ids)}; see `kit topology`",
+            )
+        return wanted
+
+    def physical_cores(self, ids: Iterable[int]) -> int:
+        return len({c.physical_core for c in self.select(ids)})
+
+    def nodes_of(self, ids: Iterable[int]) -> tuple[int, ...]:
+        return tuple(sorted({c.node for c in self.select(ids)}))
+
+    def cpus_of_nodes(self, nodes: Iterable[int]) -> tuple[int, ...]:
+        wanted = set(self.check_nodes(nodes))
+        return tuple(c.id for c in self.cpus if c.node in wanted)
+
+    def cores(self, ids: Iterable[int] | None = None) -> list[tuple[int, ...]]:
+        """Physical cores as tuples of their logical CPUs (SMT siblings), ordered by node,
+        socket and core."""
+        chosen = self.select(ids) if ids is not None else self.cpus
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for cpu in chosen:
+            groups.setdefault((cpu.node, cpu.socket, cpu.core), []).append(cpu.id)
+        return [tuple(sorted(v)) for _, v in sorted(groups.items())]
+
+
+# --- parsers ------------------------------------------------------------------------------------
+
+
+def parse_lscpu(text: str) -> list[Cpu]:
+    """``lscpu -p=CPU,CORE,SOCKET,NODE`` (comment lines start with ``#``)."""
+    cpus = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(",")
+        cpu, core, socket = (int(f) for f in fields[:3])
+        node = int(fields[3]) if len(fields) > 3 and fields[3] else 0
+        cpus.append(Cpu(cpu, core, socket, node))
+    return cpus
+
+
+_NUMA_CPUS = re.compile(r"^node (\d+) cpus:(.*)$")
+_NUMA_SIZE = re.compile(r"^node (\d+) (size|free): (\d+) MB$")
+_NUMA_DIST = re.compile(r"^\s*(\d+):((?:\s+\d+)+)\s*$")
+
+
+def parse_numactl_hardware(text: str) -> tuple[Node, ...]:
+    """``numactl -H``: each node's CPUs, memory size and free, and the distance matrix."""
+    cpus: dict[int, tuple[int, ...]] = {}
+    mem: dict[tuple[int, str], int] = {}
+    dist: dict[int, tuple[int, ...]] = {}
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if m := _NUMA_CPUS.match(line):
+            cpus[int(m.group(1))] = tuple(int(c) for c in m.group(2).split())
+        elif m := _NUMA_SIZE.match(line):
+            mem[(int(m.group(1)), m.group(2))] = int(m.group(3))
+        elif m := _NUMA_DIST.match(line):
+            dist[int(m.group(1))] = tuple(int(d) for d in m.group(2).split())
+    return tuple(
+        Node(n, cpus[n], mem.get((n, "size")), mem.get((n, "free")), dist.get(n, ()))
+        for n in sorted(cpus)
+    )
+
+
+def topology_from_text(
+    lscpu: str, numactl_h: str | None = None, allowed: Iterable[int] | None = None
+) -> Topology:
+    nodes = parse_numactl_hardware(numactl_h) if numactl_h else ()
+    return Topology(
+        tuple(parse_lscpu(lscpu)), nodes, tuple(sorted(allowed)) if allowed is not None else None
+    )
+
+
+_NODE_DIR = re.compile(r"node(\d+)$")
+_MEMINFO = re.compile(r"^Node \d+ (MemTotal|MemFree):\s+(\d+) kB", re.M)
+
+
+def parse_sysfs(files: dict[str, str]) -> Topology:
+    """A Topology from sysfs file texts keyed by their path below ``/sys/devices/system``:
+    ``cpu/online``, ``cpu/cpuN/topology/{core_id,physical_package_id}``,
+    ``node/nodeN/{cpulist,meminfo,distance}``."""
+    online = parse_cpu_list(files["cpu/online"])
+    node_of: dict[int, int] = {}
+    nodes = []
+    for key in sorted(files):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "node" and parts[2] == "cpulist":
+            match = _NODE_DIR.match(parts[1])
+            if not match or not files[key].strip():
+                continue
+            node = int(match.group(1))
+            members = parse_cpu_list(files[key])
+            node_of.update(dict.fromkeys(members, node))
+            meminfo = dict(_MEMINFO.findall(files.get(f"node/node{node}/meminfo", "")))
+            distance = files.get(f"node/node{node}/distance", "").split()
+            nodes.append(
+                Node(
+                    node,
+                    members,
+                    int(meminfo["MemTotal"]) // 1024 if "MemTotal" in meminfo else None,
+                    int(meminfo["MemFree"]) // 1024 if "MemFree" in meminfo else None,
+                    tuple(int(d) for d in distance),
+                )
+            )
+    cpus = []
+    for cpu in online:
+        core = files.get(f"cpu/cpu{cpu}/topology/core_id", str(cpu))
+        socket = files.get(f"cpu/cpu{cpu}/topology/physical_package_id", "0")
+        cpus.append(Cpu(cpu, int(core), int(socket), node_of.get(cpu, 0)))
+    # Memory-only nodes (no CPUs) are left out: nothing can be pinned to them.
+    used = {c.node for c in cpus}
+    return Topology(tuple(cpus), tuple(n for n in nodes if n.id in used))
+
+
+def cgroup_cpuset_files(proc_self_cgroup: str) -> list[str]:
+    """Where this process's cgroup cpuset lives, most specific first (v2, then v1).
+
+    Inside a container the cgroup filesystem is usually mounted at the container's own
+    cgroup, so the mount root is tried after the path /proc/self/cgroup names.
+    """
+    paths: list[str] = []
+    for line in proc_self_cgroup.splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        path = path.strip().strip("/")
+        if hierarchy == "0" and controllers == "":
+            paths += [f"/sys/fs/cgroup/{path}/cpuset.cpus.effective".replace("//", "/")]
+            paths += ["/sys/fs/cgroup/cpuset.cpus.effective"]
+        elif "cpuset" in controllers.split(","):
+            paths += [f"/sys/fs/cgroup/cpuset/{path}/cpuset.effective_cpus".replace("//", "/")]
+            paths += ["/sys/fs/cgroup/cpuset/cpuset.effective_cpus"]
+    return list(dict.fromkeys(paths))
+
+
+def parse_allowed(
+    affinity: Iterable[int], proc_self_cgroup: str, read: Callable[[str], str | None]
+) -> tuple[int, ...]:
+    """The CPUs this process may use: its affinity, narrowed by its cgroup's effective cpuset."""
+    allowed = set(affinity)
+    for path in cgroup_cpuset_files(proc_self_cgroup):
+        text = read(path)
+        if text and text.strip():
+            allowed &= set(parse_cpu_list(text))
+            break
+    return tuple(sorted(allowed))
+
+
+# --- the host -----------------------------------------------------------------------------------
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def read_sysfs_files(root: Path = Path("/sys/devices/system")) -> dict[str, str]:
+    return sysfs_files(str(root))
+
+
+def read_allowed() -> tuple[int, ...]:
+    """The CPUs this process may use: its affinity narrowed by its cgroup's cpuset."""
+    return parse_allowed(os.sched_getaffinity(0), _read("/proc/self/cgroup") or "", _read)
+
+
+def read_host(root: Path = Path("/sys/devices/system")) -> Topology:
+    topo = parse_sysfs(read_sysfs_files(root))
+    return Topology(topo.cpus, topo.nodes, read_allowed())
+
+
+# --- display ------------------------------------------------------------------------------------
+
+
+def to_json(topo: Topology) -> dict:
+    return {
+        "cpus": [
+            {"cpu": c.id, "core": c.core, "socket": c.socket, "node": c.node} for c in topo.cpus
+        ],
+        "sockets": list(topo.sockets),
+        "nodes": [
+            {
+                "id": n.id,
+                "cpus": format_cpu_list(n.cpus),
+                "mem_total_mb": n.mem_total_mb,
+                "mem_free_mb": n.mem_free_mb,
+                "distances": list(n.distances),
+            }
+            for n in topo.nodes
+        ],
+        "physical_cores": len(topo.cores()),
+        "logical_cpus": len(topo.cpus),
+        "cores": [format_cpu_list(core) for core in topo.cores()],
+        "allowed_cpus": format_cpu_list(topo.allowed) if topo.allowed is not None else None,
+    }
+
+
+def from_json(data: dict) -> Topology:
+    """A Topology from ``kit topology --json`` (ValueError when it is not one)."""
+    try:
+        cpus = [Cpu(int(c["cpu"]), int(c["core"]), int(c["socket"]), int(c["node"]))
+                for c in data["cpus"]]  # fmt: skip
+        nodes = tuple(
+            Node(int(n["id"]), parse_cpu_list(n["cpus"]), n.get("mem_total_mb"),
+                 n.get("mem_free_mb"), tuple(n.get("distances") or ()))
+            for n in data.get("nodes") or ()
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not `kit topology --json` output ({exc!r})") from None
+    allowed = data.get("allowed_cpus")
+    return Topology(tuple(cpus), nodes, parse_cpu_list(allowed) if allowed else None)
+
+
+def _from_numactl_only(text: str) -> Topology:
+    """numactl -H alone says nothing of cores: each CPU is taken as its own core on the socket
+    of its node."""
+    nodes = parse_numactl_hardware(text)
+    cpus = [Cpu(c, c, n.id, n.id) for n in nodes for c in n.cpus]
+    return Topology(tuple(cpus), nodes)
+
+
+def parse_topology_text(text: str) -> Topology:
+    """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output, or
+    ``kit topology --json``; ValueError saying which forms are understood."""
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{"):
+            return from_json(json.loads(text))
+        if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
+            return _from_numactl_only(text)
+        return Topology(tuple(parse_lscpu(text)))
+    except (ValueError, IndexError) as exc:
+        raise ValueError(
+            f"not a topology ({exc}): give `lscpu -p` output, `numactl -H` output or "
+            "`kit topology --json`"
+        ) from None
+
+
+def format_topology(topo: Topology) -> list[str]:
+    cores = topo.cores()
+    smt = max(len(c) for c in cores)
+    lines = [
+        f"sockets:   {len(topo.sockets)}",
+        f"nodes:     {len(topo.nodes)}",
+        f"cores:     {len(cores)} physical, {len(topo.cpus)} logical "
+        f"({smt} thread{'s' if smt > 1 else ''} per core)",
+        "allowed:   "
+        + (format_cpu_list(topo.allowed) if topo.allowed is not None else "unknown")
+        + "  (this process: affinity and cgroup cpuset)",
+    ]
+    for node in topo.nodes:
+        mem = (
+            f", memory {node.mem_total_mb} MB ({node.mem_free_mb} MB free)"
+            if node.mem_total_mb is not None
+            else ""
+        )
+        dist = f", distances {' '.join(map(str, node.distances))}" if node.distances else ""
+        lines.append(f"node {node.id}:    CPUs {format_cpu_list(node.cpus)}{mem}{dist}")
+    siblings = ", ".join(format_cpu_list(c) for c in cores if len(c) > 1)
+    if siblings:
+        lines.append(f"siblings:  {siblings}")
+    return lines
+
+
+def load_topology(path: Path) -> Topology:
+    """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
+    from kit.inputs import read_text_file
+
+    hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
+    text = read_text_file(path, "--topology", hint)
+    try:
+        return parse_topology_text(text)
+    except ValueError as exc:
+        raise UsageError(f"--topology {path}: {exc}", hint) from None

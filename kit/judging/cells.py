@@ -1,0 +1,126 @@
+"""The cell model: a session's runs grouped into cells, each one (image, profile) measurement on one
+engine over every repeat and instance, and the cells a speedup is measured against. Pure; the
+one grouping of samples per cell every reader uses (table, gate, tune, model search, replay)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kit.errors import UsageError
+from kit.judging.stats import Summary, summarize
+from kit.model.results import RunResult
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (image, profile) measurement on one engine: its runs over every repeat and instance."""
+
+    runs: tuple[RunResult, ...]
+
+    @property
+    def first(self) -> RunResult:
+        return self.runs[0]
+
+    @property
+    def key(self) -> str:
+        return self.first.key
+
+    @property
+    def engine(self) -> str:
+        return self.first.engine
+
+    @property
+    def instances(self) -> int:
+        return self.first.instances
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.runs)
+
+    def repeats(self) -> list[list[RunResult]]:
+        """The runs of each repeat (its instances), in repeat order."""
+        by_repeat: dict[int, list[RunResult]] = {}
+        for r in self.runs:
+            by_repeat.setdefault(r.repeat, []).append(r)
+        return [runs for _, runs in sorted(by_repeat.items())]
+
+    def samples(self) -> list[float]:
+        """images/sec per repeat in which every instance succeeded (instances summed)."""
+        return [
+            sum(r.images_per_sec for r in runs)  # type: ignore[misc]
+            for runs in self.repeats()
+            if all(r.ok and r.images_per_sec for r in runs)
+        ]
+
+    def summary(self) -> Summary | None:
+        samples = self.samples()
+        return summarize(samples) if samples else None
+
+    def latencies(self, percentile: str) -> list[float]:
+        """A latency percentile (ms) per repeat in which every instance succeeded and reported
+        one: the worst instance's, since a request waits for the slowest."""
+        out = []
+        for runs in self.repeats():
+            values = [r.latency(percentile) for r in runs if r.ok]
+            if len(values) == len(runs) and all(v is not None for v in values):
+                out.append(max(values))  # type: ignore[type-var]
+        return out
+
+
+def cells(results: Sequence[RunResult]) -> list[Cell]:
+    grouped: dict[tuple[str, str, int], list[RunResult]] = {}
+    for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
+        grouped.setdefault((r.engine, r.key, r.cell), []).append(r)
+    return [Cell(tuple(runs)) for runs in grouped.values()]
+
+
+def cell_keys(key: str, engine: str) -> tuple[str, str]:
+    """Names a cell answers to as a baseline: IMAGE:PROFILE, and IMAGE:PROFILE@ENGINE."""
+    return key, f"{key}@{engine}"
+
+
+def check_baseline(keys: Sequence[str], baseline: str | None) -> None:
+    if baseline is not None and baseline not in keys:
+        raise UsageError(
+            f"baseline {baseline!r} is not one of the runs",
+            f"use IMAGE:PROFILE, one of: {', '.join(dict.fromkeys(keys))}",
+        )
+
+
+def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
+    """The cell speedups are measured against: ``IMAGE:PROFILE`` if given, else the first cell
+    with a measurement."""
+    measured = [c for c in table if c.samples()]
+    if baseline is None:
+        return measured[0] if measured else None
+    return next((c for c in measured if baseline in cell_keys(c.key, c.engine)), None)
+
+
+def machine_id(cell: Cell) -> str:
+    """The machine a cell ran on: its kernel's boot id, else its engine's name."""
+    return str((cell.first.host or {}).get("boot_id") or cell.engine)
+
+
+def baselines(table: Sequence[Cell], baseline: str | None) -> dict[str, Cell | None]:
+    """Each machine's baseline cell, by machine. Engines on one machine (docker and local)
+    share one, so their ratio is the container's cost; each other machine is measured against
+    its own, unless the baseline names one engine (``IMAGE:PROFILE@ENGINE``)."""
+    machines: dict[str, list[Cell]] = {}
+    for cell in table:
+        machines.setdefault(machine_id(cell), []).append(cell)
+    if (baseline is not None and "@" in baseline) or len(machines) == 1:
+        return dict.fromkeys(machines, baseline_cell(table, baseline))
+    return {m: baseline_cell(cells_, baseline) for m, cells_ in machines.items()}
+
+
+def best_cells(table: Sequence[Cell]) -> dict[str, Cell]:
+    """The fastest valid cell (by median) on each engine, by engine (none for a lone cell)."""
+    best: dict[str, tuple[float, Cell]] = {}
+    for cell in table if len(table) > 1 else ():
+        summary = cell.summary()
+        if summary is None or not cell.ok:
+            continue
+        if cell.engine not in best or summary.median > best[cell.engine][0]:
+            best[cell.engine] = (summary.median, cell)
+    return {engine: cell for engine, (_, cell) in best.items()}

@@ -1,0 +1,157 @@
+"""Judging a run: its outcome and its log become a RunResult with a status and, when it is not
+ok, why (quoting the output's last lines)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from kit.cpus import format_cpu_list
+from kit.engines.base import RunOutcome
+from kit.engines.container import docker_run_line
+from kit.host.sampler import Utilization
+from kit.judging.parse import ParsedOutput, parse_output
+from kit.model.results import RunResult, Status
+from kit.model.spec import RunSpec
+from kit.planning.placement import placement_problems
+from kit.workload.models import PRECISION_POLICIES
+
+NUMACTL_REFUSED = "Operation not permitted"
+
+
+def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Status, str | None]:
+    """A run's status and, when it is not ok, why (with the output's last lines)."""
+    tail = parsed.tail_text()
+    numa = spec.profile.numa
+    if (
+        outcome.exit_code not in (0, None)
+        and numa.needs_sys_nice
+        and parsed.provenance is None
+        and any(NUMACTL_REFUSED in line for line in parsed.tail)
+    ):
+        return Status.invalid, (
+            f"numactl could not apply {numa.summary()} ({tail}); the container lacks "
+            "CAP_SYS_NICE, which Docker's seccomp profile requires for memory policies: "
+            "let the engine grant --cap-add SYS_NICE (kit asks for it)"
+        )
+    if outcome.timed_out:
+        return (
+            Status.timed_out,
+            f"killed after the {spec.timeout_s:g}s timeout; output ended: {tail}",
+        )
+    if outcome.error:
+        return Status.failed, f"{outcome.error}; output ended: {tail}"
+    if outcome.oom_killed:
+        return Status.failed, f"out of memory (container OOM-killed); output ended: {tail}"
+    if outcome.exit_code != 0:
+        return Status.failed, f"exit status {outcome.exit_code}; output ended: {tail}"
+    if parsed.images_per_sec is None or parsed.images_per_sec <= 0:
+        return Status.failed, f"no throughput in the output; it ended: {tail}"
+    problems = placement_problems(spec.requested_placement(), parsed.provenance)
+    if problems:
+        return Status.invalid, "placement differs from the request: " + "; ".join(problems)
+    problems = workload_problems(spec, parsed.provenance or {})
+    if problems:
+        return Status.invalid, "the run is not what was asked: " + "; ".join(problems)
+    return Status.ok, None
+
+
+def workload_problems(spec: RunSpec, provenance: dict) -> list[str]:
+    """The allocator the process mapped and the Keras policy it ran, against the request."""
+    problems = []
+    wanted = spec.workload.allocator.value
+    allocator = provenance.get("allocator")
+    if isinstance(allocator, dict):
+        loaded = list(allocator.get("loaded") or [])
+        if wanted != "system" and wanted not in loaded:
+            problems.append(f"allocator {wanted} requested, but the process maps no {wanted}")
+        elif wanted == "system" and loaded:
+            problems.append(f"the system allocator requested, but the process maps {loaded[0]}")
+    elif wanted != "system":
+        problems.append(f"the image's workload cannot preload {wanted}: rebuild it")
+    precision = provenance.get("precision")
+    policy = precision.get("keras_policy") if isinstance(precision, dict) else None
+    expected = PRECISION_POLICIES[spec.workload.precision.value]
+    if spec.workload.workload.value == "kit" and policy is not None and policy != expected:
+        problems.append(f"Keras policy {policy}, not {expected}")
+    if spec.workload.precision.value == "bf16" and policy is None:
+        problems.append("the image's workload reports no bf16 policy: rebuild it")
+    return problems
+
+
+def read_output(log_path: Path) -> ParsedOutput:
+    try:
+        with log_path.open(encoding="utf-8", errors="replace") as log:
+            return parse_output(log)
+    except FileNotFoundError:
+        return parse_output([])
+
+
+def make_result(
+    spec: RunSpec,
+    outcome: RunOutcome,
+    utilization: Utilization | None = None,
+    host: dict | None = None,
+    session_id: str = "",
+    parsed: ParsedOutput | None = None,
+) -> RunResult:
+    """Judge the run on its log, parsed here in one streaming pass unless ``parsed`` already
+    holds it."""
+    if parsed is None:
+        parsed = read_output(outcome.log_path)
+    status, error = judge(spec, outcome, parsed)
+    return RunResult(
+        index=spec.index,
+        image=spec.image.label,
+        image_ref=spec.image.reference,
+        profile=spec.profile.name,
+        cpus=spec.cpu_list,
+        numactl=spec.profile.numa.summary(),
+        command=spec.command(),
+        env=dict(spec.environment()),
+        status=status,
+        # An INVALID run keeps its number (shown, never used as a cell's or a baseline's).
+        images_per_sec=parsed.images_per_sec if status in (Status.ok, Status.invalid) else None,
+        started=outcome.started.isoformat(),
+        ended=outcome.ended.isoformat(),
+        exit_code=outcome.exit_code,
+        log_path=str(outcome.log_path),
+        image_id=outcome.image_id,
+        error=error,
+        steps=tuple(asdict(s) for s in parsed.steps),
+        provenance=parsed.provenance,
+        effective_cpus=format_cpu_list(spec.effective_cpus or spec.cpus),
+        nodes=format_cpu_list(spec.nodes),
+        mems=spec.mems_list,
+        cell=spec.cell,
+        instance=spec.instance,
+        instances=spec.instances,
+        repeat=spec.repeat,
+        looks=spec.looks,
+        utilization=utilization.to_json() if utilization is not None else None,
+        host=host,
+        engine=spec.engine,
+        knobs=dict(spec.profile.knobs),
+        process_s=outcome.process_s,
+        docker_run=docker_run_line(spec, session_id) if session_id else "",
+        workload=workload_record(spec),
+        latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
+    )
+
+
+def workload_record(spec: RunSpec) -> dict:
+    """The run's workload as its record keeps it: the model and sizes (for the work per image),
+    the mode, precision and allocator."""
+    w = spec.workload
+    return {
+        "model": w.model.value,
+        "batch_size": w.batch_size,
+        "num_batches": w.num_batches,
+        "num_warmup_batches": w.num_warmup_batches,
+        "data_format": w.data_format.value,
+        "forward_only": w.forward_only,
+        "mode": w.mode.value,
+        "precision": w.precision.value,
+        "allocator": w.allocator.value,
+        "workload": w.workload.value,
+    }

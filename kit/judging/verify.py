@@ -1,0 +1,135 @@
+"""Proof the optimized path ran: a short diagnostic run with oneDNN's verbose log on, read back
+as what oneDNN really did, plus the knobs that cannot have had an effect. Pure: the session
+runs the spec this module derives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kit.judging.onednn import OneDnnSummary
+from kit.model.flavors import OPENMP_VARIABLES
+from kit.model.spec import RunSpec
+
+# Every name the verbose switch has had, so old and new builds all speak.
+VERBOSE_ENV = {"ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1", "MKLDNN_VERBOSE": "1"}
+REF_WARN_SHARE = 0.10
+
+
+def diagnostic_spec(spec: RunSpec, index: int) -> RunSpec:
+    """The same image, profile and placement, verbose on, a few small batches: verbose mode
+    slows the run and its log grows fast, so it is never the measured run."""
+    workload = replace(
+        spec.workload,
+        batch_size=min(spec.workload.batch_size, 8),
+        num_batches=2,
+        num_warmup_batches=1,
+    )
+    profile = replace(spec.profile, env={**spec.profile.env, **VERBOSE_ENV})
+    return replace(
+        spec, index=index, workload=workload, profile=profile, repeat=0, instance=1, instances=1
+    )
+
+
+def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
+    env = spec.profile.env
+    warnings = []
+    if not summary.enabled:
+        why = (
+            "TF_ENABLE_ONEDNN_OPTS=0"
+            if env.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+            else "this build's default on this CPU (stock TF enables it by default only with "
+            "AVX-512 VNNI/BF16 or AMX; try the onednn profile)"
+        )
+        warnings.append(f"oneDNN did not run: {why}")
+    knobs = sorted(k for k in env if k.startswith(OPENMP_VARIABLES))
+    if knobs and summary.runtime != "OpenMP":
+        runtime = summary.runtime or "no oneDNN at all"
+        warnings.append(
+            f"{', '.join(knobs)} cannot have had an effect: oneDNN's threading runtime is "
+            f"{runtime}, not OpenMP"
+        )
+    if summary.total_ms and summary.ref_share > REF_WARN_SHARE:
+        warnings.append(
+            f"{summary.ref_share:.0%} of oneDNN time ran in unoptimized ref: implementations"
+        )
+    if summary.malformed:
+        warnings.append(f"{summary.malformed} verbose lines could not be read")
+    if spec.workload.precision.value == "bf16" and summary.enabled and not summary.bf16_exec:
+        warnings.append("bf16 was asked for, but no oneDNN primitive read or wrote bf16")
+    return warnings
+
+
+def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
+    """What `--verify` reports for one image and profile (JSON-able)."""
+    top = sorted(summary.primitives.items(), key=lambda kv: -kv[1].total_ms)
+    return {
+        "image": spec.image.label,
+        "image_ref": spec.image.reference,
+        "profile": spec.profile.name,
+        "engine": spec.engine,
+        "enabled": summary.enabled,
+        "version": summary.version,
+        "runtime": summary.runtime,
+        "threads": summary.threads,
+        "isa": summary.isa,
+        "executions": summary.total_exec,
+        "total_ms": round(summary.total_ms, 3),
+        "ref_share": round(summary.ref_share, 4),
+        "precision": spec.workload.precision.value,
+        "bf16_executions": summary.bf16_exec,
+        "bf16_share": round(summary.bf16_share, 4),
+        "primitives": [
+            {"kind": kind, "implementation": impl, "count": t.count, "ms": round(t.total_ms, 3)}
+            for (kind, impl), t in top
+        ],
+        "warnings": warnings_for(spec, summary),
+        "log_path": log_path,
+    }
+
+
+def _bf16(record: dict) -> str:
+    """The share of oneDNN time on bf16 data: the proof a bf16 run computed in bf16."""
+    if not record["enabled"] or not record.get("bf16_executions"):
+        return "-"
+    return f"{record['bf16_share']:.1%} ({record['bf16_executions']} executions)"
+
+
+def verify_rows(records: list[dict]) -> list[list[str]]:
+    rows = []
+    several = len({r.get("engine") for r in records}) > 1  # then say where each one ran
+    for r in records:
+        kinds: dict[str, int] = {}
+        for p in r["primitives"]:
+            kinds[p["kind"]] = kinds.get(p["kind"], 0) + p["count"]
+        top = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:4])
+        rows.append(
+            [
+                f"{r['image']}@{r.get('engine')}" if several else r["image"],
+                r["profile"],
+                "yes" if r["enabled"] else "no",
+                r["version"] or "-",
+                r["runtime"] or "-",
+                str(r["threads"] or "-"),
+                r["isa"] or "-",
+                top or "-",
+                f"{r['ref_share']:.1%}" if r["enabled"] else "-",
+                _bf16(r),
+                "; ".join(r["warnings"]) or "-",
+            ]
+        )
+    return rows
+
+
+VERIFY_HEADERS = [
+    "image",
+    "profile",
+    "oneDNN",
+    "version",
+    "runtime",
+    "threads",
+    "ISA",
+    "primitives executed",
+    "ref: time",
+    "bf16 time",
+    "notes",
+]

@@ -1,0 +1,130 @@
+"""The record of one run: frozen, serialised the same way to its JSON file and the database."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from kit.cpus import parse_cpu_list
+from kit.host.sampler import Utilization, mean_busy
+from kit.model.flops import flop_per_image
+from kit.planning.placement import parse_numactl_show
+
+SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    ok = "ok"
+    invalid = "INVALID"  # it ran, but not where or how it asked to: the number is not the cell's
+    failed = "failed"
+    timed_out = "timed out"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    index: int
+    image: str
+    image_ref: str
+    profile: str
+    cpus: str
+    numactl: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    status: Status
+    images_per_sec: float | None
+    started: str
+    ended: str
+    exit_code: int | None
+    log_path: str
+    image_id: str | None = None
+    error: str | None = None
+    steps: tuple[dict, ...] = ()
+    provenance: dict | None = field(default=None)
+    effective_cpus: str = ""
+    nodes: str = ""
+    mems: str | None = None
+    cell: int = 1
+    instance: int = 1
+    instances: int = 1
+    repeat: int = 0
+    utilization: dict | None = None  # per-CPU busy % over time; None when not sampled
+    host: dict | None = None
+    workload: dict | None = None  # model and sizes, for the work per image
+    engine: str = "docker"
+    process_s: float | None = None  # the workload process's lifetime, as its engine saw it
+    docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
+    knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
+    looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.judging.stats)
+    latency_ms: dict | None = None  # per-batch p50/p90/p99 and how many batches; kit's workload
+
+    def latency(self, percentile: str) -> float | None:
+        """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""
+        value = (self.latency_ms or {}).get(percentile)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def key(self) -> str:
+        return f"{self.image}:{self.profile}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.ok
+
+    @property
+    def tf_version(self) -> str | None:
+        return (self.provenance or {}).get("tf_version")
+
+    def busy(self) -> tuple[float | None, float | None]:
+        """Mean busy % of the run's CPUs and of the host's other CPUs (None: not sampled)."""
+        if not self.utilization:
+            return None, None
+        util = Utilization.from_json(self.utilization)
+        mine = set(parse_cpu_list(self.effective_cpus or self.cpus))
+        others = [c for c in range(len(util.busy)) if c not in mine]
+        return mean_busy(util, sorted(mine)), mean_busy(util, others)
+
+    @property
+    def flop_per_image(self) -> float | None:
+        w = self.workload or {}
+        infer = w.get("mode") == "infer" or bool(w.get("forward_only"))
+        return flop_per_image(w.get("model", ""), None, infer)
+
+    @property
+    def memory_policy(self) -> str:
+        """The memory policy the process really had, from ``numactl --show`` inside."""
+        text = (self.provenance or {}).get("numactl_show")
+        if not isinstance(text, str) or not text.strip():
+            return "?"
+        shown = parse_numactl_show(text)
+        policy = shown.get("policy", "?")
+        nodes = {
+            "interleave": shown.get("interleavemask"),
+            "bind": shown.get("membind"),
+            "preferred": shown.get("preferred node"),
+        }.get(policy)
+        return f"{policy} {nodes.replace(' ', ',')}" if nodes else policy
+
+    @property
+    def threads(self) -> str:
+        """Threads the run really used, as read inside the container: inter/intra and OpenMP."""
+        prov = self.provenance or {}
+        threads = prov.get("threads") or {}
+        text = f"{threads.get('inter_op', '?')}/{threads.get('intra_op', '?')}" if threads else "?"
+        omp = (prov.get("env") or {}).get("OMP_NUM_THREADS")
+        return f"{text} omp={omp}" if omp else text
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["knobs"] = [[k, v] for k, v in self.knobs.items()]  # pairs: stores sort dict keys
+        data["schema"] = SCHEMA_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunResult:
+        data = {k: v for k, v in data.items() if k != "schema"}
+        data["status"] = Status(data["status"])
+        data["command"] = tuple(data["command"])
+        data["steps"] = tuple(data.get("steps", ()))
+        data["knobs"] = dict(data.get("knobs") or [])
+        return cls(**data)

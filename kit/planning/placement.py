@@ -1,0 +1,252 @@
+"""Placement: which host CPUs and memory nodes a run gets, how they split into instances, and
+whether what the container really got matches the request.
+
+Pure: topology in, CPU sets and verdicts out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kit.cpus import format_cpu_list, parse_cpu_list
+from kit.errors import UsageError
+from kit.host.topology import Topology
+
+PER_NODE = "per-node"
+
+
+@dataclass(frozen=True)
+class CpuSelection:
+    """Which CPUs to use, narrowing from all the host's: ``cpus`` and ``nodes`` must agree,
+    then the first ``cores`` physical cores, then one logical CPU per core if asked."""
+
+    cpus: tuple[int, ...] | None = None
+    nodes: tuple[int, ...] | None = None
+    cores: int | None = None
+    one_thread_per_core: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cores is not None and self.cores <= 0:
+            raise UsageError(f"--cores must be positive, got {self.cores}")
+
+    def narrowed_by(self, other: CpuSelection) -> CpuSelection:
+        """This selection with another's settings applied on top (a profile's on the CLI's)."""
+        return CpuSelection(
+            cpus=other.cpus if other.cpus is not None else self.cpus,
+            nodes=other.nodes if other.nodes is not None else self.nodes,
+            cores=other.cores if other.cores is not None else self.cores,
+            one_thread_per_core=self.one_thread_per_core or other.one_thread_per_core,
+        )
+
+
+def select_cpus(topology: Topology, selection: CpuSelection) -> tuple[int, ...]:
+    cpus = topology.cpu_ids
+    if selection.cpus is not None:
+        cpus = tuple(c.id for c in topology.select(selection.cpus))
+    if selection.nodes is not None:
+        on_nodes = topology.cpus_of_nodes(selection.nodes)
+        if selection.cpus is not None:
+            outside = sorted(set(cpus) - set(on_nodes))
+            if outside:
+                raise UsageError(
+                    f"--cpus and --nodes disagree: CPU {format_cpu_list(outside)} is not on "
+                    f"node {format_cpu_list(selection.nodes)}",
+                    "pass only one of them, or CPUs of the named nodes",
+                )
+        else:
+            cpus = on_nodes
+    cores = topology.cores(cpus)
+    if selection.cores is not None:
+        if selection.cores > len(cores):
+            raise UsageError(
+                f"--cores {selection.cores} asks for more than the {len(cores)} physical cores "
+                f"selected (CPUs {format_cpu_list(cpus)})",
+                "ask for fewer cores or select more CPUs",
+            )
+        cores = cores[: selection.cores]
+    if selection.one_thread_per_core:
+        cores = [core[:1] for core in cores]
+    chosen = tuple(sorted(cpu for core in cores for cpu in core))
+    if not chosen:
+        raise UsageError("the CPU selection is empty", "select at least one CPU")
+    return chosen
+
+
+def parse_node_list(text: str, topology: Topology, what: str) -> tuple[int, ...]:
+    return topology.check_nodes(parse_cpu_list(text, what=f"{what} node list"), f"{what} node")
+
+
+def effective_cpus(
+    topology: Topology, cpuset: Sequence[int], cpunodebind: str | None, physcpubind: str | None
+) -> tuple[int, ...]:
+    """The CPUs the workload may run on inside the container: its cpuset narrowed by numactl's
+    CPU binding. UsageError when the binding leaves nothing or leaves the cpuset (numactl would
+    refuse it inside the container)."""
+    cpus = set(cpuset)
+    if cpunodebind is not None:
+        nodes = parse_node_list(cpunodebind, topology, "--cpunodebind")
+        cpus &= set(topology.cpus_of_nodes(nodes))
+        if not cpus:
+            raise UsageError(
+                f"--cpunodebind {cpunodebind} has no CPU in the run's cpuset "
+                f"{format_cpu_list(cpuset)}",
+                "bind to a node whose CPUs the run has",
+            )
+    if physcpubind is not None:
+        wanted = set(parse_cpu_list(physcpubind, what="--physcpubind"))
+        outside = sorted(wanted - set(cpuset))
+        if outside:
+            raise UsageError(
+                f"--physcpubind CPU {format_cpu_list(outside)} is outside the run's cpuset "
+                f"{format_cpu_list(cpuset)}",
+                "bind to CPUs the run has (see --cpus)",
+            )
+        cpus &= wanted
+    return tuple(sorted(cpus))
+
+
+def split_instances(
+    topology: Topology, cpus: Sequence[int], instances: int | str
+) -> list[tuple[int, ...]]:
+    """Split CPUs into disjoint groups of whole physical cores (SMT siblings stay together),
+    each within one NUMA node. ``per-node`` gives one group per node. N groups must divide
+    evenly among the nodes; each node's cores split into equal groups, leftovers unused."""
+    by_node: dict[int, list[tuple[int, ...]]] = {}
+    for core in topology.cores(cpus):
+        by_node.setdefault(topology.select(core[:1])[0].node, []).append(core)
+    nodes = sorted(by_node)
+    if instances == PER_NODE:
+        return [tuple(sorted(c for core in by_node[n] for c in core)) for n in nodes]
+    if not isinstance(instances, int) or instances <= 0:
+        raise UsageError(f"--instances must be a positive number or {PER_NODE}, got {instances}")
+    total = sum(len(v) for v in by_node.values())
+    if instances > total:
+        raise UsageError(
+            f"--instances {instances} is more than the {total} physical cores selected",
+            f"use at most {total} instances",
+        )
+    if instances == 1:
+        return [tuple(sorted(cpus))]
+    if instances % len(nodes):
+        raise UsageError(
+            f"--instances {instances} cannot split evenly over {len(nodes)} NUMA nodes "
+            "without crossing a node",
+            f"use a multiple of {len(nodes)}, or {PER_NODE}",
+        )
+    per_node = instances // len(nodes)
+    size = min(len(by_node[n]) for n in nodes) // per_node
+    if size == 0:
+        raise UsageError(
+            f"--instances {instances} leaves less than one core per instance on a node",
+            "use fewer instances",
+        )
+    groups = []
+    for node in nodes:
+        cores = by_node[node]
+        for i in range(per_node):
+            chunk = cores[i * size : (i + 1) * size]
+            groups.append(tuple(sorted(c for core in chunk for c in core)))
+    return groups
+
+
+def parse_instances(text: str | None) -> int | str:
+    if text is None:
+        return 1
+    if text == PER_NODE:
+        return PER_NODE
+    if not text.isdigit() or int(text) <= 0:
+        raise UsageError(f"--instances takes a positive number or {PER_NODE}, got {text!r}")
+    return int(text)
+
+
+# --- verification -------------------------------------------------------------------------------
+
+_NUMACTL_KEYS = (
+    "policy",
+    "preferred node",
+    "physcpubind",
+    "cpubind",
+    "nodebind",
+    "membind",
+    "preferred",
+    "interleavemask",
+    "interleavenode",
+)
+_NUMACTL_SHOW = re.compile(
+    r"(?:^|\s)(" + "|".join(re.escape(k) for k in _NUMACTL_KEYS) + r"):", re.MULTILINE
+)
+
+
+def parse_numactl_show(text: str) -> dict[str, str]:
+    """``numactl --show`` as a dict. Tolerates numactl's missing line break after an empty
+    ``preferred node:`` (under --localalloc it runs into ``physcpubind:``)."""
+    matches = list(_NUMACTL_SHOW.finditer(text))
+    shown = {}
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        end = following.start() if following else len(text)
+        shown[match.group(1)] = text[match.end() : end].strip()
+    return shown
+
+
+# numactl --show's policy word for each memory policy kit can request.
+POLICY_WORD = {"interleave": "interleave", "membind": "bind", "preferred": "preferred"}
+
+
+def _nodes_text(text: str) -> set[int]:
+    return {int(t) for t in text.replace(",", " ").split() if t.isdigit()}
+
+
+def placement_problems(
+    requested: Mapping[str, object], provenance: Mapping[str, object] | None
+) -> list[str]:
+    """Differences between what a run asked for and what the process inside reported.
+
+    ``requested`` holds ``cpuset`` (list text), ``cpus`` (the effective CPUs, list text),
+    ``mems`` (list text or None), ``memory_policy`` (interleave/membind/preferred/localalloc or
+    None) and ``memory_nodes`` (set of node ids, or None for "all")."""
+    if not provenance:
+        return ["the workload reported no provenance, so its placement is unverified"]
+    problems = []
+    got_cpuset = provenance.get("cpus_allowed_list")
+    if got_cpuset is not None and parse_cpu_list(str(got_cpuset)) != parse_cpu_list(
+        str(requested["cpuset"])
+    ):
+        problems.append(f"cpuset is {got_cpuset}, asked for {requested['cpuset']}")
+    affinity = provenance.get("affinity")
+    if isinstance(affinity, list) and tuple(affinity) != parse_cpu_list(str(requested["cpus"])):
+        problems.append(f"ran on CPUs {format_cpu_list(affinity)}, asked for {requested['cpus']}")
+    mems = requested.get("mems")
+    got_mems = provenance.get("mems_allowed_list")
+    if (
+        mems is not None
+        and got_mems is not None
+        and parse_cpu_list(str(got_mems)) != parse_cpu_list(str(mems))
+    ):
+        problems.append(f"memory nodes are {got_mems}, asked for {mems}")
+    show_text = provenance.get("numactl_show")
+    if not isinstance(show_text, str) or not show_text.strip():
+        problems.append("numactl --show reported nothing, so the memory policy is unverified")
+        return problems
+    shown = parse_numactl_show(show_text)
+    policy = requested.get("memory_policy")
+    got = shown.get("policy", "?")
+    if policy is None:
+        if got != "default":
+            problems.append(f"memory policy is {got}, asked for the default")
+    elif policy == "localalloc":
+        if got not in ("local", "default"):
+            problems.append(f"memory policy is {got}, asked for localalloc")
+    elif got != POLICY_WORD[str(policy)]:
+        problems.append(f"memory policy is {got}, asked for {policy}")
+    else:
+        wanted = requested.get("memory_nodes")
+        field = {"interleave": "interleavemask", "membind": "membind"}.get(str(policy))
+        got_nodes = _nodes_text(shown.get(field or "preferred node", ""))
+        if wanted is not None and got_nodes != set(wanted):  # type: ignore[call-overload]
+            problems.append(
+                f"{policy} nodes are {format_cpu_list(got_nodes) or 'none'}, asked for "
+                f"{format_cpu_list(wanted)}"  # type: ignore[arg-type]
+            )
+    return problems

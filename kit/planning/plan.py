@@ -1,0 +1,200 @@
+"""Planning: images x profiles (x instances) -> RunSpecs, each profile resolved for the CPUs its
+run gets.
+
+Pure: the host's topology comes in as a value, so every check runs before any container does.
+The order matters and is the same for every run:
+  1. the container's cpuset: the command line's CPU selection, narrowed by the profile's;
+  2. numactl, with placeholders resolved against that cpuset;
+  3. the CPUs the workload really gets (cpuset narrowed by numactl's CPU binding);
+  4. env and thread counts, with placeholders resolved against those CPUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import NamedTuple
+
+from kit.cpus import format_cpu_list, parse_cpu_list
+from kit.errors import UsageError
+from kit.host.topology import Topology
+from kit.judging.stats import interleaved_order
+from kit.model.flavors import resolve_image
+from kit.model.profiles import NumaPolicy, Placement, Profile, ResolvedProfile
+from kit.model.spec import ImageRef, Limits, RunSpec, WorkloadSpec
+from kit.planning.placement import (
+    CpuSelection,
+    effective_cpus,
+    parse_node_list,
+    select_cpus,
+    split_instances,
+)
+
+
+def placement_for(topology: Topology, cpus: Sequence[int]) -> Placement:
+    nodes = topology.nodes_of(cpus)
+    return Placement(
+        cores=topology.physical_cores(cpus),
+        threads=len(cpus),
+        nodes=len(nodes),
+        last_node=nodes[-1],
+    )
+
+
+def _profile_selection(profile: Profile, placement: Placement) -> CpuSelection:
+    raw = profile.resolve_select(placement)
+    try:
+        cores = int(raw["cores"]) if "cores" in raw else None
+    except ValueError:
+        raise UsageError(
+            f"{profile.where}: select cores {raw['cores']!r} is not a number"
+        ) from None
+    return CpuSelection(
+        cpus=parse_cpu_list(str(raw["cpus"]), what="select cpus") if "cpus" in raw else None,
+        nodes=parse_cpu_list(str(raw["nodes"]), what="select nodes") if "nodes" in raw else None,
+        cores=cores,
+        one_thread_per_core=bool(raw.get("one_thread_per_core", False)),
+    )
+
+
+def _check_numa_nodes(numa: NumaPolicy, topology: Topology, where: str) -> None:
+    for name in ("interleave", "membind", "preferred", "cpunodebind"):
+        value = getattr(numa, name)
+        if value is not None and value != "all":
+            try:
+                parse_node_list(value, topology, f"--{name}")
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+    if numa.preferred is not None and len(parse_cpu_list(numa.preferred)) != 1:
+        raise UsageError(f"{where}: --preferred takes one node, got {numa.preferred}")
+
+
+def resolve_placement(
+    profile: Profile, topology: Topology, selection: CpuSelection
+) -> tuple[tuple[int, ...], tuple[int, ...], Placement, NumaPolicy]:
+    """(cpuset, effective CPUs, their placement, numactl policy) for one profile."""
+    host = placement_for(topology, select_cpus(topology, selection))
+    cpuset = select_cpus(topology, selection.narrowed_by(_profile_selection(profile, host)))
+    numa = profile.resolve_numa(placement_for(topology, cpuset))
+    _check_numa_nodes(numa, topology, profile.where)
+    cpus = effective_cpus(topology, cpuset, numa.cpunodebind, numa.physcpubind)
+    return cpuset, cpus, placement_for(topology, cpus), numa
+
+
+def memory_nodes(numa: NumaPolicy, topology: Topology, mems: Sequence[int] | None) -> str | None:
+    """The node list a memory policy should show inside the container (``all`` expanded to
+    the nodes the container may use)."""
+    text = numa.memory_nodes_text
+    if text is None:
+        return None
+    if text == "all":
+        return format_cpu_list(mems if mems is not None else topology.node_ids)
+    return format_cpu_list(parse_cpu_list(text))
+
+
+def build_plan(
+    images: Sequence[str],
+    profiles: Sequence[Profile],
+    workload: WorkloadSpec,
+    topology: Topology,
+    selection: CpuSelection | None = None,
+    timeout_s: float = 3600.0,
+    numactl: Mapping[str, str | bool] | None = None,
+    instances: int | str = 1,
+    limits: Limits | None = None,
+    repeats: int = 1,
+    engines: Sequence[str] = ("docker",),
+    only: frozenset[tuple[str, str]] | None = None,
+    looks: int = 1,
+) -> list[RunSpec]:
+    """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
+    in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
+    A cell with several instances has one spec per instance, each on its own CPU group with
+    local memory. ``only`` keeps just those (image, profile) cells of the cross product (a
+    sweep's, whose cells that cannot differ are merged per image)."""
+    if not 1 <= repeats <= 1000:
+        raise UsageError(f"--repeats must be between 1 and 1000, got {repeats}")
+    if not images:
+        raise UsageError("no image to run", "name at least one flavor or image reference")
+    if not profiles:
+        raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
+    selection = selection or CpuSelection()
+    refs: list[ImageRef] = [resolve_image(name) for name in images]
+    placed = [
+        _place_cell(
+            profile.with_numactl(numactl or {}), topology, selection,
+            instances if profile.instances is None else profile.instances,
+        )
+        for profile in profiles
+    ]  # fmt: skip
+    sizes = [_workload_of(profile, workload) for profile in profiles]
+    # Engines on one host share its CPUs, so they take turns cell by cell, like repeats do.
+    grid = [
+        (image, runs, size, engine)
+        for image in refs
+        for runs, size in zip(placed, sizes, strict=True)
+        if only is None or (image.label, runs[0].profile.name) in only
+        for engine in engines
+    ]
+    plan: list[RunSpec] = []
+    common = {"timeout_s": timeout_s, "looks": looks, "limits": limits or Limits()}
+    for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
+        for cell in order:
+            image, runs, size, engine = grid[cell]
+            for instance, run in enumerate(runs, 1):
+                plan.append(
+                    RunSpec(
+                        index=len(plan) + 1, image=image, profile=run.profile, cpus=run.cpuset,
+                        workload=size, effective_cpus=run.cpus, mems=run.mems,
+                        memory_nodes=run.memory_nodes, nodes=topology.nodes_of(run.cpus),
+                        cell=cell + 1, instance=instance, instances=len(runs), repeat=repeat,
+                        engine=engine, **common,
+                    )
+                )  # fmt: skip
+    return plan
+
+
+def _workload_of(profile: Profile, workload: WorkloadSpec) -> WorkloadSpec:
+    """The workload a profile's cells run: the command line's, with the profile's batch size,
+    precision and allocator where it sets them."""
+    given = {
+        key: getattr(profile, key)
+        for key in ("batch_size", "precision", "allocator")
+        if getattr(profile, key) is not None
+    }
+    return replace(workload, **given) if given else workload
+
+
+class _Placed(NamedTuple):
+    cpuset: tuple[int, ...]
+    cpus: tuple[int, ...]
+    mems: tuple[int, ...] | None
+    profile: ResolvedProfile
+    memory_nodes: str | None
+
+
+def _place_cell(
+    profile: Profile, topology: Topology, selection: CpuSelection, instances: int | str
+) -> list[_Placed]:
+    """One profile's runs: a single run, or one per instance group with memory kept local
+    (the container's cpuset.mems)."""
+    # One run keeps its cpuset (numactl narrows inside); instances share the CPUs the
+    # profile's runs get (node0's: node 0's), each group then its own cpuset.
+    cpuset, cpus, _, _ = resolve_placement(profile, topology, selection)
+    groups = split_instances(topology, cpuset if instances == 1 else cpus, instances)
+    placed = []
+    for group in groups:
+        mems = topology.nodes_of(group) if len(groups) > 1 else None
+        g_cpuset, g_cpus, placement, numa = resolve_placement(
+            profile, topology, CpuSelection(cpus=group)
+        )
+        placed.append(
+            _Placed(
+                g_cpuset,
+                g_cpus,
+                mems,
+                profile.resolve(placement, numa),
+                memory_nodes(numa, topology, mems),
+            )
+        )
+    return placed
