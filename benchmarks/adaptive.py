@@ -16,8 +16,9 @@ import json
 import statistics
 from pathlib import Path
 
+from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
+from kit.campaign.schedules.budget import AllAtOnce
 from kit.campaign.simulate import run_schedule, simulated_plan
-from kit.campaign.tune import Adaptive, AdaptiveSchedule, AllAtOnce
 from kit.reporting.rows import rows
 
 GRID = Path(__file__).resolve().parent.parent / "tests" / "data" / "grids" / "resnet50-intel.json"

@@ -16,12 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.campaign.run import CampaignRequest, How, What, Where, execute, prepare
+from kit.campaign.request import CampaignRequest, How, What, Where
+from kit.campaign.run import execute, prepare
 from kit.campaign.session import RunFinished, RunStarted
 from kit.engines.factory import EngineKind, SystemEngines
 from kit.model.feedback import Quiet
 from kit.model.results import RunResult
-from kit.model.spec import Model, WorkloadSpec
+from kit.model.workload import Model, WorkloadSpec
 
 TARGET_S = 1.0
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.campaign.model_search import ModelSearch
+from kit.campaign.schedules.budget import MAX_ROUNDS, AllAtOnce, Budget, wall_s
+from kit.campaign.schedules.model import ModelSearch
+from kit.campaign.schedules.race import Race, outcome
 from kit.campaign.simulate import run_schedule, simulated_plan
-from kit.campaign.tune import MAX_ROUNDS, AllAtOnce, Budget, Race, outcome, wall_s
 from kit.store.folder import load_session
 
 GRID = Path(__file__).resolve().parent.parent / "tests" / "data" / "grids" / "resnet50-intel.json"

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from kit.errors import UsageError
+from kit.errors import KitError, UsageError
 
 MAX_TEXT_BYTES = 4 * 2**20
 
@@ -66,8 +66,6 @@ def check_output_file(path: Path, option: str) -> None:
 
 def write_text(path: Path, text: str, option: str) -> None:
     """Write a file an option named (checked up front by ``check_output_file``)."""
-    from kit.errors import KitError
-
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
-from kit.engines.base import RunOutcome
 from kit.errors import ImageNotFound
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology, topology_from_text
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from tests.conftest import DATA
 

@@ -14,10 +14,11 @@ import pytest
 import zstandard
 
 from kit.campaign.recipe import recipe_json, what_of
-from kit.campaign.run import What, cells_of, place
+from kit.campaign.request import What
+from kit.campaign.run import cells_of, place
 from kit.campaign.session import plan_record
 from kit.judging.reproduce import Agreement, cell_diffs, placement_changes, system_diff
-from kit.model.spec import Model, WorkloadSpec
+from kit.model.workload import Model, WorkloadSpec
 from kit.planning.knobs import BUILTIN, parse_knob
 from kit.planning.sweep import Sweep
 from kit.store.folder import load_session

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign.run import CampaignRequest, How, What, Where, execute, prepare
+from kit.campaign.request import CampaignRequest, How, What, Where
+from kit.campaign.run import execute, prepare
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.errors import ImageNotFound, UsageError
 from kit.judging.gate import Gate
 from kit.model.feedback import Quiet
-from kit.model.profiles import NumaPolicy
-from kit.model.spec import Limits, Model, WorkloadSpec
+from kit.model.numa import NumaPolicy
+from kit.model.spec import Limits
+from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.store.database import ResultsDB
 from kit.store.folder import load_session

@@ -4,7 +4,8 @@ from kit.engines.container import LABEL_MANAGED, container_kwargs
 from kit.errors import UsageError
 from kit.model.flavors import resolve_image
 from kit.model.profiles import Placement, load_profiles
-from kit.model.spec import DataFormat, Model, RunSpec, Workload, WorkloadSpec
+from kit.model.spec import RunSpec
+from kit.model.workload import DataFormat, Model, Workload, WorkloadSpec
 
 HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)
 

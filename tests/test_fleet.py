@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign.run import What, place_fleet
+from kit.campaign.request import What
+from kit.campaign.run import place_fleet
 from kit.campaign.session import open_session, run_session
 from kit.cpus import format_cpu_list
 from kit.engines.base import EngineSet

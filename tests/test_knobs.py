@@ -5,7 +5,7 @@ import pytest
 
 from kit.errors import ConfigError, UsageError
 from kit.model.profiles import load_profiles
-from kit.model.spec import WorkloadSpec
+from kit.model.workload import WorkloadSpec
 from kit.planning.knobs import BUILTIN, KnobKind, apply, parse_knob, parse_knobs, registry
 from kit.planning.sweep import grid
 from tests.fakes import C4, EPYC

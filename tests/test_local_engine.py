@@ -17,7 +17,8 @@ from kit.engines.local import (
 from kit.errors import UsageError
 from kit.model.flavors import Flavor, resolve_image
 from kit.model.profiles import Placement, load_profiles
-from kit.model.spec import Model, RunSpec, WorkloadSpec
+from kit.model.spec import RunSpec
+from kit.model.workload import Model, WorkloadSpec
 from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, only_session
 

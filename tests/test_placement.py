@@ -1,12 +1,12 @@
 import pytest
 
 from kit.errors import UsageError
+from kit.model.numa import parse_numactl_show
 from kit.model.profiles import load_profiles, pick
-from kit.model.spec import Model, WorkloadSpec
+from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import (
     CpuSelection,
     parse_instances,
-    parse_numactl_show,
     placement_problems,
     select_cpus,
     split_instances,

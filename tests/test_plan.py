@@ -96,7 +96,7 @@ def test_a_profiles_run_settings_override_the_command_line_for_its_cells():
     from dataclasses import replace
 
     from kit.model.profiles import load_profiles
-    from kit.model.spec import WorkloadSpec
+    from kit.model.workload import WorkloadSpec
     from kit.planning.plan import build_plan
     from tests.fakes import C4
 

@@ -1,7 +1,8 @@
 import pytest
 
 from kit.errors import ConfigError, UsageError
-from kit.model.profiles import NumaPolicy, Placement, load_profiles, parse_profiles, pick
+from kit.model.numa import NumaPolicy
+from kit.model.profiles import Placement, load_profiles, parse_profiles, pick
 
 TWO_SOCKET = Placement(cores=18, threads=36, nodes=2, last_node=1)
 THIS_HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)

@@ -7,7 +7,7 @@ from kit.errors import UsageError
 from kit.host.topology import topology_from_text
 from kit.model.profiles import load_profiles, pick
 from kit.model.results import Status
-from kit.model.spec import Model, WorkloadSpec
+from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import build_plan
 from kit.reporting.rows import ROW_SCHEMA

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.campaign.run import What, place
+from kit.campaign.request import What
+from kit.campaign.run import place
 from kit.engines.slurm import (
     NodeEngine,
     SlurmOptions,
@@ -24,7 +25,7 @@ from kit.engines.slurm import (
     share_record,
 )
 from kit.errors import UsageError
-from kit.model.spec import Model, WorkloadSpec
+from kit.model.workload import Model, WorkloadSpec
 from tests.conftest import DATA, invoke_with
 from tests.fakes import C4, FakeEngine
 

@@ -6,16 +6,8 @@ from hypothesis import strategies as st
 
 from kit.campaign.simulate import RESNET50_CV, error_rates
 from kit.errors import UsageError
-from kit.judging.stats import (
-    NOISE_HINT,
-    Speedup,
-    Summary,
-    Verdict,
-    compare,
-    interleaved_order,
-    is_noisy,
-    summarize,
-)
+from kit.judging.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
+from kit.planning.plan import interleaved_order
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from kit.campaign.model_search import ModelSearch
+from kit.campaign.schedules.budget import AllAtOnce, Budget, check_budget
+from kit.campaign.schedules.model import ModelSearch
+from kit.campaign.schedules.race import Race, outcome
 from kit.campaign.simulate import RESNET50_CV, run_schedule, simulated_plan
-from kit.campaign.tune import AllAtOnce, Budget, Race, check_budget, outcome
 from kit.errors import UsageError
 from tests.conftest import invoke_with
 from tests.fakes import FakeEngine, GivenEngines
@@ -231,8 +232,8 @@ def test_an_interrupted_tune_keeps_its_runs_and_resumes_its_search(tmp_path):
 
 
 def test_adaptive_repeats_keep_the_error_rates():
+    from kit.campaign.schedules.adaptive import Adaptive
     from kit.campaign.simulate import adaptive_error_rates
-    from kit.campaign.tune import Adaptive
 
     equal, _ = adaptive_error_rates(Adaptive(0.03), trials=400)
     assert equal.false_verdicts <= 0.05 and equal.coverage >= 0.94
@@ -242,7 +243,7 @@ def test_adaptive_repeats_keep_the_error_rates():
 
 
 def test_adaptive_repeats_stop_at_the_asked_width():
-    from kit.campaign.tune import Adaptive, AdaptiveSchedule
+    from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
     from kit.reporting.rows import rows
 
     rule = Adaptive(0.03)

@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 
-from kit.campaign.recipe import workload_from_json, workload_json
 from kit.errors import ConfigError, UsageError
 from kit.judging.gate import GateOn, slower_than
 from kit.judging.judge import workload_problems
@@ -15,7 +14,17 @@ from kit.judging.parse import Latency, parse_latency_line, parse_output
 from kit.model.flops import FORWARD_FLOP, flop_per_image
 from kit.model.profiles import Profile, parse_profiles
 from kit.model.results import RunResult, Status
-from kit.model.spec import Allocator, Mode, Model, Precision, Preset, Workload, WorkloadSpec
+from kit.model.workload import (
+    Allocator,
+    Mode,
+    Model,
+    Precision,
+    Preset,
+    Workload,
+    WorkloadSpec,
+    workload_from_json,
+    workload_json,
+)
 from kit.planning.knobs import BUILTIN, apply, parse_knob
 from kit.reporting.rows import rows
 from kit.reporting.table import Format, render
@@ -142,7 +151,8 @@ def test_the_maps_tell_which_allocator_is_loaded():
 
 
 def _spec(**workload):
-    from kit.model.profiles import NumaPolicy, ResolvedProfile
+    from kit.model.numa import NumaPolicy
+    from kit.model.profiles import ResolvedProfile
     from kit.model.spec import ImageRef, RunSpec
 
     profile = ResolvedProfile("default", {}, None, None, NumaPolicy(), ())

@@ -142,7 +142,7 @@ def test_every_model_trains_and_infers(kit_images, docker_client, flavor):
     ).decode()  # fmt: skip
     line = next(x for x in output.splitlines() if x.startswith("kit-models: "))
     rates = json.loads(line.removeprefix("kit-models: "))
-    from kit.model.spec import Model
+    from kit.model.workload import Model
 
     assert set(rates) == {
         f"{m.value}/{mode}" for m in Model for mode in ("train/fp32", "infer/bf16")

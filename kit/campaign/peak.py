@@ -8,11 +8,15 @@ from pathlib import Path
 
 from kit.engines.factory import EngineKind, EngineMaker
 from kit.errors import RunFailed
+from kit.host.facts import host_record
+from kit.judging.parse import parse_peak_output
 from kit.model.feedback import Feedback
 from kit.model.profiles import load_profiles, pick
-from kit.model.spec import Workload, WorkloadSpec
+from kit.model.workload import Workload, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import build_plan
+from kit.store.database import ResultsDB
+from kit.store.folder import DB_NAME, check_writable, slug
 
 PEAK_TIMEOUT_S = 600.0
 
@@ -32,10 +36,6 @@ def measure_peak(
     db: Path | None,
     feedback: Feedback,
 ) -> Peak:
-    from kit.host.facts import host_record
-    from kit.judging.parse import parse_peak_output
-    from kit.store.database import ResultsDB
-    from kit.store.folder import DB_NAME, check_writable, slug
 
     (profile,) = pick(load_profiles(None), ["default"])
     workload = WorkloadSpec(workload=Workload.peak)

@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
-from pathlib import Path
 
+from kit.campaign.request import What
 from kit.errors import UsageError
-from kit.model.profiles import NumaPolicy, Profile
-from kit.model.spec import (
-    Allocator,
-    DataFormat,
-    Limits,
-    Mode,
-    Model,
-    Precision,
-    Workload,
-    WorkloadSpec,
-)
+from kit.model.numa import NumaPolicy
+from kit.model.profiles import Profile
+from kit.model.spec import Limits
+from kit.model.workload import workload_from_json, workload_json
 from kit.planning.placement import CpuSelection
 
 RECIPE_VERSION = 1
@@ -43,27 +36,6 @@ def profile_from_json(data: Mapping) -> Profile:
     values = {k: v for k, v in data.items() if k in known}
     values["knobs"] = tuple((str(k), str(v)) for k, v in values.get("knobs") or ())
     return Profile(**values)
-
-
-def workload_json(workload: WorkloadSpec) -> dict:
-    data = asdict(workload)
-    data["workload_dir"] = str(workload.workload_dir) if workload.workload_dir else None
-    return data
-
-
-def workload_from_json(data: Mapping) -> WorkloadSpec:
-    return WorkloadSpec(
-        model=Model(data["model"]),
-        batch_size=int(data["batch_size"]),
-        num_batches=int(data["num_batches"]),
-        num_warmup_batches=int(data["num_warmup_batches"]),
-        data_format=DataFormat(data["data_format"]),
-        mode=Mode(data.get("mode") or ("infer" if data.get("forward_only") else "train")),
-        precision=Precision(data.get("precision", "fp32")),
-        allocator=Allocator(data.get("allocator", "system")),
-        workload=Workload(data["workload"]),
-        workload_dir=Path(data["workload_dir"]) if data.get("workload_dir") else None,
-    )
 
 
 def recipe_json(
@@ -96,8 +68,6 @@ def cells_of(recipe: Mapping) -> list[tuple[str, str]]:
 
 def what_of(recipe: Mapping, cells: Sequence[tuple[str, str]], repeats: int, adaptive=None):
     """The campaign that plans these cells of the recipe again, ``repeats`` times each."""
-    from kit.campaign.run import What
-
     if recipe.get("recipe") != RECIPE_VERSION:
         raise UsageError(
             f"the session's recipe is version {recipe.get('recipe')!r}; this kit reads "

@@ -14,13 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kit import __version__
 from kit.campaign.recipe import cells_of, profile_from_json, what_of
-from kit.campaign.run import CampaignRequest, Finished, How, Where, execute, prepare
-from kit.campaign.tune import Adaptive
+from kit.campaign.request import CampaignRequest, How, Where
+from kit.campaign.run import Finished, execute, prepare
+from kit.campaign.schedules.adaptive import Adaptive
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, open_engines
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
+from kit.images.distribution import load, save_references
 from kit.judging.reproduce import (
     DEFAULT_TOLERANCE,
     CellDiff,
@@ -29,6 +32,7 @@ from kit.judging.reproduce import (
     system_diff,
 )
 from kit.model.feedback import Feedback
+from kit.model.profiles import to_toml
 from kit.model.results import RunResult
 from kit.store.bundle import (
     IMAGES,
@@ -38,12 +42,13 @@ from kit.store.bundle import (
     Written,
     compression_of,
     images_of,
-    is_bundle,
     open_bundle,
     systems_of,
     write_bundle,
 )
 from kit.store.database import ResultsDB, load_stored
+from kit.store.folder import SessionDir, check_writable
+from kit.store.past import load_past
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,6 @@ class ExportRequest:
 
 def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedback) -> Written:
     """One session into one bundle file (with its images when asked)."""
-    from kit.store.folder import SessionDir, check_writable
-
     compression_of(request.out)
     check_writable(request.out.parent if str(request.out.parent) else Path("."))
     stored = load_stored(request.db_path, request.session)
@@ -80,8 +83,6 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     tar = None
     try:
         if request.with_images:
-            from kit.images.distribution import save_references
-
             tar = request.out.with_name(request.out.name + ".images.tar")
             with feedback.moving(f"saving {', '.join(references)}") as on_bytes:
                 save_references(engine.client, references, tar, on_bytes)
@@ -97,8 +98,6 @@ def _json(data: object) -> bytes:
 
 def _profiles_toml(meta: Mapping) -> str:
     """The cells' profiles as ``--profiles`` reads them (none for a session without recipe)."""
-    from kit.model.profiles import to_toml
-
     recipe = meta.get("recipe") or {}
     profiles = [profile_from_json(p) for p in recipe.get("profiles", [])]
     return "\n".join(to_toml(p, p.name, p.description) for p in profiles)
@@ -225,8 +224,6 @@ class Replayed:
 
 def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Replayed:
     """The bundle's cells placed on this host's engines and run, then compared with it."""
-    from kit import __version__
-
     maker = _Reusing(maker)  # the engines images were brought to are the ones that run
     with open_bundle(request.bundle) as bundle:
         what = replay_what(bundle, request)
@@ -410,8 +407,6 @@ def _image_id(engine: Engine, reference: str) -> str | None:
 
 
 def _load(engine, bundle: Bundle, feedback: Feedback) -> None:
-    from kit.images.distribution import load
-
     assert bundle.images_tar is not None
     with feedback.moving(f"loading the bundle's images into {engine.name}") as on_bytes:
         tags = load(engine.client, bundle.images_tar, on_bytes)
@@ -434,15 +429,9 @@ def compare_sessions(there: Source, here: Source, tolerance: float) -> Compariso
 
 
 def load_source(text: str, results: Path, db_path: Path) -> Source:
-    """A session to compare: a bundle file, or a session in the results database."""
-    if is_bundle(text):
-        with open_bundle(Path(text)) as bundle:
-            return bundle.session_id, bundle.runs, bundle.systems
-    if not db_path.is_file():
-        raise UsageError(f"no results database at {db_path}", "pass --db, or a bundle file")
-    stored = load_stored(db_path, text)
-    meta = stored.meta
-    return stored.session_id, stored.runs, meta.get("systems") or systems_of(meta, stored.runs)
+    """A session to compare: a bundle file, or a session in the results database or folder."""
+    past = load_past(text, results, db_path)
+    return past.session_id, past.runs, past.systems
 
 
 def check_tolerance(percent: float) -> float:

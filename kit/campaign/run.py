@@ -10,156 +10,38 @@ table happens here, in this order, and nowhere else.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit import __version__
-from kit.campaign.tune import Adaptive, AdaptiveSchedule, AllAtOnce, Schedule, Tuning, check_budget
+from kit.campaign.lock import session_lock
+from kit.campaign.recipe import recipe_json
+from kit.campaign.request import CampaignRequest, What
+from kit.campaign.schedules.adaptive import AdaptiveSchedule
+from kit.campaign.schedules.budget import AllAtOnce, Schedule, check_budget
+from kit.campaign.session import check_resumable, open_session, run_session, run_verify
 from kit.engines.base import Engine, EngineSet
-from kit.engines.endpoints import Endpoint
-from kit.engines.factory import EngineKind, EngineMaker, docker_engines, open_engines
-from kit.engines.slurm import SlurmOptions
+from kit.engines.factory import EngineMaker, docker_engines, open_engines
+from kit.engines.podman import describe
 from kit.errors import Interrupted, KitError, UsageError
-from kit.host.facts import HostFacts
+from kit.host.facts import BF16_FLAGS, HostFacts, native_bf16
 from kit.host.topology import Topology
+from kit.images.delivery import deliver
 from kit.judging.cells import cell_keys, check_baseline
 from kit.judging.gate import Gate, slower_than
 from kit.model.feedback import Feedback
-from kit.model.flavors import resolve_image
-from kit.model.profiles import NumaPolicy, Profile, load_profiles, pick
+from kit.model.profiles import Profile, load_profiles, pick
 from kit.model.results import RunResult
-from kit.model.spec import ImageRef, Limits, Precision, RunSpec, Workload, WorkloadSpec
-from kit.planning.placement import CpuSelection
+from kit.model.spec import Limits, RunSpec
+from kit.model.workload import Precision
 from kit.planning.plan import build_plan
-from kit.planning.sweep import Grid, Sweep, grid
-
-MAX_REPEATS = 1000
-MAX_TIMEOUT_S = 7 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class What:
-    """What to run: images x profiles, the workload, where on the CPUs, how often."""
-
-    images: tuple[str, ...]
-    profiles: tuple[str, ...] = ("default",)
-    profiles_file: Path | None = None
-    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
-    selection: CpuSelection = field(default_factory=CpuSelection)
-    numactl: NumaPolicy = field(default_factory=NumaPolicy)  # on top of every profile
-    instances: int | str = 1
-    limits: Limits = field(default_factory=Limits)
-    repeats: int = 1
-    timeout_s: float = 3600.0
-    sweep: Sweep | None = None  # cells from knob values on the one profile (the base)
-    adaptive: Adaptive | None = None  # --repeats auto: up to its max_repeats, round by round
-    # A replay's: only these (image, profile) cells, of profiles given whole (its recipe's).
-    pairs: frozenset[tuple[str, str]] | None = None
-    profile_set: tuple[Profile, ...] = ()
-    allow_emulated: bool = False  # bf16 on a CPU without avx512_bf16 or amx_bf16
-
-    def __post_init__(self) -> None:
-        if self.sweep is not None and len(self.profiles) != 1:
-            raise UsageError(
-                f"a sweep starts from one base profile, not {len(self.profiles)}",
-                "give one -p BASE (the knobs are set on top of it)",
-            )
-        if not self.images:
-            raise UsageError("no image to run", "name at least one flavor or image reference")
-        if not self.profiles:
-            raise UsageError("no profile to run", "pass --profile NAME (see `kit profiles list`)")
-        for what, names in (("image", self.images), ("profile", self.profiles)):
-            twice = sorted({n for n in names if names.count(n) > 1})
-            if twice:
-                raise UsageError(
-                    f"{what} {', '.join(twice)} named twice: one cell would be measured "
-                    "against itself",
-                    f"name each {what} once (use --repeats for more runs of a cell)",
-                )
-        if self.adaptive is not None and self.repeats != self.adaptive.max_repeats:
-            raise UsageError("adaptive repeats plan their maximum", "leave --repeats auto alone")
-        if not 1 <= self.repeats <= MAX_REPEATS:
-            raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {self.repeats}")
-        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
-            raise UsageError(
-                f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], "
-                f"got {self.timeout_s}",
-                "give the seconds a run may take, e.g. --timeout 3600",
-            )
-        if self.workload.workload is Workload.peak:
-            raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
-
-    @property
-    def image_refs(self) -> list[ImageRef]:
-        return [resolve_image(name) for name in self.images]  # refuses a malformed reference
-
-    def numactl_overrides(self) -> dict[str, str | bool]:
-        n = self.numactl
-        names = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
-        given: dict[str, str | bool] = {k: getattr(n, k) for k in names if getattr(n, k)}
-        if n.localalloc:
-            given["localalloc"] = True
-        return given
-
-
-@dataclass(frozen=True)
-class Where:
-    """Which engines: kinds on this machine, or Docker hosts; how missing images arrive."""
-
-    kinds: tuple[EngineKind, ...] = (EngineKind.auto,)
-    hosts: tuple[Endpoint, ...] = ()
-    pull: bool = False
-    registry: str | None = None
-    build_missing: bool = False
-    slurm: SlurmOptions | None = None  # --engine slurm: where its jobs go
-
-    def __post_init__(self) -> None:
-        if (self.slurm is not None) != (EngineKind.slurm in self.kinds):
-            raise UsageError(
-                "the Slurm options go with --engine slurm",
-                "pass --engine slurm, or leave --partition, --nodelist, ... out",
-            )
-
-    @property
-    def remote(self) -> bool:
-        """Engines on other machines, whose topology is read once they answer."""
-        return bool(self.hosts) or self.slurm is not None
-
-    def cluster(self, results: Path) -> tuple[SlurmOptions, Path] | None:
-        return (self.slurm, results.resolve()) if self.slurm is not None else None
-
-
-@dataclass(frozen=True)
-class How:
-    """How the session goes: its results, resume, verify, baseline and gate, the lock."""
-
-    results: Path = Path("results")
-    db: Path | None = None
-    resume: str | None = None
-    measure: bool = True  # False: verify only
-    verify: bool = False
-    baseline: str | None = None  # IMAGE:PROFILE[@HOST]
-    gate: Gate | None = None
-    allow_concurrent: bool = False
-    argv: tuple[str, ...] = ()  # the command line, kept in the session's record
-    tuning: Tuning | None = None  # kit tune: which runs of the plan to spend the budget on
-    meta: Mapping[str, object] = field(default_factory=dict)  # kept in session.json (a replay's)
-
-    @property
-    def db_path(self) -> Path:
-        from kit.store.folder import DB_NAME
-
-        return self.db or self.results / DB_NAME
-
-
-@dataclass(frozen=True)
-class CampaignRequest:
-    what: What
-    where: Where = field(default_factory=Where)
-    how: How = field(default_factory=How)
+from kit.planning.sweep import Grid, grid
+from kit.settings import check_environment
+from kit.store.database import ResultsDB
+from kit.store.folder import SessionDir, check_writable, load_session
+from kit.store.past import load_past
 
 
 @dataclass(frozen=True)
@@ -235,7 +117,6 @@ def cells_of(
 
 def recipe_of(prepared: Prepared) -> dict:
     """What the session asked for, as ``kit replay`` places it again on another machine."""
-    from kit.campaign.recipe import recipe_json
 
     what = prepared.request.what
     topology = next(iter(prepared.facts.values())).topology
@@ -257,8 +138,6 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
     """Everything about the request that needs no engine, checked before any is asked: the
     profiles, the images' references, the results folder, resume and gate sessions, and (with
     no --host) the placement on this machine, returned to be reused for its engines."""
-    from kit.settings import check_environment
-    from kit.store.folder import SessionDir, check_writable
 
     what, how = request.what, request.how
     check_environment()
@@ -282,12 +161,9 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
     if how.tuning is not None and first is not None:
         check_budget(how.tuning.budget, len({s.key for s in first.specs}))
     check_writable(how.results)
-    from kit.store.database import ResultsDB
 
     ResultsDB.check(how.db_path)
     if how.resume is not None:
-        from kit.campaign.session import check_resumable
-
         store = SessionDir.open(how.results, how.resume)
         if first is not None:  # the same plan, or refused now (engines answer later)
             check_resumable(store, first.specs, by_kind=True)
@@ -298,15 +174,13 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
 
 def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) -> Prepared:
     """Check, open engines, deliver images, read facts, place the plan once per machine."""
-    from kit.images.delivery import deliver
-
     first = check_request(request, maker)
     if request.what.sweep is not None:
         topology = first.topology if first is not None else maker.this_host()
         for line in grid_of(request.what, topology).lines():
             feedback.say(line)
     how = request.how
-    gate_runs = how.gate.load(how.results, how.db_path) if how.gate else []
+    gate_runs = gate_baseline(how.gate, how.results, how.db_path) if how.gate else []
     where = request.where
     engines = open_engines(maker, where.kinds, where.hosts, where.cluster(how.results))
     _check_reach(request.what, engines)
@@ -318,8 +192,6 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     facts = {name: one.host_facts(refs[0].reference) for name, one in engines.items()}
     for one in engines.values():
         if limits := getattr(one, "podman", None):
-            from kit.engines.podman import describe
-
             feedback.say(f"{one.name} runs podman: its containers get {describe(limits)}, within "
                          "the engine's own limits (podman's defaults exceed them)")  # fmt: skip
     if where.remote:
@@ -338,10 +210,15 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
 
 
+def gate_baseline(gate: Gate, results: Path, db_path: Path) -> list[RunResult]:
+    """The gate's baseline session's runs, read (and checked) before anything runs."""
+    runs = list(load_past(gate.session, results, db_path).runs)
+    gate.check_baseline(runs)
+    return runs
+
+
 def _check_precision(what: What, facts: Mapping[str, HostFacts], plan: Sequence[RunSpec]) -> None:
     """bf16 only where the CPU computes it, unless --allow-emulated."""
-    from kit.host.facts import BF16_FLAGS, native_bf16
-
     if what.allow_emulated:
         return
     for name in dict.fromkeys(s.engine for s in plan if s.workload.precision is Precision.bf16):
@@ -445,10 +322,6 @@ def place_fleet(
 def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     """Run the prepared campaign in one session (new, or the one resumed), each result on disk
     the moment it exists; an interrupt keeps every finished run and says how to finish."""
-    from kit.campaign.lock import session_lock
-    from kit.campaign.session import open_session
-    from kit.store.database import ResultsDB
-    from kit.store.folder import load_session
 
     how, plan = prepared.request.how, list(prepared.plan)
     meta = {
@@ -497,8 +370,6 @@ def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:
 
 def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list, list]:
     """The measured runs (those ``previous`` lacks), then the diagnostic runs of --verify."""
-    from kit.campaign.session import run_session, run_verify
-
     how, plan, engine = prepared.request.how, list(prepared.plan), prepared.engine
     lanes = {name: machine for machine, names in prepared.machines.items() for name in names}
     several = len(prepared.engines) > 1

@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.engines.base import Engine, RunOutcome
+from kit.engines.base import Engine
+from kit.engines.container import docker_run_line
 from kit.errors import UsageError
 from kit.host.sampler import Sampler
 from kit.judging.judge import make_result
 from kit.judging.onednn import OneDnnSummary, VerboseAccumulator
 from kit.judging.parse import ParsedOutput, parse_output
 from kit.judging.verify import diagnostic_spec, verify_record
-from kit.model.results import RunResult, Status
+from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
 from kit.reporting.table import Format, render
 from kit.store.database import ResultsDB
@@ -202,7 +203,8 @@ class _Runner:
             return  # stopped by the interrupt: not a measurement, so it stays missing
         utilization = sampler.result() if isinstance(sampler, Sampler) else None
         host = self.hosts.get(spec.engine)
-        result = make_result(spec, outcome, utilization, host, self.store.session_id)
+        rerun = docker_run_line(spec, self.store.session_id)
+        result = make_result(spec, outcome, utilization, host, rerun)
         with self.lock:
             self.store.record(result)
             self.results.append(result)

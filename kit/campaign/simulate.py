@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kit.campaign.schedules.adaptive import AdaptiveSchedule
 from kit.judging.stats import Verdict, compare
 from kit.model.results import RunResult, Status
+from kit.reporting.rows import rows
 
 RESNET50_CV = 0.03  # kit's coefficient of variation on ResNet-50 repeats on these hosts
 
@@ -104,8 +106,6 @@ def adaptive_error_rates(
 ) -> tuple[ErrorRates, float]:
     """Adaptive repeats on two cells ``true_ratio`` apart: verdict and coverage rates as the
     table would show them, and the mean repeats the candidate took."""
-    from kit.campaign.tune import AdaptiveSchedule
-    from kit.reporting.rows import rows
 
     keys = ["x:base", "x:cand"]
     true = {"x:base": 10.0, "x:cand": 10.0 * true_ratio}

@@ -11,7 +11,12 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kit.engines.base import LineSink, RunOutcome
+from kit.campaign.session import run_session
+from kit.engines.base import LineSink
+from kit.engines.docker import DockerEngine
+from kit.engines.endpoints import Endpoint
+from kit.engines.local import LocalEngine
+from kit.engines.podman import podman_socket
 from kit.engines.slurm import (
     POLL_S,
     NodeEngine,
@@ -20,7 +25,9 @@ from kit.engines.slurm import (
     outcome_path,
     read_share,
 )
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
+from kit.store.folder import SessionDir
 
 
 class Recording:
@@ -57,23 +64,16 @@ class Recording:
 
 def node_engine(kind: NodeEngine):
     """The engine a job uses on its node."""
-    from kit.engines.docker import DockerEngine
-    from kit.engines.local import LocalEngine
 
     if kind is NodeEngine.local:
         return LocalEngine()
     if kind is NodeEngine.podman:
-        from kit.engines.endpoints import Endpoint
-        from kit.engines.podman import podman_socket
-
         return DockerEngine(endpoint=Endpoint("podman", url=podman_socket()))
     return DockerEngine()
 
 
 def work(share: Path) -> int:
     """``kit _worker SHARE``: run a node's share of a session (inside its Slurm job)."""
-    from kit.campaign.session import run_session
-    from kit.store.folder import SessionDir
 
     data, specs = read_share(share)
     folder = share.parent

@@ -7,6 +7,18 @@ from typing import Annotated
 
 import typer
 
+from kit.campaign.replay import (
+    ExportRequest,
+    ReplayRequest,
+    check_tolerance,
+    compare_sessions,
+    export_session,
+    import_bundle,
+    load_source,
+)
+from kit.campaign.replay import replay as run_replay
+from kit.campaign.request import How, Where
+from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
     CONTROL,
     DbOpt,
@@ -20,7 +32,16 @@ from kit.cli.common import (
     existing_db,
     out,
 )
+from kit.cli.measure import gate_status
+from kit.cli.ui import TerminalFeedback
+from kit.engines.endpoints import parse_hosts
+from kit.engines.factory import EngineKind
 from kit.errors import RunFailed, UsageError
+from kit.judging.reproduce import DIFF_HEADERS, diff_rows, slower_cells
+from kit.reporting.table import tabulate_rows
+from kit.store.bundle import open_bundle
+from kit.store.database import ResultsDB
+from kit.store.folder import check_writable
 
 BundleArg = Annotated[
     Path, typer.Argument(help="A bundle made by `kit export` (.tar.zst/.tar.gz).")
@@ -59,9 +80,6 @@ def export(
 ) -> None:
     """One session as one file: plan, recipe, profiles, every run's record and log, a system
     description per machine, the images' ids and digests, a manifest of sha256 sums."""
-    from kit.campaign.replay import ExportRequest, export_session
-    from kit.cli.ui import TerminalFeedback
-    from kit.engines.endpoints import parse_hosts
 
     endpoint = parse_hosts([host])[0] if host else None
     request = ExportRequest(session, output, results, existing_db(db, results), with_images,
@@ -76,11 +94,6 @@ def export(
 @app.command("import")
 def import_(bundle: BundleArg, results: ResultsOpt = Path("results"), db: DbOpt = None) -> None:
     """Put a bundle's session into the results folder and database (`kit report`, `kit diff`)."""
-    from kit.campaign.replay import import_bundle
-    from kit.campaign.run import How
-    from kit.store.bundle import open_bundle
-    from kit.store.database import ResultsDB
-    from kit.store.folder import check_writable
 
     check_writable(results)
     db_path = How(results, db).db_path
@@ -120,13 +133,6 @@ def replay(
     """Run a bundle's plan on this host (its images from the bundle or the same ids here),
     placed on this host's CPUs, then per cell: there, here, ratio, verdict; and what differs
     between the two machines."""
-    from kit.campaign.replay import ReplayRequest, check_tolerance
-    from kit.campaign.replay import replay as run_replay
-    from kit.campaign.run import How, Where
-    from kit.campaign.tune import Adaptive
-    from kit.cli.ui import TerminalFeedback
-    from kit.engines.endpoints import parse_hosts
-    from kit.engines.factory import EngineKind
 
     count, adaptive = None, None
     if repeats is not None and repeats.strip().lower() == "auto":
@@ -163,9 +169,6 @@ def diff(
 ) -> None:
     """Two sessions cell by cell (there = FIRST, here = SECOND) and what differs between
     their machines."""
-    from kit.campaign.replay import check_tolerance, compare_sessions, load_source
-    from kit.campaign.run import How
-    from kit.judging.reproduce import slower_cells
 
     if fail_if_slower is not None and not 0 <= fail_if_slower < 100:
         raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {fail_if_slower}")
@@ -175,15 +178,11 @@ def diff(
     comparison = compare_sessions(a, b, share)
     _show_comparison(comparison)
     if fail_if_slower is not None:
-        from kit.cli.measure import gate_status
-
         failures = slower_cells(comparison.cells, fail_if_slower)
         gate_status(failures, fail_if_slower, f"in {comparison.there}")
 
 
 def _show_comparison(comparison) -> None:
-    from kit.judging.reproduce import DIFF_HEADERS, diff_rows
-    from kit.reporting.table import tabulate_rows
 
     out.print(f"there: {comparison.there}   here: {comparison.here}", markup=False)
     out.print(tabulate_rows(diff_rows(comparison.cells), DIFF_HEADERS), markup=False)

@@ -9,12 +9,15 @@ import typer
 from rich.console import Console
 
 from kit import __version__
-from kit.engines.factory import EngineKind, EngineMaker
+from kit.engines.factory import EngineKind, EngineMaker, SystemEngines
 from kit.engines.slurm import NodeEngine, SlurmOptions
 from kit.errors import UsageError
+from kit.inputs import stat_of
 from kit.judging.gate import GateOn
-from kit.model.spec import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
+from kit.model.workload import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
 from kit.reporting.table import Format
+from kit.store.database import ResultsDB
+from kit.store.folder import DB_NAME
 
 app = typer.Typer(
     name="kit",
@@ -290,8 +293,6 @@ def slurm_options(
     extra: list[str] | None, node_engine: NodeEngine,
 ) -> SlurmOptions | None:  # fmt: skip
     """The Slurm options, with --engine slurm; refused without it."""
-    from kit.engines.slurm import SlurmOptions
-
     given = [partition, nodelist, nodes, constraint, account, time, *(extra or [])]
     if EngineKind.slurm not in (engines or []):
         if any(v is not None for v in given) or node_engine is not NodeEngine.docker:
@@ -322,8 +323,6 @@ HostOpt = Annotated[
 def engine_maker(ctx: typer.Context) -> EngineMaker:
     """The engines commands run on: the real ones, unless the caller handed in others (tests
     invoke the app with ``obj=`` a fake EngineMaker)."""
-    from kit.engines.factory import SystemEngines
-
     root = ctx.find_root()
     if root.obj is None:
         root.obj = SystemEngines(say=lambda message: err.print(message, markup=False))
@@ -332,8 +331,6 @@ def engine_maker(ctx: typer.Context) -> EngineMaker:
 
 def existing_db(db: Path | None, results: Path) -> Path:
     """The results database a command reads: --db, else RESULTS/kit.db; it must exist."""
-    from kit.inputs import stat_of
-    from kit.store.folder import DB_NAME
 
     path = db or results / DB_NAME
     if stat_of(path, "--db") is None:
@@ -342,8 +339,6 @@ def existing_db(db: Path | None, results: Path) -> Path:
 
 
 def open_db(db: Path | None, results: Path):
-    from kit.store.database import ResultsDB
-
     return ResultsDB(existing_db(db, results))
 
 

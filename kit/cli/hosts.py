@@ -17,8 +17,11 @@ from kit.cli.common import (
     profiles_app,
 )
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.engines.factory import ContainerEngine, EngineKind
-from kit.host.topology import read_host
+from kit.engines.doctor import run_checks
+from kit.engines.endpoints import parse_host, parse_hosts
+from kit.engines.factory import ContainerEngine, EngineKind, remote_facts
+from kit.engines.slurm import cancel_strays
+from kit.host.topology import format_topology, read_host, to_json
 from kit.model.profiles import RUN_KEYS, load_profiles, pick
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import resolve_placement
@@ -33,8 +36,6 @@ def doctor(
     ] = ContainerEngine.docker,
 ) -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
-    from kit.engines.doctor import run_checks
-
     failed = False
     for check in run_checks(common.engine_maker(ctx).engine(EngineKind(engine.value))):
         style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
@@ -56,14 +57,9 @@ def topology(
     ] = None,
 ) -> None:
     """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
-    from kit.host.topology import format_topology, to_json
-
     if host is None:
         topo, record = common.engine_maker(ctx).this_host(), None
     else:
-        from kit.engines.endpoints import parse_host
-        from kit.engines.factory import remote_facts
-
         facts = remote_facts(common.engine_maker(ctx), parse_host(host))
         topo, record = facts.topology, facts.record
     if as_json:
@@ -92,11 +88,7 @@ def clean(
     ] = False,
 ) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
-    from kit.engines.endpoints import parse_hosts
-
     if slurm:
-        from kit.engines.slurm import cancel_strays
-
         err.print(f"cancelled {cancel_strays()} Slurm job(s) left by kit")
         return
 

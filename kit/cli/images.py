@@ -13,8 +13,17 @@ from kit.cli.common import (
     images_app,
     out,
 )
+from kit.cli.ui import BuildDisplay, ByteDisplay, LayerDisplay, TerminalFeedback
+from kit.engines.docker import connect
+from kit.engines.endpoints import Endpoint
 from kit.engines.factory import ContainerEngine
-from kit.model.flavors import Flavor
+from kit.engines.local import LocalEngine
+from kit.engines.podman import podman_socket
+from kit.images.build import build_image, check_ca_bundle, default_ca_bundle, list_images
+from kit.images.delivery import build_envs, pull_one
+from kit.images.distribution import compression_for, load, push, registry_from, save
+from kit.inputs import check_output_file
+from kit.model.flavors import Flavor, check_reference
 from kit.reporting.table import tabulate_rows
 
 
@@ -42,10 +51,6 @@ def images_build(
     ] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
-    from kit.cli.ui import BuildDisplay
-    from kit.engines.docker import connect
-    from kit.images.build import build_image, check_ca_bundle, default_ca_bundle
-    from kit.model.flavors import check_reference
 
     check_reference(base)
     check_ca_bundle(ca_bundle)
@@ -69,9 +74,6 @@ FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all fl
 @images_app.command("push")
 def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
-    from kit.cli.ui import LayerDisplay
-    from kit.engines.docker import connect
-    from kit.images.distribution import push, registry_from
 
     host = registry_from(registry)
     client = connect(timeout=1800)
@@ -84,9 +86,6 @@ def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
 @images_app.command("pull")
 def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
-    from kit.cli.ui import TerminalFeedback
-    from kit.engines.docker import connect
-    from kit.images.delivery import pull_one
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
@@ -101,10 +100,6 @@ def images_save(
     ] = Path("kit-images.tar.zst"),
 ) -> None:
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
-    from kit.cli.ui import ByteDisplay
-    from kit.engines.docker import connect
-    from kit.images.distribution import compression_for, save
-    from kit.inputs import check_output_file
 
     compression_for(output)
     check_output_file(output, "--output")
@@ -121,12 +116,7 @@ EngineOpt = Annotated[
 
 def _client(target: ContainerEngine):
     """A client of this host's Docker engine, or of podman's API (rootful or rootless)."""
-    from kit.engines.docker import connect
-
     if target is ContainerEngine.podman:
-        from kit.engines.endpoints import Endpoint
-        from kit.engines.podman import podman_socket
-
         return connect(timeout=1800, endpoint=Endpoint("podman", url=podman_socket()))
     return connect(timeout=1800)
 
@@ -137,8 +127,6 @@ def images_load(
     engine: EngineOpt = ContainerEngine.docker,
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
-    from kit.cli.ui import ByteDisplay
-    from kit.images.distribution import load
 
     client = _client(engine)
     with ByteDisplay(err, f"loading {archive}") as display:
@@ -149,8 +137,6 @@ def images_load(
 @images_app.command("list")
 def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
-    from kit.images.build import list_images
-
     rows = [
         [
             ", ".join(i.tags) or "<untagged>",
@@ -170,9 +156,6 @@ def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
 @envs_app.command("build")
 def envs_build(flavors: FlavorsArg = None) -> None:
     """Make the local engine's environment of each flavor (cached until its pins change)."""
-    from kit.cli.ui import TerminalFeedback
-    from kit.engines.local import LocalEngine
-    from kit.images.delivery import build_envs
 
     build_envs(LocalEngine(), flavors or list(Flavor), TerminalFeedback(err))
 
@@ -180,8 +163,6 @@ def envs_build(flavors: FlavorsArg = None) -> None:
 @envs_app.command("list")
 def envs_list() -> None:
     """The local engine's environments and whether each is ready."""
-    from kit.engines.local import LocalEngine
-
     engine = LocalEngine()
     rows = [
         [f.value, str(engine.env_path(f)), "ready" if (engine.env_path(f) / "ready").is_file()

@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.run import CampaignRequest, Finished, How, What, Where, execute, prepare
-from kit.campaign.tune import Adaptive
+from kit.campaign.request import CampaignRequest, How, What, Where
+from kit.campaign.run import Finished, execute, place, prepare
+from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
     CONTROL,
     DEFAULT_PROFILES,
@@ -77,17 +78,21 @@ from kit.cli.common import (
     out,
     slurm_options,
 )
+from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.engines.slurm import NodeEngine
 from kit.errors import RunFailed, UsageError
+from kit.host.topology import load_topology
+from kit.judging.analysis import attribute, scaling
 from kit.judging.gate import Gate, GateOn
-from kit.model.profiles import NumaPolicy
-from kit.model.spec import (
+from kit.judging.verify import VERIFY_HEADERS, verify_rows
+from kit.model.numa import NumaPolicy
+from kit.model.spec import Limits
+from kit.model.workload import (
     Allocator,
     DataFormat,
-    Limits,
     Mode,
     Precision,
     Preset,
@@ -95,7 +100,8 @@ from kit.model.spec import (
     WorkloadSpec,
 )
 from kit.planning.placement import CpuSelection, parse_instances
-from kit.reporting.plan import PlanFormat
+from kit.reporting.findings import format_attribution, format_scaling
+from kit.reporting.plan import PlanFormat, format_plan, planned_run
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
 
 ImagesArg = Annotated[
@@ -342,9 +348,6 @@ def plan(
     """What `compare` with these options would run, with no container started: per run its
     cpuset, memory nodes, CPUs, numactl, threads, env, capabilities, limits, and the plain
     `docker run` line that reruns it by hand."""
-    from kit.campaign.run import place
-    from kit.host.topology import load_topology
-    from kit.reporting.plan import format_plan, planned_run
 
     request = request_of(options)
     host = load_topology(topology) if topology is not None else engine_maker(ctx).this_host()
@@ -356,8 +359,6 @@ def plan(
 def _measure(
     ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
 ) -> None:
-    from kit.cli.ui import TerminalFeedback
-
     request = request_of(options, measure=measure)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
@@ -368,8 +369,6 @@ def _measure(
 
 
 def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
-    from kit.judging.analysis import attribute, scaling
-    from kit.reporting.findings import format_attribution, format_scaling
 
     curves = scaling(runs)
     if curves:
@@ -380,8 +379,6 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
 
 
 def _show(finished: Finished, options: MeasureOptions) -> None:
-    from kit.judging.verify import VERIFY_HEADERS, verify_rows
-
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)

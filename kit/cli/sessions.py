@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from kit.campaign.peak import measure_peak
+from kit.campaign.run import gate_baseline
 from kit.cli import common
 from kit.cli.common import (
     BaselineOpt,
@@ -24,9 +26,12 @@ from kit.cli.common import (
     out,
 )
 from kit.cli.measure import gate_status
+from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
+from kit.inputs import check_output_file
 from kit.judging.gate import Gate, GateOn, slower_than
 from kit.planning.placement import CpuSelection
+from kit.reporting.files import write_html, write_plots
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
 from kit.store.database import load_stored
 from kit.store.folder import DB_NAME
@@ -109,11 +114,9 @@ def report(
     --baseline-session and --fail-if-slower this is also the regression gate, for CI.
     """
     if output is not None:
-        from kit.inputs import check_output_file
-
         check_output_file(output, "--output")
     gate = Gate.from_options(baseline_session, fail_if_slower, gate_on)
-    gate_runs = gate.load(results, db or results / DB_NAME) if gate is not None else None
+    gate_runs = gate_baseline(gate, results, db or results / DB_NAME) if gate is not None else None
     stored = load_stored(existing_db(db, results), session)
     found = list(stored.runs)
     check_baseline([r.key for r in found], baseline)
@@ -125,8 +128,6 @@ def report(
 
 
 def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path | None) -> None:
-    from kit.reporting.files import write_html, write_plots
-
     folder.mkdir(parents=True, exist_ok=True)
     plots = write_plots(folder, stored.runs, baseline)
     for path in plots.values():
@@ -152,8 +153,6 @@ def peak(
     results: ResultsOpt = Path("results"),
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
-    from kit.campaign.peak import measure_peak
-    from kit.cli.ui import TerminalFeedback
 
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
     found = measure_peak(

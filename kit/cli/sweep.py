@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.run import CampaignRequest, execute, prepare
-from kit.campaign.tune import MAX_ROUNDS, Budget, Strategy, Tuning, outcome
+from kit.campaign.request import CampaignRequest
+from kit.campaign.run import execute, prepare, winner_profile
+from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
+from kit.campaign.schedules.race import outcome
+from kit.campaign.schedules.tuning import Strategy, Tuning
 from kit.cli.common import app, engine_maker, err, out
 from kit.cli.measure import (
     MeasureOptions,
@@ -19,12 +22,14 @@ from kit.cli.measure import (
     request_of,
     show_findings,
 )
+from kit.cli.ui import TerminalFeedback
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
+from kit.model.profiles import load_profiles, to_toml
 from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.sweep import Sweep
 from kit.reporting.findings import format_outcome
-from kit.reporting.table import Format
+from kit.reporting.table import Format, compact_table
 
 KnobOpt = Annotated[
     list[str] | None,
@@ -94,8 +99,6 @@ def sweep(
     """Run every combination of knob values on a base profile, interleaved as compare does; cells
     that cannot differ on this build and host are merged and said. Prints the table (one column
     per knob), the scaling curve when cores vary, and what each change earned."""
-    from kit.cli.ui import TerminalFeedback
-
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
@@ -151,8 +154,6 @@ def tune(
     raced on kit's statistics (a cell is dropped once significantly slower than the leader). Ends
     with the best, its speedup over `default` with a 95% interval, the runs and minutes it took,
     the cells it could not tell apart from the best, and what each change earned."""
-    from kit.campaign.run import winner_profile
-    from kit.cli.ui import TerminalFeedback
 
     if save_profile is not None:
         check_output_file(save_profile, "--save-profile")
@@ -182,8 +183,6 @@ def tune_request(
 ) -> CampaignRequest:  # fmt: skip
     """A sweep seeded with the built-in profiles, planned for as many rounds as a race may take
     (the grid strategy: three repeats), its runs chosen by ``tuning``."""
-    from kit.model.profiles import load_profiles
-
     repeats = "3" if tuning.strategy is Strategy.grid else str(MAX_ROUNDS)
     request = sweep_request(replace(options, repeats=repeats), knob, where, knobs_file)
     seeds = tuple(load_profiles())  # the built-in profiles; the base's grid beside them
@@ -192,8 +191,6 @@ def tune_request(
 
 
 def _save(profile, found, path: Path) -> None:
-    from kit.model.profiles import to_toml
-
     image = found.best.split(":", 1)[0]
     name = "best-" + re.sub(r"[^A-Za-z0-9]+", "-", image).strip("-")
     speed = "" if found.speedup is None else f", {found.speedup.ratio:.2f}x over default"
@@ -208,8 +205,6 @@ def _save(profile, found, path: Path) -> None:
 @app.command("knobs")
 def knobs(knobs_file: KnobsFile = None) -> None:
     """List the knobs `kit sweep` and `kit tune` vary: how each is applied, when it can act."""
-    from kit.reporting.table import compact_table
-
     body = [
         [k.name, f"{k.kind.value} {k.target}".strip(), k.acts.value, k.description, k.source]
         for k in load_knobs(knobs_file).values()

@@ -18,7 +18,7 @@ from rich.progress import (
 
 from kit.campaign.session import Event, RunFinished, RunOutput, RunStarted
 from kit.judging.parse import parse_step_line
-from kit.model.spec import WorkloadSpec
+from kit.model.workload import WorkloadSpec
 
 
 class RunDisplay:

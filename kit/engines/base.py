@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from kit.host.facts import HostFacts
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 
 LineSink = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """What the engine saw of one run; the log itself is in ``log_path``."""
-
-    started: datetime
-    ended: datetime
-    exit_code: int | None
-    log_path: Path
-    image_id: str | None = None
-    timed_out: bool = False
-    oom_killed: bool = False
-    error: str | None = None
-    # How long the workload's process lived, as the engine measured it (the container's
-    # StartedAt..FinishedAt): the rest of ``seconds`` is what kit and the engine cost.
-    process_s: float | None = None
-
-    @property
-    def seconds(self) -> float:
-        return (self.ended - self.started).total_seconds()
 
 
 class Engine(Protocol):

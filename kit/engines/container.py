@@ -9,7 +9,8 @@ import shlex
 from typing import Any
 
 from kit import __version__
-from kit.model.spec import WORKLOAD_MOUNT, RunSpec
+from kit.model.spec import RunSpec
+from kit.model.workload import WORKLOAD_MOUNT
 
 LABEL_MANAGED = "kit.managed"
 LABEL_SESSION = "kit.session"

@@ -21,13 +21,22 @@ from docker.tls import TLSConfig
 from docker.utils import kwargs_from_env
 from requests.exceptions import RequestException
 
-from kit.engines.base import LineSink, RunOutcome
+from kit.engines.base import LineSink
 from kit.engines.container import LABEL_MANAGED, container_kwargs, probe_kwargs
 from kit.engines.endpoints import Endpoint
+from kit.engines.podman import (
+    host_ulimits,
+    is_podman,
+    libpod_info,
+    lowered,
+    placement_problem,
+    ulimit_kwargs,
+)
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host import probe_script
 from kit.host.facts import HostFacts, facts_from_probe, parse_probe_output
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from kit.settings import reconnect_seconds
 
@@ -154,8 +163,6 @@ class DockerEngine:
         return self.url.startswith("unix://")
 
     def check(self) -> None:
-        from kit.engines.podman import libpod_info, placement_problem
-
         if self.podman is not None and (problem := placement_problem(libpod_info(self.client))):
             raise UsageError(
                 f"engine {self.name} ({self.url}) is {problem}",
@@ -165,8 +172,6 @@ class DockerEngine:
     @functools.cached_property
     def podman(self) -> dict[str, int] | None:
         """The ulimits kit sets on a podman engine (``kit.engines.podman``); None for Docker."""
-        from kit.engines.podman import host_ulimits, is_podman
-
         try:
             version = self.client.version()
         except (docker.errors.DockerException, RequestException):
@@ -176,8 +181,6 @@ class DockerEngine:
     def _start_probe(self, kwargs: dict) -> Container:
         """The probe container, started; on podman its ulimits are lowered until the runtime
         may set them (the engine's own limits are not visible from here)."""
-        from kit.engines.podman import lowered
-
         while True:
             container = self.client.containers.create(**kwargs, **self.extra_kwargs())
             try:
@@ -190,8 +193,6 @@ class DockerEngine:
 
     def extra_kwargs(self) -> dict:
         """What this engine's containers get beyond ``container_kwargs`` (podman's ulimits)."""
-        from kit.engines.podman import ulimit_kwargs
-
         return ulimit_kwargs(self.podman) if self.podman else {}
 
     def host_facts(self, image: str) -> HostFacts:

@@ -10,6 +10,7 @@ import docker
 import docker.errors
 
 from kit.engines.container import SCRATCH
+from kit.engines.podman import describe
 from kit.errors import KitError
 from kit.model.flavors import Flavor, image_tag
 
@@ -82,8 +83,6 @@ def run_checks(engine) -> Iterator[Check]:
 
 def _ulimits_check(engine, image_id: str) -> Check:
     """podman: the ulimits its containers can be given (settled by starting kit's probe)."""
-    from kit.engines.podman import describe
-
     try:
         engine.host_facts(image_id)
     except KitError as exc:

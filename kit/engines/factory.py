@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kit.engines.base import Engine
+from kit.engines.docker import DockerEngine, connect
 from kit.engines.endpoints import Endpoint
-from kit.errors import EngineUnavailable, UsageError
+from kit.engines.local import LocalEngine
+from kit.engines.podman import podman_socket
+from kit.engines.slurm import SlurmEngine, probe_nodes
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology, read_host
+from kit.model.flavors import Flavor, image_tag
 
 if TYPE_CHECKING:
     from kit.engines.slurm import SlurmOptions
@@ -53,14 +58,10 @@ class SystemEngines:
         self.say = say
 
     def engine(self, kind: EngineKind, endpoint: Endpoint | None = None) -> Engine:
-        from kit.engines.docker import DockerEngine, connect
-        from kit.engines.local import LocalEngine
 
         if endpoint is not None or kind is EngineKind.docker:
             return DockerEngine(endpoint=endpoint)
         if kind is EngineKind.podman:
-            from kit.engines.podman import podman_socket
-
             return DockerEngine(endpoint=Endpoint("podman", url=podman_socket()))
         if kind is EngineKind.local:
             return LocalEngine()
@@ -76,8 +77,6 @@ class SystemEngines:
         return read_host()
 
     def cluster(self, options: SlurmOptions, folder: Path) -> dict[str, Engine]:
-        from kit.engines.slurm import SlurmEngine, probe_nodes
-
         probes = probe_nodes(options, folder)
         self.say(f"engine: slurm, node(s) {', '.join(p.node for p in probes)}")
         return {p.node: SlurmEngine(p, options) for p in probes}
@@ -118,8 +117,6 @@ def docker_engines(engines: Mapping[str, Engine]) -> list:
 
 def remote_facts(maker: EngineMaker, endpoint: Endpoint) -> HostFacts:
     """A Docker engine's host, read by a probe container from the first kit image it has."""
-    from kit.errors import ImageNotFound
-    from kit.model.flavors import Flavor, image_tag
 
     engine = maker.engine(EngineKind.docker, endpoint)
     engine.check()

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kit.engines.base import LineSink, RunOutcome
+from kit.engines.base import LineSink
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host.facts import HostFacts, local_facts
 from kit.model.flavors import Flavor, docker_dir, image_tag
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 
 # What the workload inherits from kit's own environment; everything else comes from the profile.

@@ -32,10 +32,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from kit.engines.base import LineSink, RunOutcome
+from kit.engines.base import LineSink
 from kit.errors import EngineUnavailable, ImageNotFound, KitError, UsageError
-from kit.host.facts import HostFacts, facts_from_probe
+from kit.host.facts import PROBE_PREFIX, HostFacts, facts_from_probe
+from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec, spec_from_json, spec_json
+from kit.store.folder import SessionDir
 
 JOB_PREFIX = "kit-"
 POLL_S = 0.5
@@ -183,8 +185,6 @@ class NodeProbe:
 def parse_probe(text: str, folder: Path) -> list[NodeProbe]:
     """Each node's facts from the probe step's output; UsageError when a node cannot write
     the session's folder or does not share it."""
-    from kit.host.facts import PROBE_PREFIX
-
     found = []
     for line in text.splitlines():
         if not line.startswith(PROBE_PREFIX):
@@ -310,8 +310,6 @@ def go_path(folder: Path, spec: RunSpec) -> Path:
 
 def node_log_path(folder: Path, spec: RunSpec) -> Path:
     """Where the node writes a run's log (as a session folder names it)."""
-    from kit.store.folder import SessionDir
-
     return SessionDir(folder).log_path(spec)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.host.probe_script import sysfs_files
+from kit.inputs import read_text_file
 
 
 @dataclass(frozen=True, order=True)
@@ -357,8 +358,6 @@ def format_topology(topo: Topology) -> list[str]:
 
 def load_topology(path: Path) -> Topology:
     """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
-    from kit.inputs import read_text_file
-
     hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
     text = read_text_file(path, "--topology", hint)
     try:

@@ -25,6 +25,7 @@ from requests.exceptions import RequestException
 
 from kit import __version__
 from kit.errors import BuildError, UsageError
+from kit.inputs import read_text_file
 from kit.model.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, tf_package
 from kit.model.spec import ImageRef
 from kit.workload import WORKLOAD_VERSION
@@ -64,7 +65,6 @@ def check_ca_bundle(path: Path | None) -> None:
     else fails the build much later with a misleading pip error)."""
     if path is None:
         return
-    from kit.inputs import read_text_file
 
     hint = "pass the PEM bundle your proxy's CA is in, e.g. /etc/ssl/certs/ca-certificates.crt"
     if "-----BEGIN CERTIFICATE-----" not in read_text_file(path, "--ca-bundle", hint):

@@ -8,8 +8,11 @@ import contextlib
 from collections.abc import Mapping, Sequence
 
 from kit.engines.base import Engine
+from kit.engines.docker import DockerEngine, connect
 from kit.engines.factory import docker_engines
 from kit.errors import EngineUnavailable, ImageNotFound
+from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
+from kit.images.distribution import pull, registry_from, send
 from kit.model.feedback import Feedback
 from kit.model.flavors import Flavor
 from kit.model.spec import ImageRef
@@ -27,8 +30,6 @@ def deliver(
     """Bring the images to every engine (pulled from ``registry``, built, then sent), and
     return each engine's image ids by reference; ImageNotFound with the fix otherwise."""
     if pull:
-        from kit.images.build import missing_flavors
-
         for one in docker_engines(engines):
             for flavor in missing_flavors(one.client, refs):
                 pull_one(one.client, flavor, registry, feedback, where=one.name)
@@ -41,8 +42,6 @@ def deliver(
 
 def pull_one(client, flavor: Flavor, registry: str | None, feedback: Feedback, where=None) -> str:
     """Pull one flavor on that engine, checked by digest; its image id."""
-    from kit.images.distribution import pull, registry_from
-
     host = registry_from(registry)
     on = f" on {where}" if where else ""
     with feedback.layers(f"pull {flavor.value}{on}") as on_layer:
@@ -71,8 +70,6 @@ def _build_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feed
         build_envs(engines["local"], flavors, feedback, only_missing=True)
     if not docker_engines(engines):
         return
-    from kit.engines.docker import connect
-    from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
 
     client = connect(timeout=1800)
     for flavor in missing_flavors(client, refs):
@@ -93,8 +90,6 @@ def _has(client, reference: str) -> bool:
 
 def _sources(targets: Sequence) -> list[tuple[str, str, object]]:
     """Engines images can be sent from, as (name, URL, client): this machine's engine first."""
-    from kit.engines.docker import DockerEngine, connect
-
     sources = []
     with contextlib.suppress(EngineUnavailable):  # no engine here: send from a host that has it
         sources.append(("this host", DockerEngine().url, connect(timeout=1800)))
@@ -103,8 +98,6 @@ def _sources(targets: Sequence) -> list[tuple[str, str, object]]:
 
 def _send_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feedback) -> None:
     """Stream the images a Docker engine lacks to it from one that has them."""
-    from kit.images.distribution import send
-
     targets = docker_engines(engines)
     if len(targets) < 2 and not any(e.endpoint is not None for e in targets):
         return  # one default engine: nothing to send it from

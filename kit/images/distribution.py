@@ -17,6 +17,7 @@ from requests.exceptions import RequestException
 
 from kit import __version__
 from kit.errors import ImageNotFound, KitError, UsageError
+from kit.inputs import stat_of
 from kit.model.flavors import IMAGE_REPOSITORY, Flavor, image_tag, tf_package
 
 DEFAULT_REGISTRY = "localhost:5000"
@@ -186,8 +187,6 @@ def save_references(
 
 def load(client: docker.DockerClient, path: Path, on_bytes: ByteSink) -> list[str]:
     """Load an archive made by save; returns the image tags it held."""
-    from kit.inputs import stat_of
-
     if stat_of(path, "archive") is None or not path.is_file():
         raise UsageError(f"no archive at {path}", "pass a file made by kit images save")
     kind = compression_for(path)

@@ -47,11 +47,15 @@ class Cell:
 
     def samples(self) -> list[float]:
         """images/sec per repeat in which every instance succeeded (instances summed)."""
-        return [
-            sum(r.images_per_sec for r in runs)  # type: ignore[misc]
+        return list(self.samples_by_repeat().values())
+
+    def samples_by_repeat(self) -> dict[int, float]:
+        """The same samples by repeat number, in repeat order."""
+        return {
+            runs[0].repeat: sum(r.images_per_sec for r in runs)  # type: ignore[misc]
             for runs in self.repeats()
             if all(r.ok and r.images_per_sec for r in runs)
-        ]
+        }
 
     def summary(self) -> Summary | None:
         samples = self.samples()

@@ -8,7 +8,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from kit.errors import UsageError
 from kit.judging.cells import cells
@@ -53,31 +52,12 @@ class Gate:
             )
         return cls(session, percent, on)
 
-    def load(self, results: Path, db_path: Path) -> list[RunResult]:
-        """The baseline session's runs, read (and checked) before anything runs: from the
-        results database (its id, a unique prefix or ``latest``), else from its folder."""
-        from kit.store.database import ResultsDB
-        from kit.store.folder import SessionDir, load_session
-
-        runs: list[RunResult] | None = None
-        unknown: UsageError | None = None
-        if db_path.is_file():
-            with ResultsDB(db_path) as db:
-                try:
-                    session = db.resolve_session(self.session)
-                    runs = [RunResult.from_json(r) for r in db.runs(session)]
-                except UsageError as exc:  # not in the database: a folder may still hold it
-                    unknown = exc
-        if runs is None:
-            try:
-                runs = load_session(SessionDir.open(results, self.session).path)
-            except UsageError as missing:  # the database's word lists the sessions it knows
-                raise (unknown or missing) from None
+    def check_baseline(self, runs: Sequence[RunResult]) -> None:
+        """The baseline session must have runs to gate against."""
         if not runs:
             raise UsageError(
                 f"baseline session {self.session} has no runs", "pick one with results"
             )
-        return runs
 
 
 def _samples(cell, on: GateOn) -> list[float]:

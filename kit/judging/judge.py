@@ -7,12 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kit.cpus import format_cpu_list
-from kit.engines.base import RunOutcome
-from kit.engines.container import docker_run_line
-from kit.host.sampler import Utilization
 from kit.judging.parse import ParsedOutput, parse_output
-from kit.model.results import RunResult, Status
+from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
+from kit.model.utilization import Utilization
 from kit.planning.placement import placement_problems
 from kit.workload.models import PRECISION_POLICIES
 
@@ -92,11 +90,11 @@ def make_result(
     outcome: RunOutcome,
     utilization: Utilization | None = None,
     host: dict | None = None,
-    session_id: str = "",
+    docker_run: str = "",
     parsed: ParsedOutput | None = None,
 ) -> RunResult:
     """Judge the run on its log, parsed here in one streaming pass unless ``parsed`` already
-    holds it."""
+    holds it. ``docker_run`` is the line that reruns it by hand, for its record."""
     if parsed is None:
         parsed = read_output(outcome.log_path)
     status, error = judge(spec, outcome, parsed)
@@ -133,7 +131,7 @@ def make_result(
         engine=spec.engine,
         knobs=dict(spec.profile.knobs),
         process_s=outcome.process_s,
-        docker_run=docker_run_line(spec, session_id) if session_id else "",
+        docker_run=docker_run,
         workload=workload_record(spec),
         latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
     )

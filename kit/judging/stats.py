@@ -146,17 +146,6 @@ def is_noisy(summary: Summary, threshold: float = NOISE_THRESHOLD) -> bool:
     return summary.cv > threshold
 
 
-def interleaved_order(cells: int, repeats: int) -> list[list[int]]:
-    """Cell indices per repeat, alternating direction (A B C, C B A, ...) so a slow drift of the
-    host (heat, turbo budget, background work) does not always land on the same cells."""
-    if cells < 1 or repeats < 1:
-        raise UsageError(
-            f"nothing to order: {cells} cells x {repeats} repeats", "give at least one of each"
-        )
-    forward = list(range(cells))
-    return [forward[:] if r % 2 == 0 else forward[::-1] for r in range(repeats)]
-
-
 def _checked(samples: Sequence[float], what: str) -> list[float]:
     values = [float(v) for v in samples]
     if not values:

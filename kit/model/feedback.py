@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from kit.model.spec import WorkloadSpec
+from kit.model.workload import WorkloadSpec
 
 LineSink = Callable[[str], None]
 ByteSink = Callable[[int], None]

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
+from kit.inputs import read_text_file
+from kit.model.numa import MEMORY_POLICIES, NumaPolicy
 from kit.workload.models import PRECISION_POLICIES
 from kit.workload.preload import ALLOCATORS
 
@@ -26,7 +28,6 @@ RUN_KEYS = {"instances", "batch_size", "precision", "allocator"}
 RUN_WORDS = {"precision": tuple(PRECISION_POLICIES), "allocator": ALLOCATORS}
 THREAD_KEYS = {"inter_op", "intra_op"}
 SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
-MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -41,62 +42,6 @@ class Placement:
 
     def values(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in PLACEHOLDERS}
-
-
-@dataclass(frozen=True)
-class NumaPolicy:
-    """A numactl policy. Fields hold numactl's own values (``all``, node or CPU lists)."""
-
-    interleave: str | None = None
-    membind: str | None = None
-    preferred: str | None = None
-    cpunodebind: str | None = None
-    physcpubind: str | None = None
-    localalloc: bool = False
-
-    def __post_init__(self) -> None:
-        memory = [n for n in ("interleave", "membind", "preferred") if getattr(self, n)]
-        memory += ["localalloc"] if self.localalloc else []
-        if len(memory) > 1:
-            raise UsageError(
-                f"numactl policies {' and '.join(memory)} exclude each other",
-                "keep one memory policy",
-            )
-
-    @property
-    def is_set(self) -> bool:
-        return bool(self.argv())
-
-    @property
-    def needs_sys_nice(self) -> bool:
-        """Memory policies call set_mempolicy, which Docker's seccomp profile allows only with
-        CAP_SYS_NICE; CPU binding (-C, -N) works without it."""
-        return bool(self.interleave or self.membind or self.preferred or self.localalloc)
-
-    def argv(self) -> tuple[str, ...]:
-        args = [
-            f"--{name}={value}"
-            for name in ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
-            if (value := getattr(self, name))
-        ]
-        if self.localalloc:
-            args.append("--localalloc")
-        return ("numactl", *args) if args else ()
-
-    def summary(self) -> str:
-        return " ".join(self.argv()[1:]) or "-"
-
-    @property
-    def memory_policy(self) -> str | None:
-        return next((name for name in MEMORY_POLICIES if getattr(self, name)), None)
-
-    @property
-    def memory_nodes_text(self) -> str | None:
-        """The node list of the memory policy (``all`` for interleave=all), None if none."""
-        policy = self.memory_policy
-        if policy in (None, "localalloc"):
-            return None
-        return str(getattr(self, policy))
 
 
 @dataclass(frozen=True)
@@ -408,8 +353,6 @@ def load_profiles(extra: Path | None = None) -> dict[str, Profile]:
     """Built-in profiles, overlaid by the user's file when given."""
     profiles = parse_profiles(builtin_text(), "built-in")
     if extra is not None:
-        from kit.inputs import read_text_file
-
         text = read_text_file(extra, "--profiles", "pass a TOML file of profiles to --profiles")
         profiles.update(parse_profiles(text, str(extra), known=profiles))
     return profiles

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 from kit.cpus import parse_cpu_list
-from kit.host.sampler import Utilization, mean_busy
 from kit.model.flops import flop_per_image
-from kit.planning.placement import parse_numactl_show
+from kit.model.numa import parse_numactl_show
+from kit.model.utilization import Utilization, mean_busy
 
 SCHEMA_VERSION = 1
 
@@ -18,6 +20,27 @@ class Status(StrEnum):
     invalid = "INVALID"  # it ran, but not where or how it asked to: the number is not the cell's
     failed = "failed"
     timed_out = "timed out"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the engine saw of one run; the log itself is in ``log_path``."""
+
+    started: datetime
+    ended: datetime
+    exit_code: int | None
+    log_path: Path
+    image_id: str | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    error: str | None = None
+    # How long the workload's process lived, as the engine measured it (the container's
+    # StartedAt..FinishedAt): the rest of ``seconds`` is what kit and the engine cost.
+    process_s: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended - self.started).total_seconds()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kit.errors import ConfigError, UsageError
+from kit.inputs import read_text_file
 from kit.model.profiles import PLACEHOLDERS, RUN_WORDS, Profile, line_of, read_toml, validate_env
 
 
@@ -300,7 +301,6 @@ def load_knobs(extra: Path | None = None) -> dict[str, Knob]:
     """The built-in knobs, and the user's from a TOML file when given."""
     if extra is None:
         return registry()
-    from kit.inputs import read_text_file
 
     text = read_text_file(extra, "--knobs", "pass a TOML file of knobs to --knobs")
     return registry(parse_knobs(text, str(extra)))

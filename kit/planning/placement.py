@@ -6,13 +6,13 @@ Pure: topology in, CPU sets and verdicts out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.host.topology import Topology
+from kit.model.numa import POLICY_WORD, parse_numactl_show
 
 PER_NODE = "per-node"
 
@@ -162,36 +162,6 @@ def parse_instances(text: str | None) -> int | str:
 
 
 # --- verification -------------------------------------------------------------------------------
-
-_NUMACTL_KEYS = (
-    "policy",
-    "preferred node",
-    "physcpubind",
-    "cpubind",
-    "nodebind",
-    "membind",
-    "preferred",
-    "interleavemask",
-    "interleavenode",
-)
-_NUMACTL_SHOW = re.compile(
-    r"(?:^|\s)(" + "|".join(re.escape(k) for k in _NUMACTL_KEYS) + r"):", re.MULTILINE
-)
-
-
-def parse_numactl_show(text: str) -> dict[str, str]:
-    """``numactl --show`` as a dict. Tolerates numactl's missing line break after an empty
-    ``preferred node:`` (under --localalloc it runs into ``physcpubind:``)."""
-    matches = list(_NUMACTL_SHOW.finditer(text))
-    shown = {}
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
-        end = following.start() if following else len(text)
-        shown[match.group(1)] = text[match.end() : end].strip()
-    return shown
-
-
-# numactl --show's policy word for each memory policy kit can request.
-POLICY_WORD = {"interleave": "interleave", "membind": "bind", "preferred": "preferred"}
 
 
 def _nodes_text(text: str) -> set[int]:

@@ -18,10 +18,11 @@ from typing import NamedTuple
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
 from kit.host.topology import Topology
-from kit.judging.stats import interleaved_order
 from kit.model.flavors import resolve_image
-from kit.model.profiles import NumaPolicy, Placement, Profile, ResolvedProfile
-from kit.model.spec import ImageRef, Limits, RunSpec, WorkloadSpec
+from kit.model.numa import NumaPolicy
+from kit.model.profiles import Placement, Profile, ResolvedProfile
+from kit.model.spec import ImageRef, Limits, RunSpec
+from kit.model.workload import WorkloadSpec
 from kit.planning.placement import (
     CpuSelection,
     effective_cpus,
@@ -29,6 +30,17 @@ from kit.planning.placement import (
     select_cpus,
     split_instances,
 )
+
+
+def interleaved_order(cells: int, repeats: int) -> list[list[int]]:
+    """Cell indices per repeat, alternating direction (A B C, C B A, ...) so a slow drift of the
+    host (heat, turbo budget, background work) does not always land on the same cells."""
+    if cells < 1 or repeats < 1:
+        raise UsageError(
+            f"nothing to order: {cells} cells x {repeats} repeats", "give at least one of each"
+        )
+    forward = list(range(cells))
+    return [forward[:] if r % 2 == 0 else forward[::-1] for r in range(repeats)]
 
 
 def placement_for(topology: Topology, cpus: Sequence[int]) -> Placement:

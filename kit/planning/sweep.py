@@ -20,7 +20,8 @@ from kit.errors import UsageError
 from kit.host.topology import Topology
 from kit.model.flavors import OPENMP_VARIABLES, onednn_runtime, resolve_image
 from kit.model.profiles import Profile
-from kit.model.spec import ImageRef, RunSpec, WorkloadSpec
+from kit.model.spec import ImageRef, RunSpec
+from kit.model.workload import WorkloadSpec
 from kit.planning.knobs import Acts, KnobKind, KnobValues, apply, describe
 from kit.planning.placement import CpuSelection, select_cpus
 from kit.planning.plan import build_plan, placement_for

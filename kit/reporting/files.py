@@ -10,8 +10,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
+from kit.judging.analysis import (
+    attribute,
+    lines_through_best,
+    medians,
+    over_two,
+    scaling,
+    varying,
+)
 from kit.judging.cells import cells
 from kit.model.results import RunResult
+from kit.reporting import knob_plots
 from kit.reporting.html import html_report
 from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
 from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
@@ -128,15 +137,6 @@ def write_knob_plots(
 ) -> dict[str, Path]:
     """A sweep's or tune's figures, for what its cells vary: two knobs' heatmap, a line per
     knob, the scaling curve, and the attribution waterfall (also for a compare)."""
-    from kit.judging.analysis import (
-        attribute,
-        lines_through_best,
-        medians,
-        over_two,
-        scaling,
-        varying,
-    )
-    from kit.reporting import knob_plots
 
     figures: dict[str, bytes] = {}
     rates = medians(results)

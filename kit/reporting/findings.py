@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kit.campaign.tune import Outcome
 from kit.judging.analysis import Attribution, Curve
+from kit.judging.outcome import Outcome
 from kit.judging.stats import Speedup, Verdict
 from kit.reporting.table import compact_table, speedup_text
 

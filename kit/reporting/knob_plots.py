@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from kit.judging.analysis import Attribution, Curve
+from kit.judging.stats import Verdict
 from kit.reporting.plots import BAR_COLOUR, HEATMAP_CMAP, _figure, _png
 
 WIDTH_PX, HEIGHT_PX = 900, 550
@@ -72,8 +73,6 @@ def scaling_png(curves: Sequence[Curve], title: str) -> bytes:
 
 def waterfall_png(a: Attribution, base_rate: float, title: str) -> bytes:
     """From the baseline's images/sec, each rung of the ladder as the step it adds."""
-    from kit.judging.stats import Verdict
-
     fig = _figure(WIDTH_PX, HEIGHT_PX)
     ax = fig.add_subplot()
     labels, level = ["baseline"], base_rate

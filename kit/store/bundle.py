@@ -35,7 +35,9 @@ import zstandard
 
 from kit import __version__
 from kit.errors import UsageError
+from kit.inputs import stat_of
 from kit.model.results import RunResult
+from kit.store.folder import load_session
 
 BUNDLE_SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -229,8 +231,6 @@ class Bundle:
 
     @cached_property  # read once: a replay asks more than once
     def runs(self) -> list[RunResult]:
-        from kit.store.folder import load_session
-
         return load_session(self.folder)
 
     @cached_property  # read once: a replay asks more than once
@@ -249,8 +249,6 @@ def is_bundle(text: str) -> bool:
 @contextlib.contextmanager
 def open_bundle(path: Path, scratch: Path | None = None) -> Iterator[Bundle]:
     """The bundle at ``path``, checked and unpacked; the unpacked copy is removed after."""
-    from kit.inputs import stat_of
-
     if stat_of(path, "bundle") is None or not path.is_file():
         raise UsageError(f"no bundle at {path}", "pass a file made by `kit export`")
     kind = compression_of(path)

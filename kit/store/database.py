@@ -16,6 +16,7 @@ from types import TracebackType
 
 from kit.errors import KitError, UsageError
 from kit.inputs import stat_of
+from kit.model.results import RunResult
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000  # a report reading while a session writes waits, it does not fail
@@ -472,8 +473,6 @@ class StoredSession:
 def load_stored(path: Path, session: str) -> StoredSession:
     """A session by id, unique prefix or ``latest``, with its runs, meta and the peaks measured
     on its host."""
-    from kit.model.results import RunResult
-
     with ResultsDB(path) as db:
         session_id = db.resolve_session(session)
         runs = tuple(RunResult.from_json(r) for r in db.runs(session_id))

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kit.campaign.schedules.budget import Budget, room
 from kit.judging.stats import MIN_REPEATS
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
@@ -27,12 +28,10 @@ SEED = 0
 class ModelSearch:
     keys: tuple[str, ...]
     baseline: str
-    budget: object  # kit.tune.Budget
+    budget: Budget
 
     def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
-        from kit.campaign.tune import room
-
-        if room(self.budget, runs) < 1:  # type: ignore[arg-type]
+        if room(self.budget, runs) < 1:
             return []
         ran = {r.index for r in runs}
         pending = {}
@@ -42,7 +41,7 @@ class ModelSearch:
         counts = Counter(r.key for r in runs)
         if not pending:
             return []
-        key = self._choose(plan, runs, counts, room(self.budget, runs))  # type: ignore[arg-type]
+        key = self._choose(plan, runs, counts, room(self.budget, runs))
         if key not in pending:  # every repeat of it ran: the least-run cell instead
             key = min(pending, key=lambda k: counts.get(k, 0))
         return [pending[key]]

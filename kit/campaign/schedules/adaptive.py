@@ -1,0 +1,83 @@
+"""``--repeats auto``: each cell repeats, round by round, until its verdict is clear or its
+interval narrow. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kit.campaign.schedules.budget import MAX_ROUNDS
+from kit.errors import UsageError
+from kit.judging.cells import cells
+from kit.judging.stats import MIN_REPEATS, Verdict, compare, sequential_confidence
+from kit.model.results import RunResult
+from kit.model.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """``--repeats auto``: each cell repeats, round by round, until its interval on the speedup
+    over the baseline is narrower than ``width`` (a fraction, each side) or its verdict is
+    clear, between ``min_repeats`` and ``max_repeats``. Every look draws its interval at
+    ``sequential_confidence(looks)``, so stopping when a verdict "looks clear" keeps its error
+    rate; the table shows the same intervals. The baseline repeats while any cell does."""
+
+    width: float = 0.03
+    min_repeats: int = MIN_REPEATS
+    max_repeats: int = MAX_ROUNDS
+
+    def __post_init__(self) -> None:
+        if not 0 < self.width < 1:
+            raise UsageError(f"--ci-width must be between 0 and 100%, got {self.width:.1%}")
+        if not MIN_REPEATS <= self.min_repeats <= self.max_repeats <= 100:
+            raise UsageError(
+                f"--min-repeats {self.min_repeats} and --max-repeats {self.max_repeats} must "
+                f"satisfy {MIN_REPEATS} <= min <= max <= 100"
+            )
+
+    @property
+    def looks(self) -> int:
+        return self.max_repeats - self.min_repeats + 1
+
+    def describe(self) -> str:
+        return (
+            f"repeats until the interval is within {self.width:.0%} or the verdict is clear, "
+            f"{self.min_repeats}-{self.max_repeats} a cell"
+        )
+
+    def settled(self, runs: Sequence[RunResult], baseline: str) -> dict[tuple[str, str], int]:
+        """Cells (engine, key) whose repeats are done, and after how many."""
+        samples = {(c.engine, c.key): c.samples() for c in cells(runs)}
+        base = next((v for (_, key), v in samples.items() if key == baseline), [])
+        confidence = sequential_confidence(self.looks)
+        done: dict[tuple[str, str], int] = {}
+        for n in range(self.min_repeats, self.max_repeats + 1):
+            if len(base) < n:
+                break
+            for cell, values in samples.items():
+                if cell in done or cell[1] == baseline or len(values) < n:
+                    continue
+                s = compare(values[:n], base[:n], confidence=confidence)
+                narrow = (s.high - s.low) / 2 <= self.width * s.ratio
+                if s.verdict is not Verdict.same or narrow or n == self.max_repeats:
+                    done[cell] = n
+        return done
+
+
+@dataclass(frozen=True)
+class AdaptiveSchedule:
+    rule: Adaptive
+    baseline: str
+
+    def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
+        ran = {r.index for r in runs}
+        pending = [s for s in plan if s.index not in ran]
+        if not pending:
+            return []
+        done = self.rule.settled(runs, self.baseline)
+        others = {(s.engine, s.key) for s in plan if s.key != self.baseline}
+        if others and others <= set(done):
+            return []  # every cell decided: the baseline needs no more repeats either
+        pending = [s for s in pending if (s.engine, s.key) not in done]
+        first = min((s.repeat for s in pending), default=None)
+        return [s for s in pending if s.repeat == first]

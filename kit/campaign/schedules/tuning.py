@@ -1,0 +1,37 @@
+"""How ``kit tune`` spends its budget: a strategy (race, grid, model) and the schedule it makes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kit.campaign.schedules.budget import AllAtOnce, Budget, Schedule
+from kit.campaign.schedules.model import ModelSearch
+from kit.campaign.schedules.race import Race
+from kit.model.spec import RunSpec
+
+
+class Strategy(StrEnum):
+    race = "race"
+    grid = "grid"
+    model = "model"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How ``kit tune`` spends its budget."""
+
+    budget: Budget
+    strategy: Strategy = Strategy.race
+
+    def describe(self) -> str:
+        return f"{self.strategy.value} within {self.budget.describe()}"
+
+    def schedule(self, plan: Sequence[RunSpec], baseline: str) -> Schedule:
+        keys = tuple(dict.fromkeys(s.key for s in plan))
+        if self.strategy is Strategy.grid:
+            return AllAtOnce(self.budget)
+        if self.strategy is Strategy.model:
+            return ModelSearch(keys, baseline, self.budget)
+        return Race(keys, baseline, self.budget)
