@@ -74,7 +74,7 @@ def _own_session_lock(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from kit.engines.docker import connect
+    from kit.engines.reach import connect
     from kit.errors import EngineUnavailable
 
     try:

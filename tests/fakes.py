@@ -125,6 +125,7 @@ class FakeEngine:
 
     name = "fake"
     samples_host = False
+    images = None  # no images of its own to move
 
     def __init__(
         self,
@@ -143,7 +144,7 @@ class FakeEngine:
         self.machine = machine  # another machine's boot id: its runs may overlap this host's
         self.delay = delay
         self.rates = rates
-        self.images = images
+        self.held = images
         self.tamper = tamper  # provenance -> provenance, to play a container that misbehaves
         self.ran: list[RunSpec] = []
 
@@ -155,7 +156,7 @@ class FakeEngine:
         return facts_for(self.topology, self.machine or "fake-host", self.isa_flags)
 
     def image_id(self, reference: str) -> str:
-        if self.images is not None and reference not in self.images:
+        if self.held is not None and reference not in self.held:
             raise ImageNotFound(
                 f"image {reference!r} is not on this Docker engine",
                 "build it with `kit images build FLAVOR`",

@@ -369,7 +369,7 @@ def test_bad_replay_options_are_refused_before_anything_runs(session, bundle, tm
 
 
 def test_recorded_digests_name_the_image_in_another_registry():
-    from kit.campaign.replay import pulled_names
+    from kit.images.delivery import pulled_names
 
     digests = ["localhost:5000/kit/tensorflow@sha256:ab", "reg.example/kit/tensorflow@sha256:ab",
                "kit/tensorflow@sha256:cd", "no-digest"]  # fmt: skip
@@ -422,18 +422,18 @@ def test_a_sweeps_session_replays_its_knob_cells(tmp_path):
 def test_an_image_rebuilt_since_the_session_gets_no_digests_and_cannot_be_carried():
     from types import SimpleNamespace
 
-    from kit.campaign.replay import _digests
     from kit.errors import UsageError as Refused
+    from kit.images.delivery import registry_digests
 
     said = []
     feedback = SimpleNamespace(say=said.append)
-    now = SimpleNamespace(id="sha256:" + "b" * 64, attrs={"RepoDigests": ["r/kit@sha256:1"]})
-    engine = SimpleNamespace(name="docker", client=SimpleNamespace(
-        images=SimpleNamespace(get=lambda ref: now)))  # fmt: skip
+    now = "sha256:" + "b" * 64
+    store = SimpleNamespace(name="docker", repo_digests=lambda ref: (now, ["r/kit@sha256:1"]))
     ran = replace(_run("stock:default", 10.0, 0), image_id="sha256:" + "a" * 64)
-    assert _digests(engine, [ran], False, feedback) == {"kit/tensorflow:stock": []}
+    assert registry_digests(store, [ran], False, feedback) == {"kit/tensorflow:stock": []}
     assert "is now sha256:bbbbbbbbbbbb; the session ran sha256:aaaaaaaaaaaa" in said[0]
     with pytest.raises(Refused, match="export without --with-images"):
-        _digests(engine, [ran], True, feedback)
-    same = replace(ran, image_id=now.id)
-    assert _digests(engine, [same], False, feedback) == {"kit/tensorflow:stock": ["r/kit@sha256:1"]}
+        registry_digests(store, [ran], True, feedback)
+    same = replace(ran, image_id=now)
+    digests = registry_digests(store, [same], False, feedback)
+    assert digests == {"kit/tensorflow:stock": ["r/kit@sha256:1"]}

@@ -278,10 +278,14 @@ def test_compare_on_two_hosts(monkeypatch, tmp_path):
 
 
 def test_host_and_workload_dir_refused_for_a_remote_engine(monkeypatch, tmp_path):
-    class Remote(FakeEngine):
+    class Remote(FakeEngine):  # a Docker engine on another machine: it holds images
         samples_host = False
         client = None
         endpoint = None
+
+        @property
+        def images(self):
+            return self
 
     engine = Remote({}, name="far")
     code, text = invoke_with(engine,

@@ -22,8 +22,8 @@ from kit.campaign.schedules.adaptive import Adaptive
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, open_engines
-from kit.errors import EngineUnavailable, ImageNotFound, UsageError
-from kit.images.distribution import load, save_references
+from kit.errors import EngineUnavailable, UsageError
+from kit.images.delivery import bring_images, registry_digests, save_images
 from kit.judging.reproduce import (
     DEFAULT_TOLERANCE,
     CellDiff,
@@ -74,7 +74,8 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     runs, meta = list(stored.runs), stored.meta
     references = list(dict.fromkeys(r.image_ref for r in runs if r.image_id))
     engine = _export_engine(maker, request, feedback)
-    digests = _digests(engine, runs, request.with_images, feedback) if engine else {}
+    store = engine.images if engine else None
+    digests = registry_digests(store, runs, request.with_images, feedback) if store else {}
     extra = {
         SYSTEM: _json(meta.get("systems") or systems_of(meta, runs)),
         IMAGES: _json(images_of(runs, digests)),
@@ -84,8 +85,8 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     try:
         if request.with_images:
             tar = request.out.with_name(request.out.name + ".images.tar")
-            with feedback.moving(f"saving {', '.join(references)}") as on_bytes:
-                save_references(engine.client, references, tar, on_bytes)
+            assert store is not None  # --with-images refused an engine without images
+            save_images(store, references, tar, feedback)
         return write_bundle(request.out, folder, extra, tar, stored.session_id)
     finally:
         if tar is not None:
@@ -114,42 +115,11 @@ def _export_engine(maker: EngineMaker, request: ExportRequest, feedback: Feedbac
             raise
         feedback.say(f"no Docker engine answered ({exc.message}): registry digests not recorded")
         return None
-    if not hasattr(engine, "client"):  # not Docker: it has no images to carry or digests
+    if engine.images is None:  # not Docker: it has no images to carry or digests
         if request.with_images:
             raise UsageError(f"--with-images needs a Docker engine; {engine.name} is not one")
         return None
     return engine
-
-
-def _digests(
-    engine, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
-) -> dict[str, list[str]]:
-    """Each image's registry digests, where the engine still holds the image the runs used.
-    An image changed since gets none (its digests are another image's); with --with-images it
-    is refused, as the bundle would name one image and carry another."""
-    import docker.errors
-
-    out: dict[str, list[str]] = {}
-    for r in runs:
-        if not r.image_id or r.image_ref in out:
-            continue
-        try:
-            image = engine.client.images.get(r.image_ref)
-        except docker.errors.ImageNotFound:
-            out[r.image_ref] = []
-            continue
-        changed = f"{r.image_ref} on {engine.name} is now {image.id[:19]}; the session ran "
-        if image.id != r.image_id and with_images:
-            raise UsageError(
-                changed + r.image_id[:19],
-                "export without --with-images, or from the engine that still has the image",
-            )
-        if image.id != r.image_id:
-            feedback.say(f"{changed}{r.image_id[:19]}: its registry digests are not recorded")
-            out[r.image_ref] = []
-            continue
-        out[r.image_ref] = list(image.attrs.get("RepoDigests") or [])
-    return out
 
 
 @dataclass(frozen=True)
@@ -303,114 +273,6 @@ def max_repeats(runs: Sequence[RunResult]) -> int:
         if r.ok:
             counts.setdefault(r.key, set()).add(r.repeat)
     return max((len(v) for v in counts.values()), default=1)
-
-
-def bring_images(
-    bundle: Bundle,
-    engines: Mapping[str, Engine],
-    refs,
-    allow: bool,
-    feedback: Feedback,
-    registry: str | None = None,
-) -> list[str]:
-    """Every engine holds the very images the session ran: loaded from the bundle when it
-    carries them, else pulled by digest from ``registry``; a different one is refused unless
-    allowed, then said and recorded."""
-    recorded = bundle.images
-    different, loaded = [], set()
-    for name, engine in engines.items():
-        for ref in refs:
-            image = recorded.get(ref.label) or {}
-            want = image.get("id")
-            if want is None:
-                continue  # a failed run's image: nothing to hold it to
-            have = _image_id(engine, ref.reference)
-            if have != want and hasattr(engine, "client"):
-                if _retag(engine, ref.reference, want, feedback):
-                    pass  # the engine had it under another name
-                elif bundle.images_tar is not None and name not in loaded:
-                    _load(engine, bundle, feedback)
-                    loaded.add(name)
-                elif registry is not None:
-                    digests = image.get("repo_digests") or []
-                    _pull_digest(engine, ref.reference, digests, want, registry, feedback)
-                have = _image_id(engine, ref.reference)
-            if have != want:
-                different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
-    return different
-
-
-def _retag(engine, reference: str, want: str, feedback: Feedback) -> bool:
-    """The session's image, found on the engine by its id under another name, named as the
-    session named it."""
-    import docker.errors
-    from docker.utils import parse_repository_tag
-
-    try:
-        image = engine.client.images.get(want)
-    except docker.errors.ImageNotFound:
-        return False
-    image.tag(*parse_repository_tag(reference))
-    feedback.say(f"{engine.name}: found the session's image {want[:19]}; tagged it {reference}")
-    return True
-
-
-def _refuse_or_say(name, ref, have: str | None, want: str, allow: bool, feedback) -> str:
-    line = f"{name}: {ref.reference} is {(have or 'missing')[:19]}, the session ran {want[:19]}"
-    if not allow:
-        raise UsageError(
-            line,
-            "export the session with --with-images, pass --registry where its images were "
-            "pushed, or --allow-different-image to run this image (recorded in the replay)",
-        )
-    feedback.say(f"different image (allowed): {line}")
-    return line
-
-
-def pulled_names(digests: Sequence[str], registry: str) -> list[str]:
-    """Where each recorded digest (``HOST/REPO@sha256:...``) is in ``registry``."""
-    names = []
-    for digest in digests:
-        repository, at, sha = digest.partition("@")
-        if not at:
-            continue
-        first, slash, rest = repository.partition("/")
-        is_host = slash and ("." in first or ":" in first or first == "localhost")
-        names.append(f"{registry}/{rest if is_host else repository}@{sha}")
-    return list(dict.fromkeys(names))
-
-
-def _pull_digest(engine, reference: str, digests, want: str, registry: str, feedback) -> None:
-    """The image by one of its digests from the registry, tagged as the session named it."""
-    import docker.errors
-    from docker.utils import parse_repository_tag
-    from requests.exceptions import RequestException
-
-    for name in pulled_names(digests, registry):
-        try:
-            image = engine.client.images.pull(name)
-        except (docker.errors.APIError, RequestException) as exc:
-            feedback.say(f"{engine.name}: cannot pull {name}: {str(exc)[:200]}")
-            continue
-        if image.id == want:
-            image.tag(*parse_repository_tag(reference))
-            feedback.say(f"pulled {name} into {engine.name} as {reference} (id checked)")
-            return
-    feedback.say(f"{engine.name}: {registry} has no image with the session's digests")
-
-
-def _image_id(engine: Engine, reference: str) -> str | None:
-    try:
-        return engine.image_id(reference)
-    except ImageNotFound:
-        return None
-
-
-def _load(engine, bundle: Bundle, feedback: Feedback) -> None:
-    assert bundle.images_tar is not None
-    with feedback.moving(f"loading the bundle's images into {engine.name}") as on_bytes:
-        tags = load(engine.client, bundle.images_tar, on_bytes)
-    feedback.say(f"loaded {', '.join(tags)} into {engine.name} from the bundle")
 
 
 Source = tuple[str, Sequence[RunResult], Mapping[str, Mapping]]  # id, runs, systems

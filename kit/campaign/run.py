@@ -23,7 +23,7 @@ from kit.campaign.schedules.adaptive import AdaptiveSchedule
 from kit.campaign.schedules.budget import AllAtOnce, Schedule, check_budget
 from kit.campaign.session import check_resumable, open_session, run_session, run_verify
 from kit.engines.base import Engine, EngineSet
-from kit.engines.factory import EngineMaker, docker_engines, open_engines
+from kit.engines.factory import EngineMaker, open_engines
 from kit.engines.podman import describe
 from kit.errors import Interrupted, KitError, UsageError
 from kit.host.facts import BF16_FLAGS, HostFacts, native_bf16
@@ -247,7 +247,7 @@ def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
 
 
 def _check_reach(what: What, engines: Mapping[str, Engine]) -> None:
-    remote = [e.name for e in docker_engines(engines) if not e.samples_host]
+    remote = [e.name for e in engines.values() if e.images is not None and not e.samples_host]
     if remote and what.workload.workload_dir is not None:
         raise UsageError(
             f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",

@@ -37,6 +37,7 @@ class Recording:
     def __init__(self, engine, folder: Path) -> None:
         self.engine, self.folder = engine, folder
         self.name, self.samples_host = engine.name, engine.samples_host
+        self.images = None  # the node brings its own images
         self.cancelled = threading.Event()
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:

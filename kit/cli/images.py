@@ -14,11 +14,11 @@ from kit.cli.common import (
     out,
 )
 from kit.cli.ui import BuildDisplay, ByteDisplay, LayerDisplay, TerminalFeedback
-from kit.engines.docker import connect
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import ContainerEngine
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
+from kit.engines.reach import connect
 from kit.images.build import build_image, check_ca_bundle, default_ca_bundle, list_images
 from kit.images.delivery import build_envs, pull_one
 from kit.images.distribution import compression_for, load, push, registry_from, save

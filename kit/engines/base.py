@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from kit.engines.endpoints import Endpoint
 from kit.host.facts import HostFacts
 from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
@@ -13,9 +14,35 @@ from kit.model.spec import RunSpec
 LineSink = Callable[[str], None]
 
 
+class ImageStore(Protocol):
+    """An engine's own images, as kit.images moves them (a Docker or podman engine's; the
+    local engine's environments and a cluster's nodes have none to move)."""
+
+    name: str
+    url: str
+    endpoint: Endpoint | None  # None: this machine's default engine
+    client: Any  # the Docker SDK client kit.images' registry and archive transfers use
+
+    def image_id(self, reference: str) -> str:
+        """The image's id; ImageNotFound when it is missing."""
+
+    def holds(self, reference: str) -> bool:
+        """Whether the engine has the image (False too when it does not answer)."""
+
+    def repo_digests(self, reference: str) -> tuple[str, list[str]] | None:
+        """The image's id and its registry digests; None when the engine lacks it."""
+
+    def tag_id(self, image_id: str, reference: str) -> bool:
+        """Name the image whose id is ``image_id`` ``reference``; False when there is none."""
+
+    def pull_as(self, name: str, image_id: str, reference: str) -> bool:
+        """Pull ``name``; when it is the image ``image_id``, name it ``reference``."""
+
+
 class Engine(Protocol):
     name: str
     samples_host: bool  # runs execute on this host, so its per-CPU load is theirs to sample
+    images: ImageStore | None  # the engine's images, where it has images to move
 
     def check(self) -> None:
         """Raise EngineUnavailable when the engine does not answer."""
@@ -54,6 +81,7 @@ class EngineSet:
         self.engines = engines
         self.name = "+".join(engines)
         self.samples_host = all(e.samples_host for e in engines.values())
+        self.images = None  # each engine of the set moves its own
 
     def check(self) -> None:
         for engine in self.engines.values():

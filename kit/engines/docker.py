@@ -1,11 +1,10 @@
-"""The Docker engine: runs RunSpecs as containers through the Docker SDK for Python."""
+"""The Docker engine: runs RunSpecs as containers through the Docker SDK for Python, and holds
+the images kit.images moves."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import os
 import re
 import time
@@ -15,10 +14,8 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from docker.context import ContextAPI
 from docker.models.containers import Container
-from docker.tls import TLSConfig
-from docker.utils import kwargs_from_env
+from docker.utils import parse_repository_tag
 from requests.exceptions import RequestException
 
 from kit.engines.base import LineSink
@@ -32,6 +29,7 @@ from kit.engines.podman import (
     placement_problem,
     ulimit_kwargs,
 )
+from kit.engines.reach import DEFAULT_SOCKET, connect, first_line, resolve
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host import probe_script
@@ -39,79 +37,6 @@ from kit.host.facts import HostFacts, facts_from_probe, parse_probe_output
 from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from kit.settings import reconnect_seconds
-
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-
-
-def resolve(endpoint: Endpoint) -> tuple[str, dict]:
-    """The endpoint's URL and the client's TLS settings (a context's, or DOCKER_TLS_VERIFY and
-    DOCKER_CERT_PATH for a tcp:// URL, as the docker CLI reads them)."""
-    if endpoint.context is not None:
-        found = _context(endpoint.context)
-        if found is None:
-            raise UsageError(
-                f"no Docker context named {endpoint.context!r}",
-                "list them with `docker context ls`, or give the engine's URL "
-                "(unix://, tcp://, ssh://)",
-            )
-        return found
-    assert endpoint.url is not None
-    if endpoint.url.startswith("tcp://"):
-        kwargs = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": endpoint.url})
-        return endpoint.url, {k: v for k, v in kwargs.items() if k == "tls"}
-    return endpoint.url, {}
-
-
-def _context(name: str) -> tuple[str, dict] | None:
-    """A Docker CLI context's URL and TLS settings. The SDK finds the context store only beside
-    an existing config.json, which `docker context create` does not write; then the CLI's
-    store ($DOCKER_CONFIG or ~/.docker, contexts/meta/<sha256 of the name>) is read here."""
-    context = ContextAPI.get_context(name)
-    if context is not None and context.Host:
-        return context.Host, ({"tls": context.TLSConfig} if context.TLSConfig else {})
-    store = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "contexts"
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    try:
-        meta = json.loads((store / "meta" / digest / "meta.json").read_text())
-        docker_endpoint = meta["Endpoints"]["docker"]
-        host = docker_endpoint["Host"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    certs = store / "tls" / digest / "docker"
-    if not certs.is_dir():
-        return host, {}
-    cert = (str(certs / "cert.pem"), str(certs / "key.pem"))
-    ca = certs / "ca.pem"
-    return host, {
-        "tls": TLSConfig(
-            client_cert=cert if (certs / "cert.pem").is_file() else None,
-            ca_cert=str(ca) if ca.is_file() else None,
-            verify=not docker_endpoint.get("SkipTLSVerify", False),
-        )
-    }
-
-
-def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.DockerClient:
-    """A client for the endpoint (default: DOCKER_HOST, else the default socket), answering;
-    EngineUnavailable with the fix."""
-    where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET) if endpoint is None else endpoint.where
-    try:
-        if endpoint is None:
-            client = docker.from_env(timeout=timeout)
-        else:
-            url, tls = resolve(endpoint)
-            where = f"{endpoint.label} ({url})"
-            # ssh:// goes through the system's ssh client, so ~/.ssh/config and agents apply.
-            ssh = {"use_ssh_client": True} if url.startswith("ssh://") else {}
-            client = docker.DockerClient(base_url=url, timeout=timeout, **tls, **ssh)
-        client.ping()
-    except (docker.errors.DockerException, RequestException, OSError) as exc:
-        raise EngineUnavailable(
-            f"no Docker engine answers at {where}: {_first_line(exc)}",
-            "start one with `make engine` (root on Debian/Ubuntu), or check --host/DOCKER_HOST",
-        ) from None
-    return client
-
 
 # How long a run waits for an engine that stopped answering (a daemon restart) before it
 # fails; a host still away at the next run fails that run at once.
@@ -121,10 +46,6 @@ START_ATTEMPTS = 3
 
 class _EngineAway(Exception):
     """The engine did not answer before a run could start."""
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 class DockerEngine:
@@ -212,7 +133,7 @@ class DockerEngine:
             ) from None
         except (docker.errors.DockerException, RequestException) as exc:
             raise EngineUnavailable(
-                f"reading the host behind {self.name} failed: {_first_line(exc)}",
+                f"reading the host behind {self.name} failed: {first_line(exc)}",
                 "check that the engine answers (`kit doctor`)",
             ) from None
         finally:
@@ -236,6 +157,48 @@ class DockerEngine:
                 "build it with `kit images build FLAVOR` (or `make images`), or pull it",
             ) from None
 
+    @property
+    def images(self) -> DockerEngine:
+        """This engine's image store: what kit.images moves images through."""
+        return self
+
+    def holds(self, reference: str) -> bool:
+        """Whether the engine has the image (False too when it does not answer)."""
+        try:
+            self.client.images.get(reference)
+            return True
+        except (docker.errors.DockerException, RequestException):
+            return False
+
+    def repo_digests(self, reference: str) -> tuple[str, list[str]] | None:
+        """The image's id and its registry digests; None when the engine lacks it."""
+        try:
+            image = self.client.images.get(reference)
+        except docker.errors.ImageNotFound:
+            return None
+        return image.id, list(image.attrs.get("RepoDigests") or [])
+
+    def tag_id(self, image_id: str, reference: str) -> bool:
+        """Name the image whose id is ``image_id`` ``reference``; False when there is none."""
+        try:
+            image = self.client.images.get(image_id)
+        except docker.errors.ImageNotFound:
+            return False
+        image.tag(*parse_repository_tag(reference))
+        return True
+
+    def pull_as(self, name: str, image_id: str, reference: str) -> bool:
+        """Pull ``name``; when it is the image ``image_id``, name it ``reference`` and say True.
+        ImageNotFound with the registry's word when it cannot be pulled."""
+        try:
+            image = self.client.images.pull(name)
+        except (docker.errors.APIError, RequestException) as exc:
+            raise ImageNotFound(f"cannot pull {name}: {str(exc)[:200]}") from None
+        if image.id != image_id:
+            return False
+        image.tag(*parse_repository_tag(reference))
+        return True
+
     def _await_engine(self) -> str | None:
         """Wait (up to RECONNECT_S) for the engine to answer, as after a daemon restart; the
         client's connection pool reconnects by itself. Returns why it did not, or None."""
@@ -251,7 +214,7 @@ class DockerEngine:
             except (docker.errors.DockerException, RequestException) as exc:
                 if time.monotonic() >= deadline:
                     self._away = True
-                    return f"Docker engine {self.name} not reachable: {_first_line(exc)}"
+                    return f"Docker engine {self.name} not reachable: {first_line(exc)}"
                 time.sleep(1)
 
     def _remove_pending(self) -> None:
@@ -304,7 +267,7 @@ class DockerEngine:
         except _EngineAway as exc:
             error = str(exc)
         except (docker.errors.DockerException, RequestException) as exc:
-            error = f"Docker engine error: {_first_line(exc)}"
+            error = f"Docker engine error: {first_line(exc)}"
         finally:
             if container is not None:
                 self._finish(container)

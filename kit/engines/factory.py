@@ -9,11 +9,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kit.engines.base import Engine
-from kit.engines.docker import DockerEngine, connect
+from kit.engines.base import Engine, ImageStore
+from kit.engines.docker import DockerEngine
 from kit.engines.endpoints import Endpoint
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
+from kit.engines.reach import connect
 from kit.engines.slurm import SlurmEngine, probe_nodes
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host.facts import HostFacts
@@ -110,9 +111,9 @@ def open_engines(
     return engines
 
 
-def docker_engines(engines: Mapping[str, Engine]) -> list:
-    """The Docker engines among them (the ones with a client to move images through)."""
-    return [e for e in engines.values() if hasattr(e, "client")]
+def image_stores(engines: Mapping[str, Engine]) -> list[ImageStore]:
+    """The image stores of the engines that have images to move (Docker and podman)."""
+    return [e.images for e in engines.values() if e.images is not None]
 
 
 def remote_facts(maker: EngineMaker, endpoint: Endpoint) -> HostFacts:

@@ -87,6 +87,7 @@ def local_environment(
 class LocalEngine:
     name = "local"
     samples_host = True
+    images = None  # no images of its own to move
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_root()

@@ -354,6 +354,8 @@ class SlurmEngine:
 
     samples_host = False
 
+    images = None  # no images of its own to move
+
     def __init__(self, probe: NodeProbe, options: SlurmOptions) -> None:
         self.probe, self.options = probe, options
         self.name = probe.node

@@ -1,21 +1,28 @@
 """Every engine of a campaign has every image before anything runs: pulled from a registry,
 built (images on this machine's Docker engine, environments for the local engine), or sent
-from an engine that has them (docker save | docker load, ids checked)."""
+from an engine that has them (docker save | docker load, ids checked). Also a replay's: the
+very images a session ran, loaded from its bundle, found by id, or pulled by digest; and an
+export's: the images' registry digests and the images themselves. All through the engines'
+image stores (``Engine.images``)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from kit.engines.base import Engine
-from kit.engines.docker import DockerEngine, connect
-from kit.engines.factory import docker_engines
-from kit.errors import EngineUnavailable, ImageNotFound
+from kit.engines.base import Engine, ImageStore
+from kit.engines.docker import DockerEngine
+from kit.engines.factory import image_stores
+from kit.engines.reach import connect
+from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
-from kit.images.distribution import pull, registry_from, send
+from kit.images.distribution import load, pull, registry_from, save_references, send
 from kit.model.feedback import Feedback
 from kit.model.flavors import Flavor
+from kit.model.results import RunResult
 from kit.model.spec import ImageRef
+from kit.store.bundle import Bundle
 
 
 def deliver(
@@ -30,7 +37,7 @@ def deliver(
     """Bring the images to every engine (pulled from ``registry``, built, then sent), and
     return each engine's image ids by reference; ImageNotFound with the fix otherwise."""
     if pull:
-        for one in docker_engines(engines):
+        for one in image_stores(engines):
             for flavor in missing_flavors(one.client, refs):
                 pull_one(one.client, flavor, registry, feedback, where=one.name)
     if build_missing:
@@ -68,7 +75,7 @@ def _build_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feed
     if "local" in engines:
         flavors = [Flavor(r.flavor) for r in refs if r.flavor]
         build_envs(engines["local"], flavors, feedback, only_missing=True)
-    if not docker_engines(engines):
+    if not image_stores(engines):
         return
 
     client = connect(timeout=1800)
@@ -77,39 +84,28 @@ def _build_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feed
             build_image(client, flavor, DEFAULT_BASE, default_ca_bundle(), build.say, build.on_log)
 
 
-def _has(client, reference: str) -> bool:
-    import docker.errors
-    from requests.exceptions import RequestException
-
-    try:
-        client.images.get(reference)
-        return True
-    except (docker.errors.DockerException, RequestException):  # missing, or no answer
-        return False
-
-
-def _sources(targets: Sequence) -> list[tuple[str, str, object]]:
-    """Engines images can be sent from, as (name, URL, client): this machine's engine first."""
-    sources = []
+def _sources(targets: Sequence[ImageStore]) -> list[tuple[str, ImageStore]]:
+    """Engines images can be sent from, as (name, store): this machine's engine first."""
+    sources: list[tuple[str, ImageStore]] = []
     with contextlib.suppress(EngineUnavailable):  # no engine here: send from a host that has it
-        sources.append(("this host", DockerEngine().url, connect(timeout=1800)))
-    return sources + [(e.name, e.url, e.client) for e in targets]
+        sources.append(("this host", DockerEngine(connect(timeout=1800))))
+    return sources + [(e.name, e) for e in targets]
 
 
 def _send_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feedback) -> None:
     """Stream the images a Docker engine lacks to it from one that has them."""
-    targets = docker_engines(engines)
+    targets = image_stores(engines)
     if len(targets) < 2 and not any(e.endpoint is not None for e in targets):
         return  # one default engine: nothing to send it from
     references = list(dict.fromkeys(r.reference for r in refs))
     sources = None
     for target in targets:
-        missing = [r for r in references if not _has(target.client, r)]
+        missing = [r for r in references if not target.holds(r)]
         if not missing:
             continue
         sources = sources if sources is not None else _sources(targets)
         source = next(
-            (s for s in sources if s[1] != target.url and all(_has(s[2], r) for r in missing)),
+            (s for s in sources if s[1].url != target.url and all(s[1].holds(r) for r in missing)),
             None,
         )
         if source is None:
@@ -118,5 +114,138 @@ def _send_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feedb
                 "build it here (`kit images build`), or pass --pull --registry REG",
             )
         with feedback.moving(f"sending {', '.join(missing)} to {target.name}") as on_bytes:
-            send(source[2], target.client, missing, on_bytes)
+            send(source[1].client, target.client, missing, on_bytes)
         feedback.say(f"sent {', '.join(missing)} from {source[0]} to {target.name}")
+
+
+def registry_digests(
+    store: ImageStore, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
+) -> dict[str, list[str]]:
+    """Each image's registry digests, where the engine still holds the image the runs used.
+    An image changed since gets none (its digests are another image's); with --with-images it
+    is refused, as the bundle would name one image and carry another."""
+    out: dict[str, list[str]] = {}
+    for r in runs:
+        if not r.image_id or r.image_ref in out:
+            continue
+        found = store.repo_digests(r.image_ref)
+        if found is None:
+            out[r.image_ref] = []
+            continue
+        image_id, repo_digests = found
+        changed = f"{r.image_ref} on {store.name} is now {image_id[:19]}; the session ran "
+        if image_id != r.image_id and with_images:
+            raise UsageError(
+                changed + r.image_id[:19],
+                "export without --with-images, or from the engine that still has the image",
+            )
+        if image_id != r.image_id:
+            feedback.say(f"{changed}{r.image_id[:19]}: its registry digests are not recorded")
+            out[r.image_ref] = []
+            continue
+        out[r.image_ref] = repo_digests
+    return out
+
+
+def save_images(store: ImageStore, references: Sequence[str], tar: Path, feedback) -> None:
+    """The images into one archive (for a bundle that carries them)."""
+    with feedback.moving(f"saving {', '.join(references)}") as on_bytes:
+        save_references(store.client, references, tar, on_bytes)
+
+
+def bring_images(
+    bundle: Bundle,
+    engines: Mapping[str, Engine],
+    refs,
+    allow: bool,
+    feedback: Feedback,
+    registry: str | None = None,
+) -> list[str]:
+    """Every engine holds the very images the session ran: loaded from the bundle when it
+    carries them, else pulled by digest from ``registry``; a different one is refused unless
+    allowed, then said and recorded."""
+    recorded = bundle.images
+    different, loaded = [], set()
+    for name, engine in engines.items():
+        for ref in refs:
+            image = recorded.get(ref.label) or {}
+            want = image.get("id")
+            if want is None:
+                continue  # a failed run's image: nothing to hold it to
+            have = _image_id(engine, ref.reference)
+            store = engine.images
+            if have != want and store is not None:
+                if _retag(store, ref.reference, want, feedback):
+                    pass  # the engine had it under another name
+                elif bundle.images_tar is not None and name not in loaded:
+                    _load(store, bundle, feedback)
+                    loaded.add(name)
+                elif registry is not None:
+                    digests = image.get("repo_digests") or []
+                    _pull_digest(store, ref.reference, digests, want, registry, feedback)
+                have = _image_id(engine, ref.reference)
+            if have != want:
+                different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
+    return different
+
+
+def _retag(store: ImageStore, reference: str, want: str, feedback: Feedback) -> bool:
+    """The session's image, found on the engine by its id under another name, named as the
+    session named it."""
+    if not store.tag_id(want, reference):
+        return False
+    feedback.say(f"{store.name}: found the session's image {want[:19]}; tagged it {reference}")
+    return True
+
+
+def _refuse_or_say(name, ref, have: str | None, want: str, allow: bool, feedback) -> str:
+    line = f"{name}: {ref.reference} is {(have or 'missing')[:19]}, the session ran {want[:19]}"
+    if not allow:
+        raise UsageError(
+            line,
+            "export the session with --with-images, pass --registry where its images were "
+            "pushed, or --allow-different-image to run this image (recorded in the replay)",
+        )
+    feedback.say(f"different image (allowed): {line}")
+    return line
+
+
+def pulled_names(digests: Sequence[str], registry: str) -> list[str]:
+    """Where each recorded digest (``HOST/REPO@sha256:...``) is in ``registry``."""
+    names = []
+    for digest in digests:
+        repository, at, sha = digest.partition("@")
+        if not at:
+            continue
+        first, slash, rest = repository.partition("/")
+        is_host = slash and ("." in first or ":" in first or first == "localhost")
+        names.append(f"{registry}/{rest if is_host else repository}@{sha}")
+    return list(dict.fromkeys(names))
+
+
+def _pull_digest(store: ImageStore, reference: str, digests, want: str, registry: str, feedback):
+    """The image by one of its digests from the registry, tagged as the session named it."""
+    for name in pulled_names(digests, registry):
+        try:
+            pulled = store.pull_as(name, want, reference)
+        except ImageNotFound as exc:
+            feedback.say(f"{store.name}: {exc.message}")
+            continue
+        if pulled:
+            feedback.say(f"pulled {name} into {store.name} as {reference} (id checked)")
+            return
+    feedback.say(f"{store.name}: {registry} has no image with the session's digests")
+
+
+def _image_id(engine: Engine, reference: str) -> str | None:
+    try:
+        return engine.image_id(reference)
+    except ImageNotFound:
+        return None
+
+
+def _load(store: ImageStore, bundle: Bundle, feedback: Feedback) -> None:
+    assert bundle.images_tar is not None
+    with feedback.moving(f"loading the bundle's images into {store.name}") as on_bytes:
+        tags = load(store.client, bundle.images_tar, on_bytes)
+    feedback.say(f"loaded {', '.join(tags)} into {store.name} from the bundle")

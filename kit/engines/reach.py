@@ -1,0 +1,95 @@
+"""Reaching a Docker engine: an endpoint's URL and TLS settings (a URL, a Docker context, or
+DOCKER_HOST) and a client that answers, or EngineUnavailable with the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.context import ContextAPI
+from docker.tls import TLSConfig
+from docker.utils import kwargs_from_env
+from requests.exceptions import RequestException
+
+from kit.engines.endpoints import Endpoint
+from kit.errors import EngineUnavailable, UsageError
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def resolve(endpoint: Endpoint) -> tuple[str, dict]:
+    """The endpoint's URL and the client's TLS settings (a context's, or DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH for a tcp:// URL, as the docker CLI reads them)."""
+    if endpoint.context is not None:
+        found = _context(endpoint.context)
+        if found is None:
+            raise UsageError(
+                f"no Docker context named {endpoint.context!r}",
+                "list them with `docker context ls`, or give the engine's URL "
+                "(unix://, tcp://, ssh://)",
+            )
+        return found
+    assert endpoint.url is not None
+    if endpoint.url.startswith("tcp://"):
+        kwargs = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": endpoint.url})
+        return endpoint.url, {k: v for k, v in kwargs.items() if k == "tls"}
+    return endpoint.url, {}
+
+
+def _context(name: str) -> tuple[str, dict] | None:
+    """A Docker CLI context's URL and TLS settings. The SDK finds the context store only beside
+    an existing config.json, which `docker context create` does not write; then the CLI's
+    store ($DOCKER_CONFIG or ~/.docker, contexts/meta/<sha256 of the name>) is read here."""
+    context = ContextAPI.get_context(name)
+    if context is not None and context.Host:
+        return context.Host, ({"tls": context.TLSConfig} if context.TLSConfig else {})
+    store = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "contexts"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        meta = json.loads((store / "meta" / digest / "meta.json").read_text())
+        docker_endpoint = meta["Endpoints"]["docker"]
+        host = docker_endpoint["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    certs = store / "tls" / digest / "docker"
+    if not certs.is_dir():
+        return host, {}
+    cert = (str(certs / "cert.pem"), str(certs / "key.pem"))
+    ca = certs / "ca.pem"
+    return host, {
+        "tls": TLSConfig(
+            client_cert=cert if (certs / "cert.pem").is_file() else None,
+            ca_cert=str(ca) if ca.is_file() else None,
+            verify=not docker_endpoint.get("SkipTLSVerify", False),
+        )
+    }
+
+
+def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.DockerClient:
+    """A client for the endpoint (default: DOCKER_HOST, else the default socket), answering;
+    EngineUnavailable with the fix."""
+    where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET) if endpoint is None else endpoint.where
+    try:
+        if endpoint is None:
+            client = docker.from_env(timeout=timeout)
+        else:
+            url, tls = resolve(endpoint)
+            where = f"{endpoint.label} ({url})"
+            # ssh:// goes through the system's ssh client, so ~/.ssh/config and agents apply.
+            ssh = {"use_ssh_client": True} if url.startswith("ssh://") else {}
+            client = docker.DockerClient(base_url=url, timeout=timeout, **tls, **ssh)
+        client.ping()
+    except (docker.errors.DockerException, RequestException, OSError) as exc:
+        raise EngineUnavailable(
+            f"no Docker engine answers at {where}: {first_line(exc)}",
+            "start one with `make engine` (root on Debian/Ubuntu), or check --host/DOCKER_HOST",
+        ) from None
+    return client
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
