@@ -11,19 +11,17 @@ import pytest
 
 from kit.campaign.request import What
 from kit.campaign.run import place
-from kit.engines.slurm import (
-    NodeEngine,
-    SlurmOptions,
+from kit.engines.slurm.commands import (
     ended_reason,
     job_script,
     parse_probe,
     parse_scontrol,
     parse_squeue,
     probe_argv,
-    read_share,
     sbatch_argv,
-    share_record,
 )
+from kit.engines.slurm.options import NodeEngine, SlurmOptions
+from kit.engines.slurm.share import read_share, share_record
 from kit.errors import UsageError
 from kit.model.workload import Model, WorkloadSpec
 from tests.conftest import DATA, invoke_with

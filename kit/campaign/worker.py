@@ -17,14 +17,8 @@ from kit.engines.docker import DockerEngine
 from kit.engines.endpoints import Endpoint
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
-from kit.engines.slurm import (
-    POLL_S,
-    NodeEngine,
-    go_path,
-    outcome_json,
-    outcome_path,
-    read_share,
-)
+from kit.engines.slurm.options import POLL_S, NodeEngine
+from kit.engines.slurm.share import go_path, outcome_json, outcome_path, read_share
 from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from kit.store.folder import SessionDir

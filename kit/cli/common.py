@@ -10,7 +10,7 @@ from rich.console import Console
 
 from kit import __version__
 from kit.engines.factory import EngineKind, EngineMaker, SystemEngines
-from kit.engines.slurm import NodeEngine, SlurmOptions
+from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.inputs import stat_of
 from kit.judging.gate import GateOn

@@ -20,7 +20,7 @@ from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engines.doctor import run_checks
 from kit.engines.endpoints import parse_host, parse_hosts
 from kit.engines.factory import ContainerEngine, EngineKind, remote_facts
-from kit.engines.slurm import cancel_strays
+from kit.engines.slurm.engine import cancel_strays
 from kit.host.topology import format_topology, read_host, to_json
 from kit.model.profiles import RUN_KEYS, load_profiles, pick
 from kit.planning.placement import CpuSelection

@@ -82,7 +82,7 @@ from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
-from kit.engines.slurm import NodeEngine
+from kit.engines.slurm.options import NodeEngine
 from kit.errors import RunFailed, UsageError
 from kit.host.topology import load_topology
 from kit.judging.analysis import attribute, scaling

@@ -15,14 +15,14 @@ from kit.engines.endpoints import Endpoint
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
 from kit.engines.reach import connect
-from kit.engines.slurm import SlurmEngine, probe_nodes
+from kit.engines.slurm.engine import SlurmEngine, probe_nodes
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology, read_host
 from kit.model.flavors import Flavor, image_tag
 
 if TYPE_CHECKING:
-    from kit.engines.slurm import SlurmOptions
+    from kit.engines.slurm.options import SlurmOptions
 
 
 class EngineKind(StrEnum):

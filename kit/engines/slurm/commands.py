@@ -1,0 +1,164 @@
+"""Slurm command lines and their output, pure: the probe step, ``sbatch`` lines and job scripts
+from the plan, and the parsers of ``squeue``, ``scontrol`` and the probe's lines."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.engines.slurm.options import JOB_PREFIX, SlurmOptions
+from kit.errors import UsageError
+from kit.host.facts import PROBE_PREFIX, HostFacts, facts_from_probe
+
+PROBE_CHECK = """
+import json, os, sys
+folder, token = sys.argv[1], sys.argv[2]
+seen = None
+try:
+    with open(os.path.join(folder, ".kit-shared"), encoding="utf-8") as f:
+        seen = f.read().strip() == token
+    probe = os.path.join(folder, ".kit-write-" + os.uname().nodename + "-" + str(os.getpid()))
+    with open(probe, "w") as f:
+        f.write("x")
+    os.unlink(probe)
+    writable = None
+except OSError as exc:
+    writable = f"{exc.strerror} ({exc.filename})"
+facts = collect()
+facts["node"] = os.environ.get("SLURMD_NODENAME") or os.uname().nodename.split(".")[0]
+facts["shared"] = seen
+facts["unwritable"] = writable
+facts["images"] = images(sys.argv[3])
+print("kit-probe: " + json.dumps(facts), flush=True)
+"""
+
+PROBE_IMAGES = """
+import subprocess
+def images(tool):
+    if tool == "local":
+        return None
+    try:
+        out = subprocess.run([tool, "images", "--no-trunc", "--format",
+                              "{{.Repository}}:{{.Tag}} {{.ID}}"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)}
+    if out.returncode:
+        return {"error": (out.stderr.strip().splitlines() or ["no answer"])[-1]}
+    found = {}
+    for line in out.stdout.splitlines():
+        ref, _, image_id = line.partition(" ")
+        if image_id and not image_id.startswith("sha256:"):
+            image_id = "sha256:" + image_id
+        found[ref.removeprefix("localhost/")] = image_id
+    return found
+"""
+
+
+def probe_code() -> str:
+    from importlib import resources
+
+    script = resources.files("kit.host").joinpath("probe_script.py").read_text(encoding="utf-8")
+    script = script.split('if __name__ == "__main__":')[0]
+    return script + PROBE_IMAGES + PROBE_CHECK
+
+
+def probe_argv(options: SlurmOptions, folder: Path, token: str) -> list[str]:
+    """One task on each node (exclusive), printing the node's facts."""
+    where = [f"--nodelist={','.join(options.nodelist)}"] if options.nodelist else []
+    return [
+        "srun", f"--nodes={options.count}", *where, "--ntasks-per-node=1", "--exclusive",
+        f"--job-name={JOB_PREFIX}probe", *options.common(), "python3", "-c", probe_code(),
+        str(folder), token, options.node_engine.value,
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NodeProbe:
+    node: str
+    facts: HostFacts
+    images: Mapping[str, str] | None  # reference -> id on the node's engine (None: local)
+    images_error: str | None
+
+
+def parse_probe(text: str, folder: Path) -> list[NodeProbe]:
+    """Each node's facts from the probe step's output; UsageError when a node cannot write
+    the session's folder or does not share it."""
+    found = []
+    for line in text.splitlines():
+        if not line.startswith(PROBE_PREFIX):
+            continue
+        raw = json.loads(line[len(PROBE_PREFIX) :])
+        node = str(raw["node"])
+        if raw.get("unwritable"):
+            raise UsageError(
+                f"node {node} cannot write the results folder {folder}: {raw['unwritable']}",
+                "put --results on a filesystem every node shares and can write",
+            )
+        if not raw.get("shared"):
+            raise UsageError(
+                f"node {node} does not see this host's results folder {folder}: it is not on "
+                "a filesystem the nodes share",
+                "put --results on a shared filesystem (e.g. NFS, Lustre, your home)",
+            )
+        images = raw.get("images")
+        error = images.get("error") if isinstance(images, dict) else None
+        facts = facts_from_probe(raw, node)
+        found.append(NodeProbe(node, facts, None if error else images, error))
+    return found
+
+
+def sbatch_argv(options: SlurmOptions, node: str, cpus: int, folder: Path, script: Path,
+                session_id: str) -> list[str]:  # fmt: skip
+    """The job of one node's share: that node, whole and alone, all its CPUs."""
+    return [
+        "sbatch", "--parsable", f"--job-name={JOB_PREFIX}{session_id}-{node}",
+        f"--nodelist={node}", "--nodes=1", "--ntasks=1", f"--cpus-per-task={cpus}",
+        "--exclusive", f"--output={folder / 'job-%j.out'}", f"--chdir={folder}",
+        *options.common(), str(script),
+    ]  # fmt: skip
+
+
+def job_script(python: str, share: Path, session_id: str, node: str, indices: Sequence[int]) -> str:
+    """The script a node's job runs: kit's worker on its share of the plan."""
+    runs = ", ".join(str(i) for i in indices)
+    return (
+        "#!/bin/sh\n"
+        f"# kit session {session_id}: node {node}, runs {runs}\n"
+        f"exec {shlex.quote(python)} -m kit _worker {shlex.quote(str(share))}\n"
+    )
+
+
+def parse_squeue(text: str) -> dict[str, tuple[str, str]]:
+    """``squeue -h -o '%i|%T|%r'`` -> job id -> (state, reason)."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) >= 3 and parts[0]:
+            out[parts[0]] = (parts[1], parts[2])
+    return out
+
+
+def parse_scontrol(text: str) -> dict[str, str]:
+    """``scontrol show job -o ID`` -> its fields (a value runs to the next ``Key=``)."""
+    fields: dict[str, str] = {}
+    for match in re.finditer(r"(\w[\w/:]*)=(.*?)(?=\s+\w[\w/:]*=|\s*$)", text.strip()):
+        fields.setdefault(match.group(1), match.group(2))
+    return fields
+
+
+def ended_reason(fields: Mapping[str, str]) -> str:
+    """Why a job is over, in Slurm's words (its state, reason and exit code)."""
+    state = fields.get("JobState", "gone")
+    reason = fields.get("Reason", "")
+    code = fields.get("ExitCode", "")
+    said = [state]
+    if reason and reason != "None":
+        said.append(f"reason {reason}")
+    if code and code != "0:0":
+        said.append(f"exit code {code}")
+    return ", ".join(said)

@@ -1,0 +1,266 @@
+"""The Slurm engine: nodes probed, one exclusive job per node and batch, each run started when
+its turn comes and followed to its outcome; Ctrl-C cancels the jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kit.engines.base import LineSink
+from kit.engines.slurm.commands import (
+    NodeProbe,
+    ended_reason,
+    job_script,
+    parse_probe,
+    parse_scontrol,
+    parse_squeue,
+    probe_argv,
+    sbatch_argv,
+)
+from kit.engines.slurm.options import (
+    ACTIVE,
+    CANCEL_WAIT_S,
+    JOB_PREFIX,
+    POLL_S,
+    STATE_EVERY_S,
+    SlurmOptions,
+)
+from kit.engines.slurm.share import (
+    go_path,
+    node_log_path,
+    outcome_from_json,
+    outcome_path,
+    share_record,
+)
+from kit.errors import EngineUnavailable, ImageNotFound, KitError
+from kit.host.facts import HostFacts
+from kit.model.results import RunOutcome
+from kit.model.spec import RunSpec
+
+
+def _slurm(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            list(argv), check=False, capture_output=True, text=True, timeout=timeout
+        )
+    except FileNotFoundError:
+        raise EngineUnavailable(
+            f"{argv[0]} is not installed here",
+            "run kit on a Slurm login node (or install slurm-client)",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise EngineUnavailable(f"{argv[0]} did not answer within {timeout:g}s") from None
+
+
+def probe_nodes(options: SlurmOptions, folder: Path) -> list[NodeProbe]:
+    """Run the probe step; each node's facts (UsageError naming what is wrong)."""
+    import secrets
+
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(8)
+    marker = folder / ".kit-shared"
+    marker.write_text(token, encoding="utf-8")
+    try:
+        done = _slurm(probe_argv(options, folder, token), timeout=600)
+    finally:
+        marker.unlink(missing_ok=True)
+    probes = parse_probe(done.stdout, folder) if done.returncode == 0 else []
+    if done.returncode or len(probes) != options.count:
+        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise EngineUnavailable(
+            f"the Slurm probe step failed (exit {done.returncode}): {said}",
+            "check the partition, nodes and constraint with `sinfo`",
+        )
+    return probes
+
+
+class SlurmEngine:
+    """One node of the cluster, as an engine: its runs go to the job its share was given."""
+
+    samples_host = False
+
+    images = None  # no images of its own to move
+
+    def __init__(self, probe: NodeProbe, options: SlurmOptions) -> None:
+        self.probe, self.options = probe, options
+        self.name = probe.node
+        self.jobs: dict[int, tuple[str, Path]] = {}  # run index -> (job id, share folder)
+        self.waiting: dict[str, set[int]] = {}  # job id -> its runs not yet over here
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self.submitted: list[str] = []
+
+    def check(self) -> None:
+        done = _slurm(["squeue", "-h", "-o", "%i", "-j", "0"])
+        if done.returncode and "Invalid job id" not in done.stderr:
+            raise EngineUnavailable(f"Slurm does not answer: {done.stderr.strip()[:200]}")
+
+    def host_facts(self, image: str) -> HostFacts:
+        return self.probe.facts
+
+    def image_id(self, reference: str) -> str:
+        if self.probe.images is None:
+            if self.probe.images_error:
+                raise ImageNotFound(
+                    f"node {self.name}'s {self.options.node_engine.value} does not answer: "
+                    f"{self.probe.images_error}",
+                    "start the engine on the node, or pick another with --node-engine",
+                )
+            return f"venv:{reference}"
+        found = self.probe.images.get(reference)
+        if found is None:
+            raise ImageNotFound(
+                f"image {reference!r} is not on node {self.name}'s "
+                f"{self.options.node_engine.value} engine",
+                "load it there (`kit images load FILE` on the node) or build it there",
+            )
+        return found
+
+    def begin(self, specs: Sequence[RunSpec], session_id: str, folder: Path) -> None:
+        """Submit this node's share of the batch as one job."""
+        mine = [s for s in specs if s.engine == self.name]
+        if not mine:
+            return
+        # Absolute: the job starts on the node in slurmd's working directory, not this one.
+        share_dir = folder.resolve() / "slurm" / self.name / f"batch-{mine[0].index:04d}"
+        share_dir.mkdir(parents=True, exist_ok=True)
+        share = share_dir / "share.json"
+        record = share_record(mine, session_id, self.name, self.options.node_engine,
+                              self.probe.facts.record)  # fmt: skip
+        share.write_text(json.dumps(record, indent=2), encoding="utf-8")
+        script = share_dir / "job.sh"
+        script.write_text(job_script(sys.executable, share, session_id, self.name,
+                                     [s.index for s in mine]), encoding="utf-8")  # fmt: skip
+        script.chmod(0o755)
+        cpus = len(self.probe.facts.topology.cpus)
+        done = _slurm(sbatch_argv(self.options, self.name, cpus, share_dir, script, session_id))
+        if done.returncode:
+            raise KitError(
+                f"sbatch refused the job for node {self.name}: {done.stderr.strip()[:300]}",
+                "check --partition, --account, --time and --slurm-arg",
+            )
+        job = done.stdout.strip().split(";")[0]
+        with self.lock:
+            self.submitted.append(job)
+            self.waiting[job] = {s.index for s in mine}
+            for s in mine:
+                self.jobs[s.index] = (job, share_dir)
+
+    def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        outcome = self._follow(spec, log_path, on_line)
+        job = self.jobs[spec.index][0]
+        with self.lock:
+            self.waiting[job].discard(spec.index)
+            last = not self.waiting[job]
+        # The job's share is over: it ends by itself, and the session waits until it has.
+        if last and not _wait_over([job], CANCEL_WAIT_S):
+            _slurm(["scancel", job])
+        return outcome
+
+    def _follow(self, spec: RunSpec, log_path: Path, on_line: LineSink) -> RunOutcome:
+        """The run's turn given to its job, its log streamed here, its outcome read."""
+        job, share_dir = self.jobs[spec.index]
+        started = datetime.now(UTC)
+        go_path(share_dir, spec).write_text(started.isoformat(), encoding="utf-8")
+        follower = _Follower(node_log_path(share_dir, spec), log_path, on_line)
+        done, checked = outcome_path(share_dir, spec), 0.0
+        while True:
+            follower.poll()
+            if done.is_file():
+                follower.poll()
+                return outcome_from_json(json.loads(done.read_text(encoding="utf-8")), log_path)
+            if self.cancelled.is_set():
+                return self._missing(spec, started, log_path, f"job {job} cancelled by kit")
+            if time.monotonic() - checked > STATE_EVERY_S:
+                checked = time.monotonic()
+                reason = job_over(job)
+                if reason is not None and not done.is_file():
+                    follower.poll()
+                    why = f"Slurm job {job} ended before this run finished: {reason}"
+                    return self._missing(spec, started, log_path, why)
+            time.sleep(POLL_S)
+
+    @staticmethod
+    def _missing(spec: RunSpec, started: datetime, log_path: Path, why: str) -> RunOutcome:
+        if not log_path.exists():
+            log_path.write_text("", encoding="utf-8")
+        return RunOutcome(started, datetime.now(UTC), None, log_path, error=why)
+
+    def cancel(self) -> None:
+        """Cancel the session's jobs (once), and wait until Slurm has ended them."""
+        with self.lock:
+            if self.cancelled.is_set():
+                return
+            self.cancelled.set()
+            jobs = list(self.submitted)
+        if jobs:
+            _slurm(["scancel", *jobs])
+            _wait_over(jobs, CANCEL_WAIT_S)
+
+    def remove_strays(self) -> int:
+        return cancel_strays()
+
+
+def cancel_strays() -> int:
+    """Cancel this user's kit jobs still queued or running (``kit clean --slurm``)."""
+    done = _slurm(["squeue", "-h", "-u", str(os.getuid()), "-o", "%i|%j"])
+    ids = [line.split("|")[0] for line in done.stdout.splitlines()
+           if "|" in line and line.split("|", 1)[1].startswith(JOB_PREFIX)]  # fmt: skip
+    if ids:
+        _slurm(["scancel", *ids])
+        _wait_over(ids, CANCEL_WAIT_S)
+    return len(ids)
+
+
+def _wait_over(jobs: Sequence[str], seconds: float) -> bool:
+    """Wait until Slurm has ended every one of the jobs; False if one still runs after."""
+    deadline = time.monotonic() + seconds
+    while any(job_over(j) is None for j in jobs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
+def job_over(job: str) -> str | None:
+    """None while the job may still run; else why it is over."""
+    queued = parse_squeue(_slurm(["squeue", "-h", "-j", job, "-o", "%i|%T|%r"]).stdout)
+    if job in queued and queued[job][0] in ACTIVE:
+        return None
+    shown = _slurm(["scontrol", "show", "job", "-o", job])
+    fields = parse_scontrol(shown.stdout) if shown.returncode == 0 else {}
+    if fields.get("JobState") in ACTIVE:
+        return None
+    return ended_reason(fields) if fields else "gone from the queue"
+
+
+class _Follower:
+    """Copies a growing log (written on the node) into the session's log, line by line."""
+
+    def __init__(self, source: Path, target: Path, on_line: LineSink) -> None:
+        self.source, self.target, self.on_line = source, target, on_line
+        self.offset, self.partial = 0, b""
+
+    def poll(self) -> None:
+        try:
+            with self.source.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        if not data:
+            return
+        self.offset += len(data)
+        with self.target.open("ab") as out:
+            out.write(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            self.on_line(line.decode("utf-8", "replace"))
