@@ -43,9 +43,10 @@ test: venv engine test-hosts ## All tests, the real-Docker ones required (they b
 unit: venv ## The fast tests only (no Docker)
 	$(VENV)/bin/pytest -m 'not docker and not slow' $(TEST_ARGS)
 
-lint: venv ## ruff
+lint: venv ## ruff, and import-linter holding the layers (pyproject.toml)
 	$(VENV)/bin/ruff check kit tests benchmarks
 	$(VENV)/bin/ruff format --check kit tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 clean: venv ## Remove containers a crashed kit session left behind
 	$(KIT) clean

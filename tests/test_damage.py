@@ -205,10 +205,10 @@ def test_the_gate_takes_a_session_folder_the_database_does_not_know(tmp_path):
 
 
 def test_a_locked_database_is_said_and_a_resume_afterwards_loses_nothing(tmp_path, monkeypatch):
-    from kit.store import database as store
+    from kit.store import schema
 
     original = _first_session(tmp_path)
-    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(tmp_path / "results" / "kit.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another program holds it
     try:

@@ -9,7 +9,8 @@ import pytest
 
 from kit.errors import KitError, UsageError
 from kit.model.results import RunResult, Status
-from kit.store.database import SCHEMA_VERSION, ResultsDB, SessionRow
+from kit.store.database import ResultsDB, SessionRow
+from kit.store.schema import SCHEMA_VERSION
 
 
 def meta(started: str, **extra) -> dict:

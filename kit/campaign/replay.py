@@ -46,9 +46,9 @@ from kit.store.bundle import (
     systems_of,
     write_bundle,
 )
-from kit.store.database import ResultsDB, load_stored
+from kit.store.database import ResultsDB
 from kit.store.folder import SessionDir, check_writable
-from kit.store.past import load_past
+from kit.store.past import load_past, load_stored
 
 
 @dataclass(frozen=True)

@@ -1,239 +1,32 @@
 """Measuring: compare, run, verify and plan -- options -> request -> core -> table -> exit status.
 
-The four commands share one option set, ``MeasureOptions``: each field is one option, with its
-Typer annotation. Adding an option is one field here and one line in ``request_of``.
+The four commands share one option set, ``MeasureOptions`` (``kit.cli.measure_request``).
 """
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.run import Finished, execute, place, prepare
-from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
-    CONTROL,
-    DEFAULT_PROFILES,
-    AccountOpt,
-    AllocatorOpt,
-    AllowEmulatedOpt,
-    BaselineOpt,
-    BaselineSessionOpt,
-    BatchesOpt,
-    BatchOpt,
-    BuildMissingOpt,
-    CiWidthOpt,
-    ConcurrentOpt,
-    ConstraintOpt,
-    CoresOpt,
-    CpunodebindOpt,
-    CpusOpt,
-    DataFormatOpt,
-    DbOpt,
-    EngineOpt,
-    FailIfSlowerOpt,
-    FormatOpt,
-    ForwardOpt,
-    GateOnOpt,
-    HostOpt,
-    InstancesOpt,
-    InterleaveOpt,
-    LocalallocOpt,
-    MaxRepeatsOpt,
-    MembindOpt,
-    MemoryOpt,
-    MinRepeatsOpt,
-    ModelOpt,
-    ModeOpt,
-    NodeEngineOpt,
-    NodelistOpt,
-    NodesOpt,
-    OnePerCoreOpt,
-    PartitionOpt,
-    PhyscpubindOpt,
-    PidsOpt,
-    PrecisionOpt,
-    PreferredOpt,
-    PresetOpt,
-    ProfileOpt,
-    ProfilesFile,
-    RepeatsOpt,
-    ResultsOpt,
-    ResumeOpt,
-    SlurmArgOpt,
-    SlurmNodesOpt,
-    TimeLimitOpt,
-    TimeoutOpt,
-    VerifyOpt,
-    WarmupOpt,
-    WorkloadDirOpt,
-    WorkloadOpt,
     app,
     engine_maker,
     err,
     out,
-    slurm_options,
 )
+from kit.cli.measure_request import ImageArg, MeasureOptions, OneProfileOpt, request_of
 from kit.cli.ui import TerminalFeedback
-from kit.cpus import parse_cpu_list
-from kit.engines.endpoints import parse_hosts
-from kit.engines.factory import EngineKind
-from kit.engines.slurm.options import NodeEngine
-from kit.errors import RunFailed, UsageError
+from kit.errors import RunFailed
 from kit.host.topology import load_topology
 from kit.judging.analysis import attribute, scaling
-from kit.judging.gate import Gate, GateOn
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
-from kit.model.numa import NumaPolicy
-from kit.model.spec import Limits
-from kit.model.workload import (
-    Allocator,
-    DataFormat,
-    Mode,
-    Precision,
-    Preset,
-    Workload,
-    WorkloadSpec,
-)
-from kit.planning.placement import CpuSelection, parse_instances
 from kit.reporting.findings import format_attribution, format_scaling
 from kit.reporting.plan import PlanFormat, format_plan, planned_run
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
-
-ImagesArg = Annotated[
-    list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
-]
-ImageArg = Annotated[
-    str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
-]
-OneProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile to run.")]
-PullOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Pull missing flavors from --registry instead of failing.", rich_help_panel=CONTROL
-    ),
-]
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
-        rich_help_panel=CONTROL,
-    ),
-]
-WideOpt = Annotated[
-    bool, typer.Option(help="Every column in full (default: fit 120 columns, notes below).")
-]
-
-
-@dataclass(frozen=True)
-class MeasureOptions:
-    """Every option of the measuring commands, as Typer reads them (one field, one option)."""
-
-    images: ImagesArg
-    profile: ProfileOpt = None
-    profiles_file: ProfilesFile = None
-    preset: PresetOpt = Preset.quick
-    model: ModelOpt = None
-    batch_size: BatchOpt = None
-    num_batches: BatchesOpt = None
-    num_warmup_batches: WarmupOpt = None
-    data_format: DataFormatOpt = DataFormat.NHWC
-    mode: ModeOpt = None
-    forward_only: ForwardOpt = False
-    precision: PrecisionOpt = Precision.fp32
-    allocator: AllocatorOpt = Allocator.system
-    allow_emulated: AllowEmulatedOpt = False
-    workload: WorkloadOpt = Workload.kit
-    workload_dir: WorkloadDirOpt = None
-    timeout: TimeoutOpt = 3600.0
-    baseline: BaselineOpt = None
-    fmt: FormatOpt = Format.table
-    wide: WideOpt = False
-    results: ResultsOpt = Path("results")
-    engine: EngineOpt = None
-    host: HostOpt = None
-    cpus: CpusOpt = None
-    nodes: NodesOpt = None
-    cores: CoresOpt = None
-    one_thread_per_core: OnePerCoreOpt = False
-    interleave: InterleaveOpt = None
-    membind: MembindOpt = None
-    preferred: PreferredOpt = None
-    cpunodebind: CpunodebindOpt = None
-    physcpubind: PhyscpubindOpt = None
-    localalloc: LocalallocOpt = False
-    instances: InstancesOpt = None
-    memory: MemoryOpt = None
-    pids_limit: PidsOpt = None
-    build_missing: BuildMissingOpt = False
-    allow_concurrent: ConcurrentOpt = False
-    resume: ResumeOpt = None
-    db: DbOpt = None
-    verify: VerifyOpt = False
-    pull: PullOpt = False
-    registry: RegistryOpt = None
-    repeats: RepeatsOpt = "3"
-    ci_width: CiWidthOpt = 3.0
-    min_repeats: MinRepeatsOpt = 2
-    max_repeats: MaxRepeatsOpt = 8
-    baseline_session: BaselineSessionOpt = None
-    fail_if_slower: FailIfSlowerOpt = None
-    gate_on: GateOnOpt = GateOn.throughput
-    partition: PartitionOpt = None
-    nodelist: NodelistOpt = None
-    slurm_nodes: SlurmNodesOpt = None
-    constraint: ConstraintOpt = None
-    account: AccountOpt = None
-    time_limit: TimeLimitOpt = None
-    slurm_arg: SlurmArgOpt = None
-    node_engine: NodeEngineOpt = NodeEngine.docker
-
-
-def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
-    """The options as the core's typed request (each value checked as it is built)."""
-    workload = WorkloadSpec.from_preset(
-        o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
-        num_warmup_batches=o.num_warmup_batches, data_format=o.data_format,
-        mode=Mode.infer if o.forward_only else o.mode, precision=o.precision,
-        allocator=o.allocator, workload=o.workload, workload_dir=o.workload_dir,
-    )  # fmt: skip
-    selection = CpuSelection(
-        cpus=parse_cpu_list(o.cpus, what="--cpus") if o.cpus is not None else None,
-        nodes=parse_cpu_list(o.nodes, what="--nodes") if o.nodes is not None else None,
-        cores=o.cores,
-        one_thread_per_core=o.one_thread_per_core,
-    )
-    numactl = NumaPolicy(o.interleave, o.membind, o.preferred, o.cpunodebind, o.physcpubind,
-                         o.localalloc)  # fmt: skip
-    adaptive, repeats = repeats_of(o)
-    what = What(
-        tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
-        selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
-        repeats, o.timeout, adaptive=adaptive, allow_emulated=o.allow_emulated,
-    )  # fmt: skip
-    slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
-                          o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip
-    where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
-                  o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
-    how = How(
-        o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
-        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on), o.allow_concurrent,
-    )  # fmt: skip
-    return CampaignRequest(what, where, how)
-
-
-def repeats_of(o: MeasureOptions) -> tuple[Adaptive | None, int]:
-    """--repeats N, or auto with its rule (planned for its most repeats)."""
-    if o.repeats.strip().lower() == "auto":
-        rule = Adaptive(o.ci_width / 100, o.min_repeats, o.max_repeats)
-        return rule, rule.max_repeats
-    if not o.repeats.strip().isdigit():
-        raise UsageError(f"--repeats {o.repeats!r} is neither a number nor auto", "e.g. 3 or auto")
-    return None, int(o.repeats)
 
 
 def measure_command(
@@ -362,10 +155,10 @@ def _measure(
     request = request_of(options, measure=measure)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
-    _show(finished, options)
+    show_finished(finished, options)
     if findings and options.fmt in (Format.table, Format.markdown):
         show_findings(finished.runs, options.baseline)
-    _exit_status(finished, options.fail_if_slower)
+    exit_status(finished, options.fail_if_slower)
 
 
 def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
@@ -378,7 +171,7 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
         out.print("\n" + format_attribution(found), markup=False)
 
 
-def _show(finished: Finished, options: MeasureOptions) -> None:
+def show_finished(finished: Finished, options: MeasureOptions) -> None:
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)
@@ -409,7 +202,7 @@ def gate_status(
     err.print(f"gate: no cell is more than {percent:g}% slower than {than}")
 
 
-def _exit_status(finished: Finished, percent: float | None) -> None:
+def exit_status(finished: Finished, percent: float | None) -> None:
     gate_status(finished.gate_failures, percent)
     if finished.failed:
         raise RunFailed(

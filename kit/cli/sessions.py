@@ -33,8 +33,8 @@ from kit.judging.gate import Gate, GateOn, slower_than
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import write_html, write_plots
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
-from kit.store.database import load_stored
 from kit.store.folder import DB_NAME
+from kit.store.past import load_stored
 
 
 @app.command()

@@ -14,14 +14,8 @@ from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
 from kit.campaign.schedules.race import outcome
 from kit.campaign.schedules.tuning import Strategy, Tuning
 from kit.cli.common import app, engine_maker, err, out
-from kit.cli.measure import (
-    MeasureOptions,
-    _exit_status,
-    _show,
-    measure_command,
-    request_of,
-    show_findings,
-)
+from kit.cli.measure import exit_status, measure_command, show_findings, show_finished
+from kit.cli.measure_request import MeasureOptions, request_of
 from kit.cli.ui import TerminalFeedback
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
@@ -102,10 +96,10 @@ def sweep(
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
-    _show(finished, options)
+    show_finished(finished, options)
     if options.fmt in TEXT:
         show_findings(finished.runs, options.baseline)
-    _exit_status(finished, options.fail_if_slower)
+    exit_status(finished, options.fail_if_slower)
 
 
 BudgetOpt = Annotated[
@@ -163,7 +157,7 @@ def tune(
     feedback = TerminalFeedback(err)
     prepared = prepare(request, engine_maker(ctx), feedback)
     finished = execute(prepared, feedback)
-    _show(finished, options)
+    show_finished(finished, options)
     baseline = prepared.plan[0].key
     schedule = tuning.schedule(prepared.plan, baseline)
     found = outcome(prepared.plan, baseline, schedule, finished.runs)
@@ -174,7 +168,7 @@ def tune(
             show_findings(finished.runs, baseline, found.best)
     if save_profile is not None and found is not None:
         _save(winner_profile(prepared, found.best), found, save_profile)
-    _exit_status(finished, None)
+    exit_status(finished, None)
 
 
 def tune_request(

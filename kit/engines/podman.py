@@ -16,6 +16,8 @@ import resource
 from collections.abc import Mapping
 from pathlib import Path
 
+import docker.types
+
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 MAX_LIMIT = 1 << 20  # no container needs more open files or processes than this
 
@@ -86,8 +88,6 @@ def lowered(limits: dict[str, int], error: str) -> bool:
 
 def ulimit_kwargs(limits: Mapping[str, int]) -> dict:
     """``containers.create`` arguments setting those limits (soft = hard)."""
-    import docker.types
-
     return {"ulimits": [docker.types.Ulimit(name=k, soft=v, hard=v) for k, v in limits.items()]}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from statistics import geometric_mean
 
 from kit.judging.cells import cells
 from kit.judging.stats import Speedup, Verdict, compare
@@ -59,8 +60,6 @@ def _samples(runs: Sequence[RunResult]) -> dict[str, list[float]]:
 def _geomean(values: Sequence[float]) -> float | None:
     if not values:
         return None
-    from statistics import geometric_mean
-
     return geometric_mean(values)
 
 

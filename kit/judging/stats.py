@@ -115,7 +115,7 @@ def compare(
         low = high = ratio
     else:
         df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1))
-        from scipy.stats import t as student_t  # here, not at import: scipy takes ~1 s
+        from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
 
         half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
         low, high = math.exp(diff - half), math.exp(diff + half)

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
+import tomli_w
+
 from kit.errors import ConfigError, UsageError
 from kit.inputs import read_text_file
 from kit.model.numa import MEMORY_POLICIES, NumaPolicy
@@ -370,8 +372,6 @@ def pick(profiles: Mapping[str, Profile], names: list[str]) -> list[Profile]:
 
 def to_toml(profile: Profile, name: str, description: str) -> str:
     """A profile as the TOML ``--profiles`` reads back, every setting written out (no extends)."""
-    import tomli_w
-
     table: dict[str, object] = {"description": description}
     if profile.env:
         table["env"] = dict(profile.env)

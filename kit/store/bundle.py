@@ -19,7 +19,9 @@ missing, changed, added or cut short is refused naming it.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -179,8 +181,6 @@ def _add(tar: tarfile.TarFile, name: str, data: Path | bytes) -> None:
     info.mtime = int(datetime.now(UTC).timestamp())
     if isinstance(data, bytes):
         info.size = len(data)
-        import io
-
         tar.addfile(info, io.BytesIO(data))
         return
     info.size = data.stat().st_size
@@ -195,8 +195,6 @@ def _compressed_writer(path: Path, kind: str) -> Iterator:
             with zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(raw) as z:
                 yield z
         else:
-            import gzip
-
             with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as g:
                 yield g
 
@@ -350,7 +348,5 @@ def _compressed_reader(path: Path, kind: str) -> Iterator:
             with zstandard.ZstdDecompressor().stream_reader(raw) as z:
                 yield z
         else:
-            import gzip
-
             with gzip.GzipFile(fileobj=raw, mode="rb") as g:
                 yield g

@@ -8,63 +8,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from kit.errors import KitError, UsageError
-from kit.inputs import stat_of
-from kit.model.results import RunResult
+from kit.store.schema import check_file, open_error, prepare
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 10_000  # a report reading while a session writes waits, it does not fail
 NEWEST_SHOWN = 5  # session ids an error message names, newest first
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS sessions (
-        id TEXT PRIMARY KEY,
-        started TEXT,
-        host TEXT,
-        kit_version TEXT,
-        meta TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        session_id TEXT REFERENCES sessions(id),
-        idx INTEGER,
-        image TEXT,
-        profile TEXT,
-        cell INTEGER,
-        repeat INTEGER,
-        instance INTEGER,
-        status TEXT,
-        images_per_sec REAL,
-        started TEXT,
-        ended TEXT,
-        result TEXT,
-        PRIMARY KEY (session_id, idx)
-    )""",
-    "CREATE INDEX IF NOT EXISTS runs_image_profile ON runs (image, profile)",
-    # Measured GEMM peak of a host inside an image (kit peak); added in place, no new version.
-    """CREATE TABLE IF NOT EXISTS peaks (
-        host TEXT NOT NULL,
-        image_id TEXT NOT NULL,
-        gflops REAL NOT NULL,
-        measured TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        PRIMARY KEY (host, image_id)
-    )""",
-    # A sweep's or tune's knob values per cell (IMAGE:PROFILE), to query; added in place.
-    """CREATE TABLE IF NOT EXISTS knobs (
-        session_id TEXT NOT NULL REFERENCES sessions(id),
-        cell TEXT NOT NULL,
-        knob TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (session_id, cell, knob)
-    )""",
-)
 
 # Newest first; the id breaks a tie (ids are UTC timestamps, a same-second one gets "-2").
 _NEWEST_FIRST = "ORDER BY started DESC, id DESC"
@@ -93,18 +45,7 @@ class ResultsDB:
     def check(path: Path) -> None:
         """Refuse, before anything runs and without touching the file, a path that is no kit
         results database (a folder, a FIFO, another program's file, a newer schema)."""
-        info = stat_of(path, "--db")
-        if info is None:
-            return
-        if stat.S_ISDIR(info.st_mode):
-            raise UsageError(
-                f"results database {path} is a directory", "pass a file path to the database"
-            )
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(
-                f"results database {path} is not a regular file", "pass a file path to the database"
-            )
-        _inspect_readonly(path)
+        check_file(path)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -121,51 +62,15 @@ class ResultsDB:
             # its writes, so one connection may be shared across them.
             self._conn = sqlite3.connect(path, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise _open_error(path, exc) from None
+            raise open_error(path, exc) from None
         try:
-            self._prepare()
+            prepare(self._conn, path)
         except sqlite3.Error as exc:
             self._conn.close()
-            raise _open_error(path, exc) from None
+            raise open_error(path, exc) from None
         except KitError:
             self._conn.close()
             raise
-
-    def _prepare(self) -> None:
-        conn = self._conn
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # WAL: readers never block the writer, so a report can run beside a session.
-        conn.execute("PRAGMA journal_mode = WAL")
-        # A committed run survives a power cut, not just a crash of kit.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        with conn:
-            # IMMEDIATE: two kits opening a new file at once must not both write version 1.
-            conn.execute("BEGIN IMMEDIATE")
-            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-            if "schema_version" in names:
-                (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-                if version is not None and version > SCHEMA_VERSION:
-                    raise UsageError(
-                        f"results database {self.path} has schema version {version}; this kit "
-                        f"reads version {SCHEMA_VERSION}",
-                        "upgrade kit, or pass another database",
-                    )
-            elif names:
-                raise UsageError(
-                    f"{self.path} is an SQLite database, but not kit's results database",
-                    "pass a new path or an existing kit results database",
-                )
-            else:
-                version = None
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            if version is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            else:
-                # A real write, even with nothing to change: a read-only file opens and reads
-                # fine, and would otherwise fail only when the first run is written.
-                conn.execute("UPDATE schema_version SET version = version")
 
     def close(self) -> None:
         self._conn.close()
@@ -384,35 +289,6 @@ def hostnames(meta: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _inspect_readonly(path: Path) -> None:
-    """The schema of an existing file, read through a read-only connection (nothing written,
-    no journal switched): UsageError unless it is kit's, at a version this kit reads."""
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise _open_error(path, exc) from None
-    try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        if not names:
-            return  # an empty file: kit makes its schema there
-        if "schema_version" not in names:
-            raise UsageError(
-                f"{path} is an SQLite database, but not kit's results database",
-                "pass a new path or an existing kit results database",
-            )
-        (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    except sqlite3.Error as exc:
-        raise _open_error(path, exc) from None
-    finally:
-        conn.close()
-    if version is not None and version > SCHEMA_VERSION:
-        raise UsageError(
-            f"results database {path} has schema version {version}; this kit reads version "
-            f"{SCHEMA_VERSION}",
-            "upgrade kit, or pass another database",
-        )
-
-
 def _session_row(
     id_: str,
     started: str | None,
@@ -447,35 +323,3 @@ def _session_row(
 def _listing(ids: list[str]) -> str:
     shown = ", ".join(ids[:NEWEST_SHOWN])
     return shown + ", ..." if len(ids) > NEWEST_SHOWN else shown
-
-
-def _open_error(path: Path, exc: sqlite3.Error) -> UsageError:
-    if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
-        return UsageError(
-            f"{path} is not an SQLite database",
-            "pass a new path or an existing kit results database",
-        )
-    return UsageError(
-        f"cannot open results database {path}: {exc}", "pass a writable path for the database"
-    )
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    """A past session as the database holds it: what `kit report` renders."""
-
-    session_id: str
-    runs: tuple  # RunResult, in run order
-    meta: dict
-    peaks: dict[str, float]
-
-
-def load_stored(path: Path, session: str) -> StoredSession:
-    """A session by id, unique prefix or ``latest``, with its runs, meta and the peaks measured
-    on its host."""
-    with ResultsDB(path) as db:
-        session_id = db.resolve_session(session)
-        runs = tuple(RunResult.from_json(r) for r in db.runs(session_id))
-        meta = next((s.meta for s in db.sessions() if s.id == session_id), {})
-        peaks = db.peaks(next(iter(hostnames(meta)), ""))
-    return StoredSession(session_id, runs, meta, peaks)

@@ -10,7 +10,7 @@ from pathlib import Path
 from kit.errors import UsageError
 from kit.model.results import RunResult
 from kit.store.bundle import is_bundle, open_bundle, systems_of
-from kit.store.database import ResultsDB
+from kit.store.database import ResultsDB, hostnames
 from kit.store.folder import SessionDir, load_session
 
 
@@ -52,3 +52,24 @@ def _from_database(db_path: Path, reference: str) -> PastSession:
         runs = tuple(RunResult.from_json(r) for r in db.runs(session_id))
         meta = next((s.meta for s in db.sessions() if s.id == session_id), {})
     return PastSession(session_id, runs, meta.get("systems") or systems_of(meta, runs))
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A past session as the database holds it: what `kit report` renders."""
+
+    session_id: str
+    runs: tuple  # RunResult, in run order
+    meta: dict
+    peaks: dict[str, float]
+
+
+def load_stored(path: Path, session: str) -> StoredSession:
+    """A session by id, unique prefix or ``latest``, with its runs, meta and the peaks measured
+    on its host."""
+    with ResultsDB(path) as db:
+        session_id = db.resolve_session(session)
+        runs = tuple(RunResult.from_json(r) for r in db.runs(session_id))
+        meta = next((s.meta for s in db.sessions() if s.id == session_id), {})
+        peaks = db.peaks(next(iter(hostnames(meta)), ""))
+    return StoredSession(session_id, runs, meta, peaks)

@@ -11,7 +11,8 @@ import os
 import sys
 
 from . import preload, provenance
-from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES
+from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
+from .train import run
 
 
 def positive(text: str) -> int:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 -- heavy: after the arguments are checked
 
     if args.num_inter_threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.num_inter_threads)
@@ -75,16 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         "intra_op_requested": args.num_intra_threads,
         "affinity_cpus": cpus,
     }
-    from .models import set_precision
-
     policy = set_precision(tf, args.precision)
     record = provenance.collect(tf, threads, "kit", argv)
     record["precision"] = {"requested": args.precision, "keras_policy": policy}
     record["allocator"] = preload.record(args.allocator)
     record["mode"] = args.mode
     provenance.emit(record)
-
-    from .train import run
 
     run(tf, args)
     return 0

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
               "tensorflow/benchmarks", file=sys.stderr)  # fmt: skip
         return 2
     preload.ensure(args.allocator)  # LD_PRELOAD, which the script's process inherits
-    import tensorflow as tf  # for the provenance line only
+    import tensorflow as tf  # noqa: PLC0415 -- heavy: for the provenance line only
 
     cpus = len(os.sched_getaffinity(0))
     threads = {

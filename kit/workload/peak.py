@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="how long to measure")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    import tensorflow as tf  # slow: imported after the arguments are checked
+    import tensorflow as tf  # noqa: PLC0415 -- heavy: after the arguments are checked
 
     n = args.size
     a = tf.random.uniform((n, n), dtype=tf.float32, seed=1)

@@ -37,7 +37,7 @@ def numactl_show() -> str:
 
 def onednn_enabled() -> bool | None:
     try:
-        from tensorflow.python.util import _pywrap_util_port
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415 -- heavy, optional
 
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):

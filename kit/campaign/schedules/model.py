@@ -55,7 +55,7 @@ class ModelSearch:
         return self._propose(plan, runs, counts)
 
     def _propose(self, plan, runs, counts: dict[str, int]) -> str | None:
-        import optuna
+        import optuna  # noqa: PLC0415 -- heavy: Optuna takes ~1 s to import, only kit tune --strategy model needs it
 
         optuna.logging.set_verbosity(logging.WARNING)
         values = _knob_values(plan)

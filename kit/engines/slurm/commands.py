@@ -8,6 +8,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from kit.engines.slurm.options import JOB_PREFIX, SlurmOptions
@@ -60,8 +61,6 @@ def images(tool):
 
 
 def probe_code() -> str:
-    from importlib import resources
-
     script = resources.files("kit.host").joinpath("probe_script.py").read_text(encoding="utf-8")
     script = script.split('if __name__ == "__main__":')[0]
     return script + PROBE_IMAGES + PROBE_CHECK

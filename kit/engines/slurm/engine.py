@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -61,8 +62,6 @@ def _slurm(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedPro
 
 def probe_nodes(options: SlurmOptions, folder: Path) -> list[NodeProbe]:
     """Run the probe step; each node's facts (UsageError naming what is wrong)."""
-    import secrets
-
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
     marker = folder / ".kit-shared"
