@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from kit.campaign.placing import cells_of, place
 from kit.campaign.recipe import recipe_json, what_of
 from kit.campaign.request import What
-from kit.campaign.run import cells_of, place
 from kit.campaign.session import plan_record
 from kit.judging.reproduce import Agreement, cell_diffs, placement_changes, system_diff
 from kit.model.workload import Model, WorkloadSpec
@@ -34,7 +34,7 @@ def _recorded(what: What, topology) -> list[dict]:
     """What replaying ``what``'s recipe plans on ``topology``, as session.json records it."""
     recipe = json.loads(json.dumps(recipe_json(what, *cells_of(what, topology))))  # as stored
     cells = [tuple(c) for c in recipe["cells"]] if recipe["cells"] else None
-    from kit.campaign.recipe import cells_of as recipe_cells
+    from kit.campaign.recipe import recipe_cells
 
     again = what_of(recipe, cells or recipe_cells(recipe), what.repeats)
     return plan_record(place(again, topology, ["docker"]))

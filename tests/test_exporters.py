@@ -35,7 +35,7 @@ class Drifting(FakeEngine):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    from kit.campaign.run import place
+    from kit.campaign.placing import place
 
     tmp = tmp_path_factory.mktemp("exports")
     rates = {
@@ -47,7 +47,7 @@ def results(tmp_path_factory):
     what = request(tmp, ("stock", "intel"), ("default", "tuned", "interleave"), repeats=3).what
     plan = place(what, C4, ["docker"])
     store, _ = open_session(plan, engine, tmp)
-    found = run_session(plan, engine, store, hosts={"docker": engine.host_facts("x").record})
+    found = run_session(plan, engine, store, host_records={"docker": engine.host_facts("x").record})
     # stock:tuned, stock:interleave and intel:default have no rate: they fail
     return found
 

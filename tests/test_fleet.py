@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.campaign.placing import place_fleet
 from kit.campaign.request import What
-from kit.campaign.run import place_fleet
 from kit.campaign.session import open_session, run_session
 from kit.cpus import format_cpu_list
 from kit.engines.base import EngineSet
@@ -175,7 +175,7 @@ def test_machines_run_at_once_and_a_machines_runs_take_turns(tmp_path, same_mach
     plan = place_fleet(What(("stock", "intel"), ("default",), workload=TINY), machines)
     store, _ = open_session(plan, engines, tmp_path)
     lanes = {"a": "m1", "b": "m1" if same_machine else "m2"}
-    results = run_session(plan, engines, store, lanes=lanes)
+    results = run_session(plan, engines, store, machine_of=lanes)
     assert [r.index for r in results] == [1, 2, 3, 4] and all(r.ok for r in results)
     for engine in (a, b):  # one engine never overlaps itself
         first, second = engine.spans
@@ -209,8 +209,8 @@ def _results(tmp_path, rates_by_engine, machines_of):
         plan,
         engine,
         store,
-        hosts={n: f.record for n, f in facts.items()},
-        lanes={n: f.machine for n, f in facts.items()},
+        host_records={n: f.record for n, f in facts.items()},
+        machine_of={n: f.machine for n, f in facts.items()},
     )
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.campaign.placing import place
 from kit.campaign.request import What
-from kit.campaign.run import place
 from kit.engines.slurm.commands import (
     ended_reason,
     job_script,

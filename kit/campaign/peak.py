@@ -55,6 +55,6 @@ def measure_peak(
     if outcome.exit_code != 0 or record is None:
         raise RunFailed(f"the peak run failed (exit status {outcome.exit_code})", f"see {log}")
     host = str(host_record()["hostname"])
-    with ResultsDB(db_path) as store:
-        store.add_peak(host, image_id, float(record["gflops"]), record)
+    with ResultsDB(db_path) as results_db:
+        results_db.add_peak(host, image_id, float(record["gflops"]), record)
     return Peak(spec.image.label, host, float(record["gflops"]))

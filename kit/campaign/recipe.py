@@ -59,7 +59,7 @@ def recipe_json(
     }
 
 
-def cells_of(recipe: Mapping) -> list[tuple[str, str]]:
+def recipe_cells(recipe: Mapping) -> list[tuple[str, str]]:
     """Every (image, profile) cell the recipe plans."""
     if recipe.get("cells") is not None:
         return [(str(i), str(p)) for i, p in recipe["cells"]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kit import __version__
-from kit.campaign.recipe import cells_of, profile_from_json, what_of
+from kit.campaign.recipe import profile_from_json, recipe_cells, what_of
 from kit.campaign.request import CampaignRequest, How, Where
 from kit.campaign.run import Finished, execute, prepare
 from kit.campaign.schedules.adaptive import Adaptive
@@ -24,6 +24,7 @@ from kit.engines.endpoints import Endpoint
 from kit.engines.factory import EngineKind, EngineMaker, open_engines
 from kit.errors import EngineUnavailable, UsageError
 from kit.images.delivery import bring_images, registry_digests, save_images
+from kit.judging.cells import cells
 from kit.judging.reproduce import (
     DEFAULT_TOLERANCE,
     CellDiff,
@@ -74,8 +75,8 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     runs, meta = list(stored.runs), stored.meta
     references = list(dict.fromkeys(r.image_ref for r in runs if r.image_id))
     engine = _export_engine(maker, request, feedback)
-    store = engine.images if engine else None
-    digests = registry_digests(store, runs, request.with_images, feedback) if store else {}
+    holder = engine.images if engine else None
+    digests = registry_digests(holder, runs, request.with_images, feedback) if holder else {}
     extra = {
         SYSTEM: _json(meta.get("systems") or systems_of(meta, runs)),
         IMAGES: _json(images_of(runs, digests)),
@@ -85,8 +86,8 @@ def export_session(request: ExportRequest, maker: EngineMaker, feedback: Feedbac
     try:
         if request.with_images:
             tar = request.out.with_name(request.out.name + ".images.tar")
-            assert store is not None  # --with-images refused an engine without images
-            save_images(store, references, tar, feedback)
+            assert holder is not None  # --with-images refused an engine without images
+            save_images(holder, references, tar, feedback)
         return write_bundle(request.out, folder, extra, tar, stored.session_id)
     finally:
         if tar is not None:
@@ -214,7 +215,7 @@ def replay(request: ReplayRequest, maker: EngineMaker, feedback: Feedback) -> Re
         with ResultsDB(how.db_path) as db:
             import_bundle(bundle, how.results, db)
         finished = execute(prepared, feedback)
-        here = {"hosts": prepared.hosts, "kit_version": __version__}
+        here = {"hosts": prepared.host_records, "kit_version": __version__}
         comparison = compare_sessions(
             (bundle.session_id, bundle.runs, bundle.systems),
             (finished.session_id, list(finished.runs), systems_of(here, finished.runs)),
@@ -258,7 +259,7 @@ class _Reusing:
 def measured_cells(recipe: Mapping, runs: Sequence[RunResult]) -> list[tuple[str, str]]:
     """The recipe's cells the original measured (a tune's cells it dropped are not replayed)."""
     done = {(r.image, r.profile) for r in runs if r.ok}
-    cells = [c for c in cells_of(recipe) if c in done]
+    cells = [c for c in recipe_cells(recipe) if c in done]
     if not cells:
         raise UsageError(
             "the session has no successful run to replay", "export a session with results"
@@ -268,11 +269,7 @@ def measured_cells(recipe: Mapping, runs: Sequence[RunResult]) -> list[tuple[str
 
 def max_repeats(runs: Sequence[RunResult]) -> int:
     """The most repeats a cell of the session had (what a replay runs by default)."""
-    counts: dict[str, set[int]] = {}
-    for r in runs:
-        if r.ok:
-            counts.setdefault(r.key, set()).add(r.repeat)
-    return max((len(v) for v in counts.values()), default=1)
+    return max((len(c.samples()) for c in cells(runs)), default=1) or 1
 
 
 Source = tuple[str, Sequence[RunResult], Mapping[str, Mapping]]  # id, runs, systems

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from kit import __version__
 from kit.campaign.lock import session_lock
+from kit.campaign.placing import (
+    FirstPlan,
+    cells_of,
+    describe_host,
+    grid_of,
+    machines_of,
+    place,
+    place_fleet,
+    profiles_of,
+)
 from kit.campaign.recipe import recipe_json
 from kit.campaign.request import CampaignRequest, What
 from kit.campaign.schedules.adaptive import AdaptiveSchedule
@@ -32,12 +42,10 @@ from kit.images.delivery import deliver
 from kit.judging.cells import cell_keys, check_baseline
 from kit.judging.gate import Gate, slower_than
 from kit.model.feedback import Feedback
-from kit.model.profiles import Profile, load_profiles, pick
+from kit.model.profiles import Profile
 from kit.model.results import RunResult
 from kit.model.spec import Limits, RunSpec
 from kit.model.workload import Precision
-from kit.planning.plan import build_plan
-from kit.planning.sweep import Grid, grid
 from kit.settings import check_environment
 from kit.store.database import ResultsDB
 from kit.store.folder import SessionDir, check_writable, load_session
@@ -63,7 +71,7 @@ class Prepared:
         return EngineSet(dict(self.engines))
 
     @property
-    def hosts(self) -> dict[str, dict]:
+    def host_records(self) -> dict[str, dict]:
         """Each engine's host record (what every run's provenance carries)."""
         return {name: f.record for name, f in self.facts.items()}
 
@@ -82,37 +90,11 @@ class Finished:
         return [r for r in self.runs if not r.ok]
 
 
-def profiles_of(what: What) -> list[Profile]:
-    if what.profile_set:
-        return list(what.profile_set)
-    return pick(load_profiles(what.profiles_file), list(what.profiles))
-
-
-def grid_of(what: What, topology: Topology) -> Grid:
-    """A sweep's cells on one machine's topology (what can differ there)."""
-    assert what.sweep is not None
-    (base,) = profiles_of(what)
-    s = what.sweep
-    seeds = pick(load_profiles(what.profiles_file), list(s.seeds))
-    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where, seeds)
-
-
 def winner_profile(prepared: Prepared, key: str) -> Profile:
     """The profile a sweep's or tune's cell ran (IMAGE:PROFILE), on the first machine."""
     topology = next(iter(prepared.facts.values())).topology
     cells = {c.key: c.profile for c in grid_of(prepared.request.what, topology).cells}
     return cells[key]
-
-
-def cells_of(
-    what: What, topology: Topology
-) -> tuple[Sequence[str], list[Profile], frozenset[tuple[str, str]] | None]:
-    """The campaign's cells on one machine: images x profiles, only ``pairs`` of them when
-    given (a sweep's cells, with their knobs applied, or a replay's)."""
-    if what.sweep is not None:
-        g = grid_of(what, topology)
-        return g.images, list(g.profiles), g.pairs
-    return what.images, profiles_of(what), what.pairs
 
 
 def recipe_of(prepared: Prepared) -> dict:
@@ -121,17 +103,6 @@ def recipe_of(prepared: Prepared) -> dict:
     what = prepared.request.what
     topology = next(iter(prepared.facts.values())).topology
     return recipe_json(what, *cells_of(what, topology))
-
-
-def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
-    """The plan on one machine's topology (pure: nothing runs)."""
-    images, profiles, only = cells_of(what, topology)
-    return build_plan(
-        images, profiles, what.workload, topology, what.selection, what.timeout_s,
-        numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
-        repeats=what.repeats, engines=engines, only=only,
-        looks=what.adaptive.looks if what.adaptive else 1,
-    )  # fmt: skip
 
 
 def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | None:
@@ -164,11 +135,11 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
 
     ResultsDB.check(how.db_path)
     if how.resume is not None:
-        store = SessionDir.open(how.results, how.resume)
+        folder = SessionDir.open(how.results, how.resume)
         if first is not None:  # the same plan, or refused now (engines answer later)
-            check_resumable(store, first.specs, by_kind=True)
+            check_resumable(folder, first.specs, by_kind=True)
         else:
-            store.read_meta()  # a damaged record is refused before any engine is asked
+            folder.read_meta()  # a damaged record is refused before any engine is asked
     return first
 
 
@@ -255,109 +226,47 @@ def _check_reach(what: What, engines: Mapping[str, Engine]) -> None:
         )
 
 
-def describe_host(record: Mapping[str, object]) -> str:
-    r = record
-    return (
-        f"{r.get('hostname')}, {r.get('cpu_model') or '?'}, {r.get('sockets')} socket(s), "
-        f"{r.get('numa_nodes')} NUMA node(s), {r.get('physical_cores')} cores / "
-        f"{r.get('logical_cpus')} CPUs"
-    )
-
-
-def machines_of(facts: Mapping[str, HostFacts], feedback: Feedback) -> dict[str, tuple[str, ...]]:
-    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
-    says when engines share one, as their runs then take turns."""
-    machines: dict[str, list[str]] = {}
-    for name, f in facts.items():
-        machines.setdefault(f.machine, []).append(name)
-    for names in machines.values():
-        if len(names) > 1:
-            feedback.say(
-                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
-                "their runs take turns"
-            )
-    return {m: tuple(names) for m, names in machines.items()}
-
-
-@dataclass(frozen=True)
-class FirstPlan:
-    """The plan checked up front on this machine, its runs named by engine kind."""
-
-    topology: Topology
-    kinds: tuple[str, ...]
-    specs: tuple[RunSpec, ...]
-
-    def for_machine(self, topology: Topology, engines: Sequence[str]) -> list[RunSpec] | None:
-        """The same runs for a machine with this topology whose engines answered for the
-        kinds, in order (auto became whichever one answered); None when it is another."""
-        if topology != self.topology or len(engines) != len(self.kinds):
-            return None
-        names = dict(zip(self.kinds, engines, strict=True))
-        return [replace(s, engine=names[s.engine]) for s in self.specs]
-
-
-def place_fleet(
-    what: What,
-    machines: Sequence[tuple[Topology, Sequence[str]]],
-    first: FirstPlan | None = None,
-) -> list[RunSpec]:
-    """The same plan on every machine (its topology, and its engines, which take turns there),
-    each placed on its own topology once: the plan checked up front serves this machine. Runs
-    are numbered one machine after another; a placement a machine cannot give is refused
-    naming its engines."""
-    plan: list[RunSpec] = []
-    for topology, engines in machines:
-        part = first.for_machine(topology, engines) if first is not None else None
-        if part is None:
-            try:
-                part = place(what, topology, engines)
-            except UsageError as exc:
-                if len(machines) == 1:
-                    raise
-                raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
-        plan += [replace(s, index=len(plan) + s.index) for s in part]
-    return plan
-
-
 def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     """Run the prepared campaign in one session (new, or the one resumed), each result on disk
     the moment it exists; an interrupt keeps every finished run and says how to finish."""
 
     how, plan = prepared.request.how, list(prepared.plan)
     meta = {
-        "hosts": prepared.hosts,
+        "hosts": prepared.host_records,
         "argv": list(how.argv or sys.argv[1:]),
         "recipe": recipe_of(prepared),
         **how.meta,
     }
     with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
-        store, previous = open_session(
+        folder, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )
         feedback.say(
             f"kit {__version__}: {_planned(prepared, len(plan) - len(previous), True)} of "
             f"{prepared.request.what.workload.describe()}; "
-            f"results in {store.path}"
+            f"results in {folder.path}"
         )
-        resume = f"finish it with the same command plus --resume {store.session_id}"
+        resume = f"finish it with the same command plus --resume {folder.session_id}"
         try:
-            runs, verified = _run(prepared, store, previous, feedback)
+            runs, verified = _run(prepared, folder, previous, feedback)
         except KeyboardInterrupt:
             raise Interrupted(
-                f"interrupted after {len(load_session(store.path))} of "
+                f"interrupted after {len(load_session(folder.path))} of "
                 f"{_planned(prepared, len(plan))}; every finished "
-                f"run is in {store.path}",
+                f"run is in {folder.path}",
                 resume,
             ) from None
         except OSError as exc:  # the disk filled, the folder went away, ...
             raise KitError(
-                f"the session stopped: {exc.strerror or exc} ({exc.filename or store.path}); "
-                f"every run recorded before is in {store.path} and the results database",
+                f"the session stopped: {exc.strerror or exc} ({exc.filename or folder.path}); "
+                f"every run recorded before is in {folder.path} and the results database",
                 f"make room, then {resume}",
             ) from None
     gate = how.gate
     failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent, gate.on)) if gate else None
-    return Finished(store.session_id, store.path, len(plan), tuple(runs), tuple(verified), failures)
+    return Finished(
+        folder.session_id, folder.path, len(plan), tuple(runs), tuple(verified), failures
+    )
 
 
 def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:
@@ -368,19 +277,26 @@ def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:
     return f"up to {runs} run(s)" + (f" ({choose.describe()})" if why else "")
 
 
-def _run(prepared: Prepared, store, previous, feedback: Feedback) -> tuple[list, list]:
+def _run(prepared: Prepared, folder, previous, feedback: Feedback) -> tuple[list, list]:
     """The measured runs (those ``previous`` lacks), then the diagnostic runs of --verify."""
     how, plan, engine = prepared.request.how, list(prepared.plan), prepared.engine
-    lanes = {name: machine for machine, names in prepared.machines.items() for name in names}
+    machine_of = {name: machine for machine, names in prepared.machines.items() for name in names}
     several = len(prepared.engines) > 1
     schedule = schedule_of(prepared)
     with feedback.running(prepared.request.what.workload, several) as listener:
         runs = list(previous)
         while how.measure and (batch := schedule.next(plan, runs)):
             runs = run_session(
-                batch, engine, store, listener, how.baseline, runs, prepared.hosts, lanes
+                batch,
+                engine,
+                folder,
+                listener,
+                how.baseline,
+                runs,
+                prepared.host_records,
+                machine_of,
             )
-        verified = run_verify(plan, engine, store, listener) if how.verify else []
+        verified = run_verify(plan, engine, folder, listener) if how.verify else []
     return runs if how.measure else [], verified
 
 

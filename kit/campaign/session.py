@@ -78,15 +78,15 @@ def open_session(
 ) -> tuple[SessionDir, list[RunResult]]:
     """A new session folder, or the one being resumed with the runs it already has."""
     if resume is not None:
-        store = SessionDir.open(results_root, resume, db)
-        check_resumable(store, plan)
+        folder = SessionDir.open(results_root, resume, db)
+        check_resumable(folder, plan)
         if db is not None:
-            db.add_session(store.session_id, store.read_meta())
-        return store, recorded_runs(store, db, say)
-    store = SessionDir.create(results_root, new_session_id(), db)
-    store.write_meta(
+            db.add_session(folder.session_id, folder.read_meta())
+        return folder, recorded_runs(folder, db, say)
+    folder = SessionDir.create(results_root, new_session_id(), db)
+    folder.write_meta(
         {
-            "session": store.session_id,
+            "session": folder.session_id,
             "kit_version": __version__,
             "engine": engine.name,
             "started": datetime.now(UTC).isoformat(),
@@ -95,85 +95,87 @@ def open_session(
             **(meta or {}),
         }
     )
-    return store, []
+    return folder, []
 
 
-def check_resumable(store: SessionDir, plan: Sequence[RunSpec], by_kind: bool = False) -> None:
+def check_resumable(folder: SessionDir, plan: Sequence[RunSpec], by_kind: bool = False) -> None:
     """A resumed session must be the same plan: UsageError saying so otherwise. ``by_kind``:
     the plan names engines by kind (checked before they answer), so engines are not compared."""
-    recorded = store.read_meta().get("plan")
+    recorded = folder.read_meta().get("plan")
     if by_kind and isinstance(recorded, list):
         recorded = [{**r, "engine": None} for r in recorded if isinstance(r, dict)]
     planned = [{**r, "engine": None} for r in plan_record(plan)] if by_kind else plan_record(plan)
     if recorded != planned:
         raise UsageError(
-            f"session {store.session_id} was a different plan (images, profiles, CPUs, "
+            f"session {folder.session_id} was a different plan (images, profiles, CPUs, "
             "sizes or settings differ)",
             "resume with exactly the command that started it",
         )
 
 
 def recorded_runs(
-    store: SessionDir, db: ResultsDB | None, say: Callable[[str], None]
+    folder: SessionDir, db: ResultsDB | None, say: Callable[[str], None]
 ) -> list[RunResult]:
     """Every run the session already has: the database's (the source of truth) and the
     folder's. Where they disagree the folder is repaired from the database (and a run only the
     folder kept is added to the database), and that is said: nothing finished runs again."""
-    folder, damaged = store.read_records()
-    known = db.has_session(store.session_id) if db is not None else False
-    in_db = [RunResult.from_json(r) for r in db.runs(store.session_id)] if known else []
-    merged = {r.index: r for r in folder} | {r.index: r for r in in_db}
+    on_disk, damaged = folder.read_records()
+    known = db.has_session(folder.session_id) if db is not None else False
+    in_db = [RunResult.from_json(r) for r in db.runs(folder.session_id)] if known else []
+    merged = {r.index: r for r in on_disk} | {r.index: r for r in in_db}
     stored = {r.index for r in in_db}
-    only_folder = [r for r in folder if r.index not in stored]
+    only_folder = [r for r in on_disk if r.index not in stored]
     if db is not None:
         for run in only_folder:
-            db.add_run(store.session_id, run.to_json())
-    missing = sorted(set(merged) - {r.index for r in folder})
+            db.add_run(folder.session_id, run.to_json())
+    missing = sorted(set(merged) - {r.index for r in on_disk})
     if damaged or missing:
-        store.rewrite_records(list(merged.values()))
+        folder.rewrite_records(list(merged.values()))
         say(
-            f"repaired {store.path / 'results.jsonl'} from the results database: "
+            f"repaired {folder.path / 'results.jsonl'} from the results database: "
             f"{len(merged)} run(s) kept, {damaged} damaged line(s) dropped, {len(missing)} "
             "run(s) restored"
         )
     if only_folder and db is not None:
-        say(f"added {len(only_folder)} run(s) the results database lacked from {store.path}")
+        say(f"added {len(only_folder)} run(s) the results database lacked from {folder.path}")
     return sorted(merged.values(), key=lambda r: r.index)
 
 
 def run_session(
     plan: Sequence[RunSpec],
     engine: Engine,
-    store: SessionDir,
+    folder: SessionDir,
     listener: Listener = lambda event: None,
     baseline: str | None = None,
     previous: Sequence[RunResult] = (),
-    hosts: Mapping[str, dict] | None = None,
-    lanes: Mapping[str, str] | None = None,
+    host_records: Mapping[str, dict] | None = None,
+    machine_of: Mapping[str, str] | None = None,
 ) -> list[RunResult]:
     """Run every spec not already in ``previous``. A failed run is recorded and the session goes
-    on; each result is on disk before the next run starts. ``lanes`` maps an engine to the
+    on; each result is on disk before the next run starts. ``machine_of`` maps an engine to the
     machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
-    the machines run at once. ``hosts`` is each engine's host record for provenance. On an
+    the machines run at once. ``host_records`` holds each engine's host record for provenance. On an
     interrupt every engine stops what it is running, and the interrupt goes on up."""
-    runner = _Runner(len(plan), engine, store, listener, baseline, previous, hosts or {})
+    runner = _Runner(len(plan), engine, folder, listener, baseline, previous, host_records or {})
     done = {r.index for r in previous}
-    by_lane: dict[str, list[RunSpec]] = {}
+    by_machine: dict[str, list[RunSpec]] = {}
     for spec in plan:
         if spec.index not in done:
-            by_lane.setdefault((lanes or {}).get(spec.engine, ""), []).append(spec)
-    jobs = [lambda specs=specs: runner.run_lane(specs) for specs in by_lane.values()]
-    engine.begin([s for specs in by_lane.values() for s in specs], store.session_id, store.path)
-    _all_at_once(jobs, "kit-lane", runner.stop)
+            by_machine.setdefault((machine_of or {}).get(spec.engine, ""), []).append(spec)
+    jobs = [lambda specs=specs: runner.run_machine(specs) for specs in by_machine.values()]
+    engine.begin(
+        [s for specs in by_machine.values() for s in specs], folder.session_id, folder.path
+    )
+    _all_at_once(jobs, "kit-machine", runner.stop)
     return runner.results
 
 
 class _Runner:
-    """A session's runs in progress: each lane's cells in turn, each result kept as it comes."""
+    """A session's runs in progress: each machine's cells in turn, each result kept as it comes."""
 
-    def __init__(self, total, engine, store, listener, baseline, previous, hosts) -> None:
-        self.total, self.engine, self.store, self.listener = total, engine, store, listener
-        self.baseline, self.hosts = baseline, hosts
+    def __init__(self, total, engine, folder, listener, baseline, previous, records) -> None:
+        self.total, self.engine, self.folder, self.listener = total, engine, folder, listener
+        self.baseline, self.host_records = baseline, records
         self.results: list[RunResult] = sorted(previous, key=lambda r: r.index)
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
@@ -182,7 +184,7 @@ class _Runner:
         self.cancelled.set()
         self.engine.cancel()
 
-    def run_lane(self, specs: Sequence[RunSpec]) -> None:
+    def run_machine(self, specs: Sequence[RunSpec]) -> None:
         for together in _together(specs):
             if self.cancelled.is_set():
                 return
@@ -193,23 +195,23 @@ class _Runner:
     def run_one(self, spec: RunSpec) -> None:
         self.listener(RunStarted(spec, self.total))
         sampler = Sampler() if self.engine.samples_host else contextlib.nullcontext()
-        log_path = self.store.log_path(spec)
+        log_path = self.folder.log_path(spec)
         with sampler:
             outcome: RunOutcome = self.engine.run(
-                spec, self.store.session_id, log_path,
+                spec, self.folder.session_id, log_path,
                 lambda line: self.listener(RunOutput(spec, line)),
             )  # fmt: skip
         if self.cancelled.is_set():
             return  # stopped by the interrupt: not a measurement, so it stays missing
         utilization = sampler.result() if isinstance(sampler, Sampler) else None
-        host = self.hosts.get(spec.engine)
-        rerun = docker_run_line(spec, self.store.session_id)
+        host = self.host_records.get(spec.engine)
+        rerun = docker_run_line(spec, self.folder.session_id)
         result = make_result(spec, outcome, utilization, host, rerun)
         with self.lock:
-            self.store.record(result)
+            self.folder.record(result)
             self.results.append(result)
             self.results.sort(key=lambda r: r.index)
-            self.store.write_summary(render(self.results, Format.markdown, self.baseline) + "\n")
+            self.folder.write_summary(render(self.results, Format.markdown, self.baseline) + "\n")
         self.listener(RunFinished(spec, result))
 
 
@@ -251,7 +253,7 @@ def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
 
 
 def run_verify(
-    plan: Sequence[RunSpec], engine: Engine, store: SessionDir, listener: Listener
+    plan: Sequence[RunSpec], engine: Engine, folder: SessionDir, listener: Listener
 ) -> list[dict]:
     """One diagnostic run per (image, profile) with oneDNN's verbose log on, read back streaming
     (the log can reach hundreds of MB); the records go into the session's meta."""
@@ -261,10 +263,10 @@ def run_verify(
     records = []
     for n, spec in enumerate(firsts.values(), 1):
         diag = diagnostic_spec(spec, index=VERIFY_INDEX + n)
-        log_path = store.path / f"verify-{n:02d}-{slug(spec.key)}-{slug(spec.engine)}.log"
+        log_path = folder.path / f"verify-{n:02d}-{slug(spec.key)}-{slug(spec.engine)}.log"
         listener(RunStarted(diag, len(firsts)))
         outcome = engine.run(
-            diag, store.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
+            diag, folder.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
         )
         summary, parsed = _read_verify_log(log_path)
         record = verify_record(diag, summary, str(log_path))
@@ -273,7 +275,7 @@ def run_verify(
             record["warnings"] = [f"diagnostic run {result.status.value}: {result.error}"]
         records.append(record)
         listener(RunFinished(diag, result))
-    meta = store.read_meta()
+    meta = folder.read_meta()
     meta["verify"] = records
-    store.write_meta(meta)
+    folder.write_meta(meta)
     return records

@@ -74,8 +74,8 @@ def work(share: Path) -> int:
     folder = share.parent
     engine = node_engine(NodeEngine(data["node_engine"]))
     engine.check()
-    store = SessionDir(folder)
-    store.session_id = data["session"]
-    hosts = {data["node"]: data["host"]}
-    runs = run_session(specs, Recording(engine, folder), store, hosts=hosts)
+    session = SessionDir(folder)
+    session.session_id = data["session"]
+    records = {data["node"]: data["host"]}
+    runs = run_session(specs, Recording(engine, folder), session, host_records=records)
     return 0 if len(runs) == len(specs) else 1

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.run import Finished, execute, place, prepare
+from kit.campaign.placing import place
+from kit.campaign.run import Finished, execute, prepare
 from kit.cli.common import (
     app,
     engine_maker,

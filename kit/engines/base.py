@@ -14,7 +14,7 @@ from kit.model.spec import RunSpec
 LineSink = Callable[[str], None]
 
 
-class ImageStore(Protocol):
+class ImageHolder(Protocol):
     """An engine's own images, as kit.images moves them (a Docker or podman engine's; the
     local engine's environments and a cluster's nodes have none to move)."""
 
@@ -42,7 +42,7 @@ class ImageStore(Protocol):
 class Engine(Protocol):
     name: str
     samples_host: bool  # runs execute on this host, so its per-CPU load is theirs to sample
-    images: ImageStore | None  # the engine's images, where it has images to move
+    images: ImageHolder | None  # the engine's images, where it has images to move
 
     def check(self) -> None:
         """Raise EngineUnavailable when the engine does not answer."""

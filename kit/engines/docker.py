@@ -159,7 +159,7 @@ class DockerEngine:
 
     @property
     def images(self) -> DockerEngine:
-        """This engine's image store: what kit.images moves images through."""
+        """This engine's image holder: what kit.images moves images through."""
         return self
 
     def holds(self, reference: str) -> bool:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kit.engines.base import Engine, ImageStore
+from kit.engines.base import Engine, ImageHolder
 from kit.engines.docker import DockerEngine
 from kit.engines.endpoints import Endpoint
 from kit.engines.local import LocalEngine
@@ -111,8 +111,8 @@ def open_engines(
     return engines
 
 
-def image_stores(engines: Mapping[str, Engine]) -> list[ImageStore]:
-    """The image stores of the engines that have images to move (Docker and podman)."""
+def image_holders(engines: Mapping[str, Engine]) -> list[ImageHolder]:
+    """The image holders of the engines that have images to move (Docker and podman)."""
     return [e.images for e in engines.values() if e.images is not None]
 
 

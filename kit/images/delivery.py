@@ -3,7 +3,7 @@ built (images on this machine's Docker engine, environments for the local engine
 from an engine that has them (docker save | docker load, ids checked). Also a replay's: the
 very images a session ran, loaded from its bundle, found by id, or pulled by digest; and an
 export's: the images' registry digests and the images themselves. All through the engines'
-image stores (``Engine.images``)."""
+image holders (``Engine.images``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kit.engines.base import Engine, ImageStore
+from kit.engines.base import Engine, ImageHolder
 from kit.engines.docker import DockerEngine
-from kit.engines.factory import image_stores
+from kit.engines.factory import image_holders
 from kit.engines.reach import connect
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
@@ -37,7 +37,7 @@ def deliver(
     """Bring the images to every engine (pulled from ``registry``, built, then sent), and
     return each engine's image ids by reference; ImageNotFound with the fix otherwise."""
     if pull:
-        for one in image_stores(engines):
+        for one in image_holders(engines):
             for flavor in missing_flavors(one.client, refs):
                 pull_one(one.client, flavor, registry, feedback, where=one.name)
     if build_missing:
@@ -75,7 +75,7 @@ def _build_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feed
     if "local" in engines:
         flavors = [Flavor(r.flavor) for r in refs if r.flavor]
         build_envs(engines["local"], flavors, feedback, only_missing=True)
-    if not image_stores(engines):
+    if not image_holders(engines):
         return
 
     client = connect(timeout=1800)
@@ -84,9 +84,9 @@ def _build_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feed
             build_image(client, flavor, DEFAULT_BASE, default_ca_bundle(), build.say, build.on_log)
 
 
-def _sources(targets: Sequence[ImageStore]) -> list[tuple[str, ImageStore]]:
-    """Engines images can be sent from, as (name, store): this machine's engine first."""
-    sources: list[tuple[str, ImageStore]] = []
+def _sources(targets: Sequence[ImageHolder]) -> list[tuple[str, ImageHolder]]:
+    """Engines images can be sent from, as (name, holder): this machine's engine first."""
+    sources: list[tuple[str, ImageHolder]] = []
     with contextlib.suppress(EngineUnavailable):  # no engine here: send from a host that has it
         sources.append(("this host", DockerEngine(connect(timeout=1800))))
     return sources + [(e.name, e) for e in targets]
@@ -94,7 +94,7 @@ def _sources(targets: Sequence[ImageStore]) -> list[tuple[str, ImageStore]]:
 
 def _send_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feedback) -> None:
     """Stream the images a Docker engine lacks to it from one that has them."""
-    targets = image_stores(engines)
+    targets = image_holders(engines)
     if len(targets) < 2 and not any(e.endpoint is not None for e in targets):
         return  # one default engine: nothing to send it from
     references = list(dict.fromkeys(r.reference for r in refs))
@@ -119,7 +119,7 @@ def _send_missing(refs: Sequence[ImageRef], engines: Mapping[str, Engine], feedb
 
 
 def registry_digests(
-    store: ImageStore, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
+    holder: ImageHolder, runs: Sequence[RunResult], with_images: bool, feedback: Feedback
 ) -> dict[str, list[str]]:
     """Each image's registry digests, where the engine still holds the image the runs used.
     An image changed since gets none (its digests are another image's); with --with-images it
@@ -128,12 +128,12 @@ def registry_digests(
     for r in runs:
         if not r.image_id or r.image_ref in out:
             continue
-        found = store.repo_digests(r.image_ref)
+        found = holder.repo_digests(r.image_ref)
         if found is None:
             out[r.image_ref] = []
             continue
         image_id, repo_digests = found
-        changed = f"{r.image_ref} on {store.name} is now {image_id[:19]}; the session ran "
+        changed = f"{r.image_ref} on {holder.name} is now {image_id[:19]}; the session ran "
         if image_id != r.image_id and with_images:
             raise UsageError(
                 changed + r.image_id[:19],
@@ -147,10 +147,10 @@ def registry_digests(
     return out
 
 
-def save_images(store: ImageStore, references: Sequence[str], tar: Path, feedback) -> None:
+def save_images(holder: ImageHolder, references: Sequence[str], tar: Path, feedback) -> None:
     """The images into one archive (for a bundle that carries them)."""
     with feedback.moving(f"saving {', '.join(references)}") as on_bytes:
-        save_references(store.client, references, tar, on_bytes)
+        save_references(holder.client, references, tar, on_bytes)
 
 
 def bring_images(
@@ -173,28 +173,28 @@ def bring_images(
             if want is None:
                 continue  # a failed run's image: nothing to hold it to
             have = _image_id(engine, ref.reference)
-            store = engine.images
-            if have != want and store is not None:
-                if _retag(store, ref.reference, want, feedback):
+            holder = engine.images
+            if have != want and holder is not None:
+                if _retag(holder, ref.reference, want, feedback):
                     pass  # the engine had it under another name
                 elif bundle.images_tar is not None and name not in loaded:
-                    _load(store, bundle, feedback)
+                    _load(holder, bundle, feedback)
                     loaded.add(name)
                 elif registry is not None:
                     digests = image.get("repo_digests") or []
-                    _pull_digest(store, ref.reference, digests, want, registry, feedback)
+                    _pull_digest(holder, ref.reference, digests, want, registry, feedback)
                 have = _image_id(engine, ref.reference)
             if have != want:
                 different.append(_refuse_or_say(name, ref, have, want, allow, feedback))
     return different
 
 
-def _retag(store: ImageStore, reference: str, want: str, feedback: Feedback) -> bool:
+def _retag(holder: ImageHolder, reference: str, want: str, feedback: Feedback) -> bool:
     """The session's image, found on the engine by its id under another name, named as the
     session named it."""
-    if not store.tag_id(want, reference):
+    if not holder.tag_id(want, reference):
         return False
-    feedback.say(f"{store.name}: found the session's image {want[:19]}; tagged it {reference}")
+    feedback.say(f"{holder.name}: found the session's image {want[:19]}; tagged it {reference}")
     return True
 
 
@@ -223,18 +223,18 @@ def pulled_names(digests: Sequence[str], registry: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _pull_digest(store: ImageStore, reference: str, digests, want: str, registry: str, feedback):
+def _pull_digest(holder: ImageHolder, reference: str, digests, want: str, registry: str, feedback):
     """The image by one of its digests from the registry, tagged as the session named it."""
     for name in pulled_names(digests, registry):
         try:
-            pulled = store.pull_as(name, want, reference)
+            pulled = holder.pull_as(name, want, reference)
         except ImageNotFound as exc:
-            feedback.say(f"{store.name}: {exc.message}")
+            feedback.say(f"{holder.name}: {exc.message}")
             continue
         if pulled:
-            feedback.say(f"pulled {name} into {store.name} as {reference} (id checked)")
+            feedback.say(f"pulled {name} into {holder.name} as {reference} (id checked)")
             return
-    feedback.say(f"{store.name}: {registry} has no image with the session's digests")
+    feedback.say(f"{holder.name}: {registry} has no image with the session's digests")
 
 
 def _image_id(engine: Engine, reference: str) -> str | None:
@@ -244,8 +244,8 @@ def _image_id(engine: Engine, reference: str) -> str | None:
         return None
 
 
-def _load(store: ImageStore, bundle: Bundle, feedback: Feedback) -> None:
+def _load(holder: ImageHolder, bundle: Bundle, feedback: Feedback) -> None:
     assert bundle.images_tar is not None
-    with feedback.moving(f"loading the bundle's images into {store.name}") as on_bytes:
-        tags = load(store.client, bundle.images_tar, on_bytes)
-    feedback.say(f"loaded {', '.join(tags)} into {store.name} from the bundle")
+    with feedback.moving(f"loading the bundle's images into {holder.name}") as on_bytes:
+        tags = load(holder.client, bundle.images_tar, on_bytes)
+    feedback.say(f"loaded {', '.join(tags)} into {holder.name} from the bundle")

@@ -75,7 +75,7 @@ class RunSpec:
     mems: tuple[int, ...] | None = None  # the container's cpuset.mems, when restricted
     memory_nodes: str | None = None  # the nodes the memory policy should show inside
     nodes: tuple[int, ...] = ()  # NUMA nodes of the effective CPUs
-    cell: int = 1  # the (image, profile) cell this run measures
+    cell: int = 1  # the cell this run measures: one number per (image, profile, engine)
     instance: int = 1
     instances: int = 1
     repeat: int = 0  # which repeat of the cell (0-based); each is a fresh container

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import Budget, room
+from kit.judging.cells import cells
 from kit.judging.stats import MIN_REPEATS
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
@@ -98,8 +99,6 @@ def _nearest(wanted: dict[str, str], values: dict[str, dict[str, str]], counts) 
 
 
 def _best(runs: Sequence[RunResult]) -> str | None:
-    logs: dict[str, list[float]] = {}
-    for r in runs:
-        if r.ok and r.images_per_sec:
-            logs.setdefault(r.key, []).append(math.log(r.images_per_sec))
+    """The cell with the highest geometric mean so far (the one grouping of its samples)."""
+    logs = {c.key: [math.log(v) for v in c.samples()] for c in cells(runs) if c.samples()}
     return max(logs, key=lambda k: statistics.fmean(logs[k])) if logs else None

@@ -58,7 +58,7 @@ def outcome_path(folder: Path, spec: RunSpec) -> Path:
 
 
 def go_path(folder: Path, spec: RunSpec) -> Path:
-    """Written by the submitting host when the run's turn comes (its order, its lanes)."""
+    """Written by the submitting host when the run's turn comes (its order, its machine's turn)."""
     return folder / f"{spec.index:04d}.go"
 
 

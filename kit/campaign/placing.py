@@ -1,0 +1,118 @@
+"""Where a campaign's cells go: its profiles, a sweep's grid, and the plan placed on each
+machine's own topology (once per machine; the engines on one machine share its plan). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from kit.campaign.request import What
+from kit.errors import UsageError
+from kit.host.facts import HostFacts
+from kit.host.topology import Topology
+from kit.model.feedback import Feedback
+from kit.model.profiles import Profile, load_profiles, pick
+from kit.model.spec import RunSpec
+from kit.planning.plan import build_plan
+from kit.planning.sweep import Grid, grid
+
+
+def profiles_of(what: What) -> list[Profile]:
+    if what.profile_set:
+        return list(what.profile_set)
+    return pick(load_profiles(what.profiles_file), list(what.profiles))
+
+
+def grid_of(what: What, topology: Topology) -> Grid:
+    """A sweep's cells on one machine's topology (what can differ there)."""
+    assert what.sweep is not None
+    (base,) = profiles_of(what)
+    s = what.sweep
+    seeds = pick(load_profiles(what.profiles_file), list(s.seeds))
+    return grid(what.images, s.knobs, base, topology, what.workload, what.selection, s.where, seeds)
+
+
+def cells_of(
+    what: What, topology: Topology
+) -> tuple[Sequence[str], list[Profile], frozenset[tuple[str, str]] | None]:
+    """The campaign's cells on one machine: images x profiles, only ``pairs`` of them when
+    given (a sweep's cells, with their knobs applied, or a replay's)."""
+    if what.sweep is not None:
+        g = grid_of(what, topology)
+        return g.images, list(g.profiles), g.pairs
+    return what.images, profiles_of(what), what.pairs
+
+
+def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
+    """The plan on one machine's topology (pure: nothing runs)."""
+    images, profiles, only = cells_of(what, topology)
+    return build_plan(
+        images, profiles, what.workload, topology, what.selection, what.timeout_s,
+        numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
+        repeats=what.repeats, engines=engines, only=only,
+        looks=what.adaptive.looks if what.adaptive else 1,
+    )  # fmt: skip
+
+
+def describe_host(record: Mapping[str, object]) -> str:
+    r = record
+    return (
+        f"{r.get('hostname')}, {r.get('cpu_model') or '?'}, {r.get('sockets')} socket(s), "
+        f"{r.get('numa_nodes')} NUMA node(s), {r.get('physical_cores')} cores / "
+        f"{r.get('logical_cpus')} CPUs"
+    )
+
+
+def machines_of(facts: Mapping[str, HostFacts], feedback: Feedback) -> dict[str, tuple[str, ...]]:
+    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
+    says when engines share one, as their runs then take turns."""
+    machines: dict[str, list[str]] = {}
+    for name, f in facts.items():
+        machines.setdefault(f.machine, []).append(name)
+    for names in machines.values():
+        if len(names) > 1:
+            feedback.say(
+                f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
+                "their runs take turns"
+            )
+    return {m: tuple(names) for m, names in machines.items()}
+
+
+@dataclass(frozen=True)
+class FirstPlan:
+    """The plan checked up front on this machine, its runs named by engine kind."""
+
+    topology: Topology
+    kinds: tuple[str, ...]
+    specs: tuple[RunSpec, ...]
+
+    def for_machine(self, topology: Topology, engines: Sequence[str]) -> list[RunSpec] | None:
+        """The same runs for a machine with this topology whose engines answered for the
+        kinds, in order (auto became whichever one answered); None when it is another."""
+        if topology != self.topology or len(engines) != len(self.kinds):
+            return None
+        names = dict(zip(self.kinds, engines, strict=True))
+        return [replace(s, engine=names[s.engine]) for s in self.specs]
+
+
+def place_fleet(
+    what: What,
+    machines: Sequence[tuple[Topology, Sequence[str]]],
+    first: FirstPlan | None = None,
+) -> list[RunSpec]:
+    """The same plan on every machine (its topology, and its engines, which take turns there),
+    each placed on its own topology once: the plan checked up front serves this machine. Runs
+    are numbered one machine after another; a placement a machine cannot give is refused
+    naming its engines."""
+    plan: list[RunSpec] = []
+    for topology, engines in machines:
+        part = first.for_machine(topology, engines) if first is not None else None
+        if part is None:
+            try:
+                part = place(what, topology, engines)
+            except UsageError as exc:
+                if len(machines) == 1:
+                    raise
+                raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
+        plan += [replace(s, index=len(plan) + s.index) for s in part]
+    return plan
