@@ -8,6 +8,7 @@ from kit.errors import UsageError
 from kit.model.spec import Limits
 from tests.conftest import invoke, invoke_with
 from tests.fakes import FakeEngine
+from tests.test_campaign import RATES
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,21 @@ def test_a_profile_env_value_the_kernel_would_refuse(tmp_path):
     path.write_text(f'[big]\nenv = {{ X = "{"a" * 200_000}" }}\n')
     code, text = invoke("plan", "stock", "--profiles", str(path), "-p", "big")
     assert code == 2 and "the kernel takes at most" in text
+
+
+NUMACTL_OPTIONS = ("--interleave", "--membind", "--preferred", "--cpunodebind", "--physcpubind")
+
+
+@pytest.mark.parametrize("option", NUMACTL_OPTIONS)
+@pytest.mark.parametrize("value", ["", " ", "x", "0-", "1-0", "0,,1", "all,0", "99999999"])
+def test_every_numactl_option_refuses_an_empty_or_malformed_value_before_any_run(
+    tmp_path, option, value
+):
+    engine = FakeEngine(RATES, name="docker")
+    code, text = invoke_with(
+        engine, "run", "stock", "-p", "default", option, value, "--results", str(tmp_path)
+    )
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert code == 2, text
+    assert len(lines) == 1 and option.lstrip("-") in lines[0], text
+    assert "Traceback" not in text and engine.ran == []

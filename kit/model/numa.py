@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from kit.errors import UsageError
 
 MEMORY_POLICIES = ("interleave", "membind", "preferred", "localalloc")
+# The policies that take a list: nodes (preferred: one node), physcpubind: CPUs.
+LIST_FIELDS = ("interleave", "membind", "preferred", "cpunodebind", "physcpubind")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,14 @@ class NumaPolicy:
     localalloc: bool = False
 
     def __post_init__(self) -> None:
+        for name in LIST_FIELDS:  # an empty value would be dropped: a policy asked for, not set
+            value = getattr(self, name)
+            if value is not None and not str(value).strip():
+                what = "CPU list" if name == "physcpubind" else "node list"
+                raise UsageError(
+                    f"numactl --{name} got an empty {what}",
+                    f"give one (e.g. --{name} 0), or leave --{name} out",
+                )
         memory = [n for n in ("interleave", "membind", "preferred") if getattr(self, n)]
         memory += ["localalloc"] if self.localalloc else []
         if len(memory) > 1:
