@@ -5,6 +5,9 @@ Every message says what went wrong *and* what to do about it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class KitError(Exception):
     """Base of every error kit reports to the user."""
@@ -56,3 +59,10 @@ class Interrupted(KitError):
 
 class RunFailed(KitError):
     """One or more runs of a session failed (the others are kept)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean X? "`` when one of the choices is close to the word, else ``""``: the
+    start of a hint, for a typo."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close and close[0] != word else ""

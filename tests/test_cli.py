@@ -328,6 +328,20 @@ def test_history_and_report_from_the_database(monkeypatch, tmp_path):
     assert "data:image/png;base64," in html and "6.14x" in html
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown", "html"])
+def test_report_writes_every_format_to_its_output_file(tmp_path, fmt):
+    engine = FakeEngine({"stock:default": 5.48, "intel:default": 33.62})
+    args = ("stock", "intel", "-p", "default", "--repeats", "2", "--results", str(tmp_path))
+    assert invoke_with(engine, "compare", *args)[0] == 0
+    target = tmp_path / f"report.{fmt}"
+    code, text = invoke_with(
+        engine, "report", "--results", str(tmp_path), "-f", fmt, "--output", str(target)
+    )
+    assert code == 0, text
+    assert "33.62" in target.read_text() and "33.62" not in text  # written there, not printed
+    assert f"report: {target}" in text.replace("\n", "")
+
+
 def test_report_without_a_database_says_what_to_do(tmp_path):
     code, text = invoke("report", "--results", str(tmp_path))
     assert code == 2 and "no results database" in text

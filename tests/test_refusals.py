@@ -86,3 +86,46 @@ def test_every_numactl_option_refuses_an_empty_or_malformed_value_before_any_run
     assert code == 2, text
     assert len(lines) == 1 and option.lstrip("-") in lines[0], text
     assert "Traceback" not in text and engine.ran == []
+
+
+@pytest.mark.parametrize(
+    ("args", "near"),
+    [
+        (["plan", "stock", "intell", "-p", "tuned"], "did you mean intel?"),
+        (["plan", "stock", "-p", "tunde"], "did you mean tuned?"),
+        (["sweep", "stock", "-k", "intr=1,2"], "did you mean intra?"),
+        (["compare", "stock", "stok", "-p", "default"], "did you mean stock?"),
+    ],
+)
+def test_a_typo_of_a_flavor_profile_or_knob_is_refused_with_the_near_name(tmp_path, args, near):
+    engine = FakeEngine(RATES, name="docker", images={"kit/tensorflow:stock"})
+    results = [] if args[0] == "plan" else ["--results", str(tmp_path)]
+    code, text = invoke_with(engine, *args, *results)
+    assert code == 2 and near in text, text
+    assert engine.ran == []
+
+
+@pytest.mark.parametrize(
+    ("args", "near"),
+    [
+        (["compare", "stock", "--model", "resnet5"], "did you mean resnet50?"),
+        (["compare", "stock", "--preset", "quik"], "did you mean quick?"),
+        (["run", "stock", "--mode", "infr"], "did you mean infer?"),
+        (["report", "-f", "jsn"], "did you mean json?"),
+        (["compare", "stock", "--modle", "tiny"], "--model"),
+    ],
+)
+def test_a_usage_error_from_the_framework_is_kits_one_line(tmp_path, args, near):
+    """Through the real entry point (`kit`), as a person types it: no framework box."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kit", *args], capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("kit: error: ") and near in lines[0], lines
+    assert "╭" not in done.stderr + done.stdout

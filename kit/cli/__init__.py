@@ -4,12 +4,15 @@ group of commands (measure, sessions, hosts, images); `common` holds what they s
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+
+import typer
 
 from kit import __version__
 from kit.cli import (  # noqa: F401  (importing registers them)
@@ -22,7 +25,7 @@ from kit.cli import (  # noqa: F401  (importing registers them)
     sweep,
 )
 from kit.cli.common import app, err
-from kit.errors import KitError
+from kit.errors import KitError, did_you_mean
 
 __all__ = ["app", "main"]
 
@@ -40,10 +43,30 @@ def crash_log(exc: BaseException) -> Path:
     return path
 
 
+def usage_line(exc: typer.TyperException) -> str:
+    """A usage error the framework found (a bad option value, an unknown option), as kit's one
+    line: what is wrong, a near name where there is one, and where the options are listed."""
+    message = exc.format_message().replace("Value error, ", "")
+    hint = ""
+    given = re.search(r"'([^']*)' is not one of (.*)", message)
+    if given:
+        hint = did_you_mean(given.group(1), re.findall(r"'([^']*)'", given.group(2)))
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "kit"
+    return f"{message} ({hint}see `{command} --help`)"
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        if exc.format_message():  # none: the framework showed the help instead
+            err.print(f"kit: error: {usage_line(exc)}", markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Ctrl-C outside a session (a session says what it kept itself)
+        err.print("Aborted!", markup=False)
+        sys.exit(1)
     except KitError as exc:
         err.print(f"kit: error: {exc}", markup=False)
         sys.exit(exc.exit_code)
@@ -58,3 +81,4 @@ def main() -> None:
             markup=False,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

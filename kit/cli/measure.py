@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from kit.campaign.placing import place
+from kit.campaign.request import CampaignRequest
 from kit.campaign.run import Finished, execute, prepare
 from kit.cli.common import (
     app,
@@ -21,8 +22,11 @@ from kit.cli.common import (
 )
 from kit.cli.measure_request import ImageArg, MeasureOptions, OneProfileOpt, request_of
 from kit.cli.ui import TerminalFeedback
-from kit.errors import RunFailed
+from kit.engines.base import Engine
+from kit.engines.factory import EngineKind
+from kit.errors import KitError, RunFailed
 from kit.host.topology import load_topology
+from kit.images.delivery import check_named_images
 from kit.judging.analysis import attribute, scaling
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
 from kit.reporting.findings import format_attribution, format_scaling
@@ -144,10 +148,27 @@ def plan(
     `docker run` line that reruns it by hand."""
 
     request = request_of(options)
-    host = load_topology(topology) if topology is not None else engine_maker(ctx).this_host()
+    maker = engine_maker(ctx)
+    host = load_topology(topology) if topology is not None else maker.this_host()
     kinds = [k.value for k in dict.fromkeys(request.where.kinds)]
     runs = [planned_run(s) for s in place(request.what, host, kinds)]
+    refs = request.what.image_refs
+    if any(r.flavor is None for r in refs):  # a flavor is kit's own: nothing to ask an engine
+        for note in check_named_images(refs, _plan_engine(maker, request)):
+            err.print(note, markup=False)
     out.print(format_plan(runs, plan_format), markup=False)
+
+
+def _plan_engine(maker, request: CampaignRequest) -> Engine | None:
+    """The engine a plan's images would run on, to ask whether it has them (None: a cluster,
+    or no engine to make here)."""
+    kind = request.where.kinds[0]
+    if kind is EngineKind.slurm:
+        return None
+    try:
+        return maker.engine(kind)
+    except KitError:
+        return None
 
 
 def _measure(

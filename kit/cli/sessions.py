@@ -28,7 +28,7 @@ from kit.cli.common import (
 from kit.cli.measure import gate_status
 from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
-from kit.inputs import check_output_file
+from kit.inputs import check_output_file, write_text
 from kit.judging.gate import Gate, GateOn, slower_than
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import write_html, write_plots
@@ -100,7 +100,8 @@ def report(
     ] = False,
     baseline: BaselineOpt = None,
     output: Annotated[
-        Path | None, typer.Option(help="Where the HTML goes (default: SESSION/report.html).")
+        Path | None,
+        typer.Option(help="Write the report here (html's default: SESSION/report.html)."),
     ] = None,
     db: DbOpt = None,
     results: ResultsOpt = Path("results"),
@@ -123,7 +124,12 @@ def report(
     if fmt is ReportFormat.html or plot:
         _write_files(stored, results / stored.session_id, fmt, baseline, output)
     if fmt is not ReportFormat.html:
-        out.print(render(found, Format(fmt.value), baseline, stored.peaks), markup=False)
+        text = render(found, Format(fmt.value), baseline, stored.peaks)
+        if output is None:
+            out.print(text, markup=False)
+        else:
+            write_text(output, text + "\n", "--output")
+            err.print(f"report: {output}", markup=False)
     _gate(found, gate, gate_runs)
 
 

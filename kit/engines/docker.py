@@ -127,7 +127,7 @@ class DockerEngine:
             status = container.wait(timeout=120).get("StatusCode")
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             name = self.client.info().get("Name") or self.name
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             raise ImageNotFound(
                 f"image {image!r} is not on {self.name}", "build it, pull it, or let kit send it"
             ) from None
@@ -149,9 +149,11 @@ class DockerEngine:
             ) from None
 
     def image_id(self, reference: str) -> str:
+        # NotFound, not only ImageNotFound: podman answers an image it lacks "image not known",
+        # which the SDK raises as NotFound.
         try:
             return self.client.images.get(reference).id
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             raise ImageNotFound(
                 f"image {reference!r} is not on this Docker engine",
                 "build it with `kit images build FLAVOR` (or `make images`), or pull it",
@@ -174,7 +176,7 @@ class DockerEngine:
         """The image's id and its registry digests; None when the engine lacks it."""
         try:
             image = self.client.images.get(reference)
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             return None
         return image.id, list(image.attrs.get("RepoDigests") or [])
 
@@ -182,7 +184,7 @@ class DockerEngine:
         """Name the image whose id is ``image_id`` ``reference``; False when there is none."""
         try:
             image = self.client.images.get(image_id)
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             return False
         image.tag(*parse_repository_tag(reference))
         return True

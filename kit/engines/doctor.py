@@ -59,7 +59,7 @@ def run_checks(engine) -> Iterator[Check]:
     for flavor in Flavor:
         try:
             image = client.images.get(image_tag(flavor))
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             yield Check(
                 "warn", f"image {flavor.value}", f"missing: `kit images build {flavor.value}`"
             )

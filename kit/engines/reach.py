@@ -3,9 +3,12 @@ DOCKER_HOST) and a client that answers, or EngineUnavailable with the fix."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import os
+import weakref
 from pathlib import Path
 
 import docker
@@ -73,6 +76,7 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
     """A client for the endpoint (default: DOCKER_HOST, else the default socket), answering;
     EngineUnavailable with the fix."""
     where = os.environ.get("DOCKER_HOST", DEFAULT_SOCKET) if endpoint is None else endpoint.where
+    over_ssh = where.startswith("ssh://")
     try:
         if endpoint is None:
             client = docker.from_env(timeout=timeout)
@@ -80,9 +84,12 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
             url, tls = resolve(endpoint)
             where = f"{endpoint.label} ({url})"
             # ssh:// goes through the system's ssh client, so ~/.ssh/config and agents apply.
-            ssh = {"use_ssh_client": True} if url.startswith("ssh://") else {}
+            over_ssh = url.startswith("ssh://")
+            ssh = {"use_ssh_client": True} if over_ssh else {}
             client = docker.DockerClient(base_url=url, timeout=timeout, **tls, **ssh)
         client.ping()
+        if over_ssh:
+            _close_at_exit(client)
     except (docker.errors.DockerException, RequestException, OSError) as exc:
         raise EngineUnavailable(
             f"no Docker engine answers at {where}: {first_line(exc)}",
@@ -93,3 +100,23 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+_SSH_CLIENTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_at_exit(client: docker.DockerClient) -> None:
+    """An ssh:// client is closed before the interpreter's own finalizers run: by then its ssh
+    process may be gone, and closing its pipe raises a BrokenPipeError traceback at exit.
+    Registered after the client's first request, so this runs before urllib3's finalizers
+    (atexit runs last-registered first)."""
+    if not _SSH_CLIENTS:
+        atexit.register(_close_ssh_clients)
+    _SSH_CLIENTS.add(client)
+
+
+def _close_ssh_clients() -> None:
+    for client in list(_SSH_CLIENTS):
+        with contextlib.suppress(OSError, docker.errors.DockerException):
+            client.close()
+    _SSH_CLIENTS.clear()

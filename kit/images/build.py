@@ -118,7 +118,7 @@ def build_context(flavor: Flavor, ca_bundle: Path | None) -> bytes:
 def _has_image(client: docker.DockerClient, ref: str) -> bool:
     try:
         client.images.get(ref)
-    except docker.errors.ImageNotFound:
+    except docker.errors.NotFound:
         return False
     return True
 

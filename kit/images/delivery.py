@@ -15,11 +15,11 @@ from kit.engines.base import Engine, ImageHolder
 from kit.engines.docker import DockerEngine
 from kit.engines.factory import image_holders
 from kit.engines.reach import connect
-from kit.errors import EngineUnavailable, ImageNotFound, UsageError
+from kit.errors import EngineUnavailable, ImageNotFound, KitError, UsageError
 from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle, missing_flavors
 from kit.images.distribution import load, pull, registry_from, save_references, send
 from kit.model.feedback import Feedback
-from kit.model.flavors import Flavor
+from kit.model.flavors import Flavor, near_flavor
 from kit.model.results import RunResult
 from kit.model.spec import ImageRef
 from kit.store.bundle import Bundle
@@ -43,8 +43,47 @@ def deliver(
     if build_missing:
         _build_missing(refs, engines, feedback)
     _send_missing(refs, engines, feedback)
-    references = list(dict.fromkeys(r.reference for r in refs))
-    return {name: {r: one.image_id(r) for r in references} for name, one in engines.items()}
+    return {name: {r.reference: _held_id(one, r) for r in refs} for name, one in engines.items()}
+
+
+def _held_id(engine: Engine, ref: ImageRef) -> str:
+    try:
+        return engine.image_id(ref.reference)
+    except ImageNotFound as exc:
+        near = near_flavor(ref.label) if ref.flavor is None else ""
+        raise ImageNotFound(exc.message, f"{near}{exc.hint}" if near else exc.hint) from None
+
+
+def check_named_images(refs: Sequence[ImageRef], engine: Engine | None) -> list[str]:
+    """For a plan: an image that is no flavor, not on the engine and close to a flavor's name
+    (a typo, ``intell``) is refused; one that is only not on the engine gets a note."""
+    notes = []
+    for ref in refs:
+        held = None if ref.flavor is not None else _holds(engine, ref.reference)
+        if ref.flavor is not None or held:
+            continue
+        where = f"on {engine.name}" if held is False and engine else "on an engine (none answered)"
+        if near := near_flavor(ref.label):
+            raise ImageNotFound(
+                f"image {ref.label!r} is neither a flavor nor {where}",
+                f"{near}the flavors are {', '.join(f.value for f in Flavor)}",
+            )
+        notes.append(f"note: image {ref.label} is no flavor and not {where}: build or pull it")
+    return notes
+
+
+def _holds(engine: Engine | None, reference: str) -> bool | None:
+    """Whether the engine has the image; None when there is no engine to ask, or it does not
+    answer."""
+    if engine is None:
+        return None
+    try:
+        engine.image_id(reference)
+        return True
+    except ImageNotFound:
+        return False
+    except KitError:
+        return None
 
 
 def pull_one(client, flavor: Flavor, registry: str | None, feedback: Feedback, where=None) -> str:

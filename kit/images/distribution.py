@@ -80,7 +80,7 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
     name = remote_name(flavor, registry)
     try:
         image = client.images.get(image_tag(flavor))
-    except docker.errors.ImageNotFound:
+    except docker.errors.NotFound:
         raise ImageNotFound(
             f"no {image_tag(flavor)} to push", f"build it first: kit images build {flavor.value}"
         ) from None
@@ -164,7 +164,7 @@ def save_references(
     for name in names:
         try:
             client.images.get(name)
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             raise ImageNotFound(f"no {name} to save", "build or pull it first") from None
     # docker-py saves one image per call; the engine's endpoint takes several at once.
     response = client.api._get(
@@ -254,7 +254,7 @@ def send(
     for name in references:
         try:
             wanted[name] = source.images.get(name).id
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             raise ImageNotFound(f"no {name} to send", "build or pull it first") from None
     try:
         response = source.api._get(

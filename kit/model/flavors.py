@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-from kit.errors import UsageError
+from kit.errors import UsageError, did_you_mean
 from kit.model.spec import ImageRef
 
 IMAGE_REPOSITORY = "kit/tensorflow"
@@ -105,3 +105,8 @@ def resolve_image(name: str) -> ImageRef:
     except ValueError:
         return ImageRef(label=name, reference=check_reference(name))
     return ImageRef(label=name, reference=image_tag(flavor), flavor=flavor.value)
+
+
+def near_flavor(name: str) -> str:
+    """The start of a hint when ``name`` looks like a flavor mistyped (``intell``), else ""."""
+    return did_you_mean(name, [f.value for f in Flavor])

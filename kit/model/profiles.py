@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import tomli_w
 
-from kit.errors import ConfigError, UsageError
+from kit.errors import ConfigError, UsageError, did_you_mean
 from kit.inputs import read_text_file
 from kit.model.numa import MEMORY_POLICIES, NumaPolicy
 from kit.workload.models import PRECISION_POLICIES
@@ -365,7 +365,8 @@ def pick(profiles: Mapping[str, Profile], names: list[str]) -> list[Profile]:
     if unknown:
         raise UsageError(
             f"unknown profile {', '.join(unknown)}",
-            f"choose from {', '.join(sorted(profiles))} or add it with --profiles FILE",
+            f"{did_you_mean(unknown[0], profiles)}choose from {', '.join(sorted(profiles))} "
+            "or add it with --profiles FILE",
         )
     return [profiles[n] for n in names]
 

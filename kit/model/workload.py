@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from kit.errors import UsageError
+from kit.errors import UsageError, did_you_mean
 from kit.inputs import stat_of
 from kit.workload.cnn_benchmarks import MODEL_NAMES as TF_CNN_NAMES
 
@@ -126,7 +126,8 @@ class WorkloadSpec:
                 object.__setattr__(self, name, kind(value))
             except ValueError:
                 choices = ", ".join(k.value for k in kind)
-                raise UsageError(f"unknown {name} {value!r}", f"choose {choices}") from None
+                hint = f"{did_you_mean(str(value), (k.value for k in kind))}choose {choices}"
+                raise UsageError(f"unknown {name} {value!r}", hint) from None
         _bounded("batch size", self.batch_size, 1, MAX_BATCH)
         _bounded("number of batches", self.num_batches, 1, MAX_BATCHES)
         _bounded("number of warmup batches", self.num_warmup_batches, 0, MAX_BATCHES)

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-from kit.errors import ConfigError, UsageError
+from kit.errors import ConfigError, UsageError, did_you_mean
 from kit.inputs import read_text_file
 from kit.model.profiles import PLACEHOLDERS, RUN_WORDS, Profile, line_of, read_toml, validate_env
 
@@ -163,7 +163,8 @@ def parse_knob(text: str, knobs: Mapping[str, Knob]) -> KnobValues:
     if name not in knobs:
         raise UsageError(
             f"unknown knob {name!r}",
-            f"choose from {', '.join(sorted(knobs))}, or add one with --knobs FILE",
+            f"{did_you_mean(name, knobs)}choose from {', '.join(sorted(knobs))}, or add one "
+            "with --knobs FILE",
         )
     try:
         raw = next(csv.reader([values], skipinitialspace=True), [])
