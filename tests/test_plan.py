@@ -4,10 +4,12 @@ docker run line of a plan is executed for real in tests/test_docker.py."""
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
 from kit import __version__
+from kit.host.topology import parse_topology_text, to_json
 from tests.conftest import DATA, invoke, invoke_with
 from tests.fakes import FakeEngine
 
@@ -109,3 +111,41 @@ def test_a_profiles_run_settings_override_the_command_line_for_its_cells():
     assert [s.workload.batch_size for s in by_profile["tuned"]] == [8]
     assert [s.workload.batch_size for s in by_profile["wide"]] == [64, 64]
     assert [s.instances for s in by_profile["wide"]] == [2, 2]
+
+
+MACHINES = ("c4.8xlarge", "c5.18xlarge")  # 2 sockets, SMT siblings n and n + CPUs/2
+PLANNED = ("-p", "tuned", "-p", "one-per-core", "-p", "node0", "-p", "interleave", "-p", "membind")
+
+
+def _plan_json(topology: Path, *extra: str) -> str:
+    code, text = invoke(
+        "plan", "intel", *PLANNED, "--topology", str(topology), "-f", "json", *extra
+    )
+    assert code == 0, text
+    return text
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+@pytest.mark.parametrize("instances", ["1", "per-node"])
+def test_every_topology_input_of_a_machine_gives_the_same_plan(tmp_path, machine, instances):
+    lscpu = DATA / "topology" / f"{machine}.lscpu"
+    numactl = DATA / "topology" / f"{machine}.numactl-H"
+    as_json = tmp_path / "topology.json"
+    as_json.write_text(json.dumps(to_json(parse_topology_text(lscpu.read_text()))))
+    wanted = _plan_json(lscpu, "--instances", instances)
+    assert json.loads(wanted)["runs"][0]["cpus"] != json.loads(wanted)["runs"][1]["cpus"]
+    assert _plan_json(numactl, "--threads-per-core", "2", "--instances", instances) == wanted
+    assert _plan_json(as_json, "--instances", instances) == wanted
+    assert _plan_json(lscpu, "--threads-per-core", "2", "--instances", instances) == wanted
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_a_numactl_capture_alone_is_refused_with_what_it_lacks(machine):
+    numactl = DATA / "topology" / f"{machine}.numactl-H"
+    code, text = invoke("plan", "intel", "-p", "tuned", "--topology", str(numactl))
+    assert code == 2 and "says nothing of cores" in text and "--threads-per-core" in text
+    code, text = invoke("plan", "intel", "-p", "tuned", "--threads-per-core", "2")
+    assert code == 2 and "goes with --topology" in text
+    lscpu = DATA / "topology" / f"{machine}.lscpu"
+    code, text = invoke("plan", "intel", "--topology", str(lscpu), "--threads-per-core", "1")
+    assert code == 2 and "shows 2 per core" in text

@@ -24,7 +24,7 @@ from kit.cli.measure_request import ImageArg, MeasureOptions, OneProfileOpt, req
 from kit.cli.ui import TerminalFeedback
 from kit.engines.base import Engine
 from kit.engines.factory import EngineKind
-from kit.errors import KitError, RunFailed
+from kit.errors import KitError, RunFailed, UsageError
 from kit.host.topology import load_topology
 from kit.images.delivery import check_named_images
 from kit.judging.analysis import attribute, scaling
@@ -120,11 +120,19 @@ def verify(ctx: typer.Context, options: MeasureOptions) -> None:
 TopologyOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Plan for another host: its `lscpu -p`, `numactl -H` or `kit topology --json` "
-        "output saved to a file (default: this host).",
+        help="Plan for another host: its `lscpu -p`, `kit topology --json` or `numactl -H` "
+        "(with --threads-per-core) output saved to a file (default: this host).",
         dir_okay=False,
     ),
 ]
+ThreadsPerCoreOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=8,
+        help="With a `numactl -H` --topology: SMT threads per core (it does not say; 1 without "
+        "SMT). Siblings are taken as Linux numbers most x86 servers: n and n + CPUs/2.",
+    ),
+]  # fmt: skip
 PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")]
 # What plan leaves out: it starts nothing, so nothing of results, resume, images or the gate.
 PLAN_DROPS = ("baseline", "fmt", "wide", "results", "host", "build_missing", "allow_concurrent",
@@ -137,11 +145,17 @@ _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
     "plan",
     drop=PLAN_DROPS,
     extra=(inspect.Parameter("topology", _KW, annotation=TopologyOpt, default=None),
+           inspect.Parameter("threads_per_core", _KW, annotation=ThreadsPerCoreOpt,
+                             default=None),
            inspect.Parameter("plan_format", _KW, annotation=PlanFormatOpt,
                              default=PlanFormat.table)),
 )  # fmt: skip
 def plan(
-    ctx: typer.Context, options: MeasureOptions, topology: Path | None, plan_format: PlanFormat
+    ctx: typer.Context,
+    options: MeasureOptions,
+    topology: Path | None,
+    threads_per_core: int | None,
+    plan_format: PlanFormat,
 ) -> None:
     """What `compare` with these options would run, with no container started: per run its
     cpuset, memory nodes, CPUs, numactl, threads, env, capabilities, limits, and the plain
@@ -149,7 +163,9 @@ def plan(
 
     request = request_of(options)
     maker = engine_maker(ctx)
-    host = load_topology(topology) if topology is not None else maker.this_host()
+    if threads_per_core is not None and topology is None:
+        raise UsageError("--threads-per-core goes with --topology", "pass both, or neither")
+    host = load_topology(topology, threads_per_core) if topology else maker.this_host()
     kinds = [k.value for k in dict.fromkeys(request.where.kinds)]
     runs = [planned_run(s) for s in place(request.what, host, kinds)]
     refs = request.what.image_refs

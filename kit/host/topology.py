@@ -305,29 +305,57 @@ def from_json(data: dict) -> Topology:
     return Topology(tuple(cpus), nodes, parse_cpu_list(allowed) if allowed else None)
 
 
-def _from_numactl_only(text: str) -> Topology:
-    """numactl -H alone says nothing of cores: each CPU is taken as its own core on the socket
-    of its node."""
+def _from_numactl_only(text: str, threads_per_core: int | None) -> Topology:
+    """numactl -H says which CPUs each node has, not which of them share a core: that takes
+    ``threads_per_core``, and the numbering Linux gives most x86 servers (every core's first
+    thread, then every core's second: on a node with CPUs 0-8,18-26, 0 and 18 share a core)."""
+    if threads_per_core is None:
+        raise ValueError(
+            "numactl -H says nothing of cores; pass --threads-per-core N with it (1 without "
+            "SMT), or give `lscpu -p` output"
+        )
     nodes = parse_numactl_hardware(text)
-    cpus = [Cpu(c, c, n.id, n.id) for n in nodes for c in n.cpus]
+    cpus = []
+    for node in nodes:
+        ids = sorted(node.cpus)
+        if len(ids) % threads_per_core:
+            raise ValueError(
+                f"node {node.id} has {len(ids)} CPUs, not a multiple of --threads-per-core "
+                f"{threads_per_core}"
+            )
+        cores = len(ids) // threads_per_core
+        cpus += [Cpu(c, ids[i % cores], node.id, node.id) for i, c in enumerate(ids)]
     return Topology(tuple(cpus), nodes)
 
 
-def parse_topology_text(text: str) -> Topology:
-    """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output, or
-    ``kit topology --json``; ValueError saying which forms are understood."""
-    stripped = text.lstrip()
+def parse_topology_text(text: str, threads_per_core: int | None = None) -> Topology:
+    """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output (with
+    ``threads_per_core``), or ``kit topology --json``; ValueError saying which forms are
+    understood, or what the form lacks."""
+    if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
+        return _from_numactl_only(text, threads_per_core)  # its errors say what it lacks
     try:
-        if stripped.startswith("{"):
-            return from_json(json.loads(text))
-        if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
-            return _from_numactl_only(text)
-        return Topology(tuple(parse_lscpu(text)))
+        if text.lstrip().startswith("{"):
+            topology = from_json(json.loads(text))
+        else:
+            topology = Topology(tuple(parse_lscpu(text)))
     except (ValueError, IndexError) as exc:
         raise ValueError(
             f"not a topology ({exc}): give `lscpu -p` output, `numactl -H` output or "
             "`kit topology --json`"
         ) from None
+    _check_threads_per_core(topology, threads_per_core)
+    return topology
+
+
+def _check_threads_per_core(topology: Topology, threads_per_core: int | None) -> None:
+    found = {len(core) for core in topology.cores()}
+    if threads_per_core is not None and found != {threads_per_core}:
+        shown = "/".join(str(n) for n in sorted(found))
+        raise ValueError(
+            f"--threads-per-core {threads_per_core}, but the capture shows {shown} per core "
+            "(leave --threads-per-core out: the capture says it)"
+        )
 
 
 def format_topology(topo: Topology) -> list[str]:
@@ -356,11 +384,11 @@ def format_topology(topo: Topology) -> list[str]:
     return lines
 
 
-def load_topology(path: Path) -> Topology:
+def load_topology(path: Path, threads_per_core: int | None = None) -> Topology:
     """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
     hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
     text = read_text_file(path, "--topology", hint)
     try:
-        return parse_topology_text(text)
+        return parse_topology_text(text, threads_per_core)
     except ValueError as exc:
         raise UsageError(f"--topology {path}: {exc}", hint) from None
