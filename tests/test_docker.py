@@ -340,3 +340,18 @@ def test_a_plans_docker_run_line_gives_kits_own_placement(kit_images, kit_contai
     # the run's record keeps the same line, labelled with its session
     same = re.sub(r"kit\.session=\S+", "kit.session=S", own.docker_run)
     assert same == re.sub(r"kit\.session=\S+", "kit.session=S", planned["docker_run"])
+
+
+@pytest.mark.parametrize(("profile", "policy"), [("interleave", "interleave"), ("membind", "bind")])
+def test_a_memory_policy_under_instances_is_verified_inside_each_container(
+    kit_images, kit_containers, tmp_path, profile, policy
+):
+    code, text = kit(
+        "run", "stock", "--profile", profile, "--instances", "2", *TINY,
+        "--results", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, text
+    results = sorted(load_session(only_session(tmp_path)), key=lambda r: r.instance)
+    assert [r.status.value for r in results] == ["ok", "ok"]  # placement checked inside
+    assert [r.provenance["cpus_allowed_list"] for r in results] == ["0", "1"]
+    assert all(f"policy: {policy}" in r.provenance["numactl_show"] for r in results)

@@ -149,3 +149,34 @@ def test_a_numactl_capture_alone_is_refused_with_what_it_lacks(machine):
     lscpu = DATA / "topology" / f"{machine}.lscpu"
     code, text = invoke("plan", "intel", "--topology", str(lscpu), "--threads-per-core", "1")
     assert code == 2 and "shows 2 per core" in text
+
+
+def _plan_runs(*args: str) -> list[dict]:
+    return json.loads(_plan(*args, "--format", "json"))["runs"]
+
+
+def test_interleave_under_instances_spans_every_node():
+    runs = _plan_runs("-p", "interleave", "--instances", "2")
+    assert [r["cpuset"] for r in runs] == ["0-8,18-26", "9-17,27-35"]
+    assert all(
+        r["cpuset_mems"] == "0-1" and r["numactl"] == ["numactl", "--interleave=all"] for r in runs
+    )
+
+
+@pytest.mark.parametrize("policy", ["membind", "preferred"])
+def test_a_remote_memory_policy_under_instances_stays_on_the_cells_last_node(policy):
+    runs = _plan_runs("-p", policy, "--instances", "per-node")
+    assert [r["numactl"] for r in runs] == [["numactl", f"--{policy}=1"]] * 2
+    assert [r["cpuset_mems"] for r in runs] == ["0-1", "1"]  # node 0's instance reaches node 1
+
+
+def test_instances_without_a_memory_policy_keep_memory_local():
+    runs = _plan_runs("-p", "tuned", "--instances", "2")
+    assert [r["cpuset_mems"] for r in runs] == ["0", "1"] and all(r["numactl"] == [] for r in runs)
+
+
+def test_cpus_an_instance_split_leaves_idle_are_said():
+    code, text = invoke("plan", "intel", "-p", "tuned", "--instances", "4", "--topology", SEED)
+    assert code == 0 and "leave CPUs 8,17,26,35 idle" in text
+    code, text = invoke("plan", "intel", "-p", "tuned", "--instances", "2", "--topology", SEED)
+    assert code == 0 and "idle" not in text

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from kit.campaign.request import What
+from kit.cpus import format_cpu_list
 from kit.errors import UsageError
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology
 from kit.model.feedback import Feedback
 from kit.model.profiles import Profile, load_profiles, pick
 from kit.model.spec import RunSpec
-from kit.planning.plan import build_plan
+from kit.planning.plan import build_plan, idle_cpus
 from kit.planning.sweep import Grid, grid
 
 
@@ -52,6 +53,21 @@ def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpe
         repeats=what.repeats, engines=engines, only=only,
         looks=what.adaptive.looks if what.adaptive else 1,
     )  # fmt: skip
+
+
+def idle_notes(what: What, topology: Topology) -> list[str]:
+    """The CPUs an instance split leaves idle, said before anything runs: the instances' sum is
+    then the throughput of fewer CPUs than the cell has."""
+    _, profiles, _ = cells_of(what, topology)
+    overrides = what.numactl_overrides()
+    idle = idle_cpus(
+        [p.with_numactl(overrides) for p in profiles], topology, what.selection, what.instances
+    )
+    return [
+        f"note: {name}'s instances leave CPUs {format_cpu_list(cpus)} idle (the split keeps "
+        "whole cores within a node, in equal groups): their sum is not the whole cell's"
+        for name, cpus in idle.items()
+    ]
 
 
 def describe_host(record: Mapping[str, object]) -> str:

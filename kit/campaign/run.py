@@ -22,6 +22,7 @@ from kit.campaign.placing import (
     cells_of,
     describe_host,
     grid_of,
+    idle_notes,
     machines_of,
     place,
     place_fleet,
@@ -176,6 +177,9 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     machines = machines_of(facts, feedback)
     topologies = [(facts[names[0]].topology, names) for names in machines.values()]
     plan = place_fleet(request.what, topologies, first)
+    for topology, names in topologies:
+        for note in idle_notes(request.what, topology):
+            feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
     _check_precision(request.what, facts, plan)
     _check_baseline(plan, request.how.baseline)
     return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))

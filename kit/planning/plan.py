@@ -188,18 +188,23 @@ class _Placed(NamedTuple):
 def _place_cell(
     profile: Profile, topology: Topology, selection: CpuSelection, instances: int | str
 ) -> list[_Placed]:
-    """One profile's runs: a single run, or one per instance group with memory kept local
-    (the container's cpuset.mems)."""
+    """One profile's runs: a single run, or one per instance group, each with memory local to
+    its group (the container's cpuset.mems) unless the profile's memory policy names other
+    nodes: then the policy keeps the meaning it has for the whole cell (``{last_node}`` is the
+    cell's last node, ``all`` every node) and the group's cpuset.mems is widened to them."""
     # One run keeps its cpuset (numactl narrows inside); instances share the CPUs the
     # profile's runs get (node0's: node 0's), each group then its own cpuset.
-    cpuset, cpus, _, _ = resolve_placement(profile, topology, selection)
+    cpuset, cpus, _, cell_numa = resolve_placement(profile, topology, selection)
     groups = split_instances(topology, cpuset if instances == 1 else cpus, instances)
     placed = []
     for group in groups:
-        mems = topology.nodes_of(group) if len(groups) > 1 else None
         g_cpuset, g_cpus, placement, numa = resolve_placement(
             profile, topology, CpuSelection(cpus=group)
         )
+        mems = None
+        if len(groups) > 1:
+            numa = _cell_memory(numa, cell_numa)
+            mems = tuple(sorted({*topology.nodes_of(group), *_policy_nodes(numa, topology)}))
         placed.append(
             _Placed(
                 g_cpuset,
@@ -210,3 +215,33 @@ def _place_cell(
             )
         )
     return placed
+
+
+def _cell_memory(group: NumaPolicy, cell: NumaPolicy) -> NumaPolicy:
+    """The group's numactl with the cell's memory policy (resolved for the cell's CPUs)."""
+    return replace(group, **{k: getattr(cell, k) for k in ("interleave", "membind", "preferred")})
+
+
+def _policy_nodes(numa: NumaPolicy, topology: Topology) -> tuple[int, ...]:
+    """The nodes a memory policy puts memory on (none for localalloc or no policy)."""
+    text = numa.memory_nodes_text
+    if text is None:
+        return ()
+    return topology.node_ids if text == "all" else parse_cpu_list(text)
+
+
+def idle_cpus(
+    profiles: Sequence[Profile], topology: Topology, selection: CpuSelection, instances: int | str
+) -> dict[str, tuple[int, ...]]:
+    """Per profile, the CPUs its cell gets that no instance runs on (an uneven split leaves
+    them idle, and the instances' sum is then not the whole cell's)."""
+    idle = {}
+    for profile in profiles:
+        count = instances if profile.instances is None else profile.instances
+        if count == 1:
+            continue
+        _, cpus, _, _ = resolve_placement(profile, topology, selection)
+        used = {c for group in split_instances(topology, cpus, count) for c in group}
+        if left := tuple(c for c in cpus if c not in used):
+            idle[profile.name] = left
+    return idle
