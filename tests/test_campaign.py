@@ -13,7 +13,7 @@ from kit.campaign.run import execute, prepare
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.errors import ImageNotFound, UsageError
-from kit.judging.gate import Gate
+from kit.judging.gate import Gate, Outcome
 from kit.model.feedback import Quiet
 from kit.model.numa import NumaPolicy
 from kit.model.spec import Limits
@@ -74,7 +74,7 @@ def test_execute_runs_persists_and_returns_typed_runs(tmp_path):
     )  # fmt: skip
     finished = execute(prepared, Quiet())
     assert [r.index for r in finished.runs] == [1, 2, 3, 4] and not finished.failed
-    assert finished.gate_failures is None
+    assert finished.gate is None
     assert len(load_session(finished.folder)) == 4
     meta = json.loads((finished.folder / "session.json").read_text())
     assert set(meta) >= {"hosts", "plan", "argv"} and "host_record" not in meta
@@ -130,7 +130,10 @@ def test_the_gate_fails_a_slower_cell(tmp_path):
     slow = FakeEngine({"stock:default": 5.0}, name="docker")
     gated = request(tmp_path, ("stock",), repeats=3, how={"gate": Gate(first.session_id, 10)})
     finished = execute(prepare(gated, GivenEngines(slow), Quiet()), Quiet())
-    assert finished.gate_failures and "stock:default: 0.50x" in finished.gate_failures[0]
+    (decision,) = finished.gate.decisions
+    assert (
+        decision.outcome is Outcome.failed and "0.50x" in decision.line and not finished.gate.held
+    )
 
 
 @pytest.mark.parametrize(

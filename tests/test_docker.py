@@ -78,18 +78,19 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
 
-    # The gate: 0 against itself, 1 against a fabricated faster baseline session.
+    # The gate: 0 against itself (2 repeats decide within 50%), 1 against a fabricated
+    # baseline session twice as fast.
     code, text = kit(
         "report",
         session.name,
         "--baseline-session",
         session.name,
         "--fail-if-slower",
-        "5",
+        "50",
         "--results",
         str(tmp_path),
     )
-    assert code == 0, text
+    assert code == 0 and "decided" in text, text
     faster = tmp_path / "fabricated-faster"
     faster.mkdir()
     (faster / "session.json").write_text((session / "session.json").read_text())
@@ -97,7 +98,7 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
         for line in (session / "results.jsonl").read_text().splitlines():
             record = json.loads(line)
             if record["images_per_sec"]:
-                record["images_per_sec"] *= 1.5
+                record["images_per_sec"] *= 2.0
             out.write(json.dumps(record) + "\n")
     code, text = kit(
         "report",

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from kit.errors import ConfigError, UsageError
-from kit.judging.gate import GateOn, slower_than
+from kit.judging.gate import Gate, GateOn, Outcome, judge_cells
 from kit.judging.judge import workload_problems
 from kit.judging.parse import Latency, parse_latency_line, parse_output
 from kit.model.flops import FORWARD_FLOP, flop_per_image
@@ -204,11 +204,16 @@ def _result(repeat, rate, p99, cell=1):
 def test_the_gate_on_latency_fails_a_longer_tail_at_the_same_throughput():
     before = [_result(i, 100.0 + i, 20.0 + 0.1 * i) for i in range(3)]
     after = [_result(i, 100.0 + i, 26.0 + 0.1 * i) for i in range(3)]  # p99 30% longer
-    assert slower_than(after, before, 5) == []
-    (failure,) = slower_than(after, before, 5, GateOn.p99)
+
+    def failed(now, then, on=GateOn.throughput):
+        result = judge_cells(now, then, Gate("before", 5, on))
+        return [d.line for d in result.of(Outcome.failed)]
+
+    assert failed(after, before) == []
+    (failure,) = failed(after, before, GateOn.p99)
     assert failure.startswith("stock:default: 0.77x of the baseline session in p99 latency")
-    assert slower_than(before, after, 5, GateOn.p99) == []  # shorter is better
-    assert slower_than(after, before, 5, GateOn.p50) != []
+    assert failed(before, after, GateOn.p99) == []  # shorter is better
+    assert failed(after, before, GateOn.p50) != []
 
 
 def test_inference_tables_show_latency(tmp_path):

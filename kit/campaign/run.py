@@ -41,7 +41,8 @@ from kit.host.facts import BF16_FLAGS, HostFacts, native_bf16
 from kit.host.topology import Topology
 from kit.images.delivery import deliver
 from kit.judging.cells import cell_keys, check_baseline
-from kit.judging.gate import Gate, slower_than
+from kit.judging.gate import Gate, GateResult, judge_cells
+from kit.judging.stats import sequential_confidence
 from kit.model.feedback import Feedback
 from kit.model.profiles import Profile
 from kit.model.results import RunResult
@@ -84,7 +85,7 @@ class Finished:
     planned: int
     runs: tuple[RunResult, ...]
     verified: tuple[dict, ...]
-    gate_failures: tuple[str, ...] | None  # None: no gate asked for
+    gate: GateResult | None  # None: no gate asked for
 
     @property
     def failed(self) -> list[RunResult]:
@@ -267,7 +268,9 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
                 f"make room, then {resume}",
             ) from None
     gate = how.gate
-    failures = tuple(slower_than(runs, prepared.gate_runs, gate.percent, gate.on)) if gate else None
+    adaptive = prepared.request.what.adaptive
+    confidence = sequential_confidence(adaptive.looks) if adaptive else 0.95
+    failures = judge_cells(runs, prepared.gate_runs, gate, confidence=confidence) if gate else None
     return Finished(
         folder.session_id, folder.path, len(plan), tuple(runs), tuple(verified), failures
     )
@@ -311,5 +314,6 @@ def schedule_of(prepared: Prepared) -> Schedule:
     if tuning is not None:
         return tuning.schedule(prepared.plan, baseline)
     if adaptive is not None:
-        return AdaptiveSchedule(adaptive, baseline.split("@", 1)[0])
+        gate = prepared.request.how.gate
+        return AdaptiveSchedule(adaptive, baseline.split("@", 1)[0], gate, prepared.gate_runs)
     return AllAtOnce()

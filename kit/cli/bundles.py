@@ -23,6 +23,7 @@ from kit.cli.common import (
     CONTROL,
     DbOpt,
     EngineOpt,
+    GateUndecidedOpt,
     HostOpt,
     ResultsOpt,
     ResumeOpt,
@@ -37,7 +38,8 @@ from kit.cli.ui import TerminalFeedback
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.errors import RunFailed, UsageError
-from kit.judging.reproduce import DIFF_HEADERS, diff_rows, slower_cells
+from kit.judging.gate import Gate, Undecided, judge_cells
+from kit.judging.reproduce import DIFF_HEADERS, diff_rows
 from kit.reporting.table import tabulate_rows
 from kit.store.bundle import open_bundle
 from kit.store.database import ResultsDB
@@ -164,6 +166,7 @@ def diff(
     second: Annotated[str, typer.Argument(help="Session id (or 'latest') or a bundle file.")],
     tolerance: ToleranceOpt = 5.0,
     fail_if_slower: DiffFailOpt = None,
+    gate_undecided: GateUndecidedOpt = Undecided.fail,
     results: ResultsOpt = Path("results"),
     db: DbOpt = None,
 ) -> None:
@@ -178,8 +181,8 @@ def diff(
     comparison = compare_sessions(a, b, share)
     _show_comparison(comparison)
     if fail_if_slower is not None:
-        failures = slower_cells(comparison.cells, fail_if_slower)
-        gate_status(failures, fail_if_slower, f"in {comparison.there}")
+        gate = Gate(a[0], fail_if_slower, undecided=gate_undecided)
+        gate_status(judge_cells(b[1], a[1], gate, comparison.there), comparison.there)
 
 
 def _show_comparison(comparison) -> None:

@@ -13,7 +13,7 @@ from kit.engines.factory import EngineKind, EngineMaker, SystemEngines
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.inputs import stat_of
-from kit.judging.gate import GateOn
+from kit.judging.gate import GateOn, Undecided
 from kit.model.workload import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
 from kit.reporting.table import Format
 from kit.store.database import ResultsDB
@@ -205,6 +205,14 @@ GateOnOpt = Annotated[
     typer.Option(
         help="What --fail-if-slower compares: throughput, or the per-batch latency p50, p90 "
         "or p99 (lower is better)."
+    ),
+]
+GateUndecidedOpt = Annotated[
+    Undecided,
+    typer.Option(
+        help="What a cell the gate cannot decide does (too few repeats, an interval too wide, "
+        "absent from the baseline, another machine or placement): fail the gate, or pass.",
+        rich_help_panel=CONTROL,
     ),
 ]
 FailIfSlowerOpt = Annotated[

@@ -28,6 +28,7 @@ from kit.errors import KitError, RunFailed, UsageError
 from kit.host.topology import load_topology
 from kit.images.delivery import check_named_images
 from kit.judging.analysis import attribute, scaling
+from kit.judging.gate import GateResult, Outcome, Undecided
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
 from kit.reporting.findings import format_attribution, format_scaling
 from kit.reporting.plan import PlanFormat, format_plan, planned_run
@@ -198,7 +199,7 @@ def _measure(
     show_finished(finished, options)
     if findings and options.fmt in (Format.table, Format.markdown):
         show_findings(finished.runs, options.baseline)
-    exit_status(finished, options.fail_if_slower)
+    exit_status(finished)
 
 
 def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
@@ -226,24 +227,33 @@ def show_finished(finished: Finished, options: MeasureOptions) -> None:
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
 
-def gate_status(
-    failures: tuple[str, ...] | list[str] | None,
-    percent: float | None,
-    than: str = "the baseline session",
-) -> None:
-    """The gate's verdict: RunFailed listing the slower cells, else one line saying it held."""
-    if failures is None:
+def gate_status(result: GateResult | None, than: str = "the baseline session") -> None:
+    """The gate's verdict: RunFailed naming each cell that fails it (slower, or undecided unless
+    --gate-undecided pass), else one line saying it held."""
+    if result is None:
         return
-    if failures:
-        raise RunFailed(
-            f"{len(failures)} cell(s) slower than {than} by more than "
-            f"{percent:g}%: {'; '.join(failures)}"
-        )
-    err.print(f"gate: no cell is more than {percent:g}% slower than {than}")
+    percent, undecided = result.percent, result.of(Outcome.undecided)
+    if result.undecided is Undecided.passed:
+        for d in undecided:
+            err.print(f"gate: undecided, passed as --gate-undecided asks: {d.line}", markup=False)
+    if result.held:
+        passed = len(result.of(Outcome.passed))
+        err.print(f"gate: no cell is more than {percent:g}% slower than {than} ({passed} decided)")
+        return
+    failed = result.of(Outcome.failed)
+    parts = []
+    if failed:
+        lines = "; ".join(d.line for d in failed)
+        parts.append(f"{len(failed)} cell(s) slower than {than} by more than {percent:g}%: {lines}")
+    if undecided and result.undecided is Undecided.fail:
+        lines = "; ".join(d.line for d in undecided)
+        parts.append(f"{len(undecided)} cell(s) undecided: {lines}")
+    hint = "an undecided cell fails the gate: repeat more (--repeats auto), or pass "
+    raise RunFailed(". ".join(parts), None if failed else hint + "--gate-undecided pass")
 
 
-def exit_status(finished: Finished, percent: float | None) -> None:
-    gate_status(finished.gate_failures, percent)
+def exit_status(finished: Finished) -> None:
+    gate_status(finished.gate)
     if finished.failed:
         raise RunFailed(
             f"{len(finished.failed)} of {len(finished.runs)} runs failed or were INVALID",

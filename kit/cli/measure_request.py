@@ -35,6 +35,7 @@ from kit.cli.common import (
     FormatOpt,
     ForwardOpt,
     GateOnOpt,
+    GateUndecidedOpt,
     HostOpt,
     InstancesOpt,
     InterleaveOpt,
@@ -75,7 +76,7 @@ from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.engines.slurm.options import NodeEngine
 from kit.errors import UsageError
-from kit.judging.gate import Gate, GateOn
+from kit.judging.gate import Gate, GateOn, Undecided
 from kit.model.numa import NumaPolicy
 from kit.model.spec import Limits
 from kit.model.workload import (
@@ -169,6 +170,7 @@ class MeasureOptions:
     baseline_session: BaselineSessionOpt = None
     fail_if_slower: FailIfSlowerOpt = None
     gate_on: GateOnOpt = GateOn.throughput
+    gate_undecided: GateUndecidedOpt = Undecided.fail
     partition: PartitionOpt = None
     nodelist: NodelistOpt = None
     slurm_nodes: SlurmNodesOpt = None
@@ -207,7 +209,8 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
                   o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
-        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on), o.allow_concurrent,
+        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided),
+        o.allow_concurrent,
     )  # fmt: skip
     return CampaignRequest(what, where, how)
 

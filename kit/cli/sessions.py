@@ -18,6 +18,7 @@ from kit.cli.common import (
     DbOpt,
     FailIfSlowerOpt,
     GateOnOpt,
+    GateUndecidedOpt,
     ResultsOpt,
     app,
     err,
@@ -29,7 +30,7 @@ from kit.cli.measure import gate_status
 from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.inputs import check_output_file, write_text
-from kit.judging.gate import Gate, GateOn, slower_than
+from kit.judging.gate import Gate, GateOn, Undecided, judge_cells
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import write_html, write_plots
 from kit.reporting.table import Format, check_baseline, render, tabulate_rows
@@ -108,6 +109,7 @@ def report(
     baseline_session: BaselineSessionOpt = None,
     fail_if_slower: FailIfSlowerOpt = None,
     gate_on: GateOnOpt = GateOn.throughput,
+    gate_undecided: GateUndecidedOpt = Undecided.fail,
 ) -> None:
     """Re-render a past session: table, CSV, JSON, or one HTML file with plots.
 
@@ -116,7 +118,7 @@ def report(
     """
     if output is not None:
         check_output_file(output, "--output")
-    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on)
+    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on, gate_undecided)
     gate_runs = gate_baseline(gate, results, db or results / DB_NAME) if gate is not None else None
     stored = load_stored(existing_db(db, results), session)
     found = list(stored.runs)
@@ -147,7 +149,7 @@ def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path |
 
 def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
     if gate is not None and gate_runs is not None:
-        gate_status(slower_than(found, gate_runs, gate.percent, gate.on), gate.percent)
+        gate_status(judge_cells(found, gate_runs, gate))
 
 
 @app.command()

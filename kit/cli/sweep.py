@@ -99,7 +99,7 @@ def sweep(
     show_finished(finished, options)
     if options.fmt in TEXT:
         show_findings(finished.runs, options.baseline)
-    exit_status(finished, options.fail_if_slower)
+    exit_status(finished)
 
 
 BudgetOpt = Annotated[
@@ -168,7 +168,7 @@ def tune(
             show_findings(finished.runs, baseline, found.best)
     if save_profile is not None and found is not None:
         _save(winner_profile(prepared, found.best), found, save_profile)
-    exit_status(finished, None)
+    exit_status(finished)
 
 
 def tune_request(

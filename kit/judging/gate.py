@@ -1,6 +1,11 @@
-"""The regression gate: a session's cells against the same cells of a baseline session, failing
-those significantly slower by more than a percentage: fewer images/sec, or (``--gate-on p50``,
-``p90``, ``p99``) a longer per-batch latency, where lower is better."""
+"""The regression gate: a session's cells against the same cells of a baseline session, each
+with one of three outcomes. **fail**: significantly slower by more than the percentage (fewer
+images/sec, or with ``--gate-on p50|p90|p99`` a longer per-batch latency); **pass**: not that,
+and the interval rules out a slowdown of twice the percentage; **undecided**: the data cannot
+tell (too few repeats, an interval too wide, a cell the baseline lacks, another machine or
+placement).
+Undecided fails the gate unless ``--gate-undecided pass`` says otherwise: a gate that cannot
+measure a regression must not pass it."""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kit.errors import UsageError
-from kit.judging.cells import cells
-from kit.judging.stats import Verdict, compare
+from kit.judging.cells import Cell, cells
+from kit.judging.stats import MIN_REPEATS, Speedup, compare
+from kit.judging.stats import Verdict as StatsVerdict
 from kit.model.results import RunResult
 
 
@@ -24,6 +30,25 @@ class GateOn(StrEnum):
     p99 = "p99"
 
 
+# A pass must rule out a slowdown of twice the gate's percentage: the interval is then narrow
+# enough that such a regression would have failed (detection >= 90% at 3% noise with --repeats
+# auto, benchmarks/gate.py), while equal sessions are not failed for noise they cannot shed.
+RULED_OUT = 2
+
+
+class Outcome(StrEnum):
+    passed = "pass"
+    failed = "fail"
+    undecided = "undecided"
+
+
+class Undecided(StrEnum):
+    """What an undecided cell does to the gate (``--gate-undecided``)."""
+
+    fail = "fail"
+    passed = "pass"
+
+
 @dataclass(frozen=True)
 class Gate:
     """``--baseline-session SESSION --fail-if-slower PERCENT [--gate-on METRIC]``."""
@@ -31,6 +56,7 @@ class Gate:
     session: str
     percent: float
     on: GateOn = GateOn.throughput
+    undecided: Undecided = Undecided.fail
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.percent) or not 0 <= self.percent < 100:
@@ -38,7 +64,11 @@ class Gate:
 
     @classmethod
     def from_options(
-        cls, session: str | None, percent: float | None, on: GateOn = GateOn.throughput
+        cls,
+        session: str | None,
+        percent: float | None,
+        on: GateOn = GateOn.throughput,
+        undecided: Undecided = Undecided.fail,
     ) -> Gate | None:
         if session is None and percent is None:
             if on is not GateOn.throughput:
@@ -50,7 +80,7 @@ class Gate:
             raise UsageError(
                 "--baseline-session and --fail-if-slower go together", "pass both, or neither"
             )
-        return cls(session, percent, on)
+        return cls(session, percent, on, undecided)
 
     def check_baseline(self, runs: Sequence[RunResult]) -> None:
         """The baseline session must have runs to gate against."""
@@ -60,30 +90,116 @@ class Gate:
             )
 
 
-def _samples(cell, on: GateOn) -> list[float]:
+@dataclass(frozen=True)
+class Decision:
+    """One cell's gate outcome, and why, in words a CI log can show."""
+
+    key: str
+    outcome: Outcome
+    why: str
+    repeatable: bool = False  # undecided, and more repeats may decide it
+
+    @property
+    def line(self) -> str:
+        return f"{self.key}: {self.why}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate over every cell: what fails it, given what undecided does."""
+
+    decisions: tuple[Decision, ...]
+    percent: float
+    undecided: Undecided = Undecided.fail
+
+    def of(self, outcome: Outcome) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome is outcome]
+
+    @property
+    def held(self) -> bool:
+        failing = self.of(Outcome.failed)
+        if self.undecided is Undecided.fail:
+            failing += self.of(Outcome.undecided)
+        return not failing
+
+
+def _samples(cell: Cell, on: GateOn) -> list[float]:
     return cell.samples() if on is GateOn.throughput else cell.latencies(on.value)
 
 
-def slower_than(
+def decide(
+    new: Sequence[float], old: Sequence[float], percent: float, confidence: float = 0.95
+) -> tuple[Outcome, Speedup | None]:
+    """Fail: significantly slower, and more than ``percent`` slower; pass: not that, and the
+    interval rules out a slowdown of ``RULED_OUT`` times the percentage; otherwise undecided (an
+    interval too wide to tell; one repeat a side has none at all)."""
+    if len(new) < MIN_REPEATS or len(old) < MIN_REPEATS:
+        return Outcome.undecided, None
+    s = compare(new, old, confidence=confidence)
+    if s.verdict is StatsVerdict.slower and s.ratio < 1 - percent / 100:
+        return Outcome.failed, s
+    if s.low >= 1 - RULED_OUT * percent / 100:
+        return Outcome.passed, s
+    return Outcome.undecided, s
+
+
+def _apart(cell: Cell, base: Cell) -> str | None:
+    """Why two cells of one name cannot be compared: another machine (CPU) or placement."""
+    here, there = cell.first, base.first
+    model = (here.host or {}).get("cpu_model"), (there.host or {}).get("cpu_model")
+    if model[0] and model[1] and model[0] != model[1]:
+        return f"the baseline ran on another CPU ({model[1]}; here {model[0]})"
+    if (here.cpus, here.numactl) != (there.cpus, there.numactl):
+        return (
+            f"the baseline ran on other CPUs or numactl ({there.cpus} {there.numactl}; "
+            f"here {here.cpus} {here.numactl})"
+        )
+    return None
+
+
+def judge_cells(
     current: Sequence[RunResult],
     baseline: Sequence[RunResult],
-    percent: float,
-    on: GateOn = GateOn.throughput,
-) -> list[str]:
-    """Cells significantly slower than the same cell of the baseline session by more than
-    ``percent``, each as a line saying by how much. A latency is compared as its inverse, a
-    speed: baseline latency / this latency, so 0.80x is 25% longer."""
-    before = {(c.first.engine, c.key): _samples(c, on) for c in cells(baseline)}
-    failures = []
+    gate: Gate,
+    than: str = "the baseline session",
+    confidence: float = 0.95,
+) -> GateResult:
+    """Every cell of ``current`` against the same cell of ``baseline``. A latency is compared
+    as its inverse, a speed: baseline latency / this latency, so 0.80x is 25% longer."""
+    earlier = cells(baseline)
+    before = {(c.engine, c.key): c for c in earlier}
+    by_key = {c.key: c for c in earlier}  # another engine's name (a session of another host)
+    decisions = []
     for cell in cells(current):
-        old, new = before.get((cell.first.engine, cell.key)), _samples(cell, on)
-        if not old or not new:
-            continue
-        speedup = compare(new, old) if on is GateOn.throughput else compare(old, new)
-        if speedup.verdict is Verdict.slower and speedup.ratio < 1 - percent / 100:
-            what = "" if on is GateOn.throughput else f" in {on.value} latency"
-            failures.append(
-                f"{cell.key}: {speedup.ratio:.2f}x of the baseline session{what} "
-                f"[{speedup.low:.2f}, {speedup.high:.2f}], more than {percent:g}% slower"
-            )
-    return failures
+        base = before.get((cell.engine, cell.key)) or by_key.get(cell.key)
+        decisions.append(_decide_cell(cell, base, gate, than, confidence))
+    return GateResult(tuple(decisions), gate.percent, gate.undecided)
+
+
+def _decide_cell(cell: Cell, base: Cell | None, gate: Gate, than: str, confidence: float):
+    if base is None:
+        return Decision(cell.key, Outcome.undecided, f"not in {than}: nothing to compare with")
+    if (apart := _apart(cell, base)) is not None:
+        return Decision(cell.key, Outcome.undecided, apart)
+    new, old = _samples(cell, gate.on), _samples(base, gate.on)
+    if gate.on is not GateOn.throughput:  # a latency as a speed: longer is slower
+        new, old = [1 / v for v in new if v], [1 / v for v in old if v]
+    outcome, s = decide(new, old, gate.percent, confidence)
+    if s is None:
+        return Decision(
+            cell.key, Outcome.undecided,
+            f"too few repeats ({len(new)} here, {len(old)} in {than}): one repeat has no "
+            "interval; run 2 or more a side, or --repeats auto", repeatable=len(old) > 1,
+        )  # fmt: skip
+    what = "" if gate.on is GateOn.throughput else f" in {gate.on.value} latency"
+    said = f"{s.ratio:.2f}x of {than}{what} [{s.low:.2f}, {s.high:.2f}]"
+    if outcome is Outcome.failed:
+        return Decision(cell.key, outcome, f"{said}, more than {gate.percent:g}% slower")
+    if outcome is Outcome.passed:
+        return Decision(cell.key, outcome, f"{said}, not more than {gate.percent:g}% slower")
+    return Decision(
+        cell.key, outcome,
+        f"{said}: too wide to rule out {RULED_OUT * gate.percent:g}% slower; repeat more "
+        "(--repeats auto) to decide",
+        repeatable=True,
+    )  # fmt: skip

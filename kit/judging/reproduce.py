@@ -81,18 +81,6 @@ def cell_diffs(
     return diffs
 
 
-def slower_cells(diffs: Sequence[CellDiff], percent: float) -> list[str]:
-    """Cells significantly slower here by more than ``percent`` (``--fail-if-slower``)."""
-    return [
-        f"{d.key}: {d.speedup.ratio:.2f}x of the first session "
-        f"[{d.speedup.low:.2f}, {d.speedup.high:.2f}], more than {percent:g}% slower"
-        for d in diffs
-        if d.speedup is not None
-        and d.speedup.verdict is Verdict.slower
-        and d.speedup.ratio < 1 - percent / 100
-    ]
-
-
 def diff_rows(diffs: Sequence[CellDiff]) -> list[list[str]]:
     def num(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kit.campaign.schedules.budget import MAX_ROUNDS
 from kit.errors import UsageError
 from kit.judging.cells import cells
+from kit.judging.gate import Gate, Outcome, judge_cells
 from kit.judging.stats import MIN_REPEATS, Verdict, compare, sequential_confidence
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
@@ -66,8 +67,13 @@ class Adaptive:
 
 @dataclass(frozen=True)
 class AdaptiveSchedule:
+    """Round by round until every cell is settled; with a gate, also until each cell's gate
+    decision (at the same sequential confidence) is made, or ``max_repeats`` is reached."""
+
     rule: Adaptive
     baseline: str
+    gate: Gate | None = None
+    gate_runs: tuple[RunResult, ...] = ()
 
     def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
         ran = {r.index for r in runs}
@@ -75,9 +81,20 @@ class AdaptiveSchedule:
         if not pending:
             return []
         done = self.rule.settled(runs, self.baseline)
+        open_ = self.gate_open(plan, runs)
         others = {(s.engine, s.key) for s in plan if s.key != self.baseline}
-        if others and others <= set(done):
+        if others and others <= set(done) and not open_:
             return []  # every cell decided: the baseline needs no more repeats either
-        pending = [s for s in pending if (s.engine, s.key) not in done]
+        if self.gate is not None and not open_ and not others:
+            return []  # one cell, its gate decided
+        pending = [s for s in pending if (s.engine, s.key) not in done or s.key in open_]
         first = min((s.repeat for s in pending), default=None)
         return [s for s in pending if s.repeat == first]
+
+    def gate_open(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> set[str]:
+        """Cells whose gate decision more repeats can still make (none without a gate)."""
+        if self.gate is None or not runs:
+            return set()
+        confidence = sequential_confidence(self.rule.looks)
+        result = judge_cells(runs, self.gate_runs, self.gate, confidence=confidence)
+        return {d.key for d in result.of(Outcome.undecided) if d.repeatable}
