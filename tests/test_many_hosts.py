@@ -17,6 +17,7 @@ import pytest
 
 from kit.engines import docker as docker_engine
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN
+from kit.engines.reach import close_ssh_clients
 from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, session_dirs
 from tests.engines import start_dockerd, start_sshd
@@ -169,4 +170,5 @@ def test_an_ssh_host(kit_images, docker_client, kit_containers, tmp_path, monkey
         code, text = invoke("topology", "--host", sshd.url)
         assert code == 0 and "host:" in text, text
     finally:
+        close_ssh_clients()  # as kit does at exit: while their ssh peer is still there
         sshd.stop()

@@ -111,11 +111,12 @@ def _close_at_exit(client: docker.DockerClient) -> None:
     Registered after the client's first request, so this runs before urllib3's finalizers
     (atexit runs last-registered first)."""
     if not _SSH_CLIENTS:
-        atexit.register(_close_ssh_clients)
+        atexit.register(close_ssh_clients)
     _SSH_CLIENTS.add(client)
 
 
-def _close_ssh_clients() -> None:
+def close_ssh_clients() -> None:
+    """Close every ssh:// client kit opened (at exit, or before its ssh peer goes away)."""
     for client in list(_SSH_CLIENTS):
         with contextlib.suppress(OSError, docker.errors.DockerException):
             client.close()
