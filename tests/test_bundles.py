@@ -55,7 +55,7 @@ def test_a_sweeps_recipe_plans_its_cells_with_their_knobs():
 def test_placement_changes_on_another_topology_are_said():
     """A plan made on the 36-CPU c4.8xlarge, placed again on the 2-CPU host."""
     profiles = ("default", "tuned", "node0")
-    what = What(("intel",), profiles, workload=TINY_W)
+    what = What(("intel",), profiles, workload=TINY_W, keep_equivalent=True)  # as a replay
     there = plan_record(place(what, C4, ["docker"]))
     here = place(what, EPYC, ["docker"])
     lines = placement_changes(there, here)

@@ -21,6 +21,7 @@ from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.store.database import ResultsDB
 from kit.store.folder import load_session
+from tests.conftest import invoke_with
 from tests.fakes import C4, EPYC, FakeEngine, GivenEngines
 
 TINY = WorkloadSpec(model=Model.tiny, batch_size=8, num_batches=3, num_warmup_batches=1)
@@ -198,3 +199,35 @@ def test_hosts_are_planned_each_on_its_own_topology(tmp_path):
     prepared = prepare(req, GivenEngines(small, big), Quiet())
     assert [(s.engine, s.cpu_list) for s in prepared.plan] == [("small", "0-1"), ("big", "0-35")]
     assert prepared.machines == {"m1": ("small",), "m2": ("big",)}
+
+
+def _ran(engine) -> list[str]:
+    return list(dict.fromkeys(s.key for s in engine.ran))
+
+
+SIX = {f"{i}:{p}": 10.0 for i in ("stock", "intel") for p in ("default", "tuned", "interleave")}
+
+
+def test_cells_that_cannot_differ_on_the_host_are_measured_once_and_said(tmp_path):
+    one_node = FakeEngine(SIX, name="docker")  # the 2-CPU host: one NUMA node
+    args = ("compare", "stock", "intel", "--repeats", "2", "--results", str(tmp_path / "a"))
+    code, text = invoke_with(one_node, *args)
+    assert code == 0, text
+    assert _ran(one_node) == ["stock:default", "stock:tuned", "intel:default", "intel:tuned"]
+    assert "merged: intel:interleave runs as intel:tuned: this host has one NUMA node" in text
+    assert "intel:tuned stands for intel:interleave too" in text
+    code, text = invoke_with(one_node, *args[:-1], str(tmp_path / "b"), "--baseline",
+                             "intel:interleave")  # fmt: skip
+    assert code == 2 and "runs as intel:tuned" in text and "--keep-equivalent" in text
+    kept = FakeEngine(SIX, name="docker")
+    code, text = invoke_with(kept, *args[:-1], str(tmp_path / "c"), "--keep-equivalent")
+    assert code == 0 and len(_ran(kept)) == 6 and "merged" not in text
+    two_nodes = FakeEngine(SIX, name="docker", topology=C4)
+    code, text = invoke_with(two_nodes, *args[:-1], str(tmp_path / "d"))
+    assert code == 0 and len(_ran(two_nodes)) == 6 and "merged" not in text
+
+
+def test_plan_says_which_cells_it_merged():
+    code, text = invoke_with(FakeEngine(RATES), "plan", "stock", "-p", "tuned", "-p", "interleave")
+    assert code == 0 and "merged: stock:interleave runs as stock:tuned" in text
+    assert "stock:interleave" not in text.split("merged")[-1].split("\n", 1)[1]

@@ -28,6 +28,7 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
         "--repeats",
         "2",
         "--verify",
+        "--keep-equivalent",  # interleave runs as tuned on one node: placed and verified anyway
         "--results",
         str(tmp_path),
         "--format",
@@ -356,3 +357,21 @@ def test_a_memory_policy_under_instances_is_verified_inside_each_container(
     assert [r.status.value for r in results] == ["ok", "ok"]  # placement checked inside
     assert [r.provenance["cpus_allowed_list"] for r in results] == ["0", "1"]
     assert all(f"policy: {policy}" in r.provenance["numactl_show"] for r in results)
+
+
+def test_cells_that_cannot_differ_here_are_measured_once_and_said(
+    kit_images, kit_containers, tmp_path
+):
+    from kit.host.topology import read_host
+
+    host_nodes = len(read_host().node_ids)
+    args = ("compare", "stock", "-p", "tuned", "-p", "interleave", *TINY, "--repeats", "1")
+    code, text = kit(*args, "--results", str(tmp_path))
+    assert code == 0, text
+    runs = load_session(only_session(tmp_path))
+    if host_nodes == 1:  # interleave over one node is no policy: the same runs as tuned
+        assert "merged: stock:interleave runs as stock:tuned" in text
+        assert "stock:tuned stands for stock:interleave too" in text
+        assert [r.key for r in runs] == ["stock:tuned"] and runs[0].stands_for == ("interleave",)
+    else:
+        assert sorted(r.key for r in runs) == ["stock:interleave", "stock:tuned"]

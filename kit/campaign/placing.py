@@ -15,7 +15,7 @@ from kit.model.feedback import Feedback
 from kit.model.profiles import Profile, load_profiles, pick
 from kit.model.spec import RunSpec
 from kit.planning.plan import build_plan, idle_cpus
-from kit.planning.sweep import Grid, grid
+from kit.planning.sweep import Grid, Merged, SweepCell, grid, merge_cells
 
 
 def profiles_of(what: What) -> list[Profile]:
@@ -41,7 +41,47 @@ def cells_of(
     if what.sweep is not None:
         g = grid_of(what, topology)
         return g.images, list(g.profiles), g.pairs
-    return what.images, profiles_of(what), what.pairs
+    merged = equivalents(what, topology)
+    if not merged:
+        return what.images, profiles_of(what), what.pairs
+    gone = {(m.cell.image, m.cell.profile.name) for m in merged}
+    pairs = frozenset((i, p.name) for i in what.images for p in profiles_of(what)) - gone
+    return what.images, profiles_of(what), pairs
+
+
+def equivalents(what: What, topology: Topology) -> list[Merged]:
+    """A compare's cells that run the same on this host as an earlier one (the sweep's rule:
+    placed here, compared as runs), each merged into it; none with --keep-equivalent, for a
+    sweep (its grid merges its own) or a replay (its recipe's cells are the session's)."""
+    if what.keep_equivalent or what.sweep is not None or what.pairs is not None:
+        return []
+    overrides = what.numactl_overrides()
+    cells = [
+        SweepCell(image, (), replace(p.with_numactl(overrides), instances=_instances(what, p)))
+        for image in what.images
+        for p in profiles_of(what)
+    ]
+    if len(cells) < 2:
+        return []
+    _, merged = merge_cells(cells, what.workload, topology, what.selection)
+    return merged
+
+
+def _instances(what: What, profile: Profile) -> int | str:
+    return what.instances if profile.instances is None else profile.instances
+
+
+def merged_lines(what: What, topology: Topology) -> list[str]:
+    """What the merge did, said before anything runs."""
+    return [f"merged: {m.describe()}" for m in equivalents(what, topology)]
+
+
+def _stands_for(what: What, topology: Topology) -> dict[tuple[str, str], tuple[str, ...]]:
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for m in equivalents(what, topology):
+        into = (m.into.image, m.into.profile.name)
+        out[into] = (*out.get(into, ()), m.cell.profile.name)
+    return out
 
 
 def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpec]:
@@ -52,6 +92,7 @@ def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpe
         numactl=what.numactl_overrides(), instances=what.instances, limits=what.limits,
         repeats=what.repeats, engines=engines, only=only,
         looks=what.adaptive.looks if what.adaptive else 1,
+        stands_for=_stands_for(what, topology),
     )  # fmt: skip
 
 

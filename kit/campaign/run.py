@@ -24,6 +24,7 @@ from kit.campaign.placing import (
     grid_of,
     idle_notes,
     machines_of,
+    merged_lines,
     place,
     place_fleet,
     profiles_of,
@@ -179,7 +180,7 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     topologies = [(facts[names[0]].topology, names) for names in machines.values()]
     plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
-        for note in idle_notes(request.what, topology):
+        for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology)]:
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
     _check_precision(request.what, facts, plan)
     _check_baseline(plan, request.how.baseline)
@@ -219,6 +220,13 @@ def _check_memory(limits: Limits, topology: Topology, total_mb: int | None = Non
 
 
 def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
+    merged = {f"{s.image.label}:{name}": s.key for s in plan for name in s.stands_for}
+    if baseline is not None and baseline.split("@", 1)[0] in merged:
+        into = merged[baseline.split("@", 1)[0]]
+        raise UsageError(
+            f"baseline {baseline} runs as {into} on this host (merged: they cannot differ here)",
+            f"pass --baseline {into}, or --keep-equivalent to run both",
+        )
     check_baseline([k for s in plan for k in cell_keys(s.key, s.engine)], baseline)
 
 

@@ -215,6 +215,14 @@ GateUndecidedOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+KeepEquivalentOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Run cells that cannot differ on this host (e.g. interleave and tuned on one NUMA "
+        "node) apart anyway, instead of measuring them once.",
+        rich_help_panel=CONTROL,
+    ),
+]
 FailIfSlowerOpt = Annotated[
     float | None,
     typer.Option(

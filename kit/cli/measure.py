@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.placing import idle_notes, place
+from kit.campaign.placing import idle_notes, merged_lines, place
 from kit.campaign.request import CampaignRequest
 from kit.campaign.run import Finished, execute, prepare
 from kit.cli.common import (
@@ -169,7 +169,7 @@ def plan(
     host = load_topology(topology, threads_per_core) if topology else maker.this_host()
     kinds = [k.value for k in dict.fromkeys(request.where.kinds)]
     runs = [planned_run(s) for s in place(request.what, host, kinds)]
-    for note in idle_notes(request.what, host):
+    for note in [*merged_lines(request.what, host), *idle_notes(request.what, host)]:
         err.print(note, markup=False)
     refs = request.what.image_refs
     if any(r.flavor is None for r in refs):  # a flavor is kit's own: nothing to ask an engine

@@ -134,6 +134,7 @@ def make_result(
         docker_run=docker_run,
         workload=workload_record(spec),
         latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
+        stands_for=spec.stands_for,
     )
 
 

@@ -79,6 +79,7 @@ class RunResult:
     knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
     looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.judging.stats)
     latency_ms: dict | None = None  # per-batch p50/p90/p99 and how many batches; kit's workload
+    stands_for: tuple[str, ...] = ()  # profiles merged into this cell: they run the same here
 
     def latency(self, percentile: str) -> float | None:
         """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""
@@ -150,4 +151,5 @@ class RunResult:
         data["command"] = tuple(data["command"])
         data["steps"] = tuple(data.get("steps", ()))
         data["knobs"] = dict(data.get("knobs") or [])
+        data["stands_for"] = tuple(data.get("stands_for") or ())
         return cls(**data)

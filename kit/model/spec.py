@@ -82,6 +82,8 @@ class RunSpec:
     looks: int = 1  # how often the cell's interval is looked at (adaptive repeats: every round)
     engine: str = "docker"  # which engine runs it (a session may compare engines)
     limits: Limits = field(default_factory=Limits)
+    # The other profiles this cell stands for: they run the same on this host (merged).
+    stands_for: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.cpus:
@@ -152,6 +154,7 @@ def spec_json(spec: RunSpec) -> dict:
         **{k: getattr(spec, k) for k in ("cell", "instance", "instances", "repeat", "looks",
                                          "engine")},
         "limits": {"memory": spec.limits.memory, "pids": spec.limits.pids},
+        "stands_for": list(spec.stands_for),
     }  # fmt: skip
 
 
@@ -173,4 +176,5 @@ def spec_from_json(data: dict) -> RunSpec:
         nodes=tuple(data["nodes"]), cell=data["cell"], instance=data["instance"],
         instances=data["instances"], repeat=data["repeat"], looks=data["looks"],
         engine=data["engine"], limits=Limits(**data["limits"]),
+        stands_for=tuple(data.get("stands_for") or ()),
     )  # fmt: skip

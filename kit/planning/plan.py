@@ -118,6 +118,7 @@ def build_plan(
     engines: Sequence[str] = ("docker",),
     only: frozenset[tuple[str, str]] | None = None,
     looks: int = 1,
+    stands_for: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> list[RunSpec]:
     """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
     in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
@@ -160,7 +161,9 @@ def build_plan(
                         workload=size, effective_cpus=run.cpus, mems=run.mems,
                         memory_nodes=run.memory_nodes, nodes=topology.nodes_of(run.cpus),
                         cell=cell + 1, instance=instance, instances=len(runs), repeat=repeat,
-                        engine=engine, **common,
+                        engine=engine,
+                        stands_for=(stands_for or {}).get((image.label, run.profile.name), ()),
+                        **common,
                     )
                 )  # fmt: skip
     return plan

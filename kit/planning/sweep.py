@@ -182,6 +182,19 @@ def grid(
     names = tuple(dict.fromkeys(name for c in every for name, _ in c.values))
     # Variables that act only on OpenMP: KMP_*, OMP_*, and user knobs that say so.
     openmp = (*OPENMP_VARIABLES, *(k.knob.target for k in knobs if k.knob.acts is Acts.openmp))
+    kept, merged = merge_cells(every, workload, topology, selection, openmp)
+    return Grid(names, tuple(kept), tuple(merged), total - len(every))
+
+
+def merge_cells(
+    every: Sequence[SweepCell],
+    workload: WorkloadSpec,
+    topology: Topology,
+    selection: CpuSelection,
+    openmp: tuple[str, ...] = OPENMP_VARIABLES,
+) -> tuple[list[SweepCell], list[Merged]]:
+    """The cells that can differ on this host, and each one merged into the first that runs
+    the same (placed here, compared as runs): a sweep's, and a compare's images x profiles."""
     kept: dict[tuple, SweepCell] = {}
     merged = []
     for cell in every:
@@ -193,7 +206,7 @@ def grid(
             merged.append(Merged(cell, into, reason))
         else:
             kept[key] = cell
-    return Grid(names, tuple(kept.values()), tuple(merged), total - len(every))
+    return list(kept.values()), merged
 
 
 def _runs_of(cell: SweepCell, workload, topology, selection) -> list[RunSpec]:

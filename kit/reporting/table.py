@@ -251,6 +251,7 @@ def render(
         text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
     else:
         text = compact_table(names, body)
+    notes += _merged_notes(results)
     if notes:
         text += "\n\n" + "\n".join(notes)
     if best:
@@ -259,6 +260,16 @@ def render(
             cells_, headers=BEST_HEADERS, tablefmt=tablefmt, disable_numparse=True
         )
     return text
+
+
+def _merged_notes(results: Sequence[RunResult]) -> list[str]:
+    """A cell that stands for others (merged: they run the same on this host) says which."""
+    merged = {(r.image, r.profile): r.stands_for for r in results if r.stands_for}
+    return [
+        f"{image}:{profile} stands for {', '.join(f'{image}:{o}' for o in others)} too: "
+        "they run the same on this host, so it was measured once (--keep-equivalent runs both)"
+        for (image, profile), others in merged.items()
+    ]
 
 
 def compact_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
