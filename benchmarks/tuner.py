@@ -1,6 +1,8 @@
 """How well kit tune does on a real grid: a recorded ResNet-50 sweep of this host (every cell, 3
 repeats) replayed many times with its measured noise. Prints, per strategy and budget, the tuned
-best's true speed as a fraction of the grid's best, and its runs as a fraction of the grid's.
+best's true speed as a fraction of the grid's best, and its runs as a fraction of the grid's;
+then the bias of the speedup a tune reports for its best (mean reported minus the best's true
+speedup) from the search's own runs and from the confirmation's fresh runs, and what those cost.
 
     .venv/bin/python benchmarks/tuner.py [--grid FILE] [--replays 200]
     .venv/bin/python benchmarks/tuner.py --record results/SESSION   # write a grid file from a sweep
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kit.campaign.schedules.budget import MAX_ROUNDS, AllAtOnce, Budget, wall_s
+from kit.campaign.schedules.confirm import CONFIRM_REPEATS, Confirmed, confirmed_outcome
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race, outcome
 from kit.campaign.simulate import run_schedule, simulated_plan
@@ -92,6 +95,33 @@ def replay(
     return fractions, spent
 
 
+def bias(cells: list[dict], strategy: str, budget: int, seeds: int, cv: float):
+    """(search's bias, confirmed bias, mean confirmation runs): reported minus true speedup of
+    the reported best over the baseline, averaged over seeded replays."""
+    true = {c["key"]: statistics.median(c["samples"]) for c in cells}
+    keys = [c["key"] for c in cells]
+    searched, confirmed, extra = [], [], []
+    for seed in range(seeds):
+        rounds = (3 if strategy == "grid" else MAX_ROUNDS) + CONFIRM_REPEATS
+        plan = plan_of(cells, rounds)
+        search = {
+            "grid": AllAtOnce(Budget(runs=budget)),
+            "race": Race(tuple(keys), keys[0], Budget(runs=budget)),
+            "model": ModelSearch(tuple(keys), keys[0], Budget(runs=budget)),
+        }[strategy]
+        schedule = Confirmed(search, keys[0])
+        runs = run_schedule(schedule, plan, true, cv, seed)
+        early, fresh = schedule.split(plan, runs)
+        cut = schedule.cut(plan)
+        found = outcome([s for s in plan if s.repeat < cut], keys[0], search, early)
+        final = confirmed_outcome(found, schedule, plan, runs)
+        for got, into in ((found, searched), (final, confirmed)):
+            if got.speedup is not None:
+                into.append(got.speedup.ratio - true[got.best] / true[keys[0]])
+        extra.append(len(fresh))
+    return statistics.fmean(searched), statistics.fmean(confirmed), statistics.fmean(extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=Path, default=GRID)
@@ -121,6 +151,13 @@ def main() -> None:
         p5 = float(np.percentile(fractions, 5))
         print(f"{strategy:<8}  {budget:>6}  {statistics.fmean(fractions):>19.1%}  {p5:>6.1%}  "
               f"{statistics.fmean(spent) / grid_runs:>14.2f}")  # fmt: skip
+    noise = args.cv if args.cv is not None else 0.03
+    print(f"\nbias of the reported speedup at cv {noise:.0%} (goal |bias| <= 1% after):")
+    print("strategy  budget  search's own  confirmed  confirmation runs")
+    for strategy, budget in (("race", grid_runs), ("race", len(cells)), ("grid", grid_runs),
+                             ("model", len(cells))):  # fmt: skip
+        before, after, extra = bias(cells, strategy, budget, args.replays, noise)
+        print(f"{strategy:<8}  {budget:>6}  {before:>+12.1%}  {after:>+9.1%}  {extra:>17.1f}")
 
 
 if __name__ == "__main__":

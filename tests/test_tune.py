@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from kit.campaign.schedules.budget import AllAtOnce, Budget, check_budget
+from kit.campaign.schedules.budget import MAX_ROUNDS, AllAtOnce, Budget, check_budget
+from kit.campaign.schedules.confirm import CONFIRM_REPEATS
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race, outcome
 from kit.campaign.simulate import RESNET50_CV, run_schedule, simulated_plan
@@ -172,8 +173,12 @@ def test_tune_finds_the_best_within_its_budget_and_saves_it(tmp_path):
     saved = tmp_path / "best.toml"
     code, text, engine = tune(tmp_path, "--budget", "8runs", "--save-profile", str(saved))
     assert code == 0, text
-    assert len(engine.ran) == 8
-    assert "Best: intel:intra=2 inter=2: 1.84x" in text and "It took 8 runs" in text
+    searched = [s for s in engine.ran if s.repeat < MAX_ROUNDS]  # the rest confirm the best
+    confirmed = [s for s in engine.ran if s.repeat >= MAX_ROUNDS]
+    assert len(searched) == 8 and len(confirmed) == 4 * CONFIRM_REPEATS  # 3 best + baseline
+    assert "intel:default" in {s.key for s in confirmed}
+    assert "Best: intel:intra=2 inter=2: 1.84x" in text and "It took 20 runs" in text
+    assert "From 12 fresh runs of the search's best cells" in text
     assert "intel:interleave runs as intel:tuned" in text  # seeds merged on one node
     assert "Ladder from baseline to best" in text
     assert 'intra_op = "2"' in saved.read_text()
@@ -187,7 +192,8 @@ def test_tune_finds_the_best_within_its_budget_and_saves_it(tmp_path):
 def test_tune_with_the_model_strategy(tmp_path):
     code, text, engine = tune(tmp_path, "--budget", "8runs", "--strategy", "model")
     assert code == 0, text
-    assert len(engine.ran) == 8 and "Best: intel:" in text and "over intel:default" in text
+    assert len([s for s in engine.ran if s.repeat < MAX_ROUNDS]) == 8
+    assert "Best: intel:" in text and "over intel:default" in text and "fresh runs" in text
 
 
 @pytest.mark.parametrize(

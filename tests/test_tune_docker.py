@@ -7,6 +7,8 @@ import sqlite3
 
 import pytest
 
+from kit.campaign.schedules.budget import MAX_ROUNDS
+from kit.campaign.schedules.confirm import CONFIRM_REPEATS
 from kit.store.folder import load_session
 from tests.conftest import TINY, json_rows, only_session, session_dirs
 from tests.conftest import invoke as kit
@@ -47,8 +49,9 @@ def test_a_tune_of_intel_then_its_winner_rerun_by_compare(kit_images, kit_contai
     assert code == 0, text
     (session,) = session_dirs(tmp_path / "tune")
     runs = load_session(session)
-    assert len(runs) == 8 and all(r.ok for r in runs)
-    assert "Best: intel:" in text and "It took 8 runs" in text
+    searched = [r for r in runs if r.repeat < MAX_ROUNDS]  # the last repeats confirm the best
+    assert len(searched) == 8 and len(runs) == 8 + 4 * CONFIRM_REPEATS and all(r.ok for r in runs)
+    assert "Best: intel:" in text and "It took 20 runs" in text and "fresh runs" in text
     assert "intel:interleave runs as intel:tuned" in text  # one NUMA node here
     assert "[best-intel]" in saved.read_text()
     code, text = kit(

@@ -11,6 +11,7 @@ import typer
 from kit.campaign.request import CampaignRequest
 from kit.campaign.run import execute, prepare, winner_profile
 from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
+from kit.campaign.schedules.confirm import CONFIRM_REPEATS, confirmed_outcome
 from kit.campaign.schedules.race import outcome
 from kit.campaign.schedules.tuning import Strategy, Tuning
 from kit.cli.common import app, engine_maker, err, out
@@ -160,7 +161,12 @@ def tune(
     show_finished(finished, options)
     baseline = prepared.plan[0].key
     schedule = tuning.schedule(prepared.plan, baseline)
-    found = outcome(prepared.plan, baseline, schedule, finished.runs)
+    searched, _ = schedule.split(prepared.plan, finished.runs)
+    cut = schedule.cut(prepared.plan)
+    search_plan = [s for s in prepared.plan if s.repeat < cut]
+    found = outcome(search_plan, baseline, schedule.search, searched)
+    if found is not None:
+        found = confirmed_outcome(found, schedule, prepared.plan, finished.runs)
     if found is not None:  # with --format json/csv on stdout, the answer goes to stderr
         (out if options.fmt in TEXT else err).print("\n" + format_outcome(found, baseline),
                                                     markup=False)  # fmt: skip
@@ -177,7 +183,8 @@ def tune_request(
 ) -> CampaignRequest:  # fmt: skip
     """A sweep seeded with the built-in profiles, planned for as many rounds as a race may take
     (the grid strategy: three repeats), its runs chosen by ``tuning``."""
-    repeats = "3" if tuning.strategy is Strategy.grid else str(MAX_ROUNDS)
+    search = 3 if tuning.strategy is Strategy.grid else MAX_ROUNDS
+    repeats = str(search + CONFIRM_REPEATS)  # the last ones confirm the search's best
     request = sweep_request(replace(options, repeats=repeats), knob, where, knobs_file)
     seeds = tuple(load_profiles())  # the built-in profiles; the base's grid beside them
     what = replace(request.what, sweep=replace(request.what.sweep, seeds=seeds))

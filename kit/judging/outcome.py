@@ -24,3 +24,7 @@ class Outcome:
     minutes: float
     tied: tuple[str, ...]  # cells still racing that the best could not be told apart from
     dropped: tuple[Dropped, ...]
+    # Confirmed by fresh runs: the search's own best and speedup, for comparison.
+    searched_best: str | None = None
+    searched_speedup: Speedup | None = None
+    confirm_runs: int = 0

@@ -56,6 +56,14 @@ def format_outcome(found: Outcome, baseline: str) -> str:
     else:
         text, verdict = _speedup(found.speedup)
         lines = [f"Best: {found.best}: {text} over {baseline}, {verdict}"]
+    if found.searched_best is not None:
+        told = (f"{found.searched_speedup.ratio:.2f}x"
+                if found.searched_speedup is not None else "no speedup")  # fmt: skip
+        lines.append(
+            f"From {found.confirm_runs} fresh runs of the search's best cells and the baseline; "
+            f"the search's own figures said {found.searched_best} at {told} (chosen by the same "
+            "runs, so flattered by their noise)."
+        )
     lines.append(f"It took {found.runs} runs, {found.minutes:.1f} min of runs.")
     if found.tied:
         lines.append(f"Not told apart from the best: {', '.join(found.tied)}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kit.campaign.schedules.budget import AllAtOnce, Budget, Schedule
+from kit.campaign.schedules.confirm import Confirmed
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race
 from kit.model.spec import RunSpec
@@ -28,7 +29,11 @@ class Tuning:
     def describe(self) -> str:
         return f"{self.strategy.value} within {self.budget.describe()}"
 
-    def schedule(self, plan: Sequence[RunSpec], baseline: str) -> Schedule:
+    def schedule(self, plan: Sequence[RunSpec], baseline: str) -> Confirmed:
+        """The search, then its best cells confirmed by fresh runs (the plan's last repeats)."""
+        return Confirmed(self.search(plan, baseline), baseline)
+
+    def search(self, plan: Sequence[RunSpec], baseline: str) -> Schedule:
         keys = tuple(dict.fromkeys(s.key for s in plan))
         if self.strategy is Strategy.grid:
             return AllAtOnce(self.budget)
