@@ -71,6 +71,14 @@ def plan_of(cells: list[dict], rounds: int) -> list[_Spec]:
             for s in simulated_plan([c["key"] for c in cells], rounds)]  # fmt: skip
 
 
+def _search(strategy: str, keys: list[str], budget: int):
+    return {
+        "grid": AllAtOnce(Budget(runs=budget)),
+        "race": Race(tuple(keys), keys[0], Budget(runs=budget)),
+        "model": ModelSearch(tuple(keys), keys[0], Budget(runs=budget)),
+    }[strategy]
+
+
 def replay(
     cells: list[dict], strategy: str, budget: int, seeds: int, cv: float | None = None
 ) -> tuple[list, list]:
@@ -83,11 +91,7 @@ def replay(
     for seed in range(seeds):
         rounds = 3 if strategy == "grid" else MAX_ROUNDS
         plan = plan_of(cells, rounds)
-        schedule = {
-            "grid": AllAtOnce(Budget(runs=budget)),
-            "race": Race(tuple(keys), keys[0], Budget(runs=budget)),
-            "model": ModelSearch(tuple(keys), keys[0], Budget(runs=budget)),
-        }[strategy]
+        schedule = _search(strategy, keys, budget)
         runs = run_schedule(schedule, plan, true, cv, seed)
         found = outcome(plan, keys[0], schedule, runs)
         fractions.append(true[found.best] / best)
@@ -104,11 +108,7 @@ def bias(cells: list[dict], strategy: str, budget: int, seeds: int, cv: float):
     for seed in range(seeds):
         rounds = (3 if strategy == "grid" else MAX_ROUNDS) + CONFIRM_REPEATS
         plan = plan_of(cells, rounds)
-        search = {
-            "grid": AllAtOnce(Budget(runs=budget)),
-            "race": Race(tuple(keys), keys[0], Budget(runs=budget)),
-            "model": ModelSearch(tuple(keys), keys[0], Budget(runs=budget)),
-        }[strategy]
+        search = _search(strategy, keys, budget)
         schedule = Confirmed(search, keys[0])
         runs = run_schedule(schedule, plan, true, cv, seed)
         early, fresh = schedule.split(plan, runs)

@@ -149,11 +149,17 @@ def build_plan(
         if only is None or (image.label, runs[0].profile.name) in only
         for engine in engines
     ]
-    plan: list[RunSpec] = []
     common = {"timeout_s": timeout_s, "looks": looks, "limits": limits or Limits()}
+    return _interleaved(grid, repeats, topology, stands_for or {}, common)
+
+
+def _interleaved(grid, repeats: int, topology: Topology, stands_for, common) -> list[RunSpec]:
+    """Every cell of the grid once per repeat, in interleaved order, an instance a spec."""
+    plan: list[RunSpec] = []
     for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
         for cell in order:
             image, runs, size, engine = grid[cell]
+            merged = stands_for.get((image.label, runs[0].profile.name), ())
             for instance, run in enumerate(runs, 1):
                 plan.append(
                     RunSpec(
@@ -161,9 +167,7 @@ def build_plan(
                         workload=size, effective_cpus=run.cpus, mems=run.mems,
                         memory_nodes=run.memory_nodes, nodes=topology.nodes_of(run.cpus),
                         cell=cell + 1, instance=instance, instances=len(runs), repeat=repeat,
-                        engine=engine,
-                        stands_for=(stands_for or {}).get((image.label, run.profile.name), ()),
-                        **common,
+                        engine=engine, stands_for=merged, **common,
                     )
                 )  # fmt: skip
     return plan
