@@ -1,5 +1,6 @@
 """A tune's best, confirmed: after the search, its best cells and the baseline run again, fresh
-and interleaved, and the reported best and its speedup come from those runs alone. The search's
+and interleaved; the reported speedup comes from those runs alone, for the search's leader
+unless the fresh runs find another finalist significantly faster. The search's
 own figures favour whichever cell its noise flattered (the winner's curse: with 16 cells at
 3-15% noise the best-looking one is the luckiest as often as the fastest). Pure: the plan's last
 ``CONFIRM_REPEATS`` repeats are the confirmation's, so a resumed tune knows which runs are which.
@@ -58,23 +59,30 @@ class Confirmed:
         first = min((s.repeat for s in pending), default=None)
         return [s for s in pending if s.repeat == first]
 
-    def finalists(self, searched: Sequence[RunResult]) -> set[str]:
-        """The search's best cells by geometric mean, and the baseline."""
+    def ranked(self, searched: Sequence[RunResult]) -> list[str]:
+        """The search's best cells by geometric mean, best first (the baseline apart)."""
         means = _geomeans(searched)
         ranked = sorted((k for k in means if k != self.baseline), key=lambda k: -means[k])
-        return {*ranked[: self.top], self.baseline}
+        return ranked[: self.top]
+
+    def finalists(self, searched: Sequence[RunResult]) -> set[str]:
+        return {*self.ranked(searched), self.baseline}
 
 
 def confirmed_outcome(found: Outcome, schedule: Confirmed, plan, runs) -> Outcome:
     """The search's outcome with its best and speedup taken from the confirmation runs only
     (the search's stay beside them)."""
-    _, fresh = schedule.split(plan, runs)
+    searched, fresh = schedule.split(plan, runs)
     samples = {c.key: c.samples() for c in cells(fresh) if c.samples()}
-    rivals = [k for k in samples if k != schedule.baseline]
+    rivals = [k for k in schedule.ranked(searched) if k in samples]
     if not rivals:
         return found
-    logs = {k: statistics.fmean(math.log(v) for v in samples[k]) for k in rivals}
-    best = max(rivals, key=logs.__getitem__)
+    # The search's leader stays the best unless the fresh runs find another finalist
+    # significantly faster: choosing by the fresh runs' own luck would bring the curse back.
+    best = rivals[0]
+    for other in rivals[1:]:
+        if compare(samples[other], samples[best]).verdict is Verdict.faster:
+            best = other
     base = samples.get(schedule.baseline)
     speedup = compare(samples[best], base) if base else None
     tied = tuple(
