@@ -75,7 +75,7 @@ def test_compare_with_a_failed_run_exits_non_zero_and_keeps_the_rest(fake, tmp_p
         str(tmp_path),
     )
     assert code == 1
-    assert "1 of 4 runs failed" in text
+    assert "1 of 4 runs were not ok" in text
     (session,) = session_dirs(tmp_path)
     assert len((session / "results.jsonl").read_text().splitlines()) == 4
 
@@ -183,7 +183,7 @@ def test_a_run_whose_placement_differs_is_invalid(monkeypatch, tmp_path):
     engine = FakeEngine({"stock:interleave": 7.0}, tamper=tamper)
     code, text = invoke_with(engine, "run", "stock", "-p", "interleave", "--results", str(tmp_path))
     assert code == 1
-    assert "1 of 1 runs failed or were INVALID" in text
+    assert "1 of 1 runs were not ok (failed, INVALID or disturbed)" in text
     (session,) = session_dirs(tmp_path)
     record = json.loads((session / "results.jsonl").read_text())
     assert record["status"] == "INVALID"

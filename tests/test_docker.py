@@ -375,3 +375,28 @@ def test_cells_that_cannot_differ_here_are_measured_once_and_said(
         assert [r.key for r in runs] == ["stock:tuned"] and runs[0].stands_for == ("interleave",)
     else:
         assert sorted(r.key for r in runs) == ["stock:interleave", "stock:tuned"]
+
+
+def test_a_run_beside_a_cpu_hog_is_disturbed_and_a_quiet_one_is_not(
+    kit_images, kit_containers, tmp_path
+):
+    import subprocess
+    import sys
+
+    args = ("run", "stock", "--profile", "tuned", "--cpus", "1", *TINY)
+    code, text = kit(*args, "--results", str(tmp_path / "quiet"))
+    assert code == 0, text
+    (quiet,) = load_session(only_session(tmp_path / "quiet"))
+    assert quiet.status.value == "ok" and quiet.disturbance is not None
+    hog = subprocess.Popen(  # another program busy on the run's own CPU
+        [sys.executable, "-c", "import os; os.sched_setaffinity(0, {1})\nwhile True: pass"]
+    )
+    try:
+        code, text = kit(*args, "--results", str(tmp_path / "hogged"))
+    finally:
+        hog.kill()
+        hog.wait()
+    (hogged,) = load_session(only_session(tmp_path / "hogged"))
+    assert code == 1 and hogged.status.value == "disturbed", text
+    assert hogged.disturbance > 0.3 > quiet.disturbance
+    assert "other work took" in text and "--keep-disturbed" in text

@@ -51,6 +51,7 @@ class What:
     profile_set: tuple[Profile, ...] = ()
     allow_emulated: bool = False  # bf16 on a CPU without avx512_bf16 or amx_bf16
     keep_equivalent: bool = False  # run cells that cannot differ on the host apart anyway
+    keep_disturbed: bool = False  # count runs other work disturbed, as ok
 
     def __post_init__(self) -> None:
         if self.sweep is not None and len(self.profiles) != 1:

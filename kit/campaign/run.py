@@ -310,6 +310,7 @@ def _run(prepared: Prepared, folder, previous, feedback: Feedback) -> tuple[list
                 runs,
                 prepared.host_records,
                 machine_of,
+                keep_disturbed=prepared.request.what.keep_disturbed,
             )
         verified = run_verify(plan, engine, folder, listener) if how.verify else []
     return runs if how.measure else [], verified

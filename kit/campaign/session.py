@@ -150,13 +150,16 @@ def run_session(
     previous: Sequence[RunResult] = (),
     host_records: Mapping[str, dict] | None = None,
     machine_of: Mapping[str, str] | None = None,
+    keep_disturbed: bool = False,
 ) -> list[RunResult]:
     """Run every spec not already in ``previous``. A failed run is recorded and the session goes
     on; each result is on disk before the next run starts. ``machine_of`` maps an engine to the
     machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
     the machines run at once. ``host_records`` holds each engine's host record for provenance. On an
     interrupt every engine stops what it is running, and the interrupt goes on up."""
-    runner = _Runner(len(plan), engine, folder, listener, baseline, previous, host_records or {})
+    runner = _Runner(
+        len(plan), engine, folder, listener, baseline, previous, host_records or {}, keep_disturbed
+    )
     done = {r.index for r in previous}
     by_machine: dict[str, list[RunSpec]] = {}
     for spec in plan:
@@ -173,12 +176,13 @@ def run_session(
 class _Runner:
     """A session's runs in progress: each machine's cells in turn, each result kept as it comes."""
 
-    def __init__(self, total, engine, folder, listener, baseline, previous, records) -> None:
+    def __init__(self, total, engine, folder, listener, baseline, previous, records, keep) -> None:
         self.total, self.engine, self.folder, self.listener = total, engine, folder, listener
         self.baseline, self.host_records = baseline, records
         self.results: list[RunResult] = sorted(previous, key=lambda r: r.index)
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
+        self.keep_disturbed = keep  # --keep-disturbed: a disturbed run counts as ok
 
     def stop(self) -> None:
         self.cancelled.set()
@@ -206,7 +210,9 @@ class _Runner:
         utilization = sampler.result() if isinstance(sampler, Sampler) else None
         host = self.host_records.get(spec.engine)
         rerun = docker_run_line(spec, self.folder.session_id)
-        result = make_result(spec, outcome, utilization, host, rerun)
+        result = make_result(
+            spec, outcome, utilization, host, rerun, keep_disturbed=self.keep_disturbed
+        )
         with self.lock:
             self.folder.record(result)
             self.results.append(result)

@@ -155,7 +155,8 @@ def replay(
     err.print(f"results: {done.finished.folder} (a replay of {done.comparison.there})")
     if done.finished.failed:
         raise RunFailed(
-            f"{len(done.finished.failed)} of {len(done.finished.runs)} runs failed or were INVALID",
+            f"{len(done.finished.failed)} of {len(done.finished.runs)} runs were not ok "
+            "(failed, INVALID or disturbed)",
             f"see the logs in {done.finished.folder}",
         )
 

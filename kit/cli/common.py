@@ -215,6 +215,14 @@ GateUndecidedOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+KeepDisturbedOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Count runs whose CPUs other work took more than 15% of (status disturbed, out of "
+        "verdicts by default) as ok.",
+        rich_help_panel=CONTROL,
+    ),
+]
 KeepEquivalentOpt = Annotated[
     bool,
     typer.Option(

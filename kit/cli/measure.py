@@ -256,6 +256,7 @@ def exit_status(finished: Finished) -> None:
     gate_status(finished.gate)
     if finished.failed:
         raise RunFailed(
-            f"{len(finished.failed)} of {len(finished.runs)} runs failed or were INVALID",
+            f"{len(finished.failed)} of {len(finished.runs)} runs were not ok (failed, INVALID "
+            "or disturbed)",
             f"see the status column and the logs in {finished.folder}",
         )

@@ -39,6 +39,7 @@ from kit.cli.common import (
     HostOpt,
     InstancesOpt,
     InterleaveOpt,
+    KeepDisturbedOpt,
     KeepEquivalentOpt,
     LocalallocOpt,
     MaxRepeatsOpt,
@@ -136,6 +137,7 @@ class MeasureOptions:
     allocator: AllocatorOpt = Allocator.system
     allow_emulated: AllowEmulatedOpt = False
     keep_equivalent: KeepEquivalentOpt = False
+    keep_disturbed: KeepDisturbedOpt = False
     workload: WorkloadOpt = Workload.kit
     workload_dir: WorkloadDirOpt = None
     timeout: TimeoutOpt = 3600.0
@@ -204,7 +206,7 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
         tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
         selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
         repeats, o.timeout, adaptive=adaptive, allow_emulated=o.allow_emulated,
-        keep_equivalent=o.keep_equivalent,
+        keep_equivalent=o.keep_equivalent, keep_disturbed=o.keep_disturbed,
     )  # fmt: skip
     slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
                           o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip

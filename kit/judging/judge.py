@@ -15,9 +15,20 @@ from kit.planning.placement import placement_problems
 from kit.workload.models import PRECISION_POLICIES
 
 NUMACTL_REFUSED = "Operation not permitted"
+KEEPS_NUMBER = (Status.ok, Status.invalid, Status.disturbed)  # shown, never a verdict's
+# A run whose CPUs gave more than this share of their time to other work is disturbed. On the
+# 2-CPU development host a quiet run measured at most DISTURBED_QUIET_MAX, a run beside a CPU
+# hog on the same CPUs far above (tests/test_docker.py).
+DISTURBED_SHARE = 0.15
 
 
-def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Status, str | None]:
+def judge(
+    spec: RunSpec,
+    outcome: RunOutcome,
+    parsed: ParsedOutput,
+    utilization: Utilization | None = None,
+    keep_disturbed: bool = False,
+) -> tuple[Status, str | None]:
     """A run's status and, when it is not ok, why (with the output's last lines)."""
     tail = parsed.tail_text()
     numa = spec.profile.numa
@@ -51,7 +62,27 @@ def judge(spec: RunSpec, outcome: RunOutcome, parsed: ParsedOutput) -> tuple[Sta
     problems = workload_problems(spec, parsed.provenance or {})
     if problems:
         return Status.invalid, "the run is not what was asked: " + "; ".join(problems)
+    share = disturbance(spec, parsed.cpu_s, utilization)
+    if share is not None and share > DISTURBED_SHARE and not keep_disturbed:
+        return Status.disturbed, (
+            f"other work took {share:.0%} of the run's CPUs (their busy time less the run's "
+            "own): run on a quiet host (see what else runs), or pass --keep-disturbed to count it"
+        )
     return Status.ok, None
+
+
+def disturbance(spec: RunSpec, cpu_s: float | None, utilization: Utilization | None):
+    """The share of the run's CPUs' time other work took over the sampled window: their busy
+    CPU-seconds less the workload's own CPU seconds, over their capacity. None when the
+    workload did not say its CPU time or the host was not sampled."""
+    if cpu_s is None or utilization is None or not utilization.times_s:
+        return None
+    cpus = [c for c in (spec.effective_cpus or spec.cpus) if c < len(utilization.busy)]
+    times = utilization.times_s
+    intervals = [t - p for p, t in zip((0.0, *times[:-1]), times, strict=True)]
+    busy = sum(utilization.busy[c][i] / 100 * dt for c in cpus for i, dt in enumerate(intervals))
+    capacity = len(cpus) * times[-1]
+    return round(max(0.0, busy - cpu_s) / capacity, 4) if capacity > 0 else None
 
 
 def workload_problems(spec: RunSpec, provenance: dict) -> list[str]:
@@ -92,12 +123,13 @@ def make_result(
     host: dict | None = None,
     docker_run: str = "",
     parsed: ParsedOutput | None = None,
+    keep_disturbed: bool = False,
 ) -> RunResult:
     """Judge the run on its log, parsed here in one streaming pass unless ``parsed`` already
     holds it. ``docker_run`` is the line that reruns it by hand, for its record."""
     if parsed is None:
         parsed = read_output(outcome.log_path)
-    status, error = judge(spec, outcome, parsed)
+    status, error = judge(spec, outcome, parsed, utilization, keep_disturbed)
     return RunResult(
         index=spec.index,
         image=spec.image.label,
@@ -109,7 +141,7 @@ def make_result(
         env=dict(spec.environment()),
         status=status,
         # An INVALID run keeps its number (shown, never used as a cell's or a baseline's).
-        images_per_sec=parsed.images_per_sec if status in (Status.ok, Status.invalid) else None,
+        images_per_sec=parsed.images_per_sec if status in KEEPS_NUMBER else None,
         started=outcome.started.isoformat(),
         ended=outcome.ended.isoformat(),
         exit_code=outcome.exit_code,
@@ -135,6 +167,7 @@ def make_result(
         workload=workload_record(spec),
         latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
         stands_for=spec.stands_for,
+        disturbance=disturbance(spec, parsed.cpu_s, utilization),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kit.errors import ParseError
-from kit.workload import PROVENANCE_PREFIX
+from kit.workload import CPU_PREFIX, PROVENANCE_PREFIX
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
 STEP_LINE = re.compile(
@@ -27,6 +27,8 @@ INTELAI_LINE = re.compile(rf"Throughput:\s*{_NUM}\s*images/sec")
 LATENCY_LINE = re.compile(
     rf"^\s*latency ms:\s*p50\s+{_NUM}\s+p90\s+{_NUM}\s+p99\s+{_NUM}\s*\((\d+) batches\)"
 )
+# kit's workload, last: its own CPU seconds.
+CPU_LINE = re.compile(rf"^{re.escape(CPU_PREFIX)}{_NUM}\s*$")
 TAIL_LINES = 15
 
 
@@ -59,6 +61,7 @@ class ParsedOutput:
     provenance: dict | None = None
     tail: tuple[str, ...] = field(default=())
     latency: Latency | None = None
+    cpu_s: float | None = None  # the workload process's own CPU seconds, when it says
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -93,6 +96,11 @@ def parse_latency_line(line: str) -> Latency | None:
     return Latency(float(p50), float(p90), float(p99), int(batches))
 
 
+def parse_cpu_line(line: str) -> float | None:
+    match = CPU_LINE.match(line)
+    return float(match.group(1)) if match else None
+
+
 def parse_intelai_line(line: str) -> float | None:
     match = INTELAI_LINE.search(line)
     return float(match.group(1)) if match else None
@@ -125,7 +133,7 @@ def parse_provenance_line(line: str) -> dict | None:
 
 def parse_output(lines: Iterable[str]) -> ParsedOutput:
     """Read a whole output once; the last total (or IntelAI throughput) wins."""
-    total = intelai = latency = None
+    total = intelai = latency = cpu = None
     steps: list[Step] = []
     provenance = None
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -138,6 +146,8 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
             total = value
         elif (found := parse_latency_line(line)) is not None:
             latency = found
+        elif (value := parse_cpu_line(line)) is not None:
+            cpu = value
         elif (value := parse_intelai_line(line)) is not None:
             intelai = value
         elif provenance is None and (record := parse_provenance_line(line)) is not None:
@@ -148,7 +158,7 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
         rate, source = intelai, "intelai"
     else:
         rate, source = None, None
-    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail), latency)
+    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail), latency, cpu)
 
 
 def require_throughput(parsed: ParsedOutput) -> float:

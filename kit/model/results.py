@@ -20,6 +20,8 @@ class Status(StrEnum):
     invalid = "INVALID"  # it ran, but not where or how it asked to: the number is not the cell's
     failed = "failed"
     timed_out = "timed out"
+    # It ran as asked, but other work took a share of its CPUs: out of verdicts, like INVALID.
+    disturbed = "disturbed"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class RunResult:
     looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.judging.stats)
     latency_ms: dict | None = None  # per-batch p50/p90/p99 and how many batches; kit's workload
     stands_for: tuple[str, ...] = ()  # profiles merged into this cell: they run the same here
+    # The share of the run's CPUs' time other work took (busy less the workload's own CPU
+    # time, over the sampled window); None where it is not measured.
+    disturbance: float | None = None
 
     def latency(self, percentile: str) -> float | None:
         """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""

@@ -42,6 +42,7 @@ class RowStatus(StrEnum):
     invalid = "INVALID"
     failed = "failed"
     timed_out = "timed out"
+    disturbed = "disturbed"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import preload, provenance
+from . import CPU_PREFIX, preload, provenance
 from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
 from .train import run
 
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     provenance.emit(record)
 
     run(tf, args)
+    own = os.times()
+    print(f"{CPU_PREFIX}{own.user + own.system:.3f}", flush=True)
     return 0
 
 
