@@ -50,3 +50,19 @@ def test_a_run_beyond_the_share_is_disturbed_out_of_verdicts_unless_kept():
     assert row.status is RowStatus.disturbed
     kept = _judged(spec, _busy(100), keep=True)
     assert kept.status is Status.ok and kept.disturbance == 0.6
+
+
+def test_a_busy_host_is_said_before_the_first_run_and_waited_for_when_asked():
+    from kit.campaign.quiet import POLL_S, busy_note, check_quiet
+
+    assert busy_note(5.0, 0.0) is None and busy_note(60.0, 0.0) and busy_note(5.0, 12.0)
+    said: list[str] = []
+    feedback = type("Say", (), {"say": staticmethod(said.append)})()
+    readings = iter([(90.0, 0.0), (70.0, 0.0), (4.0, 0.0)])
+    slept: list[float] = []
+    check_quiet(feedback, 60.0, read=lambda: next(readings), sleep=slept.append)
+    assert slept == [POLL_S, POLL_S] and said == ["waiting up to 60 s for a quiet host (90% busy)"]
+    said.clear()
+    check_quiet(feedback, None, read=lambda: (90.0, 0.0), sleep=slept.append)
+    assert len(said) == 1 and "the host is busy before the first run (90%" in said[0]
+    assert "--wait-quiet" in said[0]

@@ -400,3 +400,4 @@ def test_a_run_beside_a_cpu_hog_is_disturbed_and_a_quiet_one_is_not(
     assert code == 1 and hogged.status.value == "disturbed", text
     assert hogged.disturbance > 0.3 > quiet.disturbance
     assert "other work took" in text and "--keep-disturbed" in text
+    assert "the host is busy before the first run" in text  # said before it ran

@@ -52,6 +52,7 @@ class What:
     allow_emulated: bool = False  # bf16 on a CPU without avx512_bf16 or amx_bf16
     keep_equivalent: bool = False  # run cells that cannot differ on the host apart anyway
     keep_disturbed: bool = False  # count runs other work disturbed, as ok
+    wait_quiet: float | None = None  # seconds to wait for a quiet host before the first run
 
     def __post_init__(self) -> None:
         if self.sweep is not None and len(self.profiles) != 1:

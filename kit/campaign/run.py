@@ -29,6 +29,7 @@ from kit.campaign.placing import (
     place_fleet,
     profiles_of,
 )
+from kit.campaign.quiet import check_quiet
 from kit.campaign.recipe import recipe_json
 from kit.campaign.request import CampaignRequest, What
 from kit.campaign.schedules.adaptive import AdaptiveSchedule
@@ -260,6 +261,8 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
             f"results in {folder.path}"
         )
         resume = f"finish it with the same command plus --resume {folder.session_id}"
+        if any(e.samples_host for e in prepared.engines.values()):
+            check_quiet(feedback, prepared.request.what.wait_quiet)
         try:
             runs, verified = _run(prepared, folder, previous, feedback)
         except KeyboardInterrupt:

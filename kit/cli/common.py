@@ -223,6 +223,15 @@ KeepDisturbedOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+WaitQuietOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0, max=86400,
+        help="Before the first run, wait up to this many seconds for the host to be quiet "
+        "(otherwise a busy host is only said).",
+        rich_help_panel=CONTROL,
+    ),
+]  # fmt: skip
 KeepEquivalentOpt = Annotated[
     bool,
     typer.Option(

@@ -138,7 +138,7 @@ PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How t
 # What plan leaves out: it starts nothing, so nothing of results, resume, images or the gate.
 PLAN_DROPS = ("baseline", "fmt", "wide", "results", "host", "build_missing", "allow_concurrent",
               "resume", "db", "verify", "pull", "registry", "baseline_session",
-              "fail_if_slower")  # fmt: skip
+              "fail_if_slower", "gate_undecided", "keep_disturbed", "wait_quiet")  # fmt: skip
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 

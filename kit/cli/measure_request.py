@@ -68,6 +68,7 @@ from kit.cli.common import (
     TimeLimitOpt,
     TimeoutOpt,
     VerifyOpt,
+    WaitQuietOpt,
     WarmupOpt,
     WorkloadDirOpt,
     WorkloadOpt,
@@ -138,6 +139,7 @@ class MeasureOptions:
     allow_emulated: AllowEmulatedOpt = False
     keep_equivalent: KeepEquivalentOpt = False
     keep_disturbed: KeepDisturbedOpt = False
+    wait_quiet: WaitQuietOpt = None
     workload: WorkloadOpt = Workload.kit
     workload_dir: WorkloadDirOpt = None
     timeout: TimeoutOpt = 3600.0
@@ -207,6 +209,7 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
         selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
         repeats, o.timeout, adaptive=adaptive, allow_emulated=o.allow_emulated,
         keep_equivalent=o.keep_equivalent, keep_disturbed=o.keep_disturbed,
+        wait_quiet=o.wait_quiet,
     )  # fmt: skip
     slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
                           o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip

@@ -55,3 +55,9 @@ class Sampler:
         cpus = max((len(s) for s in self._samples), default=0)
         busy = tuple(tuple(s[c] if c < len(s) else 0.0 for s in self._samples) for c in range(cpus))
         return Utilization(tuple(self._times), busy)
+
+
+def host_busy(seconds: float = 0.5) -> tuple[float, float]:
+    """The host's CPUs' busy % and the hypervisor's steal % over ``seconds``, now."""
+    times = psutil.cpu_times_percent(interval=seconds)
+    return 100.0 - times.idle - getattr(times, "iowait", 0.0), getattr(times, "steal", 0.0)
