@@ -15,23 +15,24 @@ from tests.fakes import provenance_for, workload_output
 from tests.test_workloads import _spec
 
 
-def _busy(percent: float, seconds: int = 10, cpus: int = 2) -> Utilization:
+def _busy(percent: float, seconds: int = 30, cpus: int = 2) -> Utilization:
     times = tuple(float(t) for t in range(1, seconds + 1))
     return Utilization(times, tuple(tuple(percent for _ in times) for _ in range(cpus)))
 
 
 def test_the_share_other_work_took_is_busy_time_less_the_runs_own():
-    spec = _spec()  # CPUs 0-1
-    assert disturbance(spec, 20.0, _busy(100)) == 0.0  # both CPUs busy, all of it the run's
-    assert disturbance(spec, 10.0, _busy(100)) == 0.5  # half of their time was someone else's
-    assert disturbance(spec, 25.0, _busy(100)) == 0.0  # never below nothing
+    spec = _spec()  # CPUs 0-1, 30 s sampled
+    assert disturbance(spec, 60.0, _busy(100)) == 0.0  # both CPUs busy, all of it the run's
+    assert disturbance(spec, 30.0, _busy(100)) == 0.5  # half of their time was someone else's
+    assert disturbance(spec, 75.0, _busy(100)) == 0.0  # never below nothing
+    assert disturbance(spec, 5.0, _busy(100, seconds=10)) is None  # too short to tell
     assert disturbance(spec, None, _busy(100)) is None  # the workload did not say
     assert disturbance(spec, 10.0, None) is None  # the host was not sampled
 
 
 def _judged(spec, utilization, keep=False):
     prov = provenance_for(spec)
-    lines = [*workload_output(10.0, prov, batch_size=8).splitlines(), "kit-cpu-seconds: 8.0"]
+    lines = [*workload_output(10.0, prov, batch_size=8).splitlines(), "kit-cpu-seconds: 24.0"]
     now = datetime.now(UTC)
     return make_result(spec, RunOutcome(now, now, 0, Path("/x.log")), utilization,
                        parsed=parse_output(lines), keep_disturbed=keep)  # fmt: skip
@@ -40,9 +41,9 @@ def _judged(spec, utilization, keep=False):
 def test_a_run_beyond_the_share_is_disturbed_out_of_verdicts_unless_kept():
     spec = _spec()
     assert parse_output(["kit-cpu-seconds: 8.0"]).cpu_s == 8.0
-    quiet = _judged(spec, _busy(45))  # 9 CPU-s busy, 8 of them the run's own: 5%
+    quiet = _judged(spec, _busy(45))  # 27 CPU-s busy, 24 of them the run's own: 5%
     assert quiet.status is Status.ok and quiet.disturbance == 0.05
-    hogged = _judged(spec, _busy(100))  # 20 CPU-s busy, 8 the run's: 60% someone else's
+    hogged = _judged(spec, _busy(100))  # 60 CPU-s busy, 24 the run's: 60% someone else's
     assert hogged.status is Status.disturbed and hogged.disturbance == 0.6 > DISTURBED_SHARE
     assert "other work took 60% of the run's CPUs" in hogged.error
     assert hogged.images_per_sec == 10.0 and cells([hogged])[0].samples() == []
