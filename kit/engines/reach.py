@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import json
 import os
-import weakref
 from pathlib import Path
 
 import docker
@@ -102,7 +101,9 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-_SSH_CLIENTS: weakref.WeakSet = weakref.WeakSet()
+# Held, not weakly: a client left in a reference cycle would otherwise leave the set before exit
+# while its connection pool, and the pool's finalizer, live on.
+_SSH_CLIENTS: list[docker.DockerClient] = []
 
 
 def _close_at_exit(client: docker.DockerClient) -> None:
@@ -112,7 +113,7 @@ def _close_at_exit(client: docker.DockerClient) -> None:
     (atexit runs last-registered first)."""
     if not _SSH_CLIENTS:
         atexit.register(close_ssh_clients)
-    _SSH_CLIENTS.add(client)
+    _SSH_CLIENTS.append(client)
 
 
 def close_ssh_clients() -> None:
