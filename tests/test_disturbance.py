@@ -67,3 +67,23 @@ def test_a_busy_host_is_said_before_the_first_run_and_waited_for_when_asked():
     check_quiet(feedback, None, read=lambda: (90.0, 0.0), sleep=slept.append)
     assert len(said) == 1 and "the host is busy before the first run (90%" in said[0]
     assert "--wait-quiet" in said[0]
+
+
+def test_the_system_state_that_moves_numbers_is_read_from_the_probe():
+    from kit.host.facts import describe_system, system_state
+
+    raw = {"boost": "1", "smt": "on", "thp": "always [madvise] never",
+           "loadavg": "0.52 0.40 0.31 1/234 5678"}  # fmt: skip
+    assert system_state(raw) == {
+        "boost": "on",
+        "smt": "on",
+        "thp": "madvise",
+        "load": "0.52 0.40 0.31",
+    }
+    intel = system_state({"no_turbo": "1"})  # intel_pstate says it the other way round
+    assert intel["boost"] == "off" and intel["smt"] == intel["thp"] == "not readable"
+    line = describe_system({"governor": "performance", **system_state(raw), "kernel": "6.1"})
+    assert (
+        line
+        == "governor performance, boost on, SMT on, THP madvise, kernel 6.1, load 0.52 0.40 0.31"
+    )

@@ -278,6 +278,7 @@ def test_doctor_checks_engine_images_and_numactl(kit_images):
     assert "numactl -i all with SYS_NICE: applies" in text
     assert "numactl -i all without SYS_NICE: refused as expected" in text
     assert "image stock" in text and "user kit" in text
+    assert "system: governor" in text and ", SMT " in text and ", load " in text
 
 
 def _restart_docker_engine() -> None:

@@ -12,6 +12,7 @@ import docker.errors
 from kit.engines.container import SCRATCH
 from kit.engines.podman import describe
 from kit.errors import KitError
+from kit.host.facts import describe_system, local_facts
 from kit.model.flavors import Flavor, image_tag
 
 
@@ -47,6 +48,7 @@ def run_checks(engine) -> Iterator[Check]:
         f"cgroup v{info.get('CgroupVersion', '?')} ({info.get('CgroupDriver', '?')}), "
         f"{info.get('NCPU')} CPUs",
     )
+    yield _system_check()
     seccomp = any("seccomp" in opt for opt in info.get("SecurityOptions", []))
     yield Check(
         "ok" if seccomp else "warn",
@@ -119,3 +121,15 @@ def _numactl_check(client, image_id: str, cap_add, expect_ok: bool, extra=None) 
     if expect_ok:
         return Check("FAIL", name, f"refused ({output}): memory-policy profiles will be INVALID")
     return Check("warn", name, "applies without the capability: seccomp is not confining")
+
+
+def _system_check() -> Check:
+    """This host's state that moves numbers (recorded with every run): a warning where it may
+    add noise, a line either way."""
+    record = local_facts().record
+    load = str(record.get("load", "")).split()
+    cpus = int(record.get("logical_cpus") or 1)
+    busy = bool(load) and load[0].replace(".", "", 1).isdigit() and float(load[0]) > cpus / 2
+    saving = str(record.get("governor")) in ("powersave", "conservative")
+    status = "warn" if busy or saving else "ok"
+    return Check(status, "system", describe_system(record))

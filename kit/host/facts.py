@@ -89,8 +89,34 @@ def facts_from_probe(raw: dict, hostname: str, allowed: tuple[int, ...] | None =
         "memory_mb": parse_meminfo_total_mb(raw.get("meminfo", "")),
         "governor": raw.get("governor") or "not readable",
         "boot_id": raw.get("boot_id") or None,
+        **system_state(raw),
     }
     return HostFacts(topology, record)
+
+
+def system_state(raw: dict) -> dict[str, object]:
+    """Turbo (boost), SMT, transparent huge pages and the load average, as the probe read them:
+    what moves numbers between sessions besides the settings. Pure."""
+    boost = {"1": "on", "0": "off"}.get(str(raw.get("boost", "")))
+    if boost is None:  # intel_pstate says it the other way round
+        boost = {"0": "on", "1": "off"}.get(str(raw.get("no_turbo", "")), "not readable")
+    thp = re.search(r"\[(\w+)\]", str(raw.get("thp", "")))
+    load = str(raw.get("loadavg", "")).split()[:3]
+    return {
+        "boost": boost,
+        "smt": raw.get("smt") or "not readable",
+        "thp": thp.group(1) if thp else "not readable",
+        "load": " ".join(load) if len(load) == 3 else "not readable",
+    }
+
+
+def describe_system(record: dict) -> str:
+    """One line of the system state a host record holds."""
+    return (
+        f"governor {record.get('governor', '?')}, boost {record.get('boost', '?')}, SMT "
+        f"{record.get('smt', '?')}, THP {record.get('thp', '?')}, kernel "
+        f"{record.get('kernel', '?')}, load {record.get('load', '?')}"
+    )
 
 
 def parse_probe_output(text: str) -> dict:

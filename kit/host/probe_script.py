@@ -54,6 +54,12 @@ def collect():
         "governor": (_read(SYSFS + "/cpu/cpu0/cpufreq/scaling_governor") or "").strip(),
         "kernel": os.uname().release,
         "boot_id": (_read("/proc/sys/kernel/random/boot_id") or "").strip(),
+        # The system state that moves numbers: turbo, SMT, transparent huge pages, load.
+        "boost": (_read(SYSFS + "/cpu/cpufreq/boost") or "").strip(),
+        "no_turbo": (_read(SYSFS + "/cpu/intel_pstate/no_turbo") or "").strip(),
+        "smt": (_read(SYSFS + "/cpu/smt/control") or "").strip(),
+        "thp": (_read("/sys/kernel/mm/transparent_hugepage/enabled") or "").strip(),
+        "loadavg": (_read("/proc/loadavg") or "").strip(),
     }
 
 
