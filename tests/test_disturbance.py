@@ -57,6 +57,7 @@ def test_a_busy_host_is_said_before_the_first_run_and_waited_for_when_asked():
     from kit.campaign.quiet import POLL_S, busy_note, check_quiet
 
     assert busy_note(5.0, 0.0) is None and busy_note(60.0, 0.0) and busy_note(5.0, 12.0)
+    assert "2 other container(s) running" in busy_note(5.0, 0.0, others=2)
     said: list[str] = []
     feedback = type("Say", (), {"say": staticmethod(said.append)})()
     readings = iter([(90.0, 0.0), (70.0, 0.0), (4.0, 0.0)])

@@ -14,14 +14,15 @@ QUIET_STEAL = 5.0  # % stolen by the hypervisor
 POLL_S = 5.0
 
 
-def busy_note(busy: float, steal: float) -> str | None:
+def busy_note(busy: float, steal: float, others: int = 0) -> str | None:
     """The one line a busy host gets, or None when it is quiet."""
-    if busy <= QUIET_BUSY and steal <= QUIET_STEAL:
+    if busy <= QUIET_BUSY and steal <= QUIET_STEAL and not others:
         return None
+    running = f", {others} other container(s) running" if others else ""
     return (
         f"note: the host is busy before the first run ({busy:.0f}% of its CPUs, steal "
-        f"{steal:.0f}%): runs beside other work are noisy or disturbed; close that work, or "
-        "pass --wait-quiet SECONDS to wait for it"
+        f"{steal:.0f}%{running}): runs beside other work are noisy or disturbed; close that "
+        "work, or pass --wait-quiet SECONDS to wait for it"
     )
 
 
@@ -30,15 +31,16 @@ def check_quiet(
     wait_s: float | None,
     read: Callable[[], tuple[float, float]] = host_busy,
     sleep: Callable[[float], None] = time.sleep,
+    others: Callable[[], int] = lambda: 0,
 ) -> None:
     """Say whether the host is busy; with ``wait_s``, first wait up to that long for quiet."""
     busy, steal = read()
     waited = 0.0
-    while wait_s and busy_note(busy, steal) and waited < wait_s:
+    while wait_s and busy_note(busy, steal, others()) and waited < wait_s:
         if waited == 0:
             feedback.say(f"waiting up to {wait_s:g} s for a quiet host ({busy:.0f}% busy)")
         sleep(POLL_S)
         waited += POLL_S
         busy, steal = read()
-    if note := busy_note(busy, steal):
+    if note := busy_note(busy, steal, others()):
         feedback.say(note + (f" (waited {waited:g} s)" if waited else ""))

@@ -261,8 +261,11 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
             f"results in {folder.path}"
         )
         resume = f"finish it with the same command plus --resume {folder.session_id}"
-        if any(e.samples_host for e in prepared.engines.values()):
-            check_quiet(feedback, prepared.request.what.wait_quiet)
+        here = [e for e in prepared.engines.values() if e.samples_host]
+        if here:
+            holders = [e.images for e in here if e.images is not None]
+            check_quiet(feedback, prepared.request.what.wait_quiet,
+                        others=lambda: sum(h.others_running() for h in holders))  # fmt: skip
         try:
             runs, verified = _run(prepared, folder, previous, feedback)
         except KeyboardInterrupt:

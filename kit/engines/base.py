@@ -38,6 +38,9 @@ class ImageHolder(Protocol):
     def pull_as(self, name: str, image_id: str, reference: str) -> bool:
         """Pull ``name``; when it is the image ``image_id``, name it ``reference``."""
 
+    def others_running(self) -> int:
+        """Running containers that are not kit's (other work on the engine's host)."""
+
 
 class Engine(Protocol):
     name: str

@@ -201,6 +201,13 @@ class DockerEngine:
         image.tag(*parse_repository_tag(reference))
         return True
 
+    def others_running(self) -> int:
+        try:
+            running = self.client.containers.list()
+        except (docker.errors.DockerException, RequestException):
+            return 0
+        return sum(1 for c in running if LABEL_MANAGED not in (c.labels or {}))
+
     def _await_engine(self) -> str | None:
         """Wait (up to RECONNECT_S) for the engine to answer, as after a daemon restart; the
         client's connection pool reconnects by itself. Returns why it did not, or None."""
