@@ -12,6 +12,7 @@ import pytest
 from kit.host.facts import native_bf16, parse_cpuinfo
 from kit.store.database import ResultsDB
 from kit.store.folder import load_session
+from kit.workload import WORKLOAD_VERSION, steady
 from tests.conftest import TINY, json_rows, only_session
 from tests.conftest import invoke as kit
 
@@ -113,6 +114,33 @@ def test_tf_cnn_benchmarks_from_the_reference_checkout(kit_images, kit_container
     assert result.provenance["allocator"]["loaded"] == ["jemalloc"]
     log = Path(result.log_path).read_text()
     assert "total images/sec:" in log and "--num_intra_threads=2" in " ".join(result.command)
+
+
+def test_the_warmup_runs_until_the_step_time_settles_or_as_told(kit_images, kit_containers,
+                                                               tmp_path):  # fmt: skip
+    """One session, two cells: the warmup until settled (the default) and a fixed one, each
+    run's warmup and timed batches in its record."""
+    code, text = kit(
+        "sweep", "stock", "-p", "default", "--knob", "warmup=auto,2", "--model", "tiny",
+        "--batch-size", "8", "--num-batches", "6", "--repeats", "1", "--results", str(tmp_path),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, text
+    runs = {r.knobs["warmup"]: r for r in load_session(only_session(tmp_path))}
+    auto, fixed = runs["auto"], runs["2"]
+    assert auto.ok and fixed.ok
+    w = auto.warmup
+    assert w["mode"] == "auto" and len(w["step_seconds"]) == w["batches"]
+    assert w["settled"] is steady.settled(w["step_seconds"])
+    if w["settled"]:  # it stopped at the first settled window
+        assert not steady.settled(w["step_seconds"][:-1])
+    else:  # or at a bound
+        assert w["batches"] == steady.MAX_BATCHES or w["seconds"] >= steady.MAX_SECONDS
+    assert "--num_warmup_batches=auto" in auto.command
+    assert fixed.warmup["mode"] == "fixed" and fixed.warmup["batches"] == 2
+    for run in (auto, fixed):
+        assert len(run.step_seconds) == 6 and run.trend is not None
+        assert run.provenance["workload_version"] == WORKLOAD_VERSION
 
 
 EVERY_MODEL = r"""

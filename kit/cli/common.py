@@ -55,14 +55,16 @@ ProfileOpt = Annotated[
 PresetOpt = Annotated[
     Preset,
     typer.Option(
-        help="quick: resnet50 training, batch 32, 10+2 batches. seed: the experiment's batch "
-        "128, 30+10. latency: inference, batch 1, 50+5. throughput: inference, batch 32, 20+3."
+        help="quick: resnet50 training, batch 32, 10 batches. seed: the experiment's batch "
+        "128, 30 batches. latency: inference, batch 1, 50 batches. throughput: inference, batch "
+        "32, 20 batches. Each after a warmup until the step time settles."
     ),
 ]
 ModelOpt = Annotated[Model | None, typer.Option(help="Overrides the preset's model.")]
 BatchOpt = Annotated[int | None, typer.Option(help="Overrides the preset's batch size.")]
 BatchesOpt = Annotated[int | None, typer.Option(help="Timed batches (overrides the preset).")]
-WarmupOpt = Annotated[int | None, typer.Option(help="Untimed warmup batches.")]
+_WARMUP = "Untimed warmup batches: auto (until the step time settles) or N, a fixed number."
+WarmupOpt = Annotated[str | None, typer.Option(help=_WARMUP, metavar="auto|N")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="How to print the table.")]
 DataFormatOpt = Annotated[DataFormat, typer.Option(help="Tensor layout.")]
 ForwardOpt = Annotated[bool, typer.Option(hidden=True, help="The same as --mode infer.")]

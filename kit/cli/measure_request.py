@@ -90,6 +90,7 @@ from kit.model.workload import (
     Preset,
     Workload,
     WorkloadSpec,
+    warmup_of,
 )
 from kit.planning.placement import CpuSelection, parse_instances
 from kit.reporting.table import Format
@@ -189,9 +190,10 @@ class MeasureOptions:
 
 def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
     """The options as the core's typed request (each value checked as it is built)."""
+    warmup = None if o.num_warmup_batches is None else warmup_of(o.num_warmup_batches)
     workload = WorkloadSpec.from_preset(
         o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
-        num_warmup_batches=o.num_warmup_batches, data_format=o.data_format,
+        num_warmup_batches=warmup, data_format=o.data_format,
         mode=Mode.infer if o.forward_only else o.mode, precision=o.precision,
         allocator=o.allocator, workload=o.workload, workload_dir=o.workload_dir,
     )  # fmt: skip

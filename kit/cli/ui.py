@@ -76,13 +76,23 @@ class RunDisplay:
             if r.ok:
                 self.console.print(
                     f"  ok      {name}: {r.images_per_sec:.2f} images/sec on CPUs "
-                    f"{r.effective_cpus} (threads {r.threads})",
+                    f"{r.effective_cpus} (threads {r.threads}{warmup_text(r.warmup)})",
                     markup=False,
                 )
             else:
                 self.console.print(
                     f"  {r.status.value.upper():7} {name}: {r.error}", markup=False, style="red"
                 )
+
+
+def warmup_text(warmup: dict | None) -> str:
+    """How a run warmed up, as its progress line says it: batches, seconds, whether settled."""
+    if not warmup:
+        return ""
+    unsettled = warmup.get("mode") == "auto" and not warmup.get("settled")
+    return f"; warmup {warmup.get('batches')} batches, {warmup.get('seconds', 0):.0f} s" + (
+        ", not settled" if unsettled else ""
+    )
 
 
 class BuildDisplay:

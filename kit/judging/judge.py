@@ -173,6 +173,8 @@ def make_result(
         latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
         stands_for=spec.stands_for,
         disturbance=disturbance(spec, parsed.cpu_s, utilization),
+        warmup=parsed.warmup,
+        step_seconds=parsed.step_seconds,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kit.errors import ParseError
-from kit.workload import CPU_PREFIX, PROVENANCE_PREFIX
+from kit.workload import CPU_PREFIX, PROVENANCE_PREFIX, STEP_SECONDS_PREFIX, WARMUP_PREFIX
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
 STEP_LINE = re.compile(
@@ -62,6 +62,8 @@ class ParsedOutput:
     tail: tuple[str, ...] = field(default=())
     latency: Latency | None = None
     cpu_s: float | None = None  # the workload process's own CPU seconds, when it says
+    warmup: dict | None = None  # kit's workload: the warmup it ran (kit_workload.train.warm_up)
+    step_seconds: tuple[float, ...] = ()  # kit's workload: every timed batch's seconds
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -121,19 +123,39 @@ def parse_peak_output(lines) -> dict | None:
     return None
 
 
-def parse_provenance_line(line: str) -> dict | None:
-    if not line.startswith(PROVENANCE_PREFIX):
+def _json_after(prefix: str, line: str) -> object:
+    if not line.startswith(prefix):
         return None
     try:
-        record = json.loads(line[len(PROVENANCE_PREFIX) :])
+        return json.loads(line[len(prefix) :])
     except json.JSONDecodeError:
         return None
+
+
+def parse_provenance_line(line: str) -> dict | None:
+    record = _json_after(PROVENANCE_PREFIX, line)
     return record if isinstance(record, dict) else None
+
+
+def parse_warmup_line(line: str) -> dict | None:
+    record = _json_after(WARMUP_PREFIX, line)
+    return record if isinstance(record, dict) and isinstance(record.get("batches"), int) else None
+
+
+def parse_step_seconds_line(line: str) -> tuple[float, ...] | None:
+    times = _json_after(STEP_SECONDS_PREFIX, line)
+    if not isinstance(times, list) or not all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
+        for t in times
+    ):
+        return None
+    return tuple(float(t) for t in times)
 
 
 def parse_output(lines: Iterable[str]) -> ParsedOutput:
     """Read a whole output once; the last total (or IntelAI throughput) wins."""
-    total = intelai = latency = cpu = None
+    total = intelai = latency = cpu = warmup = None
+    step_seconds: tuple[float, ...] = ()
     steps: list[Step] = []
     provenance = None
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -152,13 +174,19 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
             intelai = value
         elif provenance is None and (record := parse_provenance_line(line)) is not None:
             provenance = record
+        elif (record := parse_warmup_line(line)) is not None:
+            warmup = record
+        elif (times := parse_step_seconds_line(line)) is not None:
+            step_seconds = times
     if total is not None:
         rate, source = total, "tf_cnn_benchmarks"
     elif intelai is not None:
         rate, source = intelai, "intelai"
     else:
         rate, source = None, None
-    return ParsedOutput(rate, source, tuple(steps), provenance, tuple(tail), latency, cpu)
+    return ParsedOutput(
+        rate, source, tuple(steps), provenance, tuple(tail), latency, cpu, warmup, step_seconds
+    )
 
 
 def require_throughput(parsed: ParsedOutput) -> float:

@@ -25,7 +25,7 @@ from kit.workload.preload import ALLOCATORS
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
 PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select", "run"}
-RUN_KEYS = {"instances", "batch_size", "precision", "allocator"}
+RUN_KEYS = {"instances", "batch_size", "precision", "allocator", "warmup"}
 # Run settings that are words, and the words each takes (kit.model.spec's Precision and Allocator).
 RUN_WORDS = {"precision": tuple(PRECISION_POLICIES), "allocator": ALLOCATORS}
 THREAD_KEYS = {"inter_op", "intra_op"}
@@ -60,6 +60,7 @@ class Profile:
     batch_size: int | None = None
     precision: str | None = None
     allocator: str | None = None
+    warmup: int | str | None = None  # warmup batches, or "auto": until the step time settles
     knobs: tuple[tuple[str, str], ...] = ()  # a sweep's cell: the knob values that made it
     source: str = "built-in"
 
@@ -250,6 +251,7 @@ def _build(
         batch_size=run.get("batch_size", base.batch_size),
         precision=run.get("precision", base.precision),
         allocator=run.get("allocator", base.allocator),
+        warmup=run.get("warmup", base.warmup),
         source=source,
     )
 
@@ -265,6 +267,13 @@ def _run_table(table: object, where: str) -> dict[str, int | str]:
         if key in RUN_WORDS:
             if value not in RUN_WORDS[key]:
                 raise ConfigError(f"{where}: run {key} must be {' or '.join(RUN_WORDS[key])}")
+            out[key] = value
+            continue
+        if key == "warmup":
+            if value != "auto" and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ConfigError(f"{where}: run warmup must be auto or a whole number of batches")
             out[key] = value
             continue
         per_node = key == "instances" and value == "per-node"

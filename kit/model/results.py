@@ -11,6 +11,7 @@ from kit.cpus import parse_cpu_list
 from kit.model.flops import flop_per_image
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
+from kit.workload.steady import Trend, trend
 
 SCHEMA_VERSION = 1
 
@@ -85,6 +86,15 @@ class RunResult:
     # The share of the run's CPUs' time other work took (busy less the workload's own CPU
     # time, over the sampled window); None where it is not measured.
     disturbance: float | None = None
+    # kit's workload: the warmup it ran (mode, batches, seconds, settled, each batch's seconds)
+    # and every timed batch's seconds, for the trend across them.
+    warmup: dict | None = None
+    step_seconds: tuple[float, ...] = ()
+
+    @property
+    def trend(self) -> Trend | None:
+        """How images/sec moved across the timed batches (None: too few, or not said)."""
+        return trend(self.step_seconds)
 
     def latency(self, percentile: str) -> float | None:
         """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""
@@ -157,4 +167,5 @@ class RunResult:
         data["steps"] = tuple(data.get("steps", ()))
         data["knobs"] = dict(data.get("knobs") or [])
         data["stands_for"] = tuple(data.get("stands_for") or ())
+        data["step_seconds"] = tuple(data.get("step_seconds") or ())
         return cls(**data)

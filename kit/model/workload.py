@@ -13,6 +13,7 @@ from kit.errors import UsageError, did_you_mean
 from kit.inputs import stat_of
 from kit.workload.cnn_benchmarks import MODEL_NAMES as TF_CNN_NAMES
 
+AUTO = "auto"  # warmup: until the step time settles (kit.workload.steady)
 MAX_BATCH = 65536
 MAX_BATCHES = 1_000_000
 # Where a --workload-dir is mounted, read-only, inside the container.
@@ -80,13 +81,13 @@ PRESETS: dict[Preset, dict[str, object]] = {
         "model": Model.resnet50,
         "batch_size": 32,
         "num_batches": 10,
-        "num_warmup_batches": 2,
+        "num_warmup_batches": AUTO,
     },
     Preset.seed: {
         "model": Model.resnet50,
         "batch_size": 128,
         "num_batches": 30,
-        "num_warmup_batches": 10,
+        "num_warmup_batches": AUTO,
     },
     # Inference: one image at a time, for the latency of a request, and full batches.
     Preset.latency: {
@@ -94,14 +95,14 @@ PRESETS: dict[Preset, dict[str, object]] = {
         "mode": Mode.infer,
         "batch_size": 1,
         "num_batches": 50,
-        "num_warmup_batches": 5,
+        "num_warmup_batches": AUTO,
     },
     Preset.throughput: {
         "model": Model.resnet50,
         "mode": Mode.infer,
         "batch_size": 32,
         "num_batches": 20,
-        "num_warmup_batches": 3,
+        "num_warmup_batches": AUTO,
     },
 }
 
@@ -111,7 +112,7 @@ class WorkloadSpec:
     model: Model = Model.resnet50
     batch_size: int = 32
     num_batches: int = 10
-    num_warmup_batches: int = 2
+    num_warmup_batches: int | str = AUTO  # a number, or AUTO
     data_format: DataFormat = DataFormat.NHWC
     mode: Mode = Mode.train
     precision: Precision = Precision.fp32
@@ -130,7 +131,8 @@ class WorkloadSpec:
                 raise UsageError(f"unknown {name} {value!r}", hint) from None
         _bounded("batch size", self.batch_size, 1, MAX_BATCH)
         _bounded("number of batches", self.num_batches, 1, MAX_BATCHES)
-        _bounded("number of warmup batches", self.num_warmup_batches, 0, MAX_BATCHES)
+        if self.num_warmup_batches != AUTO:
+            _bounded("number of warmup batches", self.num_warmup_batches, 0, MAX_BATCHES)
         if self.data_format is DataFormat.NCHW and self.model.value in NHWC_ONLY:
             raise UsageError(
                 f"{self.model.value}'s depthwise convolutions run NHWC only on CPU",
@@ -209,8 +211,14 @@ class WorkloadSpec:
         )
         return (
             f"{self.model.value} {mode}, batch {self.batch_size}, {self.num_batches} batches "
-            f"+ {self.num_warmup_batches} warmup, {self.data_format.value}{extra}"
+            f"after {self.warmup_text}, {self.data_format.value}{extra}"
         )
+
+    @property
+    def warmup_text(self) -> str:
+        if self.num_warmup_batches == AUTO:
+            return "a warmup until settled"
+        return f"{self.num_warmup_batches} warmup"
 
 
 _WORDS = {
@@ -226,6 +234,20 @@ def tf_cnn_script(folder: Path) -> Path | None:
         if stat_of(folder / relative, "--workload-dir") is not None:
             return folder / relative
     return None
+
+
+def warmup_of(value: object) -> int | str:
+    """A warmup as given on a command line, in a profile or a record: ``auto`` or a number."""
+    if value == AUTO:
+        return AUTO
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise UsageError(
+        f"number of warmup batches must be auto or a whole number, got {value!r}",
+        "e.g. --num-warmup-batches auto (until the step time settles) or 2",
+    )
 
 
 def _bounded(what: str, value: int, lo: int, hi: int) -> None:
@@ -244,7 +266,7 @@ def workload_from_json(data: Mapping) -> WorkloadSpec:
         model=Model(data["model"]),
         batch_size=int(data["batch_size"]),
         num_batches=int(data["num_batches"]),
-        num_warmup_batches=int(data["num_warmup_batches"]),
+        num_warmup_batches=warmup_of(data["num_warmup_batches"]),
         data_format=DataFormat(data["data_format"]),
         mode=Mode(data.get("mode") or ("infer" if data.get("forward_only") else "train")),
         precision=Precision(data.get("precision", "fp32")),

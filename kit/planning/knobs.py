@@ -128,6 +128,12 @@ BUILTIN: Mapping[str, Knob] = MappingProxyType(
                 "allocator",
                 description="system (glibc), jemalloc or tcmalloc, preloaded in the container",
             ),
+            Knob(
+                "warmup",
+                KnobKind.run,
+                "warmup",
+                description="warmup batches, or auto: until the step time settles",
+            ),
             Knob("image", KnobKind.image, description="flavor or image reference"),
         )
     }
@@ -209,6 +215,8 @@ def check_value(knob: Knob, value: str) -> None:
         raise UsageError(f"{where}: {value!r} is not a positive whole number")
     if knob.kind is KnobKind.numa and value not in NUMA_POLICIES:
         raise UsageError(f"{where}: unknown policy {value!r}", f"use {', '.join(NUMA_POLICIES)}")
+    if knob.target == "warmup" and not (value == "auto" or value.isdigit()):
+        raise UsageError(f"{where}: {value!r} is neither auto nor a whole number of batches")
     if knob.target in RUN_WORDS and value not in RUN_WORDS[knob.target]:
         raise UsageError(f"{where}: {value!r} is not one of {', '.join(RUN_WORDS[knob.target])}")
     if knob.name == "smt" and value not in ("one", "all"):
@@ -233,8 +241,8 @@ def apply(profile: Profile, knob: Knob, value: str) -> Profile:
         case KnobKind.instances:
             return replace(profile, instances=literal if literal == "per-node" else int(literal))
         case KnobKind.run:
-            setting = int(literal) if knob.target == "batch_size" else literal
-            return replace(profile, **{knob.target: setting})
+            numeric = knob.target == "batch_size" or literal.isdigit()
+            return replace(profile, **{knob.target: int(literal) if numeric else literal})
     return profile
 
 

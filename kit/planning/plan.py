@@ -175,12 +175,14 @@ def _interleaved(grid, repeats: int, topology: Topology, stands_for, common) -> 
 
 def _workload_of(profile: Profile, workload: WorkloadSpec) -> WorkloadSpec:
     """The workload a profile's cells run: the command line's, with the profile's batch size,
-    precision and allocator where it sets them."""
+    precision, allocator and warmup where it sets them."""
     given = {
         key: getattr(profile, key)
         for key in ("batch_size", "precision", "allocator")
         if getattr(profile, key) is not None
     }
+    if profile.warmup is not None:
+        given["num_warmup_batches"] = profile.warmup
     return replace(workload, **given) if given else workload
 
 

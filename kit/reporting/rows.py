@@ -28,6 +28,10 @@ from kit.judging.stats import (
 from kit.model.flops import gflops
 from kit.model.results import RunResult, Status
 
+UNSETTLED_HINT = (
+    "the step time had not settled; use --num-warmup-batches auto, or a longer warmup or more "
+    "--num-batches"
+)
 ROW_SCHEMA = 4  # the JSON and CSV exports' version (README: "Exported rows")
 
 
@@ -39,6 +43,7 @@ class RowKind(StrEnum):
 class RowStatus(StrEnum):
     ok = "ok"
     noisy = "noisy"  # ok, but the repeats vary more than a verdict can bear
+    unsettled = "unsettled"  # ok, but the timed batches' speed still moved: no steady state
     invalid = "INVALID"
     failed = "failed"
     timed_out = "timed out"
@@ -96,6 +101,11 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStat
         first = f"{bad[0].status.value}: {bad[0].error}"
         detail = first if len(runs) == 1 else f"{len(bad)} of {len(runs)} runs not ok: {first}"
         return RowStatus(bad[0].status.value), detail
+    moving = [t for r in runs if (t := r.trend) is not None and t.significant]
+    if moving:
+        worst = max(moving, key=lambda t: abs(t.change))
+        share = f"{len(moving)} of {len(runs)} runs: " if len(runs) > 1 else ""
+        return RowStatus.unsettled, f"{share}{worst.describe()}: {UNSETTLED_HINT}"
     if summary is not None and is_noisy(summary):
         return RowStatus.noisy, f"cv {summary.cv:.0%}: {NOISE_HINT}"
     return RowStatus.ok, None

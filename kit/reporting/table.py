@@ -86,8 +86,8 @@ def _verdict(row: Row, best_shown: bool) -> str:
 def _status(row: Row) -> str:
     if row.status is RowStatus.ok:
         return "ok"
-    if row.status is RowStatus.noisy:
-        return f"ok, noisy ({row.status_detail})"
+    if row.status in (RowStatus.noisy, RowStatus.unsettled):
+        return f"ok, {row.status.value} ({row.status_detail})"
     return f"{row.status_detail}"
 
 

@@ -4,7 +4,11 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "4"
+WORKLOAD_VERSION = "5"
 PROVENANCE_PREFIX = "kit-provenance: "
 # After the run: the process's own CPU seconds (every thread), to tell its load from others'.
 CPU_PREFIX = "kit-cpu-seconds: "
+# After the warmup: how many batches it took, how long, and whether the step time settled.
+WARMUP_PREFIX = "kit-warmup: "
+# After the total: every timed batch's seconds, for the trend across them.
+STEP_SECONDS_PREFIX = "kit-step-seconds: "

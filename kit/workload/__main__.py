@@ -12,7 +12,7 @@ import sys
 
 from . import CPU_PREFIX, preload, provenance
 from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
-from .train import run
+from .train import AUTO, run
 
 
 def positive(text: str) -> int:
@@ -29,12 +29,22 @@ def non_negative(text: str) -> int:
     return value
 
 
+def warmup_batches(text: str) -> int | str:
+    """A number of warmup batches, or ``auto``: until the step time settles."""
+    return AUTO if text == AUTO else non_negative(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kit_workload", description=__doc__)
     p.add_argument("--model", choices=MODELS, default="resnet50")
     p.add_argument("--batch_size", type=positive, default=32)
     p.add_argument("--num_batches", type=positive, default=10)
-    p.add_argument("--num_warmup_batches", type=non_negative, default=2)
+    p.add_argument(
+        "--num_warmup_batches",
+        type=warmup_batches,
+        default=AUTO,
+        help="a number, or auto: until the step time settles (kit_workload.steady)",
+    )
     p.add_argument("--data_format", choices=("NHWC", "NCHW"), default="NHWC")
     p.add_argument("--num_inter_threads", type=non_negative, default=0, help="0 = TF default")
     p.add_argument("--num_intra_threads", type=non_negative, default=0, help="0 = TF default")

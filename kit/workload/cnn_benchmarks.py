@@ -41,12 +41,13 @@ def translate(args: argparse.Namespace) -> list[str]:
         f"--model={MODEL_NAMES.get(args.model, args.model)}",
         f"--batch_size={args.batch_size}",
         f"--num_batches={args.num_batches}",
-        f"--num_warmup_batches={args.num_warmup_batches}",
         f"--data_format={args.data_format}",
         "--device=cpu",
         "--local_parameter_device=cpu",
         f"--display_every={args.display_every}",
     ]
+    if args.num_warmup_batches != "auto":  # auto: tf_cnn_benchmarks' own default (10)
+        flags.append(f"--num_warmup_batches={args.num_warmup_batches}")
     if args.num_inter_threads:
         flags.append(f"--num_inter_threads={args.num_inter_threads}")
     if args.num_intra_threads:

@@ -8,13 +8,18 @@ plain SGD update of every weight. Inference: the forward pass alone.
 
 from __future__ import annotations
 
+import json
 import math
+import resource
 import statistics
 import time
 
+from . import STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
 from .models import DEFAULT_IMAGE_SIZE, NUM_CLASSES, build_model, input_shape
 
 LEARNING_RATE = 0.005
+AUTO = "auto"  # --num_warmup_batches: warm up until the step time settles
+MAX_STEP_SECONDS = 10_000  # timed batches whose every time the output lists
 
 
 def synthetic_batch(tf, batch_size: int, image_size: int, data_format: str):
@@ -88,6 +93,31 @@ def timed(step, images, labels) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+def warm_up(step, images, labels, batches: int | str) -> dict:
+    """Run the warmup: ``batches`` of them, or with ``auto`` until the step time settles
+    (kit_workload.steady's rule and bounds). Returns what it took, for the run's record, with
+    each step's minor page faults: memory the process touched for the first time."""
+    times: list[float] = []
+    faults: list[int] = []
+    start = time.perf_counter()
+    while True:
+        if batches == AUTO and steady.warmup_done(times, time.perf_counter() - start):
+            break
+        if batches != AUTO and len(times) >= batches:
+            break
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        times.append(timed(step, images, labels)[0])
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return {
+        "mode": "auto" if batches == AUTO else "fixed",
+        "batches": len(times),
+        "seconds": round(time.perf_counter() - start, 3),
+        "settled": steady.settled(times),
+        "step_seconds": [round(t, 6) for t in times],
+        "minor_faults": faults,
+    }
+
+
 def run(tf, args) -> float:
     image_size = args.image_size or DEFAULT_IMAGE_SIZE[args.model]
     model = build_model(tf, args.model, image_size, args.data_format)
@@ -95,9 +125,8 @@ def run(tf, args) -> float:
     step = make_step(tf, model, args.mode)
 
     print("Running warm up", flush=True)
-    for _ in range(args.num_warmup_batches):
-        timed(step, images, labels)
-
+    warmup = warm_up(step, images, labels, args.num_warmup_batches)
+    print(WARMUP_PREFIX + json.dumps(warmup), flush=True)
     print("Done warm up", flush=True)
     print("Step\tImg/sec\ttotal_loss", flush=True)
     step_times: list[float] = []
@@ -114,4 +143,6 @@ def run(tf, args) -> float:
     print(f"total images/sec: {total:.2f}")
     print(latency_line(step_times))
     print("-" * 64, flush=True)
+    if len(step_times) <= MAX_STEP_SECONDS:
+        print(STEP_SECONDS_PREFIX + json.dumps([round(t, 6) for t in step_times]), flush=True)
     return total

@@ -1,0 +1,110 @@
+"""When a run's step time has settled: the rule the workload's warmup stops on, and the trend
+kit reads in its timed steps. Pure, standard library only (it runs inside the images too).
+
+Why a fixed warmup is not enough: in its first steps a training process is still growing
+TensorFlow's CPU memory pool (oneDNN's allocator keeps what it takes and never returns it),
+and each new page is faulted in on first touch. ResNet-50 at batch 32 on 2 CPUs grows from 3.5
+to 4.7 GB over its first three steps; which step grows depends on how the inter-op threads
+interleave the ops, and a step that grows by ~240,000 pages (0.9 GB) takes 5.1-5.4 s instead of
+3.2 (Intel Xeon, AMX). After 2 warmup batches the first timed ones ran 9-16% slow in 8 of 10
+runs (tf_cnn_benchmarks' session reached its pool in its first step), so a 10-batch mean was
+several per cent low and its repeats noisy. The pool cannot be sized from Python, so the warmup
+runs until the growing has stopped, as the step time shows it.
+
+The warmup rule: after the first step (which traces and optimizes the step's graph) the step
+time has settled once ``WINDOW`` consecutive steps lie within ``SPREAD`` of each other (slowest
+over fastest). On those 10 runs it stopped after 3 to 5 steps (4 to 7 with a window of 3), and
+the mean of the next 4 steps was within 4% of the settled rate in every one. Warmup is bounded
+by ``MAX_BATCHES`` and ``MAX_SECONDS``: a host too noisy to settle says so instead of warming
+up forever.
+
+The trend: a least-squares line through the logarithms of the timed steps' times, as the
+change in images/sec from the first timed step to the last, with a 95% t interval. A run whose
+rate still moved by more than ``TREND_LIMIT`` (the interval clear of zero) did not measure a
+steady state: its mean depends on how many batches were timed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WINDOW = 2
+SPREAD = 0.04
+MAX_BATCHES = 30
+MAX_SECONDS = 120.0
+TREND_LIMIT = 0.05
+# Two-sided 95% Student t quantiles by degrees of freedom (scipy is not in the images).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)  # fmt: skip
+_T975_LARGE = ((30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980))
+
+
+def settled(step_times: Sequence[float], window: int = WINDOW, spread: float = SPREAD) -> bool:
+    """Whether the last ``window`` steps, the first step of all left out, lie within
+    ``spread`` of each other."""
+    if len(step_times) < window + 1:
+        return False
+    last = step_times[-window:]
+    return min(last) > 0 and max(last) / min(last) - 1 <= spread
+
+
+def warmup_done(step_times: Sequence[float], seconds: float) -> bool:
+    """Whether the warmup ends now: settled, or out of batches or time."""
+    return settled(step_times) or len(step_times) >= MAX_BATCHES or seconds >= MAX_SECONDS
+
+
+def t975(df: int) -> float:
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, not {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    for limit, value in _T975_LARGE:
+        if df <= limit:
+            return value
+    return 1.960
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The change in images/sec across the timed steps, first to last, with its interval."""
+
+    change: float
+    low: float
+    high: float
+    steps: int
+
+    @property
+    def significant(self) -> bool:
+        """The rate moved by more than TREND_LIMIT and the interval rules out no movement."""
+        return abs(self.change) > TREND_LIMIT and (self.low > 0 or self.high < 0)
+
+    def describe(self) -> str:
+        return (
+            f"images/sec moved {self.change:+.0%} [{self.low:+.0%}, {self.high:+.0%}] "
+            f"from the first timed batch to the last ({self.steps} batches)"
+        )
+
+
+def trend(step_times: Sequence[float]) -> Trend | None:
+    """The least-squares trend of the timed steps, None for fewer than 3 (no interval)."""
+    times = [float(t) for t in step_times]
+    n = len(times)
+    if n < 3 or not all(t > 0 and math.isfinite(t) for t in times):
+        return None
+    logs = [math.log(t) for t in times]
+    xs = range(n)
+    x_mean, y_mean = (n - 1) / 2, statistics.fmean(logs)
+    sxx = sum((x - x_mean) ** 2 for x in xs)
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, logs, strict=True)) / sxx
+    residuals = [y - (y_mean + slope * (x - x_mean)) for x, y in zip(xs, logs, strict=True)]
+    se = math.sqrt(sum(r * r for r in residuals) / (n - 2) / sxx)
+    half = t975(n - 2) * se
+    span = n - 1
+
+    def rate_change(s: float) -> float:  # a falling step time is a rising rate
+        return math.exp(-s * span) - 1
+
+    return Trend(rate_change(slope), rate_change(slope + half), rate_change(slope - half), n)

@@ -1,0 +1,170 @@
+"""The steady state: the warmup's settling rule, the trend across timed batches, their lines in
+the workload's output, the warmup as a knob and a profile setting, and the table's word for a
+run that had not settled. The real workload's warmup runs in tests/test_workloads_docker.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+
+import pytest
+
+from kit.errors import ConfigError, UsageError
+from kit.judging.parse import parse_output
+from kit.model.profiles import Profile, load_profiles, parse_profiles
+from kit.model.results import RunResult, Status
+from kit.model.workload import AUTO, Preset, WorkloadSpec, warmup_of, workload_from_json
+from kit.planning.knobs import BUILTIN, apply, parse_knob
+from kit.reporting.rows import RowStatus, rows
+from kit.reporting.table import Format, render
+from kit.workload import STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
+from kit.workload.__main__ import parser as workload_parser
+from kit.workload.cnn_benchmarks import translate
+
+
+def slow_start(n: int, excess: float = 0.25, decay: float = 0.5, step: float = 4.3) -> list:
+    """Step times of a start that begins ``excess`` slower and halves its excess each step."""
+    return [step * (1 + excess * decay**i) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("times", "settled"),
+    [
+        ([9.0, 4.3, 4.35], True),  # the first step (tracing) is never in the window
+        ([4.3, 4.3], False),  # too few steps for a window after the first
+        ([9.0, 5.6, 5.0, 4.6], False),  # still speeding up: 9% across the window
+        ([9.0, 3.5, 5.1, 3.2, 3.21], True),  # a step that grew the memory pool passed
+        ([9.0, 3.5, 5.1, 3.2], False),
+        ([9.0, 4.3, 4.5], False),  # 4.7% across the window
+    ],
+)
+def test_the_warmup_settles_on_a_window_of_steps_within_its_spread(times, settled):
+    assert steady.settled(times) is settled
+
+
+def test_a_slow_start_keeps_warming_until_its_excess_is_within_the_spread():
+    times = slow_start(12)
+    first = next(n for n in range(1, 13) if steady.settled(times[:n]))
+    assert steady.settled(times[:first]) and not steady.settled(times[: first - 1])
+    assert times[first - 1] / times[-1] - 1 < steady.SPREAD  # what is left of the excess
+
+
+def test_the_warmup_is_bounded_in_batches_and_seconds():
+    noisy = [4.3 * (1.1 if i % 2 else 0.9) for i in range(steady.MAX_BATCHES)]
+    assert not steady.settled(noisy)
+    assert steady.warmup_done(noisy, 1.0)  # out of batches
+    assert not steady.warmup_done(noisy[:5], 10.0)
+    assert steady.warmup_done(noisy[:5], steady.MAX_SECONDS)  # out of time
+
+
+def test_the_trend_finds_a_rate_that_still_moves_and_not_noise():
+    rng = random.Random(7)
+    flat = [4.3 * math.exp(rng.gauss(0, 0.015)) for _ in range(10)]
+    assert not steady.trend(flat).significant
+    rising = slow_start(10, excess=0.3, decay=0.8)
+    t = steady.trend(rising)
+    assert t.significant and t.change > steady.TREND_LIMIT and t.low > 0
+    assert "images/sec moved +" in t.describe()
+    falling = list(reversed(rising))
+    assert steady.trend(falling).change < -steady.TREND_LIMIT
+    assert steady.trend([4.3, 4.3]) is None  # no interval from two points
+    exact = [4.0 * 0.99**i for i in range(10)]  # 1% faster a step, no noise: +9.5% overall
+    assert steady.trend(exact).change == pytest.approx(0.99**-9 - 1)
+
+
+def test_the_trend_interval_covers_a_flat_rate_as_often_as_it_says():
+    rng = random.Random(11)
+    covered = sum(
+        (t := steady.trend([math.exp(rng.gauss(0, 0.03)) for _ in range(10)])).low <= 0 <= t.high
+        for _ in range(2000)
+    )
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_t_quantiles():
+    assert steady.t975(1) == 12.706 and steady.t975(8) == 2.306
+    assert steady.t975(35) == 2.021 and steady.t975(10_000) == 1.96
+    with pytest.raises(ValueError):
+        steady.t975(0)
+
+
+def test_the_workload_lines_are_parsed_into_the_run_record():
+    warmup = {"mode": "auto", "batches": 4, "seconds": 19.2, "settled": True,
+              "step_seconds": [9.1, 4.4, 4.3, 4.31]}  # fmt: skip
+    lines = [
+        WARMUP_PREFIX + json.dumps(warmup),
+        "1\timages/sec: 7.4 +/- 0.0 (jitter = 0.0)\t7.1",
+        "total images/sec: 7.40",
+        STEP_SECONDS_PREFIX + json.dumps([4.3, 4.31, 4.32]),
+        STEP_SECONDS_PREFIX + "[4.3, -1]",  # not times: ignored
+        WARMUP_PREFIX + "{not json",
+    ]
+    parsed = parse_output(lines)
+    assert parsed.warmup == warmup
+    assert parsed.step_seconds == (4.3, 4.31, 4.32)
+    assert parse_output(["total images/sec: 7.40"]).warmup is None
+
+
+def test_the_workload_takes_auto_or_a_number_and_tf_cnn_benchmarks_keeps_its_own():
+    assert workload_parser().parse_args([]).num_warmup_batches == "auto"
+    assert workload_parser().parse_args(["--num_warmup_batches=3"]).num_warmup_batches == 3
+    with pytest.raises(SystemExit):
+        workload_parser().parse_args(["--num_warmup_batches=soon"])
+    args = workload_parser().parse_args([])
+    assert not any(f.startswith("--num_warmup_batches") for f in translate(args))
+    args.num_warmup_batches = 2
+    assert "--num_warmup_batches=2" in translate(args)
+
+
+def test_the_spec_warms_up_until_settled_unless_told_a_number():
+    for preset in Preset:
+        assert WorkloadSpec.from_preset(preset).num_warmup_batches == AUTO
+    spec = WorkloadSpec()
+    assert "--num_warmup_batches=auto" in spec.argv(None, None)
+    assert "warmup until settled" in spec.describe()
+    fixed = WorkloadSpec.from_preset(Preset.quick, num_warmup_batches=warmup_of("2"))
+    assert fixed.num_warmup_batches == 2 and "2 warmup" in fixed.describe()
+    assert workload_from_json({**dataclasses.asdict(spec), "workload_dir": None}) == spec
+    for bad in ("soon", "-1", "2.5", True):
+        with pytest.raises(UsageError, match="auto or a whole number"):
+            warmup_of(bad)
+
+
+def test_warmup_is_a_knob_and_a_profile_run_setting():
+    values = parse_knob("warmup=2,auto", BUILTIN).resolve({})
+    assert values == ("2", "auto")
+    base = Profile("default")
+    assert apply(base, BUILTIN["warmup"], "2").warmup == 2
+    assert apply(base, BUILTIN["warmup"], "auto").warmup == "auto"
+    with pytest.raises(UsageError, match="neither auto nor"):
+        parse_knob("warmup=soon", BUILTIN).resolve({})
+    known = load_profiles()
+    text = '[fixed]\nextends = "default"\nrun = { warmup = 2 }\n'
+    assert parse_profiles(text, "p.toml", known)["fixed"].warmup == 2
+    with pytest.raises(ConfigError, match="warmup must be auto"):
+        parse_profiles(text.replace("2", "-2"), "p.toml", known)
+
+
+def _run(index: int, rate: float, times: tuple[float, ...]) -> RunResult:
+    return RunResult(
+        index=index, image="stock", image_ref="kit/tensorflow:stock", profile="default",
+        cpus="0-1", numactl="-", command=("python",), env={}, status=Status.ok,
+        images_per_sec=rate, started="", ended="", exit_code=0, log_path=f"/x/{index}.log",
+        repeat=index - 1, step_seconds=times,
+    )  # fmt: skip
+
+
+def test_a_cell_whose_timed_batches_still_sped_up_is_said_unsettled():
+    settled = (4.3, 4.31, 4.29, 4.3, 4.32, 4.28, 4.3, 4.31, 4.3, 4.29)
+    climbing = tuple(slow_start(10, excess=0.3, decay=0.8))
+    runs = [_run(1, 7.4, settled), _run(2, 7.1, climbing)]
+    (row,) = rows(runs)
+    assert row.status is RowStatus.unsettled
+    assert row.status_detail.startswith("1 of 2 runs: images/sec moved +")
+    assert "--num-warmup-batches auto" in row.status_detail
+    text = render(runs, Format.table)
+    assert "unsettled" in text
+    (quiet,) = rows([_run(1, 7.4, settled), _run(2, 7.41, settled)])
+    assert quiet.status is RowStatus.ok
