@@ -103,7 +103,8 @@ def warmup_text(record: dict) -> str:
         settled = "settled" if warmup.get("settled") else "not settled"
         return f"{warmup['batches']} batches, {warmup['seconds']:.0f} s, {settled}"
     argv = [a for a in record.get("command") or () if a.startswith("--num_warmup_batches=")]
-    return f"{argv[0].partition('=')[2]} batches (fixed)" if argv else "10 batches (its default)"
+    value = argv[0].partition("=")[2] if argv else "auto"
+    return "10 batches (its default)" if value == "auto" else f"{value} batches (fixed)"
 
 
 def paired(ratios: list[float]) -> tuple[float, float, float]:

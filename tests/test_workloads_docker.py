@@ -131,15 +131,16 @@ def test_the_warmup_runs_until_the_step_time_settles_or_as_told(kit_images, kit_
     assert auto.ok and fixed.ok
     w = auto.warmup
     assert w["mode"] == "auto" and len(w["step_seconds"]) == w["batches"]
-    assert w["settled"] is steady.settled(w["step_seconds"])
+    assert len(w["minor_faults"]) == w["batches"]
+    assert w["settled"] is steady.settled(w["step_seconds"], w["minor_faults"])
     if w["settled"]:  # it stopped at the first settled window
-        assert not steady.settled(w["step_seconds"][:-1])
+        assert not steady.settled(w["step_seconds"][:-1], w["minor_faults"][:-1])
     else:  # or at a bound
         assert w["batches"] == steady.MAX_BATCHES or w["seconds"] >= steady.MAX_SECONDS
     assert "--num_warmup_batches=auto" in auto.command
     assert fixed.warmup["mode"] == "fixed" and fixed.warmup["batches"] == 2
     for run in (auto, fixed):
-        assert len(run.step_seconds) == 6 and run.trend is not None
+        assert len(run.step_seconds) == len(run.step_faults) == 6 and run.trend is not None
         assert run.provenance["workload_version"] == WORKLOAD_VERSION
 
 

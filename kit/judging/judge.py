@@ -175,6 +175,7 @@ def make_result(
         disturbance=disturbance(spec, parsed.cpu_s, utilization),
         warmup=parsed.warmup,
         step_seconds=parsed.step_seconds,
+        step_faults=parsed.step_faults,
     )
 
 

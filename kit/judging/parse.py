@@ -15,7 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kit.errors import ParseError
-from kit.workload import CPU_PREFIX, PROVENANCE_PREFIX, STEP_SECONDS_PREFIX, WARMUP_PREFIX
+from kit.workload import (
+    CPU_PREFIX,
+    PROVENANCE_PREFIX,
+    STEP_FAULTS_PREFIX,
+    STEP_SECONDS_PREFIX,
+    WARMUP_PREFIX,
+)
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
 STEP_LINE = re.compile(
@@ -64,6 +70,7 @@ class ParsedOutput:
     cpu_s: float | None = None  # the workload process's own CPU seconds, when it says
     warmup: dict | None = None  # kit's workload: the warmup it ran (kit_workload.train.warm_up)
     step_seconds: tuple[float, ...] = ()  # kit's workload: every timed batch's seconds
+    step_faults: tuple[int, ...] = ()  # and the pages each faulted in
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -152,41 +159,63 @@ def parse_step_seconds_line(line: str) -> tuple[float, ...] | None:
     return tuple(float(t) for t in times)
 
 
+def parse_step_faults_line(line: str) -> tuple[int, ...] | None:
+    faults = _json_after(STEP_FAULTS_PREFIX, line)
+    if not isinstance(faults, list) or not all(
+        isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in faults
+    ):
+        return None
+    return tuple(faults)
+
+
+# kit's workload's own lines: a prefix, then the value; the first provenance line counts.
+_KIT_LINES = {
+    "provenance": parse_provenance_line,
+    "cpu_s": parse_cpu_line,
+    "warmup": parse_warmup_line,
+    "step_seconds": parse_step_seconds_line,
+    "step_faults": parse_step_faults_line,
+}
+
+
+def _kit_line(line: str, found: dict) -> bool:
+    """Keep the value of one of kit's workload's own lines; False when the line is not one."""
+    if not line.startswith("kit-"):
+        return False
+    for key, parse in _KIT_LINES.items():
+        if (value := parse(line)) is not None:
+            if key != "provenance" or key not in found:
+                found[key] = value
+            return True
+    return False
+
+
 def parse_output(lines: Iterable[str]) -> ParsedOutput:
     """Read a whole output once; the last total (or IntelAI throughput) wins."""
-    total = intelai = latency = cpu = warmup = None
-    step_seconds: tuple[float, ...] = ()
+    total = intelai = latency = None
     steps: list[Step] = []
-    provenance = None
+    kit: dict = {}
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     for raw in lines:
         line = raw.rstrip("\r\n")
         tail.append(line)
+        if _kit_line(line, kit):
+            continue
         if (step := parse_step_line(line)) is not None:
             steps.append(step)
         elif (value := parse_total_line(line)) is not None:
             total = value
         elif (found := parse_latency_line(line)) is not None:
             latency = found
-        elif (value := parse_cpu_line(line)) is not None:
-            cpu = value
         elif (value := parse_intelai_line(line)) is not None:
             intelai = value
-        elif provenance is None and (record := parse_provenance_line(line)) is not None:
-            provenance = record
-        elif (record := parse_warmup_line(line)) is not None:
-            warmup = record
-        elif (times := parse_step_seconds_line(line)) is not None:
-            step_seconds = times
     if total is not None:
         rate, source = total, "tf_cnn_benchmarks"
     elif intelai is not None:
         rate, source = intelai, "intelai"
     else:
         rate, source = None, None
-    return ParsedOutput(
-        rate, source, tuple(steps), provenance, tuple(tail), latency, cpu, warmup, step_seconds
-    )
+    return ParsedOutput(rate, source, tuple(steps), tail=tuple(tail), latency=latency, **kit)
 
 
 def require_throughput(parsed: ParsedOutput) -> float:

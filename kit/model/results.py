@@ -11,7 +11,7 @@ from kit.cpus import parse_cpu_list
 from kit.model.flops import flop_per_image
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
-from kit.workload.steady import Trend, trend
+from kit.workload.steady import Trend, growing, trend
 
 SCHEMA_VERSION = 1
 
@@ -90,6 +90,13 @@ class RunResult:
     # and every timed batch's seconds, for the trend across them.
     warmup: dict | None = None
     step_seconds: tuple[float, ...] = ()
+    step_faults: tuple[int, ...] = ()  # the pages each timed batch faulted in
+
+    def grew(self) -> list[int]:
+        """The timed batches (from 0) that grew the process's memory, against its first warmup
+        step's page faults (kit.workload.steady)."""
+        first = ((self.warmup or {}).get("minor_faults") or [0])[0]
+        return growing(self.step_faults, first if isinstance(first, int) else 0)
 
     @property
     def trend(self) -> Trend | None:
@@ -168,4 +175,5 @@ class RunResult:
         data["knobs"] = dict(data.get("knobs") or [])
         data["stands_for"] = tuple(data.get("stands_for") or ())
         data["step_seconds"] = tuple(data.get("step_seconds") or ())
+        data["step_faults"] = tuple(data.get("step_faults") or ())
         return cls(**data)

@@ -12,3 +12,5 @@ CPU_PREFIX = "kit-cpu-seconds: "
 WARMUP_PREFIX = "kit-warmup: "
 # After the total: every timed batch's seconds, for the trend across them.
 STEP_SECONDS_PREFIX = "kit-step-seconds: "
+# And the pages each of them faulted in: a timed batch that grew the process's memory.
+STEP_FAULTS_PREFIX = "kit-step-faults: "

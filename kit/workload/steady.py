@@ -13,8 +13,14 @@ runs until the growing has stopped, as the step time shows it.
 
 The warmup rule: after the first step (which traces and optimizes the step's graph) the step
 time has settled once ``WINDOW`` consecutive steps lie within ``SPREAD`` of each other (slowest
-over fastest). On those 10 runs it stopped after 3 to 5 steps (4 to 7 with a window of 3), and
-the mean of the next 4 steps was within 4% of the settled rate in every one. Warmup is bounded
+over fastest) and neither grew the process's memory: faulted in more than ``GROWTH_SHARE`` of
+the pages the first step did (a growing step faults 170,000-420,000 pages here, a settled one
+up to ~10,000 with glibc's malloc and 30,000-46,000 with jemalloc, against ~735,000 in the
+first). On those 10 runs it stopped after 4 to 7 steps and the mean of the next 4 steps was
+within 4% of the settled rate in every one. A window of 2 stopped after 3 to 5 steps, but in 2
+of 7 later runs the memory grew only after the warmup had stopped (its step 2 and 3 had grown
+less than usual) and cost the 10-batch mean 5-7%; a window of 3 waits out most of those. A
+timed batch that still grew the memory is said in the table (kit.reporting.rows). Warmup is bounded
 by ``MAX_BATCHES`` and ``MAX_SECONDS``: a host too noisy to settle says so instead of warming
 up forever.
 
@@ -31,29 +37,44 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WINDOW = 2
+WINDOW = 3
 SPREAD = 0.04
 MAX_BATCHES = 30
 MAX_SECONDS = 120.0
 TREND_LIMIT = 0.05
+GROWTH_SHARE = 0.10
 # Two-sided 95% Student t quantiles by degrees of freedom (scipy is not in the images).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
          2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)  # fmt: skip
 _T975_LARGE = ((30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980))
 
 
-def settled(step_times: Sequence[float], window: int = WINDOW, spread: float = SPREAD) -> bool:
+def settled(
+    step_times: Sequence[float],
+    faults: Sequence[int] = (),
+    window: int = WINDOW,
+    spread: float = SPREAD,
+) -> bool:
     """Whether the last ``window`` steps, the first step of all left out, lie within
-    ``spread`` of each other."""
+    ``spread`` of each other and, where each step's page faults are given, grew no memory."""
     if len(step_times) < window + 1:
         return False
     last = step_times[-window:]
+    if faults and growing(faults[-window:], faults[0]):
+        return False
     return min(last) > 0 and max(last) / min(last) - 1 <= spread
 
 
-def warmup_done(step_times: Sequence[float], seconds: float) -> bool:
+def growing(faults: Sequence[int], first: int) -> list[int]:
+    """The positions of the steps that grew the process's memory: more page faults than
+    GROWTH_SHARE of the ``first`` step's."""
+    return [i for i, f in enumerate(faults) if first > 0 and f > GROWTH_SHARE * first]
+
+
+def warmup_done(step_times: Sequence[float], seconds: float, faults: Sequence[int] = ()) -> bool:
     """Whether the warmup ends now: settled, or out of batches or time."""
-    return settled(step_times) or len(step_times) >= MAX_BATCHES or seconds >= MAX_SECONDS
+    done = settled(step_times, faults) or len(step_times) >= MAX_BATCHES
+    return done or seconds >= MAX_SECONDS
 
 
 def t975(df: int) -> float:

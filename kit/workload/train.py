@@ -14,7 +14,7 @@ import resource
 import statistics
 import time
 
-from . import STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
+from . import STEP_FAULTS_PREFIX, STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
 from .models import DEFAULT_IMAGE_SIZE, NUM_CLASSES, build_model, input_shape
 
 LEARNING_RATE = 0.005
@@ -87,10 +87,13 @@ def latency_line(step_times: list[float]) -> str:
     return f"latency ms: p50 {p50:.3f} p90 {p90:.3f} p99 {p99:.3f} ({len(step_times)} batches)"
 
 
-def timed(step, images, labels) -> tuple[float, object]:
+def timed(step, images, labels) -> tuple[float, object, int]:
+    """One step: its seconds, what it returned, and the pages it faulted in (new memory)."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     out = step(images, labels).numpy()
-    return time.perf_counter() - start, out
+    seconds = time.perf_counter() - start
+    return seconds, out, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def warm_up(step, images, labels, batches: int | str) -> dict:
@@ -101,18 +104,18 @@ def warm_up(step, images, labels, batches: int | str) -> dict:
     faults: list[int] = []
     start = time.perf_counter()
     while True:
-        if batches == AUTO and steady.warmup_done(times, time.perf_counter() - start):
+        if batches == AUTO and steady.warmup_done(times, time.perf_counter() - start, faults):
             break
         if batches != AUTO and len(times) >= batches:
             break
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        times.append(timed(step, images, labels)[0])
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        seconds, _, faulted = timed(step, images, labels)
+        times.append(seconds)
+        faults.append(faulted)
     return {
         "mode": "auto" if batches == AUTO else "fixed",
         "batches": len(times),
         "seconds": round(time.perf_counter() - start, 3),
-        "settled": steady.settled(times),
+        "settled": steady.settled(times, faults),
         "step_seconds": [round(t, 6) for t in times],
         "minor_faults": faults,
     }
@@ -130,9 +133,11 @@ def run(tf, args) -> float:
     print("Done warm up", flush=True)
     print("Step\tImg/sec\ttotal_loss", flush=True)
     step_times: list[float] = []
+    step_faults: list[int] = []
     for i in range(args.num_batches):
-        seconds, out = timed(step, images, labels)
+        seconds, out, faults = timed(step, images, labels)
         step_times.append(seconds)
+        step_faults.append(faults)
         if i == 0 or (i + 1) % args.display_every == 0 or i + 1 == args.num_batches:
             mean, err, jitter = perf_timing(args.batch_size, step_times)
             loss = f"{float(out):.3f}" if args.mode == "train" else "-"
@@ -145,4 +150,5 @@ def run(tf, args) -> float:
     print("-" * 64, flush=True)
     if len(step_times) <= MAX_STEP_SECONDS:
         print(STEP_SECONDS_PREFIX + json.dumps([round(t, 6) for t in step_times]), flush=True)
+        print(STEP_FAULTS_PREFIX + json.dumps(step_faults), flush=True)
     return total
