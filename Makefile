@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv engine test-hosts images bench test unit lint clean
+.PHONY: help venv engine test-hosts images bench test unit lint docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ lint: venv ## ruff, and import-linter holding the layers (pyproject.toml)
 	$(VENV)/bin/ruff check kit tests benchmarks
 	$(VENV)/bin/ruff format --check kit tests benchmarks
 	$(VENV)/bin/lint-imports --no-cache
+
+docs: venv ## Regenerate docs/cli-reference.md from the CLI (a test fails when it is stale)
+	$(VENV)/bin/python -m typer kit.cli utils docs --name kit --output docs/cli-reference.md
 
 clean: venv ## Remove containers a crashed kit session left behind
 	$(KIT) clean

@@ -244,12 +244,12 @@ def test_latency_through_the_cli_and_its_gate(tmp_path):
     assert code == 2 and "--gate-on goes with" in text
 
 
-def test_the_readme_lists_every_model_with_its_work():
+def test_the_docs_list_every_model_with_its_work():
     import re
 
     from tests.conftest import DATA as data
 
-    readme = (data.parent.parent / "README.md").read_text()
+    readme = (data.parent.parent / "docs" / "workloads.md").read_text()
     table = dict(re.findall(r"^\| `(\w+)` \| .+ \| \d+ \| ([0-9.]+) \|$", readme, re.MULTILINE))
     assert set(table) == {m.value for m in Model}
     for name, flop in FORWARD_FLOP.items():
