@@ -25,9 +25,11 @@ by ``MAX_BATCHES`` and ``MAX_SECONDS``: a host too noisy to settle says so inste
 up forever.
 
 The trend: a least-squares line through the logarithms of the timed steps' times, as the
-change in images/sec from the first timed step to the last, with a 95% t interval. A run whose
-rate still moved by more than ``TREND_LIMIT`` (the interval clear of zero) did not measure a
-steady state: its mean depends on how many batches were timed.
+change in images/sec from the first timed step to the last, with a 99% t interval. A run of at
+least ``MIN_TREND_STEPS`` timed steps whose rate still moved by more than ``TREND_LIMIT`` (the
+interval clear of zero) did not measure a steady state: its mean depends on how many batches
+were timed. 99%, not 95%: a cell has up to 5 runs, and at 95% one in four settled cells would
+have a run said to trend by chance.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ SPREAD = 0.04
 MAX_BATCHES = 30
 MAX_SECONDS = 120.0
 TREND_LIMIT = 0.05
+MIN_TREND_STEPS = 5
 GROWTH_SHARE = 0.10
-# Two-sided 95% Student t quantiles by degrees of freedom (scipy is not in the images).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)  # fmt: skip
-_T975_LARGE = ((30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980))
+GROWTH_FLOOR = 25_600  # pages (100 MB): less is no growth, however small the first step was
+# Two-sided 99% Student t quantiles by degrees of freedom (scipy is not in the images).
+_T995 = (63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169,
+         3.106, 3.055, 3.012, 2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845)  # fmt: skip
+_T995_LARGE = ((30, 2.750), (40, 2.704), (60, 2.660), (120, 2.617))
 
 
 def settled(
@@ -67,8 +71,9 @@ def settled(
 
 def growing(faults: Sequence[int], first: int) -> list[int]:
     """The positions of the steps that grew the process's memory: more page faults than
-    GROWTH_SHARE of the ``first`` step's."""
-    return [i for i, f in enumerate(faults) if first > 0 and f > GROWTH_SHARE * first]
+    GROWTH_SHARE of the ``first`` step's, and than GROWTH_FLOOR."""
+    limit = max(GROWTH_SHARE * first, GROWTH_FLOOR)
+    return [i for i, f in enumerate(faults) if first > 0 and f > limit]
 
 
 def warmup_done(step_times: Sequence[float], seconds: float, faults: Sequence[int] = ()) -> bool:
@@ -77,15 +82,15 @@ def warmup_done(step_times: Sequence[float], seconds: float, faults: Sequence[in
     return done or seconds >= MAX_SECONDS
 
 
-def t975(df: int) -> float:
+def t995(df: int) -> float:
     if df < 1:
         raise ValueError(f"degrees of freedom must be at least 1, not {df}")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    for limit, value in _T975_LARGE:
+    if df <= len(_T995):
+        return _T995[df - 1]
+    for limit, value in _T995_LARGE:
         if df <= limit:
             return value
-    return 1.960
+    return 2.576
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,10 @@ class Trend:
 
 
 def trend(step_times: Sequence[float]) -> Trend | None:
-    """The least-squares trend of the timed steps, None for fewer than 3 (no interval)."""
+    """The least-squares trend of the timed steps, None for fewer than MIN_TREND_STEPS."""
     times = [float(t) for t in step_times]
     n = len(times)
-    if n < 3 or not all(t > 0 and math.isfinite(t) for t in times):
+    if n < MIN_TREND_STEPS or not all(t > 0 and math.isfinite(t) for t in times):
         return None
     logs = [math.log(t) for t in times]
     xs = range(n)
@@ -122,7 +127,7 @@ def trend(step_times: Sequence[float]) -> Trend | None:
     slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, logs, strict=True)) / sxx
     residuals = [y - (y_mean + slope * (x - x_mean)) for x, y in zip(xs, logs, strict=True)]
     se = math.sqrt(sum(r * r for r in residuals) / (n - 2) / sxx)
-    half = t975(n - 2) * se
+    half = t995(n - 2) * se
     span = n - 1
 
     def rate_change(s: float) -> float:  # a falling step time is a rising rate
