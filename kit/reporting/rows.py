@@ -33,7 +33,7 @@ UNSETTLED_HINT = (
     "--num-batches"
 )
 SLOW_STEP = 1.1  # a batch that grew memory is said when it took this much longer than the median
-ROW_SCHEMA = 4  # the JSON and CSV exports' version (README: "Exported rows")
+ROW_SCHEMA = 4  # the JSON and CSV exports' version (docs/exports.md)
 
 
 class RowKind(StrEnum):
@@ -102,10 +102,10 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStat
         first = f"{bad[0].status.value}: {bad[0].error}"
         detail = first if len(runs) == 1 else f"{len(bad)} of {len(runs)} runs not ok: {first}"
         return RowStatus(bad[0].status.value), detail
-    unsettled = [(r, why) for r in runs if (why := _unsettled(r))]
+    unsettled = [why for r in runs if (why := _unsettled(r))]
     if unsettled:
         share = f"{len(unsettled)} of {len(runs)} runs: " if len(runs) > 1 else ""
-        return RowStatus.unsettled, f"{share}{unsettled[0][1]}: {UNSETTLED_HINT}"
+        return RowStatus.unsettled, f"{share}{unsettled[0]}: {UNSETTLED_HINT}"
     if summary is not None and is_noisy(summary):
         return RowStatus.noisy, f"cv {summary.cv:.0%}: {NOISE_HINT}"
     return RowStatus.ok, None

@@ -11,7 +11,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
 p.add_argument("--batch_size", type=int, required=True)
 p.add_argument("--num_batches", type=int, required=True)
-p.add_argument("--num_warmup_batches", type=int, required=True)
+p.add_argument("--num_warmup_batches", type=int, default=None)  # the real one's: then 10
 p.add_argument("--data_format", choices=["NHWC", "NCHW"], required=True)
 p.add_argument("--device", choices=["cpu", "gpu"], required=True)
 p.add_argument("--local_parameter_device", choices=["cpu", "gpu"])
