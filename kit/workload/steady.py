@@ -1,22 +1,24 @@
 """When a run's step time has settled: the rule the workload's warmup stops on, and the trend
 kit reads in its timed steps. Pure, standard library only (it runs inside the images too).
 
-Why a fixed warmup is not enough: in its first steps a training process is still growing
+Why a fixed warmup is not enough: in its first steps a training process may still be growing
 TensorFlow's CPU memory pool (oneDNN's allocator keeps what it takes and never returns it),
-and each new page is faulted in on first touch. ResNet-50 at batch 32 on 2 CPUs grows from 3.5
-to 4.7 GB over its first three steps; which step grows depends on how the inter-op threads
-interleave the ops, and a step that grows by ~240,000 pages (0.9 GB) takes 5.1-5.4 s instead of
-3.2 (Intel Xeon, AMX). After 2 warmup batches the first timed ones ran 9-16% slow in 8 of 10
-runs (tf_cnn_benchmarks' session reached its pool in its first step), so a 10-batch mean was
-several per cent low and its repeats noisy. The pool cannot be sized from Python, so the warmup
-runs until the growing has stopped, as the step time shows it.
+and each new page is faulted in on first touch. With Keras' SGD update, ResNet-50 at batch 32
+on 2 CPUs grew from 3.5 to 4.7 GB over its first three steps; which step grew depended on how
+the inter-op threads interleaved the ops, and a step that grew by ~240,000 pages (0.9 GB) took
+5.1-5.4 s instead of 3.2 (Intel Xeon, AMX). After 2 warmup batches the first timed ones ran
+9-16% slow in 8 of 10 runs, so a 10-batch mean was several per cent low and its repeats noisy.
+kit's step now updates its weights with the fused op tf_cnn_benchmarks uses and reaches its
+pool in the first step (kit_workload.train.sgd_update); the pool cannot be sized from Python,
+so the warmup still runs until any growing has stopped, as the step time and page faults show.
 
 The warmup rule: after the first step (which traces and optimizes the step's graph) the step
 time has settled once ``WINDOW`` consecutive steps lie within ``SPREAD`` of each other (slowest
 over fastest) and neither grew the process's memory: faulted in more than ``GROWTH_SHARE`` of
 the pages the first step did (a growing step faults 170,000-420,000 pages here, a settled one
 up to ~10,000 with glibc's malloc and 30,000-46,000 with jemalloc, against ~735,000 in the
-first). On those 10 runs it stopped after 4 to 7 steps and the mean of the next 4 steps was
+first). With the fused update it stops after 4 or 5 steps. On the 10 Keras-SGD runs it stopped
+after 4 to 7 steps and the mean of the next 4 steps was
 within 4% of the settled rate in every one. A window of 2 stopped after 3 to 5 steps, but in 2
 of 7 later runs the memory grew only after the warmup had stopped (its step 2 and 3 had grown
 less than usual) and cost the 10-batch mean 5-7%; a window of 3 waits out most of those. A
