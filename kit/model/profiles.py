@@ -22,6 +22,7 @@ from kit.inputs import read_text_file
 from kit.model.numa import MEMORY_POLICIES, NumaPolicy
 from kit.workload.models import PRECISION_POLICIES
 from kit.workload.preload import ALLOCATORS
+from kit.workload.steady import AUTO
 
 PLACEHOLDERS = ("cores", "threads", "nodes", "last_node")
 PROFILE_KEYS = {"description", "extends", "env", "threads", "numactl", "select", "run"}
@@ -270,7 +271,7 @@ def _run_table(table: object, where: str) -> dict[str, int | str]:
             out[key] = value
             continue
         if key == "warmup":
-            if value != "auto" and (
+            if value != AUTO and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 0
             ):
                 raise ConfigError(f"{where}: run warmup must be auto or a whole number of batches")

@@ -12,8 +12,8 @@ from pathlib import Path
 from kit.errors import UsageError, did_you_mean
 from kit.inputs import stat_of
 from kit.workload.cnn_benchmarks import MODEL_NAMES as TF_CNN_NAMES
+from kit.workload.steady import AUTO
 
-AUTO = "auto"  # warmup: until the step time settles (kit.workload.steady)
 MAX_BATCH = 65536
 MAX_BATCHES = 1_000_000
 # Where a --workload-dir is mounted, read-only, inside the container.

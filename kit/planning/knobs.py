@@ -25,6 +25,7 @@ from types import MappingProxyType
 from kit.errors import ConfigError, UsageError, did_you_mean
 from kit.inputs import read_text_file
 from kit.model.profiles import PLACEHOLDERS, RUN_WORDS, Profile, line_of, read_toml, validate_env
+from kit.workload.steady import AUTO
 
 
 class KnobKind(StrEnum):
@@ -215,7 +216,7 @@ def check_value(knob: Knob, value: str) -> None:
         raise UsageError(f"{where}: {value!r} is not a positive whole number")
     if knob.kind is KnobKind.numa and value not in NUMA_POLICIES:
         raise UsageError(f"{where}: unknown policy {value!r}", f"use {', '.join(NUMA_POLICIES)}")
-    if knob.target == "warmup" and not (value == "auto" or value.isdigit()):
+    if knob.target == "warmup" and not (value == AUTO or value.isdigit()):
         raise UsageError(f"{where}: {value!r} is neither auto nor a whole number of batches")
     if knob.target in RUN_WORDS and value not in RUN_WORDS[knob.target]:
         raise UsageError(f"{where}: {value!r} is not one of {', '.join(RUN_WORDS[knob.target])}")

@@ -12,7 +12,8 @@ import sys
 
 from . import CPU_PREFIX, preload, provenance
 from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
-from .train import AUTO, run
+from .steady import AUTO
+from .train import run
 
 
 def positive(text: str) -> int:

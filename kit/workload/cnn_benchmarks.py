@@ -13,6 +13,7 @@ import sys
 
 from . import preload, provenance
 from .__main__ import parser as kit_parser
+from .steady import AUTO
 
 # A checkout of tensorflow/benchmarks, or its scripts/tf_cnn_benchmarks folder itself.
 SCRIPTS = ("scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py", "tf_cnn_benchmarks.py")
@@ -46,7 +47,7 @@ def translate(args: argparse.Namespace) -> list[str]:
         "--local_parameter_device=cpu",
         f"--display_every={args.display_every}",
     ]
-    if args.num_warmup_batches != "auto":  # auto: tf_cnn_benchmarks' own default (10)
+    if args.num_warmup_batches != AUTO:  # auto: tf_cnn_benchmarks' own default (10)
         flags.append(f"--num_warmup_batches={args.num_warmup_batches}")
     if args.num_inter_threads:
         flags.append(f"--num_inter_threads={args.num_inter_threads}")

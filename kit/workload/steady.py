@@ -41,6 +41,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+AUTO = "auto"  # a warmup until the step time settles, as the workload's flag says it
 WINDOW = 3
 SPREAD = 0.04
 MAX_BATCHES = 30
