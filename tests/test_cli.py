@@ -286,7 +286,13 @@ def test_regression_gate(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--fail-if-slower", "5"], "go together"),
+        (["--fail-if-slower", "5"], "goes with --baseline-session or --baseline-history"),
+        (["--baseline-session", "x"], "goes with --baseline-session or --baseline-history"),
+        (
+            ["--baseline-history", "5", "--baseline-session", "x", "--fail-if-slower", "5"],
+            "two baselines",
+        ),
+        (["--baseline-history", "2", "--fail-if-slower", "5"], "3 to 1000 sessions"),
         (["--baseline-session", "nope", "--fail-if-slower", "5"], "no kit session"),
         (["--baseline-session", "x", "--fail-if-slower", "150"], "percentage"),
         (["--repeats", "0"], "--repeats must be between 1 and 1000"),

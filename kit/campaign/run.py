@@ -42,8 +42,11 @@ from kit.errors import Interrupted, KitError, UsageError
 from kit.host.facts import BF16_FLAGS, HostFacts, native_bf16
 from kit.host.topology import Topology
 from kit.images.delivery import deliver
+from kit.inputs import stat_of
 from kit.judging.cells import cell_keys, check_baseline
-from kit.judging.gate import Gate, GateResult, judge_cells
+from kit.judging.gate import Gate, GateResult
+from kit.judging.history import History, judge
+from kit.judging.series import series_of
 from kit.judging.stats import sequential_confidence
 from kit.model.feedback import Feedback
 from kit.model.profiles import Profile
@@ -65,7 +68,7 @@ class Prepared:
     facts: Mapping[str, HostFacts]  # by engine
     machines: Mapping[str, tuple[str, ...]]  # machine (boot id) -> its engines, which take turns
     plan: tuple[RunSpec, ...]
-    gate_runs: tuple[RunResult, ...] = ()
+    gate_runs: tuple[RunResult, ...] | History = ()
 
     @property
     def engine(self) -> Engine:
@@ -185,11 +188,25 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
     _check_precision(request.what, facts, plan)
     _check_baseline(plan, request.how.baseline)
-    return Prepared(request, engines, facts, machines, tuple(plan), tuple(gate_runs))
+    baseline = gate_runs if isinstance(gate_runs, History) else tuple(gate_runs)
+    return Prepared(request, engines, facts, machines, tuple(plan), baseline)
 
 
-def gate_baseline(gate: Gate, results: Path, db_path: Path) -> list[RunResult]:
-    """The gate's baseline session's runs, read (and checked) before anything runs."""
+def gate_baseline(
+    gate: Gate, results: Path, db_path: Path, exclude: str | None = None
+) -> list[RunResult] | History:
+    """The gate's baseline, read (and checked) before anything runs: one session's runs, or
+    with --baseline-history every cell's series in the results database (``exclude``: the
+    session being gated, when it is stored already)."""
+    if gate.history is not None:
+        if stat_of(db_path, "--db") is None:
+            raise UsageError(
+                f"--baseline-history gates against the results database, and {db_path} is none",
+                "run sessions first, or pass --db",
+            )
+        with ResultsDB(db_path) as db:
+            return History(tuple(series_of(db.history())), exclude)
+    assert gate.session is not None  # one of the two baselines
     runs = list(load_past(gate.session, results, db_path).runs)
     gate.check_baseline(runs)
     return runs
@@ -284,7 +301,7 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     gate = how.gate
     adaptive = prepared.request.what.adaptive
     confidence = sequential_confidence(adaptive.looks) if adaptive else 0.95
-    failures = judge_cells(runs, prepared.gate_runs, gate, confidence=confidence) if gate else None
+    failures = judge(runs, prepared.gate_runs, gate, confidence=confidence) if gate else None
     return Finished(
         folder.session_id, folder.path, len(plan), tuple(runs), tuple(verified), failures
     )

@@ -183,7 +183,7 @@ def diff(
     _show_comparison(comparison)
     if fail_if_slower is not None:
         gate = Gate(a[0], fail_if_slower, undecided=gate_undecided)
-        gate_status(judge_cells(b[1], a[1], gate, comparison.there), comparison.there)
+        gate_status(judge_cells(b[1], a[1], gate, comparison.there))
 
 
 def _show_comparison(comparison) -> None:

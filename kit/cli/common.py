@@ -202,6 +202,11 @@ BaselineSessionOpt = Annotated[
         rich_help_panel=CONTROL,
     ),
 ]
+BaselineHistoryOpt = Annotated[
+    int | None,
+    typer.Option(metavar="N", rich_help_panel=CONTROL, help="Gate against the last N sessions "
+                 "of each cell on this machine (since its last change); see --fail-if-slower."),
+]  # fmt: skip
 GateOnOpt = Annotated[
     GateOn,
     typer.Option(
@@ -245,8 +250,8 @@ KeepEquivalentOpt = Annotated[
 FailIfSlowerOpt = Annotated[
     float | None,
     typer.Option(
-        help="Exit 1 when a cell is significantly slower than in --baseline-session by more "
-        "than this many percent.",
+        help="Exit 1 when a cell is significantly slower than in --baseline-session (or "
+        "--baseline-history) by more than this many percent.",
         rich_help_panel=CONTROL,
     ),
 ]

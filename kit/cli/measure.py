@@ -89,7 +89,7 @@ def compare(ctx: typer.Context, options: MeasureOptions) -> None:
 
 @measure_command(
     "run",
-    drop=("baseline", "baseline_session", "fail_if_slower"),
+    drop=("baseline", "baseline_session", "baseline_history", "fail_if_slower"),
     defaults={"repeats": "1"},
     swap={"images": ("image", ImageArg, inspect.Parameter.empty),
           "profile": ("profile", OneProfileOpt, "default")},
@@ -138,7 +138,8 @@ PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How t
 # What plan leaves out: it starts nothing, so nothing of results, resume, images or the gate.
 PLAN_DROPS = ("baseline", "fmt", "wide", "results", "host", "build_missing", "allow_concurrent",
               "resume", "db", "verify", "pull", "registry", "baseline_session",
-              "fail_if_slower", "gate_undecided", "keep_disturbed", "wait_quiet")  # fmt: skip
+              "baseline_history", "fail_if_slower", "gate_undecided", "keep_disturbed",
+              "wait_quiet")  # fmt: skip
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
@@ -227,11 +228,12 @@ def show_finished(finished: Finished, options: MeasureOptions) -> None:
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
 
-def gate_status(result: GateResult | None, than: str = "the baseline session") -> None:
+def gate_status(result: GateResult | None) -> None:
     """The gate's verdict: RunFailed naming each cell that fails it (slower, or undecided unless
     --gate-undecided pass), else one line saying it held."""
     if result is None:
         return
+    than = result.than
     percent, undecided = result.percent, result.of(Outcome.undecided)
     if result.undecided is Undecided.passed:
         for d in undecided:

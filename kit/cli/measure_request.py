@@ -17,6 +17,7 @@ from kit.cli.common import (
     AccountOpt,
     AllocatorOpt,
     AllowEmulatedOpt,
+    BaselineHistoryOpt,
     BaselineOpt,
     BaselineSessionOpt,
     BatchesOpt,
@@ -175,6 +176,7 @@ class MeasureOptions:
     min_repeats: MinRepeatsOpt = 2
     max_repeats: MaxRepeatsOpt = 8
     baseline_session: BaselineSessionOpt = None
+    baseline_history: BaselineHistoryOpt = None
     fail_if_slower: FailIfSlowerOpt = None
     gate_on: GateOnOpt = GateOn.throughput
     gate_undecided: GateUndecidedOpt = Undecided.fail
@@ -219,7 +221,8 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
                   o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
-        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided),
+        Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided,
+                          o.baseline_history),
         o.allow_concurrent,
     )  # fmt: skip
     return CampaignRequest(what, where, how)

@@ -12,11 +12,13 @@ from kit.campaign.peak import measure_peak
 from kit.campaign.run import gate_baseline
 from kit.cli import common
 from kit.cli.common import (
+    BaselineHistoryOpt,
     BaselineOpt,
     BaselineSessionOpt,
     CpusOpt,
     DbOpt,
     FailIfSlowerOpt,
+    FormatOpt,
     GateOnOpt,
     GateUndecidedOpt,
     ResultsOpt,
@@ -29,11 +31,15 @@ from kit.cli.common import (
 from kit.cli.measure import gate_status
 from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
+from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
-from kit.judging.gate import Gate, GateOn, Undecided, judge_cells
+from kit.judging.gate import Gate, GateOn, Undecided
+from kit.judging.history import judge
+from kit.judging.series import select, series_of
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import write_html, write_plots
-from kit.reporting.table import Format, check_baseline, render, tabulate_rows
+from kit.reporting.table import Format, check_baseline, render, render_listing
+from kit.reporting.trend import render_trends, trends
 from kit.store.folder import DB_NAME
 from kit.store.past import load_stored
 
@@ -45,9 +51,32 @@ def history(
     limit: Annotated[
         int, typer.Option(help="How many sessions, newest first.", min=1, max=100_000)
     ] = 20,
+    cell: Annotated[
+        str | None,
+        typer.Option(
+            help="One cell over time (IMAGE:PROFILE): every session's figure with its interval "
+            "and provenance, and the change points found, with what changed at each.",
+            metavar="IMAGE:PROFILE",
+        ),
+    ] = None,
+    machine: Annotated[
+        str | None, typer.Option(help="With --cell: only this machine's series (its hostname).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
-    """Past sessions: when, host, images, profiles, best cell."""
+    """Past sessions (when, host, images, profiles, best cell), or with --cell one cell's
+    series over sessions and its change points."""
 
+    if cell is None and machine is not None:
+        raise UsageError("--machine goes with --cell", "pass --cell IMAGE:PROFILE too")
+    if cell is not None:
+        _check_cell(cell)
+        with open_db(db, results) as store:
+            # every cell's series only when this one has none, to name the ones there are
+            found = series_of(store.history(cell)) or series_of(store.history())
+        found = select(found, cell, machine)
+        out.print(render_trends(trends(found), fmt), markup=False)
+        return
     with open_db(db, results) as store:
         sessions = store.sessions(limit)
         knobs = {s.id: store.knob_values(s.id) for s in sessions}
@@ -66,7 +95,13 @@ def history(
     ]
     headers = ["session", "started (UTC)", "host", "command", "runs", "images", "profiles",
                "best images/sec"]  # fmt: skip
-    out.print(tabulate_rows(rows, headers), markup=False)
+    out.print(render_listing(rows, headers, fmt, "sessions"), markup=False)
+
+
+def _check_cell(cell: str) -> None:
+    image, sep, profile = cell.partition(":")
+    if not (sep and image and profile) or ":" in profile:
+        raise UsageError(f"--cell takes IMAGE:PROFILE, got {cell!r}", "e.g. --cell stock:default")
 
 
 def _command(meta: dict) -> str:
@@ -107,6 +142,7 @@ def report(
     db: DbOpt = None,
     results: ResultsOpt = Path("results"),
     baseline_session: BaselineSessionOpt = None,
+    baseline_history: BaselineHistoryOpt = None,
     fail_if_slower: FailIfSlowerOpt = None,
     gate_on: GateOnOpt = GateOn.throughput,
     gate_undecided: GateUndecidedOpt = Undecided.fail,
@@ -118,9 +154,14 @@ def report(
     """
     if output is not None:
         check_output_file(output, "--output")
-    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on, gate_undecided)
-    gate_runs = gate_baseline(gate, results, db or results / DB_NAME) if gate is not None else None
+    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on, gate_undecided,
+                             baseline_history)  # fmt: skip
     stored = load_stored(existing_db(db, results), session)
+    gate_runs = (
+        gate_baseline(gate, results, db or results / DB_NAME, stored.session_id)
+        if gate is not None
+        else None
+    )
     found = list(stored.runs)
     check_baseline([r.key for r in found], baseline)
     if fmt is ReportFormat.html or plot:
@@ -149,7 +190,7 @@ def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path |
 
 def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
     if gate is not None and gate_runs is not None:
-        gate_status(judge_cells(found, gate_runs, gate))
+        gate_status(judge(found, gate_runs, gate))
 
 
 @app.command()

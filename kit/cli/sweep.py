@@ -119,7 +119,7 @@ SaveOpt = Annotated[
 ]
 # A tune's search decides repeats and the baseline (default); it runs on this machine's engine.
 TUNE_DROPS = ("images", "repeats", "ci_width", "min_repeats", "max_repeats", "baseline",
-              "baseline_session", "fail_if_slower", "host")  # fmt: skip
+              "baseline_session", "baseline_history", "fail_if_slower", "host")  # fmt: skip
 TUNE_EXTRA = (
     *SWEEP_EXTRA,
     inspect.Parameter("budget", _KW, annotation=BudgetOpt, default="45m"),

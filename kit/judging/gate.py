@@ -4,6 +4,7 @@ images/sec, or with ``--gate-on p50|p90|p99`` a longer per-batch latency); **pas
 and the interval rules out a slowdown of twice the percentage; **undecided**: the data cannot
 tell (too few repeats, an interval too wide, a cell the baseline lacks, another machine or
 placement).
+Against history (``--baseline-history N``) see ``kit.judging.history``.
 Undecided fails the gate unless ``--gate-undecided pass`` says otherwise: a gate that cannot
 measure a regression must not pass it."""
 
@@ -19,6 +20,8 @@ from kit.judging.cells import Cell, cells
 from kit.judging.stats import MIN_REPEATS, Speedup, compare
 from kit.judging.stats import Verdict as StatsVerdict
 from kit.model.results import RunResult
+
+MIN_HISTORY = 3  # earlier sessions a history gate needs: fewer give no spread worth the name
 
 
 class GateOn(StrEnum):
@@ -51,16 +54,33 @@ class Undecided(StrEnum):
 
 @dataclass(frozen=True)
 class Gate:
-    """``--baseline-session SESSION --fail-if-slower PERCENT [--gate-on METRIC]``."""
+    """``--fail-if-slower PERCENT`` with ``--baseline-session SESSION [--gate-on METRIC]`` or
+    ``--baseline-history N``."""
 
-    session: str
+    session: str | None
     percent: float
     on: GateOn = GateOn.throughput
     undecided: Undecided = Undecided.fail
+    history: int | None = None  # the last N sessions of each cell, instead of one session
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.percent) or not 0 <= self.percent < 100:
             raise UsageError(f"--fail-if-slower takes a percentage in [0, 100), got {self.percent}")
+        if (self.session is None) == (self.history is None):
+            raise UsageError(
+                "--fail-if-slower gates against --baseline-session or --baseline-history",
+                "pass one of them",
+            )
+        if self.history is not None and not MIN_HISTORY <= self.history <= 1000:
+            raise UsageError(
+                f"--baseline-history takes {MIN_HISTORY} to 1000 sessions, got {self.history}",
+                f"e.g. --baseline-history 10 ({MIN_HISTORY} or more give a spread to judge by)",
+            )
+        if self.history is not None and self.on is not GateOn.throughput:
+            raise UsageError(
+                f"--gate-on {self.on.value} goes with --baseline-session: a history is kept of "
+                "throughput", "gate latency against one session, or drop --gate-on"
+            )  # fmt: skip
 
     @classmethod
     def from_options(
@@ -69,18 +89,32 @@ class Gate:
         percent: float | None,
         on: GateOn = GateOn.throughput,
         undecided: Undecided = Undecided.fail,
+        history: int | None = None,
     ) -> Gate | None:
-        if session is None and percent is None:
+        if session is None and percent is None and history is None:
             if on is not GateOn.throughput:
                 raise UsageError(
                     "--gate-on goes with --baseline-session and --fail-if-slower", "pass them too"
                 )
             return None
-        if session is None or percent is None:
+        if session is not None and history is not None:
             raise UsageError(
-                "--baseline-session and --fail-if-slower go together", "pass both, or neither"
+                "--baseline-session and --baseline-history are two baselines",
+                "gate against one session or against the last N, not both",
             )
-        return cls(session, percent, on, undecided)
+        if percent is None or (session is None and history is None):
+            raise UsageError(
+                "--fail-if-slower goes with --baseline-session or --baseline-history",
+                "pass the percentage and one baseline, or neither",
+            )
+        return cls(session, percent, on, undecided, history)
+
+    @property
+    def than(self) -> str:
+        """What the gate's lines compare with."""
+        if self.history is not None:
+            return f"the last {self.history} sessions"
+        return "the baseline session"
 
     def check_baseline(self, runs: Sequence[RunResult]) -> None:
         """The baseline session must have runs to gate against."""
@@ -111,6 +145,7 @@ class GateResult:
     decisions: tuple[Decision, ...]
     percent: float
     undecided: Undecided = Undecided.fail
+    than: str = "the baseline session"  # what the cells were compared with, in words
 
     def of(self, outcome: Outcome) -> list[Decision]:
         return [d for d in self.decisions if d.outcome is outcome]
@@ -136,11 +171,15 @@ def decide(
     if len(new) < MIN_REPEATS or len(old) < MIN_REPEATS:
         return Outcome.undecided, None
     s = compare(new, old, confidence=confidence)
+    return outcome_of(s, percent), s
+
+
+def outcome_of(s: Speedup, percent: float) -> Outcome:
     if s.verdict is StatsVerdict.slower and s.ratio < 1 - percent / 100:
-        return Outcome.failed, s
+        return Outcome.failed
     if s.low >= 1 - RULED_OUT * percent / 100:
-        return Outcome.passed, s
-    return Outcome.undecided, s
+        return Outcome.passed
+    return Outcome.undecided
 
 
 def _apart(cell: Cell, base: Cell) -> str | None:
@@ -173,7 +212,7 @@ def judge_cells(
     for cell in cells(current):
         base = before.get((cell.engine, cell.key)) or by_key.get(cell.key)
         decisions.append(_decide_cell(cell, base, gate, than, confidence))
-    return GateResult(tuple(decisions), gate.percent, gate.undecided)
+    return GateResult(tuple(decisions), gate.percent, gate.undecided, than)
 
 
 def _decide_cell(cell: Cell, base: Cell | None, gate: Gate, than: str, confidence: float):

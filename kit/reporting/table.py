@@ -304,3 +304,27 @@ def fit_with_notes(
 
 def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+LISTING_SCHEMA = 1  # the version of a listing's JSON (history, profiles, knobs ...)
+
+
+def markdown_table(headers: Sequence[str], body: Sequence[Sequence[object]]) -> str:
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def render_listing(
+    body: Sequence[Sequence[object]], headers: Sequence[str], fmt: Format, name: str
+) -> str:
+    """A plain listing in any output format; JSON is ``{"schema": 1, NAME: [{header: value}]}``."""
+    if fmt is Format.markdown:
+        return markdown_table(headers, body)
+    if fmt is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows([headers, *body])
+        return buffer.getvalue().rstrip("\n")
+    if fmt is Format.json:
+        items = [dict(zip(headers, row, strict=True)) for row in body]
+        return json.dumps({"schema": LISTING_SCHEMA, name: items}, indent=2)
+    return tabulate_rows(body, headers)

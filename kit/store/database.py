@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 from kit.errors import KitError, UsageError
+from kit.judging.series import SessionRuns
+from kit.model.results import RunResult
 from kit.store.schema import check_file, open_error, prepare
 
 NEWEST_SHOWN = 5  # session ids an error message names, newest first
@@ -222,6 +224,31 @@ class ResultsDB:
             )
         ]
 
+    def history(self, cell: str | None = None) -> list[SessionRuns]:
+        """Every session's runs (of one IMAGE:PROFILE, when given), oldest first: what a
+        cell's series over time is made of (``kit.judging.series``)."""
+        where, params = "", ()
+        if cell is not None:
+            image, _, profile = cell.partition(":")
+            where, params = "WHERE r.image = ? AND r.profile = ?", (image, profile)
+        found: dict[str, list[RunResult]] = {}
+        sessions: dict[str, tuple] = {}
+        self._conn.execute("BEGIN")  # one read: a session being written is seen whole or not
+        try:
+            for sid, started, version, meta, result in self._conn.execute(
+                "SELECT s.id, s.started, s.kit_version, s.meta, r.result FROM runs r "
+                f"JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.started, s.id, r.idx",
+                params,
+            ):
+                sessions.setdefault(sid, (started, version, meta))
+                found.setdefault(sid, []).append(RunResult.from_json(json.loads(result)))
+        finally:
+            self._conn.rollback()  # it only read
+        return [
+            SessionRuns(sid, started or "", version, tuple(found[sid]), _onednn(meta))
+            for sid, (started, version, meta) in sessions.items()
+        ]
+
     def has_session(self, session_id: str) -> bool:
         return self._exists(session_id)
 
@@ -287,6 +314,16 @@ def hostnames(meta: dict) -> list[str]:
     records = meta.get("hosts") or {"": meta.get("host_record") or {"hostname": meta.get("host")}}
     names = (str(r.get("hostname")) for r in records.values() if r and r.get("hostname"))
     return list(dict.fromkeys(names))
+
+
+def _onednn(meta: str) -> dict[str, str]:
+    """oneDNN's version by IMAGE:PROFILE@ENGINE, from a session's --verify records."""
+    records = json.loads(meta or "{}").get("verify") or []
+    return {
+        f"{r.get('image')}:{r.get('profile')}@{r.get('engine')}": str(r["version"])
+        for r in records
+        if isinstance(r, dict) and r.get("version")
+    }
 
 
 def _session_row(

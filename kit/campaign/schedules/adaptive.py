@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from kit.campaign.schedules.budget import MAX_ROUNDS
 from kit.errors import UsageError
 from kit.judging.cells import cells
-from kit.judging.gate import Gate, Outcome, judge_cells
+from kit.judging.gate import Gate, Outcome
+from kit.judging.history import History, judge
 from kit.judging.stats import MIN_REPEATS, Verdict, compare, sequential_confidence
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
@@ -73,7 +74,7 @@ class AdaptiveSchedule:
     rule: Adaptive
     baseline: str
     gate: Gate | None = None
-    gate_runs: tuple[RunResult, ...] = ()
+    gate_runs: tuple[RunResult, ...] | History = ()
 
     def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
         ran = {r.index for r in runs}
@@ -96,5 +97,5 @@ class AdaptiveSchedule:
         if self.gate is None or not runs:
             return set()
         confidence = sequential_confidence(self.rule.looks)
-        result = judge_cells(runs, self.gate_runs, self.gate, confidence=confidence)
+        result = judge(runs, self.gate_runs, self.gate, confidence=confidence)
         return {d.key for d in result.of(Outcome.undecided) if d.repeatable}

@@ -1,0 +1,105 @@
+"""Change points in a series: where a cell's speed moved between sessions, by how much (a ratio
+with its interval), and what the provenance says moved with it. Pure.
+
+How a change is found (``benchmarks/changepoints.py`` measures it on simulated series):
+1. the series' points as log images/sec (noise in throughput is multiplicative);
+2. their noise level from the spread of neighbouring differences (median absolute deviation,
+   which a step in the series hardly moves), so the rule needs no setting per series;
+3. ruptures' PELT splits the series into segments of constant mean at the least squared error
+   plus ``PENALTY`` x noise^2 x log(points) for each split (a BIC-like price on a split);
+4. a split is kept only where the segments on either side differ significantly: a Welch t
+   interval on the ratio of their geometric means, over the sessions' points, clear of 1.
+Segments are at least ``MIN_SEGMENT`` sessions long: a change is said only once sessions after
+it confirm it, not on one slow session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kit.judging.series import Point, Series, explain, provenance_diff
+from kit.judging.stats import Speedup, Verdict, compare
+
+MIN_SEGMENT = 3
+PENALTY = 4.0  # chosen with benchmarks/changepoints.py: false changes on flat series <= 5%
+MAD_TO_SD = 1.4826  # the median absolute deviation of a normal sample, scaled to its sd
+FLOOR = 1e-4  # the least noise assumed (log scale): identical points are not infinitely sure
+
+
+@dataclass(frozen=True)
+class Change:
+    """A step in a series between ``before`` (the last session of the old level) and ``after``
+    (the first of the new), with the ratio new/old over the two segments."""
+
+    at: int  # index of ``after`` in the series' points
+    before: Point
+    after: Point
+    speedup: Speedup  # the new segment over the old one
+    sessions: tuple[int, int]  # sessions in the old segment, in the new one
+    diff: tuple[tuple[str, str, str], ...]  # provenance: (field, before, after)
+
+    @property
+    def percent(self) -> float:
+        return (self.speedup.ratio - 1) * 100
+
+    @property
+    def magnitude(self) -> str:
+        """ "-12% [-15, -9]": the change in percent with its 95% interval."""
+        s = self.speedup
+        return f"{self.percent:+.0f}% [{(s.low - 1) * 100:+.0f}, {(s.high - 1) * 100:+.0f}]"
+
+    def line(self, image: str) -> str:
+        """ "-12% [-15, -9] at SESSION: image stock rebuilt (…), TF 2.14.1 -> 2.21.0"."""
+        return (
+            f"{self.magnitude} at {self.after.session_id} (after "
+            f"{self.before.session_id}): {explain(self.diff, image)}"
+        )
+
+
+def noise(logs: Sequence[float]) -> float:
+    """The noise of single points (log scale), from neighbouring differences: robust to steps."""
+    if len(logs) < 3:
+        return FLOOR
+    diffs = [b - a for a, b in itertools.pairwise(logs)]
+    centre = statistics.median(diffs)
+    mad = statistics.median(abs(d - centre) for d in diffs)
+    return max(MAD_TO_SD * mad / math.sqrt(2), FLOOR)
+
+
+def split_points(logs: Sequence[float], penalty: float = PENALTY) -> list[int]:
+    """Where PELT splits the series (indices of each new segment's first point)."""
+    if len(logs) < 2 * MIN_SEGMENT:
+        return []
+    import numpy as np  # noqa: PLC0415 -- heavy: numpy and ruptures load in ~0.5 s
+    import ruptures  # noqa: PLC0415
+
+    sigma = noise(logs)
+    signal = np.asarray(logs, dtype=float).reshape(-1, 1)
+    algo = ruptures.Pelt(model="l2", min_size=MIN_SEGMENT, jump=1).fit(signal)
+    ends = algo.predict(pen=penalty * sigma**2 * math.log(len(logs)))
+    return [int(end) for end in ends[:-1]]  # the last "end" is the series' own end
+
+
+def changes(series: Series, penalty: float = PENALTY) -> list[Change]:
+    """The series' significant changes, oldest first."""
+    points = series.points
+    logs = [math.log(p.value) for p in points]
+    splits = split_points(logs, penalty)
+    bounds = [0, *splits, len(points)]
+    found = []
+    for i, at in enumerate(splits, 1):
+        old = [p.value for p in points[bounds[i - 1] : at]]
+        new = [p.value for p in points[at : bounds[i + 1]]]
+        speedup = compare(new, old)
+        if speedup.verdict in (Verdict.same, Verdict.unknown):
+            continue  # PELT's split, but the two sides do not differ beyond their noise
+        before, after = points[at - 1], points[at]
+        found.append(
+            Change(at, before, after, speedup, (len(old), len(new)),
+                   tuple(provenance_diff(before, after)))
+        )  # fmt: skip
+    return found

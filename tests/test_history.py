@@ -1,0 +1,158 @@
+"""A cell over time: series from stored sessions, change points with what changed in provenance,
+and the gate against history."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from kit.errors import UsageError
+from kit.judging.changes import changes, noise
+from kit.judging.gate import Gate, Outcome
+from kit.judging.history import predict
+from kit.judging.series import Point, Series, SeriesKey, explain, provenance_diff
+from tests.conftest import invoke_with
+from tests.fakes import FakeEngine
+
+KEY = SeriesKey("host", "docker", "stock:default", "tiny train")
+
+
+def _series(levels: list[float], cv: float = 0.03, seed: int = 7, tf=None) -> Series:
+    rng = random.Random(seed)
+    points = []
+    for i, level in enumerate(levels):
+        samples = tuple(level * math.exp(rng.gauss(0, cv)) for _ in range(3))
+        version = (tf or {}).get(i, "2.14.1")
+        prov = (("image digest", "sha256:aaaa"), ("TF", version), ("kernel", "6.1"))
+        points.append(Point(f"s{i:02d}", f"2026-12-01T00:{i:02d}:00", samples, prov))
+    return Series(KEY, tuple(points))
+
+
+def test_a_step_is_found_where_it_is_with_its_magnitude_and_interval():
+    tf = {i: "2.21.0" for i in range(12, 24)}
+    found = changes(_series([10.0] * 12 + [8.8] * 12, tf=tf))
+    assert len(found) == 1, found
+    change = found[0]
+    assert change.at == 12 and change.sessions == (12, 12)
+    assert change.speedup.low < 0.88 < change.speedup.high and change.speedup.high < 1
+    assert ("TF", "2.14.1", "2.21.0") in change.diff
+    assert "at s12 (after s11)" in change.line("stock") and "TF 2.14.1 -> 2.21.0" in change.line(
+        "stock"
+    )
+
+
+def test_a_flat_noisy_series_has_no_change_and_a_short_one_is_not_judged():
+    for seed in range(20):
+        assert changes(_series([10.0] * 30, cv=0.05, seed=seed)) == [], seed
+    assert changes(_series([10.0, 10.0, 5.0, 5.0, 5.0])) == []  # fewer than 2 x 3 sessions
+
+
+def test_noise_is_read_from_neighbours_so_a_step_hardly_moves_it():
+    flat = _series([10.0] * 20, cv=0.03)
+    stepped = _series([10.0] * 10 + [7.0] * 10, cv=0.03)
+    logs = [[math.log(v) for v in s.values] for s in (flat, stepped)]
+    assert noise(logs[1]) < 2 * noise(logs[0])
+
+
+def test_a_provenance_diff_names_a_rebuilt_image_and_moved_versions():
+    a = Point("a", "1", (1.0,), (("image digest", "sha256:0123456789abcdef"), ("TF", "2.14.1")))
+    b = Point("b", "2", (1.0,), (("image digest", "sha256:fedcba9876543210"), ("TF", "2.21.0")))
+    said = explain(provenance_diff(a, b), "stock")
+    assert said == "image stock rebuilt (0123456789ab -> fedcba987654), TF 2.14.1 -> 2.21.0"
+    assert "nothing recorded changed" in explain(provenance_diff(a, a), "stock")
+
+
+def test_the_prediction_interval_counts_the_sessions_spread_not_only_the_repeats():
+    past = [10.0, 10.4, 9.6, 10.2, 9.8]
+    tight = predict([9.0, 9.01, 8.99], past)
+    assert tight.high < 1 and tight.low < 0.9 * 0.97  # session spread widens it
+    welch_like = predict([10.0, 10.01, 9.99], [10.0] * 5)
+    assert welch_like.low > 0.99  # a history without spread is as sure as the repeats
+
+
+def test_gate_options_are_checked_before_anything_runs():
+    with pytest.raises(UsageError, match="two baselines"):
+        Gate.from_options("latest", 5, history=5)
+    with pytest.raises(UsageError, match="3 to 1000"):
+        Gate.from_options(None, 5, history=2)
+    with pytest.raises(UsageError, match="goes with --baseline-session or --baseline-history"):
+        Gate.from_options(None, None, history=5)
+
+
+def _noisy(level: float, seed: int):
+    rng = random.Random(seed)
+    return lambda spec: level * math.exp(rng.gauss(0, 0.02))
+
+
+class _Rebuilt(FakeEngine):
+    """An engine whose image was rebuilt: another digest for the same tag."""
+
+    def image_id(self, reference: str) -> str:
+        return "sha256:" + "b" * 64
+
+
+def _sessions(tmp_path, levels, rebuilt_from: int | None = None, batch: str = "8") -> None:
+    args = ("-p", "default", "--repeats", "3", "--results", str(tmp_path), "--batch-size", batch)
+    for i, level in enumerate(levels):
+        kind = _Rebuilt if rebuilt_from is not None and i >= rebuilt_from else FakeEngine
+        engine = kind(_noisy(level, i))
+        code, text = invoke_with(engine, "compare", "stock", *args)
+        assert code == 0, text
+
+
+def test_history_shows_a_cells_series_and_the_change_with_what_changed(tmp_path):
+    _sessions(tmp_path, [10.0] * 4 + [8.0] * 4, rebuilt_from=4)
+    _sessions(tmp_path, [10.0], batch="16")  # another workload: another series, not a change
+    code, text = invoke_with(None, "history", "--cell", "stock:default", "--results",
+                             str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    assert "batch 8, 10 batches, warmup auto, NHWC: 8 sessions" in text, text
+    assert "batch 16, 10 batches, warmup auto, NHWC: 1 session\n" in text, text
+    assert "changes:\n  -2" in text and "image stock rebuilt" in text, text
+    code, text = invoke_with(None, "history", "--cell", "stock:default", "-f", "json",
+                             "--results", str(tmp_path))  # fmt: skip
+    doc = json.loads(text)
+    assert doc["schema"] == 1 and len(doc["series"]) == 2
+    eight = next(s for s in doc["series"] if len(s["points"]) == 8)
+    (change,) = eight["changes"]
+    assert change["ratio"] == pytest.approx(0.8, abs=0.03) and change["high"] < 1
+    assert change["provenance"][0]["field"] == "image digest"
+    assert eight["points"][0]["provenance"]["TF"] == "2.14.1"
+
+
+def test_history_refuses_what_it_cannot_read_in_one_line(tmp_path):
+    _sessions(tmp_path, [10.0])
+    for args, said in [
+        (("--cell", "stock"), "--cell takes IMAGE:PROFILE"),
+        (("--cell", "intel:default"), "no session measured intel:default"),
+        (("--machine", "x"), "--machine goes with --cell"),
+    ]:
+        code, text = invoke_with(None, "history", *args, "--results", str(tmp_path))
+        assert code == 2 and said in text, text
+
+
+def test_the_history_gate_fails_a_slower_session_and_passes_an_equal_one(tmp_path):
+    _sessions(tmp_path, [10.0] * 5)
+    gate = ("--baseline-history", "5", "--fail-if-slower", "5")
+    args = ("-p", "default", "--repeats", "3", "--results", str(tmp_path), "--batch-size", "8")
+    code, text = invoke_with(FakeEngine(_noisy(10.0, 98)), "compare", "stock", *args, *gate)
+    assert code == 0 and "no cell is more than 5% slower than the last 5 sessions" in text, text
+    code, text = invoke_with(FakeEngine(_noisy(8.0, 99)), "compare", "stock", *args, *gate)
+    assert code == 1 and "slower than the last 5 sessions" in text, text
+    # a stored session is gated against the sessions before it, not against itself
+    code, text = invoke_with(None, "report", "latest", *gate, "--results", str(tmp_path))
+    assert code == 1 and "0.8" in text and "slower than the last 5 sessions" in text, text
+
+
+def test_a_history_too_short_is_undecided_and_fails_the_gate(tmp_path):
+    _sessions(tmp_path, [10.0] * 2)
+    args = ("-p", "default", "--repeats", "3", "--results", str(tmp_path), "--batch-size", "8")
+    code, text = invoke_with(
+        FakeEngine(_noisy(10.0, 5)), "compare", "stock", *args,
+        "--baseline-history", "5", "--fail-if-slower", "5",
+    )  # fmt: skip
+    assert code == 1 and "2 earlier session(s)" in text and "undecided" in text, text
+    assert Outcome.undecided.value == "undecided"
