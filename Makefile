@@ -41,7 +41,7 @@ test: venv engine test-hosts ## All tests, the real-Docker ones required (they b
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)
 
 unit: venv ## The fast tests only (no Docker)
-	$(VENV)/bin/pytest -m 'not docker and not slow' $(TEST_ARGS)
+	$(VENV)/bin/pytest -m 'not docker and not slow and not browser' $(TEST_ARGS)
 
 lint: venv ## ruff, and import-linter holding the layers (pyproject.toml)
 	$(VENV)/bin/ruff check kit tests benchmarks

@@ -70,3 +70,22 @@ def write_text(path: Path, text: str, option: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise KitError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+
+
+def prepare_folder(path: Path, option: str) -> Path:
+    """A folder kit will write into, made now and a file written and removed in it, so a path
+    that cannot hold files (read-only, /proc, a file's name) is refused before any work."""
+    hint = f"give {option} a folder kit can create and write"
+    info = stat_of(path, option)
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{option} {path} is a file, not a folder", hint)
+    probe = path / f".kit-write-probe-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"kit")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {path} cannot be written: {exc.strerror or exc}", hint
+        ) from None
+    return path

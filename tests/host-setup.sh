@@ -2,7 +2,8 @@
 # What `make test` needs on the host besides the Docker engine (docker/engine.sh): numactl for
 # the local engine, a registry for push/pull, docker-compose for compose.yaml, iproute2 and an
 # sshd/ssh for the many-hosts tests, Slurm and munge for a one-node cluster, podman with runc
-# for the podman engine (uidmap for its rootless case). As root on Debian/Ubuntu the missing
+# for the podman engine (uidmap for its rootless case), Debian's chromium for the results site's
+# browser tests (Playwright drives it; its own browser download is not needed). As root on Debian/Ubuntu the missing
 # ones are installed (without starting their services: the tests start their own on loopback);
 # anywhere else this says exactly what to install.
 set -euo pipefail
@@ -22,6 +23,7 @@ declare -A needs=(
     [podman]=podman
     [runc]=runc
     [newuidmap]=uidmap
+    [chromium]=chromium
 )
 missing=()
 for cmd in "${!needs[@]}"; do

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,12 +33,13 @@ from kit.cli.measure import gate_status
 from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.errors import UsageError
-from kit.inputs import check_output_file, write_text
+from kit.inputs import check_output_file, prepare_folder, write_text
 from kit.judging.gate import Gate, GateOn, Undecided
 from kit.judging.history import judge
 from kit.judging.series import select, series_of
 from kit.planning.placement import CpuSelection
-from kit.reporting.files import write_html, write_plots
+from kit.reporting.files import StoredForSite, write_html, write_plots, write_site
+from kit.reporting.site import SessionEntry
 from kit.reporting.table import Format, check_baseline, render, render_listing
 from kit.reporting.trend import render_trends, trends
 from kit.store.folder import DB_NAME
@@ -99,8 +101,8 @@ def history(
 
 
 def _check_cell(cell: str) -> None:
-    image, sep, profile = cell.partition(":")
-    if not (sep and image and profile) or ":" in profile:
+    image, sep, profile = cell.rpartition(":")
+    if not (sep and image and profile):
         raise UsageError(f"--cell takes IMAGE:PROFILE, got {cell!r}", "e.g. --cell stock:default")
 
 
@@ -208,3 +210,59 @@ def peak(
         image, selection, common.engine_maker(ctx), results, db, TerminalFeedback(err)
     )
     out.print(f"{found.image}: {found.gflops:.1f} GFLOP/s float32 GEMM on {found.host}")
+
+
+@app.command()
+def site(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The folder to write the site to.")
+    ] = Path("site"),
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MACHINE=USD: the machine's price per hour, for the cost of a million images "
+            "(repeatable; MACHINE is the hostname the sessions recorded).",
+            metavar="MACHINE=USD",
+        ),
+    ] = None,
+    db: DbOpt = None,
+    results: ResultsOpt = Path("results"),
+) -> None:
+    """Write a static results site: every machine x cell with its latest figure, trend and
+    cost; a page a cell with its plot, change points and what changed; a page a session."""
+
+    prices = parse_prices(price or [])
+    folder = prepare_folder(output, "--output")
+    with open_db(db, results) as store:
+        history = store.history()
+        listed = store.sessions()
+    runs = {s.session_id: s.runs for s in history}
+    sessions = [StoredForSite(_entry(s), runs.get(s.id, ()), s.meta) for s in listed]
+    written = write_site(folder, trends(series_of(history)), sessions, prices)
+    err.print(
+        f"site: {written.folder / 'index.html'} ({written.plots} series, {len(sessions)} "
+        f"sessions, {written.pages} pages)",
+        markup=False,
+    )
+
+
+def _entry(s) -> SessionEntry:
+    best = f"{s.best[0]} {s.best[1]:.2f}" if s.best else "-"
+    return SessionEntry(s.id, s.started or "", s.host or "?", s.runs, best)
+
+
+def parse_prices(given: list[str]) -> dict[str, float]:
+    prices = {}
+    for text in given:
+        machine, sep, usd = text.partition("=")
+        try:
+            value = float(usd)
+        except ValueError:
+            value = math.nan
+        if not sep or not machine or not math.isfinite(value) or value <= 0:
+            raise UsageError(
+                f"--price takes MACHINE=USD (a price per hour above 0), got {text!r}",
+                "e.g. --price c4.8xlarge=1.59",
+            )
+        prices[machine] = value
+    return prices

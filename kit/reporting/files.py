@@ -7,6 +7,7 @@ kit.reporting.plots and kit.reporting.html only draw.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
@@ -22,9 +23,11 @@ from kit.judging.cells import cells
 from kit.model.results import RunResult
 from kit.reporting import knob_plots
 from kit.reporting.html import html_report
-from kit.reporting.plots import Bar, UtilSeries, bar_chart_png, heatmap_png
+from kit.reporting.plots import Bar, TrendPlot, UtilSeries, bar_chart_png, heatmap_png, trend_png
 from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
+from kit.reporting.site import SessionEntry, cell_page, index_page, page_name, sessions_page
 from kit.reporting.table import headers, speedup_text, table_cells
+from kit.reporting.trend import Trend
 from kit.store.folder import slug
 
 BAR_CHART = "plot-images-per-sec.png"
@@ -168,3 +171,69 @@ def write_knob_plots(
 
 PLOT_KNOBS, PLOT_LINES = "plot-knobs-heatmap.png", "plot-knob-lines.png"
 PLOT_SCALING, PLOT_LADDER = "plot-scaling.png", "plot-ladder.png"
+
+
+@dataclass(frozen=True)
+class StoredForSite:
+    """One session as the site shows it: its listing and what its own page renders."""
+
+    entry: SessionEntry
+    runs: tuple[RunResult, ...]
+    meta: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class SiteWritten:
+    folder: Path
+    pages: int
+    plots: int
+    index_bytes: int
+
+
+def write_site(
+    folder: Path,
+    found: Sequence[Trend],
+    sessions: Sequence[StoredForSite],
+    prices: Mapping[str, float],
+    bundles: Sequence[str] = (),
+) -> SiteWritten:
+    """The static site into ``folder``: index.html, sessions.html, cells/ (a page and a plot a
+    series), sessions/ (a page a session). ``bundles``: the sessions whose bundle is in
+    bundles/ (written by the caller)."""
+    for sub in ("cells", "sessions"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    index = index_page(found, len(sessions), prices)
+    (folder / "index.html").write_text(index, encoding="utf-8")
+    (folder / "sessions.html").write_text(
+        sessions_page([s.entry for s in sessions], bool(bundles)), encoding="utf-8"
+    )
+    for trend in found:
+        name = page_name(trend.series.key)
+        (folder / "cells" / f"{name}.png").write_bytes(trend_png(_trend_plot(trend)))
+        page = cell_page(trend, f"{name}.png")
+        (folder / "cells" / f"{name}.html").write_text(page, encoding="utf-8")
+    for stored in sessions:
+        sid = stored.entry.session_id
+        page = html_report(
+            f"kit session {sid}", headers(stored.runs), table_cells(stored.runs), {},
+            {"Hosts": stored.meta.get("hosts") or "unknown",
+             "Session": {k: v for k, v in stored.meta.items() if k not in ("verify", "hosts")},
+             "Runs": run_sections(stored.runs)},
+        )  # fmt: skip
+        page = page.replace("<body>", '<body>\n<p><a href="../sessions.html">All sessions</a></p>')
+        (folder / "sessions" / f"{sid}.html").write_text(page, encoding="utf-8")
+    pages = 2 + len(found) + len(sessions)
+    return SiteWritten(folder, pages, len(found), len(index.encode()))
+
+
+def _trend_plot(trend: Trend) -> TrendPlot:
+    points = trend.series.points
+    intervals = [p.interval for p in points]
+    return TrendPlot(
+        title=f"{trend.series.key.label}",
+        values=tuple(p.value for p in points),
+        lows=tuple(lo for lo, _ in intervals),
+        highs=tuple(hi for _, hi in intervals),
+        changes=tuple(c.at for c in trend.changes),
+        labels=tuple(p.started[:16].replace("T", " ") for p in points),
+    )

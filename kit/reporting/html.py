@@ -22,7 +22,8 @@ h1 { font-size: 1.6rem; }
 h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; white-space: nowrap; }
+ol.notes { list-style: none; padding-left: 0; font-size: 0.9rem; }
 th { background: #f0f0f0; }
 tbody tr:nth-child(even) { background: #fafafa; }
 .wide { overflow-x: auto; }
@@ -33,6 +34,29 @@ pre { background: #f6f6f6; padding: 0.75rem; overflow-x: auto; font-size: 0.85re
 """.strip()
 
 
+NOTE_CHARS = 24  # a status longer than this becomes a numbered note below the table
+
+
+def with_notes(
+    table_headers: Sequence[str], table_rows: Sequence[Sequence[str]], column: str = "status"
+) -> tuple[list[list[str]], list[str]]:
+    """The rows with each long value of ``column`` replaced by a marker ``[n]``, and the notes
+    in marker order: the table stays one line a row, as in the terminal."""
+    if column not in table_headers:
+        return [list(r) for r in table_rows], []
+    at = list(table_headers).index(column)
+    notes: dict[str, str] = {}
+    fitted = []
+    for row in table_rows:
+        cells = list(row)
+        if len(cells) > at and len(str(cells[at])) > NOTE_CHARS:
+            head = str(cells[at]).split(", ")[0]
+            short = head if len(head) <= NOTE_CHARS else head[: NOTE_CHARS - 1] + "…"
+            cells[at] = f"{short} {notes.setdefault(str(row[at]), f'[{len(notes) + 1}]')}"
+        fitted.append(cells)
+    return fitted, [f"{marker} {text}" for text, marker in notes.items()]
+
+
 def html_report(
     title: str,
     table_headers: Sequence[str],
@@ -40,8 +64,9 @@ def html_report(
     images: Mapping[str, bytes],
     sections: Mapping[str, object],
 ) -> str:
-    """The page: title, results table, each PNG captioned with its name, then each section as
-    pretty-printed JSON, or as plain text when it is a string. Every given string is escaped."""
+    """The page: title, results table (a long status as a numbered note below it), each PNG
+    captioned with its name, then each section as pretty-printed JSON, or as plain text when it
+    is a string. Every given string is escaped."""
     for i, row in enumerate(table_rows, 1):
         if len(row) != len(table_headers):
             raise UsageError(
@@ -52,6 +77,7 @@ def html_report(
         if not png.startswith(PNG_SIGNATURE):
             raise UsageError(f"image {name!r} is not a PNG", "embed the bytes a plotter returned")
     esc = html.escape
+    table_rows, notes = with_notes(table_headers, table_rows)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -71,6 +97,9 @@ def html_report(
         *("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table_rows),
         "</tbody>\n</table>\n</div>",
     ]
+    if notes:
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        parts.append(f'<ol class="notes">{items}</ol>')
     for name, png in images.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(

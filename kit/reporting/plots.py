@@ -234,3 +234,45 @@ def _wrap(text: str) -> str:
         else:
             lines.append(token)
     return "\n".join(lines)
+
+
+TREND_WIDTH_PX, TREND_HEIGHT_PX = 1000, 420
+
+
+@dataclass(frozen=True)
+class TrendPlot:
+    """One series over sessions: each point's figure and interval, and where it changed."""
+
+    title: str
+    values: tuple[float, ...]
+    lows: tuple[float, ...]
+    highs: tuple[float, ...]
+    changes: tuple[int, ...]  # index of the first point of each new level
+    labels: tuple[str, ...]  # each point's session, shortened
+
+
+def trend_png(plot: TrendPlot) -> bytes:
+    """Points with their intervals, each level's geometric mean as a line, a dashed line at
+    each change."""
+    if not plot.values or not len(plot.values) == len(plot.lows) == len(plot.highs):
+        raise UsageError("a trend plot needs one interval per point", "pass the series' points")
+    fig = _figure(TREND_WIDTH_PX, TREND_HEIGHT_PX)
+    ax = fig.add_subplot()
+    x = list(range(len(plot.values)))
+    below = [v - lo for v, lo in zip(plot.values, plot.lows, strict=True)]
+    above = [hi - v for v, hi in zip(plot.values, plot.highs, strict=True)]
+    ax.errorbar(x, plot.values, yerr=[below, above], fmt="o", ms=4, capsize=2, color="#1f5fa8",
+                ecolor="#8fb3dd", label="session: geometric mean, 95% interval")  # fmt: skip
+    bounds = [0, *plot.changes, len(x)]
+    for start, end in itertools.pairwise(bounds):
+        level = math.exp(sum(math.log(v) for v in plot.values[start:end]) / (end - start))
+        ax.hlines(level, start - 0.4, end - 0.6, colors="#444", linewidth=1.5)
+    for at in plot.changes:
+        ax.axvline(at - 0.5, color="#c0392b", linestyle="--", linewidth=1.2)
+    step = max(1, len(x) // 12)
+    ax.set_xticks(x[::step], plot.labels[::step], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("images/sec")
+    ax.set_title(plot.title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    return _png(fig)

@@ -162,8 +162,11 @@ def _columns(table: Sequence[Row], wide: bool) -> list[Column]:
     return [*columns[:at], *per_knob, *columns[at + 1 :]]
 
 
-def _lines(table: Sequence[Row], wide: bool, with_engine: bool) -> tuple[list, list, list[str]]:
-    """Headers, cells and (narrow) the notes that long status texts became."""
+def _lines(
+    table: Sequence[Row], wide: bool, with_engine: bool, cut: bool = True
+) -> tuple[list, list, list[str]]:
+    """Headers, cells and (narrow) the notes that long status texts became; ``cut``: a wide
+    table's long status is shortened (HTML makes it a note of its own, whole)."""
     columns = _columns(table, wide)
     per_engine = Counter(r.engine for r in table if r.kind is RowKind.cell)
     notes: list[str] = []
@@ -174,7 +177,7 @@ def _lines(table: Sequence[Row], wide: bool, with_engine: bool) -> tuple[list, l
             note = f"[{len(notes) + 1}] {row.image}:{row.label.strip()}: {status}"
             notes.append(textwrap.fill(note, NARROW_WIDTH, subsequent_indent="    "))
             status = f"{row.status.value} [{len(notes)}]"
-        elif len(status) > 90:
+        elif cut and len(status) > 90:
             status = status[:87] + "..."
         body.append([
             *([row.engine] if with_engine else []), *(get(row) for _, get in columns),
@@ -196,7 +199,7 @@ def table_cells(
     peaks: Mapping[str, float] | None = None,
 ) -> list[list[str]]:
     """The wide table as strings, in ``headers(results)`` order (for HTML)."""
-    return _lines(rows(results, baseline, peaks), True, several_engines(results))[1]
+    return _lines(rows(results, baseline, peaks), True, several_engines(results), cut=False)[1]
 
 
 BEST_HEADERS = ("engine", "host", "best", "images/sec", "vs its baseline", "vs fastest")

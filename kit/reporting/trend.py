@@ -27,7 +27,7 @@ class Trend:
 
     @property
     def image(self) -> str:
-        return self.series.key.cell.partition(":")[0]
+        return self.series.key.cell.rpartition(":")[0]
 
 
 def trends(found: Sequence[Series]) -> list[Trend]:

@@ -229,7 +229,8 @@ class ResultsDB:
         cell's series over time is made of (``kit.judging.series``)."""
         where, params = "", ()
         if cell is not None:
-            image, _, profile = cell.partition(":")
+            image, _, profile = cell.rpartition(":")  # an image reference may hold a ':'
+
             where, params = "WHERE r.image = ? AND r.profile = ?", (image, profile)
         found: dict[str, list[RunResult]] = {}
         sessions: dict[str, tuple] = {}

@@ -1,0 +1,76 @@
+"""A cell's history on the real engine: sessions of one image tag that is rebuilt from TF 2.14
+(stock) to TF 2.21 (latest) while its CPUs halve; the series finds the step and names what
+changed; bundles exported and imported elsewhere give the same series; the site shows it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import invoke as kit
+
+pytestmark = pytest.mark.docker
+TAG = "kit-test/series:rebuilt"  # one image name across a rebuild, as a team's own tag would be
+SIZES = ("--model", "tiny", "--batch-size", "32", "--num-batches", "10", "--num-warmup-batches",
+         "2")  # fmt: skip
+
+
+@pytest.fixture
+def retag(docker_client, kit_images):
+    def point(flavor: str) -> None:
+        docker_client.images.get(kit_images[flavor]).tag(TAG)
+
+    yield point
+    docker_client.images.remove(TAG, noprune=True)
+
+
+def _session(results, cpus: str) -> None:
+    code, text = kit("compare", TAG, "-p", "default", *SIZES, "--cpus", cpus, "--repeats", "2",
+                     "--results", str(results))  # fmt: skip
+    assert code == 0, text
+
+
+def test_a_rebuilt_image_shows_as_a_change_with_its_provenance(
+    retag, kit_containers, tmp_path
+):
+    results = tmp_path / "results"
+    retag("stock")
+    for _ in range(3):
+        _session(results, "0-1")
+    retag("latest")
+    for _ in range(3):
+        _session(results, "0")
+    cell = f"{TAG}:default"
+    code, text = kit("history", "--cell", cell, "-f", "json", "--results", str(results))
+    assert code == 0, text
+    (series,) = json.loads(text)["series"]
+    assert len(series["points"]) == 6 and "tiny train, batch 32" in series["workload"]
+    (change,) = series["changes"]
+    assert change["ratio"] < 0.8 and change["high"] < 1, change
+    moved = {p["field"]: (p["before"], p["after"]) for p in change["provenance"]}
+    assert moved["TF"] == ("2.14.1", "2.21.0"), moved
+    assert moved["CPUs"] == ("0-1", "0") and "image digest" in moved, moved
+    assert f"image {TAG} rebuilt" in change["text"] and "TF 2.14.1 -> 2.21.0" in change["text"]
+
+    # Sessions carried as bundles to another results folder make the same series.
+    elsewhere = tmp_path / "elsewhere"
+    code, text = kit("history", "--results", str(results), "-f", "json", "--limit", "10")
+    ids = [s["session"] for s in json.loads(text)["sessions"]]
+    assert len(ids) == 6, text
+    for sid in ids:
+        bundle = tmp_path / f"{sid}.kit.tar.zst"
+        code, text = kit("export", sid, "-o", str(bundle), "--results", str(results))
+        assert code == 0, text
+        code, text = kit("import", str(bundle), "--results", str(elsewhere))
+        assert code == 0, text
+    code, text = kit("history", "--cell", cell, "-f", "json", "--results", str(elsewhere))
+    (imported,) = json.loads(text)["series"]
+    assert [p["session"] for p in imported["points"]] == [p["session"] for p in series["points"]]
+    assert imported["changes"][0]["provenance"] == change["provenance"]
+
+    code, text = kit("site", "-o", str(tmp_path / "site"), "--results", str(elsewhere))
+    assert code == 0, text
+    (page,) = (tmp_path / "site" / "cells").glob("*.html")
+    shown = page.read_text()
+    assert "TF 2.14.1 -&gt; 2.21.0" in shown and "3 sessions before, 3 after" in shown
