@@ -31,9 +31,7 @@ def _session(results, cpus: str) -> None:
     assert code == 0, text
 
 
-def test_a_rebuilt_image_shows_as_a_change_with_its_provenance(
-    retag, kit_containers, tmp_path
-):
+def test_a_rebuilt_image_shows_as_a_change_with_its_provenance(retag, kit_containers, tmp_path):
     results = tmp_path / "results"
     retag("stock")
     for _ in range(3):
