@@ -52,7 +52,7 @@ def site(tmp_path_factory) -> Path:
                                  "--repeats", "3", "--results", str(results))  # fmt: skip
         assert code == 0, text
     code, text = invoke_with(None, "site", "-o", str(root / "site"), "--results", str(results),
-                             "--price", "fake-host=0.75")  # fmt: skip
+                             "--price", "fake-host=0.75", "--bundles")  # fmt: skip
     assert code == 0 and "2 series, 10 sessions, 14 pages" in text, text
     return root / "site"
 
@@ -151,6 +151,17 @@ def test_the_cell_with_a_change_shows_it_and_what_changed(site, page):
     page.click("text=intel:default")
     assert page.locator("li.change").count() == 0
     assert "None beyond the noise" in page.content()
+
+
+def test_each_session_is_listed_with_its_bundle_to_download(site, page):
+    from kit.store.bundle import open_bundle
+
+    page.goto((site / "sessions.html").as_uri())
+    links = page.locator("a", has_text="download")
+    assert links.count() == 10
+    href = links.first.get_attribute("href")
+    with open_bundle(site / href) as bundle:  # a real bundle, as kit import reads it
+        assert href.startswith(f"bundles/{bundle.session_id}") and len(bundle.runs) == 6
 
 
 def test_a_session_report_keeps_its_table_on_the_page(site, page):

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kit.campaign.peak import measure_peak
+from kit.campaign.replay import ExportRequest, export_session
 from kit.campaign.run import gate_baseline
 from kit.cli import common
 from kit.cli.common import (
@@ -39,7 +40,7 @@ from kit.judging.history import judge
 from kit.judging.series import select, series_of
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import StoredForSite, write_html, write_plots, write_site
-from kit.reporting.site import SessionEntry
+from kit.reporting.site import BUNDLE_SUFFIX, SessionEntry
 from kit.reporting.table import Format, check_baseline, render, render_listing
 from kit.reporting.trend import render_trends, trends
 from kit.store.folder import DB_NAME
@@ -214,6 +215,7 @@ def peak(
 
 @app.command()
 def site(
+    ctx: typer.Context,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The folder to write the site to.")
     ] = Path("site"),
@@ -225,6 +227,10 @@ def site(
             metavar="MACHINE=USD",
         ),
     ] = None,
+    bundles: Annotated[
+        bool,
+        typer.Option(help="Write each session's bundle into the site to download (kit export)."),
+    ] = False,
     db: DbOpt = None,
     results: ResultsOpt = Path("results"),
 ) -> None:
@@ -238,12 +244,28 @@ def site(
         listed = store.sessions()
     runs = {s.session_id: s.runs for s in history}
     sessions = [StoredForSite(_entry(s), runs.get(s.id, ()), s.meta) for s in listed]
-    written = write_site(folder, trends(series_of(history)), sessions, prices)
+    carried = _bundles(ctx, folder, [s.id for s in listed], results, db) if bundles else []
+    written = write_site(folder, trends(series_of(history)), sessions, prices, carried)
     err.print(
         f"site: {written.folder / 'index.html'} ({written.plots} series, {len(sessions)} "
         f"sessions, {written.pages} pages)",
         markup=False,
     )
+
+
+def _bundles(ctx, folder: Path, ids: list[str], results: Path, db: Path | None) -> list[str]:
+    """Each session that still has its folder, exported into the site's bundles/."""
+    (folder / "bundles").mkdir(exist_ok=True)
+    carried = []
+    for sid in ids:
+        if not (results / sid).is_dir():
+            err.print(f"site: no folder for session {sid} in {results}: no bundle", markup=False)
+            continue
+        out_path = folder / "bundles" / f"{sid}{BUNDLE_SUFFIX}"
+        request = ExportRequest(sid, out_path, results, db)
+        export_session(request, common.engine_maker(ctx), TerminalFeedback(err))
+        carried.append(sid)
+    return carried
 
 
 def _entry(s) -> SessionEntry:

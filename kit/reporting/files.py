@@ -205,7 +205,7 @@ def write_site(
     index = index_page(found, len(sessions), prices)
     (folder / "index.html").write_text(index, encoding="utf-8")
     (folder / "sessions.html").write_text(
-        sessions_page([s.entry for s in sessions], bool(bundles)), encoding="utf-8"
+        sessions_page([s.entry for s in sessions], bundles), encoding="utf-8"
     )
     for trend in found:
         name = page_name(trend.series.key)

@@ -232,11 +232,16 @@ def cell_page(trend: Trend, plot_file: str) -> str:
     return _page(f"kit: {key.cell} on {key.machine}", body)
 
 
-def sessions_page(sessions: Sequence[SessionEntry], bundles: bool) -> str:
+BUNDLE_SUFFIX = ".kit.tar.zst"
+
+
+def sessions_page(sessions: Sequence[SessionEntry], bundles: Sequence[str]) -> str:
+    """Every session, newest first; ``bundles``: the sessions whose bundle is in bundles/."""
     rows = []
     for s in sessions:
         sid = html.escape(s.session_id)
-        bundle = f'<td><a href="bundles/{sid}.kit">bundle</a></td>' if bundles else ""
+        link = f'<a href="bundles/{sid}{BUNDLE_SUFFIX}">download</a>' if sid in bundles else "-"
+        bundle = f"<td>{link}</td>" if bundles else ""
         rows.append(
             f'<tr><td><a href="sessions/{sid}.html">{sid}</a></td>{_td(s.started[:19])}'
             f"{_td(s.hosts)}{_td(s.runs)}{_td(s.best)}{bundle}</tr>"
