@@ -235,5 +235,5 @@ def _trend_plot(trend: Trend) -> TrendPlot:
         lows=tuple(lo for lo, _ in intervals),
         highs=tuple(hi for _, hi in intervals),
         changes=tuple(c.at for c in trend.changes),
-        labels=tuple(p.started[:16].replace("T", " ") for p in points),
+        labels=tuple(p.started[5:19].replace("T", " ") for p in points),
     )

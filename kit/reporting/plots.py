@@ -269,6 +269,10 @@ def trend_png(plot: TrendPlot) -> bytes:
         ax.hlines(level, start - 0.4, end - 0.6, colors="#444", linewidth=1.5)
     for at in plot.changes:
         ax.axvline(at - 0.5, color="#c0392b", linestyle="--", linewidth=1.2)
+    # A 2-repeat interval can span 10x: the axis follows the points, long whiskers run off it.
+    bottom = min(max(lo, 0.75 * v) for v, lo in zip(plot.values, plot.lows, strict=True))
+    top = max(min(hi, 1.25 * v) for v, hi in zip(plot.values, plot.highs, strict=True))
+    ax.set_ylim(bottom * 0.97, top * 1.03)
     step = max(1, len(x) // 12)
     ax.set_xticks(x[::step], plot.labels[::step], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("images/sec")

@@ -22,7 +22,7 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem;
 border-bottom: 1px solid #ddd; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.9rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; white-space: nowrap; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.45rem; text-align: left; white-space: nowrap; }
 th { background: #f0f0f0; } th[data-sort] { cursor: pointer; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
@@ -157,14 +157,15 @@ def _index_row(trend: Trend, prices: Mapping[str, float]) -> str:
 def index_page(trends: Sequence[Trend], sessions: int, prices: Mapping[str, float]) -> str:
     machines = len({t.series.key.machine for t in trends})
     headers = [("machine", "text"), ("engine", "text"), ("cell", "text"), ("workload", "text"),
-               ("sessions", "num"), ("latest img/s [95%]", "num"), ("trend", "num"),
+               ("sessions", "num"), ("img/s [95%]", "num"), ("trend", "num"),
                ("latest", "text")]  # fmt: skip
     if prices:
-        headers.append(("$ per 1M images", "num"))
+        headers.append(("$/1M images", "num"))
     rows = [_index_row(t, prices) for t in trends]
     body = [
         "<h1>kit results</h1>",
-        f"<p>{machines} machine(s), {len(trends)} series, {sessions} session(s). "
+        f"<p>{machines} machine(s), {len(trends)} series, {sessions} session(s); img/s: the "
+        "latest session's. "
         '<a href="sessions.html">All sessions</a>.</p>',
         '<label>Filter <input id="filter" type="search" placeholder="machine, cell, workload">'
         '</label> <span class="muted"><span id="count"></span> shown</span>',
@@ -179,10 +180,7 @@ def _change_item(trend: Trend, i: int) -> str:
     change = trend.changes[i]
     esc = html.escape
     diff = (
-        "".join(
-            f"<tr><td>{esc(f)}</td><td>{esc(a)}</td><td>{esc(b)}</td></tr>"
-            for f, a, b in change.diff
-        )
+        "".join(f"<tr><td>{esc(f)}</td>{_short(a)}{_short(b)}</tr>" for f, a, b in change.diff)
         or '<tr><td colspan="3">nothing recorded changed</td></tr>'
     )
     return (
@@ -193,6 +191,13 @@ def _change_item(trend: Trend, i: int) -> str:
         '<div class="scroll"><table class="diff"><thead><tr><th>what</th><th>before</th>'
         f"<th>after</th></tr></thead><tbody>{diff}</tbody></table></div></li>"
     )
+
+
+def _short(value: str) -> str:
+    """A long value (a digest, an environment) cut to fit, whole in its tooltip."""
+    if len(value) <= 40:
+        return f"<td>{html.escape(value)}</td>"
+    return f'<td title="{html.escape(value)}">{html.escape(value[:39])}…</td>'
 
 
 def _point_row(point: Point, moved: str) -> str:
