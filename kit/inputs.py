@@ -4,6 +4,7 @@ can fail is one UsageError that names the option, the file and the fix."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -62,6 +63,23 @@ def check_output_file(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: folder {folder} does not exist", hint)
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{option} {path} is not writable", hint)
+    probe_file(folder, f"{option} {path}", hint)
+
+
+def probe_file(folder: Path, what: str, hint: str) -> None:
+    """Create and remove a small file in ``folder``: permissions can say yes where the
+    filesystem says no (/proc, a read-only mount), and only writing there tells."""
+    probe = folder / f".kit-write-probe-{os.getpid()}"
+    try:
+        with probe.open("xb") as handle:
+            handle.write(b"kit")
+    except FileExistsError:
+        pass  # our own, from a moment ago
+    except OSError as exc:
+        raise UsageError(f"{what} cannot be written: {exc.strerror or exc}", hint) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def write_text(path: Path, text: str, option: str) -> None:

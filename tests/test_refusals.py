@@ -30,7 +30,9 @@ def test_a_memory_limit_is_read_in_bytes():
 @pytest.mark.parametrize(
     ("env", "value", "match"),
     [("KIT_RECONNECT_S", "abc", "KIT_RECONNECT_S='abc'"), ("KIT_RECONNECT_S", "inf", "seconds"),
-     ("KIT_LOCK_FILE", "/", "KIT_LOCK_FILE"), ("KIT_LOCK_FILE", "/no/such/dir/lock", "missing")],
+     ("KIT_LOCK_FILE", "/", "KIT_LOCK_FILE"), ("KIT_LOCK_FILE", "/no/such/dir/lock", "missing"),
+     # /proc lets root "write" by permission bits: only making the file tells, and it says so
+     ("KIT_LOCK_FILE", "/proc/kit.lock", "the session lock /proc/kit.lock cannot be created")],
 )  # fmt: skip
 def test_bad_environment_variables_are_refused_before_any_engine(
     tmp_path, monkeypatch, env, value, match
@@ -49,6 +51,10 @@ def test_bad_environment_variables_are_refused_before_any_engine(
      (["compare", "stock", "--memory", "99999g"], "more than this host's"),
      (["report", "--output", "/"], "is a folder"),
      (["images", "save", "-o", "/no/such/folder/x.tar.zst"], "does not exist"),
+     (["images", "save", "stock", "-o", "/proc/kit.tar.zst"], "cannot be written"),
+     (["report", "--output", "/proc/report.html"], "cannot be written"),
+     (["site", "-o", "/proc/kit-site"], "--output /proc/kit-site cannot be"),
+     (["compare", "stock", "--db", "/proc/kit.db"], "results database /proc/kit.db cannot be"),
      (["images", "build", "stock", "--base", "UPPER/x"], "neither a flavor"),
      (["history", "--limit", "99999999999999999999"], "Invalid value"),
      (["history", "--limit", "0"], "Invalid value")],
@@ -56,7 +62,7 @@ def test_bad_environment_variables_are_refused_before_any_engine(
 def test_values_refused_with_one_line(tmp_path, args, match):
     engine = FakeEngine({}, name="docker")
     code, text = invoke_with(engine, *args, *(["--results", str(tmp_path)] if args[0] in (
-        "compare", "report", "history") else []))  # fmt: skip
+        "compare", "report", "history", "site") else []))  # fmt: skip
     if match is None:  # plan does not run: it shows the limit, and compare refuses it
         assert code == 0
         return

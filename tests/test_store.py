@@ -276,7 +276,7 @@ def test_a_directory_is_refused(tmp_path):
 
 def test_a_path_under_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="cannot create the folder"):
+    with pytest.raises(UsageError, match="cannot be made: .* is a file"):
         ResultsDB(tmp_path / "file" / "results.sqlite")
 
 
@@ -302,7 +302,8 @@ def read_only(folder: Path):
 def test_an_unwritable_folder_is_refused(tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()
-    with read_only(folder), pytest.raises(UsageError, match="cannot open results database"):
+    # refused before any file is opened: a probe file in the folder cannot be made
+    with read_only(folder), pytest.raises(UsageError, match="cannot be written"):
         ResultsDB(folder / "results.sqlite")
 
 

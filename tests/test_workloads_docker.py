@@ -165,8 +165,12 @@ print("kit-models: " + json.dumps(out))
 def test_every_model_trains_and_infers(kit_images, docker_client, flavor):
     """Each Keras application builds, trains a step in fp32 and infers in bf16 on TF 2.14
     (tf.keras) and TF 2.21 (Keras 3), at 75x75 (InceptionV3's smallest) to stay quick."""
+    from kit.model.flavors import Flavor, image_tag
+
+    # The flavor's image by its tag: earlier tests rebuild or re-pull it (a build is a new id,
+    # its created label), and the id the fixture built first may be gone by now.
     output = docker_client.containers.run(
-        kit_images[flavor], ["python", "-c", EVERY_MODEL], remove=True, network_mode="none",
+        image_tag(Flavor(flavor)), ["python", "-c", EVERY_MODEL], remove=True, network_mode="none",
         cpuset_cpus="0-1",
     ).decode()  # fmt: skip
     line = next(x for x in output.splitlines() if x.startswith("kit-models: "))

@@ -12,6 +12,27 @@ from kit.errors import UsageError
 from kit.settings import lock_file
 
 
+def check_lock(allow_concurrent: bool = False) -> None:
+    """The lock file can be made (or opened) where it lives: refused before any engine is
+    asked, not when the first run is about to start."""
+    if allow_concurrent:
+        return
+    path = lock_file()
+    try:
+        path.open("a+", encoding="utf-8").close()
+    except PermissionError:
+        if not path.is_file():
+            raise UsageError(
+                f"the session lock {path} cannot be created: permission denied",
+                "point KIT_LOCK_FILE at a file in a writable folder",
+            ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"the session lock {path} cannot be created: {exc.strerror or exc}",
+            "point KIT_LOCK_FILE at a file in a writable folder",
+        ) from None
+
+
 @contextlib.contextmanager
 def session_lock(path: Path | None = None, *, allow_concurrent: bool = False) -> Iterator[None]:
     """Hold the host's session lock for the block; UsageError naming the holder if taken.

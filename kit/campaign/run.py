@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit import __version__
-from kit.campaign.lock import session_lock
+from kit.campaign.lock import check_lock, session_lock
 from kit.campaign.placing import (
     FirstPlan,
     cells_of,
@@ -139,7 +139,7 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
     if how.tuning is not None and first is not None:
         check_budget(how.tuning.budget, len({s.key for s in first.specs}))
     check_writable(how.results)
-
+    check_lock(how.allow_concurrent)
     ResultsDB.check(how.db_path)
     if how.resume is not None:
         folder = SessionDir.open(how.results, how.resume)

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from kit.errors import UsageError
-from kit.inputs import stat_of
+from kit.inputs import probe_file, stat_of
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000  # a report reading while a session writes waits, it does not fail
@@ -63,6 +63,7 @@ def check_file(path: Path) -> None:
     results database (a folder, a FIFO, another program's file, a newer schema)."""
     info = stat_of(path, "--db")
     if info is None:
+        _check_creatable(path)
         return
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(
@@ -73,6 +74,18 @@ def check_file(path: Path) -> None:
             f"results database {path} is not a regular file", "pass a file path to the database"
         )
     inspect_readonly(path)
+
+
+def _check_creatable(path: Path) -> None:
+    """A database that does not exist yet can be made: its nearest existing folder takes a file
+    (the folders between are made when it is opened)."""
+    existing = path.parent
+    while stat_of(existing, "--db") is None and existing != existing.parent:
+        existing = existing.parent
+    hint = "pass --db a path in a writable folder"
+    if not existing.is_dir():
+        raise UsageError(f"results database {path} cannot be made: {existing} is a file", hint)
+    probe_file(existing, f"results database {path}", hint)
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
