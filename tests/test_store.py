@@ -276,7 +276,7 @@ def test_a_directory_is_refused(tmp_path):
 
 def test_a_path_under_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="cannot be made: .* is a file"):
+    with pytest.raises(UsageError, match=r"cannot be made: .* is a file"):
         ResultsDB(tmp_path / "file" / "results.sqlite")
 
 
