@@ -97,13 +97,9 @@ def prepare_folder(path: Path, option: str) -> Path:
     info = stat_of(path, option)
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{option} {path} is a file, not a folder", hint)
-    probe = path / f".kit-write-probe-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"kit")
-        probe.unlink()
     except OSError as exc:
-        raise UsageError(
-            f"{option} {path} cannot be written: {exc.strerror or exc}", hint
-        ) from None
+        raise UsageError(f"{option} {path} cannot be made: {exc.strerror or exc}", hint) from None
+    probe_file(path, f"{option} {path}", hint)
     return path

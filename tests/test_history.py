@@ -11,7 +11,7 @@ import pytest
 
 from kit.errors import UsageError
 from kit.judging.changes import changes, noise
-from kit.judging.gate import Gate, Outcome
+from kit.judging.gate import Gate
 from kit.judging.history import predict
 from kit.judging.series import Point, Series, SeriesKey, explain, provenance_diff
 from tests.conftest import invoke_with
@@ -155,4 +155,3 @@ def test_a_history_too_short_is_undecided_and_fails_the_gate(tmp_path):
         "--baseline-history", "5", "--fail-if-slower", "5",
     )  # fmt: skip
     assert code == 1 and "2 earlier session(s)" in text and "undecided" in text, text
-    assert Outcome.undecided.value == "undecided"

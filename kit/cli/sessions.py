@@ -37,7 +37,7 @@ from kit.errors import UsageError
 from kit.inputs import check_output_file, prepare_folder, write_text
 from kit.judging.gate import Gate, GateOn, Undecided
 from kit.judging.history import judge
-from kit.judging.series import select, series_of
+from kit.judging.series import select, series_of, split_cell
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import StoredForSite, write_html, write_plots, write_site
 from kit.reporting.site import BUNDLE_SUFFIX, SessionEntry
@@ -73,7 +73,7 @@ def history(
     if cell is None and machine is not None:
         raise UsageError("--machine goes with --cell", "pass --cell IMAGE:PROFILE too")
     if cell is not None:
-        _check_cell(cell)
+        split_cell(cell)  # refused before the database is opened
         with open_db(db, results) as store:
             # every cell's series only when this one has none, to name the ones there are
             found = series_of(store.history(cell)) or series_of(store.history())
@@ -99,12 +99,6 @@ def history(
     headers = ["session", "started (UTC)", "host", "command", "runs", "images", "profiles",
                "best images/sec"]  # fmt: skip
     out.print(render_listing(rows, headers, fmt, "sessions"), markup=False)
-
-
-def _check_cell(cell: str) -> None:
-    image, sep, profile = cell.rpartition(":")
-    if not (sep and image and profile):
-        raise UsageError(f"--cell takes IMAGE:PROFILE, got {cell!r}", "e.g. --cell stock:default")
 
 
 def _command(meta: dict) -> str:

@@ -25,6 +25,7 @@ from kit.judging.series import Point, Series, explain, provenance_diff
 from kit.judging.stats import Speedup, Verdict, compare
 
 MIN_SEGMENT = 3
+MIN_SESSIONS = 2 * MIN_SEGMENT  # the shortest series a change can be found in
 PENALTY = 4.0  # chosen with benchmarks/changepoints.py: false changes on flat series <= 5%
 MAD_TO_SD = 1.4826  # the median absolute deviation of a normal sample, scaled to its sd
 FLOOR = 1e-4  # the least noise assumed (log scale): identical points are not infinitely sure
@@ -72,7 +73,7 @@ def noise(logs: Sequence[float]) -> float:
 
 def split_points(logs: Sequence[float], penalty: float = PENALTY) -> list[int]:
     """Where PELT splits the series (indices of each new segment's first point)."""
-    if len(logs) < 2 * MIN_SEGMENT:
+    if len(logs) < MIN_SESSIONS:
         return []
     import numpy as np  # noqa: PLC0415 -- heavy: numpy and ruptures load in ~0.5 s
     import ruptures  # noqa: PLC0415

@@ -119,6 +119,14 @@ def series_of(sessions: Iterable[SessionRuns]) -> list[Series]:
     return [Series(key, tuple(found)) for key, found in points.items()]
 
 
+def split_cell(cell: str) -> tuple[str, str]:
+    """IMAGE:PROFILE as (image, profile); an image reference may hold a ':' of its own."""
+    image, sep, profile = cell.rpartition(":")
+    if not (sep and image and profile):
+        raise UsageError(f"--cell takes IMAGE:PROFILE, got {cell!r}", "e.g. --cell stock:default")
+    return image, profile
+
+
 def select(found: Sequence[Series], cell: str | None, machine: str | None) -> list[Series]:
     """The series of one cell (IMAGE:PROFILE) and machine, when given."""
     chosen = [

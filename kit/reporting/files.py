@@ -119,20 +119,23 @@ def write_html(
     baseline: str | None = None,
     peaks: Mapping[str, float] | None = None,
 ) -> Path:
-    sections: dict[str, object] = {
+    images = {name: p.read_bytes() for name, p in plots.items()}
+    path.write_text(
+        html_report(title, headers(results), table_cells(results, baseline, peaks), images,
+                    report_sections(results, meta)),
+        encoding="utf-8",
+    )  # fmt: skip
+    return path
+
+
+def report_sections(results: Sequence[RunResult], meta: Mapping[str, object]) -> dict:
+    """What a session's page shows below its table: hosts, oneDNN's proof, the session, runs."""
+    return {
         "Hosts": meta.get("hosts") or meta.get("host_record") or meta.get("host") or "unknown",
         "oneDNN verify": meta.get("verify") or "not run (pass --verify)",
         "Session": {k: v for k, v in meta.items() if k not in ("verify", "host_record", "hosts")},
         "Runs": run_sections(results),
     }
-    images = {name: p.read_bytes() for name, p in plots.items()}
-    path.write_text(
-        html_report(
-            title, headers(results), table_cells(results, baseline, peaks), images, sections
-        ),
-        encoding="utf-8",
-    )
-    return path
 
 
 def write_knob_plots(
@@ -187,7 +190,6 @@ class SiteWritten:
     folder: Path
     pages: int
     plots: int
-    index_bytes: int
 
 
 def write_site(
@@ -214,16 +216,12 @@ def write_site(
         (folder / "cells" / f"{name}.html").write_text(page, encoding="utf-8")
     for stored in sessions:
         sid = stored.entry.session_id
-        page = html_report(
-            f"kit session {sid}", headers(stored.runs), table_cells(stored.runs), {},
-            {"Hosts": stored.meta.get("hosts") or "unknown",
-             "Session": {k: v for k, v in stored.meta.items() if k not in ("verify", "hosts")},
-             "Runs": run_sections(stored.runs)},
-        )  # fmt: skip
-        page = page.replace("<body>", '<body>\n<p><a href="../sessions.html">All sessions</a></p>')
+        page = html_report(f"kit session {sid}", headers(stored.runs), table_cells(stored.runs),
+                           {}, report_sections(stored.runs, stored.meta),
+                           back=("../sessions.html", "All sessions"))  # fmt: skip
         (folder / "sessions" / f"{sid}.html").write_text(page, encoding="utf-8")
     pages = 2 + len(found) + len(sessions)
-    return SiteWritten(folder, pages, len(found), len(index.encode()))
+    return SiteWritten(folder, pages, len(found))
 
 
 def _trend_plot(trend: Trend) -> TrendPlot:

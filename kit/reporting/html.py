@@ -63,10 +63,12 @@ def html_report(
     table_rows: Sequence[Sequence[str]],
     images: Mapping[str, bytes],
     sections: Mapping[str, object],
+    back: tuple[str, str] | None = None,
 ) -> str:
     """The page: title, results table (a long status as a numbered note below it), each PNG
     captioned with its name, then each section as pretty-printed JSON, or as plain text when it
-    is a string. Every given string is escaped."""
+    is a string. Every given string is escaped. ``back``: (href, text) of a link above the
+    title, for a page inside a site."""
     for i, row in enumerate(table_rows, 1):
         if len(row) != len(table_headers):
             raise UsageError(
@@ -88,6 +90,7 @@ def html_report(
         f"<style>\n{_STYLE}\n</style>",
         "</head>",
         "<body>",
+        *([f'<p><a href="{esc(back[0])}">{esc(back[1])}</a></p>'] if back else []),
         f"<h1>{esc(title)}</h1>",
         '<h2>Results</h2>\n<div class="wide">\n<table>',
         "<thead><tr>"

@@ -12,6 +12,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kit.judging.changes import MIN_SESSIONS
 from kit.judging.series import Point, SeriesKey
 from kit.reporting.trend import Trend
 
@@ -125,7 +126,8 @@ def _td(text: object, value: float | None = None, cls: str = "") -> str:
 def _arrow(trend: Trend) -> tuple[str, str]:
     """The latest change's direction, or steady."""
     if not trend.changes:
-        return ("steady" if len(trend.series.points) >= 6 else "too few sessions"), "muted"
+        steady = len(trend.series.points) >= MIN_SESSIONS
+        return ("steady" if steady else "too few sessions"), "muted"
     last = trend.changes[-1]
     return (f"▲ {last.magnitude}", "up") if last.percent > 0 else (f"▼ {last.magnitude}", "down")
 
@@ -219,8 +221,8 @@ def cell_page(trend: Trend, plot_file: str) -> str:
     rows = [_point_row(p, at.get(i, "")) for i, p in points]
     changes = [_change_item(trend, i) for i in range(len(trend.changes))]
     said = "<ol>" + "".join(changes) + "</ol>" if changes else (
-        "<p>None beyond the noise.</p>" if len(trend.series.points) >= 6
-        else "<p>Too few sessions to tell (6 or more are needed).</p>"
+        "<p>None beyond the noise.</p>" if len(trend.series.points) >= MIN_SESSIONS
+        else f"<p>Too few sessions to tell ({MIN_SESSIONS} or more are needed).</p>"
     )  # fmt: skip
     headers = [("session", ""), ("started (UTC)", ""), ("img/s", ""), ("95% interval", ""),
                ("n", ""), ("TF", ""), ("image", ""), ("kernel", ""), ("change", "")]  # fmt: skip

@@ -9,8 +9,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kit.judging.changes import Change, changes
-from kit.judging.series import Point, Series
+from kit.judging.changes import MIN_SESSIONS, Change, changes
+from kit.judging.series import Point, Series, split_cell
 from kit.reporting.table import Format, compact_table, markdown_table
 
 TREND_SCHEMA = 1  # the JSON's version: a reader checks it before reading the rest
@@ -27,7 +27,7 @@ class Trend:
 
     @property
     def image(self) -> str:
-        return self.series.key.cell.rpartition(":")[0]
+        return split_cell(self.series.key.cell)[0]
 
 
 def trends(found: Sequence[Series]) -> list[Trend]:
@@ -57,8 +57,8 @@ def _body(trend: Trend) -> list[list[str]]:
 
 
 def _said_changes(trend: Trend) -> list[str]:
-    if len(trend.series.points) < 6:
-        return ["changes: too few sessions to tell (6 or more are needed)"]
+    if len(trend.series.points) < MIN_SESSIONS:
+        return [f"changes: too few sessions to tell ({MIN_SESSIONS} or more are needed)"]
     if not trend.changes:
         return ["changes: none beyond the noise"]
     return ["changes:", *(f"  {c.line(trend.image)}" for c in trend.changes)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kit.errors import KitError, UsageError
-from kit.judging.series import SessionRuns
+from kit.judging.series import SessionRuns, split_cell
 from kit.model.results import RunResult
 from kit.store.schema import check_file, open_error, prepare
 
@@ -229,7 +229,7 @@ class ResultsDB:
         cell's series over time is made of (``kit.judging.series``)."""
         where, params = "", ()
         if cell is not None:
-            image, _, profile = cell.rpartition(":")  # an image reference may hold a ':'
+            image, profile = split_cell(cell)
 
             where, params = "WHERE r.image = ? AND r.profile = ?", (image, profile)
         found: dict[str, list[RunResult]] = {}
