@@ -25,9 +25,12 @@ from kit.cli import (  # noqa: F401  (importing registers them)
     sweep,
 )
 from kit.cli.common import app, err
+from kit.cli.help import use_kit_help
 from kit.errors import KitError, did_you_mean
 
 __all__ = ["app", "main"]
+
+use_kit_help(app)
 
 
 def _interrupt(signum: int, frame: object) -> None:

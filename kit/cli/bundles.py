@@ -20,7 +20,6 @@ from kit.campaign.replay import replay as run_replay
 from kit.campaign.request import How, Where
 from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
-    CONTROL,
     DbOpt,
     EngineOpt,
     GateUndecidedOpt,
@@ -52,7 +51,6 @@ ToleranceOpt = Annotated[
     float,
     typer.Option(
         help="A cell reproduces when within noise, or within this many percent.",
-        rich_help_panel=CONTROL,
     ),
 ]
 DiffFailOpt = Annotated[

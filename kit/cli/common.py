@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from kit import __version__
+from kit.cli.help import RootGroup
 from kit.engines.factory import EngineKind, EngineMaker, SystemEngines
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
@@ -25,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=RootGroup,
 )
 images_app = typer.Typer(help="Build and list kit's TensorFlow images.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Named env/thread/numactl settings.", no_args_is_help=True)
@@ -55,12 +57,13 @@ ProfileOpt = Annotated[
 PresetOpt = Annotated[
     Preset,
     typer.Option(
-        help="quick: resnet50 training, batch 32, 10 batches. seed: the experiment's batch "
-        "128, 30 batches. latency: inference, batch 1, 50 batches. throughput: inference, batch "
-        "32, 20 batches. Each after a warmup until the step time settles."
+        help="quick: resnet50 training, batch 32, 10 batches; seed: batch 128, 30 batches; "
+        "latency, throughput: inference at batch 1, 32."
     ),
 ]
-ModelOpt = Annotated[Model | None, typer.Option(help="Overrides the preset's model.")]
+ModelOpt = Annotated[
+    Model | None, typer.Option(help="The model (default: resnet50, or the preset's).")
+]
 BatchOpt = Annotated[int | None, typer.Option(help="Overrides the preset's batch size.")]
 BatchesOpt = Annotated[int | None, typer.Option(help="Timed batches (overrides the preset).")]
 _WARMUP = "Untimed warmup batches: auto (until the step time settles) or N, a fixed number."
@@ -71,8 +74,8 @@ ForwardOpt = Annotated[bool, typer.Option(hidden=True, help="The same as --mode 
 ModeOpt = Annotated[
     Mode | None,
     typer.Option(
-        help="train, or infer: the forward pass alone, with per-batch latency p50/p90/p99 "
-        "(overrides the preset's)."
+        help="train, or infer: the forward pass alone, with latency p50/p90/p99 (overrides the "
+        "preset's)."
     ),
 ]
 PrecisionOpt = Annotated[
@@ -102,83 +105,58 @@ BaselineOpt = Annotated[
     str | None,
     typer.Option(help="IMAGE:PROFILE that speedups are relative to (default: the first row)."),
 ]
-PLACEMENT = "Placement (CPUs, NUMA)"
 CpusOpt = Annotated[
     str | None,
-    typer.Option(
-        help="Host CPUs to use, e.g. 0-8,18-26 (default: all).", rich_help_panel=PLACEMENT
-    ),
+    typer.Option(help="Host CPUs to use, e.g. 0-8,18-26 (default: all)."),
 ]
-NodesOpt = Annotated[
-    str | None, typer.Option(help="Use the CPUs of these NUMA nodes.", rich_help_panel=PLACEMENT)
-]
+NodesOpt = Annotated[str | None, typer.Option(help="Use the CPUs of these NUMA nodes.")]
 CoresOpt = Annotated[
     int | None,
-    typer.Option(
-        help="Use the first N physical cores of the selection.", rich_help_panel=PLACEMENT
-    ),
+    typer.Option(help="Use the first N physical cores of the selection."),
 ]
 OnePerCoreOpt = Annotated[
     bool,
     typer.Option(
         "--one-thread-per-core",
         help="One logical CPU per physical core.",
-        rich_help_panel=PLACEMENT,
     ),
 ]
 InterleaveOpt = Annotated[
     str | None,
-    typer.Option(help="numactl --interleave: all or NODES.", rich_help_panel=PLACEMENT),
+    typer.Option(help="numactl --interleave: all or NODES."),
 ]
-MembindOpt = Annotated[
-    str | None, typer.Option(help="numactl --membind NODES.", rich_help_panel=PLACEMENT)
-]
-PreferredOpt = Annotated[
-    str | None, typer.Option(help="numactl --preferred NODE.", rich_help_panel=PLACEMENT)
-]
-CpunodebindOpt = Annotated[
-    str | None, typer.Option(help="numactl --cpunodebind NODES.", rich_help_panel=PLACEMENT)
-]
-PhyscpubindOpt = Annotated[
-    str | None, typer.Option(help="numactl --physcpubind CPUS.", rich_help_panel=PLACEMENT)
-]
-LocalallocOpt = Annotated[
-    bool, typer.Option(help="numactl --localalloc.", rich_help_panel=PLACEMENT)
-]
+MembindOpt = Annotated[str | None, typer.Option(help="numactl --membind NODES.")]
+PreferredOpt = Annotated[str | None, typer.Option(help="numactl --preferred NODE.")]
+CpunodebindOpt = Annotated[str | None, typer.Option(help="numactl --cpunodebind NODES.")]
+PhyscpubindOpt = Annotated[str | None, typer.Option(help="numactl --physcpubind CPUS.")]
+LocalallocOpt = Annotated[bool, typer.Option(help="numactl --localalloc.")]
 InstancesOpt = Annotated[
     str | None,
     typer.Option(
-        help="N or per-node: N containers at once on disjoint core groups, memory local; "
-        "reports their sum.",
-        rich_help_panel=PLACEMENT,
+        help="N or per-node: N containers at once on disjoint cores, memory local; their sum.",
     ),
 ]
 
-CONTROL = "Run control"
 MemoryOpt = Annotated[
     str | None,
-    typer.Option(help="Memory limit per container, e.g. 8g (no swap).", rich_help_panel=CONTROL),
+    typer.Option(help="Memory limit per container, e.g. 8g (no swap)."),
 ]
-PidsOpt = Annotated[
-    int | None, typer.Option(help="Process/thread limit per container.", rich_help_panel=CONTROL)
-]
+PidsOpt = Annotated[int | None, typer.Option(help="Process/thread limit per container.")]
 BuildMissingOpt = Annotated[
     bool,
-    typer.Option(help="Build a flavor's image when it is missing.", rich_help_panel=CONTROL),
+    typer.Option(help="Build a flavor's image when it is missing."),
 ]
 ConcurrentOpt = Annotated[
     bool,
     typer.Option(
         help="Run even while another kit session runs on this host (they disturb each other).",
-        rich_help_panel=CONTROL,
     ),
 ]
 RepeatsOpt = Annotated[
     str,
     typer.Option(
-        help="Runs per cell, each a fresh container, in interleaved order (A B C, C B A, ...); "
-        "auto: until the speedup's interval is within --ci-width or its verdict is clear.",
-        rich_help_panel=CONTROL,
+        help="Runs per cell, each a fresh container, interleaved (A B C, C B A, ...); auto: until "
+        "the verdict is clear or the interval within --ci-width.",
     ),
 ]
 CiWidthOpt = Annotated[
@@ -186,25 +164,19 @@ CiWidthOpt = Annotated[
     typer.Option(
         help="--repeats auto stops a cell when its speedup's interval is within this many "
         "percent each side.",
-        rich_help_panel=CONTROL,
     ),
 ]
-MinRepeatsOpt = Annotated[
-    int, typer.Option(help="--repeats auto: at least this many runs.", rich_help_panel=CONTROL)
-]
-MaxRepeatsOpt = Annotated[
-    int, typer.Option(help="--repeats auto: at most this many runs.", rich_help_panel=CONTROL)
-]
+MinRepeatsOpt = Annotated[int, typer.Option(help="--repeats auto: at least this many runs.")]
+MaxRepeatsOpt = Annotated[int, typer.Option(help="--repeats auto: at most this many runs.")]
 BaselineSessionOpt = Annotated[
     str | None,
     typer.Option(
         help="Session to gate against (id, unique prefix or 'latest'); see --fail-if-slower.",
-        rich_help_panel=CONTROL,
     ),
 ]
 BaselineHistoryOpt = Annotated[
     int | None,
-    typer.Option(metavar="N", rich_help_panel=CONTROL, help="Gate against the last N sessions "
+    typer.Option(metavar="N", help="Gate against the last N sessions "
                  "of each cell on this machine (since its last change); see --fail-if-slower."),
 ]  # fmt: skip
 GateOnOpt = Annotated[
@@ -219,7 +191,6 @@ GateUndecidedOpt = Annotated[
     typer.Option(
         help="What a cell the gate cannot decide does (too few repeats, an interval too wide, "
         "absent from the baseline, another machine or placement): fail the gate, or pass.",
-        rich_help_panel=CONTROL,
     ),
 ]
 KeepDisturbedOpt = Annotated[
@@ -227,7 +198,6 @@ KeepDisturbedOpt = Annotated[
     typer.Option(
         help="Count runs whose CPUs other work took more than 15% of (status disturbed, out of "
         "verdicts by default) as ok.",
-        rich_help_panel=CONTROL,
     ),
 ]
 WaitQuietOpt = Annotated[
@@ -236,7 +206,6 @@ WaitQuietOpt = Annotated[
         min=0, max=86400,
         help="Before the first run, wait up to this many seconds for the host to be quiet "
         "(otherwise a busy host is only said).",
-        rich_help_panel=CONTROL,
     ),
 ]  # fmt: skip
 KeepEquivalentOpt = Annotated[
@@ -244,22 +213,19 @@ KeepEquivalentOpt = Annotated[
     typer.Option(
         help="Run cells that cannot differ on this host (e.g. interleave and tuned on one NUMA "
         "node) apart anyway, instead of measuring them once.",
-        rich_help_panel=CONTROL,
     ),
 ]
 FailIfSlowerOpt = Annotated[
     float | None,
     typer.Option(
-        help="Exit 1 when a cell is significantly slower than in --baseline-session (or "
-        "--baseline-history) by more than this many percent.",
-        rich_help_panel=CONTROL,
+        help="Exit 1 when a cell is significantly slower than the baseline session (or "
+        "history) by more than X percent.",
     ),
 ]
 VerifyOpt = Annotated[
     bool,
     typer.Option(
         help="Also a short diagnostic run per image with oneDNN verbose on: proof of what ran.",
-        rich_help_panel=CONTROL,
     ),
 ]
 DbOpt = Annotated[
@@ -267,7 +233,6 @@ DbOpt = Annotated[
     typer.Option(
         "--db",
         help="Results database (default: RESULTS/kit.db).",
-        rich_help_panel=CONTROL,
         dir_okay=False,
     ),
 ]
@@ -275,7 +240,6 @@ ResumeOpt = Annotated[
     str | None,
     typer.Option(
         help="Session id (or folder) to finish: runs only what it is missing.",
-        rich_help_panel=CONTROL,
     ),
 ]
 
@@ -283,47 +247,37 @@ ResumeOpt = Annotated[
 EngineOpt = Annotated[
     list[EngineKind] | None,
     typer.Option(
-        help="docker: containers; podman: containers through podman's API (rootful or "
-        "rootless); local: virtual environments with taskset/numactl on this host; slurm: "
-        "whole nodes of a Slurm cluster, one job each (see its options below); auto "
-        "(default): docker when an engine answers, else local. Give two to put both in one "
-        "table (the container's cost).",
-        rich_help_panel=CONTROL,
+        help="docker, podman, local (virtual environments, no containers), slurm (a job per "
+        "node), or auto: docker if an engine answers, else local. Give two for one table.",
     ),
 ]
 
 
-SLURM = "On a Slurm cluster (--engine slurm)"
-PartitionOpt = Annotated[
-    str | None, typer.Option(help="Partition the jobs go to.", rich_help_panel=SLURM)
-]
+PartitionOpt = Annotated[str | None, typer.Option(help="Partition the jobs go to.")]
 NodelistOpt = Annotated[
     str | None,
-    typer.Option(help="Nodes to run on, comma-separated (one job each).", rich_help_panel=SLURM),
+    typer.Option(help="Nodes to run on, comma-separated (one job each)."),
 ]
 SlurmNodesOpt = Annotated[
     int | None,
-    typer.Option(help="How many nodes Slurm picks (--nodes is NUMA nodes).", rich_help_panel=SLURM),
+    typer.Option(help="How many nodes Slurm picks (--nodes is NUMA nodes)."),
 ]
 ConstraintOpt = Annotated[
     str | None,
-    typer.Option(help="Node features the nodes must have, e.g. 'c5|m7i'.", rich_help_panel=SLURM),
+    typer.Option(help="Node features the nodes must have, e.g. 'c5|m7i'."),
 ]
-AccountOpt = Annotated[
-    str | None, typer.Option(help="Account the jobs are charged to.", rich_help_panel=SLURM)
-]
+AccountOpt = Annotated[str | None, typer.Option(help="Account the jobs are charged to.")]
 TimeLimitOpt = Annotated[
     str | None,
-    typer.Option("--time", help="Each job's time limit, e.g. 2:00:00.", rich_help_panel=SLURM),
+    typer.Option("--time", help="Each job's time limit, e.g. 2:00:00."),
 ]
 SlurmArgOpt = Annotated[
     list[str] | None,
-    typer.Option(help="Any other sbatch/srun option, e.g. --slurm-arg=--qos=high.",
-                 rich_help_panel=SLURM),
+    typer.Option(help="Any other sbatch/srun option, e.g. --slurm-arg=--qos=high."),
 ]  # fmt: skip
 NodeEngineOpt = Annotated[
     NodeEngine,
-    typer.Option(help="The engine each node runs kit's containers with.", rich_help_panel=SLURM),
+    typer.Option(help="The engine each node runs kit's containers with."),
 ]
 
 
@@ -352,10 +306,8 @@ HostOpt = Annotated[
     typer.Option(
         "--host",
         "-H",
-        help="A Docker engine to run on: unix:///path.sock, tcp://HOST:PORT, ssh://USER@HOST, "
-        "a Docker context's name, or NAME=URL. Give several to run the same plan on each at "
-        "once (one table, a host column); missing images are sent from this host's engine.",
-        rich_help_panel=CONTROL,
+        help="A Docker engine: unix:///path.sock, tcp://HOST:PORT, ssh://USER@HOST, a context or "
+        "NAME=URL. Several: the same plan on each at once, one table (images sent from here).",
     ),
 ]
 
@@ -371,7 +323,6 @@ def engine_maker(ctx: typer.Context) -> EngineMaker:
 
 def existing_db(db: Path | None, results: Path) -> Path:
     """The results database a command reads: --db, else RESULTS/kit.db; it must exist."""
-
     path = db or results / DB_NAME
     if stat_of(path, "--db") is None:
         raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")

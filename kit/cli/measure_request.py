@@ -12,7 +12,6 @@ import typer
 from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
-    CONTROL,
     DEFAULT_PROFILES,
     AccountOpt,
     AllocatorOpt,
@@ -105,15 +104,12 @@ ImageArg = Annotated[
 OneProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile to run.")]
 PullOpt = Annotated[
     bool,
-    typer.Option(
-        help="Pull missing flavors from --registry instead of failing.", rich_help_panel=CONTROL
-    ),
+    typer.Option(help="Pull missing flavors from --registry instead of failing."),
 ]
 RegistryOpt = Annotated[
     str | None,
     typer.Option(
         help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
-        rich_help_panel=CONTROL,
     ),
 ]
 WideOpt = Annotated[

@@ -91,9 +91,9 @@ def sweep(
     where: str | None,
     knobs_file: Path | None,
 ) -> None:
-    """Run every combination of knob values on a base profile, interleaved as compare does; cells
-    that cannot differ on this build and host are merged and said. Prints the table (one column
-    per knob), the scaling curve when cores vary, and what each change earned."""
+    """Run every combination of knob values on a base profile, interleaved; cells that cannot
+    differ here are merged and said. Prints a column per knob, the scaling curve when cores vary
+    and what each change earned."""
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
     feedback = TerminalFeedback(err)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
