@@ -151,6 +151,9 @@ class FakeEngine:
     def check(self) -> None:
         pass
 
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        return f"fake-engine run {spec.image.reference} cpus={spec.cpu_list}"
+
     def host_facts(self, image: str) -> HostFacts:
         """The given topology's facts; ``machine`` names the machine (its boot id and name)."""
         return facts_for(self.topology, self.machine or "fake-host", self.isa_flags)

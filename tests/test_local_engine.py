@@ -10,7 +10,6 @@ from kit.engines.local import (
     LocalEngine,
     cache_root,
     flavor_of,
-    local_command,
     local_environment,
     pins_digest,
 )
@@ -34,16 +33,16 @@ def spec(profile: str, cpus=(0, 1), mems=None) -> RunSpec:
 
 
 def test_command_pins_with_taskset_then_numactl_then_the_envs_python():
-    argv = local_command(spec("interleave", cpus=(1,)), PYTHON)
+    argv = list(spec("interleave", cpus=(1,)).host_command(str(PYTHON)))
     assert argv[:5] == ["taskset", "--cpu-list", "1", "numactl", "--interleave=all"]
     assert argv[5:8] == [str(PYTHON), "-m", "kit_workload"]
     assert "--num_intra_threads=2" in argv
 
 
 def test_instances_bind_memory_to_their_nodes_without_a_container():
-    argv = local_command(spec("tuned", cpus=(1,), mems=(0,)), PYTHON)
+    argv = list(spec("tuned", cpus=(1,), mems=(0,)).host_command(str(PYTHON)))
     assert argv[3:5] == ["numactl", "--membind=0"]
-    plain = local_command(spec("default"), PYTHON)
+    plain = list(spec("default").host_command(str(PYTHON)))
     assert "numactl" not in plain
 
 

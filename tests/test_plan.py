@@ -11,7 +11,7 @@ import pytest
 from kit import __version__
 from kit.host.topology import parse_topology_text, to_json
 from tests.conftest import DATA, invoke, invoke_with
-from tests.fakes import FakeEngine
+from tests.fakes import C4, FakeEngine
 
 SEED = str(DATA / "topology" / "c4.8xlarge.lscpu")
 PROFILES = ("default", "tuned", "interleave", "node0", "one-per-core", "membind")
@@ -22,6 +22,7 @@ def _golden(name: str, text: str) -> None:
     """Compare with tests/data/plan/NAME (KIT_UPDATE_GOLDEN=1 rewrites it); kit's version is
     a placeholder there."""
     text = text.replace(f"kit.version={__version__}", "kit.version=VERSION")
+    text = text.replace(str(DATA), "DATA")
     path = GOLDEN / name
     if os.environ.get("KIT_UPDATE_GOLDEN"):
         path.write_text(text)
@@ -58,7 +59,8 @@ def test_plan_starts_nothing_and_needs_no_image():
     code, text = invoke_with(engine, "plan", "kit/never-built:x", "-p", "tuned", "--cpus", "1")
     assert code == 0, text
     assert engine.ran == []
-    assert re.search(r"docker run --rm --cpuset-cpus 1 .* kit/never-built:x python", text)
+    assert "# kit/never-built:x:tuned on docker" in text  # as typed (no emoji for ":x:")
+    assert "fake-engine run kit/never-built:x cpus=1" in text  # the engine's own rerun line
 
 
 @pytest.mark.parametrize(
@@ -132,11 +134,15 @@ def test_every_topology_input_of_a_machine_gives_the_same_plan(tmp_path, machine
     numactl = DATA / "topology" / f"{machine}.numactl-H"
     as_json = tmp_path / "topology.json"
     as_json.write_text(json.dumps(to_json(parse_topology_text(lscpu.read_text()))))
-    wanted = _plan_json(lscpu, "--instances", instances)
-    assert json.loads(wanted)["runs"][0]["cpus"] != json.loads(wanted)["runs"][1]["cpus"]
-    assert _plan_json(numactl, "--threads-per-core", "2", "--instances", instances) == wanted
-    assert _plan_json(as_json, "--instances", instances) == wanted
-    assert _plan_json(lscpu, "--threads-per-core", "2", "--instances", instances) == wanted
+
+    def runs(path, *args):  # the runs, not the summary: it names the file the topology came from
+        return json.loads(_plan_json(path, *args, "--instances", instances))["runs"]
+
+    wanted = runs(lscpu)
+    assert wanted[0]["cpus"] != wanted[1]["cpus"]
+    assert runs(numactl, "--threads-per-core", "2") == wanted
+    assert runs(as_json) == wanted
+    assert runs(lscpu, "--threads-per-core", "2") == wanted
 
 
 @pytest.mark.parametrize("machine", MACHINES)
@@ -180,3 +186,62 @@ def test_cpus_an_instance_split_leaves_idle_are_said():
     assert code == 0 and "leave CPUs 8,17,26,35 idle" in text
     code, text = invoke("plan", "intel", "-p", "tuned", "--instances", "2", "--topology", SEED)
     assert code == 0 and "idle" not in text
+
+
+def test_the_plan_fits_120_columns_with_one_rerun_line_a_cell():
+    profiles = [a for p in PROFILES for a in ("-p", p)]
+    code, text = invoke("plan", "intel", *profiles, "--repeats", "3", "--topology", SEED)
+    assert code == 0, text
+    assert max(len(line) for line in text.splitlines()) <= 120
+    table = text[text.index("cell ") : text.index("\n\n", text.index("cell "))].splitlines()[2:]
+    cells = [line.split()[0] for line in table]
+    reruns = [line for line in text.splitlines() if line.startswith("# ")]
+    assert len(reruns) == len(cells) == len(PROFILES)  # repeats are not lines of their own
+    assert all(re.search(r"\(runs \d+, \d+, \d+\)", line) for line in reruns)
+
+
+def test_the_header_names_the_runs_the_topology_and_an_estimate():
+    text = _plan("-p", "default", "-p", "tuned")
+    assert "2 cells x 1 repeats = 2 runs, interleaved, on docker" in text
+    assert "c4.8xlarge.lscpu: 2 socket(s), 2 NUMA node(s), 18 cores, 36 CPUs (SMT 2)" in text
+    assert "estimate: unknown (the plan is for another machine)" in text
+
+
+def test_the_estimate_comes_from_this_hosts_recorded_runs_of_the_cells(tmp_path, monkeypatch):
+    import kit.campaign.plan as planning
+
+    engine = FakeEngine({"stock:default": 5.0, "stock:tuned": 6.0}, name="docker", delay=0.3)
+    args = ("stock", "-p", "default", "-p", "tuned", "--results", str(tmp_path))
+    code, text = invoke_with(engine, "compare", *args, "--repeats", "2")
+    assert code == 0, text
+    monkeypatch.setattr(planning.socket, "gethostname", lambda: "fake-host")
+    code, text = invoke_with(engine, "plan", *args, "--repeats", "3")
+    assert code == 0, text
+    assert re.search(r"estimate: about \d+ s \(from 4 recorded runs here\)", text)
+    code, text = invoke_with(engine, "plan", *args, "-p", "interleave", "--keep-equivalent")
+    assert "unknown for stock:interleave (never run here)" in text
+    code, text = invoke_with(engine, "plan", *args, "--model", "tiny")  # another workload
+    assert "estimate: unknown (no recorded run" in text
+    monkeypatch.setattr(planning.socket, "gethostname", lambda: "another-host")
+    code, text = invoke_with(engine, "plan", *args)
+    assert "estimate: unknown (no recorded run" in text
+
+
+def test_a_hosts_plan_is_placed_on_its_own_topology_in_its_engines_form():
+    engine = FakeEngine({}, name="c4", topology=C4)
+    code, text = invoke_with(engine, "plan", "stock", "-p", "tuned", "--host", "c4=tcp://c4:2375")
+    assert code == 0, text
+    assert "c4, read by kit's probe there: 2 socket(s), 2 NUMA node(s), 18 cores" in text
+    assert "fake-engine run kit/tensorflow:stock cpus=0-35" in text and "docker run" not in text
+    code, text = invoke_with(engine, "plan", "stock", "--host", "c4=tcp://c4:2375",
+                             "--topology", SEED)  # fmt: skip
+    assert code == 2 and "--topology and --host" in text
+
+
+def test_a_local_plan_reruns_with_taskset_and_the_flavors_python():
+    code, text = invoke("plan", "stock", "-p", "tuned", "--engine", "local", "--repeats", "1")
+    assert code == 0, text
+    line = text.replace(" \\\n      ", " ")
+    assert re.search(r"env PYTHONPATH=\S+ KMP_AFFINITY=\S+ .*taskset --cpu-list \S+ \S+/bin/python"
+                     r" -m kit_workload", line)  # fmt: skip
+    assert "docker run" not in line

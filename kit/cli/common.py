@@ -38,8 +38,8 @@ app.add_typer(images_app, name="images")
 app.add_typer(envs_app, name="envs")
 app.add_typer(profiles_app, name="profiles")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 DEFAULT_PROFILES = ["default", "tuned", "interleave"]
 

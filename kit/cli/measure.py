@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.placing import idle_notes, merged_lines, place
+from kit.campaign.plan import plan_view
 from kit.campaign.request import CampaignRequest
 from kit.campaign.run import Finished, execute, prepare
 from kit.cli.common import (
@@ -25,13 +25,12 @@ from kit.cli.ui import TerminalFeedback
 from kit.engines.base import Engine
 from kit.engines.factory import EngineKind
 from kit.errors import KitError, RunFailed, UsageError
-from kit.host.topology import load_topology
 from kit.images.delivery import check_named_images
 from kit.judging.analysis import attribute, scaling
 from kit.judging.gate import GateResult, Outcome, Undecided
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
 from kit.reporting.findings import format_attribution, format_scaling
-from kit.reporting.plan import PlanFormat, format_plan, planned_run
+from kit.reporting.plan import PlanFormat, format_plan
 from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
 
 
@@ -135,11 +134,10 @@ ThreadsPerCoreOpt = Annotated[
     ),
 ]  # fmt: skip
 PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")]
-# What plan leaves out: it starts nothing, so nothing of results, resume, images or the gate.
-PLAN_DROPS = ("baseline", "fmt", "wide", "results", "host", "build_missing", "allow_concurrent",
-              "resume", "db", "verify", "pull", "registry", "baseline_session",
-              "baseline_history", "fail_if_slower", "gate_undecided", "keep_disturbed",
-              "wait_quiet")  # fmt: skip
+# What plan leaves out: it starts nothing, so nothing of resume, image delivery or the gate.
+PLAN_DROPS = ("baseline", "fmt", "wide", "build_missing", "allow_concurrent", "resume", "verify",
+              "pull", "registry", "baseline_session", "baseline_history", "fail_if_slower",
+              "gate_undecided", "keep_disturbed", "wait_quiet")  # fmt: skip
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
@@ -159,24 +157,24 @@ def plan(
     threads_per_core: int | None,
     plan_format: PlanFormat,
 ) -> None:
-    """What `compare` with these options would run, with no container started: per run its
-    cpuset, memory nodes, CPUs, numactl, threads, env, capabilities, limits, and the plain
-    `docker run` line that reruns it by hand."""
-
+    """What `compare` with these options would run, and for about how long: the topology used,
+    per cell its cpuset, memory nodes, CPUs, numactl, threads, env and limits, and the line
+    that reruns it by hand in its engine's own form. Starts nothing (with --host, kit's probe
+    reads the host's topology)."""
     request = request_of(options)
-    maker = engine_maker(ctx)
     if threads_per_core is not None and topology is None:
         raise UsageError("--threads-per-core goes with --topology", "pass both, or neither")
-    host = load_topology(topology, threads_per_core) if topology else maker.this_host()
-    kinds = [k.value for k in dict.fromkeys(request.where.kinds)]
-    runs = [planned_run(s) for s in place(request.what, host, kinds)]
-    for note in [*merged_lines(request.what, host), *idle_notes(request.what, host)]:
+    if topology is not None and request.where.hosts:
+        raise UsageError("--topology and --host each give the plan a machine", "pass one")
+    maker = engine_maker(ctx)
+    view = plan_view(request, maker, topology, threads_per_core)
+    for note in view.notes:
         err.print(note, markup=False)
     refs = request.what.image_refs
-    if any(r.flavor is None for r in refs):  # a flavor is kit's own: nothing to ask an engine
+    if not request.where.hosts and any(r.flavor is None for r in refs):
         for note in check_named_images(refs, _plan_engine(maker, request)):
-            err.print(note, markup=False)
-    out.print(format_plan(runs, plan_format), markup=False)
+            err.print(note, markup=False)  # a flavor is kit's own: nothing to ask an engine
+    out.print(format_plan(view.runs, plan_format, view.summary), markup=False)
 
 
 def _plan_engine(maker, request: CampaignRequest) -> Engine | None:

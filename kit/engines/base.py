@@ -63,6 +63,9 @@ class Engine(Protocol):
         Never raises for a failed run (that is in the outcome); always removes what it started.
         """
 
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        """The shell line that reruns ``spec`` by hand, in this engine's own form."""
+
     def begin(self, specs: Sequence[RunSpec], session_id: str, folder: Path) -> None:
         """The runs about to go (a scheduler submits them here as jobs; others do nothing)."""
 
@@ -100,6 +103,9 @@ class EngineSet:
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         return self.engines[spec.engine].run(spec, session_id, log_path, on_line)
+
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        return self.engines[spec.engine].rerun_line(spec, session_id)
 
     def begin(self, specs: Sequence[RunSpec], session_id: str, folder: Path) -> None:
         for name, engine in self.engines.items():

@@ -6,6 +6,7 @@ Pure: it never talks to Docker, so tests assert on exactly what a container will
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from kit import __version__
@@ -94,10 +95,14 @@ _FLAGS = {  # docker-py keyword -> the docker CLI's flag, for the values that ar
 }
 
 
-def docker_run_argv(kwargs: dict[str, Any]) -> list[str]:
+def docker_run_argv(
+    kwargs: dict[str, Any], cli: str = "docker", ulimits: Mapping[str, int] | None = None
+) -> list[str]:
     """The plain ``docker run`` command that starts the same container as ``kwargs`` (from
-    ``container_kwargs``), so anyone can rerun one cell by hand."""
-    argv = ["docker", "run", "--rm"]
+    ``container_kwargs``), so anyone can rerun one cell by hand; ``cli`` podman with the
+    ``ulimits`` kit gives podman's containers."""
+    argv = [cli, "run", "--rm"]
+    argv += [f"--ulimit={k}={v}:{v}" for k, v in (ulimits or {}).items()]
     for key, flag in _FLAGS.items():
         if kwargs.get(key) is not None:
             argv += [flag, str(kwargs[key])]
@@ -114,6 +119,8 @@ def docker_run_argv(kwargs: dict[str, Any]) -> list[str]:
     return [*argv, kwargs["image"], *kwargs["command"]]
 
 
-def docker_run_line(spec: RunSpec, session_id: str) -> str:
+def docker_run_line(
+    spec: RunSpec, session_id: str, cli: str = "docker", ulimits: Mapping[str, int] | None = None
+) -> str:
     """``docker_run_argv`` for one run, quoted for a POSIX shell."""
-    return shlex.join(docker_run_argv(container_kwargs(spec, session_id)))
+    return shlex.join(docker_run_argv(container_kwargs(spec, session_id), cli, ulimits))

@@ -19,7 +19,7 @@ from docker.utils import parse_repository_tag
 from requests.exceptions import RequestException
 
 from kit.engines.base import LineSink
-from kit.engines.container import LABEL_MANAGED, container_kwargs, probe_kwargs
+from kit.engines.container import LABEL_MANAGED, container_kwargs, docker_run_line, probe_kwargs
 from kit.engines.endpoints import Endpoint
 from kit.engines.podman import (
     host_ulimits,
@@ -111,6 +111,10 @@ class DockerEngine:
                 _remove(container)
                 if not self.podman or not lowered(self.podman, str(exc)):
                     raise
+
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        """The ``docker run`` (or ``podman run``, with its ulimits) that reruns ``spec``."""
+        return docker_run_line(spec, session_id, "podman" if self.podman else "docker", self.podman)
 
     def extra_kwargs(self) -> dict:
         """What this engine's containers get beyond ``container_kwargs`` (podman's ulimits)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -56,18 +57,6 @@ def pins_digest(flavor: Flavor) -> str:
     return digest.hexdigest()[:12]
 
 
-def local_command(spec: RunSpec, python: Path) -> list[str]:
-    """The argv of one local run: taskset for the cpuset, then numactl (the profile's policy,
-    or memory bound to the instance's nodes), then the workload on the environment's python."""
-    numa = list(spec.profile.numa.argv())
-    if spec.mems is not None and spec.profile.numa.memory_policy is None:
-        numa = numa or ["numactl"]
-        numa.append(f"--membind={spec.mems_list}")
-    workload = list(spec.workload.argv(spec.profile.inter_op, spec.profile.intra_op))
-    workload[0] = str(python)
-    return ["taskset", "--cpu-list", spec.cpu_list, *numa, *workload]
-
-
 def local_environment(
     spec: RunSpec, workload_path: Path, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -106,6 +95,14 @@ class LocalEngine:
 
     def env_path(self, flavor: Flavor) -> Path:
         return self.root / "envs" / f"{flavor.value}-{pins_digest(flavor)}"
+
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        """The command that reruns ``spec`` by hand: its environment, taskset, numactl, the
+        flavor's python on kit's workload."""
+        python = self.env_path(flavor_of(spec.image.reference)) / "bin" / "python"
+        env = {"PYTHONPATH": str(self.root / "workload"), **spec.environment()}
+        return shlex.join(["env", *(f"{k}={v}" for k, v in env.items()),
+                           *spec.host_command(str(python))])  # fmt: skip
 
     def workload_path(self) -> Path:
         """A folder holding ``kit_workload`` -- kit's workload, as the images have it."""
@@ -161,7 +158,7 @@ class LocalEngine:
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
         python = self.env_path(flavor_of(spec.image.reference)) / "bin" / "python"
-        argv = local_command(spec, python)
+        argv = list(spec.host_command(str(python)))
         try:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -151,7 +151,11 @@ def _machine(run: RunResult) -> str:
 def describe_workload(run: RunResult) -> str:
     """The workload that defines a series: model, mode, batch, timed batches, warmup, format,
     precision, allocator and which benchmark ran it."""
-    w = run.workload or {}
+    return describe_workload_json(run.workload or {})
+
+
+def describe_workload_json(w: Mapping) -> str:
+    """``describe_workload`` of a workload as a run records it (``workload_json``)."""
     if not w:
         return "workload not recorded"
     mode = w.get("mode") or ("infer" if w.get("forward_only") else "train")

@@ -130,6 +130,16 @@ class RunSpec:
             *self.workload.argv(self.profile.inter_op, self.profile.intra_op),
         )
 
+    def host_command(self, python: str) -> tuple[str, ...]:
+        """The argv of this run outside a container (the local engine, a node's): taskset for
+        the cpuset, then numactl (the profile's policy, or memory bound to the instance's
+        nodes), then the workload on ``python``."""
+        numa = list(self.profile.numa.argv())
+        if self.mems is not None and self.profile.numa.memory_policy is None:
+            numa = [*(numa or ["numactl"]), f"--membind={self.mems_list}"]
+        workload = list(self.workload.argv(self.profile.inter_op, self.profile.intra_op))
+        return ("taskset", "--cpu-list", self.cpu_list, *numa, python, *workload[1:])
+
     def environment(self) -> MappingProxyType:
         return MappingProxyType(dict(self.profile.env))
 

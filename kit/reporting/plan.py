@@ -1,17 +1,20 @@
-"""What a plan would run, for `kit plan`: one typed row per run, as a table or JSON. Pure."""
+"""What a plan would run, for `kit plan`: a header (the cells, runs, topology and an estimate),
+one row a cell (its repeats differ only in their label), and the line that reruns each cell by
+hand in its engine's own form; or every run as versioned JSON. Pure."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from tabulate import tabulate
-
 from kit.cpus import format_cpu_list
 from kit.engines.container import container_kwargs, docker_run_line
+from kit.host.topology import Topology
 from kit.model.spec import RunSpec
+from kit.reporting.table import NARROW_WIDTH, fit_with_notes
 
 PLAN_SCHEMA = 1
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry
@@ -42,9 +45,38 @@ class PlannedRun:
     pids_limit: int | None
     command: tuple[str, ...]
     docker_run: str
+    rerun: str  # the line that reruns it by hand, in its engine's form (docker, podman, ...)
+
+    @property
+    def cell(self) -> tuple[str, str, str, str]:
+        return (self.engine, self.image, self.profile, self.instance)
 
 
-def planned_run(spec: RunSpec) -> PlannedRun:
+@dataclass(frozen=True)
+class PlanSummary:
+    """What `kit plan`'s header says: how much would run, on what, and for how long."""
+
+    cells: int
+    merged: int  # requested cells that run as another here (said above the plan)
+    runs: int
+    repeats: str
+    engines: tuple[str, ...]
+    topology: str  # where the topology came from and what it is
+    estimate: str  # the estimate's line (kit.judging.estimate)
+    estimate_seconds: float | None  # None: unknown for some cell
+
+
+def describe_topology(topology: Topology, source: str) -> str:
+    cores = topology.cores()
+    smt = max(len(c) for c in cores)
+    threads = f"SMT {smt}" if smt > 1 else "no SMT"
+    return (
+        f"{source}: {len(topology.sockets)} socket(s), {len(topology.nodes)} NUMA node(s), "
+        f"{len(cores)} cores, {len(topology.cpus)} CPUs ({threads})"
+    )
+
+
+def planned_run(spec: RunSpec, rerun: str | None = None) -> PlannedRun:
     kwargs = container_kwargs(spec, PLAN_SESSION)
     return PlannedRun(
         index=spec.index,
@@ -65,30 +97,75 @@ def planned_run(spec: RunSpec) -> PlannedRun:
         pids_limit=spec.limits.pids,
         command=spec.command(),
         docker_run=docker_run_line(spec, PLAN_SESSION),
+        rerun=rerun or docker_run_line(spec, PLAN_SESSION),
     )
 
 
-PLAN_HEADERS = ("run", "engine", "image:profile", "rep", "inst", "cpuset", "mems", "cpus",
-                "numactl", "threads", "env", "caps", "limits")  # fmt: skip
+PLAN_HEADERS = ("cell", "engine", "inst", "cpuset", "mems", "cpus", "numactl", "threads", "env",
+                "caps", "limits", "runs")  # fmt: skip
 
 
-def _table_row(run: PlannedRun) -> list[str]:
+def _table_row(run: PlannedRun, indices: Sequence[int]) -> list[str]:
     threads = f"{run.inter_op or '-'}/{run.intra_op or '-'}"
     limits = ", ".join(
         x for x in (run.memory_limit, run.pids_limit and f"pids {run.pids_limit}") if x
     )
     return [
-        str(run.index), run.engine, f"{run.image}:{run.profile}", str(run.repeat), run.instance,
-        run.cpuset, run.cpuset_mems or "-", run.cpus, " ".join(run.numactl[1:]) or "-", threads,
+        f"{run.image}:{run.profile}", run.engine, run.instance, run.cpuset,
+        run.cpuset_mems or "-", run.cpus, " ".join(run.numactl[1:]) or "-", threads,
         " ".join(f"{k}={v}" for k, v in run.env.items()) or "-",
-        ",".join(run.capabilities) or "-", limits or "-",
+        ",".join(run.capabilities) or "-", limits or "-", ",".join(map(str, indices)),
     ]  # fmt: skip
 
 
-def format_plan(runs: Sequence[PlannedRun], fmt: PlanFormat = PlanFormat.table) -> str:
-    """The plan as text: a table, then each run's ``docker run`` line; or versioned JSON."""
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def wrap_line(line: str, width: int = NARROW_WIDTH, indent: str = "  ") -> str:
+    """A shell line folded at word boundaries within ``width``, each fold ending in `` \\``, so
+    it still pastes as one command."""
+    out, current = [], indent
+    for word in (shlex.quote(w) for w in shlex.split(line)):
+        if current.strip() and len(current) + 1 + len(word) + 2 > width:
+            out.append(current + " \\")
+            current = indent + "    " + word
+        else:
+            current = f"{current} {word}" if current.strip() else indent + word
+    return "\n".join([*out, current])
+
+
+def format_plan(
+    runs: Sequence[PlannedRun], fmt: PlanFormat = PlanFormat.table,
+    summary: PlanSummary | None = None,
+) -> str:  # fmt: skip
+    """The plan as text (a header, a row and a rerun line a cell), or versioned JSON."""
     if fmt is PlanFormat.json:
-        return json.dumps({"schema": PLAN_SCHEMA, "runs": [asdict(r) for r in runs]}, indent=2)
-    table = tabulate([_table_row(r) for r in runs], headers=PLAN_HEADERS, disable_numparse=True)
-    lines = [f"  {r.index}: {r.docker_run}" for r in runs]
-    return f"{table}\n\nBy hand, each run as a plain `docker run`:\n" + "\n".join(lines)
+        data = {"schema": PLAN_SCHEMA, "summary": summary and asdict(summary),
+                "runs": [asdict(r) for r in runs]}  # fmt: skip
+        return json.dumps(data, indent=2)
+    cells: dict[tuple, list[PlannedRun]] = {}
+    for run in runs:
+        cells.setdefault(run.cell, []).append(run)
+    body = [_table_row(found[0], [r.index for r in found]) for found in cells.values()]
+    lines = []
+    if summary is not None:
+        merged = f" ({summary.merged} more merged into them)" if summary.merged else ""
+        lines += [
+            f"{_count(summary.cells, 'cell')}{merged} x {summary.repeats} repeats = "
+            f"{_count(summary.runs, 'run')}, "
+            f"interleaved, on {', '.join(summary.engines)}",
+            f"topology: {summary.topology}",
+            summary.estimate,
+            "",
+        ]
+    lines.append(fit_with_notes(PLAN_HEADERS, body, ("numactl", "env")))
+    lines += ["", "By hand, one line a cell (its repeats run the same line; in a container, its "
+              "kit.run label names the run):"]  # fmt: skip
+    for found in cells.values():
+        first = found[0]
+        indices = ", ".join(str(r.index) for r in found)
+        lines.append(f"# {first.image}:{first.profile} on {first.engine}, instance "
+                     f"{first.instance} (runs {indices})")  # fmt: skip
+        lines.append(wrap_line(first.rerun))
+    return "\n".join(lines)

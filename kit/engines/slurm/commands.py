@@ -161,3 +161,10 @@ def ended_reason(fields: Mapping[str, str]) -> str:
     if code and code != "0:0":
         said.append(f"exit code {code}")
     return ", ".join(said)
+
+
+def srun_line(options: SlurmOptions, inner: str) -> str:
+    """``inner`` (a node engine's rerun line) as one step on one whole node of the cluster."""
+    nodes = [f"--nodelist={','.join(options.nodelist)}"] if options.nodelist else []
+    step = ["srun", "--nodes=1", "--ntasks=1", "--exclusive", *nodes, *options.common()]
+    return f"{shlex.join(step)} {inner}"
