@@ -22,6 +22,7 @@ from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import (
     DbOpt,
     EngineOpt,
+    FormatOpt,
     GateUndecidedOpt,
     HostOpt,
     ResultsOpt,
@@ -39,7 +40,7 @@ from kit.engines.factory import EngineKind
 from kit.errors import RunFailed, UsageError
 from kit.judging.gate import Gate, Undecided, judge_cells
 from kit.judging.reproduce import DIFF_HEADERS, diff_rows
-from kit.reporting.table import tabulate_rows
+from kit.reporting.table import Format, listing, render_tables
 from kit.store.bundle import open_bundle
 from kit.store.database import ResultsDB
 from kit.store.folder import check_writable
@@ -129,6 +130,7 @@ def replay(
     resume: ResumeOpt = None,
     results: ResultsOpt = Path("results"),
     db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Run a bundle's plan on this host (its images from the bundle or the same ids here),
     placed on this host's CPUs, then per cell: there, here, ratio, verdict; and what differs
@@ -149,7 +151,7 @@ def replay(
     )  # fmt: skip
     feedback = TerminalFeedback(err)
     done = run_replay(request, engine_maker(ctx), feedback)
-    _show_comparison(done.comparison)
+    _show_comparison(done.comparison, fmt)
     err.print(f"results: {done.finished.folder} (a replay of {done.comparison.there})")
     if done.finished.failed:
         raise RunFailed(
@@ -168,6 +170,7 @@ def diff(
     gate_undecided: GateUndecidedOpt = Undecided.fail,
     results: ResultsOpt = Path("results"),
     db: DbOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Two sessions cell by cell (there = FIRST, here = SECOND) and what differs between
     their machines."""
@@ -178,21 +181,19 @@ def diff(
     db_path = How(results, db).db_path
     a, b = load_source(first, results, db_path), load_source(second, results, db_path)
     comparison = compare_sessions(a, b, share)
-    _show_comparison(comparison)
+    _show_comparison(comparison, fmt)
     if fail_if_slower is not None:
         gate = Gate(a[0], fail_if_slower, undecided=gate_undecided)
         gate_status(judge_cells(b[1], a[1], gate, comparison.there))
 
 
-def _show_comparison(comparison) -> None:
-
-    out.print(f"there: {comparison.there}   here: {comparison.here}", markup=False)
-    out.print(tabulate_rows(diff_rows(comparison.cells), DIFF_HEADERS), markup=False)
-    if comparison.systems:
-        out.print("\nwhat differs between the machines:", markup=False)
-        out.print(
-            tabulate_rows([list(row) for row in comparison.systems], ["", "there", "here"]),
-            markup=False,
-        )
-    else:
+def _show_comparison(comparison, fmt: Format = Format.table) -> None:
+    """The cells there and here, and what differs between the machines, in ``fmt``."""
+    tables = [listing("cells", DIFF_HEADERS, diff_rows(comparison.cells))]
+    title = "what differs between the machines:"
+    if comparison.systems or fmt is not Format.table:
+        tables.append(listing("machines", ["what", "there", "here"], comparison.systems, title))
+    meta = {"there": comparison.there, "here": comparison.here}
+    out.print(render_tables(tables, fmt, meta), markup=False)
+    if not comparison.systems and fmt is Format.table:
         out.print("\nthe two machines' descriptions are the same", markup=False)

@@ -10,6 +10,7 @@ import typer
 from kit.cli import common
 from kit.cli.common import (
     CpusOpt,
+    FormatOpt,
     ProfilesFile,
     app,
     err,
@@ -25,7 +26,7 @@ from kit.host.topology import format_topology, read_host, to_json
 from kit.model.profiles import RUN_KEYS, load_profiles, pick
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import resolve_placement
-from kit.reporting.table import tabulate_rows
+from kit.reporting.table import Format, listing, render_tables
 
 
 @app.command()
@@ -48,7 +49,8 @@ def doctor(
 @app.command()
 def topology(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    fmt: FormatOpt = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
     host: Annotated[
         str | None,
         typer.Option(
@@ -62,9 +64,16 @@ def topology(
     else:
         facts = remote_facts(common.engine_maker(ctx), parse_host(host))
         topo, record = facts.topology, facts.record
-    if as_json:
+    if as_json or fmt is Format.json:  # the document --topology reads back
         data = to_json(topo) if record is None else {**to_json(topo), "host": record}
         out.print(json.dumps(data, indent=2), markup=False)
+        return
+    if fmt is not Format.table:  # one row a CPU
+        body = [[c.id, c.core, c.socket, c.node] for c in topo.cpus]
+        out.print(
+            render_tables([listing("cpus", ["cpu", "core", "socket", "node"], body)], fmt),
+            markup=False,
+        )
         return
     if record is not None:
         out.print(
@@ -100,12 +109,12 @@ def clean(
 
 
 @profiles_app.command("list")
-def profiles_list(profiles_file: ProfilesFile = None) -> None:
+def profiles_list(profiles_file: ProfilesFile = None, fmt: FormatOpt = Format.table) -> None:
     """Every profile, built-in and from --profiles."""
-
     profiles = load_profiles(profiles_file)
     rows = [[p.name, p.source, p.description] for p in profiles.values()]
-    out.print(tabulate_rows(rows, ["profile", "from", "description"]), markup=False)
+    table = listing("profiles", ["profile", "from", "description"], rows)
+    out.print(render_tables([table], fmt), markup=False)
 
 
 @profiles_app.command("show")
@@ -113,6 +122,7 @@ def profiles_show(
     name: Annotated[str, typer.Argument(help="Profile name.")],
     profiles_file: ProfilesFile = None,
     cpus: CpusOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """A profile resolved for this host (or --cpus): CPUs, env, threads, numactl argv."""
     host = read_host()
@@ -120,20 +130,23 @@ def profiles_show(
     (profile,) = pick(load_profiles(profiles_file), [name])
     cpuset, effective, placement, numa = resolve_placement(profile, host, selection)
     resolved = profile.resolve(placement, numa)
-    lines = [
-        f"profile:      {profile.name} ({profile.source})",
-        f"description:  {profile.description}",
-        f"cpuset:       {format_cpu_list(cpuset)}",
-        f"workload on:  CPUs {format_cpu_list(effective)}: {placement.cores} physical cores, "
-        f"{placement.threads} logical CPUs, {placement.nodes} NUMA node(s)",
-        *(f"env:          {key}={value}" for key, value in resolved.env.items()),
-        f"threads:      inter_op={resolved.inter_op or 'TF default'} "
-        f"intra_op={resolved.intra_op or 'TF default'}",
-        f"numactl:      {' '.join(resolved.numa.argv()) or '(none)'}",
-        "capabilities: " + ("SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"),
-    ]
+    fields = [
+        ("profile", f"{profile.name} ({profile.source})"),
+        ("description", profile.description),
+        ("cpuset", format_cpu_list(cpuset)),
+        ("workload on", f"CPUs {format_cpu_list(effective)}: {placement.cores} physical cores, "
+                        f"{placement.threads} logical CPUs, {placement.nodes} NUMA node(s)"),
+        *(("env", f"{key}={value}") for key, value in resolved.env.items()),
+        ("threads", f"inter_op={resolved.inter_op or 'TF default'} "
+                    f"intra_op={resolved.intra_op or 'TF default'}"),
+        ("numactl", " ".join(resolved.numa.argv()) or "(none)"),
+        ("capabilities", "SYS_NICE (memory policy)" if resolved.numa.needs_sys_nice else "none"),
+    ]  # fmt: skip
     run = {k: getattr(profile, k) for k in sorted(RUN_KEYS) if getattr(profile, k) is not None}
     if run:
-        lines.append("run:          " + " ".join(f"{k}={v}" for k, v in run.items()))
-    for line in lines:
-        out.print(line, markup=False)
+        fields.append(("run", " ".join(f"{k}={v}" for k, v in run.items())))
+    if fmt is Format.table:
+        for key, value in fields:
+            out.print(f"{key + ':':<13} {value}", markup=False)
+        return
+    out.print(render_tables([listing("profile", ["field", "value"], fields)], fmt), markup=False)

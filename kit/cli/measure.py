@@ -31,7 +31,14 @@ from kit.judging.gate import GateResult, Outcome, Undecided
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
 from kit.reporting.findings import format_attribution, format_scaling
 from kit.reporting.plan import PlanFormat, format_plan
-from kit.reporting.table import Format, fit_with_notes, render, tabulate_rows
+from kit.reporting.table import (
+    Format,
+    fit_with_notes,
+    listing,
+    render,
+    render_tables,
+    tabulate_rows,
+)
 
 
 def measure_command(
@@ -99,7 +106,7 @@ def run(ctx: typer.Context, options: MeasureOptions) -> None:
 
 
 VERIFY_KEEPS = ("images", "profile", "profiles_file", "model", "results", "engine", "host", "db",
-                "cpus", "allow_concurrent", "mode", "precision", "allocator",
+                "fmt", "cpus", "allow_concurrent", "mode", "precision", "allocator",
                 "allow_emulated")  # fmt: skip
 
 
@@ -217,11 +224,12 @@ def show_finished(finished: Finished, options: MeasureOptions) -> None:
         out.print(text, markup=False)
     if finished.verified:
         table = verify_rows(list(finished.verified))
-        text = (
-            tabulate_rows(table, VERIFY_HEADERS)
-            if options.wide
-            else fit_with_notes(VERIFY_HEADERS, table, ("ISA", "primitives executed", "notes"))
-        )
+        if options.fmt is not Format.table:
+            text = render_tables([listing("verify", VERIFY_HEADERS, table)], options.fmt)
+        elif options.wide:
+            text = tabulate_rows(table, VERIFY_HEADERS)
+        else:
+            text = fit_with_notes(VERIFY_HEADERS, table, ("ISA", "primitives executed", "notes"))
         out.print(text, markup=False)
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 

@@ -14,7 +14,7 @@ from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
 from kit.campaign.schedules.confirm import CONFIRM_REPEATS, confirmed_outcome
 from kit.campaign.schedules.race import outcome
 from kit.campaign.schedules.tuning import Strategy, Tuning
-from kit.cli.common import app, engine_maker, err, out
+from kit.cli.common import FormatOpt, app, engine_maker, err, out
 from kit.cli.measure import exit_status, measure_command, show_findings, show_finished
 from kit.cli.measure_request import MeasureOptions, request_of
 from kit.cli.ui import TerminalFeedback
@@ -24,7 +24,7 @@ from kit.model.profiles import load_profiles, to_toml
 from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.sweep import Sweep
 from kit.reporting.findings import format_outcome
-from kit.reporting.table import Format, compact_table
+from kit.reporting.table import Format, compact_table, listing, render_tables
 
 KnobOpt = Annotated[
     list[str] | None,
@@ -204,10 +204,12 @@ def _save(profile, found, path: Path) -> None:
 
 
 @app.command("knobs")
-def knobs(knobs_file: KnobsFile = None) -> None:
+def knobs(knobs_file: KnobsFile = None, fmt: FormatOpt = Format.table) -> None:
     """List the knobs `kit sweep` and `kit tune` vary: how each is applied, when it can act."""
     body = [
         [k.name, f"{k.kind.value} {k.target}".strip(), k.acts.value, k.description, k.source]
         for k in load_knobs(knobs_file).values()
     ]
-    out.print(compact_table(["knob", "sets", "acts", "what", "from"], body), markup=False)
+    table = listing("knobs", ["knob", "sets", "acts", "what", "from"], body)
+    shown = render_tables([table], fmt, text=lambda t: compact_table(t.headers, t.body))
+    out.print(shown, markup=False)

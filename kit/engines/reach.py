@@ -86,9 +86,9 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
             over_ssh = url.startswith("ssh://")
             ssh = {"use_ssh_client": True} if over_ssh else {}
             client = docker.DockerClient(base_url=url, timeout=timeout, **tls, **ssh)
-        client.ping()
-        if over_ssh:
+        if over_ssh:  # before the ping: a client that fails it is closed at exit as well
             _close_at_exit(client)
+        client.ping()
     except (docker.errors.DockerException, RequestException, OSError) as exc:
         raise EngineUnavailable(
             f"no Docker engine answers at {where}: {first_line(exc)}",
@@ -109,8 +109,8 @@ _SSH_CLIENTS: list[docker.DockerClient] = []
 def _close_at_exit(client: docker.DockerClient) -> None:
     """An ssh:// client is closed before the interpreter's own finalizers run: by then its ssh
     process may be gone, and closing its pipe raises a BrokenPipeError traceback at exit.
-    Registered after the client's first request, so this runs before urllib3's finalizers
-    (atexit runs last-registered first)."""
+    Registered with the first client, after its first request (the API version), so this runs
+    before urllib3's finalizers (atexit runs last-registered first)."""
     if not _SSH_CLIENTS:
         atexit.register(close_ssh_clients)
     _SSH_CLIENTS.append(client)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from tabulate import tabulate
@@ -309,25 +310,62 @@ def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> 
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-LISTING_SCHEMA = 1  # the version of a listing's JSON (history, profiles, knobs ...)
+# The version of a listing's JSON (history, diff, replay, verify, profiles, knobs, topology):
+# 2 keys each row by its column's name in snake case ("started (UTC)" -> "started_utc").
+LISTING_SCHEMA = 2
 
 
 def markdown_table(headers: Sequence[str], body: Sequence[Sequence[object]]) -> str:
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One table of a command's output: its JSON name, headers, rows and (in text) a title."""
+
+    name: str
+    headers: tuple[str, ...]
+    body: tuple[tuple[object, ...], ...]
+    title: str = ""
+
+
+def listing(name: str, headers: Sequence[str], body: Sequence[Sequence[object]],
+            title: str = "") -> Listing:  # fmt: skip
+    return Listing(name, tuple(headers), tuple(tuple(row) for row in body), title)
+
+
+def json_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", header.lower()).strip("_") or "value"
+
+
+def render_tables(
+    tables: Sequence[Listing], fmt: Format, meta: Mapping[str, object] | None = None,
+    text: Callable[[Listing], str] | None = None,
+) -> str:  # fmt: skip
+    """A command's tables in any output format: text (``text``, else tabulate's) and markdown
+    each under its title, CSV of the first table, JSON as ``{"schema": 2, **meta, NAME: [...]}``
+    with snake-case keys."""
+    if fmt is Format.json:
+        data: dict[str, object] = {"schema": LISTING_SCHEMA, **(meta or {})}
+        for t in tables:
+            keys = [json_key(h) for h in t.headers]
+            data[t.name] = [dict(zip(keys, row, strict=True)) for row in t.body]
+        return json.dumps(data, indent=2)
+    if fmt is Format.csv:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([tables[0].headers, *tables[0].body])
+        return buffer.getvalue().rstrip("\n")
+    parts = [f"{k}: {v}" for k, v in (meta or {}).items()] if fmt is Format.table else []
+    for t in tables:
+        title = (f"### {t.title}" if fmt is Format.markdown else t.title) if t.title else ""
+        shown = markdown_table(t.headers, t.body) if fmt is Format.markdown else (
+            text(t) if text else tabulate_rows(t.body, t.headers))  # fmt: skip
+        parts.append("\n".join(x for x in (title, shown) if x))
+    return "\n\n".join(parts)
+
+
 def render_listing(
     body: Sequence[Sequence[object]], headers: Sequence[str], fmt: Format, name: str
 ) -> str:
-    """A plain listing in any output format; JSON is ``{"schema": 1, NAME: [{header: value}]}``."""
-    if fmt is Format.markdown:
-        return markdown_table(headers, body)
-    if fmt is Format.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerows([headers, *body])
-        return buffer.getvalue().rstrip("\n")
-    if fmt is Format.json:
-        items = [dict(zip(headers, row, strict=True)) for row in body]
-        return json.dumps({"schema": LISTING_SCHEMA, name: items}, indent=2)
-    return tabulate_rows(body, headers)
+    """One table in any output format (``render_tables``)."""
+    return render_tables([listing(name, headers, body)], fmt)
