@@ -392,3 +392,31 @@ def test_version():
 
     code, text = invoke("--version")
     assert code == 0 and text.strip() == f"kit {__version__}"
+
+
+def test_a_provisional_table_follows_each_round_of_repeats_but_the_last(tmp_path):
+    engine = FakeEngine({"stock:default": 5.0, "stock:tuned": 6.0})
+    code, text = invoke_with(engine, "compare", "stock", "-p", "default", "-p", "tuned",
+                             "--repeats", "3", "--results", str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    assert text.count("so far:") == 2
+    first = text[text.index("after 1 round(s) of repeats, so far:") :]
+    first = first.split("after 2 round(s)")[0]
+    assert "tuned" in first and "too few repeats" in first  # one repeat: no verdict yet
+
+
+def test_the_session_bar_says_the_time_left_from_the_runs_so_far():
+    import io
+
+    from rich.console import Console
+
+    from kit.cli.ui import RunDisplay
+    from kit.model.workload import WorkloadSpec
+
+    display = RunDisplay(Console(file=io.StringIO()), WorkloadSpec(), bounded=True)
+    assert display._left(10) == "time left: after the first run"
+    display.took, display.finished = [30.0, 30.0], [object(), object()]
+    assert display._left(10) == "at most 4 min left"  # 8 runs x 30 s
+    display.bounded = False
+    display.took = [1.0, 3.0]
+    assert display._left(4) == "4 s left"

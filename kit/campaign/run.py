@@ -321,7 +321,9 @@ def _run(prepared: Prepared, folder, previous, feedback: Feedback) -> tuple[list
     machine_of = {name: machine for machine, names in prepared.machines.items() for name in names}
     several = len(prepared.engines) > 1
     schedule = schedule_of(prepared)
-    with feedback.running(prepared.request.what.workload, several) as listener:
+    bounded = bool(prepared.request.how.tuning or prepared.request.what.adaptive)
+    with feedback.running(prepared.request.what.workload, several, how.baseline,
+                          bounded) as listener:  # fmt: skip
         runs = list(previous)
         while how.measure and (batch := schedule.next(plan, runs)):
             runs = run_session(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import statistics
+import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -17,28 +19,40 @@ from rich.progress import (
 )
 
 from kit.campaign.session import Event, RunFinished, RunOutput, RunStarted
+from kit.errors import KitError
 from kit.judging.parse import parse_step_line
+from kit.model.results import RunResult
 from kit.model.workload import WorkloadSpec
+from kit.reporting.table import Format, render
 
 
 class RunDisplay:
-    """One progress bar per run: step i of n and the running images/sec."""
+    """The session's bar (runs done of all, elapsed, the time left from the runs so far), one bar
+    per run (step i of n and the running images/sec), and after each round of repeats the
+    provisional table, so a first answer shows early in a long session."""
 
-    def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False) -> None:
+    def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False,
+                 baseline: str | None = None, bounded: bool = False) -> None:  # fmt: skip
         self.console = console
         self.workload = workload
         self.show_engine = show_engine  # several engines: say which one each run is on
+        self.baseline, self.bounded = baseline, bounded
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
         )
         self.tasks: dict[int, object] = {}  # run index -> progress task (instances run at once)
+        self.session = None  # the session's task, made at its first run
+        self.started: dict[int, float] = {}  # run index -> when it started (monotonic)
+        self.took: list[float] = []  # finished runs' wall seconds
+        self.finished: list[RunResult] = []
+        self.round = 0  # the highest repeat a run has started
 
     def __enter__(self) -> RunDisplay:
         self.progress.start()
@@ -53,10 +67,12 @@ class RunDisplay:
         if self.show_engine:
             name = f"{name}@{spec.engine}"
         if isinstance(event, RunStarted):
+            self._session(event)
             self.tasks[spec.index] = self.progress.add_task(
                 f"[{spec.index}/{event.total}] {name}",
                 total=self.workload.num_batches,
                 rate="starting",
+                unit="steps",
             )
             return
         task = self.tasks.get(spec.index)
@@ -72,6 +88,7 @@ class RunDisplay:
                 self.progress.update(task, rate="warming up")
         elif isinstance(event, RunFinished):
             self.progress.remove_task(self.tasks.pop(spec.index))
+            self._finished(event)
             r = event.result
             if r.ok:
                 self.console.print(
@@ -83,6 +100,47 @@ class RunDisplay:
                 self.console.print(
                     f"  {r.status.value.upper():7} {name}: {r.error}", markup=False, style="red"
                 )
+
+    def _session(self, event: RunStarted) -> None:
+        """A run starts: the session's bar (made, or its total updated), and when it begins a
+        new round of repeats the table of the rounds before."""
+        if event.spec.repeat > self.round and self.finished:
+            self._provisional()
+        self.round = max(self.round, event.spec.repeat)
+        self.started[event.spec.index] = time.monotonic()
+        if self.session is None:
+            self.session = self.progress.add_task(
+                "session", total=event.total, rate=self._left(event.total), unit="runs"
+            )
+        self.progress.update(self.session, total=event.total)
+
+    def _finished(self, event: RunFinished) -> None:
+        began = self.started.pop(event.spec.index, None)
+        if began is not None and event.spec.instance == 1:
+            self.took.append(time.monotonic() - began)
+        self.finished.append(event.result)
+        if self.session is not None:
+            self.progress.advance(self.session)
+            task = self.progress.tasks[self.session]
+            self.progress.update(self.session, rate=self._left(int(task.total or 0)))
+
+    def _left(self, total: int) -> str:
+        """The time left, from the mean wall time of the runs so far (a maximum when the plan's
+        count is one)."""
+        if not self.took:
+            return "time left: after the first run"
+        left = max(total - len(self.finished), 0) * statistics.fmean(self.took)
+        minutes = f"{left / 60:.0f} min" if left >= 120 else f"{left:.0f} s"
+        return f"{'at most ' if self.bounded else ''}{minutes} left"
+
+    def _provisional(self) -> None:
+        """The table so far, as its rounds of repeats stand (stderr; the final one is stdout)."""
+        rounds = self.round + 1
+        try:
+            table = render(self.finished, Format.table, self.baseline)
+        except KitError:  # a baseline that has not run yet: the table waits for it
+            return
+        self.console.print(f"\nafter {rounds} round(s) of repeats, so far:\n{table}\n", markup=False)
 
 
 def warmup_text(warmup: dict | None) -> str:
@@ -196,6 +254,7 @@ class TerminalFeedback:
             yield display.on_bytes
 
     @contextlib.contextmanager
-    def running(self, workload: WorkloadSpec, show_engine: bool) -> Iterator[Callable]:
-        with RunDisplay(self.console, workload, show_engine=show_engine) as display:
+    def running(self, workload: WorkloadSpec, show_engine: bool, baseline: str | None = None,
+                bounded: bool = False) -> Iterator[Callable]:  # fmt: skip
+        with RunDisplay(self.console, workload, show_engine, baseline, bounded) as display:
             yield display.on_event

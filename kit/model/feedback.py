@@ -35,9 +35,12 @@ class Feedback(Protocol):
         """Bytes moved, for saving, loading or sending images."""
 
     def running(
-        self, workload: WorkloadSpec, show_engine: bool
-    ) -> contextlib.AbstractContextManager:
-        """Progress of a session's runs: the context's value takes session events."""
+        self, workload: WorkloadSpec, show_engine: bool, baseline: str | None = None,
+        bounded: bool = False,
+    ) -> contextlib.AbstractContextManager:  # fmt: skip
+        """Progress of a session's runs: the context's value takes session events. ``bounded``:
+        the plan's run count is a maximum (adaptive repeats, a tune); ``baseline``: the cell a
+        provisional table's speedups are relative to."""
 
 
 class _QuietBuild:
@@ -70,5 +73,6 @@ class Quiet:
         yield lambda count: None
 
     @contextlib.contextmanager
-    def running(self, workload: WorkloadSpec, show_engine: bool) -> Iterator[Callable]:
+    def running(self, workload: WorkloadSpec, show_engine: bool, baseline: str | None = None,
+                bounded: bool = False) -> Iterator[Callable]:  # fmt: skip
         yield lambda event: None
