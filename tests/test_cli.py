@@ -420,3 +420,36 @@ def test_the_session_bar_says_the_time_left_from_the_runs_so_far():
     display.bounded = False
     display.took = [1.0, 3.0]
     assert display._left(4) == "4 s left"
+
+
+def test_exports_are_written_as_runs_arrive_and_whole_at_the_end(tmp_path):
+    import csv as csv_module
+
+    seen = []
+
+    def rate(spec):  # each run looks at the JSON export as it stands when the run starts
+        path = tmp_path / "t.json"
+        seen.append(len(json.loads(path.read_text())["rows"]) if path.exists() else 0)
+        return 5.0 if spec.profile.name == "default" else 6.0
+
+    engine = FakeEngine(rate)
+    out = {f: tmp_path / f"t.{f}" for f in ("json", "csv", "md")}
+    code, text = invoke_with(
+        engine, "compare", "stock", "-p", "default", "-p", "tuned", "--repeats", "2",
+        "--results", str(tmp_path / "r"), "--export-json", str(out["json"]),
+        "--export-csv", str(out["csv"]), "--export-markdown", str(out["md"]),
+    )  # fmt: skip
+    assert code == 0, text
+    assert seen[0] == 0 and seen[-1] >= 1  # the file grew while the session ran
+    rows = json.loads(out["json"].read_text())["rows"]
+    assert {r["profile"] for r in rows} == {"default", "tuned"} and rows[0]["repeats"] == 2
+    assert len(list(csv_module.DictReader(out["csv"].open()))) == len(rows)
+    assert "| stock" in out["md"].read_text()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_an_export_file_that_cannot_be_written_is_refused_before_any_run(tmp_path):
+    engine = FakeEngine({"stock:default": 5.0})
+    code, text = invoke_with(engine, "run", "stock", "--export-json", str(tmp_path),
+                             "--results", str(tmp_path / "r"))  # fmt: skip
+    assert code == 2 and "--export-json" in text and engine.ran == []

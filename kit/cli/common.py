@@ -25,7 +25,7 @@ app = typer.Typer(
     help="How fast does TensorFlow train on this CPU, which build and settings win, by how much?",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     cls=RootGroup,
 )
 images_app = typer.Typer(help="Build and list kit's TensorFlow images.", no_args_is_help=True)
@@ -99,8 +99,10 @@ WorkloadDirOpt = Annotated[
 ]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds before a run is killed.")]
 ResultsOpt = Annotated[
-    Path, typer.Option(help="Where session folders (and kit.db) are written.", file_okay=False)
-]
+    Path,
+    typer.Option(help="Where session folders (and kit.db) are written.", file_okay=False,
+                 envvar="KIT_RESULTS", show_envvar=True),
+]  # fmt: skip
 BaselineOpt = Annotated[
     str | None,
     typer.Option(help="IMAGE:PROFILE that speedups are relative to (default: the first row)."),

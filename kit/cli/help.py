@@ -48,7 +48,8 @@ RARE = frozenset(
      "--localalloc", "--threads-per-core", "--ci-width", "--min-repeats", "--max-repeats",
      "--keep-equivalent", "--keep-disturbed", "--wait-quiet", "--gate-on", "--gate-undecided",
      "--baseline-history", "--pull", "--registry", "--memory", "--pids-limit", "--allow-concurrent",
-     "--db", "--wide", "--export-csv", "--export-markdown", "--profiles", "--knobs")
+     "--db", "--wide", "--export-json", "--export-csv", "--export-markdown", "--profiles",
+     "--knobs")
     + SECTIONS[-1][1]
 )  # fmt: skip
 
@@ -106,6 +107,8 @@ def _row(param: click.Parameter, ctx: click.Context) -> tuple[str, str]:
     named = all(re.search(rf"\b{re.escape(c)}\b", text) for c in _choices(param))
     if param.type_descriptor.is_choice and metavar == _word(param) and not named:
         text += f" One of: {', '.join(_choices(param))}."
+    if param.envvar and getattr(param, "show_envvar", False):
+        text += f" [env: {param.envvar}]"
     return (f"{term} {metavar}".strip(), (text + _default(param)).strip())
 
 

@@ -20,7 +20,13 @@ from kit.cli.common import (
     err,
     out,
 )
-from kit.cli.measure_request import ImageArg, MeasureOptions, OneProfileOpt, request_of
+from kit.cli.measure_request import (
+    ImageArg,
+    MeasureOptions,
+    OneProfileOpt,
+    exports_of,
+    request_of,
+)
 from kit.cli.ui import TerminalFeedback
 from kit.engines.base import Engine
 from kit.engines.factory import EngineKind
@@ -29,6 +35,7 @@ from kit.images.delivery import check_named_images
 from kit.judging.analysis import attribute, scaling
 from kit.judging.gate import GateResult, Outcome, Undecided
 from kit.judging.verify import VERIFY_HEADERS, verify_rows
+from kit.reporting.files import write_exports
 from kit.reporting.findings import format_attribution, format_scaling
 from kit.reporting.plan import PlanFormat, format_plan
 from kit.reporting.table import (
@@ -142,9 +149,10 @@ ThreadsPerCoreOpt = Annotated[
 ]  # fmt: skip
 PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")]
 # What plan leaves out: it starts nothing, so nothing of resume, image delivery or the gate.
-PLAN_DROPS = ("baseline", "fmt", "wide", "build_missing", "allow_concurrent", "resume", "verify",
-              "pull", "registry", "baseline_session", "baseline_history", "fail_if_slower",
-              "gate_undecided", "keep_disturbed", "wait_quiet")  # fmt: skip
+PLAN_DROPS = ("baseline", "fmt", "export_json", "export_csv", "export_markdown", "wide",
+              "build_missing", "allow_concurrent", "resume", "verify", "pull", "registry",
+              "baseline_session", "baseline_history", "fail_if_slower", "gate_undecided",
+              "keep_disturbed", "wait_quiet")  # fmt: skip
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
@@ -200,7 +208,7 @@ def _measure(
     ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
 ) -> None:
     request = request_of(options, measure=measure)
-    feedback = TerminalFeedback(err)
+    feedback = TerminalFeedback(err, exports_of(options))
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     show_finished(finished, options)
     if findings and options.fmt in (Format.table, Format.markdown):
@@ -219,6 +227,10 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
 
 
 def show_finished(finished: Finished, options: MeasureOptions) -> None:
+    """The table (and verify's), and the --export-* files of the whole session (a resumed one's
+    earlier runs too)."""
+    if exports := exports_of(options):
+        write_exports(finished.runs, exports, options.baseline)
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)

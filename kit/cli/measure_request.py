@@ -79,6 +79,7 @@ from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
 from kit.engines.slurm.options import NodeEngine
 from kit.errors import UsageError
+from kit.inputs import check_output_file
 from kit.judging.gate import Gate, GateOn, Undecided
 from kit.model.numa import NumaPolicy
 from kit.model.spec import Limits
@@ -112,6 +113,19 @@ RegistryOpt = Annotated[
         help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
     ),
 ]
+
+
+def _export_opt(what: str):
+    return Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", dir_okay=False,
+                     help=f"Write the table as {what} here too, rewritten as each run arrives."),
+    ]  # fmt: skip
+
+
+ExportJsonOpt, ExportCsvOpt, ExportMarkdownOpt = (
+    _export_opt(w) for w in ("JSON", "CSV", "Markdown")
+)
 WideOpt = Annotated[
     bool, typer.Option(help="Every column in full (default: fit 120 columns, notes below).")
 ]
@@ -143,6 +157,9 @@ class MeasureOptions:
     timeout: TimeoutOpt = 3600.0
     baseline: BaselineOpt = None
     fmt: FormatOpt = Format.table
+    export_json: ExportJsonOpt = None
+    export_csv: ExportCsvOpt = None
+    export_markdown: ExportMarkdownOpt = None
     wide: WideOpt = False
     results: ResultsOpt = Path("results")
     engine: EngineOpt = None
@@ -184,6 +201,16 @@ class MeasureOptions:
     time_limit: TimeLimitOpt = None
     slurm_arg: SlurmArgOpt = None
     node_engine: NodeEngineOpt = NodeEngine.docker
+
+
+def exports_of(o: MeasureOptions) -> dict[Format, Path]:
+    """The --export-* files, each checked by writing there before any work."""
+    found = {Format.json: o.export_json, Format.csv: o.export_csv,
+             Format.markdown: o.export_markdown}  # fmt: skip
+    for fmt, path in found.items():
+        if path is not None:
+            check_output_file(path, f"--export-{fmt.value}")
+    return {fmt: path for fmt, path in found.items() if path is not None}
 
 
 def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:

@@ -16,7 +16,7 @@ from kit.campaign.schedules.race import outcome
 from kit.campaign.schedules.tuning import Strategy, Tuning
 from kit.cli.common import FormatOpt, app, engine_maker, err, out
 from kit.cli.measure import exit_status, measure_command, show_findings, show_finished
-from kit.cli.measure_request import MeasureOptions, request_of
+from kit.cli.measure_request import MeasureOptions, exports_of, request_of
 from kit.cli.ui import TerminalFeedback
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
@@ -95,7 +95,7 @@ def sweep(
     differ here are merged and said. Prints a column per knob, the scaling curve when cores vary
     and what each change earned."""
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
-    feedback = TerminalFeedback(err)
+    feedback = TerminalFeedback(err, exports_of(options))
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     show_finished(finished, options)
     if options.fmt in TEXT:
@@ -155,7 +155,7 @@ def tune(
     tuning = Tuning(Budget.parse(budget), strategy)
     request = tune_request(replace(options, images=images or []), knob or [], where, knobs_file,
                            tuning)  # fmt: skip
-    feedback = TerminalFeedback(err)
+    feedback = TerminalFeedback(err, exports_of(options))
     prepared = prepare(request, engine_maker(ctx), feedback)
     finished = execute(prepared, feedback)
     show_finished(finished, options)

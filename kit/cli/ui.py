@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -18,11 +19,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from kit.campaign.session import Event, RunFinished, RunOutput, RunStarted
+from kit.campaign.session import VERIFY_INDEX, Event, RunFinished, RunOutput, RunStarted
 from kit.errors import KitError
 from kit.judging.parse import parse_step_line
 from kit.model.results import RunResult
 from kit.model.workload import WorkloadSpec
+from kit.reporting.files import write_exports
 from kit.reporting.table import Format, render
 
 
@@ -32,7 +34,8 @@ class RunDisplay:
     provisional table, so a first answer shows early in a long session."""
 
     def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False,
-                 baseline: str | None = None, bounded: bool = False) -> None:  # fmt: skip
+                 baseline: str | None = None, bounded: bool = False,
+                 exports: Mapping[Format, Path] | None = None) -> None:  # fmt: skip
         self.console = console
         self.workload = workload
         self.show_engine = show_engine  # several engines: say which one each run is on
@@ -53,6 +56,7 @@ class RunDisplay:
         self.took: list[float] = []  # finished runs' wall seconds
         self.finished: list[RunResult] = []
         self.round = 0  # the highest repeat a run has started
+        self.exports = dict(exports or {})  # --export-*: rewritten as each run arrives
 
     def __enter__(self) -> RunDisplay:
         self.progress.start()
@@ -118,7 +122,15 @@ class RunDisplay:
         began = self.started.pop(event.spec.index, None)
         if began is not None and event.spec.instance == 1:
             self.took.append(time.monotonic() - began)
+        if event.spec.index >= VERIFY_INDEX:
+            return  # a --verify run: not a row of the table
         self.finished.append(event.result)
+        if self.exports:
+            try:
+                write_exports(self.finished, self.exports, self.baseline)
+            except KitError as exc:  # said once; the runs go on, the results folder has them
+                self.console.print(f"{exc}: not written again this session", markup=False)
+                self.exports = {}
         if self.session is not None:
             self.progress.advance(self.session)
             task = self.progress.tasks[self.session]
@@ -140,7 +152,9 @@ class RunDisplay:
             table = render(self.finished, Format.table, self.baseline)
         except KitError:  # a baseline that has not run yet: the table waits for it
             return
-        self.console.print(f"\nafter {rounds} round(s) of repeats, so far:\n{table}\n", markup=False)
+        self.console.print(
+            f"\nafter {rounds} round(s) of repeats, so far:\n{table}\n", markup=False
+        )
 
 
 def warmup_text(warmup: dict | None) -> str:
@@ -232,8 +246,9 @@ class ByteDisplay:
 class TerminalFeedback:
     """kit.feedback.Feedback on a terminal: lines and rich progress on the console (stderr)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, exports: Mapping[Format, Path] | None = None) -> None:
         self.console = console
+        self.exports = exports  # --export-*: the table written there as each run arrives
 
     def say(self, message: str) -> None:
         self.console.print(message, markup=False)
@@ -256,5 +271,6 @@ class TerminalFeedback:
     @contextlib.contextmanager
     def running(self, workload: WorkloadSpec, show_engine: bool, baseline: str | None = None,
                 bounded: bool = False) -> Iterator[Callable]:  # fmt: skip
-        with RunDisplay(self.console, workload, show_engine, baseline, bounded) as display:
+        with RunDisplay(self.console, workload, show_engine, baseline, bounded,
+                        self.exports) as display:  # fmt: skip
             yield display.on_event

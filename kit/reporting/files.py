@@ -6,11 +6,13 @@ kit.reporting.plots and kit.reporting.html only draw.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
+from kit.errors import KitError
 from kit.judging.analysis import (
     attribute,
     lines_through_best,
@@ -26,7 +28,7 @@ from kit.reporting.html import html_report
 from kit.reporting.plots import Bar, TrendPlot, UtilSeries, bar_chart_png, heatmap_png, trend_png
 from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
 from kit.reporting.site import SessionEntry, cell_page, index_page, page_name, sessions_page
-from kit.reporting.table import headers, speedup_text, table_cells
+from kit.reporting.table import Format, headers, render, speedup_text, table_cells
 from kit.reporting.trend import Trend
 from kit.store.folder import slug
 
@@ -235,3 +237,16 @@ def _trend_plot(trend: Trend) -> TrendPlot:
         changes=tuple(c.at for c in trend.changes),
         labels=tuple(p.started[5:19].replace("T", " ") for p in points),
     )
+
+
+def write_exports(
+    results: Sequence[RunResult], exports: Mapping[Format, Path], baseline: str | None = None
+) -> None:
+    """The table in each --export-* file, replaced whole (a reader never sees half of one)."""
+    for fmt, path in exports.items():
+        part = path.with_name(path.name + ".part")
+        try:
+            part.write_text(render(results, fmt, baseline) + "\n", encoding="utf-8")
+            os.replace(part, path)
+        except OSError as exc:
+            raise KitError(f"cannot write --export-{fmt.value} {path}: {exc.strerror}") from None
