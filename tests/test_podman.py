@@ -18,7 +18,6 @@ import docker
 import pytest
 
 from kit.engines.container import LABEL_MANAGED
-from kit.engines.podman import ROOTFUL_SOCKET
 from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, only_session
 from tests.test_faults import host_config_during
@@ -35,28 +34,47 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def podman(kit_images):
-    """podman's API on its rootful socket (started here unless it already answers)."""
-    url = f"unix://{ROOTFUL_SOCKET}"
-    service = None
+def podman(kit_images, tmp_path_factory):
+    """podman's API served here on storage of its own (a fresh --root and --runroot), so no test
+    depends on what a podman of this machine held before; kit reaches it by CONTAINER_HOST."""
+    if shutil.which("podman") is None:
+        if _require_docker():
+            pytest.fail("KIT_REQUIRE_DOCKER is set but podman is not installed")
+        pytest.skip("podman is not installed")
+    root = tmp_path_factory.mktemp("podman")
+    url = f"unix://{root / 'podman.sock'}"
+    storage = ["--root", str(root / "storage"), "--runroot", str(root / "run")]
+    argv = ["podman", *storage, "system", "service", "--time=0", url]
+    log = (root / "service.log").open("wb")
+    service = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not _answers(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if not _answers(url):
-        if shutil.which("podman") is None:
-            if _require_docker():
-                pytest.fail("KIT_REQUIRE_DOCKER is set but podman is not installed")
-            pytest.skip("podman is not installed")
-        Path(ROOTFUL_SOCKET).parent.mkdir(parents=True, exist_ok=True)
-        argv = ["podman", "system", "service", "--time=0", url]
-        service = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not _answers(url) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        service.terminate()
+        pytest.fail(f"podman's service did not answer: {(root / 'service.log').read_text()[-500:]}")
     client = docker.DockerClient(base_url=url, timeout=900)
-    yield client
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CONTAINER_HOST", url)
+        yield client
     for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED}):
         container.remove(force=True)
-    if service is not None:
-        service.terminate()
-        service.wait(30)
+    service.terminate()
+    service.wait(30)
+    # its storage's images (not `system reset` or `prune`: they reach this machine's podman
+    # networks too); pytest removes the folder with its older temporary folders
+    subprocess.run(["podman", *storage, "rmi", "--all", "--force"], capture_output=True,
+                   check=False, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def podman_stock(podman, docker_client):
+    """The podman service above, holding kit's stock image (taken from Docker's)."""
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.ImageNotFound):
+        podman.images.get(STOCK)
+        return podman
+    podman.images.load(docker_client.images.get(STOCK).save())
+    return podman
 
 
 def _kit_containers(client) -> list:
@@ -64,9 +82,7 @@ def _kit_containers(client) -> list:
 
 
 def test_kit_loads_its_images_into_podman(podman, docker_client, tmp_path):
-    # NotFound: podman answers "image not known", which the SDK does not raise as ImageNotFound.
-    with contextlib.suppress(docker.errors.NotFound):
-        podman.images.remove(STOCK, force=True)
+    assert podman.images.list() == []  # its own storage: nothing a podman here held before
     archive = tmp_path / "stock.tar"
     code, text = invoke("images", "save", "stock", "-o", str(archive))
     assert code == 0, text
@@ -78,7 +94,7 @@ def test_kit_loads_its_images_into_podman(podman, docker_client, tmp_path):
     assert code == 0 and "tensorflow-cpu==2.14.1" in text, text
 
 
-def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman, tmp_path):
+def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman_stock, tmp_path):
     code, text = invoke("compare", "stock", "-p", "default", "-p", "interleave", *TINY, "--repeats",
                         "1", "--engine", "podman", "--results", str(tmp_path))  # fmt: skip
     assert code == 0, text
@@ -89,13 +105,13 @@ def test_a_compare_on_podman_verifies_a_memory_policy_inside(podman, tmp_path):
     interleaved = next(r for r in runs if r.profile == "interleave")
     assert interleaved.memory_policy.startswith("interleave")
     assert interleaved.provenance["cpus_allowed_list"] == "0-1"
-    assert _kit_containers(podman) == []
+    assert _kit_containers(podman_stock) == []
 
 
-def test_podman_containers_have_the_same_posture(podman, tmp_path):
+def test_podman_containers_have_the_same_posture(podman_stock, tmp_path):
     host, config = host_config_during(
         ["run", "stock", "-p", "interleave", *TINY, "--engine", "podman", "--pids-limit", "512"],
-        podman, tmp_path,
+        podman_stock, tmp_path,
     )  # fmt: skip
     print(json.dumps({k: host.get(k) for k in ("Privileged", "CapAdd", "CapDrop", "SecurityOpt",
                       "NetworkMode", "ReadonlyRootfs", "Binds", "Ulimits")}))  # fmt: skip
@@ -115,7 +131,7 @@ def test_podman_containers_have_the_same_posture(podman, tmp_path):
     assert "docker.sock" not in json.dumps(host) and "podman.sock" not in json.dumps(host)
 
 
-def test_doctor_checks_podman(podman):
+def test_doctor_checks_podman(podman_stock):
     code, text = invoke("doctor", "--engine", "podman")
     assert code == 0, text
     assert "engine: podman 4" in text

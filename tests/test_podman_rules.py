@@ -21,6 +21,11 @@ def test_the_socket_is_rootful_for_root_and_the_users_own_otherwise():
         "unix:///run/user/1000/podman/podman.sock"
     )
     assert podman_socket({}, uid=1001) == "unix:///run/user/1001/podman/podman.sock"
+    given = {"CONTAINER_HOST": "unix:///tmp/p/podman.sock", "XDG_RUNTIME_DIR": "/run/user/1000"}
+    assert podman_socket(given, uid=1000) == "unix:///tmp/p/podman.sock"  # podman's own variable
+    assert podman_socket({"CONTAINER_HOST": "ssh://h/run/p.sock"}, uid=0).endswith(
+        "/run/podman/podman.sock"
+    )
 
 
 def test_podman_is_told_from_docker_by_its_version_answer():

@@ -23,8 +23,11 @@ MAX_LIMIT = 1 << 20  # no container needs more open files or processes than this
 
 
 def podman_socket(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
-    """The podman API socket of this user: rootful for root, else the rootless one."""
+    """The podman API socket: $CONTAINER_HOST when it names a unix socket (podman's own
+    variable), else this user's: rootful for root, the rootless one for others."""
     environ = os.environ if environ is None else environ
+    if (given := environ.get("CONTAINER_HOST", "")).startswith("unix://"):
+        return given
     uid = os.getuid() if uid is None else uid
     if uid == 0:
         return f"unix://{ROOTFUL_SOCKET}"
