@@ -21,12 +21,18 @@ RATES = {"stock:default": 5.0, "stock:tuned": 6.0}
 @pytest.fixture(scope="module")
 def two_sessions(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as env:  # a lock of its own, as every test has
+        env.setenv("KIT_LOCK_FILE", str(results / "kit.lock"))
+        _two_compares(results)
+    first, second = sorted(p.name for p in session_dirs(results))
+    return results, first, second
+
+
+def _two_compares(results) -> None:
     for _ in range(2):
         code, text = invoke_with(FakeEngine(RATES), "compare", "stock", "-p", "default", "-p",
                                  "tuned", "--repeats", "2", "--results", str(results))  # fmt: skip
         assert code == 0, text
-    first, second = sorted(p.name for p in session_dirs(results))
-    return results, first, second
 
 
 def stdout(*args: str, engines=None) -> str:

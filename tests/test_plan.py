@@ -245,3 +245,23 @@ def test_a_local_plan_reruns_with_taskset_and_the_flavors_python():
     assert re.search(r"env PYTHONPATH=\S+ KMP_AFFINITY=\S+ .*taskset --cpu-list \S+ \S+/bin/python"
                      r" -m kit_workload", line)  # fmt: skip
     assert "docker run" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [(["--cpus", "99"], "CPU 99 not on the host of c4.8xlarge.lscpu"),
+     (["--nodes", "4"], "node 4 not on the host of c4.8xlarge.lscpu"),
+     (["--interleave", "7"], "--interleave node 7 not on the host of c4.8xlarge.lscpu")],
+)  # fmt: skip
+def test_refusals_speak_of_the_topology_in_use_and_the_option_typed(args, said):
+    code, text = invoke("plan", "intel", "-p", "default", *args, "--topology", SEED)
+    assert code == 2 and said in text, text
+    assert "this host" not in text and "kit topology" not in text  # another machine's plan
+    assert "profile 'default'" not in text  # the command line gave it, not the profile
+
+
+def test_a_profiles_own_bad_node_is_blamed_on_the_profile(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[far]\nnumactl = { membind = "5" }\n')
+    code, text = invoke("plan", "intel", "--profiles", str(path), "-p", "far", "--topology", SEED)
+    assert code == 2 and "profile 'far'" in text and "node 5" in text, text

@@ -26,6 +26,7 @@ RECIPE_VERSION = 1
 def profile_json(profile: Profile) -> dict:
     data = {f.name: getattr(profile, f.name) for f in fields(Profile)}
     data["knobs"] = [list(pair) for pair in profile.knobs]
+    data["given"] = sorted(profile.given)
     for key in ("env", "numactl", "select"):
         data[key] = dict(getattr(profile, key))
     return data
@@ -35,6 +36,7 @@ def profile_from_json(data: Mapping) -> Profile:
     known = {f.name for f in fields(Profile)}
     values = {k: v for k, v in data.items() if k in known}
     values["knobs"] = tuple((str(k), str(v)) for k, v in values.get("knobs") or ())
+    values["given"] = frozenset(values.get("given") or ())
     return Profile(**values)
 
 

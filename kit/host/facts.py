@@ -76,7 +76,10 @@ def facts_from_probe(raw: dict, hostname: str, allowed: tuple[int, ...] | None =
         raise ValueError("not a kit host probe (or one from another kit version)")
     topo = parse_sysfs(raw["sysfs"])
     topology = Topology(
-        topo.cpus, topo.nodes, allowed if allowed is not None else tuple(raw.get("affinity", ()))
+        topo.cpus,
+        topo.nodes,
+        allowed if allowed is not None else tuple(raw.get("affinity", ())),
+        name="this host" if hostname == platform.node() else f"host {hostname}",
     )
     record = {
         "hostname": hostname,

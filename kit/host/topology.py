@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kit.cpus import format_cpu_list, parse_cpu_list
@@ -48,6 +48,8 @@ class Topology:
     nodes: tuple[Node, ...] = ()
     # CPUs this process may use (affinity and cgroup cpuset); None when unknown.
     allowed: tuple[int, ...] | None = field(default=None)
+    # What messages call it: this host, a host's name, or the file it was read from.
+    name: str = field(default="this host", compare=False)
 
     def __post_init__(self) -> None:
         if not self.cpus:
@@ -80,8 +82,8 @@ class Topology:
         missing = sorted(wanted - by_id.keys())
         if missing:
             raise UsageError(
-                f"CPU {format_cpu_list(missing)} not on this host",
-                f"this host has CPUs {format_cpu_list(by_id)}; see `kit topology`",
+                f"CPU {format_cpu_list(missing)} not on {self.name}",
+                f"{self.name} has CPUs {format_cpu_list(by_id)}{self._see}",
             )
         return tuple(by_id[i] for i in sorted(wanted))
 
@@ -90,10 +92,12 @@ class Topology:
         missing = sorted(set(wanted) - set(self.node_ids))
         if missing:
             raise UsageError(
-                f"{what} {format_cpu_list(missing)} not on this host",
-                f"this host has NUMA nodes {format_cpu_list(self.node_ids)}; see `kit topology`",
+                f"{what} {format_cpu_list(missing)} not on {self.name}",
+                f"{self.name} has NUMA nodes {format_cpu_list(self.node_ids)}{self._see}",
             )
         return wanted
+
+    _see = property(lambda self: "; see `kit topology`" if self.name == "this host" else "")
 
     def physical_cores(self, ids: Iterable[int]) -> int:
         return len({c.physical_core for c in self.select(ids)})
@@ -389,6 +393,7 @@ def load_topology(path: Path, threads_per_core: int | None = None) -> Topology:
     hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
     text = read_text_file(path, "--topology", hint)
     try:
-        return parse_topology_text(text, threads_per_core)
+        found = parse_topology_text(text, threads_per_core)
     except ValueError as exc:
         raise UsageError(f"--topology {path}: {exc}", hint) from None
+    return replace(found, name=f"the host of {path.name}")

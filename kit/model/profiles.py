@@ -64,6 +64,7 @@ class Profile:
     warmup: int | str | None = None  # warmup batches, or "auto": until the step time settles
     knobs: tuple[tuple[str, str], ...] = ()  # a sweep's cell: the knob values that made it
     source: str = "built-in"
+    given: frozenset[str] = frozenset()  # numactl settings the command line gave it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
@@ -84,7 +85,7 @@ class Profile:
             for key in MEMORY_POLICIES:
                 numactl.pop(key, None)
         numactl.update(overrides)
-        return replace(self, numactl=numactl)
+        return replace(self, numactl=numactl, given=self.given | frozenset(overrides))
 
     def resolve_select(self, placement: Placement) -> dict[str, str | int | bool]:
         values = placement.values()

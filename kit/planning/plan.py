@@ -69,16 +69,22 @@ def _profile_selection(profile: Profile, placement: Placement) -> CpuSelection:
     )
 
 
-def _check_numa_nodes(numa: NumaPolicy, topology: Topology, where: str) -> None:
+def _check_numa_nodes(numa: NumaPolicy, topology: Topology, profile: Profile) -> None:
+    """Each node a policy names is in the topology; an error names the profile the setting came
+    from, or only the option when the command line gave it."""
+
+    def where(name: str) -> str:
+        return "" if name in profile.given else f"{profile.where}: "
+
     for name in ("interleave", "membind", "preferred", "cpunodebind"):
         value = getattr(numa, name)
         if value is not None and value != "all":
             try:
                 parse_node_list(value, topology, f"--{name}")
             except UsageError as exc:
-                raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+                raise UsageError(f"{where(name)}{exc.message}", exc.hint) from None
     if numa.preferred is not None and len(parse_cpu_list(numa.preferred)) != 1:
-        raise UsageError(f"{where}: --preferred takes one node, got {numa.preferred}")
+        raise UsageError(f"{where('preferred')}--preferred takes one node, got {numa.preferred}")
 
 
 def resolve_placement(
@@ -88,7 +94,7 @@ def resolve_placement(
     host = placement_for(topology, select_cpus(topology, selection))
     cpuset = select_cpus(topology, selection.narrowed_by(_profile_selection(profile, host)))
     numa = profile.resolve_numa(placement_for(topology, cpuset))
-    _check_numa_nodes(numa, topology, profile.where)
+    _check_numa_nodes(numa, topology, profile)
     cpus = effective_cpus(topology, cpuset, numa.cpunodebind, numa.physcpubind)
     return cpuset, cpus, placement_for(topology, cpus), numa
 

@@ -213,7 +213,7 @@ def _runs_of(cell: SweepCell, workload, topology, selection) -> list[RunSpec]:
     try:
         return build_plan([cell.image], [cell.profile], workload, topology, selection)
     except UsageError as exc:
-        raise UsageError(f"sweep cell {cell.key}: {exc.message}", exc.hint) from None
+        raise UsageError(f"cell {cell.key}: {exc.message}", exc.hint) from None
 
 
 class _RunSettings(NamedTuple):
