@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -383,20 +385,16 @@ def test_a_run_beside_a_cpu_hog_is_disturbed_and_a_quiet_one_is_not(
     import subprocess
     import sys
 
-    # Long enough to be judged (20 s sampled or more): tiny, but many batches (400 took about
-    # 20 s on one CPU of an Intel Xeon, too close to the window).
-    sizes = ("--model", "tiny", "--batch-size", "64", "--num-batches", "800")
-    args = (
-        "run",
-        "stock",
-        "--profile",
-        "tuned",
-        "--cpus",
-        "1",
-        *sizes,
-        "--num-warmup-batches",
-        "1",
-    )
+    # Long enough to be judged (20 s sampled or more), and no longer: the batches that take
+    # about 25 s on this host, from a short probe run's step time.
+    base = ("run", "stock", "--profile", "tuned", "--cpus", "1", "--model", "tiny",
+            "--batch-size", "64", "--num-warmup-batches", "1")  # fmt: skip
+    code, text = kit(*base, "--num-batches", "30", "--results", str(tmp_path / "probe"))
+    assert code == 0, text
+    (probe,) = load_session(only_session(tmp_path / "probe"))
+    step_s = statistics.median(probe.step_seconds)
+    batches = max(100, math.ceil(25.0 / step_s))
+    args = (*base, "--num-batches", str(batches))
     code, text = kit(*args, "--results", str(tmp_path / "quiet"))
     assert code == 0, text
     (quiet,) = load_session(only_session(tmp_path / "quiet"))

@@ -93,3 +93,13 @@ def test_topology_formats():
 def test_a_format_that_does_not_exist_is_refused():
     code, text = invoke("knobs", "--format", "yaml")
     assert code == 2 and "--format" in text and "yaml" in text
+
+
+def test_a_plans_csv_has_a_row_a_cell_with_its_rerun_line():
+    args = ("plan", "stock", "-p", "default", "-p", "tuned", "--repeats", "3", "--cpus", "0")
+    text = stdout(*args, "--format", "csv", engines=FakeEngine({}, name="docker"))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["cell"] for r in rows] == ["stock:default", "stock:tuned"]
+    assert all(len(r["runs"].split(",")) == 3 and r["rerun"] for r in rows)
+    markdown = stdout(*args, "--format", "markdown", engines=FakeEngine({}, name="docker"))
+    assert markdown.startswith("| cell")

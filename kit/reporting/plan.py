@@ -14,7 +14,7 @@ from kit.cpus import format_cpu_list
 from kit.engines.container import container_kwargs, docker_run_line
 from kit.host.topology import Topology
 from kit.model.spec import RunSpec
-from kit.reporting.table import NARROW_WIDTH, fit_with_notes
+from kit.reporting.table import NARROW_WIDTH, Format, fit_with_notes, listing, render_tables
 
 PLAN_SCHEMA = 1
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry
@@ -22,6 +22,8 @@ PLAN_SESSION = "plan"  # the session label a planned run's container would carry
 
 class PlanFormat(StrEnum):
     table = "table"
+    markdown = "markdown"
+    csv = "csv"
     json = "json"
 
 
@@ -139,7 +141,8 @@ def format_plan(
     runs: Sequence[PlannedRun], fmt: PlanFormat = PlanFormat.table,
     summary: PlanSummary | None = None,
 ) -> str:  # fmt: skip
-    """The plan as text (a header, a row and a rerun line a cell), or versioned JSON."""
+    """The plan as text (a header, a row and a rerun line a cell), versioned JSON of every run,
+    or the cells' rows as CSV or Markdown (each with its rerun line)."""
     if fmt is PlanFormat.json:
         data = {"schema": PLAN_SCHEMA, "summary": summary and asdict(summary),
                 "runs": [asdict(r) for r in runs]}  # fmt: skip
@@ -148,6 +151,10 @@ def format_plan(
     for run in runs:
         cells.setdefault(run.cell, []).append(run)
     body = [_table_row(found[0], [r.index for r in found]) for found in cells.values()]
+    if fmt is not PlanFormat.table:
+        rows = [[*row, found[0].rerun] for row, found in zip(body, cells.values(), strict=True)]
+        table = listing("cells", [*PLAN_HEADERS, "rerun"], rows)
+        return render_tables([table], Format(fmt.value))
     lines = []
     if summary is not None:
         merged = f" ({summary.merged} more merged into them)" if summary.merged else ""
