@@ -158,7 +158,9 @@ def rootless(kit_images):
     shutil.chown(runtime / "podman", ROOTLESS_USER, ROOTLESS_USER)
     runtime.chmod(0o700)
     url = f"unix://{runtime}/podman/podman.sock"
-    argv = ["runuser", "-u", ROOTLESS_USER, "--", "env", f"XDG_RUNTIME_DIR={runtime}",
+    # without CONTAINER_HOST (the rootful fixture's): with it, podman would act as a client
+    argv = ["runuser", "-u", ROOTLESS_USER, "--", "env", "-u", "CONTAINER_HOST",
+            f"XDG_RUNTIME_DIR={runtime}",
             "podman", "system", "service", "--time=0", url]  # fmt: skip
     service = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

@@ -208,7 +208,9 @@ def _measure(
     ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
 ) -> None:
     request = request_of(options, measure=measure)
-    feedback = TerminalFeedback(err, exports_of(options))
+    feedback = TerminalFeedback(
+        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
+    )
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     show_finished(finished, options)
     if findings and options.fmt in (Format.table, Format.markdown):
@@ -234,7 +236,13 @@ def show_finished(finished: Finished, options: MeasureOptions) -> None:
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)
-    if finished.verified:
+    one_document = options.fmt in (Format.json, Format.csv) and finished.runs
+    if finished.verified and one_document:  # stdout holds the runs' document alone
+        err.print(
+            "verify: oneDNN's proof is in the session's record and its HTML report "
+            "(`kit report latest -f html`)"
+        )
+    elif finished.verified:
         table = verify_rows(list(finished.verified))
         if options.fmt is not Format.table:
             text = render_tables([listing("verify", VERIFY_HEADERS, table)], options.fmt)

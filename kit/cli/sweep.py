@@ -95,7 +95,9 @@ def sweep(
     differ here are merged and said. Prints a column per knob, the scaling curve when cores vary
     and what each change earned."""
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
-    feedback = TerminalFeedback(err, exports_of(options))
+    feedback = TerminalFeedback(
+        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
+    )
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
     show_finished(finished, options)
     if options.fmt in TEXT:
@@ -155,7 +157,9 @@ def tune(
     tuning = Tuning(Budget.parse(budget), strategy)
     request = tune_request(replace(options, images=images or []), knob or [], where, knobs_file,
                            tuning)  # fmt: skip
-    feedback = TerminalFeedback(err, exports_of(options))
+    feedback = TerminalFeedback(
+        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
+    )
     prepared = prepare(request, engine_maker(ctx), feedback)
     finished = execute(prepared, feedback)
     show_finished(finished, options)

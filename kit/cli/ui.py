@@ -35,7 +35,8 @@ class RunDisplay:
 
     def __init__(self, console: Console, workload: WorkloadSpec, show_engine: bool = False,
                  baseline: str | None = None, bounded: bool = False,
-                 exports: Mapping[Format, Path] | None = None) -> None:  # fmt: skip
+                 exports: Mapping[Format, Path] | None = None,
+                 rounds: bool = True) -> None:  # fmt: skip
         self.console = console
         self.workload = workload
         self.show_engine = show_engine  # several engines: say which one each run is on
@@ -57,6 +58,7 @@ class RunDisplay:
         self.finished: list[RunResult] = []
         self.round = 0  # the highest repeat a run has started
         self.exports = dict(exports or {})  # --export-*: rewritten as each run arrives
+        self.rounds = rounds
 
     def __enter__(self) -> RunDisplay:
         self.progress.start()
@@ -108,7 +110,7 @@ class RunDisplay:
     def _session(self, event: RunStarted) -> None:
         """A run starts: the session's bar (made, or its total updated), and when it begins a
         new round of repeats the table of the rounds before."""
-        if event.spec.repeat > self.round and self.finished:
+        if event.spec.repeat > self.round and self.finished and self.rounds:
             self._provisional()
         self.round = max(self.round, event.spec.repeat)
         self.started[event.spec.index] = time.monotonic()
@@ -246,9 +248,12 @@ class ByteDisplay:
 class TerminalFeedback:
     """kit.feedback.Feedback on a terminal: lines and rich progress on the console (stderr)."""
 
-    def __init__(self, console: Console, exports: Mapping[Format, Path] | None = None) -> None:
+    def __init__(
+        self, console: Console, exports: Mapping[Format, Path] | None = None, rounds: bool = True
+    ) -> None:
         self.console = console
         self.exports = exports  # --export-*: the table written there as each run arrives
+        self.rounds = rounds  # the table after each round of repeats (not for a machine format)
 
     def say(self, message: str) -> None:
         self.console.print(message, markup=False)
@@ -272,5 +277,5 @@ class TerminalFeedback:
     def running(self, workload: WorkloadSpec, show_engine: bool, baseline: str | None = None,
                 bounded: bool = False) -> Iterator[Callable]:  # fmt: skip
         with RunDisplay(self.console, workload, show_engine, baseline, bounded,
-                        self.exports) as display:  # fmt: skip
+                        self.exports, self.rounds) as display:  # fmt: skip
             yield display.on_event
