@@ -178,6 +178,9 @@ def test_a_timed_batch_that_grew_the_memory_and_took_longer_is_said():
     assert (
         "timed batch 2 grew the process's memory (241,000 page faults, 5.09 s" in row.status_detail
     )
+    # it warmed up until settled already: the hint is more batches or a longer fixed warmup
+    assert "--num-warmup-batches N" in row.status_detail
+    assert "use --num-warmup-batches auto" not in row.status_detail
     quick = dataclasses.replace(grew, step_seconds=(3.06, 3.1, *times[2:]))  # grew, cost nothing
     assert rows([quick])[0].status is RowStatus.ok
 

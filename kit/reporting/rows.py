@@ -32,6 +32,12 @@ UNSETTLED_HINT = (
     "the step time had not settled; use --num-warmup-batches auto, or a longer warmup or more "
     "--num-batches"
 )
+# A run that warmed up until settled and still trended: only more batches, or a longer fixed
+# warmup, can help.
+UNSETTLED_AUTO_HINT = (
+    "the step time had not settled after a warmup until settled; give more --num-batches, or a "
+    "longer fixed warmup (--num-warmup-batches N)"
+)
 SLOW_STEP = 1.1  # a batch that grew memory is said when it took this much longer than the median
 ROW_SCHEMA = 4  # the JSON and CSV exports' version (docs/exports.md)
 
@@ -102,10 +108,15 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStat
         first = f"{bad[0].status.value}: {bad[0].error}"
         detail = first if len(runs) == 1 else f"{len(bad)} of {len(runs)} runs not ok: {first}"
         return RowStatus(bad[0].status.value), detail
-    unsettled = [why for r in runs if (why := _unsettled(r))]
+    unsettled = [(r, why) for r in runs if (why := _unsettled(r))]
     if unsettled:
         share = f"{len(unsettled)} of {len(runs)} runs: " if len(runs) > 1 else ""
-        return RowStatus.unsettled, f"{share}{unsettled[0]}: {UNSETTLED_HINT}"
+        run, why = unsettled[0]
+        auto = (run.warmup or {}).get("mode") == "auto"
+        return (
+            RowStatus.unsettled,
+            f"{share}{why}: {UNSETTLED_AUTO_HINT if auto else UNSETTLED_HINT}",
+        )
     if summary is not None and is_noisy(summary):
         return RowStatus.noisy, f"cv {summary.cv:.0%}: {NOISE_HINT}"
     return RowStatus.ok, None
