@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import gc
 import hashlib
 import json
 import os
@@ -14,6 +16,7 @@ import docker
 import docker.errors
 from docker.context import ContextAPI
 from docker.tls import TLSConfig
+from docker.transport.sshconn import SSHConnectionPool
 from docker.utils import kwargs_from_env
 from requests.exceptions import RequestException
 
@@ -90,6 +93,8 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
             _close_at_exit(client)
         client.ping()
     except (docker.errors.DockerException, RequestException, OSError) as exc:
+        if over_ssh:  # a client that failed while being made leaves its pool behind
+            _close_at_exit(None)
         raise EngineUnavailable(
             f"no Docker engine answers at {where}: {first_line(exc)}",
             "start one with `make engine` (root on Debian/Ubuntu), or check --host/DOCKER_HOST",
@@ -106,14 +111,19 @@ def first_line(exc: BaseException) -> str:
 _SSH_CLIENTS: list[docker.DockerClient] = []
 
 
-def _close_at_exit(client: docker.DockerClient) -> None:
+@functools.cache
+def _register_once() -> None:
+    atexit.register(close_ssh_clients)
+
+
+def _close_at_exit(client: docker.DockerClient | None) -> None:
     """An ssh:// client is closed before the interpreter's own finalizers run: by then its ssh
     process may be gone, and closing its pipe raises a BrokenPipeError traceback at exit.
     Registered with the first client, after its first request (the API version), so this runs
     before urllib3's finalizers (atexit runs last-registered first)."""
-    if not _SSH_CLIENTS:
-        atexit.register(close_ssh_clients)
-    _SSH_CLIENTS.append(client)
+    _register_once()
+    if client is not None:
+        _SSH_CLIENTS.append(client)
 
 
 def close_ssh_clients() -> None:
@@ -122,3 +132,8 @@ def close_ssh_clients() -> None:
         with contextlib.suppress(OSError, docker.errors.DockerException):
             client.close()
     _SSH_CLIENTS.clear()
+    # and the connection pools of clients that failed while being made (no client to close):
+    # closed here, a dead ssh peer's broken pipe is ours to ignore, not a traceback at exit
+    for pool in [o for o in gc.get_objects() if isinstance(o, SSHConnectionPool)]:
+        with contextlib.suppress(OSError, ValueError):
+            pool.close()
