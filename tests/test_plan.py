@@ -265,3 +265,18 @@ def test_a_profiles_own_bad_node_is_blamed_on_the_profile(tmp_path):
     path.write_text('[far]\nnumactl = { membind = "5" }\n')
     code, text = invoke("plan", "intel", "--profiles", str(path), "-p", "far", "--topology", SEED)
     assert code == 2 and "profile 'far'" in text and "node 5" in text, text
+
+
+NODE_LINES = [("docker", "docker run --rm", "kit/tensorflow:stock python"),
+              ("local", "env KMP_AFFINITY=", "python3 -m kit_workload")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("node_engine", "inner", "then"), NODE_LINES)
+def test_a_slurm_plan_reruns_a_cell_as_one_step_on_a_whole_node(node_engine, inner, then):
+    code, text = invoke("plan", "stock", "-p", "tuned", "--repeats", "1", "--engine", "slurm",
+                        "--partition", "batch", "--node-engine", node_engine)  # fmt: skip
+    assert code == 0, text
+    line = text.replace(" \\\n      ", " ")
+    assert "srun --nodes=1 --ntasks=1 --exclusive --partition=batch " + inner in line
+    assert then in line and (node_engine == "docker" or "taskset --cpu-list " in line)
+    assert "for the cluster's nodes" in text  # the topology is this host's, standing in

@@ -5,7 +5,6 @@ Nothing is started but, with --host, the probe that reads a host's topology."""
 
 from __future__ import annotations
 
-import shlex
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from kit.campaign.request import CampaignRequest
 from kit.engines.container import docker_run_line
 from kit.engines.factory import EngineKind, EngineMaker
 from kit.engines.slurm.commands import srun_line
-from kit.engines.slurm.options import NodeEngine
 from kit.errors import KitError
 from kit.host.topology import Topology, load_topology
 from kit.judging.estimate import estimate
@@ -40,22 +38,6 @@ class PlanView:
 
 
 Rerun = Callable[[RunSpec], str]
-
-
-def _node_line(request: CampaignRequest) -> Rerun:
-    """A Slurm node's step: srun around the node engine's own line."""
-    options = request.where.slurm
-    assert options is not None
-
-    def line(spec: RunSpec) -> str:
-        if options.node_engine is NodeEngine.local:
-            env = [f"{k}={v}" for k, v in spec.environment().items()]
-            inner = shlex.join(["env", *env, *spec.host_command("python3")])
-        else:
-            inner = docker_run_line(spec, PLAN_SESSION, options.node_engine.value)
-        return srun_line(options, inner)
-
-    return line
 
 
 def _targets(
@@ -83,7 +65,8 @@ def _targets(
     for kind in dict.fromkeys(where.kinds):
         if kind is EngineKind.slurm:
             names.append(kind.value)
-            lines[kind.value] = _node_line(request)
+            options = where.slurm
+            lines[kind.value] = lambda s, o=options: srun_line(o, s, PLAN_SESSION)
             continue
         if topology is not None and kind in (EngineKind.auto, EngineKind.docker):
             names.append(EngineKind.docker.value)  # another machine's: Docker's own form
@@ -94,8 +77,7 @@ def _targets(
             names.append(kind.value)
             continue
         names.append(engine.name)
-        if hasattr(engine, "rerun_line"):
-            lines[engine.name] = lambda s, e=engine: e.rerun_line(s, PLAN_SESSION)
+        lines[engine.name] = lambda s, e=engine: e.rerun_line(s, PLAN_SESSION)
 
     def rerun(spec: RunSpec) -> str:
         made = lines.get(spec.engine)

@@ -146,27 +146,35 @@ def _show_all(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.exit()
 
 
-class KitCommand(typer.core.TyperCommand):
-    """A kit command: Typer's parsing, kit's help (see the module's docstring)."""
+class _PlainHelp:
+    """What kit's commands and groups share: help up to 120 columns wide, written by click's
+    own formatter (usage, text, options, epilog) rather than Typer's panels."""
 
     def __init__(self, *args, **kwargs) -> None:
         settings = {"max_content_width": 120, **(kwargs.pop("context_settings", None) or {})}
         super().__init__(*args, context_settings=settings, **kwargs)
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        params = super().get_params(ctx)
-        help_all = typer.core.TyperOption(
-            param_decls=[HELP_ALL], type_descriptor=bool_flag_type_descriptor(), is_flag=True,
-            is_eager=True, expose_value=False, callback=_show_all,
-            help="Show every option, the rare ones too.",
-        )  # fmt: skip
-        return [*params, help_all]
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self.format_usage(ctx, formatter)
         self.format_help_text(ctx, formatter)
         self.format_options(ctx, formatter)
         self.format_epilog(ctx, formatter)
+
+
+class KitCommand(_PlainHelp, typer.core.TyperCommand):
+    """A kit command: Typer's parsing, kit's help (see the module's docstring)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # made once, as click makes --help: its callbacks are ordered by the option's identity
+        self._help_all = typer.core.TyperOption(
+            param_decls=[HELP_ALL], type_descriptor=bool_flag_type_descriptor(), is_flag=True,
+            is_eager=True, expose_value=False, callback=_show_all,
+            help="Show every option, the rare ones too.",
+        )  # fmt: skip
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return [*super().get_params(ctx), self._help_all]
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         everything = ctx.meta.get(HELP_ALL, False)
@@ -200,25 +208,15 @@ class KitCommand(typer.core.TyperCommand):
         return ["[OPTIONS]", *(_argument(p) for p in arguments)]
 
 
-class KitGroup(typer.core.TyperGroup):
+class KitGroup(_PlainHelp, typer.core.TyperGroup):
     """A group of kit commands: its commands in the order a user meets them, by what they are
     for (ORDER), and kit's plain, wrapped help."""
 
     ORDER: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    def __init__(self, *args, **kwargs) -> None:
-        settings = {"max_content_width": 120, **(kwargs.pop("context_settings", None) or {})}
-        super().__init__(*args, context_settings=settings, **kwargs)
-
     def list_commands(self, ctx: click.Context) -> list[str]:
         named = [name for _, names in self.ORDER for name in names]
         return [*named, *(name for name in super().list_commands(ctx) if name not in named)]
-
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self.format_usage(ctx, formatter)
-        self.format_help_text(ctx, formatter)
-        self.format_options(ctx, formatter)
-        self.format_epilog(ctx, formatter)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [p.get_help_record(ctx) for p in self.get_params(ctx)]

@@ -208,11 +208,9 @@ def _measure(
     ctx: typer.Context, options: MeasureOptions, measure: bool = True, findings: bool = False
 ) -> None:
     request = request_of(options, measure=measure)
-    feedback = TerminalFeedback(
-        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
-    )
+    feedback = feedback_for(options)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
-    show_finished(finished, options)
+    show_finished(finished, options, feedback)
     if findings and options.fmt in (Format.table, Format.markdown):
         show_findings(finished.runs, options.baseline)
     exit_status(finished)
@@ -228,11 +226,18 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
         out.print("\n" + format_attribution(found), markup=False)
 
 
-def show_finished(finished: Finished, options: MeasureOptions) -> None:
+def feedback_for(options: MeasureOptions) -> TerminalFeedback:
+    """A measuring command's feedback: its --export-* files (checked now, before any work), and
+    the table after each round when the output is text."""
+    rounds = options.fmt in (Format.table, Format.markdown)
+    return TerminalFeedback(err, exports_of(options), rounds=rounds)
+
+
+def show_finished(finished: Finished, options: MeasureOptions, feedback: TerminalFeedback) -> None:
     """The table (and verify's), and the --export-* files of the whole session (a resumed one's
     earlier runs too)."""
-    if exports := exports_of(options):
-        write_exports(finished.runs, exports, options.baseline)
+    if feedback.exports:
+        write_exports(finished.runs, feedback.exports, options.baseline)
     if finished.runs:
         text = render(finished.runs, options.fmt, options.baseline, wide=options.wide)
         out.print(text, markup=False)

@@ -15,9 +15,14 @@ from kit.campaign.schedules.confirm import CONFIRM_REPEATS, confirmed_outcome
 from kit.campaign.schedules.race import outcome
 from kit.campaign.schedules.tuning import Strategy, Tuning
 from kit.cli.common import FormatOpt, app, engine_maker, err, out
-from kit.cli.measure import exit_status, measure_command, show_findings, show_finished
-from kit.cli.measure_request import MeasureOptions, exports_of, request_of
-from kit.cli.ui import TerminalFeedback
+from kit.cli.measure import (
+    exit_status,
+    feedback_for,
+    measure_command,
+    show_findings,
+    show_finished,
+)
+from kit.cli.measure_request import MeasureOptions, request_of
 from kit.errors import UsageError
 from kit.inputs import check_output_file, write_text
 from kit.model.profiles import load_profiles, to_toml
@@ -95,11 +100,9 @@ def sweep(
     differ here are merged and said. Prints a column per knob, the scaling curve when cores vary
     and what each change earned."""
     request = sweep_request(replace(options, images=images or []), knob or [], where, knobs_file)
-    feedback = TerminalFeedback(
-        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
-    )
+    feedback = feedback_for(options)
     finished = execute(prepare(request, engine_maker(ctx), feedback), feedback)
-    show_finished(finished, options)
+    show_finished(finished, options, feedback)
     if options.fmt in TEXT:
         show_findings(finished.runs, options.baseline)
     exit_status(finished)
@@ -157,12 +160,10 @@ def tune(
     tuning = Tuning(Budget.parse(budget), strategy)
     request = tune_request(replace(options, images=images or []), knob or [], where, knobs_file,
                            tuning)  # fmt: skip
-    feedback = TerminalFeedback(
-        err, exports_of(options), rounds=options.fmt in (Format.table, Format.markdown)
-    )
+    feedback = feedback_for(options)
     prepared = prepare(request, engine_maker(ctx), feedback)
     finished = execute(prepared, feedback)
-    show_finished(finished, options)
+    show_finished(finished, options, feedback)
     baseline = prepared.plan[0].key
     schedule = tuning.schedule(prepared.plan, baseline)
     searched, _ = schedule.split(prepared.plan, finished.runs)

@@ -122,10 +122,10 @@ class RunDisplay:
 
     def _finished(self, event: RunFinished) -> None:
         began = self.started.pop(event.spec.index, None)
+        if event.spec.index >= VERIFY_INDEX:
+            return  # a --verify run: not a row of the table, nor a measured run's time
         if began is not None and event.spec.instance == 1:
             self.took.append(time.monotonic() - began)
-        if event.spec.index >= VERIFY_INDEX:
-            return  # a --verify run: not a row of the table
         self.finished.append(event.result)
         if self.exports:
             try:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from kit.engines.slurm.options import JOB_PREFIX, SlurmOptions
+from kit.engines.container import docker_run_line
+from kit.engines.slurm.options import JOB_PREFIX, NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.host.facts import PROBE_PREFIX, HostFacts, facts_from_probe
+from kit.model.spec import RunSpec
 
 PROBE_CHECK = """
 import json, os, sys
@@ -163,8 +165,14 @@ def ended_reason(fields: Mapping[str, str]) -> str:
     return ", ".join(said)
 
 
-def srun_line(options: SlurmOptions, inner: str) -> str:
-    """``inner`` (a node engine's rerun line) as one step on one whole node of the cluster."""
+def srun_line(options: SlurmOptions, spec: RunSpec, session_id: str) -> str:
+    """The run as one step on one whole node of the cluster: srun around the node engine's own
+    line (its container, or the local engine's taskset, numactl and python)."""
+    if options.node_engine is NodeEngine.local:
+        env = [f"{k}={v}" for k, v in spec.environment().items()]
+        inner = shlex.join(["env", *env, *spec.host_command("python3")])
+    else:
+        inner = docker_run_line(spec, session_id, options.node_engine.value)
     nodes = [f"--nodelist={','.join(options.nodelist)}"] if options.nodelist else []
     step = ["srun", "--nodes=1", "--ntasks=1", "--exclusive", *nodes, *options.common()]
     return f"{shlex.join(step)} {inner}"

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from kit.engines.slurm.commands import (
     parse_squeue,
     probe_argv,
     sbatch_argv,
+    srun_line,
 )
 from kit.engines.slurm.options import (
     ACTIVE,
@@ -95,6 +97,9 @@ class SlurmEngine:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.submitted: list[str] = []
+
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        return srun_line(replace(self.options, nodelist=(self.name,)), spec, session_id)
 
     def check(self) -> None:
         done = _slurm(["squeue", "-h", "-o", "%i", "-j", "0"])
