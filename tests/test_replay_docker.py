@@ -19,7 +19,11 @@ pytestmark = pytest.mark.docker
 
 STOCK = "kit/tensorflow:stock"
 # Longer than the other tests' TINY: the replay's verdicts need steadier numbers.
-SIZES = [*TINY[:4], "--num-batches", "10", "--num-warmup-batches", "2"]
+SIZES = [*TINY[:4], "--num-batches", "30", "--num-warmup-batches", "2"]
+# Two sessions a minute apart on a shared 2-core host drift by up to ~10% on runs this short
+# (0.90x with [0.81, 0.99] was seen): the replay is judged with room for that. Placement and
+# image ids below are what tell a wrong replay from a right one.
+TOLERANCE = "25"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,7 @@ def _rows(text: str) -> dict[str, str]:
 
 def test_a_replay_on_the_same_engine_reproduces_every_cell(recorded, kit_containers):
     here = recorded["root"] / "same"
-    code, text = invoke("replay", str(recorded["plain"]), "--tolerance", "10",
+    code, text = invoke("replay", str(recorded["plain"]), "--tolerance", TOLERANCE,
                         "--results", str(here))  # fmt: skip
     assert code == 0, text
     assert "placement: every run has the placement it had there" in text
@@ -105,7 +109,7 @@ def test_another_engine_refuses_a_different_image_then_loads_the_bundles(
     assert code == 2, text
     assert f"other: {STOCK} is {impostor[:19]}, the session ran" in text
     assert not here.exists() or not session_dirs(here)
-    code, text = invoke("replay", str(recorded["full"]), "--host", host, "--tolerance", "10",
+    code, text = invoke("replay", str(recorded["full"]), "--host", host, "--tolerance", TOLERANCE,
                         "--results", str(here))  # fmt: skip
     assert code == 0, text
     assert f"loaded {STOCK}" in text and "into other from the bundle" in text
@@ -130,7 +134,7 @@ def test_the_sessions_image_under_another_name_is_found_by_its_id(
     _impostor(client)
     here = recorded["root"] / "found"
     code, text = invoke("replay", str(recorded["plain"]), "--host", f"other={other.socket_url}",
-                        "--tolerance", "10", "--results", str(here))  # fmt: skip
+                        "--tolerance", TOLERANCE, "--results", str(here))  # fmt: skip
     assert code == 0, text
     assert f"found the session's image {wanted[:19]}; tagged it {STOCK}" in text
     assert client.images.get(STOCK).id == wanted
@@ -151,7 +155,7 @@ def test_another_engine_pulls_the_images_by_their_recorded_digests(
     here = recorded["root"] / "pulled"
     host = f"other={other.socket_url}"
     code, text = invoke("replay", str(bundle), "--host", host, "--registry", registry,
-                        "--tolerance", "10", "--results", str(here))  # fmt: skip
+                        "--tolerance", TOLERANCE, "--results", str(here))  # fmt: skip
     assert code == 0, text
     assert f"pulled {registry}/kit/tensorflow@sha256:" in text and "(id checked)" in text
     assert client.images.get(STOCK).id == docker_client.images.get(STOCK).id
