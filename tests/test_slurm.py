@@ -5,10 +5,14 @@ files), its shares of a plan, and what it reads from squeue, scontrol and the pr
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from kit import __version__
 from kit.campaign.placing import place
 from kit.campaign.request import What
 from kit.engines.slurm.commands import (
@@ -18,13 +22,15 @@ from kit.engines.slurm.commands import (
     parse_scontrol,
     parse_squeue,
     probe_argv,
+    probe_code,
+    probe_failure,
     sbatch_argv,
 )
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.engines.slurm.share import read_share, share_record
 from kit.errors import UsageError
 from kit.model.workload import Model, WorkloadSpec
-from tests.conftest import DATA, invoke_with
+from tests.conftest import DATA, REPO, invoke_with
 from tests.fakes import C4, FakeEngine
 
 SLURM = DATA / "slurm"
@@ -49,8 +55,8 @@ def test_a_nodes_job_is_its_sbatch_line_and_script():
 
 
 def test_the_probe_step_runs_one_task_on_each_node():
-    argv = probe_argv(OPTIONS, Path("/shared/results"), "t0k3n")
-    head = argv[: argv.index("python3")]
+    argv = probe_argv(OPTIONS, Path("/shared/results"), "t0k3n", "/opt/kit/.venv/bin/python")
+    head = argv[: argv.index("/opt/kit/.venv/bin/python")]
     assert head == ["srun", "--nodes=1", "--nodelist=c5-1", "--ntasks-per-node=1",
                     "--exclusive", "--job-name=kit-probe", "--partition=cpu", "--account=ml",
                     "--time=1:00:00", "--constraint=c5|m7i", "--qos=high"]  # fmt: skip
@@ -87,14 +93,54 @@ def _probe_line(**over) -> str:
     return "kit-probe: " + json.dumps(raw)
 
 
+def _parse(text: str, python: str = "/opt/py", version: str = "0.1.0"):
+    return parse_probe(text, Path("/r"), python, version)
+
+
 def test_the_probe_says_when_the_results_folder_is_not_shared_or_writable():
-    (node,) = parse_probe(_probe_line(images={"kit/tensorflow:stock": "sha256:ab"}), Path("/r"))
+    (node,) = _parse(_probe_line(images={"kit/tensorflow:stock": "sha256:ab"}))
     assert node.node == "c5-1" and len(node.facts.topology.cpus) == 2
     assert node.images == {"kit/tensorflow:stock": "sha256:ab"}
     with pytest.raises(UsageError, match="does not see this host's results folder /r"):
-        parse_probe(_probe_line(shared=False), Path("/r"))
+        _parse(_probe_line(shared=False))
     with pytest.raises(UsageError, match="cannot write the results folder /r: Read-only"):
-        parse_probe(_probe_line(unwritable="Read-only file system (/r/x)"), Path("/r"))
+        _parse(_probe_line(unwritable="Read-only file system (/r/x)"))
+
+
+def test_a_node_whose_python_lacks_kit_or_has_another_is_named_with_what_to_install():
+    assert _parse(_probe_line(kit="0.1.0"))[0].node == "c5-1"
+    with pytest.raises(UsageError, match="node c5-1 has no kit for /opt/py") as lacks:
+        _parse(_probe_line(kit=None))
+    assert "install kit 0.1.0 there" in lacks.value.hint and "--node-python" in lacks.value.hint
+    with pytest.raises(UsageError, match=r"node c5-1 has kit 0\.0\.9 for /opt/py, this host kit"):
+        _parse(_probe_line(kit="0.0.9"))
+
+
+def test_the_probe_finds_kit_only_where_that_python_can_import_it(tmp_path):
+    """The probe's own code, run here as srun runs it on a node: this venv's Python has kit,
+    the system's does not, even from a working directory that holds kit's source."""
+    (tmp_path / ".kit-shared").write_text("t0k3n")
+
+    def probed(python: str) -> dict:
+        argv = [python, "-c", probe_code(), str(tmp_path), "t0k3n", "local"]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=True)
+        (line,) = [x for x in done.stdout.splitlines() if x.startswith("kit-probe: ")]
+        return json.loads(line.removeprefix("kit-probe: "))
+
+    assert probed(sys.executable)["kit"] == __version__
+    system = shutil.which("python3", path="/usr/bin")
+    assert system is not None
+    assert probed(system)["kit"] is None
+
+
+def test_a_node_without_the_python_is_named_from_sruns_error():
+    stderr = (SLURM / "probe-no-python.txt").read_text()
+    failure = probe_failure(stderr, 2, "/opt/kit/bin/python")
+    assert isinstance(failure, UsageError)
+    assert str(failure).startswith("node c5-1 has no")
+    assert "has no /opt/kit/bin/python" in str(failure) and "--node-python" in failure.hint
+    other = probe_failure("srun: error: Unable to allocate resources: Invalid partition\n", 1, "p")
+    assert "probe step failed (exit 1): srun: error: Unable to allocate" in str(other)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +152,8 @@ def test_the_probe_says_when_the_results_folder_is_not_shared_or_writable():
         (["--nodelist", "a,b", "--slurm-nodes", "3"], "disagree"),
         (["--slurm-arg", "qos=high"], "is not a long sbatch option"),
         (["--partition", "cpu;rm"], "characters Slurm does not take"),
+        (["--node-python", "venv/bin/python"], "--node-python 'venv/bin/python' is not a path"),
+        (["--node-python", ""], "is not a path on the nodes"),
     ],
 )
 def test_bad_slurm_options_are_refused_before_anything_runs(args, said, tmp_path):
@@ -116,8 +164,9 @@ def test_bad_slurm_options_are_refused_before_anything_runs(args, said, tmp_path
     assert engine.ran == []
 
 
-def test_slurm_options_need_the_slurm_engine(tmp_path):
-    code, text = invoke_with(FakeEngine({}), "compare", "stock", "--partition", "cpu",
+@pytest.mark.parametrize("option", [["--partition", "cpu"], ["--node-python", "/opt/py"]])
+def test_slurm_options_need_the_slurm_engine(option, tmp_path):
+    code, text = invoke_with(FakeEngine({}), "compare", "stock", *option,
                              "--results", str(tmp_path))  # fmt: skip
     assert code == 2 and "go with --engine slurm" in text, text
 

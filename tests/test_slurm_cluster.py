@@ -145,6 +145,33 @@ def test_the_probe_refuses_a_results_folder_the_job_cannot_write(slurm, tmp_path
     assert session_dirs(results) == []
 
 
+@pytest.mark.parametrize(
+    "python, said",
+    [("/usr/bin/python3", "has no kit for /usr/bin/python3"),  # Debian's: no kit installed
+     ("/opt/nowhere/bin/python", "has no /opt/nowhere/bin/python")],
+)  # fmt: skip
+def test_a_node_without_kits_python_is_named_before_any_job(slurm, python, said, tmp_path):
+    code, text = invoke("compare", "stock", *TINY, "--engine", "slurm", "--node-python", python,
+                        "--results", str(tmp_path))  # fmt: skip
+    assert code == 2, text
+    assert f"node {slurm.node} {said}" in text and "--node-python" in text
+    assert session_dirs(tmp_path) == [] and _queue() == []
+
+
+def test_the_nodes_run_kit_with_the_python_given(slurm, kit_containers, tmp_path):
+    """--node-python names kit's Python on the nodes: here this venv's, by a path of its own."""
+    link = tmp_path / "node-python"
+    link.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    link.chmod(0o755)
+    results = tmp_path / "results"
+    code, text = invoke("compare", "stock", "-p", "default", *TINY, "--repeats", "1", "--engine",
+                        "slurm", "--node-python", str(link), "--results", str(results))  # fmt: skip
+    assert code == 0, text
+    (job,) = (only_session(results) / "slurm" / slurm.node).glob("batch-*/job.sh")
+    assert f"exec {link} -m kit _worker" in job.read_text()
+    assert all(r.ok for r in load_session(only_session(results)))
+
+
 def test_slurm_and_docker_on_one_machine_take_turns(slurm, docker_client, kit_containers, tmp_path):
     """The node's job holds its runs until their turn: one table, the scheduler's cost."""
     code, text = invoke("compare", "stock", "-p", "default", *TINY, "--repeats", "2", "--engine",

@@ -281,26 +281,31 @@ NodeEngineOpt = Annotated[
     NodeEngine,
     typer.Option(help="The engine each node runs kit's containers with."),
 ]
+NodePythonOpt = Annotated[
+    str | None,
+    typer.Option(metavar="PATH",
+                 help="The Python with kit on the nodes (default: this host's, the same path)."),
+]  # fmt: skip
 
 
 def slurm_options(
     engines: list[EngineKind] | None, partition: str | None, nodelist: str | None,
     nodes: int | None, constraint: str | None, account: str | None, time: str | None,
-    extra: list[str] | None, node_engine: NodeEngine,
+    extra: list[str] | None, node_engine: NodeEngine, node_python: str | None = None,
 ) -> SlurmOptions | None:  # fmt: skip
     """The Slurm options, with --engine slurm; refused without it."""
-    given = [partition, nodelist, nodes, constraint, account, time, *(extra or [])]
+    given = [partition, nodelist, nodes, constraint, account, time, node_python, *(extra or [])]
     if EngineKind.slurm not in (engines or []):
         if any(v is not None for v in given) or node_engine is not NodeEngine.docker:
             raise UsageError(
                 "--partition, --nodelist, --slurm-nodes, --constraint, --account, --time, "
-                "--slurm-arg and --node-engine go with --engine slurm",
+                "--slurm-arg, --node-engine and --node-python go with --engine slurm",
                 "add --engine slurm, or leave them out",
             )
         return None
     nodes_list = tuple(n.strip() for n in (nodelist or "").split(",") if n.strip())
     return SlurmOptions(partition, nodes_list, nodes, constraint, account, time,
-                        tuple(extra or ()), node_engine)  # fmt: skip
+                        tuple(extra or ()), node_engine, node_python)  # fmt: skip
 
 
 HostOpt = Annotated[

@@ -37,7 +37,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                             "--export-markdown", "--results", "--db", "--resume")),
     ("On a Slurm cluster (--engine slurm)", ("--partition", "--nodelist", "--slurm-nodes",
                                              "--constraint", "--account", "--time",
-                                             "--slurm-arg", "--node-engine")),
+                                             "--slurm-arg", "--node-engine",
+                                             "--node-python")),
 )  # fmt: skip
 
 # What `--help` leaves out (`--help-all` shows them): the rarely needed, where a default is right

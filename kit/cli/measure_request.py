@@ -50,6 +50,7 @@ from kit.cli.common import (
     ModeOpt,
     NodeEngineOpt,
     NodelistOpt,
+    NodePythonOpt,
     NodesOpt,
     OnePerCoreOpt,
     PartitionOpt,
@@ -201,6 +202,7 @@ class MeasureOptions:
     time_limit: TimeLimitOpt = None
     slurm_arg: SlurmArgOpt = None
     node_engine: NodeEngineOpt = NodeEngine.docker
+    node_python: NodePythonOpt = None
 
 
 def exports_of(o: MeasureOptions) -> dict[Format, Path]:
@@ -239,7 +241,8 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
         wait_quiet=o.wait_quiet,
     )  # fmt: skip
     slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
-                          o.account, o.time_limit, o.slurm_arg, o.node_engine)  # fmt: skip
+                          o.account, o.time_limit, o.slurm_arg, o.node_engine,
+                          o.node_python)  # fmt: skip
     where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
                   o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
     how = How(

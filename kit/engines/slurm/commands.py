@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kit.engines.container import docker_run_line
 from kit.engines.slurm.options import JOB_PREFIX, NodeEngine, SlurmOptions
-from kit.errors import UsageError
+from kit.errors import EngineUnavailable, KitError, UsageError
 from kit.host.facts import PROBE_PREFIX, HostFacts, facts_from_probe
 from kit.model.spec import RunSpec
 
@@ -36,6 +36,7 @@ facts["node"] = os.environ.get("SLURMD_NODENAME") or os.uname().nodename.split("
 facts["shared"] = seen
 facts["unwritable"] = writable
 facts["images"] = images(sys.argv[3])
+facts["kit"] = kit_version()
 print("kit-probe: " + json.dumps(facts), flush=True)
 """
 
@@ -62,20 +63,56 @@ def images(tool):
 """
 
 
+# Whether the Python the jobs will run has kit: imported as the worker imports it, not from
+# the step's working directory (`python -c` puts it first; it may hold kit's source).
+PROBE_KIT = """
+def kit_version():
+    sys.path[:] = [p for p in sys.path if p != ""]
+    try:
+        import kit
+    except Exception:
+        return None
+    if getattr(kit, "__file__", None) is None:
+        return None  # a folder named kit, not kit
+    return getattr(kit, "__version__", "unknown")
+"""
+
+
 def probe_code() -> str:
     script = resources.files("kit.host").joinpath("probe_script.py").read_text(encoding="utf-8")
     script = script.split('if __name__ == "__main__":')[0]
-    return script + PROBE_IMAGES + PROBE_CHECK
+    return script + PROBE_IMAGES + PROBE_KIT + PROBE_CHECK
 
 
-def probe_argv(options: SlurmOptions, folder: Path, token: str) -> list[str]:
-    """One task on each node (exclusive), printing the node's facts."""
+def probe_argv(options: SlurmOptions, folder: Path, token: str, python: str) -> list[str]:
+    """One task on each node (exclusive), printing the node's facts, run by the Python the
+    node's jobs will run kit with."""
     where = [f"--nodelist={','.join(options.nodelist)}"] if options.nodelist else []
     return [
         "srun", f"--nodes={options.count}", *where, "--ntasks-per-node=1", "--exclusive",
-        f"--job-name={JOB_PREFIX}probe", *options.common(), "python3", "-c", probe_code(),
+        f"--job-name={JOB_PREFIX}probe", *options.common(), python, "-c", probe_code(),
         str(folder), token, options.node_engine.value,
     ]  # fmt: skip
+
+
+_STEP_NODE = re.compile(r"srun: error: ([^:\s]+): task")
+
+
+def probe_failure(stderr: str, code: int, python: str) -> KitError:
+    """Why the probe step failed: a node without that Python named with what to do, else
+    Slurm's own last line."""
+    nodes = sorted(set(_STEP_NODE.findall(stderr)))
+    if "execve()" in stderr:
+        where = f"node {', '.join(nodes)}" if nodes else "a node"
+        return UsageError(
+            f"{where} has no {python}: the nodes run kit with that Python",
+            "give --node-python PATH of a Python with kit installed on the nodes",
+        )
+    said = (stderr.strip().splitlines() or ["no output"])[-1]
+    return EngineUnavailable(
+        f"the Slurm probe step failed (exit {code}): {said}",
+        "check the partition, nodes and constraint with `sinfo`",
+    )
 
 
 @dataclass(frozen=True)
@@ -86,9 +123,9 @@ class NodeProbe:
     images_error: str | None
 
 
-def parse_probe(text: str, folder: Path) -> list[NodeProbe]:
+def parse_probe(text: str, folder: Path, python: str, version: str) -> list[NodeProbe]:
     """Each node's facts from the probe step's output; UsageError when a node cannot write
-    the session's folder or does not share it."""
+    the session's folder or does not share it, or its ``python`` lacks kit ``version``."""
     found = []
     for line in text.splitlines():
         if not line.startswith(PROBE_PREFIX):
@@ -106,11 +143,27 @@ def parse_probe(text: str, folder: Path) -> list[NodeProbe]:
                 "a filesystem the nodes share",
                 "put --results on a shared filesystem (e.g. NFS, Lustre, your home)",
             )
+        _check_kit(node, raw.get("kit", "unknown"), python, version)
         images = raw.get("images")
         error = images.get("error") if isinstance(images, dict) else None
         facts = facts_from_probe(raw, node)
         found.append(NodeProbe(node, facts, None if error else images, error))
     return found
+
+
+def _check_kit(node: str, found: str | None, python: str, version: str) -> None:
+    if found is None:
+        raise UsageError(
+            f"node {node} has no kit for {python}: its jobs could not run their share",
+            f"install kit {version} there (pip install it into that Python's environment), "
+            "or give --node-python PATH of a Python that has it",
+        )
+    if found not in (version, "unknown"):
+        raise UsageError(
+            f"node {node} has kit {found} for {python}, this host kit {version}: the two must "
+            "read the same session files",
+            f"install kit {version} on the node, or give --node-python PATH of one that has it",
+        )
 
 
 def sbatch_argv(options: SlurmOptions, node: str, cpus: int, folder: Path, script: Path,

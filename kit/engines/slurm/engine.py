@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kit import __version__
 from kit.engines.base import LineSink
 from kit.engines.slurm.commands import (
     NodeProbe,
@@ -24,6 +25,7 @@ from kit.engines.slurm.commands import (
     parse_scontrol,
     parse_squeue,
     probe_argv,
+    probe_failure,
     sbatch_argv,
     srun_line,
 )
@@ -68,17 +70,16 @@ def probe_nodes(options: SlurmOptions, folder: Path) -> list[NodeProbe]:
     token = secrets.token_hex(8)
     marker = folder / ".kit-shared"
     marker.write_text(token, encoding="utf-8")
+    python = options.python(sys.executable)
     try:
-        done = _slurm(probe_argv(options, folder, token), timeout=600)
+        done = _slurm(probe_argv(options, folder, token, python), timeout=600)
     finally:
         marker.unlink(missing_ok=True)
-    probes = parse_probe(done.stdout, folder) if done.returncode == 0 else []
-    if done.returncode or len(probes) != options.count:
-        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise EngineUnavailable(
-            f"the Slurm probe step failed (exit {done.returncode}): {said}",
-            "check the partition, nodes and constraint with `sinfo`",
-        )
+    if done.returncode:
+        raise probe_failure(done.stderr, done.returncode, python)
+    probes = parse_probe(done.stdout, folder, python, __version__)
+    if len(probes) != options.count:
+        raise probe_failure(done.stderr, done.returncode, python)
     return probes
 
 
@@ -140,8 +141,9 @@ class SlurmEngine:
                               self.probe.facts.record)  # fmt: skip
         share.write_text(json.dumps(record, indent=2), encoding="utf-8")
         script = share_dir / "job.sh"
-        script.write_text(job_script(sys.executable, share, session_id, self.name,
-                                     [s.index for s in mine]), encoding="utf-8")  # fmt: skip
+        python = self.options.python(sys.executable)
+        text = job_script(python, share, session_id, self.name, [s.index for s in mine])
+        script.write_text(text, encoding="utf-8")
         script.chmod(0o755)
         cpus = len(self.probe.facts.topology.cpus)
         done = _slurm(sbatch_argv(self.options, self.name, cpus, share_dir, script, session_id))

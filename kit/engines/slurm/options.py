@@ -21,6 +21,15 @@ _NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORD = re.compile(r"^[A-Za-z0-9_.,:|&()\[\]*-]+$")
 
 
+def _python_path(value: str) -> bool:
+    """An absolute path, or a bare command the node finds on its PATH."""
+    return (
+        bool(value.strip())
+        and value == value.strip()
+        and (value.startswith("/") or "/" not in value)
+    )
+
+
 class NodeEngine(StrEnum):
     docker = "docker"
     podman = "podman"
@@ -40,6 +49,7 @@ class SlurmOptions:
     time: str | None = None
     extra: tuple[str, ...] = ()
     node_engine: NodeEngine = NodeEngine.docker
+    node_python: str | None = None  # kit's Python on the nodes; None: this host's own path
 
     def __post_init__(self) -> None:
         for node in self.nodelist:
@@ -62,12 +72,21 @@ class SlurmOptions:
             value = getattr(self, name)
             if value is not None and not _WORD.match(value):
                 raise UsageError(f"--{name} {value!r} holds characters Slurm does not take here")
+        if self.node_python is not None and not _python_path(self.node_python):
+            raise UsageError(
+                f"--node-python {self.node_python!r} is not a path on the nodes",
+                "give an absolute path (e.g. /opt/kit/.venv/bin/python) or a command on their PATH",
+            )
         for arg in self.extra:
             if not arg.startswith("--"):
                 raise UsageError(
                     f"--slurm-arg {arg!r} is not a long sbatch option",
                     "give it as --slurm-arg=--qos=high (one option each)",
                 )
+
+    def python(self, here: str) -> str:
+        """The Python that runs kit on the nodes: --node-python, else ``here`` (this host's)."""
+        return self.node_python or here
 
     @property
     def count(self) -> int:
