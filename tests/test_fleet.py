@@ -6,23 +6,25 @@ paths against a second real Docker engine."""
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kit.campaign.placing import place_fleet
+from kit.campaign.placing import machines_of, place_fleet
 from kit.campaign.request import What
 from kit.campaign.session import open_session, run_session
 from kit.cpus import format_cpu_list
 from kit.engines.base import EngineSet
 from kit.engines.endpoints import Endpoint, default_label, parse_host, parse_hosts
 from kit.errors import UsageError
-from kit.host.facts import facts_from_probe, local_facts, parse_probe_output
+from kit.host.facts import facts_from_probe, local_facts, machine_name, parse_probe_output
 from kit.host.probe_script import collect
 from kit.host.topology import topology_from_text
+from kit.model.feedback import Quiet
 from kit.reporting.table import Format, render, rows
 from tests.conftest import DATA, invoke, invoke_with
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, facts_for
 from tests.test_session import TINY
 
 PROBE = (DATA / "probe" / "epyc-2cpu-container.txt").read_text()
@@ -182,6 +184,42 @@ def test_machines_run_at_once_and_a_machines_runs_take_turns(tmp_path, same_mach
         assert not _overlaps(first, second)
     crossed = any(_overlaps(x, y) for x in a.spans for y in b.spans)
     assert crossed is not same_machine
+
+
+def _confined(name: str, kernel: str, allowed: tuple[int, ...] | None):
+    """A host's facts as a probe confined to ``allowed`` CPUs of the 2-CPU host reports them."""
+    facts = facts_for(replace(EPYC, allowed=allowed), kernel)
+    record = {**facts.record, "hostname": name,
+              "machine": machine_name(kernel, facts.topology)}  # fmt: skip
+    return replace(facts, record=record)
+
+
+def test_nodes_confined_to_cpus_apart_are_machines_of_their_own():
+    quiet = Quiet()
+    facts = {"n0": _confined("n0", "k1", (0,)), "n1": _confined("n1", "k1", (1,))}
+    machines = machines_of(facts, quiet)
+    assert machines == {"k1 cpus 0": ("n0",), "k1 cpus 1": ("n1",)}
+    assert quiet.said == [
+        "n0 and n1 share one kernel on CPUs apart: they run at once, and share its memory "
+        "bandwidth and caches"
+    ]
+
+
+def test_engines_whose_cpus_overlap_take_turns_whatever_else_they_hold():
+    quiet = Quiet()
+    facts = {"n0": _confined("n0", "k1", (0,)), "docker": _confined("docker", "k1", None),
+             "n1": _confined("n1", "k1", (1,)), "far": _confined("far", "k2", (0,))}  # fmt: skip
+    machines = machines_of(facts, quiet)
+    assert list(machines.values()) == [("n0", "docker", "n1"), ("far",)]
+    assert quiet.said == ["n0 and docker and n1 run on one machine (n0): their runs take turns"]
+    assert machines_of({"a": _confined("a", "k1", None), "b": _confined("b", "k1", (0, 1))},
+                       Quiet()) == {"k1": ("a", "b")}  # fmt: skip
+
+
+def test_a_confined_probe_names_its_cpus_in_the_machine():
+    raw = parse_probe_output(PROBE)
+    assert facts_from_probe(raw, "vm", allowed=(1,)).machine.endswith(" cpus 1")
+    assert " cpus " not in facts_from_probe(raw, "vm").machine
 
 
 # --- the table --------------------------------------------------------------------------------

@@ -121,18 +121,40 @@ def describe_host(record: Mapping[str, object]) -> str:
 
 
 def machines_of(facts: Mapping[str, HostFacts], feedback: Feedback) -> dict[str, tuple[str, ...]]:
-    """Engines grouped by the machine they run on (its kernel's boot id), in the given order;
-    says when engines share one, as their runs then take turns."""
-    machines: dict[str, list[str]] = {}
+    """Engines grouped into the machines whose runs take turns, in the given order: engines on
+    one kernel whose usable CPUs overlap (a run on one would share CPUs with a run on the
+    other). Engines on one kernel with CPUs apart (nodes confined to their own) run at once,
+    which is said, as they still share its memory bandwidth and caches."""
+    groups: list[list[str]] = []
     for name, f in facts.items():
-        machines.setdefault(f.machine, []).append(name)
-    for names in machines.values():
+        joined = [g for g in groups if any(_overlap(facts[n], f) for n in g)]
+        merged = [n for g in joined for n in g] + [name]
+        groups = [g for g in groups if g not in joined] + [merged]
+    groups.sort(key=lambda g: list(facts).index(g[0]))
+    for names in groups:
         if len(names) > 1:
             feedback.say(
                 f"{' and '.join(names)} run on one machine ({facts[names[0]].hostname}): "
                 "their runs take turns"
             )
-    return {m: tuple(names) for m, names in machines.items()}
+    _say_apart(groups, facts, feedback)
+    return {facts[names[0]].machine: tuple(names) for names in groups}
+
+
+def _overlap(a: HostFacts, b: HostFacts) -> bool:
+    return a.kernel_id == b.kernel_id and bool(a.usable_cpus & b.usable_cpus)
+
+
+def _say_apart(groups: list[list[str]], facts: Mapping[str, HostFacts], feedback) -> None:
+    by_kernel: dict[str, list[str]] = {}
+    for names in groups:
+        by_kernel.setdefault(facts[names[0]].kernel_id, []).append(names[0])
+    for firsts in by_kernel.values():
+        if len(firsts) > 1:
+            feedback.say(
+                f"{' and '.join(firsts)} share one kernel on CPUs apart: they run at once, "
+                "and share its memory bandwidth and caches"
+            )
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class Prepared:
     request: CampaignRequest
     engines: Mapping[str, Engine]
     facts: Mapping[str, HostFacts]  # by engine
-    machines: Mapping[str, tuple[str, ...]]  # machine (boot id) -> its engines, which take turns
+    machines: Mapping[str, tuple[str, ...]]  # machine -> its engines, which take turns
     plan: tuple[RunSpec, ...]
     gate_runs: tuple[RunResult, ...] | History = ()
 
@@ -79,8 +79,11 @@ class Prepared:
 
     @property
     def host_records(self) -> dict[str, dict]:
-        """Each engine's host record (what every run's provenance carries)."""
-        return {name: f.record for name, f in self.facts.items()}
+        """Each engine's host record (what every run's provenance carries), naming the machine
+        its runs took turns on (what the table's baselines are per)."""
+        machine_of = {name: m for m, names in self.machines.items() for name in names}
+        return {name: {**f.record, "machine": machine_of.get(name, f.machine)}
+                for name, f in self.facts.items()}  # fmt: skip
 
 
 @dataclass(frozen=True)

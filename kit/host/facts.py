@@ -9,6 +9,7 @@ import platform
 import re
 from dataclasses import dataclass
 
+from kit.cpus import format_cpu_list
 from kit.host.probe_script import PROBE_VERSION, collect
 from kit.host.topology import Topology, parse_sysfs, read_allowed
 
@@ -60,9 +61,23 @@ class HostFacts:
 
     @property
     def machine(self) -> str:
-        """Identifies the machine: engines on one kernel share its CPUs, so their runs must
-        take turns. The kernel's boot id is the same in every container on that kernel."""
-        return str(self.record.get("boot_id") or self.record.get("hostname") or "")
+        """Identifies the machine: the kernel's boot id (the same in every container on that
+        kernel), and the CPUs the engine may use when they are only part of it (a node confined
+        to some CPUs is a machine of its own; ``kit.campaign.placing.machines_of`` still makes
+        engines whose CPUs overlap take turns)."""
+        return str(self.record.get("machine") or self.record.get("boot_id") or self.hostname)
+
+    @property
+    def kernel_id(self) -> str:
+        return str(self.record.get("boot_id") or self.hostname)
+
+    @property
+    def usable_cpus(self) -> frozenset[int]:
+        """The CPUs its runs may use: the allowed ones, else every CPU of its topology."""
+        allowed = self.topology.allowed
+        return (
+            frozenset(c.id for c in self.topology.cpus) if allowed is None else frozenset(allowed)
+        )
 
     @property
     def hostname(self) -> str:
@@ -94,7 +109,22 @@ def facts_from_probe(raw: dict, hostname: str, allowed: tuple[int, ...] | None =
         "boot_id": raw.get("boot_id") or None,
         **system_state(raw),
     }
+    record["machine"] = machine_name(record["boot_id"] or hostname, topology)
     return HostFacts(topology, record)
+
+
+def usable_cpus(topology: Topology) -> frozenset[int]:
+    """The CPUs runs may use: the allowed ones, else every CPU of the topology."""
+    every = frozenset(c.id for c in topology.cpus)
+    return every if topology.allowed is None else frozenset(topology.allowed)
+
+
+def machine_name(kernel: str, topology: Topology) -> str:
+    """The kernel's id, and the CPUs allowed when they are not all of the machine's."""
+    usable = usable_cpus(topology)
+    if usable >= {c.id for c in topology.cpus}:
+        return kernel
+    return f"{kernel} cpus {format_cpu_list(sorted(usable))}"
 
 
 def system_state(raw: dict) -> dict[str, object]:

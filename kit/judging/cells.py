@@ -102,8 +102,10 @@ def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
 
 
 def machine_id(cell: Cell) -> str:
-    """The machine a cell ran on: its kernel's boot id, else its engine's name."""
-    return str((cell.first.host or {}).get("boot_id") or cell.engine)
+    """The machine a cell ran on (``HostFacts.machine``: its kernel's boot id, with the CPUs
+    allowed when they were part of it), else its engine's name."""
+    host = cell.first.host or {}
+    return str(host.get("machine") or host.get("boot_id") or cell.engine)
 
 
 def baselines(table: Sequence[Cell], baseline: str | None) -> dict[str, Cell | None]:

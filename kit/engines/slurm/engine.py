@@ -145,7 +145,7 @@ class SlurmEngine:
         text = job_script(python, share, session_id, self.name, [s.index for s in mine])
         script.write_text(text, encoding="utf-8")
         script.chmod(0o755)
-        cpus = len(self.probe.facts.topology.cpus)
+        cpus = len(self.probe.facts.usable_cpus)  # a node confined to some CPUs has those
         done = _slurm(sbatch_argv(self.options, self.name, cpus, share_dir, script, session_id))
         if done.returncode:
             raise KitError(
