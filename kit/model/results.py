@@ -94,9 +94,11 @@ class RunResult:
 
     def grew(self) -> list[int]:
         """The timed batches (from 0) that grew the process's memory, against its first warmup
-        step's page faults (kit.workload.steady)."""
-        first = ((self.warmup or {}).get("minor_faults") or [0])[0]
-        return growing(self.step_faults, first if isinstance(first, int) else 0)
+        step's page faults above the level every later step faults anew (kit.workload.steady)."""
+        warmup = [f for f in (self.warmup or {}).get("minor_faults") or [] if isinstance(f, int)]
+        first = warmup[0] if warmup else 0
+        level = min([*warmup[1:], *self.step_faults], default=0)
+        return growing(self.step_faults, first, level)
 
     @property
     def trend(self) -> Trend | None:
