@@ -139,6 +139,8 @@ def test_a_node_without_the_python_is_named_from_sruns_error():
     assert isinstance(failure, UsageError)
     assert str(failure).startswith("node c5-1 has no")
     assert "has no /opt/kit/bin/python" in str(failure) and "--node-python" in failure.hint
+    denied = probe_failure((SLURM / "probe-python-denied.txt").read_text(), 13, "/home/me/py")
+    assert str(denied).startswith("node c5-1 cannot run /home/me/py: Permission denied")
     other = probe_failure("srun: error: Unable to allocate resources: Invalid partition\n", 1, "p")
     assert "probe step failed (exit 1): srun: error: Unable to allocate" in str(other)
 

@@ -96,17 +96,23 @@ def probe_argv(options: SlurmOptions, folder: Path, token: str, python: str) -> 
 
 
 _STEP_NODE = re.compile(r"srun: error: ([^:\s]+): task")
+_EXECVE = re.compile(r"execve\(\): .*: ([^:\n]+)$", re.MULTILINE)
 
 
 def probe_failure(stderr: str, code: int, python: str) -> KitError:
-    """Why the probe step failed: a node without that Python named with what to do, else
-    Slurm's own last line."""
+    """Why the probe step failed: a node that has not that Python, or may not run it, named
+    with what to do; else Slurm's own last line."""
     nodes = sorted(set(_STEP_NODE.findall(stderr)))
-    if "execve()" in stderr:
+    cannot = _EXECVE.search(stderr)
+    if cannot:
         where = f"node {', '.join(nodes)}" if nodes else "a node"
+        reason = cannot.group(1).strip()
+        said = f"has no {python}" if reason == "No such file or directory" else (
+            f"cannot run {python}: {reason} (for the job's user)"
+        )  # fmt: skip
         return UsageError(
-            f"{where} has no {python}: the nodes run kit with that Python",
-            "give --node-python PATH of a Python with kit installed on the nodes",
+            f"{where} {said}: the nodes run kit with that Python",
+            "give --node-python PATH of a Python with kit that the job's user can run there",
         )
     said = (stderr.strip().splitlines() or ["no output"])[-1]
     return EngineUnavailable(
