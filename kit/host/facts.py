@@ -73,11 +73,8 @@ class HostFacts:
 
     @property
     def usable_cpus(self) -> frozenset[int]:
-        """The CPUs its runs may use: the allowed ones, else every CPU of its topology."""
-        allowed = self.topology.allowed
-        return (
-            frozenset(c.id for c in self.topology.cpus) if allowed is None else frozenset(allowed)
-        )
+        """The CPUs its runs may use (``usable_cpus`` of its topology)."""
+        return usable_cpus(self.topology)
 
     @property
     def hostname(self) -> str:
