@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv engine test-hosts images bench test unit lint docs clean
+.PHONY: help venv engine test-hosts images bench test unit lint docs clean cluster-up cluster-down
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,13 @@ lint: venv ## ruff, and import-linter holding the layers (pyproject.toml)
 
 docs: venv ## Regenerate docs/cli-reference.md from the CLI (a test fails when it is stale)
 	$(VENV)/bin/python -m typer kit.cli utils docs --name kit --output docs/cli-reference.md
+
+cluster-up: venv engine test-hosts ## A 2-node Slurm cluster of containers on this host (tests/cluster.py)
+	$(KIT) images build stock
+	$(VENV)/bin/python -m tests.cluster up
+
+cluster-down: venv ## Stop make cluster-up's nodes and controller
+	$(VENV)/bin/python -m tests.cluster down
 
 clean: venv ## Remove containers a crashed kit session left behind
 	$(KIT) clean

@@ -13,7 +13,7 @@ from kit.engines.local import (
     local_environment,
     pins_digest,
 )
-from kit.errors import UsageError
+from kit.errors import ImageNotFound, UsageError
 from kit.model.flavors import Flavor, resolve_image
 from kit.model.profiles import Placement, load_profiles
 from kit.model.spec import RunSpec
@@ -122,3 +122,47 @@ def test_the_workload_folder_holds_kits_workload(tmp_path):
 
     folder = LocalEngine(root=tmp_path).workload_path()
     assert (folder / "kit_workload" / "__main__.py").is_file()
+
+
+def _fake_environment(prefix: Path, pins: dict[str, str]) -> Path:
+    """A prefix whose bin/python reports ``pins`` as its installed distributions."""
+    (prefix / "bin").mkdir(parents=True)
+    python = prefix / "bin" / "python"
+    listing = "\n".join(f"{name} {version}" for name, version in pins.items())
+    python.write_text(f"#!/bin/sh\ncat <<'END'\n{listing}\nEND\n")
+    python.chmod(0o755)
+    return prefix
+
+
+def test_an_environment_with_the_pins_is_adopted_and_used(tmp_path):
+    from kit.engines.local import read_pins
+
+    pins = read_pins(Flavor.stock)
+    assert pins["tensorflow-cpu"] == "2.14.1" and "numpy" in pins
+    prefix = _fake_environment(tmp_path / "opt-venv", {**pins, "extra-tool": "1.0"})
+    engine = LocalEngine(tmp_path / "cache")
+    with pytest.raises(ImageNotFound):
+        engine.image_id("stock")
+    path = engine.adopt(Flavor.stock, prefix)
+    assert path.resolve() == prefix.resolve()
+    assert engine.state(Flavor.stock) == f"adopted {prefix.resolve()}"
+    assert engine.image_id("stock") == f"venv:{path.name}"
+    assert engine.rerun_line(spec("default"), "s1").count(str(path / "bin" / "python")) == 1
+
+
+def test_an_environment_otherwise_pinned_is_refused_naming_what_differs(tmp_path):
+    from kit.engines.local import read_pins
+
+    pins = read_pins(Flavor.stock)
+    wrong = {**pins, "tensorflow-cpu": "2.15.0"}
+    del wrong["numpy"]
+    prefix = _fake_environment(tmp_path / "env", wrong)
+    engine = LocalEngine(tmp_path / "cache")
+    with pytest.raises(UsageError) as caught:
+        engine.adopt(Flavor.stock, prefix)
+    said = str(caught.value)
+    assert "numpy missing (pinned 1.26.4)" in said
+    assert "tensorflow-cpu 2.15.0 (pinned 2.14.1)" in said
+    assert engine.state(Flavor.stock) is None
+    with pytest.raises(UsageError, match="cannot run"):
+        engine.adopt(Flavor.stock, tmp_path / "nowhere")

@@ -119,3 +119,16 @@ def test_read_host_sees_this_machine():
     topo = read_host()
     assert set(os.sched_getaffinity(0)) <= set(topo.cpu_ids)
     assert topo.allowed is not None and set(topo.allowed) <= set(topo.cpu_ids)
+
+
+def test_a_confined_topology_keeps_only_the_allowed_cpus_and_every_memory_node():
+    from kit.host.topology import Cpu, Topology
+
+    cpus = tuple(Cpu(id=i, core=i % 2, socket=i // 2, node=i // 2) for i in range(4))
+    whole = Topology(cpus, allowed=(0, 1, 2, 3))
+    assert whole.confined() is whole
+    assert Topology(cpus).confined().cpu_ids == (0, 1, 2, 3)
+    one = Topology(cpus, allowed=(3,), name="host n2").confined()
+    assert one.cpu_ids == (3,) and one.allowed == (3,) and one.name == "host n2"
+    assert [n.id for n in one.nodes] == [0, 1] and [n.cpus for n in one.nodes] == [(), (3,)]
+    assert one.cores() == [(3,)]

@@ -117,6 +117,7 @@ def describe_host(record: Mapping[str, object]) -> str:
         f"{r.get('hostname')}, {r.get('cpu_model') or '?'}, {r.get('sockets')} socket(s), "
         f"{r.get('numa_nodes')} NUMA node(s), {r.get('physical_cores')} cores / "
         f"{r.get('logical_cpus')} CPUs"
+        + (f", its runs on CPU {r['usable_cpus']} only" if r.get("usable_cpus") else "")
     )
 
 

@@ -102,7 +102,7 @@ class Finished:
 
 def winner_profile(prepared: Prepared, key: str) -> Profile:
     """The profile a sweep's or tune's cell ran (IMAGE:PROFILE), on the first machine."""
-    topology = next(iter(prepared.facts.values())).topology
+    topology = next(iter(prepared.facts.values())).placed_on
     cells = {c.key: c.profile for c in grid_of(prepared.request.what, topology).cells}
     return cells[key]
 
@@ -111,7 +111,7 @@ def recipe_of(prepared: Prepared) -> dict:
     """What the session asked for, as ``kit replay`` places it again on another machine."""
 
     what = prepared.request.what
-    topology = next(iter(prepared.facts.values())).topology
+    topology = next(iter(prepared.facts.values())).placed_on
     return recipe_json(what, *cells_of(what, topology))
 
 
@@ -184,7 +184,7 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
             request.what.limits, f.topology, memory_mb if isinstance(memory_mb, int) else None
         )
     machines = machines_of(facts, feedback)
-    topologies = [(facts[names[0]].topology, names) for names in machines.values()]
+    topologies = [(facts[names[0]].placed_on, names) for names in machines.values()]
     plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
         for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology)]:

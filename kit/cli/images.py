@@ -160,13 +160,24 @@ def envs_build(flavors: FlavorsArg = None) -> None:
     build_envs(LocalEngine(), flavors or list(Flavor), TerminalFeedback(err))
 
 
+@envs_app.command("adopt")
+def envs_adopt(
+    flavor: Annotated[Flavor, typer.Argument(help="The flavor the environment holds.")],
+    prefix: Annotated[
+        Path, typer.Argument(help="The environment's prefix (it holds bin/python), e.g. /opt/venv.")
+    ],
+) -> None:
+    """Use an environment kit did not make (an image's /opt/venv, a cluster's own) for a flavor,
+    once its packages match the flavor's pins."""
+    path = LocalEngine().adopt(flavor, prefix)
+    err.print(f"adopted: {flavor.value} is {prefix} ({path})", markup=False)
+
+
 @envs_app.command("list")
 def envs_list() -> None:
     """The local engine's environments and whether each is ready."""
     engine = LocalEngine()
-    rows = [
-        [f.value, str(engine.env_path(f)), "ready" if (engine.env_path(f) / "ready").is_file()
-         else "missing: kit envs build " + f.value]
-        for f in Flavor
-    ]  # fmt: skip
+    missing = "missing: kit envs build "
+    rows = [[f.value, str(engine.env_path(f)), engine.state(f) or missing + f.value]
+            for f in Flavor]  # fmt: skip
     out.print(tabulate_rows(rows, ["flavor", "environment", "state"]), markup=False)

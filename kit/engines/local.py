@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -96,6 +97,19 @@ class LocalEngine:
     def env_path(self, flavor: Flavor) -> Path:
         return self.root / "envs" / f"{flavor.value}-{pins_digest(flavor)}"
 
+    def adopted_path(self, flavor: Flavor) -> Path:
+        """The record of an environment kit did not make but checked against the pins."""
+        return self.env_path(flavor).with_suffix(".adopted")
+
+    def state(self, flavor: Flavor) -> str | None:
+        """ "ready" (made by kit), "adopted PREFIX" (checked against the pins), else None."""
+        path = self.env_path(flavor)
+        if (path / "ready").is_file():
+            return "ready"
+        if path.is_symlink() and self.adopted_path(flavor).is_file():
+            return f"adopted {os.readlink(path)}"
+        return None
+
     def rerun_line(self, spec: RunSpec, session_id: str) -> str:
         """The command that reruns ``spec`` by hand: its environment, taskset, numactl, the
         flavor's python on kit's workload."""
@@ -119,18 +133,21 @@ class LocalEngine:
     def image_id(self, reference: str) -> str:
         flavor = flavor_of(reference)
         path = self.env_path(flavor)
-        if not (path / "ready").is_file():
+        if self.state(flavor) is None:
             raise ImageNotFound(
                 f"no local environment for {flavor.value} (looked in {path})",
-                f"make it with `kit envs build {flavor.value}` or pass --build-missing",
+                f"make it with `kit envs build {flavor.value}` (or `kit envs adopt "
+                f"{flavor.value} PREFIX` of one that has its pins), or pass --build-missing",
             )
         return f"venv:{path.name}"
 
     def build(self, flavor: Flavor, on_log: LineSink) -> Path:
         """Create the flavor's environment from the images' pins (cached by their digest)."""
         path = self.env_path(flavor)
-        if (path / "ready").is_file():
+        if self.state(flavor) is not None:
             return path
+        if path.is_symlink():
+            path.unlink()
         shutil.rmtree(path, ignore_errors=True)
         pins = docker_dir() / "flavors"
         steps = [
@@ -153,6 +170,34 @@ class LocalEngine:
                     "check that this host reaches PyPI (behind a proxy, set PIP_CERT)",
                 )
         (path / "ready").write_text(datetime.now(UTC).isoformat())
+        return path
+
+    def adopt(self, flavor: Flavor, prefix: Path) -> Path:
+        """Use an environment made elsewhere (an image's /opt/venv, a cluster's module) for
+        ``flavor``, once its packages are checked against the flavor's pins."""
+        python = prefix / "bin" / "python"
+        installed = installed_versions(python)
+        differ = pin_differences(read_pins(flavor), installed)
+        if differ:
+            raise UsageError(
+                f"{prefix} is not kit's {flavor.value} environment: {'; '.join(differ[:4])}"
+                + (f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""),
+                f"install docker/flavors/{flavor.value}.txt with -c {flavor.value}.lock there, "
+                f"or let kit make its own (`kit envs build {flavor.value}`)",
+            )
+        path = self.env_path(flavor)
+        if (path / "ready").is_file() and not path.is_symlink():
+            raise UsageError(
+                f"kit already made the {flavor.value} environment in {path}",
+                f"remove that folder first to use {prefix} instead",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        path.symlink_to(prefix.resolve(), target_is_directory=True)
+        self.adopted_path(flavor).write_text(
+            f"{prefix.resolve()}\nchecked {datetime.now(UTC).isoformat()}\n", encoding="utf-8"
+        )
         return path
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
@@ -196,6 +241,57 @@ class LocalEngine:
 
     def remove_strays(self) -> int:
         return 0  # processes end with their run; nothing is left to remove
+
+
+# What an environment holds, as each distribution names itself.
+_VERSIONS = """
+import importlib.metadata as m
+for d in m.distributions():
+    print(d.metadata["Name"], d.version)
+"""
+
+
+def installed_versions(python: Path) -> dict[str, str]:
+    """Each distribution an environment's Python has (normalized name -> version)."""
+    try:
+        done = subprocess.run([str(python), "-c", _VERSIONS], capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+    except OSError as exc:
+        raise UsageError(
+            f"cannot run {python}: {exc.strerror}",
+            "give the environment's prefix (it holds bin/python)",
+        ) from None
+    if done.returncode:
+        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"{python} failed: {said}", "give the prefix of a working environment")
+    return {
+        _normal(n): v for n, _, v in (line.partition(" ") for line in done.stdout.splitlines()) if v
+    }
+
+
+def read_pins(flavor: Flavor) -> dict[str, str]:
+    """The flavor's pins: its requirements and its lock (normalized name -> version)."""
+    pins: dict[str, str] = {}
+    folder = docker_dir() / "flavors"
+    for suffix in ("lock", "txt"):
+        for line in (folder / f"{flavor.value}.{suffix}").read_text(encoding="utf-8").splitlines():
+            name, sep, version = line.split("#")[0].strip().partition("==")
+            if sep:
+                pins[_normal(name)] = version.split(";")[0].strip()
+    return pins
+
+
+def pin_differences(pins: Mapping[str, str], installed: Mapping[str, str]) -> list[str]:
+    """What an environment has otherwise than the pins say (missing or another version)."""
+    return [
+        f"{name} {installed.get(name, 'missing')} (pinned {version})"
+        for name, version in sorted(pins.items())
+        if installed.get(name) != version
+    ]
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _copy_output(proc: subprocess.Popen, log_path: Path, on_line: LineSink) -> None:

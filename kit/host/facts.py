@@ -72,6 +72,12 @@ class HostFacts:
         return str(self.record.get("boot_id") or self.hostname)
 
     @property
+    def placed_on(self) -> Topology:
+        """The topology its plans are placed on: the CPUs its runs may use (a node confined to
+        some CPUs has those)."""
+        return self.topology.confined()
+
+    @property
     def usable_cpus(self) -> frozenset[int]:
         """The CPUs its runs may use (``usable_cpus`` of its topology)."""
         return usable_cpus(self.topology)
@@ -107,6 +113,8 @@ def facts_from_probe(raw: dict, hostname: str, allowed: tuple[int, ...] | None =
         **system_state(raw),
     }
     record["machine"] = machine_name(record["boot_id"] or hostname, topology)
+    if topology.confined() is not topology:
+        record["usable_cpus"] = format_cpu_list(sorted(usable_cpus(topology)))
     return HostFacts(topology, record)
 
 

@@ -97,6 +97,16 @@ class Topology:
             )
         return wanted
 
+    def confined(self) -> Topology:
+        """The part its runs may use: only the allowed CPUs (a cpuset kit, or a cluster node,
+        is confined to), NUMA nodes keeping their memory. Itself when nothing is left out."""
+        keep = set(self.allowed or ()) & set(self.cpu_ids)
+        if self.allowed is None or not keep or keep == set(self.cpu_ids):
+            return self
+        cpus = tuple(c for c in self.cpus if c.id in keep)
+        nodes = tuple(replace(n, cpus=tuple(i for i in n.cpus if i in keep)) for n in self.nodes)
+        return Topology(cpus, nodes, tuple(sorted(keep)), name=self.name)
+
     _see = property(lambda self: "; see `kit topology`" if self.name == "this host" else "")
 
     def physical_cores(self, ids: Iterable[int]) -> int:

@@ -100,7 +100,7 @@ def build_envs(engine, flavors: Sequence[Flavor], feedback: Feedback, only_missi
     """Make the local engine's environments (pip installs from the images' pins)."""
     for flavor in dict.fromkeys(flavors):
         path = engine.env_path(flavor)
-        if only_missing and (path / "ready").is_file():
+        if only_missing and engine.state(flavor) is not None:
             continue
         with feedback.building(f"{flavor.value} environment") as build:
             build.say(f"making {path} from docker/flavors/{flavor.value}.txt and .lock")

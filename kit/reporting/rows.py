@@ -261,7 +261,9 @@ def best_rows(results: Sequence[RunResult], table: Sequence[Row]) -> list[BestRo
     for row in best:
         host = hosts.get(row.engine, {})
         cores = host.get("physical_cores")
-        parts = (host.get("hostname"), host.get("cpu_model"), cores and f"{cores} cores")
+        usable = host.get("usable_cpus")
+        size = f"CPU {usable}" if usable else cores and f"{cores} cores"
+        parts = (host.get("hostname"), host.get("cpu_model"), size)
         out.append(
             BestRow(
                 row.engine, ", ".join(str(v) for v in parts if v) or "?",
