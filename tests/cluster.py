@@ -31,6 +31,7 @@ import docker.errors
 import psutil
 
 from kit.model.flavors import Flavor, image_tag
+from tests.engines import _wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "docker" / "node"
@@ -285,15 +286,6 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _client() -> docker.DockerClient:
     return docker.from_env(timeout=600)
-
-
-def _wait_for(ready, wait_s: float, what: str) -> None:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"waited {wait_s:g}s for {what}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@ this process may use.
 
 Parsing is pure (text in, Topology out), so it is tested against captured samples of hosts we do
 not have (sysfs files, ``lscpu -p``, ``numactl -H``, cgroup files); ``read_host`` is the one
-place that reads the machine.
+place that reads the machine. Over 400 lines as one job: the Topology model with the parsers
+and the dump/load of the one format it is read from and written to.
 """
 
 from __future__ import annotations
