@@ -30,7 +30,7 @@ import docker.errors
 import psutil
 
 from kit.model.flavors import Flavor, image_tag
-from tests.engines import _wait_for
+from tests.engines import _wait_for, slurm_logs, start_munged
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "docker" / "node"
@@ -82,8 +82,22 @@ class Cluster:
 
     def wait_idle(self, names: list[str] | None = None, wait_s: float = 120) -> None:
         wanted = names or self.names
-        _wait_for(lambda: all(self.sinfo().get(n) == "idle" for n in wanted), wait_s,
-                  f"nodes {', '.join(wanted)} to be idle (sinfo: {self.sinfo()})")  # fmt: skip
+        try:
+            _wait_for(lambda: all(self.sinfo().get(n) == "idle" for n in wanted), wait_s,
+                      f"nodes {', '.join(wanted)} to be idle")  # fmt: skip
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc} (sinfo: {self.sinfo()}); {self.logs()}") from None
+
+    def logs(self) -> str:
+        """The tails of the controller's and the nodes' logs, for a failure that says why."""
+        names = ("slurmctld.log", *(f"slurmd-{n.name}.log" for n in self.nodes))
+        said = [slurm_logs(self.root, names)]
+        for node in self.nodes:
+            with contextlib.suppress(docker.errors.DockerException):
+                raw = _client().containers.get(node.container).logs(tail=4)
+                tail = raw.decode("utf-8", "replace")
+                said.append(f"{node.name} says: " + " | ".join(tail.splitlines()))
+        return "; ".join(said)
 
     def kill_node(self, name: str) -> None:
         """The node's container killed: the machine gone, as a power cut takes it."""
@@ -144,7 +158,7 @@ def slurm_conf(root: Path, controller: str, gateway: str, nodes: list[Node]) -> 
         f"SlurmctldPort={CTLD_PORT}", f"SlurmdPort={SLURMD_PORT}",
         f"StateSaveLocation={root / 'state'}", "SlurmdSpoolDir=/var/spool/slurmd",
         f"SlurmctldPidFile={root / 'slurmctld.pid'}", "SlurmdPidFile=/run/slurmd.pid",
-        f"SlurmctldLogFile={root / 'slurmctld.log'}", "SlurmdLogFile=/var/log/slurm/slurmd.log",
+        f"SlurmctldLogFile={root / 'slurmctld.log'}", f"SlurmdLogFile={root / 'slurmd-%n.log'}",
         "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
         # A node that stops answering is down within seconds, not Slurm's default 5 minutes.
         "SlurmdTimeout=10", "MessageTimeout=5", "KillWait=10", "InactiveLimit=0",
@@ -178,7 +192,7 @@ def start_cluster(root: Path = DEFAULT_ROOT, count: int = 2, say=print) -> Clust
     conf = root / "slurm.conf"
     host = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True)
     conf.write_text(slurm_conf(root, host.stdout.strip(), gateway, nodes), encoding="utf-8")
-    cluster = Cluster(root, conf, nodes, processes=_munged(root))
+    cluster = Cluster(root, conf, nodes, processes=start_munged(root))
     (root / "cluster.json").write_text(json.dumps({"nodes": [n.__dict__ for n in nodes]}))
     try:
         cluster.controller = _start_controller(root, conf)
@@ -252,18 +266,6 @@ def _network(client: docker.DockerClient):
         except docker.errors.APIError:
             continue
     raise RuntimeError(f"no free subnet for the cluster's network among {', '.join(SUBNETS)}")
-
-
-def _munged(root: Path) -> list[subprocess.Popen]:
-    if Path("/run/munge/munge.socket.2").exists():
-        return []
-    Path("/run/munge").mkdir(exist_ok=True)
-    subprocess.run(["chown", "munge:munge", "/run/munge"], check=True)
-    log = (root / "munged.log").open("wb")
-    process = subprocess.Popen(["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground"],
-                               stdout=log, stderr=log)  # fmt: skip
-    _wait_for(lambda: Path("/run/munge/munge.socket.2").exists(), 20, "munged")
-    return [process]
 
 
 def _start_controller(root: Path, conf: Path) -> subprocess.Popen:

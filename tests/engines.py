@@ -266,14 +266,7 @@ def start_slurm(root: Path, wait_s: float = 60) -> Slurm:
     conf = root / "slurm.conf"
     conf.write_text(slurm_conf(root, name, *_lscpu_counts()))
     (root / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\n")
-    processes = []
-    if not Path("/run/munge/munge.socket.2").exists():
-        Path("/run/munge").mkdir(exist_ok=True)
-        shutil.chown("/run/munge", "munge", "munge")
-        log = (root / "munged.log").open("wb")
-        processes.append(subprocess.Popen(["runuser", "-u", "munge", "--", "/usr/sbin/munged",
-                                           "--foreground"], stdout=log, stderr=log))  # fmt: skip
-        _wait_for(lambda: Path("/run/munge/munge.socket.2").exists(), 20, "munged")
+    processes = start_munged(root)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     for daemon in ("slurmctld", "slurmd"):
         log = (root / f"{daemon}.out").open("wb")
@@ -288,10 +281,47 @@ def start_slurm(root: Path, wait_s: float = 60) -> Slurm:
 
     try:
         _wait_for(idle, wait_s, "the Slurm node to be idle")
-    except RuntimeError:
+    except RuntimeError as exc:
         slurm.stop()
-        raise
+        raise RuntimeError(f"{exc}; {slurm_logs(root, ('slurmctld.log', 'slurmd.log'))}") from None
     return slurm
+
+
+def munge_answers() -> bool:
+    """munged is up and answering (a socket file alone can be left by a munged that is gone)."""
+    try:
+        done = subprocess.run(["munge", "-n"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def start_munged(root: Path) -> list[subprocess.Popen]:
+    """munged started (as the munge user) unless one already answers; its process, to stop."""
+    if munge_answers():
+        return []
+    Path("/run/munge").mkdir(exist_ok=True)
+    shutil.chown("/run/munge", "munge", "munge")
+    log = (root / "munged.log").open("wb")
+    # --force: a socket left by a munged that died is taken over, not a reason to refuse.
+    argv = ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground", "--force"]
+    process = subprocess.Popen(argv, stdout=log, stderr=log)
+    try:
+        _wait_for(munge_answers, 20, "munged to answer")
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"{exc}; {slurm_logs(root, ('munged.log',))}") from None
+    return [process]
+
+
+def slurm_logs(root: Path, names: tuple[str, ...], lines: int = 6) -> str:
+    """The last lines of the daemons' logs, for a failure that says why."""
+    said = []
+    for name in names:
+        path = root / name
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.is_file() else []
+        said.append(f"{name}: " + (" | ".join(text) if text else "(empty)"))
+    return "; ".join(said)
 
 
 def _wait_for(ready, wait_s: float, what: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kit import __version__
-from kit.host.topology import parse_topology_text, to_json
+from kit.host.topology_file import parse_topology_text, to_json
 from tests.conftest import DATA, invoke, invoke_with
 from tests.fakes import C4, FakeEngine
 

@@ -5,14 +5,13 @@ import pytest
 
 from kit.host.topology import (
     cgroup_cpuset_files,
-    format_topology,
     parse_allowed,
     parse_numactl_hardware,
     parse_sysfs,
     read_host,
-    to_json,
     topology_from_text,
 )
+from kit.host.topology_file import format_topology, to_json
 from kit.planning.plan import placement_for
 from tests.conftest import DATA
 

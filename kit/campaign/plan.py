@@ -16,7 +16,8 @@ from kit.engines.container import docker_run_line
 from kit.engines.factory import EngineKind, EngineMaker
 from kit.engines.slurm.commands import srun_line
 from kit.errors import KitError
-from kit.host.topology import Topology, load_topology
+from kit.host.topology import Topology
+from kit.host.topology_file import load_topology
 from kit.judging.estimate import estimate
 from kit.model.spec import RunSpec
 from kit.reporting.plan import (

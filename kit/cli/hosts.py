@@ -22,7 +22,8 @@ from kit.engines.doctor import run_checks
 from kit.engines.endpoints import parse_host, parse_hosts
 from kit.engines.factory import ContainerEngine, EngineKind, remote_facts
 from kit.engines.slurm.engine import cancel_strays
-from kit.host.topology import format_topology, read_host, to_json
+from kit.host.topology import read_host
+from kit.host.topology_file import format_topology, to_json
 from kit.model.profiles import RUN_KEYS, load_profiles, pick
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import resolve_placement
