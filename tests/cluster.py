@@ -108,10 +108,14 @@ class Cluster:
         _start_node(_client(), self, self.node(name))
         self.wait_idle([name])
 
-    def restart_controller(self) -> None:
-        """slurmctld stopped and started again on its saved state."""
+    def stop_controller(self) -> None:
+        """slurmctld stopped (it saves its state); the nodes and their jobs go on."""
         if self.controller is not None:
             _stop(self.controller)
+            self.controller = None
+
+    def start_controller(self) -> None:
+        """slurmctld started again on its saved state."""
         self.controller = _start_controller(self.root, self.conf)
 
     def stop(self) -> None:

@@ -1,17 +1,19 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from kit.campaign.session import RunFinished, open_session, run_session
-from kit.errors import UsageError
+from kit.errors import KitError, UsageError
 from kit.host.topology import topology_from_text
 from kit.model.profiles import load_profiles, pick
-from kit.model.results import Status
+from kit.model.results import RunOutcome, Status
 from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import build_plan
 from kit.reporting.rows import ROW_SCHEMA
 from kit.reporting.table import Format, check_baseline, render, rows
+from kit.store.database import ResultsDB
 from kit.store.folder import load_session
 from tests.conftest import DATA, session_dirs
 from tests.fakes import FakeEngine
@@ -123,6 +125,48 @@ def test_resume_runs_only_what_is_missing(tmp_path):
     assert [s.index for s in engine.ran] == [3, 4]
     assert [r.index for r in results] == [1, 2, 3, 4]
     assert [r.index for r in load_session(store.path)] == [1, 2, 3, 4]
+
+
+class _Losing(FakeEngine):
+    """Loses some runs as a Slurm node that fails mid-run does: no exit status, Slurm's reason."""
+
+    def __init__(self, rates, lose: set[int]) -> None:
+        super().__init__(rates)
+        self.lose = lose
+
+    def run(self, spec, session_id, log_path, on_line):
+        if spec.index not in self.lose:
+            return super().run(spec, session_id, log_path, on_line)
+        self.ran.append(spec)
+        log_path.write_text("step 1\n")
+        why = "Slurm job 7 ended before this run finished: NODE_FAIL"
+        now = datetime.now(UTC)
+        return RunOutcome(now, now, None, log_path, error=why, lost=True)
+
+
+def test_resume_runs_again_the_runs_an_engine_lost_and_only_those(tmp_path):
+    specs = plan(names=("default", "tuned"))
+    rates = {"stock:default": 5.0, "stock:tuned": 6.0, "intel:tuned": 8.0}  # intel:default fails
+    said: list[str] = []
+    with ResultsDB(tmp_path / "kit.db") as db:
+        store, _ = open_session(specs, FakeEngine(rates), tmp_path, db=db)
+        first = run_session(specs, _Losing(rates, {2}), store)
+        assert [r.status for r in first] == [Status.ok, Status.lost, Status.failed, Status.ok]
+        assert "NODE_FAIL" in first[1].error
+        again = _Losing({**rates, "intel:default": 7.0}, set())
+        resumed, previous = open_session(specs, again, tmp_path, store.session_id, db=db,
+                                         say=said.append)  # fmt: skip
+        assert [r.index for r in previous] == [1, 3, 4]  # the failed run is a result: kept
+        assert said == ["1 run(s) their engine lost run again (run 2: Slurm job 7 ended before "
+                        "this run finished: NODE_FAIL)"]  # fmt: skip
+        results = run_session(specs, again, resumed, previous=previous)
+        assert [s.index for s in again.ran] == [2]
+        assert [(r.index, r.status) for r in results] == [
+            (1, Status.ok), (2, Status.ok), (3, Status.failed), (4, Status.ok)]  # fmt: skip
+        assert [r.status for r in load_session(store.path)] == [r.status for r in results]
+        assert [r["status"] for r in db.runs(store.session_id)] == ["ok", "ok", "failed", "ok"]
+        with pytest.raises(KitError, match="kit never overwrites a recorded run"):
+            db.add_run(store.session_id, results[0].to_json())  # a measurement stays
 
 
 def test_resume_refuses_a_different_plan(tmp_path):

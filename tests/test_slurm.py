@@ -16,19 +16,23 @@ from kit import __version__
 from kit.campaign.placing import place
 from kit.campaign.request import What
 from kit.engines.slurm.commands import (
+    check_nodes_up,
     ended_reason,
     job_script,
     parse_probe,
     parse_scontrol,
+    parse_sinfo,
     parse_squeue,
     probe_argv,
     probe_code,
     probe_failure,
+    probe_records,
     sbatch_argv,
 )
+from kit.engines.slurm.engine import _Follower
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.engines.slurm.share import read_share, share_record
-from kit.errors import UsageError
+from kit.errors import KitError, UsageError
 from kit.model.workload import Model, WorkloadSpec
 from tests.conftest import DATA, REPO, invoke_with
 from tests.fakes import C4, FakeEngine
@@ -90,7 +94,15 @@ def test_squeue_and_scontrol_are_read_as_slurm_prints_them():
 def _probe_line(**over) -> str:
     raw = json.loads((DATA / "probe" / "epyc-2cpu-container.txt").read_text().split(": ", 1)[1])
     raw.update({"node": "c5-1", "shared": True, "unwritable": None, "images": {}}, **over)
-    return "kit-probe: " + json.dumps(raw)
+    return "\n".join(_parts(raw))
+
+
+def _parts(raw: dict, size: int = 700) -> list[str]:
+    """A node's facts as the probe prints them: short numbered parts."""
+    text = json.dumps(raw)
+    chunks = [text[i : i + size] for i in range(0, len(text), size)]
+    node = raw["node"]
+    return [f"kit-probe-part: {node} {i + 1}/{len(chunks)} {c}" for i, c in enumerate(chunks)]
 
 
 def _parse(text: str, python: str = "/opt/py", version: str = "0.1.0"):
@@ -105,6 +117,19 @@ def test_the_probe_says_when_the_results_folder_is_not_shared_or_writable():
         _parse(_probe_line(shared=False))
     with pytest.raises(UsageError, match="cannot write the results folder /r: Read-only"):
         _parse(_probe_line(unwritable="Read-only file system (/r/x)"))
+
+
+def test_the_parts_of_two_nodes_facts_come_together_however_they_interleave():
+    raw = json.loads((DATA / "probe" / "epyc-2cpu-container.txt").read_text().split(": ", 1)[1])
+    a = _parts({**raw, "node": "n1", "shared": True, "images": {}}, size=300)
+    b = _parts({**raw, "node": "n2", "shared": True, "images": {}}, size=300)
+    assert len(a) > 3
+    mixed = [line for pair in zip(a, reversed(b), strict=True) for line in pair]
+    found = _parse("srun: a line of Slurm's own\n" + "\n".join(mixed))
+    assert [n.node for n in found] == ["n1", "n2"]
+    assert all(len(n.facts.topology.cpus) == 2 for n in found)
+    with pytest.raises(KitError, match="output from node n1 is incomplete"):
+        _parse("\n".join(a[:-1]))
 
 
 def test_a_node_whose_python_lacks_kit_or_has_another_is_named_with_what_to_install():
@@ -124,8 +149,9 @@ def test_the_probe_finds_kit_only_where_that_python_can_import_it(tmp_path):
     def probed(python: str) -> dict:
         argv = [python, "-c", probe_code(), str(tmp_path), "t0k3n", "local"]
         done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=True)
-        (line,) = [x for x in done.stdout.splitlines() if x.startswith("kit-probe: ")]
-        return json.loads(line.removeprefix("kit-probe: "))
+        assert all(len(line) < 1000 for line in done.stdout.splitlines())
+        (record,) = probe_records(done.stdout)
+        return record
 
     assert probed(sys.executable)["kit"] == __version__
     system = shutil.which("python3", path="/usr/bin")
@@ -176,3 +202,42 @@ def test_slurm_options_need_the_slurm_engine(option, tmp_path):
 def test_slurms_own_constraint_forms_are_taken_as_written():
     for constraint in ("c5|m7i", "[c5*1&m7i*1]", "avx512&(intel|amd)"):
         assert f"--constraint={constraint}" in SlurmOptions(constraint=constraint).common()
+
+
+SINFO = "n1 idle\nn2 down*\nn3 drained\nn4 mixed\nn5 allocated\nn6 idle*\nn7 draining\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (SlurmOptions(nodelist=("n1", "n2")), "node n2 is down* (sinfo)"),
+        (SlurmOptions(nodelist=("n3", "n6")), "node n3 is drained, n6 is idle* (sinfo)"),
+        (SlurmOptions(nodelist=("n9",)), "--nodelist n9: no such node in the cluster"),
+        (SlurmOptions(nodes=4), "--slurm-nodes 4, but 3 of the cluster's nodes are up (n1, n4, n5"),
+        (SlurmOptions(nodes=4, partition="cpu"), "3 of partition cpu's nodes are up"),
+    ],
+)
+def test_nodes_that_are_down_are_refused_before_anything_is_submitted(options, said):
+    with pytest.raises(UsageError) as caught:
+        check_nodes_up(parse_sinfo(SINFO), options)
+    assert said in str(caught.value)
+
+
+def test_nodes_that_are_up_pass_busy_or_not():
+    states = parse_sinfo(SINFO)
+    check_nodes_up(states, SlurmOptions(nodelist=("n1", "n4", "n5")))
+    check_nodes_up(states, SlurmOptions(nodes=3))
+
+
+def test_a_log_the_node_starts_again_starts_again_in_the_session(tmp_path):
+    source, target, said = tmp_path / "node.log", tmp_path / "session.log", []
+    follower = _Follower(source, target, said.append)
+    source.write_text("step 1\nstep 2\nstep 3\n")
+    follower.poll()
+    source.write_text("step 1\n")  # the job was requeued: the run starts again
+    follower.poll()
+    follower.poll()
+    source.write_text("step 1\nstep 2\ntotal 9.5\n")
+    follower.poll()
+    assert target.read_text() == "step 1\nstep 2\ntotal 9.5\n"
+    assert any("started again" in line for line in said)

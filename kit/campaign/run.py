@@ -50,7 +50,7 @@ from kit.judging.series import series_of
 from kit.judging.stats import sequential_confidence
 from kit.model.feedback import Feedback
 from kit.model.profiles import Profile
-from kit.model.results import RunResult
+from kit.model.results import RunResult, Status
 from kit.model.spec import Limits, RunSpec
 from kit.model.workload import Precision
 from kit.settings import check_environment
@@ -98,6 +98,11 @@ class Finished:
     @property
     def failed(self) -> list[RunResult]:
         return [r for r in self.runs if not r.ok]
+
+    @property
+    def lost(self) -> list[RunResult]:
+        """The runs their engine lost before they ended: --resume runs them again."""
+        return [r for r in self.runs if r.status is Status.lost]
 
 
 def winner_profile(prepared: Prepared, key: str) -> Profile:

@@ -82,7 +82,12 @@ def open_session(
         check_resumable(folder, plan)
         if db is not None:
             db.add_session(folder.session_id, folder.read_meta())
-        return folder, recorded_runs(folder, db, say)
+        runs = recorded_runs(folder, db, say)
+        lost = [r for r in runs if r.status is Status.lost]
+        if lost:
+            say(f"{len(lost)} run(s) their engine lost run again (run {lost[0].index}: "
+                f"{(lost[0].error or '').split(';')[0]})")  # fmt: skip
+        return folder, [r for r in runs if r.status is not Status.lost]
     folder = SessionDir.create(results_root, new_session_id(), db)
     folder.write_meta(
         {

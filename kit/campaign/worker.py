@@ -18,7 +18,13 @@ from kit.engines.endpoints import Endpoint
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
 from kit.engines.slurm.options import POLL_S, NodeEngine
-from kit.engines.slurm.share import go_path, outcome_json, outcome_path, read_share
+from kit.engines.slurm.share import (
+    go_path,
+    outcome_from_json,
+    outcome_json,
+    outcome_path,
+    read_share,
+)
 from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from kit.store.folder import SessionDir
@@ -35,6 +41,9 @@ class Recording:
         self.cancelled = threading.Event()
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
+        path = outcome_path(self.folder, spec)
+        if path.is_file():  # measured before the job was requeued: counted once, not run again
+            return outcome_from_json(json.loads(path.read_text(encoding="utf-8")), log_path)
         go = go_path(self.folder, spec)
         while not go.exists():  # the submitting host says when: it may interleave other engines
             if self.cancelled.wait(POLL_S / 2):
@@ -43,7 +52,6 @@ class Recording:
         outcome = self.engine.run(spec, session_id, log_path, on_line)
         if self.cancelled.is_set() and outcome.exit_code != 0:
             return outcome  # stopped by scancel: not a measurement, so no outcome
-        path = outcome_path(self.folder, spec)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(outcome_json(outcome)), encoding="utf-8")
         os.replace(tmp, path)

@@ -287,6 +287,16 @@ def gate_status(result: GateResult | None) -> None:
 
 def exit_status(finished: Finished) -> None:
     gate_status(finished.gate)
+    lost = finished.lost
+    if lost:
+        others = len(finished.failed) - len(lost)
+        raise RunFailed(
+            f"{len(lost)} of {len(finished.runs)} runs were lost by their engine before they "
+            f"ended ({(lost[0].error or '').split(';')[0]})"
+            + (f"; {others} more were not ok" if others else ""),
+            f"finish them with the same command plus --resume {finished.session_id} (it runs "
+            "only what is missing, the lost runs included)",
+        )
     if finished.failed:
         raise RunFailed(
             f"{len(finished.failed)} of {len(finished.runs)} runs were not ok (failed, INVALID "

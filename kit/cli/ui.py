@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from kit.campaign.session import VERIFY_INDEX, Event, RunFinished, RunOutput, RunStarted
+from kit.engines.base import ENGINE_NOTE
 from kit.errors import KitError
 from kit.judging.parse import parse_step_line
 from kit.model.results import RunResult
@@ -92,6 +93,9 @@ class RunDisplay:
                 )
             elif event.line.startswith("Running warm up"):
                 self.progress.update(task, rate="warming up")
+            elif event.line.startswith(ENGINE_NOTE):  # the engine's word on the run (Slurm's)
+                self.console.print(f"  note    {name}: {event.line[len(ENGINE_NOTE) :]}",
+                                   markup=False)  # fmt: skip
         elif isinstance(event, RunFinished):
             self.progress.remove_task(self.tasks.pop(spec.index))
             self._finished(event)

@@ -12,6 +12,9 @@ from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 
 LineSink = Callable[[str], None]
+# A line an engine adds to a run's output to tell the user something of the run (its Slurm job
+# pending, the run started again): shown as a note, not in the run's log.
+ENGINE_NOTE = "kit: "
 
 
 class ImageHolder(Protocol):

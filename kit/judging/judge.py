@@ -51,6 +51,8 @@ def judge(
             Status.timed_out,
             f"killed after the {spec.timeout_s:g}s timeout; output ended: {tail}",
         )
+    if outcome.lost:
+        return Status.lost, f"{outcome.error}; output ended: {tail}"
     if outcome.error:
         return Status.failed, f"{outcome.error}; output ended: {tail}"
     if outcome.oom_killed:

@@ -23,6 +23,9 @@ class Status(StrEnum):
     timed_out = "timed out"
     # It ran as asked, but other work took a share of its CPUs: out of verdicts, like INVALID.
     disturbed = "disturbed"
+    # Its engine lost it before it ended (its node failed, its Slurm job ended): not a
+    # measurement, so --resume runs it again.
+    lost = "lost"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class RunOutcome:
     timed_out: bool = False
     oom_killed: bool = False
     error: str | None = None
+    lost: bool = False  # the engine lost the run before it ended (``error`` says how)
     # How long the workload's process lived, as the engine measured it (the container's
     # StartedAt..FinishedAt): the rest of ``seconds`` is what kit and the engine cost.
     process_s: float | None = None

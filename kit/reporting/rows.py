@@ -55,6 +55,7 @@ class RowStatus(StrEnum):
     failed = "failed"
     timed_out = "timed out"
     disturbed = "disturbed"
+    lost = "lost"
 
 
 @dataclass(frozen=True)

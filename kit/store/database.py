@@ -116,7 +116,8 @@ class ResultsDB:
         return out
 
     def add_run(self, session_id: str, record: dict) -> None:
-        """Record one run (``RunResult.to_json()``); the same index again is refused."""
+        """Record one run (``RunResult.to_json()``); the same index again is refused, unless
+        the run recorded was lost by its engine."""
         row = (
             session_id,
             record["index"],
@@ -137,7 +138,12 @@ class ResultsDB:
                 """INSERT INTO runs (session_id, idx, image, profile, cell, repeat,
                    instance, status, images_per_sec, started, ended, result)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (session_id, idx) DO NOTHING""",
+                   ON CONFLICT (session_id, idx) DO UPDATE SET image = excluded.image,
+                   profile = excluded.profile, cell = excluded.cell, repeat = excluded.repeat,
+                   instance = excluded.instance, status = excluded.status,
+                   images_per_sec = excluded.images_per_sec, started = excluded.started,
+                   ended = excluded.ended, result = excluded.result
+                   WHERE runs.status = 'lost'""",
                 row,
             )
         except sqlite3.IntegrityError:
@@ -146,7 +152,9 @@ class ResultsDB:
                 f"{self.path} does not hold",
                 "add the session before its runs",
             ) from None
-        if not added:  # append-only: a measurement, once recorded, is never replaced
+        # Append-only: a measurement, once recorded, is never replaced (a run its engine lost
+        # is not one: its run again takes its place).
+        if not added:
             raise KitError(
                 f"run {record['index']} of session {session_id} is already in results database "
                 f"{self.path}; kit never overwrites a recorded run",

@@ -119,7 +119,8 @@ class SessionDir:
                 runs.append(RunResult.from_json(json.loads(line)))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 damaged += 1
-        return runs, damaged
+        # A run its engine lost, run again on --resume, has a later line: that one is the run.
+        return list({r.index: r for r in runs}.values()), damaged
 
     def rewrite_records(self, runs: list[RunResult]) -> None:
         """``results.jsonl`` (and any missing per-run file) rewritten from these runs,

@@ -14,7 +14,7 @@ from pathlib import Path
 from kit.engines.container import docker_run_line
 from kit.engines.slurm.options import JOB_PREFIX, NodeEngine, SlurmOptions
 from kit.errors import EngineUnavailable, KitError, UsageError
-from kit.host.facts import PROBE_PREFIX, HostFacts, facts_from_probe
+from kit.host.facts import HostFacts, facts_from_probe
 from kit.model.spec import RunSpec
 
 PROBE_CHECK = """
@@ -37,7 +37,10 @@ facts["shared"] = seen
 facts["unwritable"] = writable
 facts["images"] = images(sys.argv[3])
 facts["kit"] = kit_version()
-print("kit-probe: " + json.dumps(facts), flush=True)
+text = json.dumps(facts)
+parts = [text[i:i + 700] for i in range(0, len(text), 700)]
+for i, part in enumerate(parts):
+    print(f"kit-probe-part: {facts['node']} {i + 1}/{len(parts)} {part}", flush=True)
 """
 
 PROBE_IMAGES = """
@@ -129,14 +132,34 @@ class NodeProbe:
     images_error: str | None
 
 
+# srun line-buffers each task's output only up to a length: a longer line from one node can
+# be cut by another's. So each node's facts come in short numbered parts.
+PROBE_PART = "kit-probe-part: "
+_PART = re.compile(rf"^{PROBE_PART}(\S+) (\d+)/(\d+) (.*)$", re.MULTILINE)
+
+
+def probe_records(text: str) -> list[dict]:
+    """Each node's facts, put together from its parts (in the order the nodes' first parts came)."""
+    parts: dict[str, dict[int, str]] = {}
+    counts: dict[str, int] = {}
+    for match in _PART.finditer(text):
+        node, number, count, part = match.groups()
+        parts.setdefault(node, {})[int(number)] = part
+        counts[node] = int(count)
+    records = []
+    for node, got in parts.items():
+        if sorted(got) != list(range(1, counts[node] + 1)):
+            raise EngineUnavailable(f"the probe step's output from node {node} is incomplete",
+                                    "run the probe again; check the node with `sinfo`")  # fmt: skip
+        records.append(json.loads("".join(got[i] for i in sorted(got))))
+    return records
+
+
 def parse_probe(text: str, folder: Path, python: str, version: str) -> list[NodeProbe]:
     """Each node's facts from the probe step's output; UsageError when a node cannot write
     the session's folder or does not share it, or its ``python`` lacks kit ``version``."""
     found = []
-    for line in text.splitlines():
-        if not line.startswith(PROBE_PREFIX):
-            continue
-        raw = json.loads(line[len(PROBE_PREFIX) :])
+    for raw in probe_records(text):
         node = str(raw["node"])
         if raw.get("unwritable"):
             raise UsageError(
@@ -178,7 +201,9 @@ def sbatch_argv(options: SlurmOptions, node: str, cpus: int, folder: Path, scrip
     return [
         "sbatch", "--parsable", f"--job-name={JOB_PREFIX}{session_id}-{node}",
         f"--nodelist={node}", "--nodes=1", "--ntasks=1", f"--cpus-per-task={cpus}",
-        "--exclusive", f"--output={folder / 'job-%j.out'}", f"--chdir={folder}",
+        # Never re-run by Slurm behind kit's back (node failure, preemption): the job ends, its
+        # unfinished runs fail with Slurm's reason, and --resume runs them again.
+        "--exclusive", "--no-requeue", f"--output={folder / 'job-%j.out'}", f"--chdir={folder}",
         *options.common(), str(script),
     ]  # fmt: skip
 
@@ -191,6 +216,45 @@ def job_script(python: str, share: Path, session_id: str, node: str, indices: Se
         f"# kit session {session_id}: node {node}, runs {runs}\n"
         f"exec {shlex.quote(python)} -m kit _worker {shlex.quote(str(share))}\n"
     )
+
+
+# sinfo's node states in which a node takes jobs (allocated and mixed ones do, in their turn).
+UP_STATES = {"idle", "mixed", "allocated", "completing", "planned", "reserved"}
+
+
+def parse_sinfo(text: str) -> dict[str, str]:
+    """``sinfo -h -N -o '%N %T'`` -> node -> its state (``down*``, ``idle``, ``drained`` ...)."""
+    return dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
+
+
+def node_is_up(state: str) -> bool:
+    """A node that answers and takes jobs: ``idle``, ``mixed`` ...; not ``idle*`` (not
+    responding), ``down``, ``drained``, ``draining``, ``fail`` ..."""
+    return not state.endswith("*") and state.rstrip("~#!%$@^-+") in UP_STATES
+
+
+def check_nodes_up(states: Mapping[str, str], options: SlurmOptions) -> None:
+    """UsageError, before anything is submitted, when the nodes asked for are not up: a
+    session would wait in the queue for a node that is down."""
+    where = f"partition {options.partition}" if options.partition else "the cluster"
+    if options.nodelist:
+        unknown = [n for n in options.nodelist if n not in states]
+        if unknown:
+            raise UsageError(f"--nodelist {', '.join(unknown)}: no such node in {where}",
+                             f"its nodes: {', '.join(sorted(states)) or 'none'}")  # fmt: skip
+        down = {n: states[n] for n in options.nodelist if not node_is_up(states[n])}
+        if down:
+            said = ", ".join(f"{n} is {s}" for n, s in down.items())
+            hint = "bring it back, or name the nodes that are up with --nodelist"
+            raise UsageError(f"node {said} (sinfo)", hint)
+        return
+    up = sorted(n for n, s in states.items() if node_is_up(s))
+    if len(up) < options.count:
+        said = ", ".join(up) or "none"
+        raise UsageError(
+            f"--slurm-nodes {options.count}, but {len(up)} of {where}'s nodes are up ({said})",
+            "bring the others back, or ask for fewer with --slurm-nodes or --nodelist",
+        )
 
 
 def parse_squeue(text: str) -> dict[str, tuple[str, str]]:

@@ -11,18 +11,20 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.engines.base import LineSink
+from kit.engines.base import ENGINE_NOTE, LineSink
 from kit.engines.slurm.commands import (
     NodeProbe,
+    check_nodes_up,
     ended_reason,
     job_script,
     parse_probe,
     parse_scontrol,
+    parse_sinfo,
     parse_squeue,
     probe_argv,
     probe_failure,
@@ -32,6 +34,7 @@ from kit.engines.slurm.commands import (
 from kit.engines.slurm.options import (
     ACTIVE,
     CANCEL_WAIT_S,
+    CONTROLLER_WAIT_S,
     JOB_PREFIX,
     POLL_S,
     STATE_EVERY_S,
@@ -66,6 +69,12 @@ def _slurm(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedPro
 
 def probe_nodes(options: SlurmOptions, folder: Path) -> list[NodeProbe]:
     """Run the probe step; each node's facts (UsageError naming what is wrong)."""
+    where = [f"--partition={options.partition}"] if options.partition else []
+    shown = _slurm(["sinfo", "-h", "-N", "-o", "%N %T", *where])
+    if shown.returncode:
+        raise EngineUnavailable(f"sinfo failed: {shown.stderr.strip()[:200]}",
+                                "check that Slurm's controller answers (`sinfo`)")  # fmt: skip
+    check_nodes_up(parse_sinfo(shown.stdout), options)
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
     marker = folder / ".kit-shared"
@@ -176,28 +185,23 @@ class SlurmEngine:
         started = datetime.now(UTC)
         go_path(share_dir, spec).write_text(started.isoformat(), encoding="utf-8")
         follower = _Follower(node_log_path(share_dir, spec), log_path, on_line)
-        done, checked = outcome_path(share_dir, spec), 0.0
+        done, watch = outcome_path(share_dir, spec), _JobWatch(job, on_line)
         while True:
             follower.poll()
             if done.is_file():
                 follower.poll()
                 return outcome_from_json(json.loads(done.read_text(encoding="utf-8")), log_path)
-            if self.cancelled.is_set():
-                return self._missing(spec, started, log_path, f"job {job} cancelled by kit")
-            if time.monotonic() - checked > STATE_EVERY_S:
-                checked = time.monotonic()
-                reason = job_over(job)
-                if reason is not None and not done.is_file():
-                    follower.poll()
-                    why = f"Slurm job {job} ended before this run finished: {reason}"
-                    return self._missing(spec, started, log_path, why)
+            why = f"job {job} cancelled by kit" if self.cancelled.is_set() else watch.why_over()
+            if why is not None and not done.is_file():
+                follower.poll()
+                return self._missing(spec, started, log_path, why)
             time.sleep(POLL_S)
 
     @staticmethod
     def _missing(spec: RunSpec, started: datetime, log_path: Path, why: str) -> RunOutcome:
         if not log_path.exists():
             log_path.write_text("", encoding="utf-8")
-        return RunOutcome(started, datetime.now(UTC), None, log_path, error=why)
+        return RunOutcome(started, datetime.now(UTC), None, log_path, error=why, lost=True)
 
     def cancel(self) -> None:
         """Cancel the session's jobs (once), and wait until Slurm has ended them."""
@@ -228,23 +232,70 @@ def cancel_strays() -> int:
 def _wait_over(jobs: Sequence[str], seconds: float) -> bool:
     """Wait until Slurm has ended every one of the jobs; False if one still runs after."""
     deadline = time.monotonic() + seconds
-    while any(job_over(j) is None for j in jobs):
+    while any(not job_state(j).over for j in jobs):
         if time.monotonic() > deadline:
             return False
         time.sleep(POLL_S)
     return True
 
 
-def job_over(job: str) -> str | None:
-    """None while the job may still run; else why it is over."""
-    queued = parse_squeue(_slurm(["squeue", "-h", "-j", job, "-o", "%i|%T|%r"]).stdout)
-    if job in queued and queued[job][0] in ACTIVE:
-        return None
-    shown = _slurm(["scontrol", "show", "job", "-o", job])
+@dataclass(frozen=True)
+class JobState:
+    over: bool  # the job will run nothing more
+    reason: str = ""  # why it is over (Slurm's state, reason, exit code), or why not known
+    answered: bool = True  # False: the controller did not answer, so nothing is known
+    waiting: str = ""  # why it is pending (in the queue, or requeued), as squeue says
+
+
+def job_state(job: str) -> JobState:
+    """Where a job is, as Slurm's controller says; a requeued job is not over (it runs its
+    share again, and the worker skips the runs already measured)."""
+    try:
+        queued = _slurm(["squeue", "-h", "-j", job, "-o", "%i|%T|%r"], timeout=30)
+    except EngineUnavailable as exc:
+        return JobState(False, str(exc), answered=False)
+    if queued.returncode and "Invalid job id" not in queued.stderr:
+        said = (queued.stderr.strip().splitlines() or ["no answer"])[-1]
+        return JobState(False, said[:200], answered=False)
+    found = parse_squeue(queued.stdout)
+    if job in found and found[job][0] in ACTIVE:
+        state, reason = found[job]
+        return JobState(False, waiting=reason if state in ("PENDING", "REQUEUED") else "")
+    shown = _slurm(["scontrol", "show", "job", "-o", job], timeout=30)
     fields = parse_scontrol(shown.stdout) if shown.returncode == 0 else {}
     if fields.get("JobState") in ACTIVE:
+        return JobState(False)
+    return JobState(True, ended_reason(fields) if fields else "gone from the queue")
+
+
+class _JobWatch:
+    """A job's state, asked of Slurm every few seconds while one of its runs is followed."""
+
+    def __init__(self, job: str, on_line: LineSink) -> None:
+        self.job, self.on_line = job, on_line
+        self.checked, self.silent, self.waiting = 0.0, None, ""
+
+    def why_over(self) -> str | None:
+        """Why the job will not finish the run (None while it may); what it waits for said."""
+        if time.monotonic() - self.checked < STATE_EVERY_S:
+            return None
+        self.checked = time.monotonic()
+        state = job_state(self.job)
+        if not state.answered:  # the node goes on: its outcome arrives by the folder
+            self.silent = self.silent or self.checked
+            if self.checked - self.silent < CONTROLLER_WAIT_S:
+                return None
+            return (f"Slurm's controller has not answered for {CONTROLLER_WAIT_S:g}s "
+                    f"({state.reason}); job {self.job} may still run: `kit clean --slurm` once "
+                    "it answers, then --resume")  # fmt: skip
+        self.silent = None
+        if state.waiting and state.waiting != self.waiting:
+            self.on_line(f"{ENGINE_NOTE}Slurm job {self.job} is pending ({state.waiting}); the run "
+                         "starts when the job does")  # fmt: skip
+        self.waiting = state.waiting
+        if state.over:
+            return f"Slurm job {self.job} ended before this run finished: {state.reason}"
         return None
-    return ended_reason(fields) if fields else "gone from the queue"
 
 
 class _Follower:
@@ -261,6 +312,9 @@ class _Follower:
                 data = f.read()
         except FileNotFoundError:
             return
+        if not data and self.offset and self.source.stat().st_size < self.offset:
+            self._restart()  # the node started the run again (its job was requeued)
+            return
         if not data:
             return
         self.offset += len(data)
@@ -270,3 +324,9 @@ class _Follower:
         self.partial = lines.pop()
         for line in lines:
             self.on_line(line.decode("utf-8", "replace"))
+
+    def _restart(self) -> None:
+        """The log starts again: so does the session's copy (the record is the run that ends)."""
+        self.offset, self.partial = 0, b""
+        self.target.write_bytes(b"")
+        self.on_line(f"{ENGINE_NOTE}the run started again on its node (its Slurm job was requeued)")

@@ -13,6 +13,9 @@ JOB_PREFIX = "kit-"
 POLL_S = 0.5
 STATE_EVERY_S = 2.0
 CANCEL_WAIT_S = 90.0  # Slurm's KillWait (30 s by default) and then some
+# How long the controller may not answer (restarted, failed over) while kit follows its jobs:
+# the nodes go on meanwhile, and their outcomes arrive through the shared folder.
+CONTROLLER_WAIT_S = 600.0
 # Job states in which the job may still run its share (squeue's %T names).
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
           "RESIZING", "SIGNALING", "STAGE_OUT"}  # fmt: skip
