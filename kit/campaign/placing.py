@@ -196,3 +196,73 @@ def place_fleet(
                 raise UsageError(f"on {', '.join(engines)}: {exc.message}", exc.hint) from None
         plan += [replace(s, index=len(plan) + s.index) for s in part]
     return plan
+
+
+# What makes machines alike for --spread: their runs are one population only if these agree.
+ALIKE = ("cpu_model", "isa_flags", "sockets", "numa_nodes", "physical_cores", "logical_cpus")
+
+
+def spread_over(what: What, machines: Sequence[tuple[Topology, Sequence[str]]],
+                facts: Mapping[str, HostFacts]) -> list[RunSpec]:  # fmt: skip
+    """--spread: the plan once, its cells' repeats dealt over machines that are alike, each on
+    its own CPUs: repeat r of cell c to machine (r + c - 1) mod N, so each machine runs a
+    balanced, interleaved share of every cell (a repeat's instances stay together)."""
+    names = _spread_machines(machines)
+    _check_alike(names, facts)
+    plans = [
+        place(what, topology, [name]) for (topology, _), name in zip(machines, names, strict=True)
+    ]
+    shape = [(s.cell, s.repeat, s.instance) for s in plans[0]]
+    if any([(s.cell, s.repeat, s.instance) for s in p] != shape for p in plans):
+        raise UsageError("--spread: the machines' plans differ", "leave --spread out")
+    dealt = []
+    for position, spec in enumerate(plans[0]):
+        machine = (spec.repeat + spec.cell - 1) % len(names)
+        dealt.append(replace(plans[machine][position], index=spec.index, spread=tuple(names)))
+    return dealt
+
+
+def _spread_machines(machines: Sequence[tuple[Topology, Sequence[str]]]) -> list[str]:
+    if len(machines) < 2:
+        raise UsageError(
+            "--spread deals a campaign over two or more machines, and this one has one",
+            "add machines (--slurm-nodes N, --nodelist, --host), or leave --spread out",
+        )
+    shared = next((names for _, names in machines if len(names) > 1), None)
+    if shared is not None:
+        raise UsageError(
+            f"--spread deals runs over machines, one engine each: {' and '.join(shared)} "
+            "run on one machine",
+            "give one engine per machine, or leave --spread out",
+        )
+    return [names[0] for _, names in machines]
+
+
+def _check_alike(names: Sequence[str], facts: Mapping[str, HostFacts]) -> None:
+    """UsageError naming the first difference between the machines, before anything runs."""
+    first = facts[names[0]]
+    for name in names[1:]:
+        other = facts[name]
+        for key in ALIKE:
+            mine, theirs = other.record.get(key), first.record.get(key)
+            if mine != theirs:
+                raise UsageError(
+                    f"--spread needs machines that are alike, and {name}'s {key} "
+                    f"{_difference(mine, theirs, names[0])}",
+                    "compare them instead (leave --spread out), or pick alike ones "
+                    "(--nodelist, --constraint)",
+                )
+        if len(first.usable_cpus) != len(other.usable_cpus):
+            raise UsageError(
+                f"--spread needs machines that are alike, and {name}'s runs may use "
+                f"{len(other.usable_cpus)} CPUs, {names[0]}'s {len(first.usable_cpus)}",
+                "compare them instead (leave --spread out), or pick alike ones (--nodelist)",
+            )
+
+
+def _difference(mine: object, theirs: object, other: str) -> str:
+    if isinstance(mine, list) and isinstance(theirs, list):
+        more, less = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+        said = [f"has {' '.join(more)}" if more else "", f"lacks {' '.join(less)}" if less else ""]
+        return f"{' and '.join(s for s in said if s)} against {other}'s"
+    return f"is {mine!r}, {other}'s {theirs!r}"

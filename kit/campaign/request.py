@@ -108,6 +108,8 @@ class Where:
     registry: str | None = None
     build_missing: bool = False
     slurm: SlurmOptions | None = None  # --engine slurm: where its jobs go
+    # --spread: the cells' repeats dealt over machines that are alike, not the whole plan on each
+    spread: bool = False
 
     def __post_init__(self) -> None:
         if (self.slurm is not None) != (EngineKind.slurm in self.kinds):

@@ -28,6 +28,7 @@ from kit.campaign.placing import (
     place,
     place_fleet,
     profiles_of,
+    spread_over,
 )
 from kit.campaign.quiet import check_quiet
 from kit.campaign.recipe import recipe_json
@@ -190,7 +191,13 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
         )
     machines = machines_of(facts, feedback)
     topologies = [(facts[names[0]].placed_on, names) for names in machines.values()]
-    plan = place_fleet(request.what, topologies, first)
+    if where.spread:
+        plan = spread_over(request.what, topologies, facts)
+        names = [n for _, names in topologies for n in names]
+        feedback.say(f"spread over {len(names)} alike machines ({', '.join(names)}): each runs a "
+                     "share of every cell's repeats, compared within each machine")  # fmt: skip
+    else:
+        plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
         for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology)]:
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")

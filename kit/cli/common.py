@@ -281,6 +281,11 @@ NodeEngineOpt = Annotated[
     NodeEngine,
     typer.Option(help="The engine each node runs kit's containers with."),
 ]
+SpreadOpt = Annotated[
+    bool,
+    typer.Option("--spread", help="Deal the repeats of every cell over alike machines (Slurm "
+                 "nodes, --host), compared within each, not the whole plan on each."),
+]  # fmt: skip
 NodePythonOpt = Annotated[
     str | None,
     typer.Option(metavar="PATH",

@@ -31,7 +31,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                               "--wait-quiet")),
     ("Regression gate", ("--fail-if-slower", "--baseline-session", "--baseline-history",
                          "--gate-on", "--gate-undecided")),
-    ("Engines and images", ("--engine", "--host", "--build-missing", "--pull", "--registry",
+    ("Engines and images", ("--engine", "--host", "--spread", "--build-missing", "--pull",
+                            "--registry",
                             "--memory", "--pids-limit", "--allow-concurrent", "--verify")),
     ("Results and output", ("--format", "--wide", "--export-json", "--export-csv",
                             "--export-markdown", "--results", "--db", "--resume")),
@@ -50,7 +51,7 @@ RARE = frozenset(
      "--keep-equivalent", "--keep-disturbed", "--wait-quiet", "--gate-on", "--gate-undecided",
      "--baseline-history", "--pull", "--registry", "--memory", "--pids-limit", "--allow-concurrent",
      "--db", "--wide", "--export-json", "--export-csv", "--export-markdown", "--profiles",
-     "--knobs")
+     "--knobs", "--spread")
     + SECTIONS[-1][1]
 )  # fmt: skip
 

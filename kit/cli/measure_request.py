@@ -66,6 +66,7 @@ from kit.cli.common import (
     ResumeOpt,
     SlurmArgOpt,
     SlurmNodesOpt,
+    SpreadOpt,
     TimeLimitOpt,
     TimeoutOpt,
     VerifyOpt,
@@ -203,6 +204,7 @@ class MeasureOptions:
     slurm_arg: SlurmArgOpt = None
     node_engine: NodeEngineOpt = NodeEngine.docker
     node_python: NodePythonOpt = None
+    spread: SpreadOpt = False
 
 
 def exports_of(o: MeasureOptions) -> dict[Format, Path]:
@@ -244,7 +246,7 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
                           o.account, o.time_limit, o.slurm_arg, o.node_engine,
                           o.node_python)  # fmt: skip
     where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
-                  o.pull, o.registry, o.build_missing, slurm)  # fmt: skip
+                  o.pull, o.registry, o.build_missing, slurm, o.spread)  # fmt: skip
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
         Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kit.judging.cells import Cell, baseline_cell, best_cells, cells
-from kit.judging.stats import Speedup, compare
+from kit.judging.cells import Cell, baseline_cell, best_cells, cell_speedup, cells
+from kit.judging.stats import Speedup
 from kit.model.results import RunResult
 
 Factors = tuple[tuple[str, str], ...]
@@ -84,10 +84,10 @@ def attribute(
     alone = []
     for change in changes:
         cell = by_factors.get(_with(start, [change]))
-        alone.append((change, compare(cell.samples(), base.samples()) if cell else None))
+        alone.append((change, cell_speedup(cell, base) if cell else None))
     ordered = sorted(alone, key=lambda pair: -(pair[1].ratio if pair[1] else 0.0))
     ladder = _ladder(start, base, [c for c, _ in ordered], by_factors)
-    total = compare(top.samples(), base.samples())
+    total = cell_speedup(top, base)
     return Attribution(base.key, top.key, total, tuple(alone), tuple(ladder))
 
 
@@ -107,7 +107,7 @@ def _ladder(start, base: Cell, changes: Sequence[Change], by_factors) -> list[St
         cell = by_factors.get(_with(start, changes[: i + 1]))
         if cell is None:
             continue
-        steps.append(Step(tuple(pending), cell.key, compare(cell.samples(), below.samples())))
+        steps.append(Step(tuple(pending), cell.key, cell_speedup(cell, below)))
         below, pending = cell, []
     return steps
 

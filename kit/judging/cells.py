@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.errors import UsageError
-from kit.judging.stats import Summary, summarize
+from kit.judging.blocked import compare_blocked
+from kit.judging.stats import Speedup, Summary, compare, summarize
 from kit.model.results import RunResult
 
 
@@ -28,7 +29,8 @@ class Cell:
 
     @property
     def engine(self) -> str:
-        return self.first.engine
+        """Its engine's name; a cell spread over machines (``--spread``) is named by them all."""
+        return spread_name(self.first.spread) if self.first.spread else self.first.engine
 
     @property
     def instances(self) -> int:
@@ -57,6 +59,15 @@ class Cell:
             if all(r.ok and r.images_per_sec for r in runs)
         }
 
+    def blocks(self) -> dict[str, list[float]]:
+        """The samples by the machine each repeat was dealt to (``--spread``: a block each)."""
+        out: dict[str, list[float]] = {}
+        by_repeat = self.samples_by_repeat()
+        for runs in self.repeats():
+            if runs[0].repeat in by_repeat:
+                out.setdefault(runs[0].engine, []).append(by_repeat[runs[0].repeat])
+        return out
+
     def summary(self) -> Summary | None:
         samples = self.samples()
         return summarize(samples) if samples else None
@@ -75,8 +86,14 @@ class Cell:
 def cells(results: Sequence[RunResult]) -> list[Cell]:
     grouped: dict[tuple[str, str, int], list[RunResult]] = {}
     for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
-        grouped.setdefault((r.engine, r.key, r.cell), []).append(r)
+        name = spread_name(r.spread) if r.spread else r.engine
+        grouped.setdefault((name, r.key, r.cell), []).append(r)
     return [Cell(tuple(runs)) for runs in grouped.values()]
+
+
+def spread_name(machines: Sequence[str]) -> str:
+    """The name of a campaign's machines when its cells were spread over them: ``n1+n2``."""
+    return "+".join(machines)
 
 
 def cell_keys(key: str, engine: str) -> tuple[str, str]:
@@ -104,6 +121,8 @@ def baseline_cell(table: Sequence[Cell], baseline: str | None) -> Cell | None:
 def machine_id(cell: Cell) -> str:
     """The machine a cell ran on (``HostFacts.machine``: its kernel's boot id, with the CPUs
     allowed when they were part of it), else its engine's name."""
+    if cell.first.spread:
+        return cell.engine
     host = cell.first.host or {}
     return str(host.get("machine") or host.get("boot_id") or cell.engine)
 
@@ -130,3 +149,16 @@ def best_cells(table: Sequence[Cell]) -> dict[str, Cell]:
         if cell.engine not in best or summary.median > best[cell.engine][0]:
             best[cell.engine] = (summary.median, cell)
     return {engine: cell for engine, (_, cell) in best.items()}
+
+
+def cell_speedup(cell: Cell, base: Cell, confidence: float = 0.95) -> Speedup | None:
+    """The cell over its baseline: Welch on their repeats, or (both spread over machines) each
+    machine a block; None while a side has no measurement or no machine ran both."""
+    if not cell.samples() or not base.samples():
+        return None
+    if cell.first.spread and base.first.spread:
+        try:
+            return compare_blocked(cell.blocks(), base.blocks(), confidence=confidence)
+        except ValueError:
+            return None
+    return compare(cell.samples(), base.samples(), confidence=confidence)

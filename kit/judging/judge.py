@@ -178,6 +178,7 @@ def make_result(
         warmup=parsed.warmup,
         step_seconds=parsed.step_seconds,
         step_faults=parsed.step_faults,
+        spread=spec.spread,
     )
 
 

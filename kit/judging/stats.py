@@ -119,7 +119,7 @@ def compare(
 
         half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
         low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(ratio, min(low, ratio), max(high, ratio), _verdict(low, high, ratio))
+    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio))
 
 
 def sequential_confidence(looks: int, confidence: float = 0.95) -> float:
@@ -132,7 +132,7 @@ def sequential_confidence(looks: int, confidence: float = 0.95) -> float:
     return 1 - (1 - confidence) / looks
 
 
-def _verdict(low: float, high: float, ratio: float) -> Verdict:
+def verdict_of(low: float, high: float, ratio: float) -> Verdict:
     if low > 1 or (low == high and ratio > 1):
         return Verdict.faster
     if high < 1 or (low == high and ratio < 1):

@@ -95,6 +95,7 @@ class RunResult:
     warmup: dict | None = None
     step_seconds: tuple[float, ...] = ()
     step_faults: tuple[int, ...] = ()  # the pages each timed batch faulted in
+    spread: tuple[str, ...] = ()  # --spread: the identical machines its cell was dealt over
 
     def grew(self) -> list[int]:
         """The timed batches (from 0) that grew the process's memory, against its first warmup
@@ -182,4 +183,5 @@ class RunResult:
         data["stands_for"] = tuple(data.get("stands_for") or ())
         data["step_seconds"] = tuple(data.get("step_seconds") or ())
         data["step_faults"] = tuple(data.get("step_faults") or ())
+        data["spread"] = tuple(data.get("spread") or ())
         return cls(**data)

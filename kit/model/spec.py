@@ -84,6 +84,9 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     # The other profiles this cell stands for: they run the same on this host (merged).
     stands_for: tuple[str, ...] = ()
+    # --spread: the identical machines the cell's repeats are dealt over (``engine`` is the one
+    # this run is dealt to); empty when every machine runs the whole plan.
+    spread: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.cpus:
@@ -165,6 +168,7 @@ def spec_json(spec: RunSpec) -> dict:
                                          "engine")},
         "limits": {"memory": spec.limits.memory, "pids": spec.limits.pids},
         "stands_for": list(spec.stands_for),
+        "spread": list(spec.spread),
     }  # fmt: skip
 
 
@@ -187,4 +191,5 @@ def spec_from_json(data: dict) -> RunSpec:
         instances=data["instances"], repeat=data["repeat"], looks=data["looks"],
         engine=data["engine"], limits=Limits(**data["limits"]),
         stands_for=tuple(data.get("stands_for") or ()),
+        spread=tuple(data.get("spread") or ()),
     )  # fmt: skip

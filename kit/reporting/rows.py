@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.judging.cells import Cell, baselines, best_cells, cells, machine_id
+from kit.judging.blocked import balanced_rate, slow_machines, within_cv
+from kit.judging.cells import (
+    Cell,
+    baselines,
+    best_cells,
+    cell_speedup,
+    cells,
+    machine_id,
+    spread_name,
+)
 from kit.judging.stats import (
     NOISE_HINT,
     Speedup,
     Summary,
     Verdict,
-    compare,
     is_noisy,
     sequential_confidence,
     summarize,
@@ -179,8 +187,9 @@ def _latency(runs: Sequence[RunResult], percentile: str) -> float | None:
 def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedup | None,
          **fields: object) -> Row:  # fmt: skip
     r, s = runs[0], m.summary
+    host = ", ".join(r.spread) if r.spread else str((r.host or {}).get("hostname") or r.engine)
     values: dict[str, object] = dict(
-        kind=kind, engine=r.engine, host=str((r.host or {}).get("hostname") or r.engine),
+        kind=kind, engine=spread_name(r.spread) if r.spread else r.engine, host=host,
         image=r.image, tf_version=r.tf_version, profile=r.profile, instance=None, knobs=r.knobs,
         instances=r.instances, cpus=r.cpus, nodes=r.nodes, numactl=r.numactl,
         memory_policy=r.memory_policy, threads=r.threads,
@@ -199,12 +208,21 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
 
 def _cell_rows(cell: Cell, base: Cell | None, best: bool, peaks) -> list[Row]:
     samples = cell.samples()
-    base_samples = base.samples() if base is not None else []
     looks = max(r.looks for r in (*cell.runs, *(base.runs if base is not None else ())))
     confidence = sequential_confidence(looks)
-    both = samples and base_samples
-    speedup = compare(samples, base_samples, confidence=confidence) if both else None
+    speedup = cell_speedup(cell, base, confidence) if base is not None else None
     measured = _measured(cell.runs, samples, peaks)
+    if cell.first.spread and measured.summary is not None:
+        # Noise is what repeats on one machine vary by: the machines' offsets are not noise
+        # (a machine slower than its peers is said apart, kit.judging.blocked.slow_machines).
+        blocks, summary = cell.blocks(), measured.summary
+        within = within_cv(blocks)
+        # Its rate weighs every machine alike (a cell dealt twice to the slower one is not
+        # slower for it), as its speedup does.
+        level = min(max(balanced_rate(blocks), summary.min), summary.max)  # float rounding
+        summary = replace(summary, median=level,
+                          cv=summary.cv if within is None else within)  # fmt: skip
+        measured = replace(measured, summary=summary)
     extra: dict[str, object] = {"baseline": cell is base, "best": best}
     if cell.instances > 1:
         runs = cell.runs
@@ -256,6 +274,9 @@ class BestRow:
 
 def best_rows(results: Sequence[RunResult], table: Sequence[Row]) -> list[BestRow]:
     hosts = {r.engine: r.host or {} for r in results}
+    for r in results:
+        if r.spread:
+            hosts[spread_name(r.spread)] = {**(r.host or {}), "hostname": ", ".join(r.spread)}
     best = [row for row in table if row.best and row.images_per_sec is not None]
     top = max((row.images_per_sec for row in best), default=0.0)  # type: ignore[type-var]
     out = []
@@ -276,4 +297,24 @@ def best_rows(results: Sequence[RunResult], table: Sequence[Row]) -> list[BestRo
 
 
 def several_engines(results: Sequence[RunResult]) -> bool:
-    return len({r.engine for r in results}) > 1
+    """Rows of several engines (a --spread campaign's machines are one)."""
+    return len({spread_name(r.spread) if r.spread else r.engine for r in results}) > 1
+
+
+def shape_line(results: Sequence[RunResult]) -> str | None:
+    """The campaign's shape, for the table's header, when it ran on several machines: each ran
+    the whole plan (compare machines), or the cells were dealt over alike ones (--spread)."""
+    spread = next((r.spread for r in results if r.spread), ())
+    if spread:
+        return (f"spread over alike machines {', '.join(spread)}: one row per cell, its repeats "
+                "dealt over them and compared within each machine")  # fmt: skip
+    machines = {str((r.host or {}).get("machine") or r.engine) for r in results}
+    if len(machines) > 1:
+        return "compare machines: each ran the whole plan; one row per machine and cell"
+    return None
+
+
+def spread_notes(results: Sequence[RunResult]) -> list[str]:
+    """A machine of a --spread campaign that ran slower than its peers in every cell."""
+    spread = [c.blocks() for c in cells(results) if c.first.spread]
+    return [slow.line for slow in slow_machines(spread)] if spread else []

@@ -31,6 +31,8 @@ from kit.reporting.rows import (
     best_rows,
     rows,
     several_engines,
+    shape_line,
+    spread_notes,
 )
 
 __all__ = ["Format", "cell_keys", "cells", "check_baseline", "render", "rows"]
@@ -255,9 +257,12 @@ def render(
         text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
     else:
         text = compact_table(names, body)
-    notes += _merged_notes(results)
+    notes += _merged_notes(results) + spread_notes(results)
     if notes:
         text += "\n\n" + "\n".join(notes)
+    shape = shape_line(results)
+    if shape is not None:
+        text = f"{shape}\n{text}"
     if best:
         cells_ = [_best_cells(b) for b in best]
         text += "\n\nBest per engine:\n" + tabulate(
