@@ -1,12 +1,14 @@
 """Wall time of one campaign on one node and on two nodes of a real Slurm cluster (tests/cluster.py:
-slurmctld here, each node a container on its own CPU), the two taking turns pair by pair with the
-order flipped each pair, as a ratio with a t 95% interval on the log ratios.
+slurmctld here, each node a container on its own CPU): compare machines (each node the whole
+plan) and --spread (each node half of every cell's repeats). The three take turns round by round,
+the order rotated each round; wall-time ratios to one node with a t 95% interval on the log
+ratios, and each arm's tuned/default speedup with its interval, for the same cells.
 
-Each node runs the whole plan (compare machines), so two nodes working at the same time take about
-the time of one (ratio ~1.0); nodes taking turns would take twice as long (ratio ~2.0).
+Two nodes working at the same time take about one node's time for the whole plan each (ratio
+~1.0; taking turns would be ~2.0), and about half of it spread (ratio ~0.5).
 
-    .venv/bin/python benchmarks/cluster_nodes.py [--pairs 3] [--model tiny] [--num-batches 200]
-        [--repeats 2]
+    .venv/bin/python benchmarks/cluster_nodes.py [--rounds 3] [--model tiny] [--num-batches 200]
+        [--repeats 4]
 
 Needs what `make cluster-up` needs (make engine test-hosts, kit images build stock) and the CPUs:
 run nothing else meanwhile.
@@ -15,7 +17,6 @@ run nothing else meanwhile.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -30,20 +31,25 @@ sys.path.insert(0, str(REPO))
 
 from scipy import stats  # noqa: E402
 
+from kit.reporting.rows import rows  # noqa: E402
+from kit.store.folder import load_session  # noqa: E402
 from tests.cluster import start_cluster  # noqa: E402
 
+ARMS = {"one node": (1, False), "two nodes": (2, False), "spread": (2, True)}
 
-def campaign(args, nodes: int, results: Path) -> list[str]:
+
+def campaign(args, arm: str, results: Path) -> list[str]:
+    nodes, spread = ARMS[arm]
     return [
         sys.executable, "-m", "kit", "compare", "stock", "-p", "default", "-p", "tuned",
-        "--engine", "slurm", "--node-engine", "local", "--slurm-nodes", str(nodes),
-        "--model", args.model, "--batch-size", str(args.batch_size), "--num-batches",
-        str(args.num_batches), "--num-warmup-batches", "2", "--repeats", str(args.repeats),
-        "--results", str(results),
+        "--keep-equivalent", "--engine", "slurm", "--node-engine", "local", "--slurm-nodes",
+        str(nodes), *(["--spread"] if spread else []), "--model", args.model, "--batch-size",
+        str(args.batch_size), "--num-batches", str(args.num_batches), "--num-warmup-batches",
+        "2", "--repeats", str(args.repeats), "--results", str(results),
     ]  # fmt: skip
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, list[dict]]:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, list]:
     """The command's wall time and the runs of the session it recorded."""
     results = Path(argv[argv.index("--results") + 1])
     started = time.monotonic()
@@ -52,8 +58,13 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, list[dict]]:
     if done.returncode:
         sys.exit(f"kit failed ({done.returncode}): {done.stderr.strip()[-600:]}")
     (session,) = [p for p in results.iterdir() if p.is_dir()]
-    runs = [json.loads(p.read_text()) for p in sorted(session.glob("[0-9]*.json"))]
-    return wall, runs
+    return wall, load_session(session)
+
+
+def speedup(runs) -> str:
+    """tuned over default as the table says it (the first machine's, comparing machines)."""
+    row = next(r for r in rows(runs) if r.profile == "tuned")
+    return f"{row.speedup:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] {row.verdict.value}"
 
 
 def interval(logs: list[float]) -> tuple[float, float, float]:
@@ -66,11 +77,11 @@ def interval(logs: list[float]) -> tuple[float, float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--num-batches", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), "unknown CPU")  # fmt: skip
@@ -78,27 +89,25 @@ def main() -> int:
     print(f"host: {cpu}, {os.cpu_count()} CPUs; starting a 2-node cluster in {root}", flush=True)
     cluster = start_cluster(root, 2, say=lambda line: print(" ", line, flush=True))
     env = {**os.environ, "SLURM_CONF": str(cluster.conf)}
-    walls: dict[int, list[float]] = {1: [], 2: []}
+    walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    names = list(ARMS)
     try:
-        for pair in range(args.pairs):
-            order = (1, 2) if pair % 2 == 0 else (2, 1)
-            for nodes in order:
-                results = root / f"pair{pair}-{nodes}"
-                wall, runs = timed(campaign(args, nodes, results), env)
-                walls[nodes].append(wall)
-                rate = statistics.fmean(r["images_per_sec"] or 0 for r in runs)
-                print(f"pair {pair + 1}: {nodes} node(s) {wall:6.1f} s wall, {len(runs)} runs on "
-                      f"{', '.join(sorted({r['engine'] for r in runs}))}, mean {rate:.0f} img/s",
-                      flush=True)  # fmt: skip
+        for turn in range(args.rounds):
+            for arm in names[turn % 3 :] + names[: turn % 3]:
+                wall, runs = timed(campaign(args, arm, root / f"round{turn}-{arm}"), env)
+                walls[arm].append(wall)
+                print(f"round {turn + 1}: {arm:9} {wall:6.1f} s wall, {len(runs)} runs on "
+                      f"{', '.join(sorted({r.engine for r in runs}))}; tuned/default "
+                      f"{speedup(runs)}", flush=True)  # fmt: skip
     finally:
         cluster.stop()
-    logs = [math.log(two / one) for one, two in zip(walls[1], walls[2], strict=True)]
-    ratio, low, high = interval(logs)
-    plan = f"{args.repeats} repeats x 2 cells"
-    print(f"\none node:  {statistics.fmean(walls[1]):.1f} s mean wall ({plan})")
-    print(f"two nodes: {statistics.fmean(walls[2]):.1f} s mean wall (each node the whole plan)")
-    print(f"two/one:   {ratio:.2f} [{low:.2f}, {high:.2f}] 95% t interval over {len(logs)} pairs "
-          "(~1.0: the nodes work at once; ~2.0: they take turns)")  # fmt: skip
+    plan = f"2 cells x {args.repeats} repeats, {args.model} x {args.num_batches} batches"
+    print(f"\n{plan}; mean wall: " + ", ".join(
+        f"{arm} {statistics.fmean(w):.1f} s" for arm, w in walls.items()))  # fmt: skip
+    for arm in ("two nodes", "spread"):
+        logs = [math.log(x / one) for one, x in zip(walls["one node"], walls[arm], strict=True)]
+        ratio, low, high = interval(logs)
+        print(f"{arm} / one node: {ratio:.2f} [{low:.2f}, {high:.2f}] (95% t, {len(logs)} rounds)")
     return 0
 
 

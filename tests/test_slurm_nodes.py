@@ -76,6 +76,27 @@ def test_two_nodes_run_at_once_each_on_its_own_cpu(cluster):
     )
 
 
+def test_a_campaign_spread_over_the_nodes_deals_each_cells_repeats_over_both(cluster):
+    results = cluster.root / "results-spread"
+    code, text = invoke("compare", "stock", "-p", "default", "-p", "tuned", "--engine", "slurm",
+                        "--node-engine", "local", "--slurm-nodes", "2", "--spread", "--model",
+                        "tiny", "--batch-size", "8", "--num-batches", "12",
+                        "--num-warmup-batches", "1", "--repeats", "4", "--keep-equivalent",
+                        "--results", str(results))  # fmt: skip
+    assert code == 0, text
+    runs = _runs(only_session(results))
+    assert len(runs) == 8 and all(r["status"] == "ok" for r in runs)
+    for profile in ("default", "tuned"):
+        on = sorted(r["engine"] for r in runs if r["profile"] == profile)
+        assert on == ["n1", "n1", "n2", "n2"], on  # a balanced share of every cell on each
+    for run in runs:
+        assert run["cpus"] == str(cluster.node(run["engine"]).cpu)  # placed on its own node
+    assert "spread over alike machines n1, n2: one row per cell" in text
+    table = text[text.rindex("spread over alike machines") :].split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in table[3:]] == ["stock", "stock"], table  # a row a cell
+    assert all("n1:0 n2:1" in line for line in table[3:]), table  # each node on its own CPU
+
+
 def _long(results: Path, *more: str) -> list[str]:
     """Two cells, two repeats on each node, each run long enough to be caught running."""
     return [sys.executable, "-m", "kit", "compare", "stock", "-p", "default", "-p", "tuned",

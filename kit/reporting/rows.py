@@ -206,24 +206,30 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
     return Row(**values)  # type: ignore[arg-type]
 
 
+def _spread_measured(cell: Cell, measured: _Measured) -> tuple[_Measured, dict[str, str]]:
+    """A --spread cell's rate weighs every machine alike (a cell dealt twice to the slower one
+    is not slower for it), as its speedup does; its noise is what repeats on one machine vary
+    by, as the machines' offsets are not noise (a machine slower than its peers is said apart,
+    kit.judging.blocked.slow_machines). And the CPUs each machine ran it on."""
+    blocks, summary = cell.blocks(), measured.summary
+    assert summary is not None
+    within = within_cv(blocks)
+    level = min(max(balanced_rate(blocks), summary.min), summary.max)  # float rounding
+    summary = replace(summary, median=level, cv=summary.cv if within is None else within)
+    return replace(measured, summary=summary), {r.engine: r.cpus for r in cell.runs}
+
+
 def _cell_rows(cell: Cell, base: Cell | None, best: bool, peaks) -> list[Row]:
     samples = cell.samples()
     looks = max(r.looks for r in (*cell.runs, *(base.runs if base is not None else ())))
     confidence = sequential_confidence(looks)
     speedup = cell_speedup(cell, base, confidence) if base is not None else None
     measured = _measured(cell.runs, samples, peaks)
-    if cell.first.spread and measured.summary is not None:
-        # Noise is what repeats on one machine vary by: the machines' offsets are not noise
-        # (a machine slower than its peers is said apart, kit.judging.blocked.slow_machines).
-        blocks, summary = cell.blocks(), measured.summary
-        within = within_cv(blocks)
-        # Its rate weighs every machine alike (a cell dealt twice to the slower one is not
-        # slower for it), as its speedup does.
-        level = min(max(balanced_rate(blocks), summary.min), summary.max)  # float rounding
-        summary = replace(summary, median=level,
-                          cv=summary.cv if within is None else within)  # fmt: skip
-        measured = replace(measured, summary=summary)
     extra: dict[str, object] = {"baseline": cell is base, "best": best}
+    if cell.first.spread and measured.summary is not None:
+        measured, where = _spread_measured(cell, measured)
+        if len(set(where.values())) > 1:  # each machine's runs on its own CPUs
+            extra["cpus"] = " ".join(f"{m}:{cpus}" for m, cpus in sorted(where.items()))
     if cell.instances > 1:
         runs = cell.runs
         extra.update(

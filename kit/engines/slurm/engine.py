@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -89,7 +90,14 @@ def probe_nodes(options: SlurmOptions, folder: Path) -> list[NodeProbe]:
     probes = parse_probe(done.stdout, folder, python, __version__)
     if len(probes) != options.count:
         raise probe_failure(done.stderr, done.returncode, python)
-    return probes
+    # In the nodes' order, not the order their answers came in: the plan (and so --resume) is
+    # the same each time.
+    return sorted(probes, key=lambda p: _natural(p.node))
+
+
+def _natural(name: str) -> list[object]:
+    """``n2`` before ``n10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 class SlurmEngine:
@@ -273,7 +281,7 @@ class _JobWatch:
 
     def __init__(self, job: str, on_line: LineSink) -> None:
         self.job, self.on_line = job, on_line
-        self.checked, self.silent, self.waiting = 0.0, None, ""
+        self.checked, self.silent, self.waiting, self.said = 0.0, None, "", False
 
     def why_over(self) -> str | None:
         """Why the job will not finish the run (None while it may); what it waits for said."""
@@ -289,9 +297,13 @@ class _JobWatch:
                     f"({state.reason}); job {self.job} may still run: `kit clean --slurm` once "
                     "it answers, then --resume")  # fmt: skip
         self.silent = None
-        if state.waiting and state.waiting != self.waiting:
-            self.on_line(f"{ENGINE_NOTE}Slurm job {self.job} is pending ({state.waiting}); the run "
-                         "starts when the job does")  # fmt: skip
+        # Said once it has waited two checks (a job just submitted is pending for a moment).
+        if state.waiting and state.waiting == self.waiting and not self.said:
+            why = "" if state.waiting == "None" else f" ({state.waiting})"
+            self.on_line(f"{ENGINE_NOTE}Slurm job {self.job} is pending{why}; the run starts "
+                         "when the job does")  # fmt: skip
+            self.said = True
+        self.said = self.said and bool(state.waiting)
         self.waiting = state.waiting
         if state.over:
             return f"Slurm job {self.job} ended before this run finished: {state.reason}"
