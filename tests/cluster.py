@@ -214,19 +214,25 @@ def stop_cluster(root: Path = DEFAULT_ROOT) -> None:
     client = _client()
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
-    pid_file = root / "slurmctld.pid"
-    if pid_file.is_file():
-        try:
-            pid = int(pid_file.read_text().strip())
-            process = psutil.Process(pid)
-            if "slurmctld" in process.name():
-                process.terminate()
-                process.wait(30)
-        except (ValueError, OSError, psutil.Error):
-            pass
-        pid_file.unlink(missing_ok=True)
+    for daemon in ("slurmctld", "munged"):
+        _stop_by_pid_file(root / f"{daemon}.pid", daemon)
     for network in client.networks.list(names=[NETWORK]):
         network.remove()
+
+
+def _stop_by_pid_file(pid_file: Path, name: str) -> None:
+    """Stop the process a pid file names (and its children: runuser's munged), if it is ``name``."""
+    if not pid_file.is_file():
+        return
+    try:
+        process = psutil.Process(int(pid_file.read_text().strip()))
+        if name in " ".join(process.cmdline()):
+            for one in [*process.children(recursive=True), process]:
+                one.terminate()
+            psutil.wait_procs([process], timeout=30)
+    except (ValueError, OSError, psutil.Error):
+        pass
+    pid_file.unlink(missing_ok=True)
 
 
 def _start_node(client: docker.DockerClient, cluster: Cluster, node: Node,
@@ -306,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cluster in {args.root} stopped")
         return 0
     cluster = start_cluster(args.root.resolve(), args.nodes)
-    # The controller outlives this command (make cluster-down stops it by its pid file).
+    # The controller, and munged if it started one, outlive this command (make cluster-down
+    # stops them by their pid files).
     cluster.controller = None
+    for process in cluster.processes:
+        (cluster.root / "munged.pid").write_text(str(process.pid))
     print(
         f"nodes {', '.join(cluster.names)} idle; use it with:\n"
         f"  export SLURM_CONF={cluster.conf}\n"
