@@ -85,8 +85,10 @@ def open_session(
         runs = recorded_runs(folder, db, say)
         lost = [r for r in runs if r.status is Status.lost]
         if lost:
-            say(f"{len(lost)} run(s) their engine lost run again (run {lost[0].index}: "
-                f"{(lost[0].error or '').split(';')[0]})")  # fmt: skip
+            say(
+                f"{len(lost)} run(s) their engine lost run again (run {lost[0].index}: "
+                f"{lost[0].cause})"
+            )
         return folder, [r for r in runs if r.status is not Status.lost]
     folder = SessionDir.create(results_root, new_session_id(), db)
     folder.write_meta(

@@ -292,8 +292,7 @@ def exit_status(finished: Finished) -> None:
         others = len(finished.failed) - len(lost)
         raise RunFailed(
             f"{len(lost)} of {len(finished.runs)} runs were lost by their engine before they "
-            f"ended ({(lost[0].error or '').split(';')[0]})"
-            + (f"; {others} more were not ok" if others else ""),
+            f"ended ({lost[0].cause})" + (f"; {others} more were not ok" if others else ""),
             f"finish them with the same command plus --resume {finished.session_id} (it runs "
             "only what is missing, the lost runs included)",
         )

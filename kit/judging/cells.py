@@ -30,7 +30,7 @@ class Cell:
     @property
     def engine(self) -> str:
         """Its engine's name; a cell spread over machines (``--spread``) is named by them all."""
-        return spread_name(self.first.spread) if self.first.spread else self.first.engine
+        return self.first.cell_engine
 
     @property
     def instances(self) -> int:
@@ -86,14 +86,8 @@ class Cell:
 def cells(results: Sequence[RunResult]) -> list[Cell]:
     grouped: dict[tuple[str, str, int], list[RunResult]] = {}
     for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
-        name = spread_name(r.spread) if r.spread else r.engine
-        grouped.setdefault((name, r.key, r.cell), []).append(r)
+        grouped.setdefault((r.cell_engine, r.key, r.cell), []).append(r)
     return [Cell(tuple(runs)) for runs in grouped.values()]
-
-
-def spread_name(machines: Sequence[str]) -> str:
-    """The name of a campaign's machines when its cells were spread over them: ``n1+n2``."""
-    return "+".join(machines)
 
 
 def cell_keys(key: str, engine: str) -> tuple[str, str]:

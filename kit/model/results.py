@@ -120,6 +120,17 @@ class RunResult:
         return f"{self.image}:{self.profile}"
 
     @property
+    def cell_engine(self) -> str:
+        """The engine its cell is named by: its own, or (``--spread``) the machines its cell was
+        dealt over, ``n1+n2``."""
+        return "+".join(self.spread) if self.spread else self.engine
+
+    @property
+    def cause(self) -> str:
+        """Why it is not ok, without the output's last lines its ``error`` ends with."""
+        return (self.error or "").split("; output ended:")[0]
+
+    @property
     def ok(self) -> bool:
         return self.status is Status.ok
 

@@ -22,7 +22,6 @@ from kit.judging.cells import (
     cell_speedup,
     cells,
     machine_id,
-    spread_name,
 )
 from kit.judging.stats import (
     NOISE_HINT,
@@ -189,7 +188,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
     r, s = runs[0], m.summary
     host = ", ".join(r.spread) if r.spread else str((r.host or {}).get("hostname") or r.engine)
     values: dict[str, object] = dict(
-        kind=kind, engine=spread_name(r.spread) if r.spread else r.engine, host=host,
+        kind=kind, engine=r.cell_engine, host=host,
         image=r.image, tf_version=r.tf_version, profile=r.profile, instance=None, knobs=r.knobs,
         instances=r.instances, cpus=r.cpus, nodes=r.nodes, numactl=r.numactl,
         memory_policy=r.memory_policy, threads=r.threads,
@@ -282,7 +281,7 @@ def best_rows(results: Sequence[RunResult], table: Sequence[Row]) -> list[BestRo
     hosts = {r.engine: r.host or {} for r in results}
     for r in results:
         if r.spread:
-            hosts[spread_name(r.spread)] = {**(r.host or {}), "hostname": ", ".join(r.spread)}
+            hosts[r.cell_engine] = {**(r.host or {}), "hostname": ", ".join(r.spread)}
     best = [row for row in table if row.best and row.images_per_sec is not None]
     top = max((row.images_per_sec for row in best), default=0.0)  # type: ignore[type-var]
     out = []
@@ -304,7 +303,7 @@ def best_rows(results: Sequence[RunResult], table: Sequence[Row]) -> list[BestRo
 
 def several_engines(results: Sequence[RunResult]) -> bool:
     """Rows of several engines (a --spread campaign's machines are one)."""
-    return len({spread_name(r.spread) if r.spread else r.engine for r in results}) > 1
+    return len({r.cell_engine for r in results}) > 1
 
 
 def shape_line(results: Sequence[RunResult]) -> str | None:
