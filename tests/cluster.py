@@ -30,7 +30,7 @@ import docker.errors
 import psutil
 
 from kit.model.flavors import Flavor, image_tag
-from tests.engines import _wait_for, slurm_logs, start_munged
+from tests.engines import _wait_for, slurm_logs, start_munged, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "docker" / "node"
@@ -111,7 +111,7 @@ class Cluster:
     def stop_controller(self) -> None:
         """slurmctld stopped (it saves its state); the nodes and their jobs go on."""
         if self.controller is not None:
-            _stop(self.controller)
+            stop_process(self.controller)
             self.controller = None
 
     def start_controller(self) -> None:
@@ -122,7 +122,7 @@ class Cluster:
         stop_cluster(self.root)
         for process in [self.controller, *reversed(self.processes)]:
             if process is not None:
-                _stop(process)
+                stop_process(process)
 
 
 def node_image(client: docker.DockerClient, say=print) -> str:
@@ -283,16 +283,6 @@ def _start_controller(root: Path, conf: Path) -> subprocess.Popen:
     env = {**os.environ, "SLURM_CONF": str(conf)}
     return subprocess.Popen(["/usr/sbin/slurmctld", "-D", "-f", str(conf)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _client() -> docker.DockerClient:

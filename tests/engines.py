@@ -11,10 +11,17 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import docker
+import pytest
+
+from tests.conftest import _require_docker
+
+T = TypeVar("T")
 
 
 def _free_port() -> int:
@@ -216,12 +223,40 @@ class Slurm:
 
     def stop(self) -> None:
         for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """A daemon the tests started: terminated, killed if it does not end within 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def using_slurm(start: Callable[[], T], what: str) -> Iterator[T]:
+    """A Slurm cluster for a test module: started (where Docker is required a failure fails the
+    tests, else skips them), SLURM_CONF naming it meanwhile, stopped after."""
+    try:
+        cluster = start()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        if _require_docker():
+            pytest.fail(f"KIT_REQUIRE_DOCKER is set but {what} cannot start: {exc}")
+        pytest.skip(f"cannot start {what}: {exc}")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)  # type: ignore[attr-defined]
+    try:
+        yield cluster
+    finally:
+        if previous is None:
+            del os.environ["SLURM_CONF"]
+        else:
+            os.environ["SLURM_CONF"] = previous
+        cluster.stop()  # type: ignore[attr-defined]
 
 
 def slurm_conf(root: Path, node: str, cpus: int, sockets: int, cores: int, threads: int) -> str:

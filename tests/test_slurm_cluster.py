@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,8 +17,8 @@ import pytest
 
 from kit.engines.container import LABEL_MANAGED
 from kit.store.folder import load_session
-from tests.conftest import TINY, _require_docker, invoke, only_session, session_dirs
-from tests.engines import start_slurm
+from tests.conftest import TINY, invoke, only_session, session_dirs
+from tests.engines import start_slurm, using_slurm
 from tests.test_faults import start_kit
 
 pytestmark = pytest.mark.docker
@@ -27,20 +26,8 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory, kit_images):
-    try:
-        cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        if _require_docker():
-            pytest.fail(f"KIT_REQUIRE_DOCKER is set but Slurm cannot start: {exc}")
-        pytest.skip(f"cannot start Slurm: {exc}")
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(cluster.conf)
-    yield cluster
-    if previous is None:
-        del os.environ["SLURM_CONF"]
-    else:
-        os.environ["SLURM_CONF"] = previous
-    cluster.stop()
+    with using_slurm(lambda: start_slurm(tmp_path_factory.mktemp("slurm")), "Slurm") as cluster:
+        yield cluster
 
 
 def _queue() -> list[str]:

@@ -7,7 +7,6 @@ restarted, a job requeued, Ctrl-C with jobs on both nodes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import _client, start_cluster
-from tests.conftest import _require_docker, invoke, only_session, session_dirs
-from tests.engines import _wait_for
+from tests.conftest import invoke, only_session, session_dirs
+from tests.engines import _wait_for, using_slurm
 from tests.test_faults import start_kit
 
 pytestmark = pytest.mark.docker
@@ -27,20 +26,11 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, kit_images):
-    try:
-        made = start_cluster(tmp_path_factory.mktemp("cluster"), 2, say=lambda _: None)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        if _require_docker():
-            pytest.fail(f"KIT_REQUIRE_DOCKER is set but the cluster cannot start: {exc}")
-        pytest.skip(f"cannot start the cluster: {exc}")
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(made.conf)
-    yield made
-    if previous is None:
-        del os.environ["SLURM_CONF"]
-    else:
-        os.environ["SLURM_CONF"] = previous
-    made.stop()
+    def start():
+        return start_cluster(tmp_path_factory.mktemp("cluster"), 2, say=lambda _: None)
+
+    with using_slurm(start, "the cluster") as made:
+        yield made
 
 
 def _runs(session) -> list[dict]:
