@@ -9,7 +9,9 @@ Prints the host's CPU model and ISA first. Target: ratio >= 1.00.
 Beside the totals it prints each side's steady rate (images/sec over the second half of the
 timed batches: kit's from its per-batch times, tf_cnn_benchmarks' from its cumulative means,
 good to about 1%) and the warmup each side ran: kit's until its step time settled (batches and
-seconds), tf_cnn_benchmarks' its own fixed one.
+seconds), tf_cnn_benchmarks' its own fixed one. A kit run that kit's table would call unsettled
+(its speed still moved, or a timed batch grew the memory and ran slow) is said under its pair;
+it stays in the figures, as tf_cnn_benchmarks' own slow batches do (its output shows none).
 
     .venv/bin/python benchmarks/parity.py [--cells stock:default,intel:tuned] [--pairs 3]
         [--workload-dir ../shared/tf_cnn_benchmarks] [--model resnet50] [--batch-size 32]
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kit.host.facts import parse_cpuinfo
+from kit.model.results import RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -46,6 +49,7 @@ class Measured(NamedTuple):
     total: float  # images/sec over every timed batch
     steady: float | None  # over the second half of them
     warmup: str  # what the warmup was
+    unsettled: str | None = None  # why kit's table would say the run unsettled (kit's workload)
 
 
 def one_run(cell: str, workload: str, args, results: Path) -> Measured:
@@ -71,7 +75,12 @@ def one_run(cell: str, workload: str, args, results: Path) -> Measured:
     if proc.returncode != 0 or not rate:
         sys.exit(f"{cell} {workload} failed (exit {proc.returncode}): {proc.stderr[-600:]}")
     record = newest_record(results)
-    return Measured(float(rate), steady_rate(record, args.batch_size), warmup_text(record))
+    return Measured(
+        float(rate),
+        steady_rate(record, args.batch_size),
+        warmup_text(record),
+        RunResult.from_json(record).unsettled(),
+    )
 
 
 def newest_record(results: Path) -> dict:
@@ -155,6 +164,8 @@ def main() -> int:
                       f"warmup {kit.warmup}), tf_cnn_benchmarks {tf_cnn.total:.2f} (steady "
                       f"{_num(tf_cnn.steady)}; warmup {tf_cnn.warmup}) images/sec",
                       flush=True)  # fmt: skip
+                if kit.unsettled:
+                    print(f"    kit's run unsettled: {kit.unsettled}", flush=True)
     print_summary(measured)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +15,7 @@ from kit.model.utilization import Utilization, mean_busy
 from kit.workload.steady import Trend, growing, trend
 
 SCHEMA_VERSION = 1
+SLOW_STEP = 1.1  # a batch that grew memory is said when it took this much longer than the median
 
 
 class Status(StrEnum):
@@ -109,6 +111,23 @@ class RunResult:
     def trend(self) -> Trend | None:
         """How images/sec moved across the timed batches (None: too few, or not said)."""
         return trend(self.step_seconds)
+
+    def unsettled(self) -> str | None:
+        """Why its timed batches measured no steady state: their speed still moved, or a batch
+        grew the process's memory and took noticeably longer than the others (None: settled)."""
+        moved = self.trend
+        if moved is not None and moved.significant:
+            return moved.describe()
+        times = self.step_seconds
+        median = statistics.median(times) if times else 0.0
+        slow = [i for i in self.grew() if i < len(times) and times[i] > SLOW_STEP * median]
+        if not slow:
+            return None
+        i = slow[0]
+        return (
+            f"timed batch {i + 1} grew the process's memory ({self.step_faults[i]:,} page faults, "
+            f"{times[i]:.2f} s against a median {median:.2f} s)"
+        )
 
     def latency(self, percentile: str) -> float | None:
         """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""

@@ -45,7 +45,6 @@ UNSETTLED_AUTO_HINT = (
     "the step time had not settled after a warmup until settled; give more --num-batches, or a "
     "longer fixed warmup (--num-warmup-batches N)"
 )
-SLOW_STEP = 1.1  # a batch that grew memory is said when it took this much longer than the median
 ROW_SCHEMA = 4  # the JSON and CSV exports' version (docs/exports.md)
 
 
@@ -116,7 +115,7 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStat
         first = f"{bad[0].status.value}: {bad[0].error}"
         detail = first if len(runs) == 1 else f"{len(bad)} of {len(runs)} runs not ok: {first}"
         return RowStatus(bad[0].status.value), detail
-    unsettled = [(r, why) for r in runs if (why := _unsettled(r))]
+    unsettled = [(r, why) for r in runs if (why := r.unsettled())]
     if unsettled:
         share = f"{len(unsettled)} of {len(runs)} runs: " if len(runs) > 1 else ""
         run, why = unsettled[0]
@@ -128,25 +127,6 @@ def _status(runs: Sequence[RunResult], summary: Summary | None) -> tuple[RowStat
     if summary is not None and is_noisy(summary):
         return RowStatus.noisy, f"cv {summary.cv:.0%}: {NOISE_HINT}"
     return RowStatus.ok, None
-
-
-def _unsettled(run: RunResult) -> str | None:
-    """Why a run's timed batches measured no steady state: their speed still moved, or a batch
-    grew the process's memory and took noticeably longer than the others."""
-    trend = run.trend
-    if trend is not None and trend.significant:
-        return trend.describe()
-    times = run.step_seconds
-    slow = [
-        i for i in run.grew() if i < len(times) and times[i] > SLOW_STEP * statistics.median(times)
-    ]
-    if slow:
-        i = slow[0]
-        return (
-            f"timed batch {i + 1} grew the process's memory ({run.step_faults[i]:,} page faults, "
-            f"{times[i]:.2f} s against a median {statistics.median(times):.2f} s)"
-        )
-    return None
 
 
 def _busy(runs: Sequence[RunResult]) -> tuple[float | None, float | None]:
