@@ -85,6 +85,7 @@ def test_tf_cnn_benchmarks_takes_its_own_models_and_the_script_folder(tmp_path):
     assert spec.workload_dir == tmp_path  # the scripts/tf_cnn_benchmarks folder itself
     for values, match in (
         ({"model": Model.densenet121}, "has no 'densenet121' model"),
+        ({"model": Model.mobilenet_v2}, "mobilenet model needs TensorFlow 1"),
         ({"precision": Precision.bf16}, "no bf16"),
     ):
         with pytest.raises(UsageError, match=match):

@@ -12,6 +12,7 @@ from pathlib import Path
 from kit.errors import UsageError, did_you_mean
 from kit.inputs import stat_of
 from kit.workload.cnn_benchmarks import MODEL_NAMES as TF_CNN_NAMES
+from kit.workload.cnn_benchmarks import TF1_ONLY as TF_CNN_TF1_ONLY
 from kit.workload.steady import AUTO
 
 MAX_BATCH = 65536
@@ -154,6 +155,12 @@ class WorkloadSpec:
                 f"{self.workload_dir} has no {TF_CNN_SCRIPT}",
                 "point --workload-dir at a checkout of tensorflow/benchmarks (or its "
                 "scripts/tf_cnn_benchmarks folder)",
+            )
+        if self.model.value in TF_CNN_TF1_ONLY:
+            raise UsageError(
+                f"tf_cnn_benchmarks' {TF_CNN_TF1_ONLY[self.model.value]} model needs TensorFlow 1 "
+                "(tf.contrib), and kit's images run TensorFlow 2",
+                f"use --model {' or '.join(TF_CNN_MODELS)} with it",
             )
         if self.model.value not in TF_CNN_MODELS:
             raise UsageError(

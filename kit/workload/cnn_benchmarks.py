@@ -24,8 +24,9 @@ MODEL_NAMES = {
     "resnet152": "resnet152",
     "inception_v3": "inception3",
     "vgg16": "vgg16",
-    "mobilenet_v2": "mobilenet",
 }
+# Its twins that need TensorFlow 1: built on tf.contrib, which TensorFlow 2 has not.
+TF1_ONLY = {"mobilenet_v2": "mobilenet"}
 
 
 def parser() -> argparse.ArgumentParser:
