@@ -49,7 +49,7 @@ class Measured(NamedTuple):
     total: float  # images/sec over every timed batch
     steady: float | None  # over the second half of them
     warmup: str  # what the warmup was
-    unsettled: str | None = None  # why kit's table would say the run unsettled (kit's workload)
+    unsettled: str | None  # why kit's table would say the run unsettled (None: settled, or tf_cnn)
 
 
 def one_run(cell: str, workload: str, args, results: Path) -> Measured:
