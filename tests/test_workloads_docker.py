@@ -181,3 +181,52 @@ def test_every_model_trains_and_infers(kit_images, docker_client, flavor):
         f"{m.value}/{mode}" for m in Model for mode in ("train/fp32", "infer/bf16")
     }
     assert all(rate > 0 for rate in rates.values()), rates
+
+
+UPDATE_ORDER = r"""
+import json
+import numpy as np
+import tensorflow as tf
+from kit_workload import models, train
+model = models.build_model(tf, "tiny", 32, "NHWC")
+images, labels = train.synthetic_batch(tf, 4, 32, "NHWC")
+step = train.make_step(tf, model, "train")
+graph = step.get_concrete_function(images, labels).graph
+updates = [op for op in graph.get_operations() if op.type == "ResourceApplyGradientDescent"]
+gradients = {op.inputs[2].op.name for op in updates}
+waits = [gradients <= {c.name for c in op.control_inputs} | {op.inputs[2].op.name}
+         for op in updates]
+variables = model.trainable_variables
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+with tf.GradientTape() as tape:
+    loss = loss_fn(labels, model(images, training=True))
+expected = [v.numpy() - train.LEARNING_RATE * g.numpy()
+            for v, g in zip(variables, tape.gradient(loss, variables))]
+before = [v.numpy() for v in variables]
+step(images, labels)
+error = max(float(np.max(np.abs(v.numpy() - e))) for v, e in zip(variables, expected))
+change = max(float(np.max(np.abs(v.numpy() - m))) for v, m in zip(variables, before))
+print("kit-update: " + json.dumps({"variables": len(variables), "updates": len(updates),
+      "waits": waits, "error": error, "change": change}))
+"""
+
+
+@pytest.mark.parametrize("flavor", ["stock", "latest"])
+def test_the_step_updates_every_weight_once_all_gradients_are_computed(
+    kit_images, docker_client, flavor
+):
+    """One fused SGD update a weight, each waiting for every gradient of the step (run beside
+    the backward pass, the updates oversubscribed the CPUs), with plain SGD's values: a step
+    moves each weight by -learning rate x its gradient."""
+    from kit.model.flavors import Flavor, image_tag
+
+    output = docker_client.containers.run(
+        image_tag(Flavor(flavor)), ["python", "-c", UPDATE_ORDER], remove=True,
+        network_mode="none", cpuset_cpus="0-1",
+    ).decode()  # fmt: skip
+    line = next(x for x in output.splitlines() if x.startswith("kit-update: "))
+    found = json.loads(line.removeprefix("kit-update: "))
+    assert found["updates"] == found["variables"] == 8, found
+    assert all(found["waits"]), found
+    assert found["change"] > 1e-6, found
+    assert found["error"] < 1e-5, found
