@@ -2,7 +2,8 @@
 
 Runs `kit sweep IMAGES -p PROFILE -k warmup=FIXED,auto --repeats N` (the cells take turns, so
 load that drifts over the session falls on both), then prints per cell and warmup the images/sec,
-the repeats' cv, the warmup it ran and each run's seconds; and per warmup the runs and minutes
+the repeats' cv, the warmup it ran, each run's seconds and the runs kit's table calls unsettled
+(with the reason it gives: one rule, RunResult.unsettled); and per warmup the runs and minutes
 `--repeats auto` needs to judge the images against each other at that cv (the adaptive rule
 replayed on the measured medians and cv, as benchmarks/adaptive.py does). Prints the host's CPU
 model and ISA first.
@@ -52,19 +53,20 @@ def seconds(run) -> float:
 
 
 def cell_lines(runs) -> dict[str, dict[str, dict]]:
-    """Per warmup, per image: the samples, cv, warmup batches and run seconds."""
+    """Per warmup, per image: the samples, warmup batches, run seconds and unsettled runs."""
     out: dict[str, dict[str, dict]] = {}
     for run in runs:
         if not run.ok or run.images_per_sec is None:
             continue
         cell = out.setdefault(run.knobs["warmup"], {}).setdefault(
-            run.image, {"rates": [], "warmup": [], "seconds": [], "unsettled": 0}
+            run.image, {"rates": [], "warmup": [], "seconds": [], "unsettled": []}
         )
         cell["rates"].append(run.images_per_sec)
         cell["warmup"].append((run.warmup or {}).get("batches", 0))
         cell["seconds"].append(seconds(run))
-        trend = run.trend
-        cell["unsettled"] += bool((trend is not None and trend.significant) or run.grew())
+        reason = run.unsettled()
+        if reason:
+            cell["unsettled"].append(f"{run.image} repeat {run.repeat}: {reason}")
     return out
 
 
@@ -101,7 +103,9 @@ def main() -> int:
             cv = statistics.stdev(c["rates"]) / statistics.fmean(c["rates"])
             print(f"{warmup:<7} {image:<8} {statistics.median(c['rates']):>10.2f} {cv:>6.1%} "
                   f"{statistics.fmean(c['warmup']):>14.1f} {statistics.fmean(c['seconds']):>6.0f}"
-                  f"  {c['unsettled']} of {len(c['rates'])}")  # fmt: skip
+                  f"  {len(c['unsettled'])} of {len(c['rates'])}")  # fmt: skip
+            for reason in c["unsettled"]:
+                print(f"    unsettled: {reason}")
     print(f"\n{'warmup':<7} {'mean cv':>8} {'auto runs':>10} {'minutes':>8}  (judging the images; "
           "cv: the mean of the cells')")  # fmt: skip
     for warmup, cells in measured.items():
