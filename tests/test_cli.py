@@ -172,7 +172,7 @@ def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, 
 def test_topology_command():
     code, text = invoke("topology")
     assert code == 0 and "allowed:" in text and "node 0:" in text
-    code, text = invoke("topology", "--json")
+    code, text = invoke("topology", "--format", "json")
     assert json.loads(text)["logical_cpus"] >= 1
 
 

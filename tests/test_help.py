@@ -8,7 +8,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from kit.cli import app
-from kit.cli.help import HELP_ALL, RARE, SECTIONS, RootGroup
+from kit.cli.help import DECLARED, HELP_ALL, RootGroup
 
 ROOT = get_command(app)
 
@@ -84,7 +84,8 @@ def test_every_option_is_in_help_all(args):
 
 def test_the_short_help_says_what_it_left_out():
     text = help_of(("compare",), 120)
-    hidden = [n for n in long_names(("compare",)) if n in RARE]
+    command = ROOT.commands["compare"]
+    hidden = [p for p in command.params if p.name in DECLARED and DECLARED[p.name].rare]
     assert f"{len(hidden)} more options" in text and "kit compare --help-all" in text
     for name in ("--slurm-nodes", "--gate-undecided", "--physcpubind"):
         assert name not in text
@@ -102,9 +103,13 @@ def test_options_that_go_together_share_a_section():
     assert "--partition" in slurm and "--nodelist" in slurm
 
 
-def test_no_option_is_in_two_sections():
-    names = [name for _, found in SECTIONS for name in found]
-    assert len(names) == len(set(names))
+def test_no_command_offers_one_flag_twice():
+    for args in ALL:
+        command = ROOT
+        for name in args:
+            command = command.commands[name]
+        flags = [flag for p in command.params for flag in (*p.opts, *p.secondary_opts)]
+        assert len(flags) == len(set(flags)), f"kit {' '.join(args)}: {sorted(flags)}"
 
 
 def test_commands_are_listed_in_the_order_a_user_meets_them():

@@ -100,7 +100,7 @@ def test_a_context_and_a_tcp_url_reach_an_engine(
         capture_output=True,
     )
     _runs_there(f"viatcp={second.tcp_url}", docker_client, tmp_path)
-    code, text = invoke("topology", "--host", "kit-second", "--json")
+    code, text = invoke("topology", "--host", "kit-second", "--format", "json")
     assert code == 0, text
     shown = json.loads(text)
     assert shown["host"]["hostname"] == docker_client.info()["Name"]

@@ -2,8 +2,8 @@
 are for, each wrapped to the terminal (nothing cut at 80 columns). `--help-all` shows every
 option; `--help` leaves out the rare ones and says how many and where they are.
 
-Where an option is listed, and whether `--help` shows it, is said here and only here: one hop
-from an option's name to its place in the help.
+Where an option is listed (its panel), and whether `--help` shows it (rare or not), is said
+where the option is declared, in ``kit.cli.options``.
 """
 
 from __future__ import annotations
@@ -11,52 +11,31 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+from dataclasses import fields
 
 import typer.core
 from typer import _click as click  # Typer's own click (its version pinned in pyproject.toml)
 from typer._coercion import bool_flag_type_descriptor
 
-# The measuring commands' options by what they are for, in the order they are shown. An option
-# of a command that no section names is in its first section, "Options".
-SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Workload", ("--preset", "--model", "--batch-size", "--num-batches", "--num-warmup-batches",
-                  "--mode", "--precision", "--data-format", "--allocator", "--allow-emulated",
-                  "--workload", "--workload-dir", "--timeout")),
-    ("Placement (CPUs, NUMA)", ("--cpus", "--cores", "--nodes", "--one-thread-per-core",
-                                "--instances", "--interleave", "--membind", "--preferred",
-                                "--cpunodebind", "--physcpubind", "--localalloc",
-                                "--topology", "--threads-per-core")),
-    ("Repeats and verdicts", ("--repeats", "--ci-width", "--min-repeats", "--max-repeats",
-                              "--baseline", "--keep-equivalent", "--keep-disturbed",
-                              "--wait-quiet")),
-    ("Regression gate", ("--fail-if-slower", "--baseline-session", "--baseline-history",
-                         "--gate-on", "--gate-undecided")),
-    ("Engines and images", ("--engine", "--host", "--spread", "--build-missing", "--pull",
-                            "--registry", "--memory", "--pids-limit", "--allow-concurrent",
-                            "--verify")),
-    ("Results and output", ("--format", "--wide", "--export-json", "--export-csv",
-                            "--export-markdown", "--results", "--db", "--resume")),
-    ("On a Slurm cluster (--engine slurm)", ("--partition", "--nodelist", "--slurm-nodes",
-                                             "--constraint", "--account", "--time",
-                                             "--slurm-arg", "--node-engine",
-                                             "--node-python")),
-)  # fmt: skip
+from kit.cli.declare import Declared, Panel, declared
+from kit.cli.options import Options
 
-# What `--help` leaves out (`--help-all` shows them): the rarely needed, where a default is right
-# for almost everyone, and the options of one engine.
-RARE = frozenset(
-    ("--data-format", "--allocator", "--allow-emulated", "--workload", "--workload-dir",
-     "--timeout", "--one-thread-per-core", "--preferred", "--cpunodebind", "--physcpubind",
-     "--localalloc", "--threads-per-core", "--ci-width", "--min-repeats", "--max-repeats",
-     "--keep-equivalent", "--keep-disturbed", "--wait-quiet", "--gate-on", "--gate-undecided",
-     "--baseline-history", "--pull", "--registry", "--memory", "--pids-limit", "--allow-concurrent",
-     "--db", "--wide", "--export-json", "--export-csv", "--export-markdown", "--profiles",
-     "--knobs", "--spread")
-    + SECTIONS[-1][1]
-)  # fmt: skip
+DECLARED: dict[str, Declared] = {f.name: declared(f) for f in fields(Options)}
 
 HELP_ALL = "--help-all"
-_PLACE = {name: title for title, names in SECTIONS for name in names}
+_RANK = {name: i for i, name in enumerate(DECLARED)}  # within a panel: as declared
+
+
+def panel_of(param: click.Parameter) -> Panel:
+    found = DECLARED.get(param.name or "")
+    return found.panel if found is not None else Panel.options
+
+
+def is_rare(param: click.Parameter) -> bool:
+    found = DECLARED.get(param.name or "")
+    return found is not None and found.rare
+
+
 _TERM = 30  # the option column's width; longer choices go into the description
 
 
@@ -122,14 +101,12 @@ def _argument(param: click.Parameter) -> str:
 
 
 def _sections(params: list[click.Parameter]) -> list[tuple[str, list[click.Parameter]]]:
-    order = ["Options", *(title for title, _ in SECTIONS)]
-    grouped: dict[str, list[click.Parameter]] = {title: [] for title in order}
+    grouped: dict[Panel, list[click.Parameter]] = {panel: [] for panel in Panel}
     for param in params:
-        grouped[_PLACE.get(_name(param), "Options")].append(param)
-    rank = {name: i for _, names in SECTIONS for i, name in enumerate(names)}
+        grouped[panel_of(param)].append(param)
     return [
-        (title, sorted(found, key=lambda p: rank.get(_name(p), -1)))
-        for title, found in grouped.items()
+        (panel.value, sorted(found, key=lambda p: _RANK.get(p.name or "", -1)))
+        for panel, found in grouped.items()
         if found
     ]
 
@@ -139,6 +116,38 @@ def _summary(command: click.Command) -> str:
     text = inspect.cleandoc(command.short_help or command.help or "")
     first = text.split("\n\n")[0].replace("\n", " ")
     return re.split(r"(?<=[.)])\s", first, maxsplit=1)[0]
+
+
+def _takes_value(param: click.Parameter) -> bool:
+    return not getattr(param, "is_flag", False) and not getattr(param, "count", False)
+
+
+def refuse_repeats(params: list[click.Parameter], args: list[str], ctx: click.Context) -> None:
+    """An option that takes one value given twice, or a flag given both ways, is refused:
+    click would keep the last and drop the rest without a word."""
+    names = {name: p for p in params if isinstance(p, typer.core.TyperOption) for name in
+             (*p.opts, *p.secondary_opts)}  # fmt: skip
+    seen: dict[str, list[str]] = {}
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
+        param = names.get(name)
+        if param is None or not token.startswith("-"):
+            continue
+        value = token.partition("=")[2] if "=" in token else token[2:] if name != token else None
+        if value is None and _takes_value(param):
+            value = next(tokens, "")
+        if not getattr(param, "multiple", False):
+            seen.setdefault(param.name or name, []).append(name if value is None else value)
+    for given in seen.values():
+        if len(set(given)) > 1:
+            param = next(p for p in params if p.name in seen and seen[p.name] is given)
+            raise click.exceptions.UsageError(
+                f"{_name(param)} was given {len(given)} times ({', '.join(given)}); it takes one",
+                ctx,
+            )
 
 
 def _show_all(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -178,6 +187,10 @@ class KitCommand(_PlainHelp, typer.core.TyperCommand):
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         return [*super().get_params(ctx), self._help_all]
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        refuse_repeats(self.get_params(ctx), args, ctx)
+        return super().parse_args(ctx, args)
+
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         everything = ctx.meta.get(HELP_ALL, False)
         params = [p for p in self.get_params(ctx) if not getattr(p, "hidden", False)]
@@ -188,7 +201,7 @@ class KitCommand(_PlainHelp, typer.core.TyperCommand):
             with formatter.section("Arguments"):
                 formatter.write_dl([(_argument(p), p.help or "") for p in arguments])
         options = [p for p in params if isinstance(p, typer.core.TyperOption)]
-        left_out = [p for p in options if not everything and _name(p) in RARE]
+        left_out = [p for p in options if not everything and is_rare(p)]
         sections = _sections([p for p in options if p not in left_out])
         rows = {title: [_row(p, ctx) for p in found] for title, found in sections}
         width = min(_TERM, max(len(term) for found in rows.values() for term, _ in found))

@@ -8,20 +8,15 @@ from typing import Annotated
 import typer
 
 from kit.cli import common
-from kit.cli.common import (
-    CpusOpt,
-    FormatOpt,
-    ProfilesFile,
-    app,
-    err,
-    out,
-    profiles_app,
-)
+from kit.cli.common import app, err, out, profiles_app
+from kit.cli.declare import command
+from kit.cli.options import Options
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.engines.doctor import run_checks
 from kit.engines.endpoints import parse_host, parse_hosts
-from kit.engines.factory import ContainerEngine, EngineKind, remote_facts
+from kit.engines.factory import EngineKind, remote_facts
 from kit.engines.slurm.engine import cancel_strays
+from kit.errors import UsageError
 from kit.host.topology import read_host
 from kit.host.topology_file import format_topology, to_json
 from kit.model.profiles import RUN_KEYS, load_profiles, pick
@@ -30,16 +25,11 @@ from kit.planning.plan import resolve_placement
 from kit.reporting.table import Format, listing, render_tables
 
 
-@app.command()
-def doctor(
-    ctx: typer.Context,
-    engine: Annotated[
-        ContainerEngine, typer.Option(help="Which engine to check.")
-    ] = ContainerEngine.docker,
-) -> None:
+@command(app, "doctor", Options)
+def doctor(ctx: typer.Context, o: Options) -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
     failed = False
-    for check in run_checks(common.engine_maker(ctx).engine(EngineKind(engine.value))):
+    for check in run_checks(common.engine_maker(ctx).engine(EngineKind(o.container_engine.value))):
         style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
         err.print(f"[{style}]{check.status:>4}[/] {check.name}: {check.detail}", soft_wrap=True)
         failed |= check.status == "FAIL"
@@ -47,25 +37,16 @@ def doctor(
         raise typer.Exit(1)
 
 
-@app.command()
-def topology(
-    ctx: typer.Context,
-    fmt: FormatOpt = Format.table,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
-    host: Annotated[
-        str | None,
-        typer.Option(
-            "--host", "-H", help="Read the host behind this Docker engine instead (see compare)."
-        ),
-    ] = None,
-) -> None:
+@command(app, "topology", Options)
+def topology(ctx: typer.Context, o: Options) -> None:
     """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
+    host, fmt = one_host(o.host, "kit topology reads one host"), o.fmt
     if host is None:
         topo, record = common.engine_maker(ctx).this_host(), None
     else:
         facts = remote_facts(common.engine_maker(ctx), parse_host(host))
         topo, record = facts.topology, facts.record
-    if as_json or fmt is Format.json:  # the document --topology reads back
+    if fmt is Format.json:  # the document --topology reads back
         data = to_json(topo) if record is None else {**to_json(topo), "host": record}
         out.print(json.dumps(data, indent=2), markup=False)
         return
@@ -86,49 +67,36 @@ def topology(
         out.print(line, markup=False)
 
 
-@app.command()
-def clean(
-    ctx: typer.Context,
-    host: Annotated[
-        list[str] | None,
-        typer.Option("--host", "-H", help="Clean these Docker engines (default: this host's)."),
-    ] = None,
-    slurm: Annotated[
-        bool, typer.Option("--slurm", help="Instead cancel your kit jobs still in Slurm's queue.")
-    ] = False,
-) -> None:
+@command(app, "clean", Options)
+def clean(ctx: typer.Context, o: Options) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
-    if slurm:
+    if o.slurm:
         err.print(f"cancelled {cancel_strays()} Slurm job(s) left by kit")
         return
 
-    endpoints = parse_hosts(host or []) or [None]
+    endpoints = parse_hosts(list(o.host)) or [None]
     for endpoint in endpoints:
         removed = common.engine_maker(ctx).engine(EngineKind.docker, endpoint).remove_strays()
         where = f" on {endpoint.label}" if endpoint is not None else ""
         err.print(f"removed {removed} container(s) left by kit{where}")
 
 
-@profiles_app.command("list")
-def profiles_list(profiles_file: ProfilesFile = None, fmt: FormatOpt = Format.table) -> None:
+@command(profiles_app, "profiles list", Options)
+def profiles_list(o: Options) -> None:
     """Every profile, built-in and from --profiles."""
-    profiles = load_profiles(profiles_file)
+    profiles = load_profiles(o.profiles_file)
     rows = [[p.name, p.source, p.description] for p in profiles.values()]
     table = listing("profiles", ["profile", "from", "description"], rows)
-    out.print(render_tables([table], fmt), markup=False)
+    out.print(render_tables([table], o.fmt), markup=False)
 
 
-@profiles_app.command("show")
-def profiles_show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
-    profiles_file: ProfilesFile = None,
-    cpus: CpusOpt = None,
-    fmt: FormatOpt = Format.table,
-) -> None:
+@command(profiles_app, "profiles show", Options)
+def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")], o: Options) -> None:
     """A profile resolved for this host (or --cpus): CPUs, env, threads, numactl argv."""
     host = read_host()
+    cpus, fmt = o.cpus, o.fmt
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
-    (profile,) = pick(load_profiles(profiles_file), [name])
+    (profile,) = pick(load_profiles(o.profiles_file), [name])
     cpuset, effective, placement, numa = resolve_placement(profile, host, selection)
     resolved = profile.resolve(placement, numa)
     fields = [
@@ -151,3 +119,10 @@ def profiles_show(
             out.print(f"{key + ':':<13} {value}", markup=False)
         return
     out.print(render_tables([listing("profile", ["field", "value"], fields)], fmt), markup=False)
+
+
+def one_host(hosts: tuple[str, ...], why: str) -> str | None:
+    """The one --host of a command that reads one engine (None: this host's)."""
+    if len(hosts) > 1:
+        raise UsageError(f"{why}; --host was given {len(hosts)} times", "give --host once")
+    return hosts[0] if hosts else None

@@ -7,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-from kit.cli.common import (
-    envs_app,
-    err,
-    images_app,
-    out,
-)
+from kit.cli.common import envs_app, err, images_app, out
+from kit.cli.declare import command
+from kit.cli.options import Options
 from kit.cli.ui import BuildDisplay, ByteDisplay, LayerDisplay, TerminalFeedback
 from kit.engines.endpoints import Endpoint
 from kit.engines.factory import ContainerEngine
@@ -27,31 +24,13 @@ from kit.model.flavors import Flavor, check_reference
 from kit.reporting.table import tabulate_rows
 
 
-@images_app.command("build")
+@command(images_app, "images build", Options)
 def images_build(
+    o: Options,
     flavors: Annotated[list[Flavor] | None, typer.Argument(help="Default: all flavors.")] = None,
-    base: Annotated[
-        str,
-        typer.Option(help="Base image; when it cannot be pulled, kit builds a local Debian base."),
-    ] = "python:3.11-slim-bookworm",
-    ca_bundle: Annotated[
-        Path | None,
-        typer.Option(
-            help="CA bundle pip trusts in the build (default: $SSL_CERT_FILE, $PIP_CERT or "
-            "$REQUESTS_CA_BUNDLE when set).",
-            dir_okay=False,
-        ),
-    ] = None,
-    network: Annotated[
-        str | None,
-        typer.Option(
-            help="Network for the build's steps, e.g. host where the engine's bridge reaches "
-            "no package index (default: the engine's)."
-        ),
-    ] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
-
+    base, ca_bundle, network = o.base, o.ca_bundle, o.network
     check_reference(base)
     check_ca_bundle(ca_bundle)
     bundle = ca_bundle or default_ca_bundle()
@@ -64,18 +43,13 @@ def images_build(
         err.print(f"built {flavor.value}: {image_id[:19]}")
 
 
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(help="Registry host[:port] (default: $KIT_REGISTRY, else localhost:5000)."),
-]
 FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all flavors.")]
 
 
-@images_app.command("push")
-def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
+@command(images_app, "images push", Options)
+def images_push(o: Options, flavors: FlavorsArg = None) -> None:
     """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
-
-    host = registry_from(registry)
+    host = registry_from(o.registry)
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
         with LayerDisplay(err, f"push {flavor.value}") as display:
@@ -83,35 +57,25 @@ def images_push(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> Non
         err.print(f"pushed {flavor.value} to {host}: {digest}", markup=False)
 
 
-@images_app.command("pull")
-def images_pull(flavors: FlavorsArg = None, registry: RegistryOpt = None) -> None:
+@command(images_app, "images pull", Options)
+def images_pull(o: Options, flavors: FlavorsArg = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
-        pull_one(client, flavor, registry, TerminalFeedback(err))
+        pull_one(client, flavor, o.registry, TerminalFeedback(err))
 
 
-@images_app.command("save")
-def images_save(
-    flavors: FlavorsArg = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Archive: .tar.zst, .tar.gz or .tar.")
-    ] = Path("kit-images.tar.zst"),
-) -> None:
+@command(images_app, "images save", Options)
+def images_save(o: Options, flavors: FlavorsArg = None) -> None:
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
-
+    output = o.output
     compression_for(output)
     check_output_file(output, "--output")
     client = connect(timeout=1800)
     with ByteDisplay(err, f"saving to {output}") as display:
         size = save(client, flavors or list(Flavor), output, display.on_bytes)
     err.print(f"saved {output}: {size / 2**20:.0f} MiB", markup=False)
-
-
-EngineOpt = Annotated[
-    ContainerEngine, typer.Option(help="The engine: Docker, or podman's Docker API.")
-]
 
 
 def _client(target: ContainerEngine):
@@ -121,21 +85,19 @@ def _client(target: ContainerEngine):
     return connect(timeout=1800)
 
 
-@images_app.command("load")
+@command(images_app, "images load", Options)
 def images_load(
-    archive: Annotated[Path, typer.Argument(help="A file made by kit images save.")],
-    engine: EngineOpt = ContainerEngine.docker,
+    archive: Annotated[Path, typer.Argument(help="A file made by kit images save.")], o: Options
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
-
-    client = _client(engine)
+    client = _client(o.container_engine)
     with ByteDisplay(err, f"loading {archive}") as display:
         tags = load(client, archive, display.on_bytes)
     err.print(f"loaded {', '.join(tags) or 'no tagged image'}", markup=False)
 
 
-@images_app.command("list")
-def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
+@command(images_app, "images list", Options)
+def images_list(o: Options) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
     rows = [
         [
@@ -146,7 +108,7 @@ def images_list(engine: EngineOpt = ContainerEngine.docker) -> None:
             i.id,
             i.created,
         ]
-        for i in list_images(_client(engine))
+        for i in list_images(_client(o.container_engine))
     ]
     out.print(
         tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"]), markup=False

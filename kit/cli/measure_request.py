@@ -1,9 +1,10 @@
-"""The measuring commands' one option set, ``MeasureOptions`` (each field one option, with its
-Typer annotation), and the campaign request it becomes. Adding an option is one field here and
-one line in ``request_of``.
+"""The measuring commands' options as one typed request: the campaign the core runs and how its
+results are shown. Where each option of compare, run, verify, plan, sweep and tune acts is here,
+one line each (the options themselves are declared in ``kit.cli.options``).
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,91 +12,25 @@ import typer
 
 from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.schedules.adaptive import Adaptive
-from kit.cli.common import (
-    DEFAULT_PROFILES,
-    AccountOpt,
-    AllocatorOpt,
-    AllowEmulatedOpt,
-    BaselineHistoryOpt,
-    BaselineOpt,
-    BaselineSessionOpt,
-    BatchesOpt,
-    BatchOpt,
-    BuildMissingOpt,
-    CiWidthOpt,
-    ConcurrentOpt,
-    ConstraintOpt,
-    CoresOpt,
-    CpunodebindOpt,
-    CpusOpt,
-    DataFormatOpt,
-    DbOpt,
-    EngineOpt,
-    FailIfSlowerOpt,
-    FormatOpt,
-    ForwardOpt,
-    GateOnOpt,
-    GateUndecidedOpt,
-    HostOpt,
-    InstancesOpt,
-    InterleaveOpt,
-    KeepDisturbedOpt,
-    KeepEquivalentOpt,
-    LocalallocOpt,
-    MaxRepeatsOpt,
-    MembindOpt,
-    MemoryOpt,
-    MinRepeatsOpt,
-    ModelOpt,
-    ModeOpt,
-    NodeEngineOpt,
-    NodelistOpt,
-    NodePythonOpt,
-    NodesOpt,
-    OnePerCoreOpt,
-    PartitionOpt,
-    PhyscpubindOpt,
-    PidsOpt,
-    PrecisionOpt,
-    PreferredOpt,
-    PresetOpt,
-    ProfileOpt,
-    ProfilesFile,
-    RepeatsOpt,
-    ResultsOpt,
-    ResumeOpt,
-    SlurmArgOpt,
-    SlurmNodesOpt,
-    SpreadOpt,
-    TimeLimitOpt,
-    TimeoutOpt,
-    VerifyOpt,
-    WaitQuietOpt,
-    WarmupOpt,
-    WorkloadDirOpt,
-    WorkloadOpt,
-    slurm_options,
-)
+from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
+from kit.campaign.schedules.confirm import CONFIRM_REPEATS
+from kit.campaign.schedules.tuning import Strategy, Tuning
+from kit.cli.options import Options
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.factory import EngineKind
-from kit.engines.slurm.options import NodeEngine
+from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.inputs import check_output_file
-from kit.judging.gate import Gate, GateOn, Undecided
+from kit.judging.gate import Gate
 from kit.model.numa import NumaPolicy
+from kit.model.profiles import load_profiles
 from kit.model.spec import Limits
-from kit.model.workload import (
-    Allocator,
-    DataFormat,
-    Mode,
-    Precision,
-    Preset,
-    Workload,
-    WorkloadSpec,
-    warmup_of,
-)
+from kit.model.workload import WorkloadSpec, warmup_of
+from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.placement import CpuSelection, parse_instances
+from kit.planning.sweep import Sweep
+from kit.reporting.plan import PlanFormat
 from kit.reporting.table import Format
 
 ImagesArg = Annotated[
@@ -104,110 +39,63 @@ ImagesArg = Annotated[
 ImageArg = Annotated[
     str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
 ]
-OneProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile to run.")]
-PullOpt = Annotated[
-    bool,
-    typer.Option(help="Pull missing flavors from --registry instead of failing."),
-]
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Registry for --pull (default: $KIT_REGISTRY, else localhost:5000).",
+SweepImagesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[IMAGE]...", help="Flavors or image references (or give them as --knob image=...)."
     ),
 ]
 
-
-def _export_opt(what: str):
-    return Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", dir_okay=False,
-                     help=f"Write the table as {what} here too, rewritten as each run arrives."),
-    ]  # fmt: skip
-
-
-ExportJsonOpt, ExportCsvOpt, ExportMarkdownOpt = (
-    _export_opt(w) for w in ("JSON", "CSV", "Markdown")
-)
-WideOpt = Annotated[
-    bool, typer.Option(help="Every column in full (default: fit 120 columns, notes below).")
-]
+DEFAULT_PROFILES = ("default", "tuned", "interleave")
+ONE_PROFILE = ("run", "sweep", "tune")  # one profile: the run's, or the knobs' base
 
 
 @dataclass(frozen=True)
-class MeasureOptions:
-    """Every option of the measuring commands, as Typer reads them (one field, one option)."""
+class Shown:
+    """How a measuring command shows what it measured."""
 
-    images: ImagesArg
-    profile: ProfileOpt = None
-    profiles_file: ProfilesFile = None
-    preset: PresetOpt = Preset.quick
-    model: ModelOpt = None
-    batch_size: BatchOpt = None
-    num_batches: BatchesOpt = None
-    num_warmup_batches: WarmupOpt = None
-    data_format: DataFormatOpt = DataFormat.NHWC
-    mode: ModeOpt = None
-    forward_only: ForwardOpt = False
-    precision: PrecisionOpt = Precision.fp32
-    allocator: AllocatorOpt = Allocator.system
-    allow_emulated: AllowEmulatedOpt = False
-    keep_equivalent: KeepEquivalentOpt = False
-    keep_disturbed: KeepDisturbedOpt = False
-    wait_quiet: WaitQuietOpt = None
-    workload: WorkloadOpt = Workload.kit
-    workload_dir: WorkloadDirOpt = None
-    timeout: TimeoutOpt = 3600.0
-    baseline: BaselineOpt = None
-    fmt: FormatOpt = Format.table
-    export_json: ExportJsonOpt = None
-    export_csv: ExportCsvOpt = None
-    export_markdown: ExportMarkdownOpt = None
-    wide: WideOpt = False
-    results: ResultsOpt = Path("results")
-    engine: EngineOpt = None
-    host: HostOpt = None
-    cpus: CpusOpt = None
-    nodes: NodesOpt = None
-    cores: CoresOpt = None
-    one_thread_per_core: OnePerCoreOpt = False
-    interleave: InterleaveOpt = None
-    membind: MembindOpt = None
-    preferred: PreferredOpt = None
-    cpunodebind: CpunodebindOpt = None
-    physcpubind: PhyscpubindOpt = None
-    localalloc: LocalallocOpt = False
-    instances: InstancesOpt = None
-    memory: MemoryOpt = None
-    pids_limit: PidsOpt = None
-    build_missing: BuildMissingOpt = False
-    allow_concurrent: ConcurrentOpt = False
-    resume: ResumeOpt = None
-    db: DbOpt = None
-    verify: VerifyOpt = False
-    pull: PullOpt = False
-    registry: RegistryOpt = None
-    repeats: RepeatsOpt = "3"
-    ci_width: CiWidthOpt = 3.0
-    min_repeats: MinRepeatsOpt = 2
-    max_repeats: MaxRepeatsOpt = 8
-    baseline_session: BaselineSessionOpt = None
-    baseline_history: BaselineHistoryOpt = None
-    fail_if_slower: FailIfSlowerOpt = None
-    gate_on: GateOnOpt = GateOn.throughput
-    gate_undecided: GateUndecidedOpt = Undecided.fail
-    partition: PartitionOpt = None
-    nodelist: NodelistOpt = None
-    slurm_nodes: SlurmNodesOpt = None
-    constraint: ConstraintOpt = None
-    account: AccountOpt = None
-    time_limit: TimeLimitOpt = None
-    slurm_arg: SlurmArgOpt = None
-    node_engine: NodeEngineOpt = NodeEngine.docker
-    node_python: NodePythonOpt = None
-    spread: SpreadOpt = False
+    fmt: Format | PlanFormat = Format.table
+    wide: bool = False
+    exports: Mapping[Format, Path] = field(default_factory=dict)
+    baseline: str | None = None
+    save_profile: Path | None = None  # tune: the winner, as a profile
+    topology: Path | None = None  # plan: another host's topology file
+    threads_per_core: int | None = None
 
 
-def exports_of(o: MeasureOptions) -> dict[Format, Path]:
+@dataclass(frozen=True)
+class MeasureRequest:
+    campaign: CampaignRequest
+    shown: Shown
+
+
+def measure_request(command: str, images: tuple[str, ...], o: Options) -> MeasureRequest:
+    """The options of ``command`` as the core's typed request, each value checked as it is
+    built (a file to write is tried now, before any work)."""
+    if command in ONE_PROFILE and len(o.profile) > 1:
+        what = "the base profile the knobs are set on" if command != "run" else "one profile"
+        raise UsageError(
+            f"kit {command} takes {what}; -p was given {len(o.profile)} times",
+            "compare several profiles with `kit compare -p A -p B`"
+            if command == "run" else "give one -p BASE, and vary the rest with --knob",
+        )  # fmt: skip
+    if command in ("sweep", "tune"):
+        request = _sweep_request(command, images, o)
+    else:
+        request = campaign_request(command, images, o)
+    fmt = o.plan_format if command == "plan" else o.fmt
+    shown = Shown(fmt, o.wide, exports_of(o), o.baseline, _writable(o.save_profile),
+                  o.topology, o.threads_per_core)  # fmt: skip
+    return MeasureRequest(request, shown)
+
+
+def _writable(path: Path | None) -> Path | None:
+    if path is not None:
+        check_output_file(path, "--save-profile")
+    return path
+
+
+def exports_of(o: Options) -> dict[Format, Path]:
     """The --export-* files, each checked by writing there before any work."""
     found = {Format.json: o.export_json, Format.csv: o.export_csv,
              Format.markdown: o.export_markdown}  # fmt: skip
@@ -217,14 +105,23 @@ def exports_of(o: MeasureOptions) -> dict[Format, Path]:
     return {fmt: path for fmt, path in found.items() if path is not None}
 
 
-def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
-    """The options as the core's typed request (each value checked as it is built)."""
+def _profiles(command: str, o: Options) -> tuple[str, ...]:
+    for name in (n for n in o.profile if "," in n):
+        several = " ".join(f"-p {p.strip()}" for p in name.split(",") if p.strip())
+        raise UsageError(f"-p takes one profile name, not {name!r}", f"give several as {several}")
+    if o.profile:
+        return o.profile
+    return DEFAULT_PROFILES if command in ("compare", "plan") else ("default",)
+
+
+def campaign_request(command: str, images: tuple[str, ...], o: Options) -> CampaignRequest:
+    """What, where and how a campaign runs, from the options."""
     warmup = None if o.num_warmup_batches is None else warmup_of(o.num_warmup_batches)
     workload = WorkloadSpec.from_preset(
         o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
-        num_warmup_batches=warmup, data_format=o.data_format,
-        mode=Mode.infer if o.forward_only else o.mode, precision=o.precision,
-        allocator=o.allocator, workload=o.workload, workload_dir=o.workload_dir,
+        num_warmup_batches=warmup, data_format=o.data_format, mode=o.mode,
+        precision=o.precision, allocator=o.allocator, workload=o.workload,
+        workload_dir=o.workload_dir,
     )  # fmt: skip
     selection = CpuSelection(
         cpus=parse_cpu_list(o.cpus, what="--cpus") if o.cpus is not None else None,
@@ -236,17 +133,14 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
                          o.localalloc)  # fmt: skip
     adaptive, repeats = repeats_of(o)
     what = What(
-        tuple(o.images), tuple(o.profile or DEFAULT_PROFILES), o.profiles_file, workload,
-        selection, numactl, parse_instances(o.instances), Limits(o.memory, o.pids_limit),
-        repeats, o.timeout, adaptive=adaptive, allow_emulated=o.allow_emulated,
-        keep_equivalent=o.keep_equivalent, keep_disturbed=o.keep_disturbed,
-        wait_quiet=o.wait_quiet,
+        images, _profiles(command, o), o.profiles_file, workload, selection, numactl,
+        parse_instances(o.instances), Limits(o.memory, o.pids_limit), repeats, o.timeout,
+        adaptive=adaptive, allow_emulated=o.allow_emulated, keep_equivalent=o.keep_equivalent,
+        keep_disturbed=o.keep_disturbed, wait_quiet=o.wait_quiet,
     )  # fmt: skip
-    slurm = slurm_options(o.engine, o.partition, o.nodelist, o.slurm_nodes, o.constraint,
-                          o.account, o.time_limit, o.slurm_arg, o.node_engine,
-                          o.node_python)  # fmt: skip
-    where = Where(tuple(o.engine or [EngineKind.auto]), tuple(parse_hosts(o.host or [])),
-                  o.pull, o.registry, o.build_missing, slurm, o.spread)  # fmt: skip
+    where = Where(tuple(o.engine or (EngineKind.auto,)), tuple(parse_hosts(list(o.host))),
+                  o.pull, o.registry, o.build_missing, slurm_options(o), o.spread)  # fmt: skip
+    measure = command != "verify"
     how = How(
         o.results, o.db, o.resume, measure, o.verify or not measure, o.baseline,
         Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided,
@@ -256,11 +150,58 @@ def request_of(o: MeasureOptions, *, measure: bool = True) -> CampaignRequest:
     return CampaignRequest(what, where, how)
 
 
-def repeats_of(o: MeasureOptions) -> tuple[Adaptive | None, int]:
+def repeats_of(o: Options) -> tuple[Adaptive | None, int]:
     """--repeats N, or auto with its rule (planned for its most repeats)."""
-    if o.repeats.strip().lower() == "auto":
+    auto = o.repeats.strip().lower() == "auto"
+    changed = [name for name, value, default in (("--ci-width", o.ci_width, 3.0),
+               ("--min-repeats", o.min_repeats, 2), ("--max-repeats", o.max_repeats, 8))
+               if value != default]  # fmt: skip
+    if changed and not auto:
+        raise UsageError(f"{changed[0]} goes with --repeats auto", "add --repeats auto")
+    if auto:
         rule = Adaptive(o.ci_width / 100, o.min_repeats, o.max_repeats)
         return rule, rule.max_repeats
     if not o.repeats.strip().isdigit():
         raise UsageError(f"--repeats {o.repeats!r} is neither a number nor auto", "e.g. 3 or auto")
     return None, int(o.repeats)
+
+
+def slurm_options(o: Options) -> SlurmOptions | None:
+    """The Slurm options, with --engine slurm; refused without it."""
+    given = [o.partition, o.nodelist, o.slurm_nodes, o.constraint, o.account, o.time_limit,
+             o.node_python, *o.slurm_arg]  # fmt: skip
+    if EngineKind.slurm not in o.engine:
+        if any(v is not None for v in given) or o.node_engine is not NodeEngine.docker:
+            raise UsageError(
+                "--partition, --nodelist, --slurm-nodes, --constraint, --account, --time, "
+                "--slurm-arg, --node-engine and --node-python go with --engine slurm",
+                "add --engine slurm, or leave them out",
+            )
+        return None
+    nodes_list = tuple(n.strip() for n in (o.nodelist or "").split(",") if n.strip())
+    return SlurmOptions(o.partition, nodes_list, o.slurm_nodes, o.constraint, o.account,
+                        o.time_limit, o.slurm_arg, o.node_engine, o.node_python)  # fmt: skip
+
+
+def _sweep_request(command: str, images: tuple[str, ...], o: Options) -> CampaignRequest:
+    """A sweep: cells from the knobs' values on one base profile. A tune's is seeded with the
+    built-in profiles and planned for as many rounds as a race may take (the grid strategy:
+    three), its last rounds confirming the best."""
+    registry = load_knobs(o.knobs_file)
+    knobs = tuple(parse_knob(text, registry) for text in o.knob)
+    named = tuple(v for k in knobs if k.knob.kind is KnobKind.image for v in k.raw)
+    if named and images:
+        raise UsageError(
+            "images are named twice: as arguments and as --knob image=...", "name them once"
+        )
+    if not named and not images:
+        raise UsageError("no image to sweep", f"e.g. kit {command} intel --knob intra=1,2")
+    tuning = None
+    if command == "tune":
+        tuning = Tuning(Budget.parse(o.budget), o.strategy)
+        search = 3 if o.strategy is Strategy.grid else MAX_ROUNDS
+        o = replace(o, repeats=str(search + CONFIRM_REPEATS))
+    request = campaign_request(command, images or named, o)
+    seeds = tuple(load_profiles()) if tuning is not None else ()
+    what = replace(request.what, sweep=Sweep(knobs, o.where, seeds=seeds))
+    return replace(request, what=what, how=replace(request.how, tuning=tuning))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,63 +12,31 @@ from kit.campaign.peak import measure_peak
 from kit.campaign.replay import ExportRequest, export_session
 from kit.campaign.run import gate_baseline
 from kit.cli import common
-from kit.cli.common import (
-    BaselineHistoryOpt,
-    BaselineOpt,
-    BaselineSessionOpt,
-    CpusOpt,
-    DbOpt,
-    FailIfSlowerOpt,
-    FormatOpt,
-    GateOnOpt,
-    GateUndecidedOpt,
-    ResultsOpt,
-    app,
-    err,
-    existing_db,
-    open_db,
-    out,
-)
+from kit.cli.common import app, err, existing_db, open_db, out
+from kit.cli.declare import command
 from kit.cli.measure import gate_status
+from kit.cli.options import Options
 from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.errors import UsageError
 from kit.inputs import check_output_file, prepare_folder, write_text
-from kit.judging.gate import Gate, GateOn, Undecided
+from kit.judging.gate import Gate
 from kit.judging.history import judge
 from kit.judging.series import select, series_of, split_cell
 from kit.planning.placement import CpuSelection
 from kit.reporting.files import StoredForSite, write_html, write_plots, write_site
 from kit.reporting.site import BUNDLE_SUFFIX, SessionEntry
-from kit.reporting.table import Format, check_baseline, render, render_listing
+from kit.reporting.table import Format, ReportFormat, check_baseline, render, render_listing
 from kit.reporting.trend import render_trends, trends
 from kit.store.folder import DB_NAME
 from kit.store.past import load_stored
 
 
-@app.command()
-def history(
-    db: DbOpt = None,
-    results: ResultsOpt = Path("results"),
-    limit: Annotated[
-        int, typer.Option(help="How many sessions, newest first.", min=1, max=100_000)
-    ] = 20,
-    cell: Annotated[
-        str | None,
-        typer.Option(
-            help="One cell over time (IMAGE:PROFILE): every session's figure with its interval "
-            "and provenance, and the change points found, with what changed at each.",
-            metavar="IMAGE:PROFILE",
-        ),
-    ] = None,
-    machine: Annotated[
-        str | None, typer.Option(help="With --cell: only this machine's series (its hostname).")
-    ] = None,
-    fmt: FormatOpt = Format.table,
-) -> None:
+@command(app, "history", Options)
+def history(o: Options) -> None:
     """Past sessions (when, host, images, profiles, best cell), or with --cell one cell's
     series over sessions and its change points."""
-
+    db, results, cell, machine, fmt = o.db, o.results, o.cell, o.machine, o.fmt
     if cell is None and machine is not None:
         raise UsageError("--machine goes with --cell", "pass --cell IMAGE:PROFILE too")
     if cell is not None:
@@ -81,7 +48,7 @@ def history(
         out.print(render_trends(trends(found), fmt), markup=False)
         return
     with open_db(db, results) as store:
-        sessions = store.sessions(limit)
+        sessions = store.sessions(o.limit)
         knobs = {s.id: store.knob_values(s.id) for s in sessions}
     rows = [
         [
@@ -114,45 +81,23 @@ def _cells(profiles: tuple[str, ...], knobs: dict[str, dict[str, str]]) -> str:
     return f"knobs {', '.join(names)}" if names else ", ".join(profiles)
 
 
-class ReportFormat(StrEnum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
-    html = "html"
-
-
-@app.command()
+@command(app, "report", Options)
 def report(
+    o: Options,
     session: Annotated[
         str, typer.Argument(help="Session id, a unique prefix of one, or 'latest'.")
     ] = "latest",
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
-    plot: Annotated[
-        bool, typer.Option(help="Write PNG plots (bar chart, per-CPU heatmaps) to the session.")
-    ] = False,
-    baseline: BaselineOpt = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(help="Write the report here (html's default: SESSION/report.html)."),
-    ] = None,
-    db: DbOpt = None,
-    results: ResultsOpt = Path("results"),
-    baseline_session: BaselineSessionOpt = None,
-    baseline_history: BaselineHistoryOpt = None,
-    fail_if_slower: FailIfSlowerOpt = None,
-    gate_on: GateOnOpt = GateOn.throughput,
-    gate_undecided: GateUndecidedOpt = Undecided.fail,
 ) -> None:
     """Re-render a past session: table, CSV, JSON, or one HTML file with plots.
 
     The HTML holds the table, the plots, every run's provenance and the verify results. With
     --baseline-session and --fail-if-slower this is also the regression gate, for CI.
     """
+    output, db, results, baseline, fmt = o.output, o.db, o.results, o.baseline, o.report_format
     if output is not None:
         check_output_file(output, "--output")
-    gate = Gate.from_options(baseline_session, fail_if_slower, gate_on, gate_undecided,
-                             baseline_history)  # fmt: skip
+    gate = Gate.from_options(o.baseline_session, o.fail_if_slower, o.gate_on, o.gate_undecided,
+                             o.baseline_history)  # fmt: skip
     stored = load_stored(existing_db(db, results), session)
     gate_runs = (
         gate_baseline(gate, results, db or results / DB_NAME, stored.session_id)
@@ -161,7 +106,7 @@ def report(
     )
     found = list(stored.runs)
     check_baseline([r.key for r in found], baseline)
-    if fmt is ReportFormat.html or plot:
+    if fmt is ReportFormat.html or o.plot:
         _write_files(stored, results / stored.session_id, fmt, baseline, output)
     if fmt is not ReportFormat.html:
         text = render(found, Format(fmt.value), baseline, stored.peaks)
@@ -190,16 +135,14 @@ def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
         gate_status(judge(found, gate_runs, gate))
 
 
-@app.command()
+@command(app, "peak", Options)
 def peak(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="A flavor or image reference.")],
-    cpus: CpusOpt = None,
-    db: DbOpt = None,
-    results: ResultsOpt = Path("results"),
+    o: Options,
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
-
+    cpus, db, results = o.cpus, o.db, o.results
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
     found = measure_peak(
         image, selection, common.engine_maker(ctx), results, db, TerminalFeedback(err)
@@ -207,38 +150,19 @@ def peak(
     out.print(f"{found.image}: {found.gflops:.1f} GFLOP/s float32 GEMM on {found.host}")
 
 
-@app.command()
-def site(
-    ctx: typer.Context,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="The folder to write the site to.")
-    ] = Path("site"),
-    price: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="MACHINE=USD: the machine's price per hour, for the cost of a million images "
-            "(repeatable; MACHINE is the hostname the sessions recorded).",
-            metavar="MACHINE=USD",
-        ),
-    ] = None,
-    bundles: Annotated[
-        bool,
-        typer.Option(help="Write each session's bundle into the site to download (kit export)."),
-    ] = False,
-    db: DbOpt = None,
-    results: ResultsOpt = Path("results"),
-) -> None:
+@command(app, "site", Options)
+def site(ctx: typer.Context, o: Options) -> None:
     """Write a static results site: every machine x cell with its latest figure, trend and
     cost; a page a cell with its plot, change points and what changed; a page a session."""
-
-    prices = parse_prices(price or [])
+    output, db, results = o.output, o.db, o.results
+    prices = parse_prices(list(o.price))
     folder = prepare_folder(output, "--output")
     with open_db(db, results) as store:
         history = store.history()
         listed = store.sessions()
     runs = {s.session_id: s.runs for s in history}
     sessions = [StoredForSite(_entry(s), runs.get(s.id, ()), s.meta) for s in listed]
-    carried = _bundles(ctx, folder, [s.id for s in listed], results, db) if bundles else []
+    carried = _bundles(ctx, folder, [s.id for s in listed], results, db) if o.bundles else []
     written = write_site(folder, trends(series_of(history)), sessions, prices, carried)
     err.print(
         f"site: {written.folder / 'index.html'} ({written.plots} series, {len(sessions)} "

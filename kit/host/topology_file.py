@@ -38,7 +38,7 @@ def to_json(topo: Topology) -> dict:
 
 
 def from_json(data: dict) -> Topology:
-    """A Topology from ``kit topology --json`` (ValueError when it is not one)."""
+    """A Topology from ``kit topology --format json`` (ValueError when it is not one)."""
     try:
         cpus = [Cpu(int(c["cpu"]), int(c["core"]), int(c["socket"]), int(c["node"]))
                 for c in data["cpus"]]  # fmt: skip
@@ -48,7 +48,7 @@ def from_json(data: dict) -> Topology:
             for n in data.get("nodes") or ()
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not `kit topology --json` output ({exc!r})") from None
+        raise ValueError(f"not `kit topology --format json` output ({exc!r})") from None
     allowed = data.get("allowed_cpus")
     return Topology(tuple(cpus), nodes, parse_cpu_list(allowed) if allowed else None)
 
@@ -78,7 +78,7 @@ def _from_numactl_only(text: str, threads_per_core: int | None) -> Topology:
 
 def parse_topology_text(text: str, threads_per_core: int | None = None) -> Topology:
     """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output (with
-    ``threads_per_core``), or ``kit topology --json``; ValueError saying which forms are
+    ``threads_per_core``), or ``kit topology --format json``; ValueError saying which forms are
     understood, or what the form lacks."""
     if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
         return _from_numactl_only(text, threads_per_core)  # its errors say what it lacks
@@ -90,7 +90,7 @@ def parse_topology_text(text: str, threads_per_core: int | None = None) -> Topol
     except (ValueError, IndexError) as exc:
         raise ValueError(
             f"not a topology ({exc}): give `lscpu -p` output, `numactl -H` output or "
-            "`kit topology --json`"
+            "`kit topology --format json`"
         ) from None
     _check_threads_per_core(topology, threads_per_core)
     return topology
@@ -134,7 +134,7 @@ def format_topology(topo: Topology) -> list[str]:
 
 def load_topology(path: Path, threads_per_core: int | None = None) -> Topology:
     """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
-    hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --json > FILE`"
+    hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --format json > FILE`"
     text = read_text_file(path, "--topology", hint)
     try:
         found = parse_topology_text(text, threads_per_core)

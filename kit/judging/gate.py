@@ -92,9 +92,13 @@ class Gate:
         history: int | None = None,
     ) -> Gate | None:
         if session is None and percent is None and history is None:
-            if on is not GateOn.throughput:
+            alone = [name for name, given in (("--gate-on", on is not GateOn.throughput),
+                     ("--gate-undecided", undecided is not Undecided.fail)) if given]  # fmt: skip
+            if alone:
                 raise UsageError(
-                    "--gate-on goes with --baseline-session and --fail-if-slower", "pass them too"
+                    f"{alone[0]} goes with --fail-if-slower and --baseline-session (or "
+                    "--baseline-history): without them there is no gate",
+                    "pass them too, or leave it out",
                 )
             return None
         if session is not None and history is not None:

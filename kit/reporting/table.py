@@ -35,7 +35,7 @@ from kit.reporting.rows import (
     spread_notes,
 )
 
-__all__ = ["Format", "cell_keys", "cells", "check_baseline", "render", "rows"]
+__all__ = ["Format", "ReportFormat", "cell_keys", "cells", "check_baseline", "render", "rows"]
 
 
 class Format(StrEnum):
@@ -43,6 +43,16 @@ class Format(StrEnum):
     markdown = "markdown"
     csv = "csv"
     json = "json"
+
+
+class ReportFormat(StrEnum):
+    """A report's formats: the table's, and one HTML file with plots."""
+
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
 
 
 def _num(value: float | None, fmt: str) -> str:
