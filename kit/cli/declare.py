@@ -142,8 +142,8 @@ def command(
         cli.__annotations__ = {p.name: p.annotation for p in params}
         cli.__doc__ = body.__doc__
         cli.__name__ = body.__name__
+        cli.__wrapped__ = body  # type: ignore[attr-defined]
         group.command(path.rsplit(maxsplit=1)[-1], hidden=hidden)(cli)
         return body
 
     return decorate
-

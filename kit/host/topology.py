@@ -3,8 +3,8 @@ this process may use.
 
 Parsing is pure (text in, Topology out), so it is tested against captured samples of hosts we do
 not have (sysfs files, ``lscpu -p``, ``numactl -H``, cgroup files); ``read_host`` is the one
-place that reads the machine. A topology file (``--topology``, ``kit topology --format json``) is read
-and written by kit.host.topology_file.
+place that reads the machine. A topology file (``--topology``, ``kit topology --format json``)
+is read and written by kit.host.topology_file.
 """
 
 from __future__ import annotations

@@ -134,7 +134,10 @@ def format_topology(topo: Topology) -> list[str]:
 
 def load_topology(path: Path, threads_per_core: int | None = None) -> Topology:
     """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
-    hint = "save one with `lscpu -p > FILE`, `numactl -H > FILE` or `kit topology --format json > FILE`"
+    hint = (
+        "save one with `lscpu -p > FILE`, `numactl -H > FILE` or "
+        "`kit topology --format json > FILE`"
+    )
     text = read_text_file(path, "--topology", hint)
     try:
         found = parse_topology_text(text, threads_per_core)
