@@ -11,12 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import docker
-import docker.errors
-from docker.models.containers import Container
-from docker.utils import parse_repository_tag
-from requests.exceptions import RequestException
+from typing import TYPE_CHECKING
 
 from kit.engines.base import LineSink
 from kit.engines.container import LABEL_MANAGED, container_kwargs, docker_run_line, probe_kwargs
@@ -34,9 +29,17 @@ from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host import probe_script
 from kit.host.facts import HostFacts, facts_from_probe, parse_probe_output
+from kit.lazy import lazy_module
 from kit.model.results import RunOutcome
 from kit.model.spec import RunSpec
 from kit.settings import reconnect_seconds
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+
+docker = lazy_module("docker")
+requests = lazy_module("requests")
 
 # How long a run waits for an engine that stopped answering (a daemon restart) before it
 # fails; a host still away at the next run fails that run at once.
@@ -95,7 +98,7 @@ class DockerEngine:
         """The ulimits kit sets on a podman engine (``kit.engines.podman``); None for Docker."""
         try:
             version = self.client.version()
-        except (docker.errors.DockerException, RequestException):
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             return None
         return host_ulimits() if is_podman(version) else None
 
@@ -135,14 +138,16 @@ class DockerEngine:
             raise ImageNotFound(
                 f"image {image!r} is not on {self.name}", "build it, pull it, or let kit send it"
             ) from None
-        except (docker.errors.DockerException, RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineUnavailable(
                 f"reading the host behind {self.name} failed: {first_line(exc)}",
                 "check that the engine answers (`kit doctor`)",
             ) from None
         finally:
             if container is not None:
-                with contextlib.suppress(docker.errors.DockerException, RequestException):
+                with contextlib.suppress(
+                    docker.errors.DockerException, requests.exceptions.RequestException
+                ):
                     _remove(container)
         try:
             return facts_from_probe(parse_probe_output(output), name)
@@ -173,7 +178,7 @@ class DockerEngine:
         try:
             self.client.images.get(reference)
             return True
-        except (docker.errors.DockerException, RequestException):
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             return False
 
     def repo_digests(self, reference: str) -> tuple[str, list[str]] | None:
@@ -190,7 +195,7 @@ class DockerEngine:
             image = self.client.images.get(image_id)
         except docker.errors.NotFound:
             return False
-        image.tag(*parse_repository_tag(reference))
+        image.tag(*docker.utils.parse_repository_tag(reference))
         return True
 
     def pull_as(self, name: str, image_id: str, reference: str) -> bool:
@@ -198,17 +203,17 @@ class DockerEngine:
         ImageNotFound with the registry's word when it cannot be pulled."""
         try:
             image = self.client.images.pull(name)
-        except (docker.errors.APIError, RequestException) as exc:
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise ImageNotFound(f"cannot pull {name}: {str(exc)[:200]}") from None
         if image.id != image_id:
             return False
-        image.tag(*parse_repository_tag(reference))
+        image.tag(*docker.utils.parse_repository_tag(reference))
         return True
 
     def others_running(self) -> int:
         try:
             running = self.client.containers.list()
-        except (docker.errors.DockerException, RequestException):
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             return 0
         return sum(1 for c in running if LABEL_MANAGED not in (c.labels or {}))
 
@@ -224,7 +229,7 @@ class DockerEngine:
                 self.client.ping()
                 self._away = False
                 return None
-            except (docker.errors.DockerException, RequestException) as exc:
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 if time.monotonic() >= deadline:
                     self._away = True
                     return f"Docker engine {self.name} not reachable: {first_line(exc)}"
@@ -252,7 +257,7 @@ class DockerEngine:
                 self._running.add(container.id, container)
                 container.start()
                 return container
-            except RequestException:
+            except requests.exceptions.RequestException:
                 if container is not None:
                     self._running.discard(container.id)
                     self._pending_removal.add(container.id)
@@ -279,7 +284,7 @@ class DockerEngine:
                 ended = _Ended.of(container)
         except _EngineAway as exc:
             error = str(exc)
-        except (docker.errors.DockerException, RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             error = f"Docker engine error: {first_line(exc)}"
         finally:
             if container is not None:
@@ -301,7 +306,7 @@ class DockerEngine:
         self._running.discard(container.id)
         try:
             _remove(container)
-        except (docker.errors.DockerException, RequestException):
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             self._pending_removal.add(container.id)
 
     def begin(self, specs, session_id: str, folder: Path) -> None:
@@ -337,7 +342,7 @@ class _Ended:
 
 def _kill(container: Container) -> None:
     """Kill a running container (it may have just ended, or the engine may be away)."""
-    with contextlib.suppress(docker.errors.APIError, RequestException):
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
         container.kill()
 
 

@@ -6,14 +6,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import docker
-import docker.errors
-
 from kit.engines.container import SCRATCH
 from kit.engines.podman import describe
 from kit.errors import KitError
 from kit.host.facts import describe_system, local_facts
+from kit.lazy import lazy_module
 from kit.model.flavors import Flavor, image_tag
+
+docker = lazy_module("docker")
 
 
 @dataclass(frozen=True)

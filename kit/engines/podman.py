@@ -16,7 +16,10 @@ import resource
 from collections.abc import Mapping
 from pathlib import Path
 
-import docker.types
+from kit.lazy import lazy_module
+
+docker = lazy_module("docker")
+
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 MAX_LIMIT = 1 << 20  # no container needs more open files or processes than this

@@ -12,16 +12,12 @@ import json
 import os
 from pathlib import Path
 
-import docker
-import docker.errors
-from docker.context import ContextAPI
-from docker.tls import TLSConfig
-from docker.transport.sshconn import SSHConnectionPool
-from docker.utils import kwargs_from_env
-from requests.exceptions import RequestException
-
 from kit.engines.endpoints import Endpoint
 from kit.errors import EngineUnavailable, UsageError
+from kit.lazy import lazy_module
+
+docker = lazy_module("docker")
+requests = lazy_module("requests")
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -40,7 +36,9 @@ def resolve(endpoint: Endpoint) -> tuple[str, dict]:
         return found
     assert endpoint.url is not None
     if endpoint.url.startswith("tcp://"):
-        kwargs = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": endpoint.url})
+        kwargs = docker.utils.kwargs_from_env(
+            environment={**os.environ, "DOCKER_HOST": endpoint.url}
+        )
         return endpoint.url, {k: v for k, v in kwargs.items() if k == "tls"}
     return endpoint.url, {}
 
@@ -49,7 +47,7 @@ def _context(name: str) -> tuple[str, dict] | None:
     """A Docker CLI context's URL and TLS settings. The SDK finds the context store only beside
     an existing config.json, which `docker context create` does not write; then the CLI's
     store ($DOCKER_CONFIG or ~/.docker, contexts/meta/<sha256 of the name>) is read here."""
-    context = ContextAPI.get_context(name)
+    context = docker.context.ContextAPI.get_context(name)
     if context is not None and context.Host:
         return context.Host, ({"tls": context.TLSConfig} if context.TLSConfig else {})
     store = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "contexts"
@@ -66,7 +64,7 @@ def _context(name: str) -> tuple[str, dict] | None:
     cert = (str(certs / "cert.pem"), str(certs / "key.pem"))
     ca = certs / "ca.pem"
     return host, {
-        "tls": TLSConfig(
+        "tls": docker.tls.TLSConfig(
             client_cert=cert if (certs / "cert.pem").is_file() else None,
             ca_cert=str(ca) if ca.is_file() else None,
             verify=not docker_endpoint.get("SkipTLSVerify", False),
@@ -92,7 +90,7 @@ def connect(timeout: int = 60, endpoint: Endpoint | None = None) -> docker.Docke
         if over_ssh:  # before the ping: a client that fails it is closed at exit as well
             _close_at_exit(client)
         client.ping()
-    except (docker.errors.DockerException, RequestException, OSError) as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         if over_ssh:  # a client that failed while being made leaves its pool behind
             _close_at_exit(None)
         raise EngineUnavailable(
@@ -134,6 +132,8 @@ def close_ssh_clients() -> None:
     _SSH_CLIENTS.clear()
     # and the connection pools of clients that failed while being made (no client to close):
     # closed here, a dead ssh peer's broken pipe is ours to ignore, not a traceback at exit
-    for pool in [o for o in gc.get_objects() if isinstance(o, SSHConnectionPool)]:
+    for pool in [
+        o for o in gc.get_objects() if isinstance(o, docker.transport.sshconn.SSHConnectionPool)
+    ]:
         with contextlib.suppress(OSError, ValueError):
             pool.close()

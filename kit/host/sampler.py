@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-import psutil
-
+from kit.lazy import lazy_module
 from kit.model.utilization import Utilization
+
+psutil = lazy_module("psutil")
 
 
 def busy_percent(before, after) -> list[float]:

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import docker
-import docker.errors
-from requests.exceptions import RequestException
-
 from kit import __version__
 from kit.errors import BuildError, UsageError
 from kit.inputs import read_text_file
+from kit.lazy import lazy_module
 from kit.model.flavors import IMAGE_REPOSITORY, Flavor, docker_dir, image_tag, tf_package
 from kit.model.spec import ImageRef
 from kit.workload import WORKLOAD_VERSION
+
+docker = lazy_module("docker")
+requests = lazy_module("requests")
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "kit/debian:bookworm"
@@ -131,7 +131,7 @@ def ensure_base(client: docker.DockerClient, base: str, say: Say) -> str:
         say(f"pulling base image {base}")
         client.images.pull(base)
         return base
-    except (docker.errors.APIError, RequestException) as exc:
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         reason = getattr(exc, "explanation", None) or str(exc)
         say(
             f"cannot pull {base} ({reason.splitlines()[0][:160]}); "
@@ -246,7 +246,7 @@ def build_image(
                     tail = [*tail[-20:], line]
                     on_log(line)
             image_id = (chunk.get("aux") or {}).get("ID", image_id)
-    except (docker.errors.APIError, RequestException) as exc:
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         raise BuildError(f"building {tag} failed: {exc}") from None
     if image_id is None:
         raise BuildError(f"building {tag} produced no image: {' | '.join(tail[-6:])}")

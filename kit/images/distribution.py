@@ -10,15 +10,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-import docker.errors
 import zstandard
-from requests.exceptions import RequestException
 
 from kit import __version__
 from kit.errors import ImageNotFound, KitError, UsageError
 from kit.inputs import stat_of
+from kit.lazy import lazy_module
 from kit.model.flavors import IMAGE_REPOSITORY, Flavor, image_tag, tf_package
+
+docker = lazy_module("docker")
+requests = lazy_module("requests")
 
 DEFAULT_REGISTRY = "localhost:5000"
 REGISTRY_ENV = "KIT_REGISTRY"
@@ -92,9 +93,9 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
             tagged.append(f"{name.repository}:{tag}")
             aux = _stream(client.api.push(name.repository, tag, stream=True, decode=True), on_layer)
             digest = digest or aux.get("Digest", "")
-    except (docker.errors.APIError, RequestException, KitError) as exc:
+    except (docker.errors.APIError, requests.exceptions.RequestException, KitError) as exc:
         for reference in tagged:  # leave no tag behind for a push that did not happen
-            with contextlib.suppress(docker.errors.APIError, RequestException):
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 client.images.remove(reference, noprune=True)
         reason = str(exc).strip().splitlines()[0][:300]
         if "connection refused" in reason or "no such host" in reason:
@@ -122,7 +123,7 @@ def pull(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
             f"push it from a host that has it: kit images push {flavor.value} --registry "
             f"{registry}",
         ) from None
-    except (docker.errors.APIError, RequestException) as exc:
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         raise KitError(
             f"pulling {name.primary} failed: {exc}", f"is a registry listening at {registry}?"
         ) from None
@@ -277,7 +278,7 @@ def send(
                     f"{name} arrived as {got[:19]}, not {image_id[:19]}",
                     "send it again; if it repeats, the engines disagree on the image format",
                 )
-    except (docker.errors.DockerException, RequestException) as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise KitError(
             f"sending {', '.join(wanted)} failed: {exc}", "check both engines answer (`kit doctor`)"
         ) from None

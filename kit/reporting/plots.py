@@ -12,12 +12,12 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from typing import TYPE_CHECKING
 
 from kit.errors import UsageError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 # Pixel sizes are fixed so the same data always gives an image of the same size.
@@ -115,6 +115,8 @@ def _annotate_speedups(ax, bars: Sequence[Bar]) -> None:
 
 
 def _noisy_legend(ax) -> None:
+    from matplotlib.patches import Patch  # noqa: PLC0415 -- heavy: see _figure
+
     steady = Patch(facecolor=BAR_COLOUR, edgecolor="#333333", label="steady")
     noisy = Patch(facecolor=NOISY_COLOUR, edgecolor="#333333", hatch=NOISY_HATCH, label="noisy")
     ax.legend(handles=[steady, noisy], loc="upper right", fontsize=8)
@@ -197,6 +199,10 @@ def heatmap_png(series: UtilSeries) -> bytes:
 
 
 def _figure(width_px: int, height_px: int) -> Figure:
+    # heavy (~0.4 s with numpy): imported when a plot is drawn, not when kit starts
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
