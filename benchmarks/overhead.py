@@ -19,7 +19,8 @@ from pathlib import Path
 from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.run import execute, prepare
 from kit.campaign.session import RunFinished, RunStarted
-from kit.engines.factory import EngineKind, SystemEngines
+from kit.engines.factory import SystemEngines
+from kit.engines.kinds import EngineKind
 from kit.model.feedback import Quiet
 from kit.model.results import RunResult
 from kit.model.workload import Model, WorkloadSpec

@@ -3,22 +3,23 @@ shell completion (which runs kit on every TAB) never load the Docker SDK or requ
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from types import ModuleType
+from typing import Any
+
+
+class _Deferred(ModuleType):
+    """Stands for a module until an attribute of it is read; then imports the real one through
+    the import system (thread-safe, one module object for everyone) and hands its attribute
+    over. Unlike importlib's LazyLoader it never executes a module itself, so two threads
+    reading at once cannot make two copies of it (and of its exception classes)."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(importlib.import_module(self.__name__), attribute)
+        setattr(self, attribute, value)
+        return value
 
 
 def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, executed on first attribute access (stdlib's LazyLoader): a module
-    that is already imported is returned as it is."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    """The module ``name``, imported on the first read of one of its attributes."""
+    return _Deferred(name)

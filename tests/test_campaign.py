@@ -11,7 +11,7 @@ import pytest
 from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.run import execute, prepare
 from kit.engines.endpoints import parse_hosts
-from kit.engines.factory import EngineKind
+from kit.engines.kinds import EngineKind
 from kit.errors import ImageNotFound, UsageError
 from kit.judging.gate import Gate, Outcome
 from kit.model.feedback import Quiet

@@ -157,7 +157,7 @@ def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("kit.cli.hosts.format_topology", broken)  # a bug, played
+    monkeypatch.setattr("kit.host.topology_file.format_topology", broken)  # a bug, played
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     monkeypatch.setattr("sys.argv", ["kit", "topology"])
     with pytest.raises(SystemExit) as info:

@@ -9,8 +9,9 @@ import pytest
 
 from kit.campaign.session import open_session, run_session
 from kit.reporting.files import bars
+from kit.reporting.formats import Format
 from kit.reporting.rows import ROW_SCHEMA, Row, RowKind, RowStatus, rows
-from kit.reporting.table import Format, render
+from kit.reporting.table import render
 from tests.conftest import DATA
 from tests.fakes import C4, FakeEngine
 from tests.test_campaign import request

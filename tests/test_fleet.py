@@ -22,7 +22,8 @@ from kit.host.facts import facts_from_probe, local_facts, machine_name, parse_pr
 from kit.host.probe_script import collect
 from kit.host.topology import topology_from_text
 from kit.model.feedback import Quiet
-from kit.reporting.table import Format, render, rows
+from kit.reporting.formats import Format
+from kit.reporting.table import render, rows
 from tests.conftest import DATA, invoke, invoke_with
 from tests.fakes import FakeEngine, facts_for
 from tests.test_session import TINY

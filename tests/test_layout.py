@@ -102,9 +102,14 @@ def test_no_import_cycle_counting_imports_inside_functions():
     assert cycles(import_graph()) == []
 
 
-def test_no_kit_import_is_deferred_into_a_function():
+def test_only_the_commands_defer_kit_imports_into_functions():
+    """A command imports the core when it runs, so that `kit --help` and completion load only
+    the CLI (tests/test_startup.py); everywhere else a kit import is at the top of its module,
+    where the layers contract and the cycle finder see it."""
     deferred = []
     for module, path in _modules().items():
+        if module.startswith("kit.cli."):
+            continue
         for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue

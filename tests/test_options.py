@@ -12,7 +12,7 @@ from dataclasses import fields
 import pytest
 from typer.main import get_command
 
-from kit.cli import app, measure, sweep
+from kit.cli import app, measure_request
 from kit.cli.declare import declared, every_command
 from kit.cli.options import CAMPAIGN, Options
 from tests.conftest import DATA, invoke
@@ -119,14 +119,13 @@ class Captured(Exception):
 def capture(monkeypatch):
     """The request a measuring command makes, or None where it was refused."""
     made = []
-    real = measure.measure_request
+    real = measure_request.measure_request
 
     def record(*args):
         made.append(real(*args))
         raise Captured
 
-    monkeypatch.setattr(measure, "measure_request", record)
-    monkeypatch.setattr(sweep, "measure_request", record)
+    monkeypatch.setattr(measure_request, "measure_request", record)
 
     def request_of(path: str, args: list[str]):
         made.clear()

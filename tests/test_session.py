@@ -11,8 +11,9 @@ from kit.model.results import RunOutcome, Status
 from kit.model.workload import Model, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.planning.plan import build_plan
+from kit.reporting.formats import Format
 from kit.reporting.rows import ROW_SCHEMA
-from kit.reporting.table import Format, check_baseline, render, rows
+from kit.reporting.table import check_baseline, render, rows
 from kit.store.database import ResultsDB
 from kit.store.folder import load_session
 from tests.conftest import DATA, session_dirs

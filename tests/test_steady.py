@@ -17,8 +17,9 @@ from kit.model.profiles import Profile, load_profiles, parse_profiles
 from kit.model.results import RunResult, Status
 from kit.model.workload import AUTO, Preset, WorkloadSpec, warmup_of, workload_from_json
 from kit.planning.knobs import BUILTIN, apply, parse_knob
+from kit.reporting.formats import Format
 from kit.reporting.rows import RowStatus, rows
-from kit.reporting.table import Format, render
+from kit.reporting.table import render
 from kit.workload import STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
 from kit.workload.__main__ import parser as workload_parser
 from kit.workload.cnn_benchmarks import translate

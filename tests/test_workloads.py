@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from kit.errors import ConfigError, UsageError
-from kit.judging.gate import Gate, GateOn, Outcome, judge_cells
+from kit.judging.choices import GateOn
+from kit.judging.gate import Gate, Outcome, judge_cells
 from kit.judging.judge import workload_problems
 from kit.judging.parse import Latency, parse_latency_line, parse_output
 from kit.model.flops import FORWARD_FLOP, flop_per_image
@@ -26,8 +27,9 @@ from kit.model.workload import (
     workload_json,
 )
 from kit.planning.knobs import BUILTIN, apply, parse_knob
+from kit.reporting.formats import Format
 from kit.reporting.rows import rows
-from kit.reporting.table import Format, render
+from kit.reporting.table import render
 from kit.workload import preload
 from kit.workload.train import latency_line, percentiles
 from tests.conftest import DATA, invoke_with, json_rows

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.engines.factory import EngineKind, EngineMaker
+from kit.engines.factory import EngineMaker
+from kit.engines.kinds import EngineKind
 from kit.errors import RunFailed
 from kit.host.facts import host_record
 from kit.judging.parse import parse_peak_output

@@ -13,7 +13,8 @@ from pathlib import Path
 from kit.campaign.placing import idle_notes, merged_lines, place
 from kit.campaign.request import CampaignRequest
 from kit.engines.container import docker_run_line
-from kit.engines.factory import EngineKind, EngineMaker
+from kit.engines.factory import EngineMaker
+from kit.engines.kinds import EngineKind
 from kit.engines.slurm.commands import srun_line
 from kit.errors import KitError
 from kit.host.topology import Topology

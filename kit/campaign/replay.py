@@ -21,7 +21,8 @@ from kit.campaign.run import Finished, execute, prepare
 from kit.campaign.schedules.adaptive import Adaptive
 from kit.engines.base import Engine
 from kit.engines.endpoints import Endpoint
-from kit.engines.factory import EngineKind, EngineMaker, open_engines
+from kit.engines.factory import EngineMaker, open_engines
+from kit.engines.kinds import EngineKind
 from kit.errors import EngineUnavailable, UsageError
 from kit.images.delivery import bring_images, registry_digests, save_images
 from kit.judging.cells import cells

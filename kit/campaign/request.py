@@ -13,7 +13,7 @@ from pathlib import Path
 from kit.campaign.schedules.adaptive import Adaptive
 from kit.campaign.schedules.tuning import Tuning
 from kit.engines.endpoints import Endpoint
-from kit.engines.factory import EngineKind
+from kit.engines.kinds import EngineKind
 from kit.engines.slurm.options import SlurmOptions
 from kit.errors import UsageError
 from kit.judging.gate import Gate

@@ -21,7 +21,8 @@ from kit.judging.parse import ParsedOutput, parse_output
 from kit.judging.verify import diagnostic_spec, verify_record
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
-from kit.reporting.table import Format, render
+from kit.reporting.formats import Format
+from kit.reporting.table import render
 from kit.store.database import ResultsDB
 from kit.store.folder import SessionDir, new_session_id, slug
 

@@ -7,33 +7,13 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.replay import (
-    ExportRequest,
-    ReplayRequest,
-    check_tolerance,
-    compare_sessions,
-    export_session,
-    import_bundle,
-    load_source,
-)
-from kit.campaign.replay import replay as run_replay
-from kit.campaign.request import How, Where
-from kit.campaign.schedules.adaptive import Adaptive
 from kit.cli.common import app, engine_maker, err, existing_db, out
 from kit.cli.declare import command
-from kit.cli.hosts import one_host
-from kit.cli.measure import gate_status
 from kit.cli.options import Options
-from kit.cli.ui import TerminalFeedback
-from kit.engines.endpoints import parse_hosts
-from kit.engines.factory import EngineKind
+from kit.engines.kinds import EngineKind
 from kit.errors import RunFailed, UsageError
-from kit.judging.gate import Gate, Undecided, judge_cells
-from kit.judging.reproduce import DIFF_HEADERS, diff_rows
-from kit.reporting.table import Format, listing, render_tables
-from kit.store.bundle import open_bundle
-from kit.store.database import ResultsDB
-from kit.store.folder import check_writable
+from kit.judging.choices import Undecided
+from kit.reporting.formats import Format
 
 BundleArg = Annotated[
     Path, typer.Argument(help="A bundle made by `kit export` (.tar.zst/.tar.gz).")
@@ -48,6 +28,11 @@ def export(
 ) -> None:
     """One session as one file: plan, recipe, profiles, every run's record and log, a system
     description per machine, the images' ids and digests, a manifest of sha256 sums."""
+    from kit.campaign.replay import ExportRequest, export_session
+    from kit.cli.hosts import one_host
+    from kit.cli.ui import TerminalFeedback
+    from kit.engines.endpoints import parse_hosts
+
     host = one_host(o.host, "kit export reads the images of one engine")
     endpoint = parse_hosts([host])[0] if host else None
     request = ExportRequest(session, o.output, o.results, existing_db(o.db, o.results),
@@ -62,6 +47,12 @@ def export(
 @command(app, "import", Options)
 def import_(bundle: BundleArg, o: Options) -> None:
     """Put a bundle's session into the results folder and database (`kit report`, `kit diff`)."""
+    from kit.campaign.replay import import_bundle
+    from kit.campaign.request import How
+    from kit.store.bundle import open_bundle
+    from kit.store.database import ResultsDB
+    from kit.store.folder import check_writable
+
     results = o.results
     check_writable(results)
     db_path = How(results, o.db).db_path
@@ -77,6 +68,13 @@ def replay(ctx: typer.Context, bundle: BundleArg, o: Options) -> None:
     """Run a bundle's plan on this host (its images from the bundle or the same ids here),
     placed on this host's CPUs, then per cell: there, here, ratio, verdict; and what differs
     between the two machines."""
+    from kit.campaign.replay import ReplayRequest, check_tolerance
+    from kit.campaign.replay import replay as run_replay
+    from kit.campaign.request import How, Where
+    from kit.campaign.schedules.adaptive import Adaptive
+    from kit.cli.ui import TerminalFeedback
+    from kit.engines.endpoints import parse_hosts
+
     repeats = o.repeats
     count, adaptive = None, None
     if repeats is not None and repeats.strip().lower() == "auto":
@@ -111,6 +109,11 @@ def diff(
 ) -> None:
     """Two sessions cell by cell (there = FIRST, here = SECOND) and what differs between
     their machines."""
+    from kit.campaign.replay import check_tolerance, compare_sessions, load_source
+    from kit.campaign.request import How
+    from kit.cli.measure import gate_status
+    from kit.judging.gate import Gate, judge_cells
+
     fail_if_slower = o.fail_if_slower
     if fail_if_slower is None and o.gate_undecided is not Undecided.fail:
         raise UsageError("--gate-undecided goes with --fail-if-slower", "pass it too")
@@ -128,6 +131,9 @@ def diff(
 
 def _show_comparison(comparison, fmt: Format = Format.table) -> None:
     """The cells there and here, and what differs between the machines, in ``fmt``."""
+    from kit.judging.reproduce import DIFF_HEADERS, diff_rows
+    from kit.reporting.table import listing, render_tables
+
     tables = [listing("cells", DIFF_HEADERS, diff_rows(comparison.cells))]
     title = "what differs between the machines:"
     if comparison.systems or fmt is not Format.table:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from kit.campaign.worker import work
 from kit.cli.common import app
 
 
@@ -16,4 +15,6 @@ def worker(
     share: Annotated[Path, typer.Argument(help="The job's share of the plan (share.json).")],
 ) -> None:
     """Run one node's share of a session, writing each run's log and outcome beside it."""
+    from kit.campaign.worker import work
+
     raise typer.Exit(work(share))

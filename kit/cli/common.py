@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from kit import __version__
 from kit.cli.help import RootGroup
-from kit.engines.factory import EngineMaker, SystemEngines
 from kit.errors import UsageError
 from kit.inputs import stat_of
-from kit.store.database import ResultsDB
-from kit.store.folder import DB_NAME
+
+if TYPE_CHECKING:
+    from kit.engines.factory import EngineMaker
 
 app = typer.Typer(
     name="kit",
@@ -41,6 +41,8 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 def engine_maker(ctx: typer.Context) -> EngineMaker:
     """The engines commands run on: the real ones, unless the caller handed in others (tests
     invoke the app with ``obj=`` a fake EngineMaker)."""
+    from kit.engines.factory import SystemEngines
+
     root = ctx.find_root()
     if root.obj is None:
         root.obj = SystemEngines(say=lambda message: err.print(message, markup=False))
@@ -49,6 +51,8 @@ def engine_maker(ctx: typer.Context) -> EngineMaker:
 
 def existing_db(db: Path | None, results: Path) -> Path:
     """The results database a command reads: --db, else RESULTS/kit.db; it must exist."""
+    from kit.store.folder import DB_NAME
+
     path = db or results / DB_NAME
     if stat_of(path, "--db") is None:
         raise UsageError(f"no results database at {path}", "run `kit compare` first, or pass --db")
@@ -56,6 +60,8 @@ def existing_db(db: Path | None, results: Path) -> Path:
 
 
 def open_db(db: Path | None, results: Path):
+    from kit.store.database import ResultsDB
+
     return ResultsDB(existing_db(db, results))
 
 

@@ -12,22 +12,16 @@ from kit.cli.common import app, err, out, profiles_app
 from kit.cli.declare import command
 from kit.cli.options import Options
 from kit.cpus import format_cpu_list, parse_cpu_list
-from kit.engines.doctor import run_checks
-from kit.engines.endpoints import parse_host, parse_hosts
-from kit.engines.factory import EngineKind, remote_facts
-from kit.engines.slurm.engine import cancel_strays
+from kit.engines.kinds import EngineKind
 from kit.errors import UsageError
-from kit.host.topology import read_host
-from kit.host.topology_file import format_topology, to_json
-from kit.model.profiles import RUN_KEYS, load_profiles, pick
-from kit.planning.placement import CpuSelection
-from kit.planning.plan import resolve_placement
-from kit.reporting.table import Format, listing, render_tables
+from kit.reporting.formats import Format
 
 
 @command(app, "doctor", Options)
 def doctor(ctx: typer.Context, o: Options) -> None:
     """Check the engine, images, numactl and capabilities; print the containers' posture."""
+    from kit.engines.doctor import run_checks
+
     failed = False
     for check in run_checks(common.engine_maker(ctx).engine(EngineKind(o.container_engine.value))):
         style = {"ok": "green", "warn": "yellow"}.get(check.status, "red")
@@ -40,6 +34,11 @@ def doctor(ctx: typer.Context, o: Options) -> None:
 @command(app, "topology", Options)
 def topology(ctx: typer.Context, o: Options) -> None:
     """This host's sockets, NUMA nodes, cores and SMT siblings, and the CPUs kit may use."""
+    from kit.engines.endpoints import parse_host
+    from kit.engines.factory import remote_facts
+    from kit.host.topology_file import format_topology, to_json
+    from kit.reporting.table import listing, render_tables
+
     host, fmt = one_host(o.host, "kit topology reads one host"), o.fmt
     if host is None:
         topo, record = common.engine_maker(ctx).this_host(), None
@@ -70,6 +69,9 @@ def topology(ctx: typer.Context, o: Options) -> None:
 @command(app, "clean", Options)
 def clean(ctx: typer.Context, o: Options) -> None:
     """Remove containers an earlier kit session left behind (found by kit's labels)."""
+    from kit.engines.endpoints import parse_hosts
+    from kit.engines.slurm.engine import cancel_strays
+
     if o.slurm:
         err.print(f"cancelled {cancel_strays()} Slurm job(s) left by kit")
         return
@@ -84,6 +86,9 @@ def clean(ctx: typer.Context, o: Options) -> None:
 @command(profiles_app, "profiles list", Options)
 def profiles_list(o: Options) -> None:
     """Every profile, built-in and from --profiles."""
+    from kit.model.profiles import load_profiles
+    from kit.reporting.table import listing, render_tables
+
     profiles = load_profiles(o.profiles_file)
     rows = [[p.name, p.source, p.description] for p in profiles.values()]
     table = listing("profiles", ["profile", "from", "description"], rows)
@@ -93,6 +98,12 @@ def profiles_list(o: Options) -> None:
 @command(profiles_app, "profiles show", Options)
 def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")], o: Options) -> None:
     """A profile resolved for this host (or --cpus): CPUs, env, threads, numactl argv."""
+    from kit.host.topology import read_host
+    from kit.model.profiles import RUN_KEYS, load_profiles, pick
+    from kit.planning.placement import CpuSelection
+    from kit.planning.plan import resolve_placement
+    from kit.reporting.table import listing, render_tables
+
     host = read_host()
     cpus, fmt = o.cpus, o.fmt
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)

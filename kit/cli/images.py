@@ -10,18 +10,9 @@ import typer
 from kit.cli.common import envs_app, err, images_app, out
 from kit.cli.declare import command
 from kit.cli.options import Options
-from kit.cli.ui import BuildDisplay, ByteDisplay, LayerDisplay, TerminalFeedback
-from kit.engines.endpoints import Endpoint
-from kit.engines.factory import ContainerEngine
-from kit.engines.local import LocalEngine
-from kit.engines.podman import podman_socket
-from kit.engines.reach import connect
-from kit.images.build import build_image, check_ca_bundle, default_ca_bundle, list_images
-from kit.images.delivery import build_envs, pull_one
-from kit.images.distribution import compression_for, load, push, registry_from, save
+from kit.engines.kinds import ContainerEngine
 from kit.inputs import check_output_file
-from kit.model.flavors import Flavor, check_reference
-from kit.reporting.table import tabulate_rows
+from kit.model.flavors import Flavor
 
 
 @command(images_app, "images build", Options)
@@ -30,6 +21,11 @@ def images_build(
     flavors: Annotated[list[Flavor] | None, typer.Argument(help="Default: all flavors.")] = None,
 ) -> None:
     """Build kit's images through the Docker SDK."""
+    from kit.cli.ui import BuildDisplay
+    from kit.engines.reach import connect
+    from kit.images.build import build_image, check_ca_bundle, default_ca_bundle
+    from kit.model.flavors import Flavor, check_reference
+
     base, ca_bundle, network = o.base, o.ca_bundle, o.network
     check_reference(base)
     check_ca_bundle(ca_bundle)
@@ -49,6 +45,11 @@ FlavorsArg = Annotated[list[Flavor] | None, typer.Argument(help="Default: all fl
 @command(images_app, "images push", Options)
 def images_push(o: Options, flavors: FlavorsArg = None) -> None:
     """Tag and push flavors to a registry, tagged by flavor, TF version and kit version."""
+    from kit.cli.ui import LayerDisplay
+    from kit.engines.reach import connect
+    from kit.images.distribution import push, registry_from
+    from kit.model.flavors import Flavor
+
     host = registry_from(o.registry)
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
@@ -60,6 +61,10 @@ def images_push(o: Options, flavors: FlavorsArg = None) -> None:
 @command(images_app, "images pull", Options)
 def images_pull(o: Options, flavors: FlavorsArg = None) -> None:
     """Pull flavors from a registry, check them by digest, tag them as kit expects."""
+    from kit.cli.ui import TerminalFeedback
+    from kit.engines.reach import connect
+    from kit.images.delivery import pull_one
+    from kit.model.flavors import Flavor
 
     client = connect(timeout=1800)
     for flavor in flavors or list(Flavor):
@@ -69,6 +74,11 @@ def images_pull(o: Options, flavors: FlavorsArg = None) -> None:
 @command(images_app, "images save", Options)
 def images_save(o: Options, flavors: FlavorsArg = None) -> None:
     """Write flavors' images to one compressed archive, for hosts that reach no registry."""
+    from kit.cli.ui import ByteDisplay
+    from kit.engines.reach import connect
+    from kit.images.distribution import compression_for, save
+    from kit.model.flavors import Flavor
+
     output = o.output
     compression_for(output)
     check_output_file(output, "--output")
@@ -80,6 +90,10 @@ def images_save(o: Options, flavors: FlavorsArg = None) -> None:
 
 def _client(target: ContainerEngine):
     """A client of this host's Docker engine, or of podman's API (rootful or rootless)."""
+    from kit.engines.endpoints import Endpoint
+    from kit.engines.podman import podman_socket
+    from kit.engines.reach import connect
+
     if target is ContainerEngine.podman:
         return connect(timeout=1800, endpoint=Endpoint("podman", url=podman_socket()))
     return connect(timeout=1800)
@@ -90,6 +104,9 @@ def images_load(
     archive: Annotated[Path, typer.Argument(help="A file made by kit images save.")], o: Options
 ) -> None:
     """Load an archive made by `kit images save`; the images then run with no network."""
+    from kit.cli.ui import ByteDisplay
+    from kit.images.distribution import load
+
     client = _client(o.container_engine)
     with ByteDisplay(err, f"loading {archive}") as display:
         tags = load(client, archive, display.on_bytes)
@@ -99,6 +116,9 @@ def images_load(
 @command(images_app, "images list", Options)
 def images_list(o: Options) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
+    from kit.images.build import list_images
+    from kit.reporting.table import tabulate_rows
+
     rows = [
         [
             ", ".join(i.tags) or "<untagged>",
@@ -118,6 +138,10 @@ def images_list(o: Options) -> None:
 @envs_app.command("build")
 def envs_build(flavors: FlavorsArg = None) -> None:
     """Make the local engine's environment of each flavor (cached until its pins change)."""
+    from kit.cli.ui import TerminalFeedback
+    from kit.engines.local import LocalEngine
+    from kit.images.delivery import build_envs
+    from kit.model.flavors import Flavor
 
     build_envs(LocalEngine(), flavors or list(Flavor), TerminalFeedback(err))
 
@@ -131,6 +155,8 @@ def envs_adopt(
 ) -> None:
     """Use an environment kit did not make (an image's /opt/venv, a cluster's own) for a flavor,
     once its packages match the flavor's pins."""
+    from kit.engines.local import LocalEngine
+
     path = LocalEngine().adopt(flavor, prefix)
     err.print(f"adopted: {flavor.value} is {prefix} ({path})", markup=False)
 
@@ -138,6 +164,10 @@ def envs_adopt(
 @envs_app.command("list")
 def envs_list() -> None:
     """The local engine's environments and whether each is ready."""
+    from kit.engines.local import LocalEngine
+    from kit.model.flavors import Flavor
+    from kit.reporting.table import tabulate_rows
+
     engine = LocalEngine()
     missing = "missing: kit envs build "
     rows = [[f.value, str(engine.env_path(f)), engine.state(f) or missing + f.value]

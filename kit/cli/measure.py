@@ -4,40 +4,27 @@ Their options are declared in ``kit.cli.options``; ``kit.cli.measure_request`` m
 typed request.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import typer
 
-from kit.campaign.plan import plan_view
-from kit.campaign.request import CampaignRequest
-from kit.campaign.run import Finished, execute, prepare
 from kit.cli.common import app, engine_maker, err, out
 from kit.cli.declare import command
-from kit.cli.measure_request import (
-    ImageArg,
-    ImagesArg,
-    MeasureRequest,
-    Shown,
-    measure_request,
-)
-from kit.cli.options import Options
-from kit.cli.ui import TerminalFeedback
-from kit.engines.base import Engine
-from kit.engines.factory import EngineKind
+from kit.cli.options import ImageArg, ImagesArg, Options
+from kit.engines.kinds import EngineKind
 from kit.errors import KitError, RunFailed, UsageError
-from kit.images.delivery import check_named_images
-from kit.judging.analysis import attribute, scaling
-from kit.judging.gate import GateResult, Outcome, Undecided
-from kit.judging.verify import VERIFY_HEADERS, verify_rows
-from kit.reporting.files import write_exports
-from kit.reporting.findings import format_attribution, format_scaling
-from kit.reporting.plan import format_plan
-from kit.reporting.table import (
-    Format,
-    fit_with_notes,
-    listing,
-    render,
-    render_tables,
-    tabulate_rows,
-)
+from kit.judging.choices import Undecided
+from kit.reporting.formats import Format
+
+if TYPE_CHECKING:
+    from kit.campaign.request import CampaignRequest
+    from kit.campaign.run import Finished
+    from kit.cli.measure_request import MeasureRequest, Shown
+    from kit.cli.ui import TerminalFeedback
+    from kit.engines.base import Engine
+    from kit.judging.gate import GateResult
 
 
 def _measuring(name: str):
@@ -48,12 +35,16 @@ def _measuring(name: str):
 def compare(ctx: typer.Context, images: ImagesArg, o: Options) -> None:
     """Run every IMAGE under every profile and tabulate images/sec and speedup, then what the
     build and the settings each earned (the best cell against the baseline, change by change)."""
+    from kit.cli.measure_request import measure_request
+
     _measure(ctx, measure_request("compare", tuple(images), o), findings=True)
 
 
 @_measuring("run")
 def run(ctx: typer.Context, image: ImageArg, o: Options) -> None:
     """Run one IMAGE under one profile."""
+    from kit.cli.measure_request import measure_request
+
     _measure(ctx, measure_request("run", (image,), o))
 
 
@@ -64,6 +55,8 @@ def verify(ctx: typer.Context, images: ImagesArg, o: Options) -> None:
     Reports oneDNN's version, threading runtime, ISA, the primitives it executed, the time share
     of unoptimized ref: implementations, and settings that cannot have had an effect.
     """
+    from kit.cli.measure_request import measure_request
+
     _measure(ctx, measure_request("verify", tuple(images), o))
 
 
@@ -73,10 +66,16 @@ def plan(ctx: typer.Context, images: ImagesArg, o: Options) -> None:
     per cell its cpuset, memory nodes, CPUs, numactl, threads, env and limits, and the line
     that reruns it by hand in its engine's own form. Starts nothing (with --host, kit's probe
     reads the host's topology)."""
+    from kit.cli.measure_request import measure_request
+
     show_plan(ctx, measure_request("plan", tuple(images), o))
 
 
 def show_plan(ctx: typer.Context, measured: MeasureRequest) -> None:
+    from kit.campaign.plan import plan_view
+    from kit.images.delivery import check_named_images
+    from kit.reporting.plan import format_plan
+
     request, shown = measured.campaign, measured.shown
     if shown.threads_per_core is not None and shown.topology is None:
         raise UsageError("--threads-per-core goes with --topology", "pass both, or neither")
@@ -106,6 +105,8 @@ def _plan_engine(maker, request: CampaignRequest) -> Engine | None:
 
 
 def _measure(ctx: typer.Context, measured: MeasureRequest, findings: bool = False) -> None:
+    from kit.campaign.run import execute, prepare
+
     feedback = feedback_for(measured.shown)
     finished = execute(prepare(measured.campaign, engine_maker(ctx), feedback), feedback)
     show_finished(finished, measured.shown, feedback)
@@ -115,6 +116,9 @@ def _measure(ctx: typer.Context, measured: MeasureRequest, findings: bool = Fals
 
 
 def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
+
+    from kit.judging.analysis import attribute, scaling
+    from kit.reporting.findings import format_attribution, format_scaling
 
     curves = scaling(runs)
     if curves:
@@ -127,6 +131,8 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
 def feedback_for(shown: Shown) -> TerminalFeedback:
     """A measuring command's feedback: its --export-* files, and the table after each round
     when the output is text."""
+    from kit.cli.ui import TerminalFeedback
+
     rounds = shown.fmt in (Format.table, Format.markdown)
     return TerminalFeedback(err, dict(shown.exports), rounds=rounds)
 
@@ -134,6 +140,10 @@ def feedback_for(shown: Shown) -> TerminalFeedback:
 def show_finished(finished: Finished, shown: Shown, feedback: TerminalFeedback) -> None:
     """The table (and verify's), and the --export-* files of the whole session (a resumed one's
     earlier runs too)."""
+    from kit.judging.verify import VERIFY_HEADERS, verify_rows
+    from kit.reporting.files import write_exports
+    from kit.reporting.table import fit_with_notes, listing, render, render_tables, tabulate_rows
+
     if feedback.exports:
         write_exports(finished.runs, feedback.exports, shown.baseline)
     if finished.runs:
@@ -160,6 +170,8 @@ def show_finished(finished: Finished, shown: Shown, feedback: TerminalFeedback) 
 def gate_status(result: GateResult | None) -> None:
     """The gate's verdict: RunFailed naming each cell that fails it (slower, or undecided unless
     --gate-undecided pass), else one line saying it held."""
+    from kit.judging.gate import Outcome
+
     if result is None:
         return
     than = result.than

@@ -6,19 +6,17 @@ one line each (the options themselves are declared in ``kit.cli.options``).
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from kit.campaign.request import CampaignRequest, How, What, Where
 from kit.campaign.schedules.adaptive import Adaptive
 from kit.campaign.schedules.budget import MAX_ROUNDS, Budget
 from kit.campaign.schedules.confirm import CONFIRM_REPEATS
-from kit.campaign.schedules.tuning import Strategy, Tuning
+from kit.campaign.schedules.strategy import Strategy
+from kit.campaign.schedules.tuning import Tuning
 from kit.cli.options import Options
 from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
-from kit.engines.factory import EngineKind
+from kit.engines.kinds import EngineKind
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.inputs import check_output_file
@@ -30,21 +28,7 @@ from kit.model.workload import WorkloadSpec, warmup_of
 from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.placement import CpuSelection, parse_instances
 from kit.planning.sweep import Sweep
-from kit.reporting.plan import PlanFormat
-from kit.reporting.table import Format
-
-ImagesArg = Annotated[
-    list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
-]
-ImageArg = Annotated[
-    str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
-]
-SweepImagesArg = Annotated[
-    list[str] | None,
-    typer.Argument(
-        metavar="[IMAGE]...", help="Flavors or image references (or give them as --knob image=...)."
-    ),
-]
+from kit.reporting.formats import Format, PlanFormat
 
 DEFAULT_PROFILES = ("default", "tuned", "interleave")
 ONE_PROFILE = ("run", "sweep", "tune")  # one profile: the run's, or the knobs' base

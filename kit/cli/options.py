@@ -1,19 +1,23 @@
-"""Every option of every kit command, declared once: its type and default (the field), its help,
-help panel, and the commands that offer it (``opt``). A command offers exactly the options whose
-declaration names it; `kit.cli.declare.command` builds its signature from here.
+"""Every option of every kit command, declared once: its type and default (the field), its
+help, help panel, and the commands that offer it (``opt``); and the arguments several commands
+share. A command offers exactly the options whose declaration names it;
+`kit.cli.declare.command` builds its signature from here. Only small modules are imported here
+(the choices' enums): `kit --help` loads this, not the core.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from kit.campaign.schedules.tuning import Strategy
+import typer
+
+from kit.campaign.schedules.strategy import Strategy
 from kit.cli.declare import REQUIRED, Panel, opt
-from kit.engines.factory import ContainerEngine, EngineKind
+from kit.engines.kinds import ContainerEngine, EngineKind
 from kit.engines.slurm.options import NodeEngine
-from kit.judging.gate import GateOn, Undecided
+from kit.judging.choices import GateOn, Undecided
 from kit.model.workload import Allocator, DataFormat, Mode, Model, Precision, Preset, Workload
-from kit.reporting.plan import PlanFormat
-from kit.reporting.table import Format, ReportFormat
+from kit.reporting.formats import Format, PlanFormat, ReportFormat
 
 # The commands that plan and run campaigns; verify runs only its proof.
 RUNS = ("compare", "run", "sweep", "tune")
@@ -24,6 +28,20 @@ STORED = ("export", "import", "replay", "diff", "history", "report", "peak", "si
 WORK, PLACE, REPEATS = Panel.workload, Panel.placement, Panel.repeats
 GATE, ENGINES, OUTPUT, SLURM = Panel.gate, Panel.engines, Panel.results, Panel.slurm
 BASE = "The base profile the knobs are set on."
+
+# The arguments the measuring commands share.
+ImagesArg = Annotated[
+    list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
+]
+ImageArg = Annotated[
+    str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
+]
+SweepImagesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[IMAGE]...", help="Flavors or image references (or give them as --knob image=...)."
+    ),
+]
 
 
 # fmt: off

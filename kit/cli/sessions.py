@@ -4,38 +4,32 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kit.campaign.peak import measure_peak
-from kit.campaign.replay import ExportRequest, export_session
-from kit.campaign.run import gate_baseline
 from kit.cli import common
 from kit.cli.common import app, err, existing_db, open_db, out
 from kit.cli.declare import command
-from kit.cli.measure import gate_status
 from kit.cli.options import Options
-from kit.cli.ui import TerminalFeedback
 from kit.cpus import parse_cpu_list
 from kit.errors import UsageError
 from kit.inputs import check_output_file, prepare_folder, write_text
-from kit.judging.gate import Gate
-from kit.judging.history import judge
-from kit.judging.series import select, series_of, split_cell
-from kit.planning.placement import CpuSelection
-from kit.reporting.files import StoredForSite, write_html, write_plots, write_site
-from kit.reporting.site import BUNDLE_SUFFIX, SessionEntry
-from kit.reporting.table import Format, ReportFormat, check_baseline, render, render_listing
-from kit.reporting.trend import render_trends, trends
-from kit.store.folder import DB_NAME
-from kit.store.past import load_stored
+from kit.reporting.formats import Format, ReportFormat
+
+if TYPE_CHECKING:
+    from kit.judging.gate import Gate
+    from kit.reporting.site import SessionEntry
 
 
 @command(app, "history", Options)
 def history(o: Options) -> None:
     """Past sessions (when, host, images, profiles, best cell), or with --cell one cell's
     series over sessions and its change points."""
+    from kit.judging.series import select, series_of, split_cell
+    from kit.reporting.table import render_listing
+    from kit.reporting.trend import render_trends, trends
+
     db, results, cell, machine, fmt = o.db, o.results, o.cell, o.machine, o.fmt
     if cell is None and machine is not None:
         raise UsageError("--machine goes with --cell", "pass --cell IMAGE:PROFILE too")
@@ -93,6 +87,12 @@ def report(
     The HTML holds the table, the plots, every run's provenance and the verify results. With
     --baseline-session and --fail-if-slower this is also the regression gate, for CI.
     """
+    from kit.campaign.run import gate_baseline
+    from kit.judging.gate import Gate
+    from kit.reporting.table import check_baseline, render
+    from kit.store.folder import DB_NAME
+    from kit.store.past import load_stored
+
     output, db, results, baseline, fmt = o.output, o.db, o.results, o.baseline, o.report_format
     if output is not None:
         check_output_file(output, "--output")
@@ -119,6 +119,8 @@ def report(
 
 
 def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path | None) -> None:
+    from kit.reporting.files import write_html, write_plots
+
     folder.mkdir(parents=True, exist_ok=True)
     plots = write_plots(folder, stored.runs, baseline)
     for path in plots.values():
@@ -131,6 +133,9 @@ def _write_files(stored, folder: Path, fmt, baseline: str | None, output: Path |
 
 
 def _gate(found: list, gate: Gate | None, gate_runs: list | None) -> None:
+    from kit.cli.measure import gate_status
+    from kit.judging.history import judge
+
     if gate is not None and gate_runs is not None:
         gate_status(judge(found, gate_runs, gate))
 
@@ -142,6 +147,10 @@ def peak(
     o: Options,
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
+    from kit.campaign.peak import measure_peak
+    from kit.cli.ui import TerminalFeedback
+    from kit.planning.placement import CpuSelection
+
     cpus, db, results = o.cpus, o.db, o.results
     selection = CpuSelection(cpus=parse_cpu_list(cpus, what="--cpus") if cpus else None)
     found = measure_peak(
@@ -154,6 +163,10 @@ def peak(
 def site(ctx: typer.Context, o: Options) -> None:
     """Write a static results site: every machine x cell with its latest figure, trend and
     cost; a page a cell with its plot, change points and what changed; a page a session."""
+    from kit.judging.series import series_of
+    from kit.reporting.files import StoredForSite, write_site
+    from kit.reporting.trend import trends
+
     output, db, results = o.output, o.db, o.results
     prices = parse_prices(list(o.price))
     folder = prepare_folder(output, "--output")
@@ -173,6 +186,10 @@ def site(ctx: typer.Context, o: Options) -> None:
 
 def _bundles(ctx, folder: Path, ids: list[str], results: Path, db: Path | None) -> list[str]:
     """Each session that still has its folder, exported into the site's bundles/."""
+    from kit.campaign.replay import ExportRequest, export_session
+    from kit.cli.ui import TerminalFeedback
+    from kit.reporting.site import BUNDLE_SUFFIX
+
     (folder / "bundles").mkdir(exist_ok=True)
     carried = []
     for sid in ids:
@@ -187,6 +204,8 @@ def _bundles(ctx, folder: Path, ids: list[str], results: Path, db: Path | None) 
 
 
 def _entry(s) -> SessionEntry:
+    from kit.reporting.site import SessionEntry
+
     best = f"{s.best[0]} {s.best[1]:.2f}" if s.best else "-"
     return SessionEntry(s.id, s.started or "", s.host or "?", s.runs, best)
 

@@ -1,24 +1,18 @@
 """Sweeping knobs: options -> a campaign whose cells are knob values -> table, scaling, ladder;
 tuning: the same raced under a budget, its best confirmed."""
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
 
 import typer
 
-from kit.campaign.run import execute, prepare, winner_profile
-from kit.campaign.schedules.confirm import confirmed_outcome
-from kit.campaign.schedules.race import outcome
 from kit.cli.common import app, engine_maker, err, out
 from kit.cli.declare import command
-from kit.cli.measure import exit_status, feedback_for, show_findings, show_finished
-from kit.cli.measure_request import SweepImagesArg, measure_request
-from kit.cli.options import Options
+from kit.cli.options import Options, SweepImagesArg
 from kit.inputs import write_text
-from kit.model.profiles import to_toml
-from kit.planning.knobs import load_knobs
-from kit.reporting.findings import format_outcome
-from kit.reporting.table import Format, compact_table, listing, render_tables
+from kit.reporting.formats import Format
 
 TEXT = (Format.table, Format.markdown)  # the formats findings are printed below
 
@@ -28,6 +22,10 @@ def sweep(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None
     """Run every combination of knob values on a base profile, interleaved; cells that cannot
     differ here are merged and said. Prints a column per knob, the scaling curve when cores vary
     and what each change earned."""
+    from kit.campaign.run import execute, prepare
+    from kit.cli.measure import exit_status, feedback_for, show_findings, show_finished
+    from kit.cli.measure_request import measure_request
+
     measured = measure_request("sweep", tuple(images or ()), o)
     feedback = feedback_for(measured.shown)
     finished = execute(prepare(measured.campaign, engine_maker(ctx), feedback), feedback)
@@ -43,6 +41,13 @@ def tune(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None:
     raced on kit's statistics (a cell is dropped once significantly slower than the leader). Ends
     with the best, its speedup over `default` with a 95% interval, the runs and minutes it took,
     the cells it could not tell apart from the best, and what each change earned."""
+    from kit.campaign.run import execute, prepare, winner_profile
+    from kit.campaign.schedules.confirm import confirmed_outcome
+    from kit.campaign.schedules.race import outcome
+    from kit.cli.measure import exit_status, feedback_for, show_findings, show_finished
+    from kit.cli.measure_request import measure_request
+    from kit.reporting.findings import format_outcome
+
     measured = measure_request("tune", tuple(images or ()), o)
     shown, tuning = measured.shown, measured.campaign.how.tuning
     feedback = feedback_for(shown)
@@ -68,6 +73,8 @@ def tune(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None:
 
 
 def _save(profile, found, path: Path) -> None:
+    from kit.model.profiles import to_toml
+
     image = found.best.split(":", 1)[0]
     name = "best-" + re.sub(r"[^A-Za-z0-9]+", "-", image).strip("-")
     speed = "" if found.speedup is None else f", {found.speedup.ratio:.2f}x over default"
@@ -82,6 +89,9 @@ def _save(profile, found, path: Path) -> None:
 @command(app, "knobs", Options)
 def knobs(o: Options) -> None:
     """List the knobs `kit sweep` and `kit tune` vary: how each is applied, when it can act."""
+    from kit.planning.knobs import load_knobs
+    from kit.reporting.table import compact_table, listing, render_tables
+
     body = [
         [k.name, f"{k.kind.value} {k.target}".strip(), k.acts.value, k.description, k.source]
         for k in load_knobs(o.knobs_file).values()

@@ -26,7 +26,8 @@ from kit.judging.parse import parse_step_line
 from kit.model.results import RunResult
 from kit.model.workload import WorkloadSpec
 from kit.reporting.files import write_exports
-from kit.reporting.table import Format, render
+from kit.reporting.formats import Format
+from kit.reporting.table import render
 
 
 class RunDisplay:

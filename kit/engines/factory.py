@@ -5,13 +5,13 @@ monkeypatched and a fake's host can be any captured topology."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kit.engines.base import Engine, ImageHolder
 from kit.engines.docker import DockerEngine
 from kit.engines.endpoints import Endpoint
+from kit.engines.kinds import EngineKind
 from kit.engines.local import LocalEngine
 from kit.engines.podman import podman_socket
 from kit.engines.reach import connect
@@ -23,21 +23,6 @@ from kit.model.flavors import Flavor, image_tag
 
 if TYPE_CHECKING:
     from kit.engines.slurm.options import SlurmOptions
-
-
-class EngineKind(StrEnum):
-    auto = "auto"
-    docker = "docker"
-    local = "local"
-    podman = "podman"  # podman's Docker-compatible API, rootful or rootless (kit.engines.podman)
-    slurm = "slurm"  # the nodes a Slurm cluster allocates, each an engine (kit.engines.slurm)
-
-
-class ContainerEngine(StrEnum):
-    """The engines that run kit's images (``kit doctor``, ``kit images``)."""
-
-    docker = "docker"
-    podman = "podman"
 
 
 class EngineMaker(Protocol):

@@ -17,20 +17,12 @@ from enum import StrEnum
 
 from kit.errors import UsageError
 from kit.judging.cells import Cell, cells
+from kit.judging.choices import GateOn, Undecided
 from kit.judging.stats import MIN_REPEATS, Speedup, compare
 from kit.judging.stats import Verdict as StatsVerdict
 from kit.model.results import RunResult
 
 MIN_HISTORY = 3  # earlier sessions a history gate needs: fewer give no spread worth the name
-
-
-class GateOn(StrEnum):
-    """What the gate compares: throughput (higher is better) or a latency percentile."""
-
-    throughput = "throughput"
-    p50 = "p50"
-    p90 = "p90"
-    p99 = "p99"
 
 
 # A pass must rule out a slowdown of twice the gate's percentage: the interval is then narrow
@@ -43,13 +35,6 @@ class Outcome(StrEnum):
     passed = "pass"
     failed = "fail"
     undecided = "undecided"
-
-
-class Undecided(StrEnum):
-    """What an undecided cell does to the gate (``--gate-undecided``)."""
-
-    fail = "fail"
-    passed = "pass"
 
 
 @dataclass(frozen=True)

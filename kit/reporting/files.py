@@ -24,11 +24,12 @@ from kit.judging.analysis import (
 from kit.judging.cells import cells
 from kit.model.results import RunResult
 from kit.reporting import knob_plots
+from kit.reporting.formats import Format
 from kit.reporting.html import html_report
 from kit.reporting.plots import Bar, TrendPlot, UtilSeries, bar_chart_png, heatmap_png, trend_png
 from kit.reporting.rows import RowKind, RowStatus, rows, several_engines
 from kit.reporting.site import SessionEntry, cell_page, index_page, page_name, sessions_page
-from kit.reporting.table import Format, headers, render, speedup_text, table_cells
+from kit.reporting.table import headers, render, speedup_text, table_cells
 from kit.reporting.trend import Trend
 from kit.store.folder import slug
 

@@ -8,23 +8,16 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 
 from kit.cpus import format_cpu_list
 from kit.engines.container import container_kwargs, docker_run_line
 from kit.host.topology import Topology
 from kit.model.spec import RunSpec
-from kit.reporting.table import NARROW_WIDTH, Format, fit_with_notes, listing, render_tables
+from kit.reporting.formats import Format, PlanFormat
+from kit.reporting.table import NARROW_WIDTH, fit_with_notes, listing, render_tables
 
 PLAN_SCHEMA = 1
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry
-
-
-class PlanFormat(StrEnum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 
 from tabulate import tabulate
 
 from kit.judging.cells import cell_keys, cells, check_baseline
 from kit.judging.stats import Verdict
 from kit.model.results import RunResult
+from kit.reporting.formats import Format
 from kit.reporting.rows import (
     ROW_SCHEMA,
     BestRow,
@@ -35,24 +35,7 @@ from kit.reporting.rows import (
     spread_notes,
 )
 
-__all__ = ["Format", "ReportFormat", "cell_keys", "cells", "check_baseline", "render", "rows"]
-
-
-class Format(StrEnum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
-
-
-class ReportFormat(StrEnum):
-    """A report's formats: the table's, and one HTML file with plots."""
-
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
-    html = "html"
+__all__ = ["cell_keys", "cells", "check_baseline", "render", "rows"]
 
 
 def _num(value: float | None, fmt: str) -> str:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from kit.judging.changes import MIN_SESSIONS, Change, changes
 from kit.judging.series import Point, Series, split_cell
-from kit.reporting.table import Format, compact_table, markdown_table
+from kit.reporting.formats import Format
+from kit.reporting.table import compact_table, markdown_table
 
 TREND_SCHEMA = 1  # the JSON's version: a reader checks it before reading the rest
 HEADERS = ["session", "started (UTC)", "img/s", "95% interval", "n", "TF", "image", "kit",

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from kit.campaign.schedules.budget import AllAtOnce, Budget, Schedule
 from kit.campaign.schedules.confirm import Confirmed
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race
+from kit.campaign.schedules.strategy import Strategy
 from kit.model.spec import RunSpec
-
-
-class Strategy(StrEnum):
-    race = "race"
-    grid = "grid"
-    model = "model"
 
 
 @dataclass(frozen=True)
