@@ -202,7 +202,7 @@ def test_the_plan_fits_120_columns_with_one_rerun_line_a_cell():
 
 def test_the_header_names_the_runs_the_topology_and_an_estimate():
     text = _plan("-p", "default", "-p", "tuned")
-    assert "2 cells x 1 repeats = 2 runs, interleaved, on docker" in text
+    assert "2 cells x 1 repeats = 2 runs, each round in its own order, on docker" in text
     assert "c4.8xlarge.lscpu: 2 socket(s), 2 NUMA node(s), 18 cores, 36 CPUs (SMT 2)" in text
     assert "estimate: unknown (the plan is for another machine)" in text
 

@@ -72,6 +72,12 @@ class Prepared:
     gate_runs: tuple[RunResult, ...] | History = ()
 
     @property
+    def baseline(self) -> str:
+        """The cell speedups are measured against: --baseline, else the table's first cell (not
+        the first run: each round runs its cells in its own order)."""
+        return self.request.how.baseline or min(self.plan, key=lambda s: (s.cell, s.index)).key
+
+    @property
     def engine(self) -> Engine:
         """The one seam the session runs through (a set when there are several engines)."""
         if len(self.engines) == 1:
@@ -359,7 +365,7 @@ def _run(prepared: Prepared, folder, previous, feedback: Feedback) -> tuple[list
 def schedule_of(prepared: Prepared) -> Schedule:
     """Which runs of the plan go next: all of them, or a tune's choice round by round."""
     tuning, adaptive = prepared.request.how.tuning, prepared.request.what.adaptive
-    baseline = prepared.request.how.baseline or prepared.plan[0].key
+    baseline = prepared.baseline
     if tuning is not None:
         return tuning.schedule(prepared.plan, baseline)
     if adaptive is not None:

@@ -54,7 +54,7 @@ def tune(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None:
     prepared = prepare(measured.campaign, engine_maker(ctx), feedback)
     finished = execute(prepared, feedback)
     show_finished(finished, shown, feedback)
-    baseline = prepared.plan[0].key
+    baseline = prepared.baseline
     schedule = tuning.schedule(prepared.plan, baseline)
     searched, _ = schedule.split(prepared.plan, finished.runs)
     cut = schedule.cut(prepared.plan)

@@ -4,12 +4,14 @@ one grouping of samples per cell every reader uses (table, gate, tune, model sea
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from kit.errors import UsageError
 from kit.judging.blocked import compare_blocked
-from kit.judging.stats import Speedup, Summary, compare, summarize
+from kit.judging.stats import MIN_REPEATS, Speedup, Summary, compare, compare_paired, summarize
 from kit.model.results import RunResult
 
 
@@ -83,6 +85,12 @@ class Cell:
         return out
 
 
+def first_repeats(cell: Cell, n: int) -> Cell:
+    """The cell as it stood after its first ``n`` measured repeats."""
+    kept = list(cell.samples_by_repeat())[:n]
+    return Cell(tuple(r for r in cell.runs if r.repeat in kept))
+
+
 def cells(results: Sequence[RunResult]) -> list[Cell]:
     grouped: dict[tuple[str, str, int], list[RunResult]] = {}
     for r in sorted(results, key=lambda r: (r.cell, r.repeat, r.instance)):
@@ -146,8 +154,10 @@ def best_cells(table: Sequence[Cell]) -> dict[str, Cell]:
 
 
 def cell_speedup(cell: Cell, base: Cell, confidence: float = 0.95) -> Speedup | None:
-    """The cell over its baseline: Welch on their repeats, or (both spread over machines) each
-    machine a block; None while a side has no measurement or no machine ran both."""
+    """The cell over its baseline: within each repeat round where both ran side by side (the
+    round a block: the host's drift between rounds cancels), else Welch on their repeats, or
+    (both spread over machines) each machine a block; None while a side has no measurement or
+    no machine ran both."""
     if not cell.samples() or not base.samples():
         return None
     if cell.first.spread and base.first.spread:
@@ -155,4 +165,41 @@ def cell_speedup(cell: Cell, base: Cell, confidence: float = 0.95) -> Speedup | 
             return compare_blocked(cell.blocks(), base.blocks(), confidence=confidence)
         except ValueError:
             return None
+    pairs = round_pairs(cell, base)
+    if len(pairs) >= MIN_REPEATS:
+        return compare_paired(pairs, confidence=confidence)
     return compare(cell.samples(), base.samples(), confidence=confidence)
+
+
+SIDE_BY_SIDE_S = 60.0  # runs of one round that started within a minute shared the host's state
+
+
+def round_pairs(cell: Cell, base: Cell) -> list[tuple[float, float]]:
+    """(cell, baseline) images/sec of each repeat round both ran in side by side: on one
+    machine, not spread, in the same round, and close in time. A round whose two runs started
+    far apart (a resumed session, a round the schedule split) shares no host state: left out.
+    Empty when the cells are not paired at all (then they are compared unpaired)."""
+    if cell.first.spread or base.first.spread or machine_id(cell) != machine_id(base):
+        return []
+    mine, theirs = cell.samples_by_repeat(), base.samples_by_repeat()
+    common = [r for r in mine if r in theirs]
+    try:
+        at, base_at = _times(cell), _times(base)
+    except ValueError:  # a run without its times: no telling which ran side by side
+        return []
+    gaps = {r: abs(at[r][0] - base_at[r][0]) for r in common}
+    if not gaps:
+        return []
+    walls = [span for r in gaps for times in (at, base_at) for span in (times[r][1],)]
+    near = max(3 * statistics.median(gaps.values()), 2 * max(walls), SIDE_BY_SIDE_S)
+    return [(mine[r], theirs[r]) for r in common if gaps[r] <= near]
+
+
+def _times(cell: Cell) -> dict[int, tuple[float, float]]:
+    """Each repeat's start (seconds since the epoch) and how long its runs took."""
+    out = {}
+    for runs in cell.repeats():
+        started = [datetime.fromisoformat(r.started).timestamp() for r in runs]
+        ended = [datetime.fromisoformat(r.ended).timestamp() for r in runs]
+        out[runs[0].repeat] = (min(started), max(ended) - min(started))
+    return out

@@ -60,6 +60,7 @@ class Speedup:
     low: float
     high: float
     verdict: Verdict
+    rounds: int = 0  # compared within this many repeat rounds (paired); 0: unpaired (Welch)
 
     def __post_init__(self) -> None:
         values = (self.ratio, self.low, self.high)
@@ -120,6 +121,32 @@ def compare(
         half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
         low, high = math.exp(diff - half), math.exp(diff + half)
     return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio))
+
+
+def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 0.95) -> Speedup:
+    """Candidate over baseline from (candidate, baseline) pairs that ran side by side (one
+    repeat round each): the geometric mean of their ratios, with a paired t interval on the log
+    ratios. A host whose speed drifts between rounds (a shared cloud VM: +-30% over minutes)
+    moves both runs of a pair alike, so the drift cancels instead of widening the interval;
+    what is left is how much the pair's ratio varies from round to round."""
+    logs = [math.log(c) - math.log(b) for c, b in zip(
+        _checked([c for c, _ in pairs], "candidate samples"),
+        _checked([b for _, b in pairs], "baseline samples"), strict=True)]  # fmt: skip
+    if not 0 < confidence < 1:
+        raise UsageError(f"confidence must be between 0 and 1, not {confidence}", "e.g. 0.95")
+    diff = statistics.fmean(logs)
+    ratio = math.exp(diff)
+    if len(logs) < MIN_REPEATS:
+        return Speedup(ratio, ratio, ratio, Verdict.unknown, len(logs))
+    spread = statistics.stdev(logs) / math.sqrt(len(logs))
+    if spread == 0:
+        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), len(logs))
+    from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
+
+    half = float(student_t.ppf(0.5 + confidence / 2, len(logs) - 1)) * spread
+    low, high = math.exp(diff - half), math.exp(diff + half)
+    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio),
+                   len(logs))  # fmt: skip
 
 
 def sequential_confidence(looks: int, confidence: float = 0.95) -> float:

@@ -11,6 +11,7 @@ The order matters and is the same for every run:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import NamedTuple
@@ -32,15 +33,21 @@ from kit.planning.placement import (
 )
 
 
-def interleaved_order(cells: int, repeats: int) -> list[list[int]]:
-    """Cell indices per repeat, alternating direction (A B C, C B A, ...) so a slow drift of the
-    host (heat, turbo budget, background work) does not always land on the same cells."""
+def interleaved_order(cells: int, repeats: int, seed: str = "") -> list[list[int]]:
+    """Cell indices per repeat round: every cell once a round, each round in its own order, a
+    permutation drawn from a generator seeded by ``seed`` (the plan's cells, so `kit plan`,
+    the session and --resume agree). A drift of the host within a round (heat, turbo budget, a
+    neighbour on a shared VM) then lands on each cell's position at random: a cell compared with
+    its baseline within rounds is not biased by where it stands, and the spread of its ratios
+    over rounds says how much the drift moved them. (Alternating A B C, C B A kept the first and
+    last cells apart in every round: with an odd number of rounds a steady drift biased them,
+    and equal cells were called different in 12% of simulated sessions, tests/test_rounds.py.)"""
     if cells < 1 or repeats < 1:
         raise UsageError(
             f"nothing to order: {cells} cells x {repeats} repeats", "give at least one of each"
         )
-    forward = list(range(cells))
-    return [forward[:] if r % 2 == 0 else forward[::-1] for r in range(repeats)]
+    draw = random.Random(f"{seed}/{cells}x{repeats}")
+    return [draw.sample(range(cells), cells) for _ in range(repeats)]
 
 
 def placement_for(topology: Topology, cpus: Sequence[int]) -> Placement:
@@ -126,8 +133,8 @@ def build_plan(
     looks: int = 1,
     stands_for: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> list[RunSpec]:
-    """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times
-    in interleaved order (A B C, C B A, ...) so slow drift on the host does not favour one cell.
+    """Every (image, profile) cell, numbered image-major as the table reads, ``repeats`` times,
+    each round in its own order (``interleaved_order``) so drift on the host favours no cell.
     A cell with several instances has one spec per instance, each on its own CPU group with
     local memory. ``only`` keeps just those (image, profile) cells of the cross product (a
     sweep's, whose cells that cannot differ are merged per image)."""
@@ -162,7 +169,9 @@ def build_plan(
 def _interleaved(grid, repeats: int, topology: Topology, stands_for, common) -> list[RunSpec]:
     """Every cell of the grid once per repeat, in interleaved order, an instance a spec."""
     plan: list[RunSpec] = []
-    for repeat, order in enumerate(interleaved_order(len(grid), repeats)):
+    # the cells alone: machines of a --spread, each its own engine, order their rounds alike
+    seed = "|".join(f"{image.label}:{runs[0].profile.name}" for image, runs, _, _ in grid)
+    for repeat, order in enumerate(interleaved_order(len(grid), repeats, seed)):
         for cell in order:
             image, runs, size, engine = grid[cell]
             merged = stands_for.get((image.label, runs[0].profile.name), ())

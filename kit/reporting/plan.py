@@ -22,7 +22,8 @@ PLAN_SESSION = "plan"  # the session label a planned run's container would carry
 
 @dataclass(frozen=True)
 class PlannedRun:
-    index: int
+    index: int  # its place in the order the runs go
+    cell_number: int  # its cell's place in the table (image-major)
     engine: str
     image: str
     profile: str
@@ -75,6 +76,7 @@ def planned_run(spec: RunSpec, rerun: str | None = None) -> PlannedRun:
     kwargs = container_kwargs(spec, PLAN_SESSION)
     return PlannedRun(
         index=spec.index,
+        cell_number=spec.cell,
         engine=spec.engine,
         image=spec.image.label,
         profile=spec.profile.name,
@@ -141,7 +143,7 @@ def format_plan(
                 "runs": [asdict(r) for r in runs]}  # fmt: skip
         return json.dumps(data, indent=2)
     cells: dict[tuple, list[PlannedRun]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: (r.cell_number, r.engine, r.instance, r.index)):
         cells.setdefault(run.cell, []).append(run)
     body = [_table_row(found[0], [r.index for r in found]) for found in cells.values()]
     if fmt is not PlanFormat.table:
@@ -154,7 +156,7 @@ def format_plan(
         lines += [
             f"{_count(summary.cells, 'cell')}{merged} x {summary.repeats} repeats = "
             f"{_count(summary.runs, 'run')}, "
-            f"interleaved, on {', '.join(summary.engines)}",
+            f"each round in its own order, on {', '.join(summary.engines)}",
             f"topology: {summary.topology}",
             summary.estimate,
             "",

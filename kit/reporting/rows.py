@@ -45,7 +45,7 @@ UNSETTLED_AUTO_HINT = (
     "the step time had not settled after a warmup until settled; give more --num-batches, or a "
     "longer fixed warmup (--num-warmup-batches N)"
 )
-ROW_SCHEMA = 4  # the JSON and CSV exports' version (docs/exports.md)
+ROW_SCHEMA = 5  # the JSON and CSV exports' version (docs/exports.md)
 
 
 class RowKind(StrEnum):
@@ -94,6 +94,7 @@ class Row:
     verdict: Verdict | None
     baseline: bool
     best: bool  # the fastest valid cell on its engine (of a table of several)
+    paired_rounds: int  # the speedup compared within this many repeat rounds; 0: unpaired
     status: RowStatus
     status_detail: str | None  # why it is not ok, or what to do about the noise
     knobs: Mapping[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
@@ -177,7 +178,8 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         gflops=m.gflops, peak_fraction=m.peak_fraction, busy_in=m.busy[0], busy_out=m.busy[1],
         speedup=speedup.ratio if speedup else None, ci_low=speedup.low if speedup else None,
         ci_high=speedup.high if speedup else None, verdict=speedup.verdict if speedup else None,
-        baseline=False, best=False, mode=str((r.workload or {}).get("mode") or "train"),
+        paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
+        mode=str((r.workload or {}).get("mode") or "train"),
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
     )  # fmt: skip
     status, detail = _status(runs, s if kind is RowKind.cell else None)

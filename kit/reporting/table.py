@@ -250,7 +250,8 @@ def render(
         text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
     else:
         text = compact_table(names, body)
-    notes += _merged_notes(results) + spread_notes(results)
+    said = [*_merged_notes(results), *spread_notes(results), *_pairing_notes(table)]
+    notes += [textwrap.fill(n, NARROW_WIDTH, subsequent_indent="    ") for n in said]
     if notes:
         text += "\n\n" + "\n".join(notes)
     shape = shape_line(results)
@@ -272,6 +273,28 @@ def _merged_notes(results: Sequence[RunResult]) -> list[str]:
         "they run the same on this host, so it was measured once (--keep-equivalent runs both)"
         for (image, profile), others in merged.items()
     ]
+
+
+def _pairing_notes(table: Sequence[Row]) -> list[str]:
+    """How the speedups were drawn: within repeat rounds (the round a block), or unpaired."""
+    compared = [r for r in table if r.kind is RowKind.cell and r.speedup is not None
+                and not r.baseline]  # fmt: skip
+    paired = [r for r in compared if r.paired_rounds]
+    if not paired:
+        return []
+    rounds = sorted({r.paired_rounds for r in paired})
+    counted = f"{rounds[0]}" if len(rounds) == 1 else f"{rounds[0]}-{rounds[-1]}"
+    notes = [
+        f"speedups are paired by round: each cell against the baseline's run of the same "
+        f"repeat round ({counted} rounds), so the host's drift between rounds cancels"
+    ]
+    unpaired = [f"{r.image}:{r.label.strip()}" for r in compared if not r.paired_rounds]
+    if unpaired:
+        notes.append(
+            f"unpaired (Welch on all repeats): {', '.join(unpaired)}: fewer than 2 rounds "
+            "beside the baseline"
+        )
+    return notes
 
 
 def compact_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import MAX_ROUNDS
 from kit.errors import UsageError
-from kit.judging.cells import cells
+from kit.judging.cells import cell_speedup, cells, first_repeats
 from kit.judging.gate import Gate, Outcome
 from kit.judging.history import History, judge
-from kit.judging.stats import MIN_REPEATS, Verdict, compare, sequential_confidence
+from kit.judging.stats import MIN_REPEATS, Verdict, sequential_confidence
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
 
@@ -49,17 +49,20 @@ class Adaptive:
 
     def settled(self, runs: Sequence[RunResult], baseline: str) -> dict[tuple[str, str], int]:
         """Cells (engine, key) whose repeats are done, and after how many."""
-        samples = {(c.engine, c.key): c.samples() for c in cells(runs)}
-        base = next((v for (_, key), v in samples.items() if key == baseline), [])
+        table = {(c.engine, c.key): c for c in cells(runs)}
+        base = next((c for (_, key), c in table.items() if key == baseline), None)
         confidence = sequential_confidence(self.looks)
         done: dict[tuple[str, str], int] = {}
         for n in range(self.min_repeats, self.max_repeats + 1):
-            if len(base) < n:
+            if base is None or len(base.samples()) < n:
                 break
-            for cell, values in samples.items():
-                if cell in done or cell[1] == baseline or len(values) < n:
+            for cell, found in table.items():
+                if cell in done or cell[1] == baseline or len(found.samples()) < n:
                     continue
-                s = compare(values[:n], base[:n], confidence=confidence)
+                # the same comparison the table draws (paired by round where they ran side by
+                # side), on the first n repeats of each
+                s = cell_speedup(first_repeats(found, n), first_repeats(base, n), confidence)
+                assert s is not None
                 narrow = (s.high - s.low) / 2 <= self.width * s.ratio
                 if s.verdict is not Verdict.same or narrow or n == self.max_repeats:
                     done[cell] = n
