@@ -44,6 +44,39 @@ def test_a_step_is_found_where_it_is_with_its_magnitude_and_interval():
     )
 
 
+def _recorded(values: list[float], tf: dict[int, str]) -> Series:
+    points = []
+    for i, value in enumerate(values):
+        prov = (("image digest", "sha256:aaaa" if i < 4 else "sha256:bbbb"),
+                ("TF", tf.get(i, "2.21.0")), ("CPUs", "0-1" if i < 4 else "0"))  # fmt: skip
+        points.append(Point(f"s{i:02d}", f"2026-12-01T00:{i:02d}:00", (value,), prov))
+    return Series(KEY, tuple(points))
+
+
+def test_a_step_noise_moved_is_explained_by_the_change_within_its_span():
+    """The series a noisy cloud VM recorded (images/sec of sessions, the image rebuilt from TF
+    2.21 to 2.14 and its CPUs halved after the fourth): the split alone falls after the fifth,
+    where nothing changed; the step is placed at the rebuild, within the location's span, and
+    explained by it, never as "nothing recorded changed"."""
+    series = _recorded([1503, 1172, 1421, 1268, 1050, 858, 832, 760], {i: "2.14.1" for i in
+                                                                       range(4, 8)})  # fmt: skip
+    (change,) = changes(series)
+    assert change.at == 4 and change.before.session_id == "s03"
+    assert ("TF", "2.21.0", "2.14.1") in change.diff and ("CPUs", "0-1", "0") in change.diff
+    assert change.span is not None and change.span[0].session_id <= "s03"
+    assert change.span[1].session_id >= "s04"
+    assert "nothing recorded changed" not in change.line("stock")
+    assert "the step falls between" in change.line("stock")
+
+
+def test_a_step_with_nothing_recorded_in_its_span_says_so():
+    series = _recorded([1503, 1172, 1421, 1268, 1050, 858, 832, 760], {})
+    series = Series(KEY, tuple(Point(p.session_id, p.started, p.samples, (("TF", "2.21.0"),))
+                               for p in series.points))  # fmt: skip
+    (change,) = changes(series)
+    assert change.diff == () and "nothing recorded changed around it" in change.line("stock")
+
+
 def test_a_flat_noisy_series_has_no_change_and_a_short_one_is_not_judged():
     for seed in range(20):
         assert changes(_series([10.0] * 30, cv=0.05, seed=seed)) == [], seed

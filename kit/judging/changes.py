@@ -11,6 +11,12 @@ How a change is found (``benchmarks/changepoints.py`` measures it on simulated s
    interval on the ratio of their geometric means, over the sessions' points, clear of 1.
 Segments are at least ``MIN_SEGMENT`` sessions long: a change is said only once sessions after
 it confirm it, not on one slow session.
+
+Where exactly a step is, noise leaves uncertain: every split between the neighbouring segments
+that fits almost as well (within ``LOCATION_SLACK`` noise^2 of the best) is a possible place.
+A change is explained by what the provenance recorded changing anywhere in that span, and put
+where it did when that is one place (a rebuild two sessions before a noisy step is its cause,
+not "nothing changed"); the span is said with it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ MIN_SESSIONS = 2 * MIN_SEGMENT  # the shortest series a change can be found in
 PENALTY = 4.0  # chosen with benchmarks/changepoints.py: false changes on flat series <= 5%
 MAD_TO_SD = 1.4826  # the median absolute deviation of a normal sample, scaled to its sd
 FLOOR = 1e-4  # the least noise assumed (log scale): identical points are not infinitely sure
+LOCATION_SLACK = 3.84  # chi-square(1) at 95%: splits whose error is within this x noise^2
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Change:
     speedup: Speedup  # the new segment over the old one
     sessions: tuple[int, int]  # sessions in the old segment, in the new one
     diff: tuple[tuple[str, str, str], ...]  # provenance: (field, before, after)
+    span: tuple[Point, Point] | None = None  # first and last session the step may follow
 
     @property
     def percent(self) -> float:
@@ -55,10 +63,11 @@ class Change:
 
     def line(self, image: str) -> str:
         """ "-12% [-15, -9] at SESSION: image stock rebuilt (…), TF 2.14.1 -> 2.21.0"."""
-        return (
-            f"{self.magnitude} at {self.after.session_id} (after "
-            f"{self.before.session_id}): {explain(self.diff, image)}"
-        )
+        where = f"{self.magnitude} at {self.after.session_id} (after {self.before.session_id}"
+        if self.span is not None:
+            first, last = self.span
+            where += f"; the step falls between {first.session_id} and {last.session_id}"
+        return f"{where}): {explain(self.diff, image)}"
 
 
 def noise(logs: Sequence[float]) -> float:
@@ -93,14 +102,42 @@ def changes(series: Series, penalty: float = PENALTY) -> list[Change]:
     bounds = [0, *splits, len(points)]
     found = []
     for i, at in enumerate(splits, 1):
-        old = [p.value for p in points[bounds[i - 1] : at]]
-        new = [p.value for p in points[at : bounds[i + 1]]]
-        speedup = compare(new, old)
-        if speedup.verdict in (Verdict.same, Verdict.unknown):
-            continue  # PELT's split, but the two sides do not differ beyond their noise
-        before, after = points[at - 1], points[at]
-        found.append(
-            Change(at, before, after, speedup, (len(old), len(new)),
-                   tuple(provenance_diff(before, after)))
-        )  # fmt: skip
+        change = _change(points, logs, (bounds[i - 1], at, bounds[i + 1]))
+        if change is not None:
+            found.append(change)
     return found
+
+
+def _change(points: Sequence[Point], logs: Sequence[float], split: tuple[int, int, int]):
+    """The change PELT put at ``at`` between segments [start, at) and [at, end), placed at the
+    one provenance change within its location's span if there is one; None when the sides do
+    not differ beyond their noise."""
+    start, at, end = split
+    lo, hi = (start + j for j in location(logs[start:end], at - start))
+    moved = [j for j in range(lo, hi + 1) if provenance_diff(points[j - 1], points[j])]
+    place = moved[0] if len(moved) == 1 else at  # the one recorded change: the step's cause
+    old = [p.value for p in points[start:place]]
+    new = [p.value for p in points[place:end]]
+    speedup = compare(new, old)
+    if speedup.verdict in (Verdict.same, Verdict.unknown):
+        return None  # PELT's split, but the two sides do not differ beyond their noise
+    span = (points[lo - 1], points[hi]) if hi > lo else None
+    diff = provenance_diff(points[lo - 1], points[hi]) if len(moved) > 1 else (
+        provenance_diff(points[place - 1], points[place]))  # fmt: skip
+    return Change(place, points[place - 1], points[place], speedup, (len(old), len(new)),
+                  tuple(diff), span)  # fmt: skip
+
+
+def location(logs: Sequence[float], at: int) -> tuple[int, int]:
+    """The splits of two segments (at least one point a side) that fit within
+    ``LOCATION_SLACK`` noise^2 of the best one's squared error: the step's possible places."""
+    sigma = noise(logs)
+
+    def error(j: int) -> float:
+        sides = (logs[:j], logs[j:])
+        return sum((x - statistics.fmean(side)) ** 2 for side in sides for x in side)
+
+    errors = {j: error(j) for j in range(1, len(logs))}
+    best = min(errors.values())
+    near = [j for j, e in errors.items() if e - best <= LOCATION_SLACK * sigma**2]
+    return min(*near, at), max(*near, at)

@@ -210,7 +210,7 @@ def provenance_diff(before: Point, after: Point) -> list[tuple[str, str, str]]:
 def explain(diff: Sequence[tuple[str, str, str]], image: str) -> str:
     """A provenance diff in words: "image stock rebuilt (sha256:1234…), TF 2.14.1 -> 2.21.0"."""
     if not diff:
-        return "nothing recorded changed (the host, or load kit cannot see)"
+        return "nothing recorded changed around it (the host, or load kit cannot see)"
     words = []
     for name, was, now in diff:
         if name == "image digest":

@@ -112,6 +112,7 @@ def _change_json(change: Change, image: str) -> dict:
     s = change.speedup
     return {
         "session": change.after.session_id, "after_session": change.before.session_id,
+        "span": [p.session_id for p in change.span] if change.span else None,
         "ratio": s.ratio, "low": s.low, "high": s.high,
         "sessions": list(change.sessions),
         "provenance": [{"field": f, "before": a, "after": b} for f, a, b in change.diff],
