@@ -126,3 +126,28 @@ def test_a_round_run_far_apart_is_not_paired():
     table = {c.key: c for c in cells([moved if r is late else r for r in runs])}
     assert len(round_pairs(table["intel:tuned"], table["stock:default"])) == 4
     assert len(round_pairs(table["stock:tuned"], table["stock:default"])) == 5
+
+
+def test_an_undecided_cell_says_what_would_decide_it():
+    from kit.reporting.formats import Format
+    from kit.reporting.table import render
+
+    text = " ".join(render(recorded(), Format.table).split())
+    assert "speedups are paired by round" in text and "(5 rounds)" in text
+    assert "intel:default: undecided at 0.93x: one repeat's ratio varies by" in text
+    assert "seen needs about" in text and "--wait-quiet" in text
+
+
+@pytest.mark.parametrize(("spread", "seen"), [(0.05, 0.03), (0.12, 0.08), (0.02, 0.10)])
+def test_the_repeats_it_names_would_tell_the_difference_seen(spread, seen):
+    from scipy.stats import t
+
+    from kit.judging.stats import repeats_to_decide
+
+    n = 5
+    half = float(t.ppf(0.975, n - 1)) * spread / math.sqrt(n)
+    said = repeats_to_decide(math.exp(-seen), math.exp(-seen - half), math.exp(-seen + half), n)
+    assert said is not None and f"varies by {spread:.0%}" in said
+    need = int(said.split("needs about ")[1].split()[0]) if "needs about" in said else n
+    assert float(t.ppf(0.975, need - 1)) * spread / math.sqrt(need) < seen
+    assert need == n or float(t.ppf(0.975, need - 2)) * spread / math.sqrt(need - 1) >= seen

@@ -35,7 +35,7 @@ def compare_blocked(candidate: Blocks, baseline: Blocks, *, confidence: float = 
     runs_c = sum(len(c) for c, _ in logs.values())
     runs_b = sum(len(b) for _, b in logs.values())
     if runs_c < MIN_REPEATS or runs_b < MIN_REPEATS:
-        return Speedup(ratio, ratio, ratio, Verdict.unknown)
+        return Speedup(ratio, ratio, ratio, Verdict.unknown, confidence=confidence)
     within = [x - statistics.fmean(side) for c, b in logs.values() for side in (c, b) for x in side]
     df = sum(len(side) - 1 for c, b in logs.values() for side in (c, b))
     if df > 0:
@@ -44,14 +44,20 @@ def compare_blocked(candidate: Blocks, baseline: Blocks, *, confidence: float = 
         df = len(both) - 1
         spread = statistics.stdev(diffs.values()) / math.sqrt(len(both))
     else:
-        return Speedup(ratio, ratio, ratio, Verdict.unknown)
+        return Speedup(ratio, ratio, ratio, Verdict.unknown, confidence=confidence)
     if spread == 0:
-        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio))
+        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), confidence=confidence)
     from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
 
     half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
     low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio))
+    return Speedup(
+        ratio,
+        min(low, ratio),
+        max(high, ratio),
+        verdict_of(low, high, ratio),
+        confidence=confidence,
+    )
 
 
 def balanced_rate(blocks: Blocks) -> float:

@@ -61,6 +61,7 @@ class Speedup:
     high: float
     verdict: Verdict
     rounds: int = 0  # compared within this many repeat rounds (paired); 0: unpaired (Welch)
+    confidence: float = 0.95  # the interval's
 
     def __post_init__(self) -> None:
         values = (self.ratio, self.low, self.high)
@@ -108,7 +109,7 @@ def compare(
     diff = statistics.fmean(log_c) - statistics.fmean(log_b)
     ratio = math.exp(diff)
     if len(cand) < MIN_REPEATS or len(base) < MIN_REPEATS:
-        return Speedup(ratio, ratio, ratio, Verdict.unknown)
+        return Speedup(ratio, ratio, ratio, Verdict.unknown, confidence=confidence)
     var_c = statistics.variance(log_c) / len(log_c)
     var_b = statistics.variance(log_b) / len(log_b)
     spread = math.sqrt(var_c + var_b)
@@ -120,7 +121,13 @@ def compare(
 
         half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
         low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio))
+    return Speedup(
+        ratio,
+        min(low, ratio),
+        max(high, ratio),
+        verdict_of(low, high, ratio),
+        confidence=confidence,
+    )
 
 
 def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 0.95) -> Speedup:
@@ -137,16 +144,45 @@ def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 
     diff = statistics.fmean(logs)
     ratio = math.exp(diff)
     if len(logs) < MIN_REPEATS:
-        return Speedup(ratio, ratio, ratio, Verdict.unknown, len(logs))
+        return Speedup(ratio, ratio, ratio, Verdict.unknown, len(logs), confidence=confidence)
     spread = statistics.stdev(logs) / math.sqrt(len(logs))
     if spread == 0:
-        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), len(logs))
+        return Speedup(
+            ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), len(logs), confidence=confidence
+        )
     from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
 
     half = float(student_t.ppf(0.5 + confidence / 2, len(logs) - 1)) * spread
     low, high = math.exp(diff - half), math.exp(diff + half)
     return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio),
-                   len(logs))  # fmt: skip
+                   len(logs), confidence=confidence)  # fmt: skip
+
+
+def repeats_to_decide(
+    ratio: float, low: float, high: float, n: int, confidence: float = 0.95
+) -> str | None:
+    """What would decide a comparison that its noise left undecided (``same``), said from its
+    own interval over ``n`` repeats (rounds, when paired): how much one repeat's ratio varies,
+    the smallest difference these repeats can tell, and the repeats the difference seen would
+    need at that spread. None when there is no interval to read."""
+    if n < MIN_REPEATS or not 0 < low < high:
+        return None
+    from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
+
+    half = (math.log(high) - math.log(low)) / 2
+    spread = half / float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(n)
+    text = (f"undecided at {ratio:.2f}x: one repeat's ratio varies by {spread:.0%}, so {n} "
+            f"repeats tell only differences beyond {math.exp(half) - 1:.0%}")  # fmt: skip
+    seen = abs(math.log(ratio))
+    if seen >= 0.01:
+        need = next((m for m in range(n, 1001)
+                     if student_t.ppf(0.5 + confidence / 2, m - 1) * spread / math.sqrt(m) < seen),
+                    None)  # fmt: skip
+        if need is None:
+            text += f"; the {math.exp(seen) - 1:.0%} seen cannot be told here"
+        elif need > n:
+            text += f"; the {math.exp(seen) - 1:.0%} seen needs about {need} repeats"
+    return text + " (to decide it: a quieter host or --wait-quiet, more --num-batches, repeats)"
 
 
 def sequential_confidence(looks: int, confidence: float = 0.95) -> float:

@@ -91,6 +91,7 @@ class Row:
     speedup: float | None
     ci_low: float | None
     ci_high: float | None
+    confidence: float | None  # the interval's (above 95% when repeats stopped adaptively)
     verdict: Verdict | None
     baseline: bool
     best: bool  # the fastest valid cell on its engine (of a table of several)
@@ -177,7 +178,9 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         max=s.max if s else None, cv=s.cv if s else None, repeats=s.n if s else 0,
         gflops=m.gflops, peak_fraction=m.peak_fraction, busy_in=m.busy[0], busy_out=m.busy[1],
         speedup=speedup.ratio if speedup else None, ci_low=speedup.low if speedup else None,
-        ci_high=speedup.high if speedup else None, verdict=speedup.verdict if speedup else None,
+        ci_high=speedup.high if speedup else None,
+        confidence=speedup.confidence if speedup else None,
+        verdict=speedup.verdict if speedup else None,
         paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
         mode=str((r.workload or {}).get("mode") or "train"),
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),

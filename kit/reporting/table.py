@@ -22,6 +22,7 @@ from kit.judging.cells import cell_keys, cells, check_baseline
 from kit.judging.stats import Verdict
 from kit.model.results import RunResult
 from kit.reporting.formats import Format
+from kit.reporting.notes import merged_notes, pairing_notes, undecided_notes
 from kit.reporting.rows import (
     ROW_SCHEMA,
     BestRow,
@@ -250,7 +251,12 @@ def render(
         text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
     else:
         text = compact_table(names, body)
-    said = [*_merged_notes(results), *spread_notes(results), *_pairing_notes(table)]
+    said = [
+        *merged_notes(results),
+        *spread_notes(results),
+        *pairing_notes(table),
+        *undecided_notes(table),
+    ]
     notes += [textwrap.fill(n, NARROW_WIDTH, subsequent_indent="    ") for n in said]
     if notes:
         text += "\n\n" + "\n".join(notes)
@@ -263,38 +269,6 @@ def render(
             cells_, headers=BEST_HEADERS, tablefmt=tablefmt, disable_numparse=True
         )
     return text
-
-
-def _merged_notes(results: Sequence[RunResult]) -> list[str]:
-    """A cell that stands for others (merged: they run the same on this host) says which."""
-    merged = {(r.image, r.profile): r.stands_for for r in results if r.stands_for}
-    return [
-        f"{image}:{profile} stands for {', '.join(f'{image}:{o}' for o in others)} too: "
-        "they run the same on this host, so it was measured once (--keep-equivalent runs both)"
-        for (image, profile), others in merged.items()
-    ]
-
-
-def _pairing_notes(table: Sequence[Row]) -> list[str]:
-    """How the speedups were drawn: within repeat rounds (the round a block), or unpaired."""
-    compared = [r for r in table if r.kind is RowKind.cell and r.speedup is not None
-                and not r.baseline]  # fmt: skip
-    paired = [r for r in compared if r.paired_rounds]
-    if not paired:
-        return []
-    rounds = sorted({r.paired_rounds for r in paired})
-    counted = f"{rounds[0]}" if len(rounds) == 1 else f"{rounds[0]}-{rounds[-1]}"
-    notes = [
-        f"speedups are paired by round: each cell against the baseline's run of the same "
-        f"repeat round ({counted} rounds), so the host's drift between rounds cancels"
-    ]
-    unpaired = [f"{r.image}:{r.label.strip()}" for r in compared if not r.paired_rounds]
-    if unpaired:
-        notes.append(
-            f"unpaired (Welch on all repeats): {', '.join(unpaired)}: fewer than 2 rounds "
-            "beside the baseline"
-        )
-    return notes
 
 
 def compact_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
