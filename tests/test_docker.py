@@ -46,6 +46,9 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     assert table[0]["speedup"] == 1.0
 
     results = {r.key: r for r in load_session(only_session(tmp_path))}
+    # The host's speed, probed on the run's CPUs before and after its work, in every record:
+    speeds = [s for r in results.values() for s in r.host_speed or ()]
+    assert len(speeds) == 2 * len(results) and all(1 < s < 1000 for s in speeds), speeds
     # Read inside the container, not echoed from the request:
     assert results["stock:interleave"].memory_policy == "interleave 0"
     assert results["intel:interleave"].memory_policy == "interleave 0"

@@ -151,3 +151,38 @@ def test_the_repeats_it_names_would_tell_the_difference_seen(spread, seen):
     need = int(said.split("needs about ")[1].split()[0]) if "needs about" in said else n
     assert float(t.ppf(0.975, need - 1)) * spread / math.sqrt(need) < seen
     assert need == n or float(t.ppf(0.975, need - 2)) * spread / math.sqrt(need - 1) >= seen
+
+
+# --- the host's speed around each run ---------------------------------------------------------
+
+
+def test_the_host_speed_line_is_read_and_a_bad_one_is_not():
+    from kit.judging.parse import parse_output
+
+    assert parse_output(["kit-host-speed: 19.512 18.250"]).host_speed == (19.512, 18.25)
+    for bad in ("kit-host-speed: 19.5", "kit-host-speed: 0 18", "kit-host-speed: x y"):
+        assert parse_output([bad]).host_speed is None
+
+
+def test_the_probe_is_short_and_counts_something():
+    import time
+
+    from kit.workload.speed import host_speed
+
+    started = time.perf_counter()
+    speed = host_speed()
+    assert 0.5 < speed < 500 and time.perf_counter() - started < 1.0
+
+
+def test_a_run_whose_host_slowed_is_said_with_its_figure():
+    from dataclasses import replace
+
+    from kit.reporting.notes import host_notes
+
+    runs = recorded()
+    speeds = [(20.0, 19.6)] * len(runs)
+    speeds[6] = (13.0, 14.0)  # the host at ~68% for one run
+    said = host_notes([replace(r, host_speed=s) for r, s in zip(runs, speeds, strict=True)])
+    assert len(said) == 1 and f"run {runs[6].index} ({runs[6].key})" in said[0]
+    assert "at 68% of the session's typical speed" in said[0]
+    assert host_notes(runs) == []  # a session recorded before the probe says nothing

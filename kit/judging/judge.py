@@ -179,6 +179,7 @@ def make_result(
         step_seconds=parsed.step_seconds,
         step_faults=parsed.step_faults,
         spread=spec.spread,
+        host_speed=parsed.host_speed,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from kit.errors import ParseError
 from kit.workload import (
     CPU_PREFIX,
+    HOST_SPEED_PREFIX,
     PROVENANCE_PREFIX,
     STEP_FAULTS_PREFIX,
     STEP_SECONDS_PREFIX,
@@ -35,6 +36,7 @@ LATENCY_LINE = re.compile(
 )
 # kit's workload, last: its own CPU seconds.
 CPU_LINE = re.compile(rf"^{re.escape(CPU_PREFIX)}{_NUM}\s*$")
+HOST_SPEED_LINE = re.compile(rf"^{re.escape(HOST_SPEED_PREFIX)}{_NUM} {_NUM}\s*$")
 TAIL_LINES = 15
 
 
@@ -68,6 +70,7 @@ class ParsedOutput:
     tail: tuple[str, ...] = field(default=())
     latency: Latency | None = None
     cpu_s: float | None = None  # the workload process's own CPU seconds, when it says
+    host_speed: tuple[float, float] | None = None  # kit's workload: the host's, before/after
     warmup: dict | None = None  # kit's workload: the warmup it ran (kit_workload.train.warm_up)
     step_seconds: tuple[float, ...] = ()  # kit's workload: every timed batch's seconds
     step_faults: tuple[int, ...] = ()  # and the pages each faulted in
@@ -108,6 +111,14 @@ def parse_latency_line(line: str) -> Latency | None:
 def parse_cpu_line(line: str) -> float | None:
     match = CPU_LINE.match(line)
     return float(match.group(1)) if match else None
+
+
+def parse_host_speed_line(line: str) -> tuple[float, float] | None:
+    m = HOST_SPEED_LINE.match(line)
+    if m is None:
+        return None
+    before, after = float(m.group(1)), float(m.group(2))
+    return (before, after) if before > 0 and after > 0 else None
 
 
 def parse_intelai_line(line: str) -> float | None:
@@ -172,6 +183,7 @@ def parse_step_faults_line(line: str) -> tuple[int, ...] | None:
 _KIT_LINES = {
     "provenance": parse_provenance_line,
     "cpu_s": parse_cpu_line,
+    "host_speed": parse_host_speed_line,
     "warmup": parse_warmup_line,
     "step_seconds": parse_step_seconds_line,
     "step_faults": parse_step_faults_line,

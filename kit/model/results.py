@@ -98,6 +98,9 @@ class RunResult:
     step_seconds: tuple[float, ...] = ()
     step_faults: tuple[int, ...] = ()  # the pages each timed batch faulted in
     spread: tuple[str, ...] = ()  # --spread: the identical machines its cell was dealt over
+    # The host's speed (kit_workload.speed, million loop iterations a second on the run's own
+    # CPUs) just before and just after its work; None where the workload does not say.
+    host_speed: tuple[float, float] | None = None
 
     def grew(self) -> list[int]:
         """The timed batches (from 0) that grew the process's memory, against its first warmup
@@ -214,4 +217,5 @@ class RunResult:
         data["step_seconds"] = tuple(data.get("step_seconds") or ())
         data["step_faults"] = tuple(data.get("step_faults") or ())
         data["spread"] = tuple(data.get("spread") or ())
+        data["host_speed"] = tuple(data["host_speed"]) if data.get("host_speed") else None
         return cls(**data)

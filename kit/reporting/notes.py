@@ -1,8 +1,10 @@
 """The lines under a table that say what its rows cannot: cells merged into others, how the
-speedups were drawn (within rounds or not), and what would decide a cell the noise left open."""
+speedups were drawn (within rounds or not), what would decide a cell the noise left open, and
+the runs the host itself ran slower for."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from kit.judging.stats import Verdict, repeats_to_decide
@@ -57,4 +59,29 @@ def undecided_notes(table: Sequence[Row]) -> list[str]:
         )
         if need is not None:
             notes.append(f"{row.image}:{row.label.strip()}: {need}")
+    return notes
+
+
+SLOWED = 0.85  # a run's host speed below this share of the session's typical one is said
+
+
+def host_notes(results: Sequence[RunResult]) -> list[str]:
+    """Runs whose host was markedly slower than the session's typical speed, as the workload's
+    probe on the run's own CPUs measured it just before and after its work (kit_workload.speed):
+    a slowdown from outside (a shared VM's neighbours) that neither steal time nor other
+    processes show."""
+    speeds = {r.index: statistics.fmean(r.host_speed) for r in results if r.host_speed}
+    if len(speeds) < 3:
+        return []
+    typical = statistics.median(speeds.values())
+    notes = []
+    for r in results:
+        share = speeds.get(r.index, typical) / typical
+        if share < SLOWED:
+            before, after = r.host_speed or (0.0, 0.0)
+            notes.append(
+                f"host slowed: run {r.index} ({r.key}) ran on a host at {share:.0%} of the "
+                f"session's typical speed (its probe {before:.1f} before, {after:.1f} after, "
+                f"against a median {typical:.1f} M loop iterations/s)"
+            )
     return notes

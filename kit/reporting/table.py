@@ -22,7 +22,7 @@ from kit.judging.cells import cell_keys, cells, check_baseline
 from kit.judging.stats import Verdict
 from kit.model.results import RunResult
 from kit.reporting.formats import Format
-from kit.reporting.notes import merged_notes, pairing_notes, undecided_notes
+from kit.reporting.notes import host_notes, merged_notes, pairing_notes, undecided_notes
 from kit.reporting.rows import (
     ROW_SCHEMA,
     BestRow,
@@ -256,6 +256,7 @@ def render(
         *spread_notes(results),
         *pairing_notes(table),
         *undecided_notes(table),
+        *host_notes(results),
     ]
     notes += [textwrap.fill(n, NARROW_WIDTH, subsequent_indent="    ") for n in said]
     if notes:

@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 
-from . import CPU_PREFIX, preload, provenance
+from . import CPU_PREFIX, HOST_SPEED_PREFIX, preload, provenance
 from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
+from .speed import host_speed
 from .steady import AUTO
 from .train import run
 
@@ -94,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     record["mode"] = args.mode
     provenance.emit(record)
 
+    before = host_speed()
     run(tf, args)
+    after = host_speed()
     own = os.times()
     print(f"{CPU_PREFIX}{own.user + own.system:.3f}", flush=True)
+    print(f"{HOST_SPEED_PREFIX}{before:.3f} {after:.3f}", flush=True)
     return 0
 
 
