@@ -188,6 +188,11 @@ def test_every_option_of_another_command_is_read_by_it(path):
         (["compare", "stock", "--ci-width", "5"], "--ci-width goes with --repeats auto"),
         (["compare", "stock", "--gate-undecided", "pass"], "--gate-undecided goes with"),
         (["topology", "-H", "a", "-H", "b"], "reads one host"),
+        (["compare", "stock", "--repeats", "auto", "--ci-width", "0"], "above 0 and below 100"),
+        (
+            ["plan", "stock", "--topology", str(DATA / "exports" / "table.txt")],
+            "is not a line of CPU,Core,Socket,Node numbers",
+        ),
     ],
 )
 def test_repeated_and_lone_options_are_refused(args, said):

@@ -82,13 +82,13 @@ def show_plan(ctx: typer.Context, measured: MeasureRequest) -> None:
     if shown.topology is not None and request.where.hosts:
         raise UsageError("--topology and --host each give the plan a machine", "pass one")
     maker = engine_maker(ctx)
-    view = plan_view(request, maker, shown.topology, shown.threads_per_core)
-    for note in view.notes:
-        err.print(note, markup=False)
     refs = request.what.image_refs
-    if not request.where.hosts and any(r.flavor is None for r in refs):
-        for note in check_named_images(refs, _plan_engine(maker, request)):
-            err.print(note, markup=False)  # a flavor is kit's own: nothing to ask an engine
+    named = []  # an image that is not a flavor is asked of its engine first: a typo is refused
+    if not request.where.hosts and any(r.flavor is None for r in refs):  # before any plan line
+        named = check_named_images(refs, _plan_engine(maker, request))
+    view = plan_view(request, maker, shown.topology, shown.threads_per_core)
+    for note in [*view.notes, *named]:
+        err.print(note, markup=False)
     out.print(format_plan(view.runs, shown.fmt, view.summary), markup=False)
 
 

@@ -89,11 +89,21 @@ def parse_topology_text(text: str, threads_per_core: int | None = None) -> Topol
             topology = Topology(tuple(parse_lscpu(text)))
     except (ValueError, IndexError) as exc:
         raise ValueError(
-            f"not a topology ({exc}): give `lscpu -p` output, `numactl -H` output or "
-            "`kit topology --format json`"
+            f"not a topology ({_what_is_wrong(text, exc)}): give `lscpu -p` output, `numactl -H` "
+            "output or `kit topology --format json`"
         ) from None
     _check_threads_per_core(topology, threads_per_core)
     return topology
+
+
+def _what_is_wrong(text: str, exc: Exception) -> str:
+    """Why a file is no topology, in its own words: the line that is not one, not Python's."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not lines:
+        return "it is empty"
+    if text.lstrip().startswith("{"):
+        return f"JSON, but not kit's topology: {exc}"
+    return f"{lines[0][:60]!r} is not a line of CPU,Core,Socket,Node numbers"
 
 
 def _check_threads_per_core(topology: Topology, threads_per_core: int | None) -> None:

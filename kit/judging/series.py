@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kit.errors import UsageError
+from kit.errors import UsageError, did_you_mean
 from kit.judging.cells import cells
 from kit.model.results import RunResult
 
@@ -137,9 +137,10 @@ def select(found: Sequence[Series], cell: str | None, machine: str | None) -> li
     if not chosen:
         what = " on ".join(x for x in (cell, machine) if x) or "anything"
         known = ", ".join(dict.fromkeys(f"{s.key.cell} on {s.key.machine}" for s in found))
+        near = did_you_mean(cell, {s.key.cell for s in found}) if cell else ""
         raise UsageError(
             f"no session measured {what}",
-            f"known: {known}" if known else "run a session first",
+            f"{near}known: {known}" if known else "run a session first",
         )
     return chosen
 

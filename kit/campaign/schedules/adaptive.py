@@ -30,7 +30,11 @@ class Adaptive:
 
     def __post_init__(self) -> None:
         if not 0 < self.width < 1:
-            raise UsageError(f"--ci-width must be between 0 and 100%, got {self.width:.1%}")
+            raise UsageError(
+                f"--ci-width is the interval's half-width in percent, above 0 and below 100, "
+                f"not {self.width * 100:g}",
+                "e.g. --ci-width 3",
+            )
         if not MIN_REPEATS <= self.min_repeats <= self.max_repeats <= 100:
             raise UsageError(
                 f"--min-repeats {self.min_repeats} and --max-repeats {self.max_repeats} must "
