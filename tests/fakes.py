@@ -198,3 +198,6 @@ class FakeEngine:
 
     def remove_strays(self) -> int:
         return 0
+
+    def remove_orphans(self) -> list[str]:
+        return []

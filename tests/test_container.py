@@ -127,3 +127,15 @@ def test_a_containers_lifetime_from_dockers_timestamps():
     assert lifetime("2026-11-26T11:40:05.696328408Z", "2026-11-26T11:40:07.196328999Z") == 1.5
     assert lifetime("0001-01-01T00:00:00Z", "2026-11-26T11:40:07Z") is None  # never started
     assert lifetime("2026-11-26T11:40:05Z", None) is None
+
+
+def test_an_orphan_is_a_container_whose_kit_on_this_boot_no_longer_runs():
+    from kit.engines.orphans import LABEL_OWNER, orphaned, owner
+
+    here = owner().split("/")[0]
+    assert not orphaned({LABEL_OWNER: owner()}, here)  # this kit: alive
+    assert orphaned({LABEL_OWNER: f"{here}/{2**22 + 7}/1"}, here)  # no such process
+    pid, start = owner().split("/")[1:]
+    assert orphaned({LABEL_OWNER: f"{here}/{pid}/{int(start) + 1}"}, here)  # the pid reused
+    assert not orphaned({LABEL_OWNER: "another-boot/1/1"}, here)  # another machine's kit
+    assert not orphaned({}, here)  # started before kit labelled its owner: left alone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -415,3 +416,34 @@ def test_a_run_beside_a_cpu_hog_is_disturbed_and_a_quiet_one_is_not(
     assert hogged.disturbance > 0.3 > quiet.disturbance
     assert "other work took" in hogged.error and "--keep-disturbed" in hogged.error
     assert "not ok (failed, INVALID or disturbed)" in text
+
+
+def test_a_killed_kits_container_is_removed_by_the_next_session(
+    kit_images, kit_containers, docker_client, tmp_path
+):
+    """kit killed outright leaves its container on the CPUs: the next session finds containers
+    whose kit no longer runs, says so and removes them before its first run; one another
+    machine's kit started (another boot) is left alone."""
+    from kit.engines.orphans import LABEL_OWNER, boot_id
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid whose process ended: the killed kit
+    labels = {"kit.managed": "1", "kit.session": "20261206T000000Z", "kit.run": "3"}
+    made = [
+        docker_client.containers.run(
+            kit_images["stock"], ["sleep", "300"], detach=True, cpuset_cpus="0",
+            labels={**labels, LABEL_OWNER: owner},
+        )
+        for owner in (f"{boot_id()}/{gone.pid}/1", "another-boot/1/1")
+    ]  # fmt: skip
+    try:
+        code, text = kit("run", "stock", *TINY, "--results", str(tmp_path))
+        assert code == 0, text
+        left = {c.id for c in docker_client.containers.list(all=True)}
+        assert made[0].id not in left and made[1].id in left
+        assert f"removed container {made[0].name} (running, CPUs 0): run 3 of session " in text
+        assert f"whose kit (pid {gone.pid}) is gone" in text
+    finally:
+        for container in made:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)

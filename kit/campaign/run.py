@@ -290,6 +290,8 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
         **how.meta,
     }
     with session_lock(allow_concurrent=how.allow_concurrent), ResultsDB(how.db_path) as db:
+        for line in prepared.engine.remove_orphans():  # a killed kit's runs, still on the CPUs
+            feedback.say(line)
         folder, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )

@@ -78,6 +78,9 @@ class Engine(Protocol):
     def remove_strays(self) -> int:
         """Remove every container kit started that is still there; return how many."""
 
+    def remove_orphans(self) -> list[str]:
+        """Remove the containers whose kit no longer runs (killed outright); a line each."""
+
 
 class EngineSet:
     """Several engines behind the one seam, so a session can put them in one table: docker
@@ -120,3 +123,6 @@ class EngineSet:
 
     def remove_strays(self) -> int:
         return sum(engine.remove_strays() for engine in self.engines.values())
+
+    def remove_orphans(self) -> list[str]:
+        return [line for engine in self.engines.values() for line in engine.remove_orphans()]

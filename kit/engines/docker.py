@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from kit.engines.base import LineSink
 from kit.engines.container import LABEL_MANAGED, container_kwargs, docker_run_line, probe_kwargs
 from kit.engines.endpoints import Endpoint
+from kit.engines.orphans import LABEL_OWNER, owner, remove_orphans
 from kit.engines.podman import (
     host_ulimits,
     is_podman,
@@ -249,6 +250,7 @@ class DockerEngine:
         drops the next request."""
         kwargs = container_kwargs(spec, session_id, grant_sys_nice=self.grant_sys_nice)
         kwargs.update(self.extra_kwargs())
+        kwargs["labels"] = {**kwargs["labels"], LABEL_OWNER: owner()}
         for attempt in range(START_ATTEMPTS):
             container = None
             try:
@@ -315,6 +317,9 @@ class DockerEngine:
     def cancel(self) -> None:
         for container in self._running.snapshot():
             _kill(container)
+
+    def remove_orphans(self) -> list[str]:
+        return remove_orphans(self.client)
 
     def remove_strays(self) -> int:
         strays = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})

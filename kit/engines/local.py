@@ -242,6 +242,9 @@ class LocalEngine:
     def remove_strays(self) -> int:
         return 0  # processes end with their run; nothing is left to remove
 
+    def remove_orphans(self) -> list[str]:
+        return []  # its runs are processes, not labelled containers: none is found here
+
 
 # What an environment holds, as each distribution names itself.
 _VERSIONS = """

@@ -225,6 +225,9 @@ class SlurmEngine:
     def remove_strays(self) -> int:
         return cancel_strays()
 
+    def remove_orphans(self) -> list[str]:
+        return []  # a job outlives its kit by design (kit follows it again); `kit clean --slurm`
+
 
 def cancel_strays() -> int:
     """Cancel this user's kit jobs still queued or running (``kit clean --slurm``)."""
