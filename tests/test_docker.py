@@ -85,28 +85,25 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
 
-    # The gate: 0 against itself (2 repeats decide within 50%), 1 against a fabricated
-    # baseline session twice as fast.
-    code, text = kit(
-        "report",
-        session.name,
-        "--baseline-session",
-        session.name,
-        "--fail-if-slower",
-        "50",
-        "--results",
-        str(tmp_path),
-    )
-    assert code == 0 and "decided" in text, text
-    faster = tmp_path / "fabricated-faster"
-    faster.mkdir()
-    (faster / "session.json").write_text((session / "session.json").read_text())
-    with (faster / "results.jsonl").open("w") as out:
-        for line in (session / "results.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            if record["images_per_sec"]:
-                record["images_per_sec"] *= 2.0
-            out.write(json.dumps(record) + "\n")
+    # The gate: refused against itself; 0 against an identical session (2 repeats decide
+    # within 50%), 1 against a fabricated baseline session twice as fast.
+    code, text = kit("report", session.name, "--baseline-session", session.name,
+                     "--fail-if-slower", "50", "--results", str(tmp_path))  # fmt: skip
+    assert code == 2 and "the session being judged" in text, text
+    for name, factor in (("identical", 1.0), ("fabricated-faster", 2.0)):
+        copy = tmp_path / name
+        copy.mkdir()
+        (copy / "session.json").write_text((session / "session.json").read_text())
+        with (copy / "results.jsonl").open("w") as out:
+            for line in (session / "results.jsonl").read_text().splitlines():
+                record = json.loads(line)
+                if record["images_per_sec"]:
+                    record["images_per_sec"] *= factor
+                out.write(json.dumps(record) + "\n")
+    code, text = kit("report", session.name, "--baseline-session", "identical",
+                     "--fail-if-slower", "50", "--results", str(tmp_path))  # fmt: skip
+    assert code == 0 and "gate: no cell is more than 50% slower" in text, text
+    assert " 0 decided" not in text
     code, text = kit(
         "report",
         session.name,

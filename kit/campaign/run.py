@@ -228,7 +228,15 @@ def gate_baseline(
         with ResultsDB(db_path) as db:
             return History(tuple(series_of(db.history())), exclude)
     assert gate.session is not None  # one of the two baselines
-    runs = list(load_past(gate.session, results, db_path).runs)
+    past = load_past(gate.session, results, db_path)
+    if exclude is not None and past.session_id == exclude:
+        named = "" if gate.session == exclude else f" ({exclude})"
+        raise UsageError(
+            f"--baseline-session {gate.session}{named} is the session being judged: a session "
+            "gated against itself passes whatever it measured",
+            "name an earlier session (kit history lists them), or --baseline-history N",
+        )
+    runs = list(past.runs)
     gate.check_baseline(runs)
     return runs
 

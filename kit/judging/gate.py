@@ -11,6 +11,7 @@ measure a regression must not pass it."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -185,6 +186,14 @@ def _apart(cell: Cell, base: Cell) -> str | None:
     return None
 
 
+def _uncounted(cell: Cell, where: str) -> str:
+    """Why a side has nothing to judge: none of its runs counted, and what they were."""
+    found = Counter(r.status.value for r in cell.runs)
+    said = ", ".join(f"{n} {status}" for status, n in found.most_common())
+    return (f"no run of it counted {where} ({said}): nothing to judge; see why in the status "
+            "column")  # fmt: skip
+
+
 def judge_cells(
     current: Sequence[RunResult],
     baseline: Sequence[RunResult],
@@ -213,6 +222,9 @@ def _decide_cell(cell: Cell, base: Cell | None, gate: Gate, than: str, confidenc
     if gate.on is not GateOn.throughput:  # a latency as a speed: longer is slower
         new, old = [1 / v for v in new if v], [1 / v for v in old if v]
     outcome, s = decide(new, old, gate.percent, confidence)
+    for side, where in ((cell, "here"), (base, f"in {than}")):
+        if not side.samples():  # every run of it disturbed, failed or INVALID
+            return Decision(cell.key, Outcome.undecided, _uncounted(side, where))
     if s is None:
         return Decision(
             cell.key, Outcome.undecided,
