@@ -57,7 +57,20 @@ def commands(two_sessions) -> dict[str, tuple[tuple[str, ...], str]]:
     }
 
 
-NAMES = ("knobs", "profiles list", "profiles show", "diff", "history")
+NAMES = ("knobs", "profiles list", "diff")
+
+
+def test_history_and_a_profile_are_typed_data(two_sessions):
+    """Numbers as numbers, lists as lists, times in ISO 8601 (the text keeps its columns)."""
+    args, _ = commands(two_sessions)["history"]
+    (first, *_) = json.loads(stdout(*args, "--format", "json"))["sessions"]
+    assert isinstance(first["runs"], int) and isinstance(first["images"], list)
+    assert "T" in first["started"] and first["best"]["images_per_sec"] > 0
+    assert next(csv.reader(io.StringIO(stdout(*args, "--format", "csv"))))[0] == "session"
+    args, _ = commands(two_sessions)["profiles show"]
+    shown = json.loads(stdout(*args, "--format", "json"))
+    assert shown["cpuset"] == [0] and shown["env"]["OMP_NUM_THREADS"] == "1"
+    assert shown["inter_op"] == 2 and isinstance(shown["numactl"], list)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -47,7 +47,7 @@ def test_plan_of_instances_on_the_seed_host(instances):
 
 def test_plan_as_json_is_versioned_and_complete():
     runs = json.loads(_plan("-p", "interleave", "--format", "json"))
-    assert runs["schema"] == 1
+    assert runs["schema"] == 2
     (run,) = runs["runs"]
     assert run["cpuset"] == "0-35" and run["numactl"] == ["numactl", "--interleave=all"]
     assert run["capabilities"] == ["SYS_NICE"] and run["env"]["OMP_NUM_THREADS"] == "18"

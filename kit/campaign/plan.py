@@ -102,12 +102,11 @@ def plan_view(
         notes += [*merged_lines(what, host), *idle_notes(what, host)]
         sources.append(describe_topology(host, source))
     cells = {(r.engine, r.image, r.profile) for r in runs}
-    repeats = f"up to {what.adaptive.max_repeats}" if what.adaptive else str(what.repeats)
     guess = _estimate(request, specs, topology is None and not request.where.remote)
     merged = sum(n.startswith("merged:") for n in notes)
     engines = tuple(dict.fromkeys(r.engine for r in runs))
-    summary = PlanSummary(len(cells), merged, len(runs), repeats, engines, "; ".join(sources),
-                          guess[0], guess[1])  # fmt: skip
+    summary = PlanSummary(len(cells), merged, len(runs), what.repeats, what.adaptive is not None,
+                          engines, "; ".join(sources), guess[0], guess[1])  # fmt: skip
     return PlanView(tuple(runs), summary, tuple(dict.fromkeys(notes)))
 
 

@@ -102,7 +102,7 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")], o:
     from kit.model.profiles import RUN_KEYS, load_profiles, pick
     from kit.planning.placement import CpuSelection
     from kit.planning.plan import resolve_placement
-    from kit.reporting.table import listing, render_tables
+    from kit.reporting.table import LISTING_SCHEMA, listing, render_tables
 
     host = read_host()
     cpus, fmt = o.cpus, o.fmt
@@ -125,6 +125,19 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")], o:
     run = {k: getattr(profile, k) for k in sorted(RUN_KEYS) if getattr(profile, k) is not None}
     if run:
         fields.append(("run", " ".join(f"{k}={v}" for k, v in run.items())))
+    if fmt is Format.json:  # data as data: the env a mapping, CPUs and argv as lists
+        doc = {
+            "schema": LISTING_SCHEMA, "profile": profile.name, "source": profile.source,
+            "description": profile.description, "cpuset": sorted(cpuset),
+            "workload_cpus": sorted(effective), "physical_cores": placement.cores,
+            "logical_cpus": placement.threads, "numa_nodes": placement.nodes,
+            "env": dict(resolved.env), "inter_op": resolved.inter_op,
+            "intra_op": resolved.intra_op, "numactl": list(resolved.numa.argv()),
+            "capabilities": ["SYS_NICE"] if resolved.numa.needs_sys_nice else [],
+            "run": {k: v if isinstance(v, int | float | str) else str(v) for k, v in run.items()},
+        }  # fmt: skip
+        out.print(json.dumps(doc, indent=2), markup=False)
+        return
     if fmt is Format.table:
         for key, value in fields:
             out.print(f"{key + ':':<13} {value}", markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,24 +27,21 @@ if TYPE_CHECKING:
 def history(o: Options) -> None:
     """Past sessions (when, host, images, profiles, best cell), or with --cell one cell's
     series over sessions and its change points."""
-    from kit.judging.series import select, series_of, split_cell
-    from kit.reporting.table import render_listing
-    from kit.reporting.trend import render_trends, trends
-
-    db, results, cell, machine, fmt = o.db, o.results, o.cell, o.machine, o.fmt
-    if cell is None and machine is not None:
+    if o.cell is None and o.machine is not None:
         raise UsageError("--machine goes with --cell", "pass --cell IMAGE:PROFILE too")
-    if cell is not None:
-        split_cell(cell)  # refused before the database is opened
-        with open_db(db, results) as store:
-            # every cell's series only when this one has none, to name the ones there are
-            found = series_of(store.history(cell)) or series_of(store.history())
-        found = select(found, cell, machine)
-        out.print(render_trends(trends(found), fmt), markup=False)
+    if o.cell is not None:
+        _cell_history(o)
         return
-    with open_db(db, results) as store:
+    from kit.reporting.table import LISTING_SCHEMA, render_listing
+
+    with open_db(o.db, o.results) as store:
         sessions = store.sessions(o.limit)
         knobs = {s.id: store.knob_values(s.id) for s in sessions}
+    if o.fmt is Format.json:  # data as data: numbers, lists, ISO 8601 times
+        doc = {"schema": LISTING_SCHEMA, "sessions": [_session_json(s, knobs[s.id])
+                                                      for s in sessions]}  # fmt: skip
+        out.print(json.dumps(doc, indent=2), markup=False)
+        return
     rows = [
         [
             s.id,
@@ -59,7 +57,30 @@ def history(o: Options) -> None:
     ]
     headers = ["session", "started (UTC)", "host", "command", "runs", "images", "profiles",
                "best images/sec"]  # fmt: skip
-    out.print(render_listing(rows, headers, fmt, "sessions"), markup=False)
+    out.print(render_listing(rows, headers, o.fmt, "sessions"), markup=False)
+
+
+def _cell_history(o: Options) -> None:
+    """One cell's series over sessions, with its change points."""
+    from kit.judging.series import select, series_of, split_cell
+    from kit.reporting.trend import render_trends, trends
+
+    split_cell(o.cell)  # refused before the database is opened
+    with open_db(o.db, o.results) as store:
+        # every cell's series only when this one has none, to name the ones there are
+        found = series_of(store.history(o.cell)) or series_of(store.history())
+    found = select(found, o.cell, o.machine)
+    out.print(render_trends(trends(found), o.fmt), markup=False)
+
+
+def _session_json(s, knobs: dict[str, dict[str, str]]) -> dict:
+    varied = list(dict.fromkeys(k for values in knobs.values() for k in values))
+    return {
+        "session": s.id, "started": s.started, "host": s.host, "command": _command(s.meta),
+        "runs": s.runs, "images": list(s.images), "profiles": list(s.profiles),
+        "knobs": varied,
+        "best": {"cell": s.best[0], "images_per_sec": s.best[1]} if s.best else None,
+    }  # fmt: skip
 
 
 def _command(meta: dict) -> str:

@@ -13,9 +13,12 @@ from kit.errors import UsageError
 from kit.host.topology import Cpu, Node, Topology, parse_lscpu, parse_numactl_hardware
 from kit.inputs import read_text_file
 
+TOPOLOGY_SCHEMA = 1  # kit/schemas/topology.schema.json
+
 
 def to_json(topo: Topology) -> dict:
     return {
+        "schema": TOPOLOGY_SCHEMA,
         "cpus": [
             {"cpu": c.id, "core": c.core, "socket": c.socket, "node": c.node} for c in topo.cpus
         ],

@@ -16,7 +16,7 @@ from kit.model.spec import RunSpec
 from kit.reporting.formats import Format, PlanFormat
 from kit.reporting.table import NARROW_WIDTH, fit_with_notes, listing, render_tables
 
-PLAN_SCHEMA = 1
+PLAN_SCHEMA = 2  # 2: summary.repeats a number, summary.adaptive; runs[].cell_number
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry
 
 
@@ -55,7 +55,8 @@ class PlanSummary:
     cells: int
     merged: int  # requested cells that run as another here (said above the plan)
     runs: int
-    repeats: str
+    repeats: int  # a cell's runs; with adaptive repeats, the most it may take
+    adaptive: bool  # --repeats auto: between its least and ``repeats``, as the verdicts allow
     engines: tuple[str, ...]
     topology: str  # where the topology came from and what it is
     estimate: str  # the estimate's line (kit.judging.estimate)
@@ -154,7 +155,8 @@ def format_plan(
     if summary is not None:
         merged = f" ({summary.merged} more merged into them)" if summary.merged else ""
         lines += [
-            f"{_count(summary.cells, 'cell')}{merged} x {summary.repeats} repeats = "
+            f"{_count(summary.cells, 'cell')}{merged} x "
+            f"{'up to ' if summary.adaptive else ''}{summary.repeats} repeats = "
             f"{_count(summary.runs, 'run')}, "
             f"each round in its own order, on {', '.join(summary.engines)}",
             f"topology: {summary.topology}",

@@ -308,7 +308,7 @@ def tabulate_rows(table: Sequence[Sequence[object]], headers: Sequence[str]) -> 
 
 # The version of a listing's JSON (history, diff, replay, verify, profiles, knobs, topology):
 # 2 keys each row by its column's name in snake case ("started (UTC)" -> "started_utc").
-LISTING_SCHEMA = 2
+LISTING_SCHEMA = 3  # 3: kit history and kit profiles show as typed data
 
 
 def markdown_table(headers: Sequence[str], body: Sequence[Sequence[object]]) -> str:

@@ -14,7 +14,7 @@ from kit.judging.series import Point, Series, split_cell
 from kit.reporting.formats import Format
 from kit.reporting.table import compact_table, markdown_table
 
-TREND_SCHEMA = 1  # the JSON's version: a reader checks it before reading the rest
+TREND_SCHEMA = 2  # the JSON's version (2: changes[].span), checked before the rest is read
 HEADERS = ["session", "started (UTC)", "img/s", "95% interval", "n", "TF", "image", "kit",
            "kernel", "change"]  # fmt: skip
 
