@@ -444,3 +444,16 @@ def test_a_killed_kits_container_is_removed_by_the_next_session(
         for container in made:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+
+
+def test_two_builds_of_the_same_inputs_are_one_image(kit_images, docker_client):
+    """The created label comes from the sources (the last commit), not the clock: building
+    the same Dockerfile, pins and kit again gives the same image id."""
+    from kit.images.build import DEFAULT_BASE, build_image, default_ca_bundle
+    from kit.model.flavors import Flavor
+
+    again = build_image(docker_client, Flavor.stock, DEFAULT_BASE, default_ca_bundle(), print,
+                        lambda line: None)  # fmt: skip
+    assert again == kit_images["stock"]
+    created = docker_client.images.get(again).labels["org.opencontainers.image.created"]
+    assert created[:4].isdigit() and "T" in created  # ISO 8601, the commit's time

@@ -71,6 +71,25 @@ def check_ca_bundle(path: Path | None) -> None:
         raise UsageError(f"--ca-bundle {path} holds no PEM certificate", hint)
 
 
+def source_date() -> str:
+    """When the image's sources were made, not when it was built, so that the same Dockerfile,
+    pins and kit give the same image id: reproducible builds' SOURCE_DATE_EPOCH, else the time
+    of the checkout's last commit, else kit's release (the clock would make every build a new
+    image, and history would show each as an image change)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not epoch.isdigit():
+        repo = Path(__file__).resolve().parents[2]
+        try:
+            git = ["git", "-C", str(repo), "log", "-1", "--format=%ct"]
+            done = subprocess.run(git, capture_output=True, text=True, timeout=10, check=False)
+            epoch = done.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            epoch = ""
+    if not epoch.isdigit():
+        return f"kit {__version__}"
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+
+
 def image_labels(flavor: Flavor, base: str) -> dict[str, str]:
     return {
         "org.opencontainers.image.title": f"kit TensorFlow ({flavor.value})",
@@ -78,7 +97,7 @@ def image_labels(flavor: Flavor, base: str) -> dict[str, str]:
             f"{tf_package(flavor)} with numactl and kit's synthetic-ImageNet workload"
         ),
         "org.opencontainers.image.version": __version__,
-        "org.opencontainers.image.created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "org.opencontainers.image.created": source_date(),
         "org.opencontainers.image.base.name": base,
         "org.opencontainers.image.licenses": "Apache-2.0",
         LABEL_FLAVOR: flavor.value,
