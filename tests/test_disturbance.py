@@ -88,3 +88,41 @@ def test_the_system_state_that_moves_numbers_is_read_from_the_probe():
         line
         == "governor performance, boost on, SMT on, THP madvise, kernel 6.1, load 0.52 0.40 0.31"
     )
+
+
+def test_what_took_the_cpus_is_named_with_its_pid_and_cpu_time():
+    """A real busy process beside a sampled window is named; the window's own (a process that
+    starts after the first reading and ends before the last, like a run) is not."""
+    import subprocess
+    import sys
+    import time
+
+    from kit.host.sampler import Sampler
+
+    with Sampler(interval=0.2) as sampler:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        own = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\n"
+                                "while time.time() - t < 0.7: pass"])  # fmt: skip
+        own.wait()
+        time.sleep(1.0)
+        named = sampler
+    hog.kill()
+    hog.wait()
+    found = {c.pid: c for c in named.result().consumers}
+    assert own.pid not in found
+    assert hog.pid in found and found[hog.pid].cpu_s > 0.5, found
+    assert f"(pid {hog.pid}, " in found[hog.pid].label
+
+
+def test_a_disturbed_run_names_the_busiest_other_processes():
+    from kit.model.utilization import Consumer
+
+    busy = _busy(100)
+    found = (Consumer("stress-ng", 4321, 28.4), Consumer("python3", 99, 2.0, "3f2a1b4c5d6e"))
+    named = Utilization(busy.times_s, busy.busy, found)
+    hogged = _judged(_spec(), named)
+    assert hogged.status is Status.disturbed
+    assert "stress-ng (pid 4321, 28.4 CPU-s)" in hogged.error
+    assert "python3 (pid 99, container 3f2a1b4c5d6e, 2.0 CPU-s)" in hogged.error
+    unnamed = _judged(_spec(), busy)
+    assert "no process that ran through it used CPU" in unnamed.error

@@ -71,9 +71,17 @@ def judge(
     if share is not None and share > DISTURBED_SHARE and not keep_disturbed:
         return Status.disturbed, (
             f"other work took {share:.0%} of the run's CPUs (their busy time less the run's "
-            "own): run on a quiet host (see what else runs), or pass --keep-disturbed to count it"
+            f"own): {_who(utilization)}; run on a quiet host, or pass --keep-disturbed to count it"
         )
     return Status.ok, None
+
+
+def _who(utilization: Utilization | None) -> str:
+    """The processes that used the most CPU through the run, named."""
+    found = utilization.consumers if utilization is not None else ()
+    if not found:
+        return "no process that ran through it used CPU (short-lived work, or another VM's)"
+    return "the busiest other processes: " + ", ".join(c.label for c in found[:3])
 
 
 def disturbance(spec: RunSpec, cpu_s: float | None, utilization: Utilization | None):
