@@ -57,6 +57,11 @@ class Interrupted(KitError):
     exit_code = 130
 
 
+class HostBusy(KitError):
+    """Run after run was disturbed by other work: the session stopped rather than spend its
+    plan on runs that cannot count (what finished is kept)."""
+
+
 class RunFailed(KitError):
     """One or more runs of a session failed (the others are kept)."""
 

@@ -126,3 +126,27 @@ def test_a_disturbed_run_names_the_busiest_other_processes():
     assert "python3 (pid 99, container 3f2a1b4c5d6e, 2.0 CPU-s)" in hogged.error
     unnamed = _judged(_spec(), busy)
     assert "no process that ran through it used CPU" in unnamed.error
+
+
+def test_a_session_whose_runs_keep_being_disturbed_stops_and_says_what_to_do(monkeypatch, tmp_path):
+    """Three disturbed runs in a row: the host is busy, not noisy. The session stops instead of
+    spending its plan, keeps what ended, names what took the CPUs and how to go on."""
+    from kit.judging import judge
+    from tests.conftest import invoke_with
+    from tests.fakes import FakeEngine
+
+    class Sampled(FakeEngine):
+        samples_host = True  # the session samples this host around each run
+
+    monkeypatch.setattr(judge, "disturbance", lambda spec, cpu_s, utilization: 0.4)
+    engine = Sampled({"stock:default": 5.0, "stock:tuned": 6.0})
+    code, text = invoke_with(engine, "compare", "stock", "-p", "default", "-p", "tuned",
+                             "--repeats", "5", "--results", str(tmp_path))  # fmt: skip
+    assert code == 1, text
+    assert len(engine.ran) == 3  # not all 10 planned
+    assert "stopped after 3 runs in a row were disturbed: other work took 40% of" in text
+    assert "--resume" in text and "--wait-quiet" in text
+    code, text = invoke_with(Sampled({"stock:default": 5.0, "stock:tuned": 6.0}), "compare",
+                             "stock", "-p", "default", "-p", "tuned", "--repeats", "2",
+                             "--keep-disturbed", "--results", str(tmp_path / "kept"))  # fmt: skip
+    assert code == 0, text  # counted as ok when asked: the session runs to its end

@@ -13,7 +13,7 @@ from pathlib import Path
 from kit import __version__
 from kit.engines.base import Engine
 from kit.engines.container import docker_run_line
-from kit.errors import UsageError
+from kit.errors import HostBusy, UsageError
 from kit.host.sampler import Sampler
 from kit.judging.judge import make_result
 from kit.judging.onednn import OneDnnSummary, VerboseAccumulator
@@ -21,6 +21,7 @@ from kit.judging.parse import ParsedOutput, parse_output
 from kit.judging.verify import diagnostic_spec, verify_record
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
+from kit.model.utilization import Utilization
 from kit.reporting.formats import Format
 from kit.reporting.table import render
 from kit.store.database import ResultsDB
@@ -178,7 +179,36 @@ def run_session(
         [s for specs in by_machine.values() for s in specs], folder.session_id, folder.path
     )
     _all_at_once(jobs, "kit-machine", runner.stop)
+    if runner.busy:
+        raise HostBusy(busy_message(runner.busy, folder.path),
+                       f"close that work and finish it with the same command plus --resume "
+                       f"{folder.session_id} (or --wait-quiet SECONDS first; --keep-disturbed "
+                       "counts such runs)")  # fmt: skip
     return runner.results
+
+
+STOP_AFTER_DISTURBED = 3  # runs in a row that other work disturbed: the host is busy, not noisy
+
+
+def disturbed_streak(results: Sequence[RunResult]) -> list[RunResult]:
+    """The last runs to end, as long as every one of them was disturbed."""
+    streak: list[RunResult] = []
+    for r in sorted(results, key=lambda r: r.ended, reverse=True):
+        if r.status is not Status.disturbed:
+            break
+        streak.append(r)
+    return streak
+
+
+def busy_message(streak: Sequence[RunResult], folder: Path) -> str:
+    shares = sorted(r.disturbance for r in streak if r.disturbance is not None)
+    took = " to ".join(dict.fromkeys(f"{s:.0%}" for s in (shares[0], shares[-1]))) if shares else (
+        "a share")  # fmt: skip
+    last = streak[0].utilization
+    found = Utilization.from_json(last).consumers if last else ()
+    who = ", ".join(c.label for c in found[:3]) or "no process kit could see: another VM's?"
+    return (f"stopped after {len(streak)} runs in a row were disturbed: other work took {took} "
+            f"of their CPUs (the busiest: {who}); every run that ended is in {folder}")  # fmt: skip
 
 
 class _Runner:
@@ -191,6 +221,7 @@ class _Runner:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.keep_disturbed = keep  # --keep-disturbed: a disturbed run counts as ok
+        self.busy: list[RunResult] = []  # the disturbed runs in a row that stopped the session
 
     def stop(self) -> None:
         self.cancelled.set()
@@ -226,7 +257,11 @@ class _Runner:
             self.results.append(result)
             self.results.sort(key=lambda r: r.index)
             self.folder.write_summary(render(self.results, Format.markdown, self.baseline) + "\n")
+            streak = disturbed_streak(self.results)
         self.listener(RunFinished(spec, result))
+        if len(streak) >= STOP_AFTER_DISTURBED and not self.busy:
+            self.busy = streak
+            self.stop()
 
 
 def _all_at_once(jobs: Sequence[Callable[[], None]], name: str, stop: Callable[[], None]) -> None:
