@@ -148,7 +148,7 @@ def test_history_shows_a_cells_series_and_the_change_with_what_changed(tmp_path)
     code, text = invoke_with(None, "history", "--cell", "stock:default", "-f", "json",
                              "--results", str(tmp_path))  # fmt: skip
     doc = json.loads(text)
-    assert doc["schema"] == 1 and len(doc["series"]) == 2
+    assert doc["schema"] == 2 and len(doc["series"]) == 2
     eight = next(s for s in doc["series"] if len(s["points"]) == 8)
     (change,) = eight["changes"]
     assert change["ratio"] == pytest.approx(0.8, abs=0.03) and change["high"] < 1

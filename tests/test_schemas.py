@@ -30,12 +30,14 @@ def document(text: str) -> dict:
 def stored(tmp_path_factory):
     """Two sessions on a fake engine, in one results folder."""
     results = tmp_path_factory.mktemp("results")
-    for _ in range(2):
-        code, text = invoke_with(
-            FakeEngine(RATES), "compare", "stock", "intel", "-p", "default", "-p", "tuned",
-            "--repeats", "2", "--model", "tiny", "--results", str(results),
-        )  # fmt: skip
-        assert code == 0, text
+    with pytest.MonkeyPatch.context() as patch:  # its own session lock, as every test's
+        patch.setenv("KIT_LOCK_FILE", str(results / "kit.lock"))
+        for _ in range(2):
+            code, text = invoke_with(
+                FakeEngine(RATES), "compare", "stock", "intel", "-p", "default", "-p", "tuned",
+                "--repeats", "2", "--model", "tiny", "--results", str(results),
+            )  # fmt: skip
+            assert code == 0, text
     return results
 
 
