@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kit.judging.stats import MIN_REPEATS, Speedup, Verdict, verdict_of
+from kit.judging.stats import MIN_REPEATS, Speedup, Verdict, t_interval
 
 Blocks = Mapping[str, Sequence[float]]  # machine -> a cell's images/sec there
 
@@ -45,19 +45,7 @@ def compare_blocked(candidate: Blocks, baseline: Blocks, *, confidence: float = 
         spread = statistics.stdev(diffs.values()) / math.sqrt(len(both))
     else:
         return Speedup(ratio, ratio, ratio, Verdict.unknown, confidence=confidence)
-    if spread == 0:
-        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), confidence=confidence)
-    from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
-
-    half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
-    low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(
-        ratio,
-        min(low, ratio),
-        max(high, ratio),
-        verdict_of(low, high, ratio),
-        confidence=confidence,
-    )
+    return t_interval(diff, spread, df, confidence)
 
 
 def balanced_rate(blocks: Blocks) -> float:

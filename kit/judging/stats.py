@@ -113,21 +113,24 @@ def compare(
     var_c = statistics.variance(log_c) / len(log_c)
     var_b = statistics.variance(log_b) / len(log_b)
     spread = math.sqrt(var_c + var_b)
-    if spread == 0:  # identical repeats on both sides: the ratio is all there is
-        low = high = ratio
-    else:
-        df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1))
-        from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
+    df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1)) if (
+        spread) else 1.0  # fmt: skip
+    return t_interval(diff, spread, df, confidence)
 
-        half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
-        low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(
-        ratio,
-        min(low, ratio),
-        max(high, ratio),
-        verdict_of(low, high, ratio),
-        confidence=confidence,
-    )
+
+def t_interval(diff: float, spread: float, df: float, confidence: float, rounds: int = 0):
+    """The speedup exp(``diff``) with a t interval of ``spread`` (the standard error of the
+    log ratio) on ``df`` degrees of freedom; a spread of 0 (identical repeats) is the ratio
+    alone."""
+    ratio = math.exp(diff)
+    if spread == 0:
+        return Speedup(ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), rounds, confidence)
+    from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
+
+    half = float(student_t.ppf(0.5 + confidence / 2, df)) * spread
+    low, high = math.exp(diff - half), math.exp(diff + half)
+    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio), rounds,
+                   confidence)  # fmt: skip
 
 
 def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 0.95) -> Speedup:
@@ -146,16 +149,7 @@ def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 
     if len(logs) < MIN_REPEATS:
         return Speedup(ratio, ratio, ratio, Verdict.unknown, len(logs), confidence=confidence)
     spread = statistics.stdev(logs) / math.sqrt(len(logs))
-    if spread == 0:
-        return Speedup(
-            ratio, ratio, ratio, verdict_of(ratio, ratio, ratio), len(logs), confidence=confidence
-        )
-    from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
-
-    half = float(student_t.ppf(0.5 + confidence / 2, len(logs) - 1)) * spread
-    low, high = math.exp(diff - half), math.exp(diff + half)
-    return Speedup(ratio, min(low, ratio), max(high, ratio), verdict_of(low, high, ratio),
-                   len(logs), confidence=confidence)  # fmt: skip
+    return t_interval(diff, spread, len(logs) - 1, confidence, len(logs))
 
 
 def repeats_to_decide(
