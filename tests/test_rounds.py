@@ -134,7 +134,7 @@ def test_an_undecided_cell_says_what_would_decide_it():
 
     text = " ".join(render(recorded(), Format.table).split())
     assert "speedups are paired by round" in text and "(5 rounds)" in text
-    assert "intel:default: undecided at 0.93x: one repeat's ratio varies by" in text
+    assert "undecided, intel:default at 0.93x: one repeat's ratio varies by" in text
     assert "seen needs about" in text and "--wait-quiet" in text
 
 

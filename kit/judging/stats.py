@@ -165,7 +165,7 @@ def repeats_to_decide(
 
     half = (math.log(high) - math.log(low)) / 2
     spread = half / float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(n)
-    text = (f"undecided at {ratio:.2f}x: one repeat's ratio varies by {spread:.0%}, so {n} "
+    text = (f"{ratio:.2f}x: one repeat's ratio varies by {spread:.0%}, so {n} "
             f"repeats tell only differences beyond {math.exp(half) - 1:.0%}")  # fmt: skip
     seen = abs(math.log(ratio))
     if seen >= 0.01:

@@ -58,7 +58,7 @@ def undecided_notes(table: Sequence[Row]) -> list[str]:
             row.confidence or 0.95,
         )
         if need is not None:
-            notes.append(f"{row.image}:{row.label.strip()}: {need}")
+            notes.append(f"undecided, {row.image}:{row.label.strip()} at {need}")
     return notes
 
 
