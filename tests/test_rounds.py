@@ -101,7 +101,7 @@ def recorded() -> list[RunResult]:
 
 def test_the_recorded_noisy_session_decides_within_its_rounds():
     """The cloud VM whose speed drifted by half: paired by round, each interval is at least as
-    narrow as measured when the issue was filed, and where the cells ran close together in
+    narrow as paired by hand on the recorded runs, and where the cells ran close together in
     their rounds a third of Welch's or less (intel:tuned, which ran furthest from the baseline
     in every round of that session's alternating order, gains nothing)."""
     table = {c.key: c for c in cells(recorded())}
