@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import Schedule, wall_s
-from kit.judging.cells import cells
+from kit.judging.cells import cell_speedup, cells
 from kit.judging.outcome import Outcome
-from kit.judging.stats import Verdict, compare
+from kit.judging.stats import Verdict
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
 
@@ -73,22 +73,24 @@ def confirmed_outcome(found: Outcome, schedule: Confirmed, plan, runs) -> Outcom
     """The search's outcome with its best and speedup taken from the confirmation runs only
     (the search's stay beside them)."""
     searched, fresh = schedule.split(plan, runs)
-    samples = {c.key: c.samples() for c in cells(fresh) if c.samples()}
-    rivals = [k for k in schedule.ranked(searched) if k in samples]
+    table = {c.key: c for c in cells(fresh) if c.samples()}
+    rivals = [k for k in schedule.ranked(searched) if k in table]
     if not rivals:
         return found
+
+    def verdict(one: str, other: str) -> Verdict:  # paired by round where side by side
+        s = cell_speedup(table[one], table[other])
+        return s.verdict if s is not None else Verdict.unknown
+
     # The search's leader stays the best unless the fresh runs find another finalist
     # significantly faster: choosing by the fresh runs' own luck would bring the curse back.
     best = rivals[0]
     for other in rivals[1:]:
-        if compare(samples[other], samples[best]).verdict is Verdict.faster:
+        if verdict(other, best) is Verdict.faster:
             best = other
-    base = samples.get(schedule.baseline)
-    speedup = compare(samples[best], base) if base else None
-    tied = tuple(
-        k for k in rivals
-        if k != best and compare(samples[k], samples[best]).verdict is not Verdict.slower
-    )  # fmt: skip
+    base = table.get(schedule.baseline)
+    speedup = cell_speedup(table[best], base) if base is not None else None
+    tied = tuple(k for k in rivals if k != best and verdict(k, best) is not Verdict.slower)
     minutes = found.minutes + sum(wall_s(r) for r in fresh) / 60
     return Outcome(
         best, speedup, found.runs + len(fresh), minutes, tied, found.dropped,

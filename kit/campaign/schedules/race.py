@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import MAX_ROUNDS, Budget, room, wall_s
-from kit.judging.cells import cells
+from kit.judging.cells import cell_speedup, cells
 from kit.judging.outcome import Dropped, Outcome
 from kit.judging.stats import MIN_REPEATS, Verdict, compare
 from kit.model.results import RunResult
@@ -90,7 +90,9 @@ class Race:
         return out
 
     def _slower(self, cell: list[float], leader: list[float]) -> tuple[bool, float]:
-        s = compare(cell, leader, confidence=self.confidence())  # one run a side: no verdict
+        # unpaired: a drop comes after 2-3 rounds, where pairing leaves 1-2 degrees of freedom
+        # and races spend more (tests/test_tune.py); one run a side: no verdict
+        s = compare(cell, leader, confidence=self.confidence())
         return s.verdict is Verdict.slower, s.ratio
 
     def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
@@ -130,11 +132,13 @@ def outcome(plan: Sequence[RunSpec], baseline: str, schedule, runs: Sequence[Run
     if not alive:
         return None
     best = max(alive, key=lambda k: statistics.fmean(math.log(v) for v in samples[k]))
-    base = samples.get(baseline)
-    speedup = compare(samples[best], base) if base and best != baseline else None
+    table = {c.key: c for c in cells(runs)}
+    speedup = (cell_speedup(table[best], table[baseline])
+               if baseline in samples and best != baseline else None)  # fmt: skip
     tied = tuple(
         k for k in alive
-        if k != best and compare(samples[k], samples[best]).verdict is not Verdict.slower
+        if k != best and (s := cell_speedup(table[k], table[best])) is not None
+        and s.verdict is not Verdict.slower
     )  # fmt: skip
     seconds = sum(wall_s(r) for r in runs)
     return Outcome(best, speedup, len(runs), seconds / 60, tied, dropped)
