@@ -172,11 +172,32 @@ class _PlainHelp:
         self.format_epilog(ctx, formatter)
 
 
+class _QuickOption(typer.core.TyperOption):
+    """An option left unset, or at its declared default (already of its type), needs no
+    coercion: Typer's (through pydantic, ~0.1 s to import) would give the same value back, on
+    every TAB of shell completion too."""
+
+    def process_value(self, ctx: click.Context, value):
+        if value is not None and value is not self.default:
+            return super().process_value(ctx, value)
+        if self.required:
+            raise click.exceptions.MissingParameter(ctx=ctx, param=self)
+        return self.callback(ctx, self, value) if self.callback is not None else value
+
+
+def quick(params: list[click.Parameter]) -> None:
+    """Kit's commands' Typer options, made quick to process when left unset."""
+    for param in params:
+        if type(param) is typer.core.TyperOption:
+            param.__class__ = _QuickOption
+
+
 class KitCommand(_PlainHelp, typer.core.TyperCommand):
     """A kit command: Typer's parsing, kit's help (see the module's docstring)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        quick(self.params)
         # made once, as click makes --help: its callbacks are ordered by the option's identity
         self._help_all = typer.core.TyperOption(
             param_decls=[HELP_ALL], type_descriptor=bool_flag_type_descriptor(), is_flag=True,
@@ -228,6 +249,11 @@ class KitGroup(_PlainHelp, typer.core.TyperGroup):
     for (ORDER), and kit's plain, wrapped help."""
 
     ORDER: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)  # Typer's completion options among them
+        quick(params)
+        return params
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         named = [name for _, names in self.ORDER for name in names]
