@@ -4,7 +4,7 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "8"
+WORKLOAD_VERSION = "9"
 PROVENANCE_PREFIX = "kit-provenance: "
 # After the run: the process's own CPU seconds (every thread), to tell its load from others'.
 CPU_PREFIX = "kit-cpu-seconds: "
