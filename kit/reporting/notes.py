@@ -62,7 +62,7 @@ def undecided_notes(table: Sequence[Row]) -> list[str]:
     return notes
 
 
-SLOWED = 0.85  # a run's host speed below this share of the session's typical one is said
+SLOWED = 0.8  # below this share of the typical host speed a run is said (~4 sd of the probe)
 
 
 def host_notes(results: Sequence[RunResult]) -> list[str]:
