@@ -103,12 +103,17 @@ def kit_images(docker_client):
 
 @pytest.fixture
 def kit_containers(docker_client):
-    """Asserts the test left no container with kit's labels behind."""
+    """Asserts the test left no container with kit's labels behind (and removes only those: a
+    kit session running beside the suite keeps its own)."""
     from kit.engines.container import LABEL_MANAGED
+    from kit.engines.orphans import LABEL_OWNER, boot_id, held, owner
+
+    def beside(labels: dict) -> bool:  # another live kit's, not this suite's own sessions
+        return held(labels, boot_id()) and labels.get(LABEL_OWNER) != owner()
 
     def kit_owned() -> dict:
         found = docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
-        return {c.id: c for c in found}
+        return {c.id: c for c in found if not beside(c.labels or {})}
 
     before = kit_owned()
     yield

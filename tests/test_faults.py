@@ -196,17 +196,25 @@ def test_a_full_results_disk_is_refused_before_anything_runs(kit_containers, tmp
 
 
 def test_clean_removes_only_what_kit_left(docker_client, kit_images):
+    """A container kit left is removed; one that is not kit's, and one a live kit still runs
+    (a session beside this one), stay."""
+    from kit.engines.orphans import LABEL_OWNER, owner
+
     stray = docker_client.containers.create(
         kit_images["stock"], ["sleep", "60"], labels={LABEL_MANAGED: "1"}
     )
     other = docker_client.containers.create(kit_images["stock"], ["sleep", "60"])
+    live = docker_client.containers.create(
+        kit_images["stock"], ["sleep", "60"], labels={LABEL_MANAGED: "1", LABEL_OWNER: owner()}
+    )
     try:
         code, text = kit("clean")
         assert code == 0 and "removed 1 container" in text
         names = [c.id for c in docker_client.containers.list(all=True)]
-        assert stray.id not in names and other.id in names
+        assert stray.id not in names and other.id in names and live.id in names
     finally:
         other.remove(force=True)
+        live.remove(force=True)
 
 
 def host_config_during(kit_args, client, tmp_path):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kit.engines.base import LineSink
 from kit.engines.container import LABEL_MANAGED, container_kwargs, docker_run_line, probe_kwargs
 from kit.engines.endpoints import Endpoint
-from kit.engines.orphans import LABEL_OWNER, owner, remove_orphans
+from kit.engines.orphans import LABEL_OWNER, boot_id, held, owner, remove_orphans
 from kit.engines.podman import (
     host_ulimits,
     is_podman,
@@ -322,7 +322,9 @@ class DockerEngine:
         return remove_orphans(self.client)
 
     def remove_strays(self) -> int:
-        strays = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+        found = self.client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+        here = boot_id()  # a live kit's containers are its session's, not strays
+        strays = [c for c in found if not held(c.labels or {}, here)]
         for container in strays:
             _remove(container)
         return len(strays)

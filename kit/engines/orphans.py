@@ -45,12 +45,25 @@ def running(pid: int, start: str) -> bool:
     return started(pid) == start
 
 
+def _owner(labels: dict[str, str], here: str) -> tuple[int, str] | None:
+    """The pid and start time of the kit on this boot that started a container (None: another
+    machine's kit, or one that did not label its owner)."""
+    boot, pid, start = ([*labels.get(LABEL_OWNER, "").split("/"), "", ""])[:3]
+    return (int(pid), start) if boot == here and pid.isdigit() else None
+
+
 def orphaned(
     labels: dict[str, str], here: str, alive: Callable[[int, str], bool] = running
 ) -> bool:
     """A container whose owner ran on this boot of this machine and no longer runs."""
-    boot, pid, start = ([*labels.get(LABEL_OWNER, "").split("/"), "", ""])[:3]
-    return boot == here and pid.isdigit() and not alive(int(pid), start)
+    found = _owner(labels, here)
+    return found is not None and not alive(*found)
+
+
+def held(labels: dict[str, str], here: str, alive: Callable[[int, str], bool] = running) -> bool:
+    """A container a kit on this machine still runs: not left behind, whatever cleans up."""
+    found = _owner(labels, here)
+    return found is not None and alive(*found)
 
 
 def remove_orphans(client, alive: Callable[[int, str], bool] = running) -> list[str]:
