@@ -113,8 +113,9 @@ def compare(
     var_c = statistics.variance(log_c) / len(log_c)
     var_b = statistics.variance(log_b) / len(log_b)
     spread = math.sqrt(var_c + var_b)
-    df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1)) if (
-        spread) else 1.0  # fmt: skip
+    if spread == 0:  # identical repeats on both sides: the ratio is all there is
+        return t_interval(diff, 0.0, 1.0, confidence)
+    df = (var_c + var_b) ** 2 / (var_c**2 / (len(log_c) - 1) + var_b**2 / (len(log_b) - 1))
     return t_interval(diff, spread, df, confidence)
 
 
