@@ -131,3 +131,70 @@ def test_a_confined_topology_keeps_only_the_allowed_cpus_and_every_memory_node()
     assert one.cpu_ids == (3,) and one.allowed == (3,) and one.name == "host n2"
     assert [n.id for n in one.nodes] == [0, 1] and [n.cpus for n in one.nodes] == [(), (3,)]
     assert one.cores() == [(3,)]
+
+
+def _file(name: str, threads_per_core: int | None = None):
+    from kit.host.topology_file import parse_topology_text
+
+    return parse_topology_text((DATA / "topology" / name).read_text(), threads_per_core)
+
+
+def test_lscpu_p_columns_are_read_by_the_names_its_header_gives():
+    c4 = _file("c4.8xlarge.lscpu")
+    reordered = _file("c4.8xlarge.socket-core-cpu-node.lscpu")
+    assert reordered.cpus == c4.cpus
+    assert (len(reordered.sockets), len(reordered.nodes), len(reordered.cores())) == (2, 2, 18)
+
+
+def test_lscpu_p_without_a_node_column_on_several_sockets_is_refused_saying_what_to_give():
+    with pytest.raises(
+        ValueError, match=r"name no Node, and 2 sockets .*lscpu -p=CPU,Core,Socket,Node"
+    ):
+        _file("c4.8xlarge.socket-core-cpu.lscpu")
+
+
+def test_lscpu_p_without_a_cpu_column_is_refused():
+    from kit.host.topology_file import parse_topology_text
+
+    with pytest.raises(ValueError, match=r"columns are Socket,Core, without CPU: capture it"):
+        parse_topology_text("# Socket,Core\n0,0\n0,1\n")
+
+
+def test_plain_lscpu_is_read_as_numactl_h_is():
+    summary = _file("c5.18xlarge.lscpu-summary")
+    captured = _file("c5.18xlarge.lscpu")
+    assert [(c.id, c.node) for c in summary.cpus] == [(c.id, c.node) for c in captured.cpus]
+    assert summary.cores(range(72)) == captured.cores(range(72))  # siblings n and n+36
+    assert len(summary.sockets) == 2 and [n.cpus for n in summary.nodes] == [
+        n.cpus for n in captured.nodes
+    ]
+
+
+def test_plain_lscpu_numbered_round_robin_across_four_sockets():
+    topo = _file("4socket-roundrobin.lscpu-summary")
+    assert (len(topo.sockets), len(topo.nodes), len(topo.cores()), len(topo.cpus)) == (4, 4, 16, 32)
+    assert topo.nodes[1].cpus == tuple(range(1, 32, 4))
+    assert (0, 16) in topo.cores() and (1, 17) in topo.cores()
+    assert {c.socket for c in topo.cpus if c.node == 3} == {3}
+
+
+def test_plain_lscpu_without_node_lines_or_thread_counts_says_what_to_give():
+    from kit.host.topology_file import parse_topology_text
+
+    with pytest.raises(ValueError, match="says nothing of nodes"):
+        parse_topology_text("CPU(s): 4\nThread(s) per core: 1\n")
+    with pytest.raises(ValueError, match="--threads-per-core"):
+        parse_topology_text("CPU(s): 4\nNUMA node0 CPU(s): 0-3\n")
+    assert len(parse_topology_text("CPU(s): 4\nNUMA node0 CPU(s): 0-3\n", 2).cores()) == 2
+
+
+def test_a_plan_from_plain_lscpu_of_two_sockets_places_interleave_over_both_nodes(tmp_path):
+    from tests.conftest import invoke
+
+    code, text = invoke(
+        "plan", "intel", "-p", "interleave", "-p", "node0",
+        "--topology", str(DATA / "topology" / "c5.18xlarge.lscpu-summary"),
+    )  # fmt: skip
+    assert code == 0, text
+    assert "2 socket(s), 2 NUMA node(s)" in text or "2 sockets" in text, text
+    assert "--interleave=all" in text and "0-17,36-53" in text

@@ -131,17 +131,53 @@ class Topology:
 # --- parsers ------------------------------------------------------------------------------------
 
 
+LSCPU_COLUMNS = ("cpu", "core", "socket", "node")
+
+
+def _header(text: str) -> list[str] | None:
+    """The column names of ``lscpu -p``'s last comment line, lower case; None without one."""
+    names = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            fields = [f.strip().lower() for f in line[1:].split(",")]
+            if len(fields) > 1 and all(re.fullmatch(r"[a-z0-9]*", f) for f in fields):
+                names = fields  # column names, not the header's prose
+    return names
+
+
+def _column(name: str) -> str:
+    return name.upper() if name == "cpu" else name.title()
+
+
 def parse_lscpu(text: str) -> list[Cpu]:
-    """``lscpu -p=CPU,CORE,SOCKET,NODE`` (comment lines start with ``#``)."""
+    """``lscpu -p`` output: columns by its header's names (CPU, Core, Socket and Node); without
+    a header, CPU,Core,Socket[,Node] as ``lscpu -p`` writes them by default."""
+    names = _header(text) or list(LSCPU_COLUMNS)
+    missing = [c for c in LSCPU_COLUMNS[:3] if c not in names]
+    if missing:
+        given = ",".join(_column(n) for n in names if n)
+        raise ValueError(
+            f"its lscpu -p columns are {given}, without {', '.join(_column(c) for c in missing)}"
+            ": capture it with `lscpu -p=CPU,Core,Socket,Node`"
+        )
+    at = {name: names.index(name) for name in LSCPU_COLUMNS if name in names}
     cpus = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         fields = line.split(",")
-        cpu, core, socket = (int(f) for f in fields[:3])
-        node = int(fields[3]) if len(fields) > 3 and fields[3] else 0
-        cpus.append(Cpu(cpu, core, socket, node))
+        value = {name: fields[i] if i < len(fields) else "" for name, i in at.items()}
+        if not value["cpu"]:
+            raise ValueError(f"{line[:60]!r} names no CPU")
+        node = int(value["node"]) if value.get("node") else 0
+        socket = int(value["socket"]) if value["socket"] else 0
+        cpus.append(Cpu(int(value["cpu"]), int(value["core"]), socket, node))
+    if "node" not in at and len({c.socket for c in cpus}) > 1:
+        raise ValueError(
+            f"its lscpu -p columns name no Node, and {len({c.socket for c in cpus})} sockets "
+            "may have one node or several: capture it with `lscpu -p=CPU,Core,Socket,Node`"
+        )
     return cpus
 
 

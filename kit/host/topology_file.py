@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
+from kit.host.lscpu import is_summary, parse_summary
 from kit.host.topology import Cpu, Node, Topology, parse_lscpu, parse_numactl_hardware
 from kit.inputs import read_text_file
 
@@ -80,20 +81,24 @@ def _from_numactl_only(text: str, threads_per_core: int | None) -> Topology:
 
 
 def parse_topology_text(text: str, threads_per_core: int | None = None) -> Topology:
-    """A host's topology from a file's text: ``lscpu -p`` output, ``numactl -H`` output (with
-    ``threads_per_core``), or ``kit topology --format json``; ValueError saying which forms are
-    understood, or what the form lacks."""
+    """A host's topology from a file's text: ``lscpu -p`` output (its header's columns), plain
+    ``lscpu``, ``numactl -H`` output (with ``threads_per_core``), or ``kit topology --format
+    json``; ValueError saying which forms are understood, or what the form lacks."""
     if re.search(r"^node \d+ cpus:", text, re.MULTILINE):
         return _from_numactl_only(text, threads_per_core)  # its errors say what it lacks
+    if is_summary(text):
+        return parse_summary(text, threads_per_core)  # likewise
     try:
         if text.lstrip().startswith("{"):
             topology = from_json(json.loads(text))
         else:
             topology = Topology(tuple(parse_lscpu(text)))
     except (ValueError, IndexError) as exc:
+        if str(exc).startswith("its lscpu -p"):  # it says what to give
+            raise ValueError(f"not a topology: {exc}") from None
         raise ValueError(
-            f"not a topology ({_what_is_wrong(text, exc)}): give `lscpu -p` output, `numactl -H` "
-            "output or `kit topology --format json`"
+            f"not a topology ({_what_is_wrong(text, exc)}): give `lscpu -p` or `lscpu` output, "
+            "`numactl -H` output or `kit topology --format json`"
         ) from None
     _check_threads_per_core(topology, threads_per_core)
     return topology
@@ -106,6 +111,8 @@ def _what_is_wrong(text: str, exc: Exception) -> str:
         return "it is empty"
     if text.lstrip().startswith("{"):
         return f"JSON, but not kit's topology: {exc}"
+    if "names no CPU" in str(exc):
+        return str(exc)
     return f"{lines[0][:60]!r} is not a line of CPU,Core,Socket,Node numbers"
 
 
@@ -148,7 +155,7 @@ def format_topology(topo: Topology) -> list[str]:
 def load_topology(path: Path, threads_per_core: int | None = None) -> Topology:
     """A topology file (``--topology``) in one of the forms ``parse_topology_text`` reads."""
     hint = (
-        "save one with `lscpu -p > FILE`, `numactl -H > FILE` or "
+        "save one with `lscpu -p > FILE`, `lscpu > FILE`, `numactl -H > FILE` or "
         "`kit topology --format json > FILE`"
     )
     text = read_text_file(path, "--topology", hint)
