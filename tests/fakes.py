@@ -81,7 +81,10 @@ def provenance_for(spec: RunSpec) -> dict:
     """The provenance a well-behaved container reports: exactly what the spec asked for."""
     return {
         "tf_version": "2.14.1",
-        "threads": {"inter_op": 2, "intra_op": len(spec.effective_cpus)},
+        "threads": {
+            "inter_op": spec.profile.inter_op or len(spec.effective_cpus),
+            "intra_op": spec.profile.intra_op or len(spec.effective_cpus),
+        },
         "numactl_show": numactl_show(spec),
         "cpus_allowed_list": spec.cpu_list,
         "affinity": list(spec.effective_cpus),
@@ -103,7 +106,44 @@ def provenance_for(spec: RunSpec) -> dict:
     }
 
 
-def workload_output(rate: float, prov: dict, steps: int = 3, batch_size: int | None = None) -> str:
+def footprint_for(spec: RunSpec, own_mb: int = 200) -> dict:
+    """What a real container's process reads of itself (kit_workload.footprint): its own memory
+    where its policy puts it (interleave: spread evenly), its pools' threads and, where the
+    environment sets OMP_NUM_THREADS, an OpenMP team of that size."""
+    nodes = parse_cpu_list(spec.memory_nodes) if spec.memory_nodes else spec.nodes or (0,)
+    if spec.mems is not None and not spec.memory_nodes:
+        nodes = spec.mems
+    if not spec.profile.numa.interleave:
+        nodes = nodes[:1]
+    kb = own_mb * 1024 // len(nodes)
+    cpus = len(spec.effective_cpus)
+    intra = spec.profile.intra_op or cpus
+    inter = spec.profile.inter_op or cpus
+    omp = spec.environment().get("OMP_NUM_THREADS")
+    return {
+        "memory": {
+            "anon_node_kb": {str(n): kb for n in nodes},
+            "node_kb": {str(n): 2 * kb for n in nodes},
+        },
+        "threads": {
+            "seconds": 3.0,
+            "threads": 4 + intra + inter + (int(omp) - 1 if omp else 0),
+            "busy_threads": min(intra, cpus),
+            "allowed_cpus": cpus,
+            "idle_cpus": [],
+            "involuntary_switches_per_s": 120.0,
+            "openmp": {"runtime": "libiomp5.so", "team": int(omp)} if omp else None,
+        },
+    }
+
+
+def workload_output(
+    rate: float,
+    prov: dict,
+    steps: int = 3,
+    batch_size: int | None = None,
+    footprint: dict | None = None,
+) -> str:
     """What kit's workload prints; with ``batch_size``, the latency line its rate implies."""
     lines = ["kit-provenance: " + json.dumps(prov), "Running warm up", "Done warm up"]
     lines += [
@@ -116,6 +156,8 @@ def workload_output(rate: float, prov: dict, steps: int = 3, batch_size: int | N
             f"latency ms: p50 {ms:.3f} p90 {ms * 1.1:.3f} p99 {ms * 1.3:.3f} ({steps} batches)"
         )
     lines.append("-" * 64)
+    if footprint is not None:
+        lines.append("kit-footprint: " + json.dumps(footprint))
     return "\n".join(lines) + "\n"
 
 
@@ -133,6 +175,7 @@ class FakeEngine:
         images: set[str] | None = None,
         tamper=None,
         name="fake",
+        tamper_footprint=None,
         machine: str | None = None,
         delay: float = 0.0,
         topology: Topology = EPYC,
@@ -146,6 +189,7 @@ class FakeEngine:
         self.rates = rates
         self.held = images
         self.tamper = tamper  # provenance -> provenance, to play a container that misbehaves
+        self.tamper_footprint = tamper_footprint  # footprint -> footprint, likewise
         self.ran: list[RunSpec] = []
 
     def check(self) -> None:
@@ -174,8 +218,11 @@ class FakeEngine:
         prov = provenance_for(spec)
         if self.tamper is not None:
             prov = self.tamper(prov)
+        where = footprint_for(spec)
+        if self.tamper_footprint is not None:
+            where = self.tamper_footprint(where)
         text = (
-            workload_output(rate, prov, batch_size=spec.workload.batch_size)
+            workload_output(rate, prov, batch_size=spec.workload.batch_size, footprint=where)
             if rate is not None
             else "Traceback\nRuntimeError: boom\n"
         )

@@ -60,6 +60,19 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     # Intel OpenMP really read KMP_SETTINGS=1: it prints its settings into the log.
     assert "KMP_BLOCKTIME" in Path(results["intel:tuned"].log_path).read_text()
     assert results["intel:tuned"].image_id == kit_images["intel"]
+    # Where each run's memory and threads went, read by its process at the end of its batches:
+    for key, result in results.items():
+        where = result.footprint
+        assert where is not None and where.memory is not None and where.threads is not None, key
+        assert where.memory.own_kb[0][0] == 0 and where.memory.share({0}) == 1.0, key
+        assert 16 * 1024 < where.memory.total_kb < 8 * 1024 * 1024, key
+        assert where.threads.allowed_cpus == 2 and where.threads.busy_threads >= 1, key
+        intra = result.provenance["threads"]["intra_op"]
+        assert where.threads.threads >= intra + 1, key
+    assert results["intel:tuned"].footprint.threads.openmp_team == 2
+    assert results["intel:tuned"].footprint.threads.openmp_runtime.startswith("libiomp5")
+    assert results["stock:tuned"].footprint.threads.openmp_team is None  # TF's own pool
+    assert all(r["memory_share"] == {"0": 1.0} and r["process_threads"] for r in table)
     session = only_session(tmp_path)
     assert (session / "summary.md").read_text().count("| stock") == 3
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kit.cpus import format_cpu_list
+from kit.judging.footprint import footprint_problems
 from kit.judging.parse import ParsedOutput, parse_output
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
@@ -65,6 +66,7 @@ def judge(
     if problems:
         return Status.invalid, "placement differs from the request: " + "; ".join(problems)
     problems = workload_problems(spec, parsed.provenance or {})
+    problems += footprint_problems(spec, parsed.footprint, parsed.provenance or {})
     if problems:
         return Status.invalid, "the run is not what was asked: " + "; ".join(problems)
     share = disturbance(spec, parsed.cpu_s, utilization)
@@ -188,6 +190,7 @@ def make_result(
         step_faults=parsed.step_faults,
         spread=spec.spread,
         host_speed=parsed.host_speed,
+        footprint=parsed.footprint,
     )
 
 

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kit.errors import ParseError
+from kit.model.footprint import Footprint
 from kit.workload import (
     CPU_PREFIX,
+    FOOTPRINT_PREFIX,
     HOST_SPEED_PREFIX,
     PROVENANCE_PREFIX,
     STEP_FAULTS_PREFIX,
@@ -74,6 +76,7 @@ class ParsedOutput:
     warmup: dict | None = None  # kit's workload: the warmup it ran (kit_workload.train.warm_up)
     step_seconds: tuple[float, ...] = ()  # kit's workload: every timed batch's seconds
     step_faults: tuple[int, ...] = ()  # and the pages each faulted in
+    footprint: Footprint | None = None  # kit's workload: where its memory and threads went
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -179,6 +182,10 @@ def parse_step_faults_line(line: str) -> tuple[int, ...] | None:
     return tuple(faults)
 
 
+def parse_footprint_line(line: str) -> Footprint | None:
+    return Footprint.from_json(_json_after(FOOTPRINT_PREFIX, line))
+
+
 # kit's workload's own lines: a prefix, then the value; the first provenance line counts.
 _KIT_LINES = {
     "provenance": parse_provenance_line,
@@ -187,6 +194,7 @@ _KIT_LINES = {
     "warmup": parse_warmup_line,
     "step_seconds": parse_step_seconds_line,
     "step_faults": parse_step_faults_line,
+    "footprint": parse_footprint_line,
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kit.cpus import parse_cpu_list
 from kit.model.flops import flop_per_image
+from kit.model.footprint import Footprint
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
 from kit.workload.steady import Trend, growing, trend
@@ -101,6 +102,9 @@ class RunResult:
     # The host's speed (kit_workload.speed, million loop iterations a second on the run's own
     # CPUs) just before and just after its work; None where the workload does not say.
     host_speed: tuple[float, float] | None = None
+    # Where its memory (pages per NUMA node) and threads went, as its process read them at the
+    # end of its timed batches (kit_workload.footprint); None where the workload does not say.
+    footprint: Footprint | None = None
 
     def grew(self) -> list[int]:
         """The timed batches (from 0) that grew the process's memory, against its first warmup
@@ -203,6 +207,7 @@ class RunResult:
         data = asdict(self)
         data["status"] = self.status.value
         data["knobs"] = [[k, v] for k, v in self.knobs.items()]  # pairs: stores sort dict keys
+        data["footprint"] = self.footprint.to_json() if self.footprint is not None else None
         data["schema"] = SCHEMA_VERSION
         return data
 
@@ -218,4 +223,5 @@ class RunResult:
         data["step_faults"] = tuple(data.get("step_faults") or ())
         data["spread"] = tuple(data.get("spread") or ())
         data["host_speed"] = tuple(data["host_speed"]) if data.get("host_speed") else None
+        data["footprint"] = Footprint.from_json(data.get("footprint"))
         return cls(**data)

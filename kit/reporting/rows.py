@@ -45,7 +45,7 @@ UNSETTLED_AUTO_HINT = (
     "the step time had not settled after a warmup until settled; give more --num-batches, or a "
     "longer fixed warmup (--num-warmup-batches N)"
 )
-ROW_SCHEMA = 5  # the JSON and CSV exports' version (docs/exports.md)
+ROW_SCHEMA = 6  # the JSON and CSV exports' version (docs/exports.md)
 
 
 class RowKind(StrEnum):
@@ -102,6 +102,15 @@ class Row:
     mode: str = "train"  # train, or infer (whose latency the table shows)
     latency_p50: float | None = None  # per-batch ms, median over repeats
     latency_p99: float | None = None
+    # Where its memory and threads went (kit.model.footprint), the median over its runs; the
+    # share of its own memory on each NUMA node from its first run that read it.
+    memory_mb: float | None = None
+    memory_share: Mapping[str, float] = field(default_factory=dict)
+    process_threads: int | None = None
+    busy_threads: int | None = None
+    openmp_team: int | None = None
+    switches_per_s: float | None = None
+    idle_cpus: str = ""  # CPUs of its own that sat idle in the timed batches
 
     @property
     def label(self) -> str:
@@ -165,6 +174,34 @@ def _latency(runs: Sequence[RunResult], percentile: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _median(values: Sequence[float | int | None]) -> float | None:
+    found = [v for v in values if v is not None]
+    return statistics.median(found) if found else None
+
+
+def _footprint(runs: Sequence[RunResult]) -> dict[str, object]:
+    """The Row fields of where the runs' memory and threads went."""
+    memory = [r.footprint.memory for r in runs if r.footprint and r.footprint.memory]
+    threads = [r.footprint.threads for r in runs if r.footprint and r.footprint.threads]
+    mb = _median([m.total_kb / 1024 for m in memory])
+    counts = {
+        name: _median([getattr(t, name) for t in threads])
+        for name in ("threads", "busy_threads", "openmp_team")
+    }
+    return dict(
+        memory_mb=round(mb, 1) if mb is not None else None,
+        memory_share={str(n): round(v, 4) for n, v in memory[0].shares().items()} if memory else {},
+        process_threads=_int(counts["threads"]), busy_threads=_int(counts["busy_threads"]),
+        openmp_team=_int(counts["openmp_team"]),
+        switches_per_s=_median([t.switches_per_s for t in threads]),
+        idle_cpus=format_cpu_list(threads[0].idle_cpus) if threads else "",
+    )  # fmt: skip
+
+
+def _int(value: float | None) -> int | None:
+    return round(value) if value is not None else None
+
+
 def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedup | None,
          **fields: object) -> Row:  # fmt: skip
     r, s = runs[0], m.summary
@@ -184,6 +221,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
         mode=str((r.workload or {}).get("mode") or "train"),
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
+        **_footprint(runs),
     )  # fmt: skip
     status, detail = _status(runs, s if kind is RowKind.cell else None)
     values.update(status=status, status_detail=detail, **fields)

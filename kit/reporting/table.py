@@ -88,6 +88,23 @@ def _status(row: Row) -> str:
     return f"{row.status_detail}"
 
 
+def _memory(row: Row) -> str:
+    """Its own memory per NUMA node: ``210 MB n0`` on one node, ``n0 52% n1 48%`` on several."""
+    if row.memory_mb is None:
+        return "-"
+    if len(row.memory_share) == 1:
+        return f"{row.memory_mb:.0f} MB n{next(iter(row.memory_share))}"
+    return " ".join(f"n{n} {share:.0%}" for n, share in row.memory_share.items())
+
+
+def _threads_used(row: Row) -> str:
+    """``3 of 9 busy``, with the CPUs of its own that sat idle."""
+    if row.process_threads is None:
+        return "-"
+    text = f"{row.busy_threads} of {row.process_threads} busy"
+    return f"{text}, idle {row.idle_cpus}" if row.idle_cpus else text
+
+
 Column = tuple[str, Callable[[Row], str]]
 WIDE: tuple[Column, ...] = (
     ("image", lambda r: r.image),
@@ -97,7 +114,9 @@ WIDE: tuple[Column, ...] = (
     ("nodes", lambda r: r.nodes),
     ("numactl", lambda r: r.numactl),
     ("memory policy", lambda r: r.memory_policy),
+    ("memory", _memory),
     ("threads", lambda r: r.threads),
+    ("threads used", _threads_used),
     ("images/sec", lambda r: _num(r.images_per_sec, ".2f")),
     ("cv", lambda r: _num(r.cv, ".1%") if r.repeats > 1 else "-"),
     ("runs", lambda r: str(r.repeats)),
@@ -218,16 +237,17 @@ def to_json(table: Sequence[Row], best: Sequence[BestRow]) -> str:
 def to_csv(table: Sequence[Row]) -> str:
     buffer = io.StringIO()
     knobs = list(dict.fromkeys(k for r in table for k in r.knobs))
-    names = ["schema", *(n for n in Row.__dataclass_fields__ if n != "knobs")]
-    names += [f"knob:{k}" for k in knobs]
+    nodes = sorted({n for r in table for n in r.memory_share}, key=int)
+    names = ["schema", *(n for n in Row.__dataclass_fields__ if n not in ("knobs", "memory_share"))]
+    names += [f"knob:{k}" for k in knobs] + [f"memory_share:{n}" for n in nodes]
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for r in table:
         data = asdict(r)
-        values = data.pop("knobs")
-        writer.writerow(
-            {"schema": ROW_SCHEMA, **data, **{f"knob:{k}": values.get(k, "") for k in knobs}}
-        )
+        values, shares = data.pop("knobs"), data.pop("memory_share")
+        shares = {f"memory_share:{n}": shares.get(n, "") for n in nodes}
+        knob_values = {f"knob:{k}": values.get(k, "") for k in knobs}
+        writer.writerow({"schema": ROW_SCHEMA, **data, **knob_values, **shares})
     return buffer.getvalue()
 
 

@@ -4,7 +4,7 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "9"
+WORKLOAD_VERSION = "10"
 PROVENANCE_PREFIX = "kit-provenance: "
 # After the run: the process's own CPU seconds (every thread), to tell its load from others'.
 CPU_PREFIX = "kit-cpu-seconds: "
@@ -16,3 +16,5 @@ HOST_SPEED_PREFIX = "kit-host-speed: "
 STEP_SECONDS_PREFIX = "kit-step-seconds: "
 # And the pages each of them faulted in: a timed batch that grew the process's memory.
 STEP_FAULTS_PREFIX = "kit-step-faults: "
+# After the timed batches: where the memory and the threads went (kit_workload.footprint).
+FOOTPRINT_PREFIX = "kit-footprint: "

@@ -36,6 +36,16 @@ def warmup_batches(text: str) -> int | str:
     return AUTO if text == AUTO else non_negative(text)
 
 
+def pool_size(configured: int, pool: str, cpus: int) -> int:
+    """The size TensorFlow gives a pool: its configured size, else its environment variable
+    (``TF_NUM_INTRAOP_THREADS``, which the configuration getter does not show: measured, a pool
+    of 1 built while the getter said 0), else the CPUs the process may use."""
+    if configured:
+        return configured
+    value = os.environ.get(f"TF_NUM_{pool}OP_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else cpus
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kit_workload", description=__doc__)
     p.add_argument("--model", choices=MODELS, default="resnet50")
@@ -82,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.num_intra_threads)
     cpus = len(os.sched_getaffinity(0))
     threads = {
-        "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or cpus,
-        "intra_op": tf.config.threading.get_intra_op_parallelism_threads() or cpus,
+        "inter_op": pool_size(
+            tf.config.threading.get_inter_op_parallelism_threads(), "INTER", cpus
+        ),
+        "intra_op": pool_size(
+            tf.config.threading.get_intra_op_parallelism_threads(), "INTRA", cpus
+        ),
         "inter_op_requested": args.num_inter_threads,
         "intra_op_requested": args.num_intra_threads,
         "affinity_cpus": cpus,

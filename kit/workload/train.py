@@ -15,7 +15,14 @@ import resource
 import statistics
 import time
 
-from . import STEP_FAULTS_PREFIX, STEP_SECONDS_PREFIX, WARMUP_PREFIX, steady
+from . import (
+    FOOTPRINT_PREFIX,
+    STEP_FAULTS_PREFIX,
+    STEP_SECONDS_PREFIX,
+    WARMUP_PREFIX,
+    footprint,
+    steady,
+)
 from .models import DEFAULT_IMAGE_SIZE, NUM_CLASSES, build_model, input_shape
 
 LEARNING_RATE = 0.005
@@ -161,6 +168,8 @@ def run(tf, args) -> float:
     print("Step\tImg/sec\ttotal_loss", flush=True)
     step_times: list[float] = []
     step_faults: list[int] = []
+    census = footprint.Census()
+    census.start()
     for i in range(args.num_batches):
         seconds, out, faults = timed(step, images, labels)
         step_times.append(seconds)
@@ -170,6 +179,7 @@ def run(tf, args) -> float:
             loss = f"{float(out):.3f}" if args.mode == "train" else "-"
             rate = f"images/sec: {mean:.1f} +/- {err:.1f} (jitter = {jitter:.1f})"
             print(f"{i + 1}\t{rate}\t{loss}", flush=True)
+    where = {"threads": census.record(), "memory": footprint.memory()}
     total = args.batch_size * args.num_batches / sum(step_times)
     print("-" * 64)
     print(f"total images/sec: {total:.2f}")
@@ -178,4 +188,5 @@ def run(tf, args) -> float:
     if len(step_times) <= MAX_LISTED_BATCHES:
         print(STEP_SECONDS_PREFIX + json.dumps([round(t, 6) for t in step_times]), flush=True)
         print(STEP_FAULTS_PREFIX + json.dumps(step_faults), flush=True)
+    print(FOOTPRINT_PREFIX + json.dumps(where), flush=True)
     return total
