@@ -88,6 +88,8 @@ def provenance_for(spec: RunSpec) -> dict:
         "numactl_show": numactl_show(spec),
         "cpus_allowed_list": spec.cpu_list,
         "affinity": list(spec.effective_cpus),
+        "cpu_count": len(EPYC.cpus),
+        "cpu_limit": {"cgroup": "v1", "quota_cpus": spec.limits.cpu_quota},
         "mems_allowed_list": spec.mems_list or "0",
         "env": dict(spec.environment()),
         "mode": spec.workload.mode.value,

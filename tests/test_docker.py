@@ -470,3 +470,33 @@ def test_two_builds_of_the_same_inputs_are_one_image(kit_images, docker_client):
     assert again == kit_images["stock"]
     created = docker_client.images.get(again).labels["org.opencontainers.image.created"]
     assert created[:4].isdigit() and "T" in created  # ISO 8601, the commit's time
+
+
+def test_cpuset_against_a_cpu_quota_is_answered_with_a_verdict_and_throttling(
+    kit_images, kit_containers, tmp_path
+):
+    """One CPU as a cpuset, as a CFS quota with TensorFlow's defaults (it sees both CPUs and
+    sizes its pools for them), and as a quota with pools sized to it."""
+    code, text = kit(
+        "compare", "latest", "-p", "default", "-p", "quota", "-p", "quota-sized", "--cpus", "0",
+        "--model", "tiny", "--batch-size", "32", "--num-batches", "20",
+        "--num-warmup-batches", "3", "--repeats", "2", "--results", str(tmp_path),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, text
+    rows = {r["profile"]: r for r in json_rows(text)}
+    assert all(r["status"] in ("ok", "noisy", "unsettled") for r in rows.values()), rows
+    results = {r.profile: r for r in load_session(only_session(tmp_path))}
+    quota = results["quota"]
+    # What the process saw: both CPUs, and a quota of one in its cgroup.
+    assert quota.provenance["cpu_count"] == 2 and quota.provenance["affinity"] == [0, 1]
+    assert quota.provenance["cpu_limit"]["quota_cpus"] == 1.0
+    assert results["default"].provenance["cpu_limit"]["quota_cpus"] is None
+    assert quota.provenance["threads"]["intra_op"] == 2  # TensorFlow's default: the CPUs seen
+    assert results["quota-sized"].provenance["threads"]["intra_op"] == 1
+    # What it got: throttled, and slower than the cpuset of the same one CPU.
+    said = json.dumps(rows, indent=1)
+    assert rows["quota"]["throttled_share"] > 0.3 and rows["quota"]["throttled_s"] > 0, said
+    assert rows["default"]["throttled_share"] is None, said
+    assert rows["quota"]["speedup"] < 0.95 and rows["quota"]["verdict"] != "faster", said
+    assert rows["quota-sized"]["verdict"] in ("same", "slower", "faster"), said

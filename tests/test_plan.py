@@ -280,3 +280,32 @@ def test_a_slurm_plan_reruns_a_cell_as_one_step_on_a_whole_node(node_engine, inn
     assert "srun --nodes=1 --ntasks=1 --exclusive --partition=batch " + inner in line
     assert then in line and (node_engine == "docker" or "taskset --cpu-list " in line)
     assert "for the cluster's nodes" in text  # the topology is this host's, standing in
+
+
+def test_a_quota_profile_leaves_the_cpuset_whole_and_limits_time_to_its_cpus():
+    from kit.engines.container import docker_run_line
+    from kit.model.profiles import load_profiles
+    from kit.model.workload import WorkloadSpec
+    from kit.planning.placement import CpuSelection
+    from kit.planning.plan import build_plan
+    from tests.fakes import EPYC
+
+    profiles = load_profiles()
+    default, quota, sized = (
+        build_plan(["latest"], [profiles[p]], WorkloadSpec(), EPYC, CpuSelection(cpus=(0,)))[0]
+        for p in ("default", "quota", "quota-sized")
+    )
+    assert default.cpus == (0,) and default.limits.cpu_quota is None
+    assert quota.cpus == (0, 1) and quota.limits.cpu_quota == 1.0
+    assert quota.profile.intra_op is None  # TensorFlow sizes its pools for the CPUs it sees
+    assert sized.profile.intra_op == 1 and sized.environment()["OMP_NUM_THREADS"] == "1"
+    assert "--cpuset-cpus 0-1" in docker_run_line(quota, "S") and "--cpus 1" in docker_run_line(
+        quota, "S"
+    )
+
+
+def test_a_quota_profile_is_refused_with_instances_and_on_engines_without_cgroups(tmp_path):
+    code, text = invoke("plan", "latest", "-p", "quota", "--instances", "2")
+    assert code == 2 and "instances each take CPUs of their own" in text
+    code, text = invoke("plan", "latest", "-p", "quota", "--engine", "local")
+    assert code == 2 and "needs a container engine" in text

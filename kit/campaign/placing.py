@@ -24,6 +24,18 @@ def profiles_of(what: What) -> list[Profile]:
     return pick(load_profiles(what.profiles_file), list(what.profiles))
 
 
+def check_quota(what: What, kinds: Sequence[object]) -> None:
+    """A CPU quota is a container's cgroup setting: the local and Slurm engines have none."""
+    named = {getattr(k, "value", k) for k in kinds} & {"local", "slurm"}
+    quota = [p.name for p in profiles_of(what) if p.select.get("quota")]
+    if named and quota:
+        raise UsageError(
+            f"profile {quota[0]} gives its CPUs as a CFS quota, which needs a container engine; "
+            f"the {'/'.join(sorted(named))} engine places runs on cpusets only",
+            "run quota profiles with --engine docker (or podman)",
+        )
+
+
 def grid_of(what: What, topology: Topology) -> Grid:
     """A sweep's cells on one machine's topology (what can differ there)."""
     assert what.sweep is not None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.campaign.placing import idle_notes, merged_lines, place
+from kit.campaign.placing import check_quota, idle_notes, merged_lines, place
 from kit.campaign.request import CampaignRequest
 from kit.engines.container import docker_run_line
 from kit.engines.factory import EngineMaker
@@ -94,6 +94,7 @@ def plan_view(
 ) -> PlanView:  # fmt: skip
     what = request.what
     assert what.image_refs  # a malformed reference is refused here, before any engine is asked
+    check_quota(what, request.where.kinds)
     runs, notes, sources, specs = [], [], [], []
     for host, source, names, rerun in _targets(request, maker, topology, threads_per_core):
         placed = place(what, host, names)

@@ -20,6 +20,7 @@ from kit.campaign.lock import check_lock, session_lock
 from kit.campaign.placing import (
     FirstPlan,
     cells_of,
+    check_quota,
     describe_host,
     grid_of,
     idle_notes,
@@ -151,6 +152,7 @@ def check_request(request: CampaignRequest, maker: EngineMaker) -> FirstPlan | N
         raise UsageError(
             "--memory and --pids-limit are container limits", "use them with --engine docker"
         )
+    check_quota(what, request.where.kinds)
     if how.tuning is not None and first is not None:
         check_budget(how.tuning.budget, len({s.key for s in first.specs}))
     check_writable(how.results)

@@ -186,6 +186,9 @@ def _sweep_request(command: str, images: tuple[str, ...], o: Options) -> Campaig
         search = 3 if o.strategy is Strategy.grid else MAX_ROUNDS
         o = replace(o, repeats=str(search + CONFIRM_REPEATS))
     request = campaign_request(command, images or named, o)
-    seeds = tuple(load_profiles()) if tuning is not None else ()
+    # Every built-in profile seeds the tuner, but a quota: it is how a run is deployed, not a
+    # setting to win by (it gives the same CPUs less time).
+    seeds = tuple(n for n, p in load_profiles().items() if not p.select.get("quota"))
+    seeds = seeds if tuning is not None else ()
     what = replace(request.what, sweep=Sweep(knobs, o.where, seeds=seeds))
     return replace(request, what=what, how=replace(request.how, tuning=tuning))

@@ -59,6 +59,8 @@ def container_kwargs(
         kwargs["memswap_limit"] = spec.limits.memory  # no swap: a limit hit is an OOM, not a crawl
     if spec.limits.pids is not None:
         kwargs["pids_limit"] = spec.limits.pids
+    if spec.limits.cpu_quota is not None:  # docker run --cpus: a CFS quota of that many CPUs
+        kwargs["nano_cpus"] = round(spec.limits.cpu_quota * 1e9)
     if spec.mems is not None:
         kwargs["cpuset_mems"] = spec.mems_list
     if spec.profile.numa.needs_sys_nice and grant_sys_nice:
@@ -106,6 +108,8 @@ def docker_run_argv(
     for key, flag in _FLAGS.items():
         if kwargs.get(key) is not None:
             argv += [flag, str(kwargs[key])]
+    if kwargs.get("nano_cpus") is not None:
+        argv += ["--cpus", f"{kwargs['nano_cpus'] / 1e9:g}"]
     argv += [f"--cap-drop={c}" for c in kwargs.get("cap_drop", ())]
     argv += [f"--cap-add={c}" for c in kwargs.get("cap_add", ())]
     argv += [f"--security-opt={o}" for o in kwargs.get("security_opt", ())]

@@ -71,6 +71,17 @@ class ThreadUse:
     switches_per_s: float | None = None  # involuntary context switches a second
     openmp_runtime: str | None = None
     openmp_team: int | None = None  # the OpenMP runtime's team size, where one is loaded
+    # CFS throttling in the timed batches (cgroup cpu.stat): periods, those throttled, seconds.
+    periods: int | None = None
+    throttled_periods: int | None = None
+    throttled_s: float | None = None
+
+    @property
+    def throttled_share(self) -> float | None:
+        """The share of CFS periods the kernel throttled it in (None: not read, no periods)."""
+        if not self.periods or self.throttled_periods is None:
+            return None
+        return self.throttled_periods / self.periods
 
     @property
     def oversubscription(self) -> float:
@@ -86,6 +97,8 @@ class ThreadUse:
             text += f", {self.switches_per_s:.0f} csw/s"
         if self.idle_cpus:
             text += f", idle CPUs {format_cpu_list(self.idle_cpus)}"
+        if (share := self.throttled_share) is not None and self.throttled_periods:
+            text += f", throttled in {share:.0%} of periods ({self.throttled_s:.2f} s)"
         return text
 
     @classmethod
@@ -94,6 +107,7 @@ class ThreadUse:
             return None
         openmp = data.get("openmp") if isinstance(data.get("openmp"), dict) else {}
         switches = data.get("involuntary_switches_per_s", data.get("switches_per_s"))
+        cfs = data["throttling"] if isinstance(data.get("throttling"), dict) else data
         return cls(
             threads=data["threads"],
             busy_threads=int(data.get("busy_threads") or 0),
@@ -102,6 +116,9 @@ class ThreadUse:
             switches_per_s=float(switches) if isinstance(switches, (int, float)) else None,
             openmp_runtime=openmp.get("runtime") or data.get("openmp_runtime"),
             openmp_team=openmp.get("team", data.get("openmp_team")),
+            periods=cfs.get("periods"),
+            throttled_periods=cfs.get("throttled", cfs.get("throttled_periods")),
+            throttled_s=cfs.get("throttled_s"),
         )
 
     def to_json(self) -> dict:
@@ -113,6 +130,9 @@ class ThreadUse:
             "switches_per_s": self.switches_per_s,
             "openmp_runtime": self.openmp_runtime,
             "openmp_team": self.openmp_team,
+            "periods": self.periods,
+            "throttled_periods": self.throttled_periods,
+            "throttled_s": self.throttled_s,
         }
 
 

@@ -30,7 +30,7 @@ RUN_KEYS = {"instances", "batch_size", "precision", "allocator", "warmup"}
 # Run settings that are words, and the words each takes (kit.model.spec's Precision and Allocator).
 RUN_WORDS = {"precision": tuple(PRECISION_POLICIES), "allocator": ALLOCATORS}
 THREAD_KEYS = {"inter_op", "intra_op"}
-SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core"}
+SELECT_KEYS = {"cpus", "nodes", "cores", "one_thread_per_core", "quota"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -349,9 +349,9 @@ def _select_table(table: object, where: str) -> dict[str, str | int | bool]:
         )
     out: dict[str, str | int | bool] = {}
     for key, value in table.items():
-        if key == "one_thread_per_core":
+        if key in ("one_thread_per_core", "quota"):
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}: select one_thread_per_core must be true or false")
+                raise ConfigError(f"{where}: select {key} must be true or false")
             out[key] = value
         elif key == "cores":
             if isinstance(value, bool) or not isinstance(value, int | str):

@@ -21,10 +21,13 @@ MAX_PIDS = 4_194_304  # the kernel's PID_MAX_LIMIT: no pids cgroup takes more
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for each container: memory (Docker's syntax, e.g. 8g) and processes."""
+    """Resource limits for each container: memory (Docker's syntax, e.g. 8g), processes, and a
+    CFS quota in CPUs (as Docker's --cpus and Kubernetes CPU limits set it: a profile's
+    ``select.quota``, whose cpuset is left whole)."""
 
     memory: str | None = None
     pids: int | None = None
+    cpu_quota: float | None = None
 
     def __post_init__(self) -> None:
         if self.memory is not None:
@@ -38,6 +41,8 @@ class Limits:
                     f"--memory {self.memory} is below Docker's minimum of 6 MB",
                     "TensorFlow needs gigabytes: write it like 8g",
                 )
+        if self.cpu_quota is not None and self.cpu_quota < 0.01:
+            raise UsageError(f"a CPU quota of {self.cpu_quota} CPUs is below Docker's minimum")
         if self.pids is not None and not 16 <= self.pids <= MAX_PIDS:
             raise UsageError(
                 f"--pids-limit {self.pids} is outside [16, {MAX_PIDS}] (TensorFlow's threads "
@@ -123,6 +128,7 @@ class RunSpec:
             "cpuset": self.cpu_list,
             "cpus": format_cpu_list(self.effective_cpus or self.cpus),
             "mems": self.mems_list,
+            "cpu_quota": self.limits.cpu_quota,
             "memory_policy": self.profile.numa.memory_policy,
             "memory_nodes": None if nodes is None else set(parse_cpu_list(nodes)),
         }
@@ -166,7 +172,8 @@ def spec_json(spec: RunSpec) -> dict:
         "nodes": list(spec.nodes),
         **{k: getattr(spec, k) for k in ("cell", "instance", "instances", "repeat", "looks",
                                          "engine")},
-        "limits": {"memory": spec.limits.memory, "pids": spec.limits.pids},
+        "limits": {"memory": spec.limits.memory, "pids": spec.limits.pids,
+                   "cpu_quota": spec.limits.cpu_quota},
         "stands_for": list(spec.stands_for),
         "spread": list(spec.spread),
     }  # fmt: skip

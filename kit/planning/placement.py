@@ -195,6 +195,7 @@ def placement_problems(
         and parse_cpu_list(str(got_mems)) != parse_cpu_list(str(mems))
     ):
         problems.append(f"memory nodes are {got_mems}, asked for {mems}")
+    problems += quota_problems(requested.get("cpu_quota"), provenance.get("cpu_limit"))
     show_text = provenance.get("numactl_show")
     if not isinstance(show_text, str) or not show_text.strip():
         problems.append("numactl --show reported nothing, so the memory policy is unverified")
@@ -220,3 +221,17 @@ def placement_problems(
                 f"{format_cpu_list(wanted)}"  # type: ignore[arg-type]
             )
     return problems
+
+
+def quota_problems(asked: object, found: object) -> list[str]:
+    """A CFS quota asked for against the cgroup's, as the process read it (cpu.max, or v1's
+    cfs_quota_us over cfs_period_us)."""
+    if not isinstance(asked, (int, float)):
+        return []
+    got = found.get("quota_cpus") if isinstance(found, dict) else None
+    if not isinstance(got, (int, float)):
+        said = f" (cpu.max {found['cpu_max']})" if isinstance(found, dict) else ""
+        return [f"no CPU quota in the container's cgroup{said}, asked for {asked:g} CPUs"]
+    if abs(got - asked) > 0.01 * asked:
+        return [f"CPU quota of {got:g} CPUs, asked for {asked:g}"]
+    return []

@@ -182,10 +182,16 @@ def _interleaved(grid, repeats: int, topology: Topology, stands_for, common) -> 
                         workload=size, effective_cpus=run.cpus, mems=run.mems,
                         memory_nodes=run.memory_nodes, nodes=topology.nodes_of(run.cpus),
                         cell=cell + 1, instance=instance, instances=len(runs), repeat=repeat,
-                        engine=engine, stands_for=merged, **common,
+                        engine=engine, stands_for=merged, **_with_quota(common, run.quota),
                     )
                 )  # fmt: skip
     return plan
+
+
+def _with_quota(common: dict, quota: int | None) -> dict:
+    if quota is None:
+        return common
+    return {**common, "limits": replace(common["limits"], cpu_quota=float(quota))}
 
 
 def _workload_of(profile: Profile, workload: WorkloadSpec) -> WorkloadSpec:
@@ -207,6 +213,23 @@ class _Placed(NamedTuple):
     mems: tuple[int, ...] | None
     profile: ResolvedProfile
     memory_nodes: str | None
+    quota: int | None = None  # the CPUs given as a CFS quota, the cpuset left whole
+
+
+def _as_quota(placed: _Placed, topology: Topology) -> _Placed:
+    """A profile's CPUs as a CFS quota of as many CPUs (Docker's --cpus, Kubernetes CPU
+    limits): the container's cpuset is every CPU kit may use, so the process sees them all (and
+    TensorFlow sizes its pools for them), and the kernel throttles it to the quota. Its env and
+    threads keep the placeholders' values of the CPUs it would have had (``{threads}``: the
+    quota)."""
+    whole = topology.allowed if topology.allowed is not None else topology.cpu_ids
+    if placed.profile.numa.cpunodebind or placed.profile.numa.physcpubind:
+        raise UsageError(
+            f"profile {placed.profile.name!r}: a CPU quota leaves the cpuset whole, and "
+            "numactl's CPU binding would narrow it again",
+            "drop --cpunodebind/--physcpubind from a quota profile",
+        )
+    return placed._replace(cpuset=whole, cpus=whole, quota=len(placed.cpus))
 
 
 def _place_cell(
@@ -221,6 +244,11 @@ def _place_cell(
     cpuset, cpus, _, cell_numa = resolve_placement(profile, topology, selection)
     groups = split_instances(topology, cpuset if instances == 1 else cpus, instances)
     placed = []
+    if profile.select.get("quota") and len(groups) > 1:
+        raise UsageError(
+            f"{profile.where}: a CPU quota is one container's; instances each take CPUs of "
+            "their own", "run a quota profile with one instance",
+        )  # fmt: skip
     for group in groups:
         g_cpuset, g_cpus, placement, numa = resolve_placement(
             profile, topology, CpuSelection(cpus=group)
@@ -238,6 +266,8 @@ def _place_cell(
                 memory_nodes(numa, topology, mems),
             )
         )
+    if profile.select.get("quota"):
+        return [_as_quota(placed[0], topology)]
     return placed
 
 

@@ -229,6 +229,7 @@ class _RunSettings(NamedTuple):
     numactl: tuple[str, ...]
     workload: WorkloadSpec
     instances: int
+    cpu_quota: float | None
 
 
 def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple[_RunSettings, ...]:
@@ -239,7 +240,7 @@ def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple[_R
         argv = numa.argv() if not drop_numa else ((numa.physcpubind,) if numa.physcpubind else ())
         out.append(
             _RunSettings(s.image, s.cpus, s.effective_cpus, s.mems, env, s.profile.inter_op,
-                         s.profile.intra_op, argv, s.workload, s.instances)
+                         s.profile.intra_op, argv, s.workload, s.instances, s.limits.cpu_quota)
         )  # fmt: skip
     return tuple(out)
 

@@ -39,6 +39,7 @@ class PlannedRun:
     capabilities: tuple[str, ...]
     memory_limit: str | None
     pids_limit: int | None
+    cpu_quota: float | None  # a CFS quota, in CPUs
     command: tuple[str, ...]
     docker_run: str
     rerun: str  # the line that reruns it by hand, in its engine's form (docker, podman, ...)
@@ -93,6 +94,7 @@ def planned_run(spec: RunSpec, rerun: str | None = None) -> PlannedRun:
         capabilities=tuple(kwargs.get("cap_add", ())),
         memory_limit=spec.limits.memory,
         pids_limit=spec.limits.pids,
+        cpu_quota=spec.limits.cpu_quota,
         command=spec.command(),
         docker_run=docker_run_line(spec, PLAN_SESSION),
         rerun=rerun or docker_run_line(spec, PLAN_SESSION),
@@ -105,8 +107,9 @@ PLAN_HEADERS = ("cell", "engine", "inst", "cpuset", "mems", "cpus", "numactl", "
 
 def _table_row(run: PlannedRun, indices: Sequence[int]) -> list[str]:
     threads = f"{run.inter_op or '-'}/{run.intra_op or '-'}"
+    quota = run.cpu_quota and f"quota {run.cpu_quota:g} CPU{'s' if run.cpu_quota != 1 else ''}"
     limits = ", ".join(
-        x for x in (run.memory_limit, run.pids_limit and f"pids {run.pids_limit}") if x
+        x for x in (run.memory_limit, run.pids_limit and f"pids {run.pids_limit}", quota) if x
     )
     return [
         f"{run.image}:{run.profile}", run.engine, run.instance, run.cpuset,

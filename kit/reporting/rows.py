@@ -111,6 +111,9 @@ class Row:
     openmp_team: int | None = None
     switches_per_s: float | None = None
     idle_cpus: str = ""  # CPUs of its own that sat idle in the timed batches
+    # Under a CPU quota: the share of CFS periods the kernel throttled it in, and for how long
+    throttled_share: float | None = None
+    throttled_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -195,6 +198,8 @@ def _footprint(runs: Sequence[RunResult]) -> dict[str, object]:
         openmp_team=_int(counts["openmp_team"]),
         switches_per_s=_median([t.switches_per_s for t in threads]),
         idle_cpus=format_cpu_list(threads[0].idle_cpus) if threads else "",
+        throttled_share=_median([t.throttled_share for t in threads]),
+        throttled_s=_median([t.throttled_s for t in threads]),
     )  # fmt: skip
 
 

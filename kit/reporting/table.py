@@ -105,6 +105,13 @@ def _threads_used(row: Row) -> str:
     return f"{text}, idle {row.idle_cpus}" if row.idle_cpus else text
 
 
+def _throttled(row: Row) -> str:
+    """Under a CPU quota: ``62% 1.9 s`` (periods throttled, time); ``-`` without one."""
+    if row.throttled_share is None or row.throttled_s is None:
+        return "-"
+    return f"{row.throttled_share:.0%} {row.throttled_s:.1f} s"
+
+
 Column = tuple[str, Callable[[Row], str]]
 WIDE: tuple[Column, ...] = (
     ("image", lambda r: r.image),
@@ -117,6 +124,7 @@ WIDE: tuple[Column, ...] = (
     ("memory", _memory),
     ("threads", lambda r: r.threads),
     ("threads used", _threads_used),
+    ("throttled", _throttled),
     ("images/sec", lambda r: _num(r.images_per_sec, ".2f")),
     ("cv", lambda r: _num(r.cv, ".1%") if r.repeats > 1 else "-"),
     ("runs", lambda r: str(r.repeats)),

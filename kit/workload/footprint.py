@@ -3,9 +3,10 @@
 Memory: ``/proc/self/numa_maps`` after the timed batches, pages per NUMA node, all of them and
 the anonymous ones (heap, stack, anonymous mappings: the memory the process itself allocated, which
 its memory policy placed; file pages may have been read in by another process, under another
-policy). Threads: each thread's CPU time over the timed batches (``/proc/self/task``), the
-process's involuntary context switches, each allowed CPU's busy time (``/proc/stat``, the
-host's view: other work counts too), and the OpenMP team as the loaded OpenMP runtime says it.
+policy). Threads: each thread's CPU time over the timed batches (its CPU-time clock, for each of
+``/proc/self/task``), the process's involuntary context switches, each allowed CPU's busy time
+(``/proc/stat``, the host's view: other work counts too; judged idle only over half a second or
+more, as it counts 10-ms ticks), and the OpenMP team as the loaded OpenMP runtime says it.
 Standard library only: this package is copied into every image.
 """
 
@@ -21,6 +22,7 @@ import time
 BUSY_THREAD = 0.05
 # A CPU of the run's own busy less than this share of the timed batches sat idle (htop's view).
 IDLE_CPU = 0.10
+IDLE_WINDOW_S = 0.5  # /proc/stat's 10-ms ticks judge no CPU idle over less
 OPENMP_LIBRARIES = ("libiomp5", "libgomp", "libomp")
 _NODE = re.compile(r"\bN(\d+)=(\d+)")
 _PAGE_KB = re.compile(r"\bkernelpagesize_kB=(\d+)")
@@ -49,16 +51,21 @@ def memory() -> dict | None:
         return None
 
 
-def _thread_ticks() -> dict[str, int]:
-    ticks = {}
+def _thread_clock(tid: int) -> int:
+    """The CPU-time clock of a thread of this process (the kernel's MAKE_THREAD_CPUCLOCK:
+    CPUCLOCK_SCHED, per thread): nanoseconds, where /proc's stat counts 10-ms ticks."""
+    return ((~tid) << 3) | 6
+
+
+def _thread_seconds() -> dict[str, float]:
+    """Each thread's CPU seconds so far."""
+    seconds = {}
     for tid in os.listdir("/proc/self/task"):
         try:
-            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            seconds[tid] = time.clock_gettime(_thread_clock(int(tid)))
         except OSError:  # the thread ended
             continue
-        ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime
-    return ticks
+    return seconds
 
 
 def _cpu_ticks(cpus: list[int]) -> dict[int, tuple[int, int]]:
@@ -90,24 +97,66 @@ def openmp_team() -> dict | None:
     return None
 
 
+_CGROUP = "/sys/fs/cgroup"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def cpu_limit() -> dict | None:
+    """The CFS quota the process's cgroup has, in CPUs (None: no quota), as Docker's --cpus and
+    Kubernetes CPU limits set it: cgroup v2's cpu.max, or v1's cpu.cfs_quota_us/period_us."""
+    text = _read(f"{_CGROUP}/cpu.max")
+    if text is not None:
+        quota, _, period = text.partition(" ")
+        cpus = int(quota) / int(period) if quota.isdigit() and period.isdigit() else None
+        return {"cgroup": "v2", "cpu_max": text, "quota_cpus": cpus}
+    for folder in (f"{_CGROUP}/cpu", f"{_CGROUP}/cpu,cpuacct"):
+        quota, period = _read(f"{folder}/cpu.cfs_quota_us"), _read(f"{folder}/cpu.cfs_period_us")
+        if quota is not None and period is not None:
+            limited = quota.lstrip("-").isdigit() and int(quota) > 0 and period.isdigit()
+            cpus = int(quota) / int(period) if limited else None
+            return {"cgroup": "v1", "cpu_max": f"{quota} {period}", "quota_cpus": cpus}
+    return None
+
+
+def throttling() -> dict | None:
+    """CFS periods so far, those throttled, and the time throttled (cgroup cpu.stat)."""
+    for path, unit in ((f"{_CGROUP}/cpu.stat", 1e-6), (f"{_CGROUP}/cpu/cpu.stat", 1e-9)):
+        text = _read(path)
+        if text is None:
+            continue
+        stat = dict(line.split() for line in text.splitlines() if len(line.split()) == 2)
+        spent = stat.get("throttled_usec", stat.get("throttled_time", "0"))
+        return {
+            "periods": int(stat.get("nr_periods", 0)),
+            "throttled": int(stat.get("nr_throttled", 0)),
+            "throttled_s": int(spent) * unit,
+        }
+    return None
+
+
 class Census:
     """The threads and CPUs over a span of the run: ``start()`` before the timed batches,
     ``record()`` after them."""
 
     def start(self) -> None:
         self.cpus = sorted(os.sched_getaffinity(0))
-        self.threads = _thread_ticks()
+        self.threads = _thread_seconds()
         self.cpu = _cpu_ticks(self.cpus)
         self.switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+        self.throttling = throttling()
         self.started = time.perf_counter()
 
     def record(self) -> dict:
         seconds = max(time.perf_counter() - self.started, 1e-9)
-        hz = os.sysconf("SC_CLK_TCK")
-        now = _thread_ticks()
-        cpu_s = sorted(
-            ((t - self.threads.get(tid, 0)) / hz for tid, t in now.items()), reverse=True
-        )
+        now = _thread_seconds()
+        cpu_s = sorted((t - self.threads.get(tid, 0.0) for tid, t in now.items()), reverse=True)
         cpu = _cpu_ticks(self.cpus)
         busy = {
             str(c): round((b - self.cpu[c][0]) / max(t - self.cpu[c][1], 1), 3)
@@ -122,7 +171,18 @@ class Census:
             "thread_cpu_s": [round(s, 3) for s in cpu_s[:64]],
             "allowed_cpus": len(self.cpus),
             "cpu_busy": busy,
-            "idle_cpus": [int(c) for c, share in busy.items() if share < IDLE_CPU],
+            "idle_cpus": [int(c) for c, share in busy.items() if share < IDLE_CPU]
+            if seconds >= IDLE_WINDOW_S
+            else [],
             "involuntary_switches_per_s": round(switches / seconds, 1),
             "openmp": openmp_team(),
+            "throttling": _since(self.throttling, throttling()),
         }
+
+
+def _since(before: dict | None, after: dict | None) -> dict | None:
+    if before is None or after is None:
+        return None
+    spent = {k: after[k] - before[k] for k in after}
+    spent["throttled_s"] = round(spent["throttled_s"], 3)
+    return spent

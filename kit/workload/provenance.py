@@ -8,6 +8,7 @@ import platform
 import subprocess
 
 from . import PROVENANCE_PREFIX, WORKLOAD_VERSION
+from .footprint import cpu_limit
 
 _ENV_PREFIXES = ("KMP_", "OMP_", "TF_", "ONEDNN_", "DNNL_", "MKL", "KIT_")
 
@@ -57,6 +58,8 @@ def collect(tf, threads: dict[str, int], workload: str, argv: list[str]) -> dict
         "cpus_allowed_list": _proc_status_field("Cpus_allowed_list"),
         "mems_allowed_list": _proc_status_field("Mems_allowed_list"),
         "affinity": affinity,
+        "cpu_count": os.cpu_count(),  # what the process sees of the host: a quota hides nothing
+        "cpu_limit": cpu_limit(),
         "numactl_show": numactl_show(),
         "threads": threads,
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
