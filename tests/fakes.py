@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kit.cpus import parse_cpu_list
+from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import ImageNotFound
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology, topology_from_text
@@ -86,7 +86,7 @@ def provenance_for(spec: RunSpec) -> dict:
             "intra_op": spec.profile.intra_op or len(spec.effective_cpus),
         },
         "numactl_show": numactl_show(spec),
-        "cpus_allowed_list": spec.cpu_list,
+        "cpus_allowed_list": format_cpu_list(spec.effective_cpus),  # numactl narrows it
         "affinity": list(spec.effective_cpus),
         "cpu_count": len(EPYC.cpus),
         "cpu_limit": {"cgroup": "v1", "quota_cpus": spec.limits.cpu_quota},

@@ -196,8 +196,10 @@ def prov(**overrides):
     ("req", "got", "problem"),
     [
         (request(), prov(), None),
-        (request(cpuset="1", cpus="1"), prov(), "cpuset is 0-1, asked for 1"),
-        (request(cpus="0"), prov(), "ran on CPUs 0-1, asked for 0"),
+        (request(cpuset="1", cpus="1"), prov(), "CPUs allowed are 0-1, asked for 1"),
+        # numactl --cpunodebind narrows what the process may use within its cpuset:
+        (request(cpuset="0-1", cpus="0"), prov(cpus_allowed_list="0", affinity=[0]), None),
+        (request(), prov(affinity=[0]), "ran on CPUs 0, asked for 0-1"),
         (request(mems="1"), prov(), "memory nodes are 0, asked for 1"),
         (
             request(memory_policy="interleave", memory_nodes={0, 1}),

@@ -77,13 +77,14 @@ def test_sysfs_with_smt_memory_and_distances():
         "node/node0/meminfo": "Node 0 MemTotal:       2048000 kB\nNode 0 MemFree:  1024000 kB\n",
         "node/node0/distance": "10 21\n",
         "node/node1/distance": "21 10\n",
-        "node/node2/cpulist": "\n",  # a memory-only node: nothing to pin to
+        "node/node2/cpulist": "\n",  # a memory-only node: nothing to pin to, memory to place
     }
     for cpu, core in enumerate([0, 0, 1, 1]):
         files[f"cpu/cpu{cpu}/topology/core_id"] = f"{core}\n"
         files[f"cpu/cpu{cpu}/topology/physical_package_id"] = f"{cpu % 2}\n"
     topo = parse_sysfs(files)
-    assert topo.node_ids == (0, 1)
+    assert topo.node_ids == (0, 1, 2) and topo.nodes[2].cpus == ()
+    assert topo.nodes_of([0, 1, 2, 3]) == (0, 1)
     assert topo.nodes[0].mem_total_mb == 2000 and topo.nodes[0].mem_free_mb == 1000
     assert topo.nodes[1].distances == (21, 10)
     assert topo.physical_cores([0, 1, 2, 3]) == 4

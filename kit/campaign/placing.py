@@ -108,6 +108,23 @@ def place(what: What, topology: Topology, engines: Sequence[str]) -> list[RunSpe
     )  # fmt: skip
 
 
+def memory_only_notes(what: What, topology: Topology) -> list[str]:
+    """What ``interleave all`` means where a node has memory and no CPUs, said before anything
+    runs: numactl's all, every node with memory, the far one too."""
+    far = [n.id for n in topology.nodes if not n.cpus]
+    overrides = what.numactl_overrides()
+    interleave_all = [p.name for p in profiles_of(what)
+                      if p.with_numactl(overrides).numactl.get("interleave") == "all"]  # fmt: skip
+    if not far or not interleave_all:
+        return []
+    near = format_cpu_list(n.id for n in topology.nodes if n.cpus)
+    return [
+        f"note: node {format_cpu_list(far)} has memory and no CPUs (CXL memory, or HBM in flat "
+        f"mode): interleave=all ({', '.join(interleave_all)}) spreads over it too, as numactl's "
+        f"all does; --interleave {near} keeps memory on the nodes with CPUs"
+    ]
+
+
 def idle_notes(what: What, topology: Topology) -> list[str]:
     """The CPUs an instance split leaves idle, said before anything runs: the instances' sum is
     then the throughput of fewer CPUs than the cell has."""

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.campaign.placing import check_quota, idle_notes, merged_lines, place
+from kit.campaign.placing import (
+    check_quota,
+    idle_notes,
+    memory_only_notes,
+    merged_lines,
+    place,
+)
 from kit.campaign.request import CampaignRequest
 from kit.engines.container import docker_run_line
 from kit.engines.factory import EngineMaker
@@ -101,6 +107,7 @@ def plan_view(
         specs += placed
         runs += [planned_run(s, rerun(s)) for s in placed]
         notes += [*merged_lines(what, host), *idle_notes(what, host)]
+        notes += memory_only_notes(what, host)
         sources.append(describe_topology(host, source))
     cells = {(r.engine, r.image, r.profile) for r in runs}
     guess = _estimate(request, specs, topology is None and not request.where.remote)

@@ -25,6 +25,7 @@ from kit.campaign.placing import (
     grid_of,
     idle_notes,
     machines_of,
+    memory_only_notes,
     merged_lines,
     place,
     place_fleet,
@@ -207,7 +208,8 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     else:
         plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
-        for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology)]:
+        for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology),
+                     *memory_only_notes(request.what, topology)]:  # fmt: skip
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
     _check_precision(request.what, facts, plan)
     _check_baseline(plan, request.how.baseline)

@@ -103,7 +103,7 @@ class RunDisplay:
             r = event.result
             if r.ok:
                 self.console.print(
-                    f"  ok      {name}: {r.images_per_sec:.2f} images/sec on CPUs "
+                    f"  ok      {name}: {r.images_per_sec:.2f} {r.unit} on CPUs "
                     f"{r.effective_cpus} (threads {r.threads}{warmup_text(r.warmup)})",
                     markup=False,
                 )

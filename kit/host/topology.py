@@ -229,10 +229,10 @@ def parse_sysfs(files: dict[str, str]) -> Topology:
         parts = key.split("/")
         if len(parts) == 3 and parts[0] == "node" and parts[2] == "cpulist":
             match = _NODE_DIR.match(parts[1])
-            if not match or not files[key].strip():
+            if not match:
                 continue
             node = int(match.group(1))
-            members = parse_cpu_list(files[key])
+            members = parse_cpu_list(files[key]) if files[key].strip() else ()  # memory only
             node_of.update(dict.fromkeys(members, node))
             meminfo = dict(_MEMINFO.findall(files.get(f"node/node{node}/meminfo", "")))
             distance = files.get(f"node/node{node}/distance", "").split()
@@ -250,9 +250,9 @@ def parse_sysfs(files: dict[str, str]) -> Topology:
         core = files.get(f"cpu/cpu{cpu}/topology/core_id", str(cpu))
         socket = files.get(f"cpu/cpu{cpu}/topology/physical_package_id", "0")
         cpus.append(Cpu(cpu, int(core), int(socket), node_of.get(cpu, 0)))
-    # Memory-only nodes (no CPUs) are left out: nothing can be pinned to them.
-    used = {c.node for c in cpus}
-    return Topology(tuple(cpus), tuple(n for n in nodes if n.id in used))
+    # Memory-only nodes (no CPUs: CXL memory, HBM in flat mode) are kept: nothing is pinned to
+    # them, but memory policies reach them (numactl's "all" among them).
+    return Topology(tuple(cpus), tuple(nodes))
 
 
 def cgroup_cpuset_files(proc_self_cgroup: str) -> list[str]:

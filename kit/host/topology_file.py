@@ -145,7 +145,8 @@ def format_topology(topo: Topology) -> list[str]:
             else ""
         )
         dist = f", distances {' '.join(map(str, node.distances))}" if node.distances else ""
-        lines.append(f"node {node.id}:    CPUs {format_cpu_list(node.cpus)}{mem}{dist}")
+        cpus = f"CPUs {format_cpu_list(node.cpus)}" if node.cpus else "no CPUs (memory only)"
+        lines.append(f"node {node.id}:    {cpus}{mem}{dist}")
     siblings = ", ".join(format_cpu_list(c) for c in cores if len(c) > 1)
     if siblings:
         lines.append(f"siblings:  {siblings}")

@@ -32,6 +32,7 @@ STEP_LINE = re.compile(
 )
 TOTAL_LINE = re.compile(rf"^\s*total images/sec:\s*{_NUM}\s*$")
 INTELAI_LINE = re.compile(rf"Throughput:\s*{_NUM}\s*images/sec")
+BANDWIDTH_LINE = re.compile(rf"^total GB/s:\s*{_NUM}\s*$")  # kit_workload.bandwidth
 # kit's workload, after the total: the per-batch times' percentiles.
 LATENCY_LINE = re.compile(
     rf"^\s*latency ms:\s*p50\s+{_NUM}\s+p90\s+{_NUM}\s+p99\s+{_NUM}\s*\((\d+) batches\)"
@@ -212,7 +213,7 @@ def _kit_line(line: str, found: dict) -> bool:
 
 def parse_output(lines: Iterable[str]) -> ParsedOutput:
     """Read a whole output once; the last total (or IntelAI throughput) wins."""
-    total = intelai = latency = None
+    total = intelai = latency = bandwidth = None
     steps: list[Step] = []
     kit: dict = {}
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -229,10 +230,14 @@ def parse_output(lines: Iterable[str]) -> ParsedOutput:
             latency = found
         elif (value := parse_intelai_line(line)) is not None:
             intelai = value
+        elif (match := BANDWIDTH_LINE.match(line)) is not None:
+            bandwidth = float(match.group(1))
     if total is not None:
         rate, source = total, "tf_cnn_benchmarks"
     elif intelai is not None:
         rate, source = intelai, "intelai"
+    elif bandwidth is not None:  # GB/s: the number a bandwidth run is judged by
+        rate, source = bandwidth, "bandwidth"
     else:
         rate, source = None, None
     return ParsedOutput(rate, source, tuple(steps), tail=tuple(tail), latency=latency, **kit)

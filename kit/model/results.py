@@ -174,8 +174,15 @@ class RunResult:
         return mean_busy(util, sorted(mine)), mean_busy(util, others)
 
     @property
+    def unit(self) -> str:
+        """What its number counts: images/sec, or GB/s for the bandwidth workload."""
+        return "GB/s" if (self.workload or {}).get("workload") == "bandwidth" else "images/sec"
+
+    @property
     def flop_per_image(self) -> float | None:
         w = self.workload or {}
+        if w.get("workload") == "bandwidth":
+            return None
         infer = w.get("mode") == "infer" or bool(w.get("forward_only"))
         return flop_per_image(w.get("model", ""), None, infer)
 
@@ -200,6 +207,8 @@ class RunResult:
         prov = self.provenance or {}
         threads = prov.get("threads") or {}
         text = f"{threads.get('inter_op', '?')}/{threads.get('intra_op', '?')}" if threads else "?"
+        if threads and "inter_op" not in threads:  # the bandwidth workload: one pool of threads
+            text = str(threads.get("intra_op", "?"))
         omp = (prov.get("env") or {}).get("OMP_NUM_THREADS")
         return f"{text} omp={omp}" if omp else text
 

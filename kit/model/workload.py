@@ -67,6 +67,9 @@ class Workload(StrEnum):
     kit = "kit"
     tf_cnn_benchmarks = "tf_cnn_benchmarks"
     peak = "peak"  # the GEMM ceiling `kit peak` measures; not a training benchmark
+    # STREAM's triad on the run's threads and placement, GB/s (kit_workload.bandwidth): why
+    # memory placement matters, without TensorFlow
+    bandwidth = "bandwidth"
 
 
 class Preset(StrEnum):
@@ -201,6 +204,10 @@ class WorkloadSpec:
             flags.append(f"--allocator={self.allocator.value}")
         if self.workload is Workload.peak:
             return ("python", "-m", "kit_workload.peak")
+        if self.workload is Workload.bandwidth:  # its repeats are the timed batches
+            threads = [f"--threads={intra_op}"] if intra_op else []
+            return ("python", "-m", "kit_workload.bandwidth", f"--repeats={self.num_batches}",
+                    *threads)  # fmt: skip
         if self.workload is Workload.tf_cnn_benchmarks:
             return (
                 "python",
@@ -212,6 +219,8 @@ class WorkloadSpec:
         return ("python", "-m", "kit_workload", *flags)
 
     def describe(self) -> str:
+        if self.workload is Workload.bandwidth:
+            return f"STREAM's triad (GB/s), the best of {self.num_batches} timed repeats"
         mode = "inference" if self.forward_only else "training"
         extra = "".join(
             f", {v.value}" for v in (self.precision, self.allocator) if v not in ("fp32", "system")

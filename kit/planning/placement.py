@@ -179,13 +179,14 @@ def placement_problems(
     if not provenance:
         return ["the workload reported no provenance, so its placement is unverified"]
     problems = []
-    got_cpuset = provenance.get("cpus_allowed_list")
-    if got_cpuset is not None and parse_cpu_list(str(got_cpuset)) != parse_cpu_list(
-        str(requested["cpuset"])
-    ):
-        problems.append(f"cpuset is {got_cpuset}, asked for {requested['cpuset']}")
+    # The CPUs the process may run on (its cpuset, or the local engine's taskset, narrowed by
+    # numactl's CPU binding): Cpus_allowed_list, then the affinity it read itself.
+    allowed = provenance.get("cpus_allowed_list")
+    wanted = parse_cpu_list(str(requested["cpus"]))
     affinity = provenance.get("affinity")
-    if isinstance(affinity, list) and tuple(affinity) != parse_cpu_list(str(requested["cpus"])):
+    if allowed is not None and parse_cpu_list(str(allowed)) != wanted:
+        problems.append(f"CPUs allowed are {allowed}, asked for {requested['cpus']}")
+    elif isinstance(affinity, list) and tuple(affinity) != wanted:
         problems.append(f"ran on CPUs {format_cpu_list(affinity)}, asked for {requested['cpus']}")
     mems = requested.get("mems")
     got_mems = provenance.get("mems_allowed_list")

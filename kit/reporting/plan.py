@@ -68,8 +68,12 @@ def describe_topology(topology: Topology, source: str) -> str:
     cores = topology.cores()
     smt = max(len(c) for c in cores)
     threads = f"SMT {smt}" if smt > 1 else "no SMT"
+    far = [n.id for n in topology.nodes if not n.cpus]
+    nodes = f"{len(topology.nodes)} NUMA node(s)"
+    if far:
+        nodes += f" (node {format_cpu_list(far)}: memory only)"
     return (
-        f"{source}: {len(topology.sockets)} socket(s), {len(topology.nodes)} NUMA node(s), "
+        f"{source}: {len(topology.sockets)} socket(s), {nodes}, "
         f"{len(cores)} cores, {len(topology.cpus)} CPUs ({threads})"
     )
 

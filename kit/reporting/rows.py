@@ -100,6 +100,7 @@ class Row:
     status_detail: str | None  # why it is not ok, or what to do about the noise
     knobs: Mapping[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
     mode: str = "train"  # train, or infer (whose latency the table shows)
+    unit: str = "images/sec"  # what images_per_sec counts: GB/s for the bandwidth workload
     latency_p50: float | None = None  # per-batch ms, median over repeats
     latency_p99: float | None = None
     # Where its memory and threads went (kit.model.footprint), the median over its runs; the
@@ -224,7 +225,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         confidence=speedup.confidence if speedup else None,
         verdict=speedup.verdict if speedup else None,
         paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
-        mode=str((r.workload or {}).get("mode") or "train"),
+        mode=str((r.workload or {}).get("mode") or "train"), unit=r.unit,
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
         **_footprint(runs),
     )  # fmt: skip

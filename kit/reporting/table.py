@@ -208,6 +208,9 @@ def _lines(
             _verdict(row, per_engine[row.engine] > 1), status,
         ])  # fmt: skip
     headers = [*(["engine"] if with_engine else []), *(n for n, _ in columns), "verdict", "status"]
+    units = {r.unit for r in table}
+    if len(units) == 1 and units != {"images/sec"}:  # the bandwidth workload's GB/s
+        headers = [units.pop() if h == "images/sec" else h for h in headers]
     return headers, body, notes
 
 

@@ -153,6 +153,10 @@ class Census:
         self.throttling = throttling()
         self.started = time.perf_counter()
 
+    def stop(self) -> None:
+        """Record now (the threads still alive), for ``recorded``."""
+        self.recorded = self.record()
+
     def record(self) -> dict:
         seconds = max(time.perf_counter() - self.started, 1e-9)
         now = _thread_seconds()
