@@ -104,7 +104,9 @@ class Options:
         default=Allocator.system, panel=WORK, rare=True)
     allow_emulated: bool = opt("Run bf16 even on a CPU that would emulate it (slower than fp32).",
         on=CAMPAIGN, default=False, panel=WORK, rare=True)
-    workload: Workload = opt("kit's built-in workload, tf_cnn_benchmarks from --workload-dir, or bandwidth (STREAM's triad, GB/s).",
+    workload: Workload = opt(
+        "kit's built-in workload, tf_cnn_benchmarks from --workload-dir, or bandwidth (STREAM's "
+        "triad, GB/s).",
         on=MEASURE, default=Workload.kit, panel=WORK, rare=True)
     workload_dir: Path | None = opt("Checkout of tensorflow/benchmarks, mounted read-only.",
         on=MEASURE, panel=WORK, rare=True, file_okay=False)
