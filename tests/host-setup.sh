@@ -3,7 +3,9 @@
 # the local engine, a registry for push/pull, docker-compose for compose.yaml, iproute2 and an
 # sshd/ssh for the many-hosts tests, Slurm and munge for a one-node cluster, podman with runc
 # for the podman engine (uidmap for its rootless case), Debian's chromium for the results site's
-# browser tests (Playwright drives it; its own browser download is not needed). As root on Debian/Ubuntu the missing
+# browser tests (Playwright drives it; its own browser download is not needed), QEMU and a static
+# busybox for the NUMA guest (tests/numa_guest.py), and apt-get's own `download` and dpkg-deb
+# for its kernel. As root on Debian/Ubuntu the missing
 # ones are installed (without starting their services: the tests start their own on loopback);
 # anywhere else this says exactly what to install.
 set -euo pipefail
@@ -24,6 +26,8 @@ declare -A needs=(
     [runc]=runc
     [newuidmap]=uidmap
     [chromium]=chromium
+    [qemu-system-x86_64]=qemu-system-x86
+    [busybox]=busybox-static
 )
 missing=()
 for cmd in "${!needs[@]}"; do

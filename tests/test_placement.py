@@ -201,6 +201,17 @@ def prov(**overrides):
         (request(cpuset="0-1", cpus="0"), prov(cpus_allowed_list="0", affinity=[0]), None),
         (request(), prov(affinity=[0]), "ran on CPUs 0, asked for 0-1"),
         (request(mems="1"), prov(), "memory nodes are 0, asked for 1"),
+        # an engine without cpusets (local, Slurm) binds an instance's memory with numactl:
+        (
+            request(mems="1"),
+            prov(numactl_show="policy: bind\npreferred node: 1\nmembind: 1 \n"),
+            None,
+        ),
+        (
+            request(mems="1"),
+            prov(numactl_show="policy: bind\npreferred node: 0\nmembind: 0 \n"),
+            "memory policy is bind, asked for the default",
+        ),
         (
             request(memory_policy="interleave", memory_nodes={0, 1}),
             prov(numactl_show=SHOW_INTERLEAVE),

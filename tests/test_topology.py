@@ -199,3 +199,38 @@ def test_a_plan_from_plain_lscpu_of_two_sockets_places_interleave_over_both_node
     assert code == 0, text
     assert "2 socket(s), 2 NUMA node(s)" in text or "2 sockets" in text, text
     assert "--interleave=all" in text and "0-17,36-53" in text
+
+
+MEMORY_ONLY = """available: 3 nodes (0-2)
+node 0 cpus: 0 1
+node 0 size: 1510 MB
+node 1 cpus: 2 3
+node 1 size: 1403 MB
+node 2 cpus:
+node 2 size: 1007 MB
+node distances:
+node   0   1   2
+  0:  10  21  30
+  1:  21  10  30
+  2:  30  30  10
+"""
+
+
+def test_a_memory_only_node_is_kept_shown_and_read_back(tmp_path):
+    from kit.host.topology_file import parse_topology_text
+
+    topo = parse_topology_text(MEMORY_ONLY, 1)
+    assert topo.node_ids == (0, 1, 2) and topo.nodes[2].cpus == ()
+    assert "node 2:    no CPUs (memory only), memory 1007 MB" in "\n".join(format_topology(topo))
+    again = parse_topology_text(json.dumps(to_json(topo)))
+    assert again.node_ids == (0, 1, 2) and again.nodes[2].cpus == ()
+    path = tmp_path / "cxl.numactl-H"
+    path.write_text(MEMORY_ONLY)
+    from tests.conftest import invoke
+
+    code, text = invoke("plan", "intel", "-p", "interleave", "-p", "membind", "--topology",
+                        str(path), "--threads-per-core", "1")  # fmt: skip
+    assert code == 0, text
+    assert "3 NUMA node(s) (node 2: memory only)" in text
+    assert "note: node 2 has memory and no CPUs" in text and "--interleave 0-1 keeps" in text
+    assert "--membind=1" in text  # {last_node}: the last node of the run's CPUs, not node 2

@@ -47,8 +47,8 @@ def from_json(data: dict) -> Topology:
         cpus = [Cpu(int(c["cpu"]), int(c["core"]), int(c["socket"]), int(c["node"]))
                 for c in data["cpus"]]  # fmt: skip
         nodes = tuple(
-            Node(int(n["id"]), parse_cpu_list(n["cpus"]), n.get("mem_total_mb"),
-                 n.get("mem_free_mb"), tuple(n.get("distances") or ()))
+            Node(int(n["id"]), parse_cpu_list(n["cpus"]) if n["cpus"] else (),  # memory only
+                 n.get("mem_total_mb"), n.get("mem_free_mb"), tuple(n.get("distances") or ()))
             for n in data.get("nodes") or ()
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:

@@ -174,21 +174,17 @@ def placement_problems(
     """Differences between what a run asked for and what the process inside reported.
 
     ``requested`` holds ``cpuset`` (list text), ``cpus`` (the effective CPUs, list text),
-    ``mems`` (list text or None), ``memory_policy`` (interleave/membind/preferred/localalloc or
-    None) and ``memory_nodes`` (set of node ids, or None for "all")."""
+    ``mems`` (list text or None), ``cpu_quota`` (CPUs or None), ``memory_policy``
+    (interleave/membind/preferred/localalloc or None) and ``memory_nodes`` (set of node ids,
+    or None for "all")."""
     if not provenance:
         return ["the workload reported no provenance, so its placement is unverified"]
-    problems = []
-    # The CPUs the process may run on (its cpuset, or the local engine's taskset, narrowed by
-    # numactl's CPU binding): Cpus_allowed_list, then the affinity it read itself.
-    allowed = provenance.get("cpus_allowed_list")
-    wanted = parse_cpu_list(str(requested["cpus"]))
-    affinity = provenance.get("affinity")
-    if allowed is not None and parse_cpu_list(str(allowed)) != wanted:
-        problems.append(f"CPUs allowed are {allowed}, asked for {requested['cpus']}")
-    elif isinstance(affinity, list) and tuple(affinity) != wanted:
-        problems.append(f"ran on CPUs {format_cpu_list(affinity)}, asked for {requested['cpus']}")
+    problems = _cpu_problems(requested, provenance)
+    problems += quota_problems(requested.get("cpu_quota"), provenance.get("cpu_limit"))
+    show_text = provenance.get("numactl_show")
     mems = requested.get("mems")
+    if mems is not None and requested.get("memory_policy") is None and _bound_to(show_text, mems):
+        return problems  # an engine without cpusets (local, Slurm) binds the memory instead
     got_mems = provenance.get("mems_allowed_list")
     if (
         mems is not None
@@ -196,32 +192,54 @@ def placement_problems(
         and parse_cpu_list(str(got_mems)) != parse_cpu_list(str(mems))
     ):
         problems.append(f"memory nodes are {got_mems}, asked for {mems}")
-    problems += quota_problems(requested.get("cpu_quota"), provenance.get("cpu_limit"))
-    show_text = provenance.get("numactl_show")
     if not isinstance(show_text, str) or not show_text.strip():
         problems.append("numactl --show reported nothing, so the memory policy is unverified")
         return problems
-    shown = parse_numactl_show(show_text)
+    return problems + _policy_problems(requested, parse_numactl_show(show_text))
+
+
+def _cpu_problems(requested: Mapping[str, object], provenance: Mapping[str, object]) -> list[str]:
+    """The CPUs the process may run on (its cpuset, or the local engine's taskset, narrowed by
+    numactl's CPU binding): Cpus_allowed_list, then the affinity it read itself."""
+    allowed = provenance.get("cpus_allowed_list")
+    wanted = parse_cpu_list(str(requested["cpus"]))
+    affinity = provenance.get("affinity")
+    if allowed is not None and parse_cpu_list(str(allowed)) != wanted:
+        return [f"CPUs allowed are {allowed}, asked for {requested['cpus']}"]
+    if isinstance(affinity, list) and tuple(affinity) != wanted:
+        return [f"ran on CPUs {format_cpu_list(affinity)}, asked for {requested['cpus']}"]
+    return []
+
+
+def _policy_problems(requested: Mapping[str, object], shown: Mapping[str, str]) -> list[str]:
+    """The memory policy numactl --show reported against the one asked for, and its nodes."""
     policy = requested.get("memory_policy")
     got = shown.get("policy", "?")
     if policy is None:
-        if got != "default":
-            problems.append(f"memory policy is {got}, asked for the default")
-    elif policy == "localalloc":
-        if got not in ("local", "default"):
-            problems.append(f"memory policy is {got}, asked for localalloc")
-    elif got != POLICY_WORD[str(policy)]:
-        problems.append(f"memory policy is {got}, asked for {policy}")
-    else:
-        wanted = requested.get("memory_nodes")
-        field = {"interleave": "interleavemask", "membind": "membind"}.get(str(policy))
-        got_nodes = _nodes_text(shown.get(field or "preferred node", ""))
-        if wanted is not None and got_nodes != set(wanted):  # type: ignore[call-overload]
-            problems.append(
-                f"{policy} nodes are {format_cpu_list(got_nodes) or 'none'}, asked for "
-                f"{format_cpu_list(wanted)}"  # type: ignore[arg-type]
-            )
-    return problems
+        return [f"memory policy is {got}, asked for the default"] if got != "default" else []
+    if policy == "localalloc":
+        ok = got in ("local", "default")
+        return [] if ok else [f"memory policy is {got}, asked for localalloc"]
+    if got != POLICY_WORD[str(policy)]:
+        return [f"memory policy is {got}, asked for {policy}"]
+    wanted = requested.get("memory_nodes")
+    field = {"interleave": "interleavemask", "membind": "membind"}.get(str(policy))
+    got_nodes = _nodes_text(shown.get(field or "preferred node", ""))
+    if wanted is not None and got_nodes != set(wanted):  # type: ignore[call-overload]
+        return [
+            f"{policy} nodes are {format_cpu_list(got_nodes) or 'none'}, asked for "
+            f"{format_cpu_list(wanted)}"  # type: ignore[arg-type]
+        ]
+    return []
+
+
+def _bound_to(show_text: object, mems: object) -> bool:
+    """numactl --show says the memory is bound to exactly the nodes ``mems`` lists."""
+    if not isinstance(show_text, str):
+        return False
+    shown = parse_numactl_show(show_text)
+    nodes = _nodes_text(shown.get("membind", ""))
+    return shown.get("policy") == "bind" and nodes == set(parse_cpu_list(str(mems)))
 
 
 def quota_problems(asked: object, found: object) -> list[str]:
