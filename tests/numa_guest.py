@@ -103,12 +103,13 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in {modules}; do insmod /lib/modules/$m.ko || echo "guest: insmod $m failed"; done
 o=trans=virtio,version=9p2000.L,msize=512000,cache=none
 mount -t 9p -o $o root /newroot
+mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys
+mount -t devtmpfs dev /newroot/dev; mount -t tmpfs tmp /newroot/tmp
+# the shares after /tmp's tmpfs: a checkout under /tmp stays visible
 for share in {shares}; do
     tag=${{share%%=*}}; path=${{share#*=}}
     mkdir -p /newroot$path && mount -t 9p -o $o $tag /newroot$path
 done
-mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys
-mount -t devtmpfs dev /newroot/dev; mount -t tmpfs tmp /newroot/tmp
 chroot /newroot /bin/sh /job/run.sh > /newroot/job/out.log 2>&1
 echo "guest: exit $?" >> /newroot/job/out.log
 sync; poweroff -f
