@@ -4,6 +4,7 @@ cells, a noisy one and failed ones, on the seed's topology."""
 import json
 import os
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -114,3 +115,16 @@ def test_a_wide_table_fits_with_its_long_values_as_notes():
     assert lines[2].split()[2] == lines[3].split()[2] == "[1]"  # one note for one value
     assert lines[3].split()[3] == "[2]" and lines[2].split()[3] == "-"
     assert "[1] Intel AVX-512" in text and "[2] KMP_AFFINITY" in text
+
+
+def test_the_best_cell_is_placed_per_cpu_against_recorded_systems_of_its_workload(results):
+    table = rows(results)
+    tuned = next(r for r in table if r.image == "intel" and r.profile == "tuned")
+    assert tuned.per_cpu == pytest.approx(33.62 / 36, rel=0.01)
+    said = render(results, Format.table)
+    assert "reference: none recorded for tiny train" in said
+    seed = [replace(r, workload={**(r.workload or {}), "model": "resnet50", "batch_size": 128})
+            for r in results]  # fmt: skip
+    text = render(seed, Format.table)
+    assert "reference, resnet50 train, batch 128, fp32:" in text
+    assert "0.93 on 2-socket Intel Xeon (Haswell), 36 logical CPUs" in " ".join(text.split())

@@ -174,6 +174,16 @@ class RunResult:
         return mean_busy(util, sorted(mine)), mean_busy(util, others)
 
     @property
+    def cpus_used(self) -> float:
+        """The CPUs its work had: its quota where a CFS quota limited it, else the CPUs it may
+        run on."""
+        limit = (self.provenance or {}).get("cpu_limit")
+        quota = limit.get("quota_cpus") if isinstance(limit, dict) else None
+        if isinstance(quota, (int, float)) and quota > 0:
+            return float(quota)
+        return float(len(parse_cpu_list(self.effective_cpus or self.cpus)))
+
+    @property
     def unit(self) -> str:
         """What its number counts: images/sec, or GB/s for the bandwidth workload."""
         return "GB/s" if (self.workload or {}).get("workload") == "bandwidth" else "images/sec"

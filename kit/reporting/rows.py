@@ -105,6 +105,7 @@ class Row:
     latency_p99: float | None = None
     # Where its memory and threads went (kit.model.footprint), the median over its runs; the
     # share of its own memory on each NUMA node from its first run that read it.
+    per_cpu: float | None = None  # images_per_sec over the CPUs its runs had (a quota's)
     memory_mb: float | None = None
     memory_share: Mapping[str, float] = field(default_factory=dict)
     process_threads: int | None = None
@@ -204,6 +205,15 @@ def _footprint(runs: Sequence[RunResult]) -> dict[str, object]:
     )  # fmt: skip
 
 
+def _per_cpu(runs: Sequence[RunResult], rate: float | None) -> float | None:
+    """The rate over the CPUs one repeat's runs had together (each instance its own)."""
+    if rate is None:
+        return None
+    first = {r.instance: r for r in runs if r.repeat == runs[0].repeat}
+    cpus = sum(r.cpus_used for r in first.values())
+    return round(rate / cpus, 4) if cpus else None
+
+
 def _int(value: float | None) -> int | None:
     return round(value) if value is not None else None
 
@@ -227,6 +237,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
         mode=str((r.workload or {}).get("mode") or "train"), unit=r.unit,
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
+        per_cpu=_per_cpu(runs, s.median if s else None),
         **_footprint(runs),
     )  # fmt: skip
     status, detail = _status(runs, s if kind is RowKind.cell else None)

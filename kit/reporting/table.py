@@ -23,6 +23,7 @@ from kit.judging.stats import Verdict
 from kit.model.results import RunResult
 from kit.reporting.formats import Format
 from kit.reporting.notes import host_notes, merged_notes, pairing_notes, undecided_notes
+from kit.reporting.reference import reference_notes
 from kit.reporting.rows import (
     ROW_SCHEMA,
     BestRow,
@@ -35,6 +36,7 @@ from kit.reporting.rows import (
     shape_line,
     spread_notes,
 )
+from kit.reporting.where import memory_text, per_cpu_text, threads_used_text, throttled_text
 
 __all__ = ["cell_keys", "cells", "check_baseline", "render", "rows"]
 
@@ -88,44 +90,21 @@ def _status(row: Row) -> str:
     return f"{row.status_detail}"
 
 
-def _memory(row: Row) -> str:
-    """Its own memory per NUMA node: ``210 MB n0`` on one node, ``n0 52% n1 48%`` on several."""
-    if row.memory_mb is None:
-        return "-"
-    if len(row.memory_share) == 1:
-        return f"{row.memory_mb:.0f} MB n{next(iter(row.memory_share))}"
-    return " ".join(f"n{n} {share:.0%}" for n, share in row.memory_share.items())
-
-
-def _threads_used(row: Row) -> str:
-    """``3 of 9 busy``, with the CPUs of its own that sat idle."""
-    if row.process_threads is None:
-        return "-"
-    text = f"{row.busy_threads} of {row.process_threads} busy"
-    return f"{text}, idle {row.idle_cpus}" if row.idle_cpus else text
-
-
-def _throttled(row: Row) -> str:
-    """Under a CPU quota: ``62% 1.9 s`` (periods throttled, time); ``-`` without one."""
-    if row.throttled_share is None or row.throttled_s is None:
-        return "-"
-    return f"{row.throttled_share:.0%} {row.throttled_s:.1f} s"
-
-
 Column = tuple[str, Callable[[Row], str]]
 WIDE: tuple[Column, ...] = (
     ("image", lambda r: r.image),
-    ("TF", lambda r: r.tf_version or "?"),
+    ("TF", lambda r: r.tf_version or ("-" if r.unit == "GB/s" else "?")),  # bandwidth: none
     ("profile", lambda r: r.label),
     ("cpus", lambda r: r.cpus),
     ("nodes", lambda r: r.nodes),
     ("numactl", lambda r: r.numactl),
     ("memory policy", lambda r: r.memory_policy),
-    ("memory", _memory),
+    ("memory", memory_text),
     ("threads", lambda r: r.threads),
-    ("threads used", _threads_used),
-    ("throttled", _throttled),
+    ("threads used", threads_used_text),
+    ("throttled", throttled_text),
     ("images/sec", lambda r: _num(r.images_per_sec, ".2f")),
+    ("per CPU", per_cpu_text),
     ("cv", lambda r: _num(r.cv, ".1%") if r.repeats > 1 else "-"),
     ("runs", lambda r: str(r.repeats)),
     ("GFLOP/s", _gflops),
@@ -288,6 +267,7 @@ def render(
         *pairing_notes(table),
         *undecided_notes(table),
         *host_notes(results),
+        *reference_notes(results, table),
     ]
     notes += [textwrap.fill(n, NARROW_WIDTH, subsequent_indent="    ") for n in said]
     if notes:
