@@ -13,6 +13,18 @@ _SUMMARY = re.compile(r"^\s*([^:]+?):\s*(.*?)\s*$")
 _NODE_LINE = re.compile(r"^numa node(\d+) cpu\(s\)$")
 
 
+def node_cpus(node: int, ids: tuple[int, ...], per_core: int, socket: int, said: str) -> list[Cpu]:
+    """A node's CPUs where nothing names sibling pairs: the first 1/``per_core`` of its CPUs are
+    each core's first thread and the rest their siblings, in the same order (Linux's numbering of
+    x86 servers: on a node of CPUs 0-8,18-26, 0 and 18 share a core). ``said`` names where
+    ``per_core`` came from, for the error."""
+    ids = tuple(sorted(ids))
+    if len(ids) % per_core:
+        raise ValueError(f"node {node} has {len(ids)} CPUs, not a multiple of {said}")
+    cores = len(ids) // per_core
+    return [Cpu(c, ids[i % cores], socket, node) for i, c in enumerate(ids)]
+
+
 def is_summary(text: str) -> bool:
     """Plain ``lscpu``: ``Key: value`` lines, ``CPU(s):`` among them."""
     return bool(re.search(r"^\s*CPU\(s\):\s*\d+", text, re.MULTILINE))
@@ -29,9 +41,8 @@ def _summary_fields(text: str) -> dict[str, str]:
 def parse_summary(text: str, threads_per_core: int | None = None) -> Topology:
     """Plain ``lscpu``: each node's CPUs from its ``NUMA nodeN CPU(s):`` line, the threads per
     core from its own count (or ``threads_per_core``), sockets from ``Socket(s):``. It names no
-    sibling pairs: within a node, the first half of its CPUs are each core's first thread and
-    the second half their siblings, in the same order (as Linux numbers x86 servers, round-robin
-    across sockets included: on a node of CPUs 0,2,...,70, 0 and 36 share a core)."""
+    sibling pairs: ``node_cpus`` pairs them as Linux numbers x86 servers (round-robin across
+    sockets included: on a node of CPUs 0,2,...,70, 0 and 36 share a core)."""
     fields = _summary_fields(text)
     nodes = {
         int(m.group(1)): parse_cpu_list(value) if value.strip() else ()
@@ -52,13 +63,7 @@ def parse_summary(text: str, threads_per_core: int | None = None) -> Topology:
     per_socket = max(len(with_cpus) // sockets, 1)
     cpus = []
     for rank, node in enumerate(with_cpus):
-        ids = sorted(nodes[node])
-        if len(ids) % per_core:
-            raise ValueError(
-                f"node {node} has {len(ids)} CPUs, not a multiple of {per_core} threads per core"
-            )
-        cores = len(ids) // per_core
         socket = min(rank // per_socket, sockets - 1)
-        cpus += [Cpu(c, ids[i % cores], socket, node) for i, c in enumerate(ids)]
+        cpus += node_cpus(node, nodes[node], per_core, socket, f"{per_core} threads per core")
     listed = tuple(Node(n, tuple(sorted(c))) for n, c in sorted(nodes.items()))
     return Topology(tuple(cpus), listed)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kit.cpus import format_cpu_list, parse_cpu_list
 from kit.errors import UsageError
-from kit.host.lscpu import is_summary, parse_summary
+from kit.host.lscpu import is_summary, node_cpus, parse_summary
 from kit.host.topology import Cpu, Node, Topology, parse_lscpu, parse_numactl_hardware
 from kit.inputs import read_text_file
 
@@ -59,24 +59,15 @@ def from_json(data: dict) -> Topology:
 
 def _from_numactl_only(text: str, threads_per_core: int | None) -> Topology:
     """numactl -H says which CPUs each node has, not which of them share a core: that takes
-    ``threads_per_core``, and the numbering Linux gives most x86 servers (every core's first
-    thread, then every core's second: on a node with CPUs 0-8,18-26, 0 and 18 share a core)."""
+    ``threads_per_core``, and the numbering Linux gives most x86 servers (``node_cpus``)."""
     if threads_per_core is None:
         raise ValueError(
             "numactl -H says nothing of cores; pass --threads-per-core N with it (1 without "
             "SMT), or give `lscpu -p` output"
         )
     nodes = parse_numactl_hardware(text)
-    cpus = []
-    for node in nodes:
-        ids = sorted(node.cpus)
-        if len(ids) % threads_per_core:
-            raise ValueError(
-                f"node {node.id} has {len(ids)} CPUs, not a multiple of --threads-per-core "
-                f"{threads_per_core}"
-            )
-        cores = len(ids) // threads_per_core
-        cpus += [Cpu(c, ids[i % cores], node.id, node.id) for i, c in enumerate(ids)]
+    said = f"--threads-per-core {threads_per_core}"
+    cpus = [c for n in nodes for c in node_cpus(n.id, n.cpus, threads_per_core, n.id, said)]
     return Topology(tuple(cpus), nodes)
 
 
