@@ -71,8 +71,7 @@ def triad(np, threads: int, size_mb: int, repeats: int, census: footprint.Census
         done.wait()
         best = min(best, time.perf_counter() - started)
     record = BYTES_PER_ELEMENT * elements / best / 1e9
-    census.stop()
-    census.recorded_memory = footprint.memory()  # while the arrays live
+    census.stop()  # while the threads and the arrays live
     start.wait()
     for t in pool:
         t.join()
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     provenance.emit(provenance.collect(None, threads, "bandwidth", argv))
     census = footprint.Census()
     rate = triad(np, args.threads, args.size_mb, args.repeats, census)
-    where = {"threads": census.recorded, "memory": census.recorded_memory}
+    where = census.recorded
     print(f"{BANDWIDTH_PREFIX}{rate:.3f}", flush=True)
     print(FOOTPRINT_PREFIX + json.dumps(where), flush=True)
     own = os.times()

@@ -143,7 +143,7 @@ def throttling() -> dict | None:
 
 class Census:
     """The threads and CPUs over a span of the run: ``start()`` before the timed batches,
-    ``record()`` after them."""
+    ``stop()`` after them."""
 
     def start(self) -> None:
         self.cpus = sorted(os.sched_getaffinity(0))
@@ -153,11 +153,13 @@ class Census:
         self.throttling = throttling()
         self.started = time.perf_counter()
 
-    def stop(self) -> None:
-        """Record now (the threads still alive), for ``recorded``."""
-        self.recorded = self.record()
+    def stop(self) -> dict:
+        """Where the threads and the memory went, read now (while they live): the footprint
+        line's record, kept in ``recorded``."""
+        self.recorded = {"threads": self._threads(), "memory": memory()}
+        return self.recorded
 
-    def record(self) -> dict:
+    def _threads(self) -> dict:
         seconds = max(time.perf_counter() - self.started, 1e-9)
         now = _thread_seconds()
         cpu_s = sorted((t - self.threads.get(tid, 0.0) for tid, t in now.items()), reverse=True)

@@ -179,7 +179,7 @@ def run(tf, args) -> float:
             loss = f"{float(out):.3f}" if args.mode == "train" else "-"
             rate = f"images/sec: {mean:.1f} +/- {err:.1f} (jitter = {jitter:.1f})"
             print(f"{i + 1}\t{rate}\t{loss}", flush=True)
-    where = {"threads": census.record(), "memory": footprint.memory()}
+    where = census.stop()
     total = args.batch_size * args.num_batches / sum(step_times)
     print("-" * 64)
     print(f"total images/sec: {total:.2f}")
