@@ -50,13 +50,14 @@ class MemoryUse:
     def from_json(cls, data: object) -> MemoryUse | None:
         if not isinstance(data, dict):
             return None
-        own = _per_node(data.get("anon_node_kb") or data.get("own_kb"))
-        return cls(own, _per_node(data.get("node_kb") or data.get("all_kb"))) if own else None
+        own = _per_node(data.get("anon_node_kb"))
+        return cls(own, _per_node(data.get("node_kb"))) if own else None
 
     def to_json(self) -> dict:
+        """The workload's own shape (kit_workload.footprint), so a record reads as its line."""
         return {
-            "own_kb": {str(n): kb for n, kb in self.own_kb},
-            "all_kb": {str(n): kb for n, kb in self.all_kb},
+            "anon_node_kb": {str(n): kb for n, kb in self.own_kb},
+            "node_kb": {str(n): kb for n, kb in self.all_kb},
         }
 
 
@@ -106,33 +107,34 @@ class ThreadUse:
         if not isinstance(data, dict) or not isinstance(data.get("threads"), int):
             return None
         openmp = data.get("openmp") if isinstance(data.get("openmp"), dict) else {}
-        switches = data.get("involuntary_switches_per_s", data.get("switches_per_s"))
-        cfs = data["throttling"] if isinstance(data.get("throttling"), dict) else data
+        switches = data.get("involuntary_switches_per_s")
+        cfs = data["throttling"] if isinstance(data.get("throttling"), dict) else {}
         return cls(
             threads=data["threads"],
             busy_threads=int(data.get("busy_threads") or 0),
             allowed_cpus=int(data.get("allowed_cpus") or 0),
             idle_cpus=tuple(int(c) for c in data.get("idle_cpus") or ()),
             switches_per_s=float(switches) if isinstance(switches, (int, float)) else None,
-            openmp_runtime=openmp.get("runtime") or data.get("openmp_runtime"),
-            openmp_team=openmp.get("team", data.get("openmp_team")),
+            openmp_runtime=openmp.get("runtime"),
+            openmp_team=openmp.get("team"),
             periods=cfs.get("periods"),
-            throttled_periods=cfs.get("throttled", cfs.get("throttled_periods")),
+            throttled_periods=cfs.get("throttled"),
             throttled_s=cfs.get("throttled_s"),
         )
 
     def to_json(self) -> dict:
+        """The workload's own shape (kit_workload.footprint), so a record reads as its line."""
+        openmp = self.openmp_runtime and {"runtime": self.openmp_runtime, "team": self.openmp_team}
+        cfs = {"periods": self.periods, "throttled": self.throttled_periods,
+               "throttled_s": self.throttled_s}  # fmt: skip
         return {
             "threads": self.threads,
             "busy_threads": self.busy_threads,
             "allowed_cpus": self.allowed_cpus,
             "idle_cpus": list(self.idle_cpus),
-            "switches_per_s": self.switches_per_s,
-            "openmp_runtime": self.openmp_runtime,
-            "openmp_team": self.openmp_team,
-            "periods": self.periods,
-            "throttled_periods": self.throttled_periods,
-            "throttled_s": self.throttled_s,
+            "involuntary_switches_per_s": self.switches_per_s,
+            "openmp": openmp or None,
+            "throttling": cfs if self.periods is not None else None,
         }
 
 
