@@ -479,8 +479,8 @@ def test_cpuset_against_a_cpu_quota_is_answered_with_a_verdict_and_throttling(
     sizes its pools for them), and as a quota with pools sized to it."""
     code, text = kit(
         "compare", "latest", "-p", "default", "-p", "quota", "-p", "quota-sized", "--cpus", "0",
-        "--model", "tiny", "--batch-size", "32", "--num-batches", "20",
-        "--num-warmup-batches", "3", "--repeats", "2", "--results", str(tmp_path),
+        "--model", "tiny", "--batch-size", "32", "--num-batches", "60",
+        "--num-warmup-batches", "3", "--repeats", "3", "--results", str(tmp_path),
         "--format", "json",
     )  # fmt: skip
     assert code == 0, text
