@@ -98,6 +98,12 @@ def test_a_provenance_diff_names_a_rebuilt_image_and_moved_versions():
     assert "nothing recorded changed" in explain(provenance_diff(a, a), "stock")
 
 
+def test_memory_that_moved_to_another_node_explains_a_change():
+    a = Point("a", "1", (1.0,), (("CPUs", "0-17"), ("memory nodes", "0")))
+    b = Point("b", "2", (1.0,), (("CPUs", "0-17"), ("memory nodes", "1")))
+    assert explain(provenance_diff(a, b), "stock") == "memory nodes 0 -> 1"
+
+
 def test_the_prediction_interval_counts_the_sessions_spread_not_only_the_repeats():
     past = [10.0, 10.4, 9.6, 10.2, 9.8]
     tight = predict([9.0, 9.01, 8.99], past)
@@ -145,10 +151,14 @@ def test_history_shows_a_cells_series_and_the_change_with_what_changed(tmp_path)
     assert "batch 8, 10 batches, warmup auto, NHWC: 8 sessions" in text, text
     assert "batch 16, 10 batches, warmup auto, NHWC: 1 session\n" in text, text
     assert "changes:\n  -2" in text and "image stock rebuilt" in text, text
+    assert " memory " in text and " 200 MB n0 " in text, text  # the fake's own memory, per node
     code, text = invoke_with(None, "history", "--cell", "stock:default", "-f", "json",
                              "--results", str(tmp_path))  # fmt: skip
     doc = json.loads(text)
-    assert doc["schema"] == 2 and len(doc["series"]) == 2
+    assert doc["schema"] == 3 and len(doc["series"]) == 2
+    first = doc["series"][0]["points"][0]
+    assert first["memory_mb"] == 200 and first["memory_share"] == {"0": 1.0}
+    assert first["provenance"]["memory nodes"] == "0"
     eight = next(s for s in doc["series"] if len(s["points"]) == 8)
     (change,) = eight["changes"]
     assert change["ratio"] == pytest.approx(0.8, abs=0.03) and change["high"] < 1

@@ -13,8 +13,10 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kit.cpus import format_cpu_list
 from kit.errors import UsageError, did_you_mean
 from kit.judging.cells import cells
+from kit.model.footprint import MemoryUse
 from kit.model.results import RunResult
 
 CONFIDENCE = 0.95
@@ -23,7 +25,7 @@ CONFIDENCE = 0.95
 # first (what most often moves a number), then the machine, then the settings.
 PROVENANCE_FIELDS = (
     "image digest", "TF", "oneDNN", "kit", "CPU", "microcode", "kernel", "governor", "boost",
-    "SMT", "THP", "CPUs", "numactl", "threads", "environment",
+    "SMT", "THP", "CPUs", "numactl", "memory nodes", "threads", "environment",
 )  # fmt: skip
 
 
@@ -62,6 +64,7 @@ class Point:
     started: str
     samples: tuple[float, ...]
     provenance: tuple[tuple[str, str], ...]  # (field, value) in PROVENANCE_FIELDS order
+    memory: MemoryUse | None = None  # where its first run's own memory went, per node
 
     def __post_init__(self) -> None:
         if not self.samples or not all(math.isfinite(v) and v > 0 for v in self.samples):
@@ -113,8 +116,9 @@ def series_of(sessions: Iterable[SessionRuns]) -> list[Series]:
             first = cell.first
             key = SeriesKey(_machine(first), cell.engine, cell.key, describe_workload(first))
             onednn = session.onednn.get(f"{cell.key}@{cell.engine}")
+            memory = first.footprint.memory if first.footprint else None
             point = Point(session.session_id, session.started, tuple(samples),
-                          provenance_of(first, session.kit_version, onednn))  # fmt: skip
+                          provenance_of(first, session.kit_version, onednn), memory)  # fmt: skip
             points.setdefault(key, []).append(point)
     return [Series(key, tuple(found)) for key, found in points.items()]
 
@@ -143,6 +147,13 @@ def select(found: Sequence[Series], cell: str | None, machine: str | None) -> li
             f"{near}known: {known}" if known else "run a session first",
         )
     return chosen
+
+
+def _memory_nodes(run: RunResult) -> str | None:
+    """The nodes that held a tenth or more of its own memory: coarse, so that a change names
+    memory that moved between nodes, not a share that wobbled."""
+    memory = run.footprint.memory if run.footprint else None
+    return format_cpu_list(memory.nodes()) if memory and memory.nodes() else None
 
 
 def _machine(run: RunResult) -> str:
@@ -196,6 +207,7 @@ def provenance_of(
         "THP": host.get("thp"),
         "CPUs": run.effective_cpus or run.cpus,
         "numactl": run.numactl,
+        "memory nodes": _memory_nodes(run),
         "threads": run.threads,
         "environment": " ".join(f"{k}={v}" for k, v in sorted(env.items()) if k != "KIT_FLAVOR"),
     }

@@ -3,6 +3,7 @@ typed, frozen, and read back from a run's record."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kit.cpus import format_cpu_list
@@ -16,6 +17,13 @@ def _per_node(raw: object) -> tuple[tuple[int, int], ...]:
         if str(node).isdigit() and isinstance(kb, int) and kb > 0:
             pairs.append((int(node), kb))
     return tuple(sorted(pairs))
+
+
+def short_memory(mb: float, shares: Mapping[int, float]) -> str:
+    """Memory per node as tables show it: ``210 MB n0`` on one node, ``n0 52% n1 48%``."""
+    if len(shares) == 1:
+        return f"{mb:.0f} MB n{next(iter(shares))}"
+    return " ".join(f"n{n} {share:.0%}" for n, share in shares.items())
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,14 @@ class MemoryUse:
     def shares(self) -> dict[int, float]:
         total = self.total_kb or 1
         return {n: kb / total for n, kb in self.own_kb}
+
+    def short(self) -> str:
+        """``210 MB n0`` on one node, ``n0 52% n1 48%`` on several (tables)."""
+        return short_memory(self.total_kb / 1024, self.shares())
+
+    def nodes(self, least: float = 0.1) -> tuple[int, ...]:
+        """The nodes holding at least ``least`` of its own memory: where it went, coarsely."""
+        return tuple(n for n, share in sorted(self.shares().items()) if share >= least)
 
     def describe(self) -> str:
         """``node0 62% node1 38% of 412 MB``, or ``412 MB on node 0`` on one node."""

@@ -14,9 +14,10 @@ from kit.judging.series import Point, Series, split_cell
 from kit.reporting.formats import Format
 from kit.reporting.table import compact_table, markdown_table
 
-TREND_SCHEMA = 2  # the JSON's version (2: changes[].span), checked before the rest is read
-HEADERS = ["session", "started (UTC)", "img/s", "95% interval", "n", "TF", "image", "kit",
-           "kernel", "change"]  # fmt: skip
+# The JSON's version (2: changes[].span; 3: points' memory), checked before the rest is read
+TREND_SCHEMA = 3
+HEADERS = ["session", "started (UTC)", "img/s", "95% interval", "n", "memory", "TF", "image",
+           "kit", "kernel", "change"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def _row(point: Point, change: Change | None) -> list[str]:
     low, high = point.interval
     interval = "-" if len(point.samples) < 2 else f"[{low:.2f}, {high:.2f}]"
     moved = "-" if change is None else change.magnitude
+    memory = point.memory.short() if point.memory else "-"
     return [point.session_id, _started(point), f"{point.value:.2f}", interval,
-            str(len(point.samples)), point.said("TF"), _digest(point.said("image digest")),
+            str(len(point.samples)), memory, point.said("TF"), _digest(point.said("image digest")),
             point.said("kit"), point.said("kernel"), moved]  # fmt: skip
 
 
@@ -101,10 +103,13 @@ def to_csv(found: Sequence[Trend]) -> str:
 
 def _point_json(point: Point) -> dict:
     low, high = point.interval
+    memory = point.memory
     return {
         "session": point.session_id, "started": point.started,
         "images_per_sec": point.value, "low": low, "high": high,
         "samples": list(point.samples), "provenance": dict(point.provenance),
+        "memory_mb": memory.total_kb / 1024 if memory else None,
+        "memory_share": {str(n): s for n, s in memory.shares().items()} if memory else None,
     }  # fmt: skip
 
 

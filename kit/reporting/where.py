@@ -3,6 +3,7 @@ CPU."""
 
 from __future__ import annotations
 
+from kit.model.footprint import short_memory
 from kit.reporting.rows import Row
 
 
@@ -10,9 +11,7 @@ def memory_text(row: Row) -> str:
     """Its own memory per NUMA node: ``210 MB n0`` on one node, ``n0 52% n1 48%`` on several."""
     if row.memory_mb is None:
         return "-"
-    if len(row.memory_share) == 1:
-        return f"{row.memory_mb:.0f} MB n{next(iter(row.memory_share))}"
-    return " ".join(f"n{n} {share:.0%}" for n, share in row.memory_share.items())
+    return short_memory(row.memory_mb, row.memory_share)
 
 
 def threads_used_text(row: Row) -> str:
