@@ -94,8 +94,8 @@ def test_openmp_knobs_merge_on_a_threadpool_build_only():
     assert len(g.merged) == 2
     assert all("TF's threadpool" in m.reason for m in g.merged)
     assert g.merged[0].describe() == (
-        "stock:intra=1 blocktime=1 runs as stock:intra=1 blocktime=0: KMP_* and OMP_* do "
-        "nothing on this build (oneDNN runs on TF's threadpool)"
+        "stock:intra=1 blocktime=1 runs as stock:intra=1 blocktime=0: KMP_BLOCKTIME does "
+        "nothing on stock (oneDNN runs on TF's threadpool)"
     )
 
 

@@ -11,7 +11,9 @@ from kit.cpus import format_cpu_list
 from kit.errors import UsageError
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology
+from kit.model.acts import describe_inert, inert
 from kit.model.feedback import Feedback
+from kit.model.flavors import resolve_image
 from kit.model.profiles import Profile, load_profiles, pick
 from kit.model.spec import RunSpec
 from kit.planning.plan import build_plan, idle_cpus
@@ -86,6 +88,19 @@ def _instances(what: What, profile: Profile) -> int | str:
 def merged_lines(what: What, topology: Topology) -> list[str]:
     """What the merge did, said before anything runs."""
     return [f"merged: {m.describe()}" for m in equivalents(what, topology)]
+
+
+def inert_notes(what: What, topology: Topology) -> list[str]:
+    """The settings of each cell to run that its build never reads (kit.model.acts), said
+    before anything runs; a cell merged into another is said by its merge line."""
+    images, profiles, only = cells_of(what, topology)
+    notes = []
+    for label in images:
+        for profile in profiles:
+            found = inert(resolve_image(label), profile.env)
+            if found and (only is None or (label, profile.name) in only):
+                notes.append(f"note: {label}:{profile.name}: {describe_inert(found, label)}")
+    return notes
 
 
 def _stands_for(what: What, topology: Topology) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -24,6 +24,7 @@ from kit.campaign.placing import (
     describe_host,
     grid_of,
     idle_notes,
+    inert_notes,
     machines_of,
     memory_only_notes,
     merged_lines,
@@ -208,7 +209,8 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     else:
         plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
-        for note in [*merged_lines(request.what, topology), *idle_notes(request.what, topology),
+        for note in [*merged_lines(request.what, topology), *inert_notes(request.what, topology),
+                     *idle_notes(request.what, topology),
                      *memory_only_notes(request.what, topology)]:  # fmt: skip
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
     _check_precision(request.what, facts, plan)

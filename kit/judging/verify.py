@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kit.judging.onednn import OneDnnSummary
-from kit.model.flavors import OPENMP_VARIABLES
+from kit.model.acts import Needs, needs
 from kit.model.spec import RunSpec
 
 # Every name the verbose switch has had, so old and new builds all speak.
@@ -41,7 +41,12 @@ def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
             "AVX-512 VNNI/BF16 or AMX; try the onednn profile)"
         )
         warnings.append(f"oneDNN did not run: {why}")
-    knobs = sorted(k for k in env if k.startswith(OPENMP_VARIABLES))
+    knobs = sorted(k for k in env if needs(k) is Needs.openmp)
+    read_by_onednn = sorted(k for k in env if needs(k) is Needs.onednn and k not in VERBOSE_ENV)
+    if read_by_onednn and not summary.enabled:
+        warnings.append(
+            f"{', '.join(read_by_onednn)} cannot have had an effect: oneDNN did not run"
+        )
     if knobs and summary.runtime != "OpenMP":
         runtime = summary.runtime or "no oneDNN at all"
         warnings.append(

@@ -22,12 +22,6 @@ class Flavor(StrEnum):
 # oneDNN's threading runtime in each flavor, as its verbose output says (`kit verify` shows it per
 # run): stock TF >= 2.9 runs oneDNN on TF's own thread pool, so KMP_* and OMP_* do nothing there.
 ONEDNN_RUNTIME = {Flavor.stock: "threadpool", Flavor.intel: "OpenMP", Flavor.latest: "threadpool"}
-OPENMP_VARIABLES = ("KMP_", "OMP_")
-
-
-def onednn_runtime(image: ImageRef) -> str | None:
-    """The runtime of a kit flavor's image; None for any other image (unknown until verified)."""
-    return ONEDNN_RUNTIME[Flavor(image.flavor)] if image.flavor else None
 
 
 def docker_dir() -> Path:

@@ -8,7 +8,8 @@ built-in knobs live here; users add environment knobs in TOML (``kit sweep --kno
 
     [malloc]
     env = "MALLOC_ARENA_MAX"
-    acts = "always"            # or "openmp": only on a build whose oneDNN runs on OpenMP
+    acts = "always"            # or "openmp": only on a build whose oneDNN runs on OpenMP,
+                               # "onednn", "zendnn" (kit.model.acts)
     description = "glibc malloc arenas"
 """
 
@@ -42,8 +43,11 @@ class Acts(StrEnum):
     """When a knob can change anything."""
 
     always = "always"
+    # What the build must have (kit.model.acts.Needs, the same words):
     openmp = "openmp"  # only where oneDNN runs on OpenMP (intel); TF's threadpool ignores it
     threadpool = "threadpool"  # only where oneDNN runs on TF's threadpool (stock, latest)
+    onednn = "onednn"  # only where oneDNN runs at all
+    zendnn = "zendnn"  # only on zentf (AMD's ZenDNN plugin)
     numa = "numa"  # only on a host with more than one NUMA node
     smt = "smt"  # only on a host with more than one thread per core
 

@@ -2,9 +2,10 @@
 with cells that cannot differ merged. Pure: the host comes in as a topology.
 
 Two cells cannot differ when their runs, placed on this host, are the same once what cannot act
-is left out: KMP_* and OMP_* on a build whose oneDNN runs on TF's threadpool, a memory policy on a
-one-node host, or values that resolve to the same thing (``intra={cores}`` and ``intra=2`` on two
-cores, ``smt=one`` on a host without SMT). The first such cell is run; the others are said.
+is left out: variables the build never reads (kit.model.acts: KMP_* and OMP_* where oneDNN runs on
+TF's threadpool, ZENDNN_* off zentf, ...), a memory policy on a one-node host, or values that
+resolve to the same thing (``intra={cores}`` and ``intra=2`` on two cores, ``smt=one`` on a host
+without SMT). The first such cell is run; the others are said.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from typing import NamedTuple
 
 from kit.errors import UsageError
 from kit.host.topology import Topology
-from kit.model.flavors import OPENMP_VARIABLES, onednn_runtime, resolve_image
+from kit.model.acts import Needs, describe_inert, inert
+from kit.model.flavors import resolve_image
 from kit.model.profiles import Profile
 from kit.model.spec import ImageRef, RunSpec
 from kit.model.workload import WorkloadSpec
-from kit.planning.knobs import Acts, KnobKind, KnobValues, apply, describe
+from kit.planning.knobs import KnobKind, KnobValues, apply, describe
 from kit.planning.placement import CpuSelection, select_cpus
 from kit.planning.plan import build_plan, placement_for
 
 MAX_CELLS = 512
-ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"  # intel-tensorflow ignores it
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,10 @@ def grid(
             f"--where {where!r} leaves no cell to run", "loosen the condition or give more values"
         )
     names = tuple(dict.fromkeys(name for c in every for name, _ in c.values))
-    # Variables that act only on OpenMP: KMP_*, OMP_*, and user knobs that say so.
-    openmp = (*OPENMP_VARIABLES, *(k.knob.target for k in knobs if k.knob.acts is Acts.openmp))
-    kept, merged = merge_cells(every, workload, topology, selection, openmp)
+    # User knobs that say what they need of the build (acts = "openmp", ...).
+    declared = {k.knob.target: Needs(k.knob.acts.value) for k in knobs
+                if k.knob.kind is KnobKind.env and k.knob.acts.value in set(Needs)}  # fmt: skip
+    kept, merged = merge_cells(every, workload, topology, selection, declared)
     return Grid(names, tuple(kept), tuple(merged), total - len(every))
 
 
@@ -191,7 +193,7 @@ def merge_cells(
     workload: WorkloadSpec,
     topology: Topology,
     selection: CpuSelection,
-    openmp: tuple[str, ...] = OPENMP_VARIABLES,
+    declared: Mapping[str, Needs] | None = None,
 ) -> tuple[list[SweepCell], list[Merged]]:
     """The cells that can differ on this host, and each one merged into the first that runs
     the same (placed here, compared as runs): a sweep's, and a compare's images x profiles."""
@@ -199,10 +201,14 @@ def merge_cells(
     merged = []
     for cell in every:
         runs = _runs_of(cell, workload, topology, selection)
-        key, plain = _effect(runs, topology, openmp), _settings(runs)
+        key, plain = _effect(runs, topology, declared), _settings(runs)
         if key in kept:
             into = kept[key]
-            reason = _why(plain, _settings(_runs_of(into, workload, topology, selection)))
+            theirs = _runs_of(into, workload, topology, selection)
+            mine_env, their_env = runs[0].profile.env, theirs[0].profile.env
+            dropped = {k: why for k, why in {**_inert(theirs, declared), **_inert(runs, declared)}
+                       .items() if mine_env.get(k) != their_env.get(k)}  # fmt: skip
+            reason = _why(plain, _settings(theirs), dropped, runs[0].image.label)
             merged.append(Merged(cell, into, reason))
         else:
             kept[key] = cell
@@ -232,10 +238,10 @@ class _RunSettings(NamedTuple):
     cpu_quota: float | None
 
 
-def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple[_RunSettings, ...]:
+def _settings(runs: Sequence[RunSpec], drop_env=frozenset(), drop_numa=False) -> tuple:
     out = []
     for s in runs:
-        env = tuple(sorted((k, v) for k, v in s.profile.env.items() if not k.startswith(drop_env)))
+        env = tuple(sorted((k, v) for k, v in s.profile.env.items() if k not in drop_env))
         numa = s.profile.numa
         argv = numa.argv() if not drop_numa else ((numa.physcpubind,) if numa.physcpubind else ())
         out.append(
@@ -245,22 +251,22 @@ def _settings(runs: Sequence[RunSpec], drop_env=(), drop_numa=False) -> tuple[_R
     return tuple(out)
 
 
-def _effect(runs: Sequence[RunSpec], topology: Topology, openmp: tuple[str, ...]) -> tuple:
+def _inert(runs: Sequence[RunSpec], declared: Mapping[str, Needs] | None) -> dict[str, str]:
+    return inert(runs[0].image, runs[0].profile.env, declared)
+
+
+def _effect(runs: Sequence[RunSpec], topology: Topology, declared) -> tuple:
     """What the runs can change: their settings less what cannot act on this build and host."""
-    runtime = onednn_runtime(runs[0].image)
-    drop_env = {"threadpool": openmp, "OpenMP": (ONEDNN_SWITCH,)}.get(runtime or "", ())
-    return _settings(runs, drop_env, drop_numa=len(topology.node_ids) == 1)
+    drop = frozenset(_inert(runs, declared))
+    return _settings(runs, drop, drop_numa=len(topology.node_ids) == 1)
 
 
-def _why(mine: tuple[_RunSettings, ...], theirs: tuple[_RunSettings, ...]) -> str:
+def _why(mine: tuple, theirs: tuple, dropped: Mapping[str, str], image: str) -> str:
     if mine == theirs:
         return "the same runs once placeholders resolve on this host"
     if [s._replace(numactl=()) for s in mine] == [s._replace(numactl=()) for s in theirs]:
         return "this host has one NUMA node, so memory policies cannot differ"
-    switch = any(ONEDNN_SWITCH in dict(s.env) for s in (*mine, *theirs))
-    if switch and onednn_runtime(mine[0].image) == "OpenMP":
-        return f"{ONEDNN_SWITCH} does nothing on this build (its oneDNN is always on)"
-    return "KMP_* and OMP_* do nothing on this build (oneDNN runs on TF's threadpool)"
+    return describe_inert(dropped, image)
 
 
 # --- --where -----------------------------------------------------------------------------------
