@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kit.judging.onednn import OneDnnSummary
-from kit.judging.verify import warnings_for
+from kit.judging.onednn import OneDnnSummary, parse_verbose
+from kit.judging.verify import fpmath_notes, warnings_for
 from kit.model.acts import Needs, describe_inert, inert, needs
 from kit.model.flavors import resolve_image
 from kit.model.numa import NumaPolicy
@@ -95,3 +95,52 @@ def test_verify_confirms_a_onednn_setting_that_could_not_act():
     spec = RunSpec(1, resolve_image("stock"), profile, (0, 1), WorkloadSpec(model="tiny"))
     said = warnings_for(spec, OneDnnSummary())
     assert "ONEDNN_DEFAULT_FPMATH_MODE cannot have had an effect: oneDNN did not run" in said
+
+
+FPMATH_LINE = (
+    "onednn_verbose,exec,cpu,convolution,{impl},forward_training,src_f32::blocked:acdb::f0 "
+    "wei_f32:a:blocked:Acdb32a::f0 bia_undef::undef::: dst_f32::blocked:acdb::f0,"
+    "attr-scratchpad:user attr-fpmath:bf16 ,alg:convolution_direct,mb8_ic16oc32_ih32oh32kh3sh1,0.81"
+)
+
+
+def _fpmath_spec(mode: str) -> RunSpec:
+    env = {"ONEDNN_DEFAULT_FPMATH_MODE": mode}
+    profile = ResolvedProfile("fpmath", env, None, None, NumaPolicy(), ())
+    return RunSpec(1, resolve_image("stock"), profile, (0, 1), WorkloadSpec(model="tiny"))
+
+
+@pytest.mark.parametrize(
+    ("impl", "said"),
+    [
+        ("brgconv:avx512_core", "fpmath bf16 applied, but no bf16 kernel ran"),
+        ("brgconv:avx512_core_amx", "fpmath bf16: 100% of oneDNN time in bf16 kernels"),
+        ("brgconv:avx512_core_bf16", "fpmath bf16: 100% of oneDNN time in bf16 kernels"),
+    ],
+)
+def test_verify_proves_the_fpmath_mode_from_the_log_and_says_whether_bf16_kernels_ran(impl, said):
+    summary = parse_verbose([FPMATH_LINE.format(impl=impl)])
+    assert summary.fpmath == "bf16"
+    notes = fpmath_notes(_fpmath_spec("BF16"), summary)
+    assert len(notes) == 1 and notes[0].startswith(said), notes
+    assert fpmath_notes(_fpmath_spec("STRICT"), summary) == []  # fp32, nothing to prove
+
+
+def test_an_fpmath_mode_no_primitive_carried_is_said():
+    plain = parse_verbose([FPMATH_LINE.format(impl="x").replace(" attr-fpmath:bf16", "")])
+    (note,) = fpmath_notes(_fpmath_spec("BF16"), plain)
+    assert "no primitive ran with an fpmath mode" in note
+
+
+def test_the_fpmath_knob_sets_onednns_variable_and_its_caveat_is_said_before_it_runs(tmp_path):
+    code, text = invoke_with(
+        FakeEngine(lambda spec: 10.0), "sweep", "stock", "-k", "fpmath=strict,bf16",
+        "-k", "onednn=0,1", "--model", "tiny", "--repeats", "1", "--results", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, text
+    assert "note: stock:fpmath=bf16 onednn=1: ONEDNN_DEFAULT_FPMATH_MODE=BF16 computes" in text
+    # with oneDNN off the mode cannot act: merged into the strict cell
+    assert (
+        "stock:fpmath=bf16 onednn=0 runs as stock:fpmath=strict onednn=0: ONEDNN_DEFAULT_"
+        "FPMATH_MODE does nothing on stock (TF_ENABLE_ONEDNN_OPTS=0 turns oneDNN off)"
+    ) in text

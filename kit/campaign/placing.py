@@ -11,7 +11,7 @@ from kit.cpus import format_cpu_list
 from kit.errors import UsageError
 from kit.host.facts import HostFacts
 from kit.host.topology import Topology
-from kit.model.acts import describe_inert, inert
+from kit.model.acts import FPMATH, caveats, describe_inert, inert
 from kit.model.feedback import Feedback
 from kit.model.flavors import resolve_image
 from kit.model.profiles import Profile, load_profiles, pick
@@ -90,16 +90,21 @@ def merged_lines(what: What, topology: Topology) -> list[str]:
     return [f"merged: {m.describe()}" for m in equivalents(what, topology)]
 
 
-def inert_notes(what: What, topology: Topology) -> list[str]:
-    """The settings of each cell to run that its build never reads (kit.model.acts), said
-    before anything runs; a cell merged into another is said by its merge line."""
+def setting_notes(what: What, topology: Topology) -> list[str]:
+    """The settings of each cell to run that its build never reads, and what a setting does
+    besides speed (kit.model.acts), said before anything runs; a cell merged into another is
+    said by its merge line."""
     images, profiles, only = cells_of(what, topology)
     notes = []
     for label in images:
         for profile in profiles:
+            if only is not None and (label, profile.name) not in only:
+                continue
             found = inert(resolve_image(label), profile.env)
-            if found and (only is None or (label, profile.name) in only):
+            if found:
                 notes.append(f"note: {label}:{profile.name}: {describe_inert(found, label)}")
+            notes += [f"note: {label}:{profile.name}: {c}" for c in caveats(profile.env)
+                      if FPMATH not in found]  # fmt: skip
     return notes
 
 

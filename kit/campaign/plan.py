@@ -13,10 +13,10 @@ from pathlib import Path
 from kit.campaign.placing import (
     check_quota,
     idle_notes,
-    inert_notes,
     memory_only_notes,
     merged_lines,
     place,
+    setting_notes,
 )
 from kit.campaign.request import CampaignRequest
 from kit.engines.container import docker_run_line
@@ -107,7 +107,7 @@ def plan_view(
         placed = place(what, host, names)
         specs += placed
         runs += [planned_run(s, rerun(s)) for s in placed]
-        notes += [*merged_lines(what, host), *inert_notes(what, host), *idle_notes(what, host)]
+        notes += [*merged_lines(what, host), *setting_notes(what, host), *idle_notes(what, host)]
         notes += memory_only_notes(what, host)
         sources.append(describe_topology(host, source))
     cells = {(r.engine, r.image, r.profile) for r in runs}

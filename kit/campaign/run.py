@@ -24,13 +24,13 @@ from kit.campaign.placing import (
     describe_host,
     grid_of,
     idle_notes,
-    inert_notes,
     machines_of,
     memory_only_notes,
     merged_lines,
     place,
     place_fleet,
     profiles_of,
+    setting_notes,
     spread_over,
 )
 from kit.campaign.quiet import check_quiet
@@ -52,6 +52,7 @@ from kit.judging.gate import Gate, GateResult
 from kit.judging.history import History, judge
 from kit.judging.series import series_of
 from kit.judging.stats import sequential_confidence
+from kit.judging.verify import diagnostic_spec
 from kit.model.feedback import Feedback
 from kit.model.profiles import Profile
 from kit.model.results import RunResult, Status
@@ -209,7 +210,7 @@ def prepare(request: CampaignRequest, maker: EngineMaker, feedback: Feedback) ->
     else:
         plan = place_fleet(request.what, topologies, first)
     for topology, names in topologies:
-        for note in [*merged_lines(request.what, topology), *inert_notes(request.what, topology),
+        for note in [*merged_lines(request.what, topology), *setting_notes(request.what, topology),
                      *idle_notes(request.what, topology),
                      *memory_only_notes(request.what, topology)]:  # fmt: skip
             feedback.say(note if len(topologies) == 1 else f"{', '.join(names)}: {note}")
@@ -309,11 +310,8 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
         folder, previous = open_session(
             plan, prepared.engine, how.results, how.resume, meta, db, feedback.say
         )
-        feedback.say(
-            f"kit {__version__}: {_planned(prepared, len(plan) - len(previous), True)} of "
-            f"{prepared.request.what.workload.describe()}; "
-            f"results in {folder.path}"
-        )
+        ahead = _ahead(prepared, len(previous))
+        feedback.say(f"kit {__version__}: {ahead}; results in {folder.path}")
         resume = f"finish it with the same command plus --resume {folder.session_id}"
         here = [e for e in prepared.engines.values() if e.samples_host]
         if here:
@@ -342,6 +340,18 @@ def execute(prepared: Prepared, feedback: Feedback) -> Finished:
     return Finished(
         folder.session_id, folder.path, len(plan), tuple(runs), tuple(verified), failures
     )
+
+
+def _ahead(prepared: Prepared, done: int) -> str:
+    """What the session will run: its measured runs, or (verify alone) one diagnostic run a
+    cell, with the small workload those run."""
+    plan = prepared.plan
+    if prepared.request.how.measure:
+        workload = prepared.request.what.workload.describe()
+        return f"{_planned(prepared, len(plan) - done, True)} of {workload}"
+    cells = len({(s.engine, s.key) for s in plan})
+    small = diagnostic_spec(plan[0], index=0).workload.describe()
+    return f"{cells} verify run(s), one a cell with oneDNN's verbose log on, of {small}"
 
 
 def _planned(prepared: Prepared, runs: int, why: bool = False) -> str:

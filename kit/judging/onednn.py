@@ -51,6 +51,7 @@ REF_PREFIX = "ref"
 # A memory descriptor of bf16 data: ``src_bf16::blocked`` (oneDNN to 3.4) or
 # ``src:bf16::blocked`` (3.5+). Implementation names such as avx512_core_bf16 end in a comma.
 BF16_DESCRIPTORS = ("_bf16:", ":bf16:")
+FPMATH = re.compile(r"attr-fpmath:(\w+)")
 # What may come before ``,exec,`` on a line the cache answers: the marker, a format tag or a
 # timestamp, and the primitive component (others are not executions).
 EXEC_PREFIX = re.compile(
@@ -115,6 +116,7 @@ class OneDnnSummary:
     # Executions with a bf16 tensor among their memory descriptors (``src_bf16::...``).
     bf16_exec: int = 0
     bf16_ms: float = 0.0
+    fpmath: str | None = None  # an execution's ``attr-fpmath:`` (ONEDNN_DEFAULT_FPMATH_MODE)
 
     @property
     def bf16_share(self) -> float:
@@ -247,6 +249,7 @@ class VerboseAccumulator:
         self.layout: Layout | None = None
         self.malformed = 0
         self.verbose_lines = 0
+        self.fpmath: str | None = None
         self._tallies: dict[tuple[str, str], list] = {}  # [count, total_ms], updated in place
         self._bf16 = [0, 0.0]  # executions with a bf16 memory descriptor, and their ms
         # An execution's fields but its time (from the operation on) -> its tally and whether
@@ -337,6 +340,8 @@ class VerboseAccumulator:
             self._remember(text, None, False)
             return
         bf16 = any(marker in rest for marker in BF16_DESCRIPTORS)
+        if self.fpmath is None and (mode := FPMATH.search(rest)):
+            self.fpmath = mode.group(1)
         if bf16:
             self._bf16[0] += 1
             self._bf16[1] += parsed.ms
@@ -380,6 +385,7 @@ class VerboseAccumulator:
             verbose_lines=self.verbose_lines,
             bf16_exec=int(self._bf16[0]),
             bf16_ms=self._bf16[1],
+            fpmath=self.fpmath,
         )
 
 

@@ -4,15 +4,18 @@ runs the spec this module derives."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import replace
 
 from kit.judging.onednn import OneDnnSummary
-from kit.model.acts import Needs, needs
+from kit.model.acts import FPMATH, Needs, needs
 from kit.model.spec import RunSpec
 
 # Every name the verbose switch has had, so old and new builds all speak.
 VERBOSE_ENV = {"ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1", "MKLDNN_VERBOSE": "1"}
 REF_WARN_SHARE = 0.10
+BF16_KERNEL = re.compile(r"_bf16\b|amx")  # avx512_core_bf16, avx512_core_amx: bf16 arithmetic
 
 
 def diagnostic_spec(spec: RunSpec, index: int) -> RunSpec:
@@ -61,7 +64,35 @@ def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
         warnings.append(f"{summary.malformed} verbose lines could not be read")
     if spec.workload.precision.value == "bf16" and summary.enabled and not summary.bf16_exec:
         warnings.append("bf16 was asked for, but no oneDNN primitive read or wrote bf16")
-    return warnings
+    return warnings + fpmath_notes(spec, summary)
+
+
+def bf16_kernel_share(summary: OneDnnSummary) -> float:
+    """The share of oneDNN's time in kernels that compute in bf16, fp32 tensors too where an
+    fpmath mode lets them."""
+    ms = math.fsum(t.total_ms for (_, i), t in summary.primitives.items() if BF16_KERNEL.search(i))
+    return ms / summary.total_ms if summary.total_ms > 0 else 0.0
+
+
+def fpmath_notes(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
+    """What ONEDNN_DEFAULT_FPMATH_MODE did, from the log: the mode on each primitive
+    (``attr-fpmath:bf16``) and whether any kernel computed in bf16."""
+    asked = spec.profile.env.get(FPMATH, "STRICT")
+    if asked.upper() == "STRICT" or not summary.enabled:  # strict: fp32, no attribute shown
+        return []
+    if summary.fpmath is None:
+        return [f"{FPMATH}={asked} set, but no primitive ran with an fpmath mode: this oneDNN "
+                "does not read it"]  # fmt: skip
+    share = bf16_kernel_share(summary)
+    if summary.fpmath in ("bf16", "any") and share == 0:
+        return [
+            f"fpmath {summary.fpmath} applied, but no bf16 kernel ran: oneDNN chose fp32 "
+            "kernels on this CPU (bf16 ones need AMX, or AVX512_BF16 in some primitives)"
+        ]
+    return [
+        f"fpmath {summary.fpmath}: {share:.0%} of oneDNN time in bf16 kernels, fp32 math "
+        "rounded to bf16 (check the model's accuracy)"
+    ]
 
 
 def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
@@ -83,6 +114,8 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
         "precision": spec.workload.precision.value,
         "bf16_executions": summary.bf16_exec,
         "bf16_share": round(summary.bf16_share, 4),
+        "fpmath": summary.fpmath,
+        "bf16_kernel_share": round(bf16_kernel_share(summary), 4),
         "primitives": [
             {"kind": kind, "implementation": impl, "count": t.count, "ms": round(t.total_ms, 3)}
             for (kind, impl), t in top

@@ -21,6 +21,7 @@ from kit.model.flavors import ONEDNN_RUNTIME
 from kit.model.spec import ImageRef
 
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+FPMATH = "ONEDNN_DEFAULT_FPMATH_MODE"  # oneDNN's implicit lower precision for fp32 math
 
 
 class Needs(StrEnum):
@@ -87,3 +88,14 @@ def describe_inert(found: Mapping[str, str], flavor: str) -> str:
         by_why.setdefault(why, []).append(variable)
     return "; ".join(f"{', '.join(v)} {'does' if len(v) == 1 else 'do'} nothing on {flavor} ({w})"
                      for w, v in by_why.items())  # fmt: skip
+
+
+def caveats(env: Mapping[str, str]) -> list[str]:
+    """What a setting does besides speed, said before it runs: an fpmath mode below fp32."""
+    mode = env.get(FPMATH, "STRICT").upper()
+    if mode == "STRICT":
+        return []
+    return [
+        f"{FPMATH}={mode} computes fp32 convolutions and matmuls in {mode.lower()} where the CPU "
+        "has kernels for it: faster, not fp32's accuracy (bf16: ~3 digits); check the results"
+    ]

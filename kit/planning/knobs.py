@@ -106,6 +106,15 @@ BUILTIN: Mapping[str, Knob] = MappingProxyType(
                 "oneDNN on (1) / off (0); intel-tensorflow ignores it",
             ),
             Knob(
+                "fpmath",
+                KnobKind.env,
+                "ONEDNN_DEFAULT_FPMATH_MODE",
+                Acts.onednn,
+                "oneDNN's math for fp32: strict, or bf16 (faster on AMX/AVX512_BF16, less "
+                "accurate), f16, tf32, any",
+                aliases={m.lower(): m for m in ("STRICT", "BF16", "F16", "TF32", "ANY")},
+            ),
+            Knob(
                 "numa",
                 KnobKind.numa,
                 acts=Acts.numa,
