@@ -84,7 +84,7 @@ def test_compare_stock_intel_in_real_containers(kit_images, kit_containers, tmp_
     # --verify read oneDNN's own account of the run: Intel's build on OpenMP.
     verify = {(v["image"], v["profile"]): v for v in meta["verify"]}
     assert verify[("intel", "tuned")]["enabled"] is True
-    assert verify[("intel", "tuned")]["runtime"] == "OpenMP"
+    assert verify[("intel", "tuned")]["runtime"] == "OpenMP" and verify[("intel", "tuned")]["ops"]
     assert verify[("intel", "tuned")]["executions"] > 0
 
     code, text = kit(

@@ -482,3 +482,25 @@ def test_onednn_37_descriptors_tell_bf16():
     executions = [line for line in lines if ",exec," in line]
     assert summary.total_exec == len(executions)
     assert summary.bf16_exec == sum(":bf16:" in line for line in executions) > 0
+
+
+def test_eigens_calls_to_onednns_sgemm_are_not_taken_for_tensorflows_onednn_ops():
+    """Stock TF's Eigen kernels call oneDNN's sgemm (gemm_api) with its oneDNN ops off: measured
+    on TF 2.14 with TF_ENABLE_ONEDNN_OPTS=0, and on the Haswell guest by default."""
+    from kit.judging.verify import verify_record, verify_rows
+    from kit.model.flavors import resolve_image
+    from kit.model.numa import NumaPolicy
+    from kit.model.profiles import ResolvedProfile
+    from kit.model.spec import RunSpec
+    from kit.model.workload import WorkloadSpec
+
+    sgemm = "onednn_verbose,exec,cpu,gemm_api,,undef,src_f32::blocked:ab::f0,,,64x64:64x64,0.02"
+    summary = parse_verbose(["onednn_verbose,info,oneDNN v3.2.1 (commit N/A)", sgemm, sgemm])
+    profile = ResolvedProfile("default", {}, None, None, NumaPolicy(), ())
+    spec = RunSpec(1, resolve_image("stock"), profile, (0, 1), WorkloadSpec(model="tiny"))
+    record = verify_record(spec, summary, "log")
+    assert record["enabled"] and not record["ops"]
+    (row,) = verify_rows([record])
+    assert row[2] == "sgemm only"
+    said = "Eigen's matrix products called its sgemm (2 times)"
+    assert any(said in warning for warning in record["warnings"])

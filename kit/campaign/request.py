@@ -6,7 +6,7 @@ engine."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +17,11 @@ from kit.engines.kinds import EngineKind
 from kit.engines.slurm.options import SlurmOptions
 from kit.errors import UsageError
 from kit.judging.gate import Gate
-from kit.model.flavors import resolve_image
+from kit.model.flavors import TRAINS, Flavor, resolve_image
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import Profile
 from kit.model.spec import ImageRef, Limits
-from kit.model.workload import Workload, WorkloadSpec
+from kit.model.workload import Mode, Workload, WorkloadSpec
 from kit.planning.placement import CpuSelection
 from kit.planning.sweep import Sweep
 from kit.store.folder import DB_NAME
@@ -84,6 +84,7 @@ class What:
             )
         if self.workload.workload is Workload.peak:
             raise UsageError("--workload peak measures no training", "use `kit peak IMAGE`")
+        check_trains(self.images, self.workload)
 
     @property
     def image_refs(self) -> list[ImageRef]:
@@ -153,3 +154,14 @@ class CampaignRequest:
     what: What
     where: Where = field(default_factory=Where)
     how: How = field(default_factory=How)
+
+
+def check_trains(images: Sequence[str], workload: WorkloadSpec) -> None:
+    """Training only on flavors that train: zentf's ZenDNN ops are inference kernels."""
+    inference = [i for i in images if i in set(Flavor) and Flavor(i) not in TRAINS]
+    if inference and workload.mode is Mode.train and workload.workload is not Workload.bandwidth:
+        raise UsageError(
+            f"{inference[0]} is an inference build (AMD's ZenDNN ops run the forward pass only): "
+            "training on it would measure stock TensorFlow's own kernels",
+            "add --mode infer, or --preset latency or throughput",
+        )

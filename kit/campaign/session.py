@@ -19,6 +19,7 @@ from kit.judging.judge import make_result
 from kit.judging.onednn import OneDnnSummary, VerboseAccumulator
 from kit.judging.parse import ParsedOutput, parse_output
 from kit.judging.verify import diagnostic_spec, verify_record
+from kit.judging.zendnn import ZenDnnSummary, split_zendnn
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
 from kit.model.utilization import Utilization
@@ -291,14 +292,15 @@ def _together(plan: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(grouped.values())
 
 
-def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ParsedOutput]:
+def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ZenDnnSummary, ParsedOutput]:
     """One pass over a verbose log (it can reach hundreds of MB): oneDNN's lines to the verbose
-    parser, the few others to the output parser."""
+    parser, ZenDNN's to its counter, the few others to the output parser."""
     accumulator = VerboseAccumulator()
     others: list[str] = []
     with log_path.open(encoding="utf-8", errors="replace") as log:
         accumulator.feed_all(log, others)
-    return accumulator.summary(), parse_output(others)
+    zen, others = split_zendnn(others)
+    return accumulator.summary(), zen, parse_output(others)
 
 
 def run_verify(
@@ -317,8 +319,8 @@ def run_verify(
         outcome = engine.run(
             diag, folder.session_id, log_path, lambda line, d=diag: listener(RunOutput(d, line))
         )
-        summary, parsed = _read_verify_log(log_path)
-        record = verify_record(diag, summary, str(log_path))
+        summary, zen, parsed = _read_verify_log(log_path)
+        record = verify_record(diag, summary, str(log_path), zen)
         result = make_result(diag, outcome, parsed=parsed)
         if result.status is not Status.ok:  # a failed diagnostic run proves nothing either way
             record["warnings"] = [f"diagnostic run {result.status.value}: {result.error}"]

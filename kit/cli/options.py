@@ -31,10 +31,10 @@ BASE = "The base profile the knobs are set on."
 
 # The arguments the measuring commands share.
 ImagesArg = Annotated[
-    list[str], typer.Argument(help="Flavors (stock, intel, latest) or image references.")
+    list[str], typer.Argument(help="Flavors (stock, intel, latest, zentf) or image references.")
 ]
 ImageArg = Annotated[
-    str, typer.Argument(help="A flavor (stock, intel, latest) or image reference.")
+    str, typer.Argument(help="A flavor (stock, intel, latest, zentf) or image reference.")
 ]
 SweepImagesArg = Annotated[
     list[str] | None,

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 
 from kit.judging.onednn import OneDnnSummary
+from kit.judging.zendnn import LOG_ENV, ZenDnnSummary
 from kit.model.acts import FPMATH, Needs, needs
 from kit.model.spec import RunSpec
 
@@ -27,23 +28,26 @@ def diagnostic_spec(spec: RunSpec, index: int) -> RunSpec:
         num_batches=2,
         num_warmup_batches=1,
     )
-    profile = replace(spec.profile, env={**spec.profile.env, **VERBOSE_ENV})
+    profile = replace(spec.profile, env={**spec.profile.env, **VERBOSE_ENV, **LOG_ENV})
     return replace(
         spec, index=index, workload=workload, profile=profile, repeat=0, instance=1, instances=1
     )
 
 
-def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
+def warnings_for(
+    spec: RunSpec, summary: OneDnnSummary, zen: ZenDnnSummary | None = None
+) -> list[str]:
     env = spec.profile.env
     warnings = []
-    if not summary.enabled:
+    if not ops_ran(summary):
         why = (
             "TF_ENABLE_ONEDNN_OPTS=0"
             if env.get("TF_ENABLE_ONEDNN_OPTS") == "0"
             else "this build's default on this CPU (stock TF enables it by default only with "
             "AVX-512 VNNI/BF16 or AMX; try the onednn profile)"
         )
-        warnings.append(f"oneDNN did not run: {why}")
+        sgemm = f"; Eigen's matrix products called its sgemm ({_sgemm(summary)} times)"
+        warnings.append(f"oneDNN did not run: {why}" + (sgemm if summary.enabled else ""))
     knobs = sorted(k for k in env if needs(k) is Needs.openmp)
     read_by_onednn = sorted(k for k in env if needs(k) is Needs.onednn and k not in VERBOSE_ENV)
     if read_by_onednn and not summary.enabled:
@@ -64,7 +68,37 @@ def warnings_for(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
         warnings.append(f"{summary.malformed} verbose lines could not be read")
     if spec.workload.precision.value == "bf16" and summary.enabled and not summary.bf16_exec:
         warnings.append("bf16 was asked for, but no oneDNN primitive read or wrote bf16")
-    return warnings + fpmath_notes(spec, summary)
+    return warnings + fpmath_notes(spec, summary) + zendnn_notes(spec, zen or ZenDnnSummary())
+
+
+def zendnn_notes(spec: RunSpec, zen: ZenDnnSummary) -> list[str]:
+    """Whether AMD's ZenDNN ran, from its own log: said where the run asked for it or the
+    build has it."""
+    asked = spec.profile.env.get("TF_ENABLE_ZENDNN_OPTS") == "1"
+    if zen.ran:
+        return [f"ZenDNN ran: {zen.describe()}"]
+    if asked and spec.image.flavor not in (None, "zentf"):
+        return []  # said before it ran: only zentf reads it (kit.model.acts)
+    if asked:
+        return ["ZenDNN did not run: no ZenDNN op executed although TF_ENABLE_ZENDNN_OPTS=1"]
+    if spec.image.flavor == "zentf":
+        return ["ZenDNN did not run: zentf runs its ops only with TF_ENABLE_ZENDNN_OPTS=1 "
+                "(the zentf profile)"]  # fmt: skip
+    return []
+
+
+# Eigen's contraction kernel in stock TensorFlow calls oneDNN's sgemm (``gemm_api`` in the log)
+# whether or not TF's oneDNN ops are on: measured on TF 2.14 with TF_ENABLE_ONEDNN_OPTS=0.
+SGEMM = "gemm_api"
+
+
+def ops_ran(summary: OneDnnSummary) -> bool:
+    """Whether TensorFlow's oneDNN ops ran: primitives other than the sgemm Eigen calls."""
+    return any(kind != SGEMM for kind, _ in summary.primitives)
+
+
+def _sgemm(summary: OneDnnSummary) -> int:
+    return sum(t.count for (kind, _), t in summary.primitives.items() if kind == SGEMM)
 
 
 def bf16_kernel_share(summary: OneDnnSummary) -> float:
@@ -95,8 +129,11 @@ def fpmath_notes(spec: RunSpec, summary: OneDnnSummary) -> list[str]:
     ]
 
 
-def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
+def verify_record(
+    spec: RunSpec, summary: OneDnnSummary, log_path: str, zen: ZenDnnSummary | None = None
+) -> dict:
     """What `--verify` reports for one image and profile (JSON-able)."""
+    zen = zen or ZenDnnSummary()
     top = sorted(summary.primitives.items(), key=lambda kv: -kv[1].total_ms)
     return {
         "image": spec.image.label,
@@ -104,6 +141,7 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
         "profile": spec.profile.name,
         "engine": spec.engine,
         "enabled": summary.enabled,
+        "ops": ops_ran(summary),  # TF's oneDNN ops, not only Eigen's calls to its sgemm
         "version": summary.version,
         "runtime": summary.runtime,
         "threads": summary.threads,
@@ -120,7 +158,8 @@ def verify_record(spec: RunSpec, summary: OneDnnSummary, log_path: str) -> dict:
             {"kind": kind, "implementation": impl, "count": t.count, "ms": round(t.total_ms, 3)}
             for (kind, impl), t in top
         ],
-        "warnings": warnings_for(spec, summary),
+        "zendnn_ops": dict(zen.ops),
+        "warnings": warnings_for(spec, summary, zen),
         "log_path": log_path,
     }
 
@@ -130,6 +169,13 @@ def _bf16(record: dict) -> str:
     if not record["enabled"] or not record.get("bf16_executions"):
         return "-"
     return f"{record['bf16_share']:.1%} ({record['bf16_executions']} executions)"
+
+
+def _onednn(record: dict) -> str:
+    """yes: TF's oneDNN ops ran; sgemm only: Eigen's kernels ran, calling oneDNN's sgemm."""
+    if not record["enabled"]:
+        return "no"
+    return "yes" if record.get("ops", True) else "sgemm only"
 
 
 def verify_rows(records: list[dict]) -> list[list[str]]:
@@ -144,7 +190,7 @@ def verify_rows(records: list[dict]) -> list[list[str]]:
             [
                 f"{r['image']}@{r.get('engine')}" if several else r["image"],
                 r["profile"],
-                "yes" if r["enabled"] else "no",
+                _onednn(r),
                 r["version"] or "-",
                 r["runtime"] or "-",
                 str(r["threads"] or "-"),

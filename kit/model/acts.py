@@ -7,7 +7,8 @@ reads is said (and cells that differ only by it are merged) instead of measured 
 - TF_ENABLE_ONEDNN_OPTS switches oneDNN on stock TensorFlow; intel-tensorflow ignores it.
 - ONEDNN_*/DNNL_* are read by oneDNN, so not where TF_ENABLE_ONEDNN_OPTS=0 turned it off. (Where
   stock TensorFlow leaves oneDNN off by its CPU's ISA is known only on the host: `kit verify`.)
-- ZENDNN*, TF_ENABLE_ZENDNN_OPTS and USE_ZENDNN_* are read only by AMD's ZenDNN (zentf).
+- ZENDNN*, TF_ENABLE_ZENDNN_OPTS and USE_ZENDNN_* are read only by AMD's ZenDNN (zentf), whose
+  plugin brings its own OpenMP runtime (LLVM's libiomp5): KMP_* and OMP_* act there too.
 
 Images other than kit's flavors are not judged: what they read is unknown until verified.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-from kit.model.flavors import ONEDNN_RUNTIME
 from kit.model.spec import ImageRef
 
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
@@ -40,7 +40,10 @@ PREFIXES: tuple[tuple[str, Needs], ...] = (
     ("TF_ENABLE_ZENDNN_OPTS", Needs.zendnn), ("ZENDNN", Needs.zendnn), ("USE_ZENDNN", Needs.zendnn),
 )  # fmt: skip
 
-ZENDNN = frozenset[str]()  # the flavors with ZenDNN in them
+# What each flavor's build has (`kit verify` shows it per run, from the libraries' own logs).
+OPENMP = frozenset({"intel", "zentf"})  # an OpenMP runtime that KMP_*/OMP_* reach
+SWITCH = frozenset({"stock", "latest", "zentf"})  # stock TF's oneDNN switch, read
+ZENDNN = frozenset({"zentf"})
 
 
 def needs(variable: str, declared: Mapping[str, Needs] | None = None) -> Needs | None:
@@ -52,12 +55,11 @@ def needs(variable: str, declared: Mapping[str, Needs] | None = None) -> Needs |
 
 def why_inert(flavor: str, need: Needs, env: Mapping[str, str]) -> str | None:
     """Why a variable that needs ``need`` cannot act on ``flavor`` with ``env``; None if it can."""
-    runtime = ONEDNN_RUNTIME.get(flavor)  # type: ignore[call-overload]
-    if need is Needs.openmp and runtime == "threadpool":
+    if need is Needs.openmp and flavor not in OPENMP:
         return "oneDNN runs on TF's threadpool"
-    if need is Needs.threadpool and runtime == "OpenMP":
+    if need is Needs.threadpool and flavor not in SWITCH:
         return "its oneDNN is always on"
-    if need is Needs.onednn and runtime == "threadpool" and env.get(ONEDNN_SWITCH) == "0":
+    if need is Needs.onednn and flavor in SWITCH and env.get(ONEDNN_SWITCH) == "0":
         return f"{ONEDNN_SWITCH}=0 turns oneDNN off"
     if need is Needs.zendnn and flavor not in ZENDNN:
         return "only AMD's ZenDNN (zentf) reads them"

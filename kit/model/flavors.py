@@ -17,11 +17,11 @@ class Flavor(StrEnum):
     stock = "stock"
     intel = "intel"
     latest = "latest"
+    zentf = "zentf"  # AMD's ZenDNN plugin on the latest stock TensorFlow: inference
 
 
-# oneDNN's threading runtime in each flavor, as its verbose output says (`kit verify` shows it per
-# run): stock TF >= 2.9 runs oneDNN on TF's own thread pool, so KMP_* and OMP_* do nothing there.
-ONEDNN_RUNTIME = {Flavor.stock: "threadpool", Flavor.intel: "OpenMP", Flavor.latest: "threadpool"}
+# The flavors that train: zentf's ZenDNN ops are inference kernels (its own guide).
+TRAINS = frozenset({Flavor.stock, Flavor.intel, Flavor.latest})
 
 
 def docker_dir() -> Path:
