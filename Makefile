@@ -29,15 +29,15 @@ engine: ## Make sure a Docker engine answers (as root on Debian/Ubuntu: install 
 test-hosts: ## What the tests need besides the engine: numactl, a registry, compose, sshd (installed as root)
 	./tests/host-setup.sh
 
-images: venv engine ## Build the stock, intel and latest images (cached layers make rebuilds quick)
+images: venv engine ## Build every flavor's image (cached layers make rebuilds quick)
 	$(KIT) images build
 
 bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick preset), table printed
 	$(KIT) images build $(BENCH_FLAVORS)
-	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto --max-repeats 5 $(BENCH_ARGS)
+	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto --max-repeats 5 --budget 30m $(BENCH_ARGS)
 	$(KIT) report latest --format html --plot
 
-test: venv engine test-hosts ## All tests, the real-Docker ones required (they build the images they need)
+test: venv engine test-hosts images ## All tests, the real-Docker ones required (images built first)
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)
 
 unit: venv ## The fast tests only (no Docker)

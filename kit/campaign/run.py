@@ -373,17 +373,12 @@ def _run(prepared: Prepared, folder, previous, feedback: Feedback) -> tuple[list
                           bounded) as listener:  # fmt: skip
         runs = list(previous)
         while how.measure and (batch := schedule.next(plan, runs)):
-            runs = run_session(
-                batch,
-                engine,
-                folder,
-                listener,
-                how.baseline,
-                runs,
-                prepared.host_records,
-                machine_of,
-                keep_disturbed=prepared.request.what.keep_disturbed,
-            )
+            runs = run_session(batch, engine, folder, listener, how.baseline, runs,
+                               prepared.host_records, machine_of,
+                               keep_disturbed=prepared.request.what.keep_disturbed)  # fmt: skip
+        if isinstance(schedule, AdaptiveSchedule) and how.measure:
+            for line in schedule.budget_spent(plan, runs):
+                feedback.say(line)
         verified = run_verify(plan, engine, folder, listener) if how.verify else []
     return runs if how.measure else [], verified
 

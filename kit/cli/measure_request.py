@@ -21,6 +21,7 @@ from kit.engines.slurm.options import NodeEngine, SlurmOptions
 from kit.errors import UsageError
 from kit.inputs import check_output_file
 from kit.judging.gate import Gate
+from kit.model.acts import Needs, needs
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import load_profiles
 from kit.model.spec import Limits
@@ -115,7 +116,7 @@ def campaign_request(command: str, images: tuple[str, ...], o: Options) -> Campa
     )
     numactl = NumaPolicy(o.interleave, o.membind, o.preferred, o.cpunodebind, o.physcpubind,
                          o.localalloc)  # fmt: skip
-    adaptive, repeats = repeats_of(o)
+    adaptive, repeats = repeats_of(o, command)
     what = What(
         images, _profiles(command, o), o.profiles_file, workload, selection, numactl,
         parse_instances(o.instances), Limits(o.memory, o.pids_limit), repeats, o.timeout,
@@ -134,16 +135,19 @@ def campaign_request(command: str, images: tuple[str, ...], o: Options) -> Campa
     return CampaignRequest(what, where, how)
 
 
-def repeats_of(o: Options) -> tuple[Adaptive | None, int]:
-    """--repeats N, or auto with its rule (planned for its most repeats)."""
+def repeats_of(o: Options, command: str = "compare") -> tuple[Adaptive | None, int]:
+    """--repeats N, or auto with its rule (planned for its most repeats); a tune's --budget is
+    its search's, not the repeats'."""
     auto = o.repeats.strip().lower() == "auto"
+    budget = o.budget if command != "tune" else None
     changed = [name for name, value, default in (("--ci-width", o.ci_width, 3.0),
-               ("--min-repeats", o.min_repeats, 2), ("--max-repeats", o.max_repeats, 8))
-               if value != default]  # fmt: skip
+               ("--min-repeats", o.min_repeats, 2), ("--max-repeats", o.max_repeats, 8),
+               ("--budget", budget, None)) if value != default]  # fmt: skip
     if changed and not auto:
         raise UsageError(f"{changed[0]} goes with --repeats auto", "add --repeats auto")
     if auto:
-        rule = Adaptive(o.ci_width / 100, o.min_repeats, o.max_repeats)
+        spend = Budget.parse(budget) if budget is not None else None
+        rule = Adaptive(o.ci_width / 100, o.min_repeats, o.max_repeats, spend)
         return rule, rule.max_repeats
     if not o.repeats.strip().isdigit():
         raise UsageError(f"--repeats {o.repeats!r} is neither a number nor auto", "e.g. 3 or auto")
@@ -186,9 +190,12 @@ def _sweep_request(command: str, images: tuple[str, ...], o: Options) -> Campaig
         search = 3 if o.strategy is Strategy.grid else MAX_ROUNDS
         o = replace(o, repeats=str(search + CONFIRM_REPEATS))
     request = campaign_request(command, images or named, o)
-    # Every built-in profile seeds the tuner, but a quota: it is how a run is deployed, not a
-    # setting to win by (it gives the same CPUs less time).
-    seeds = tuple(n for n, p in load_profiles().items() if not p.select.get("quota"))
+    # Every built-in profile seeds the tuner, but a quota (it is how a run is deployed, not a
+    # setting to win by: it gives the same CPUs less time) and, without zentf among the
+    # images, AMD's zentf settings (made for a build that is not there).
+    zentf = "zentf" in (images or named)
+    seeds = tuple(n for n, p in load_profiles().items() if not p.select.get("quota")
+                  and (zentf or not any(needs(k) is Needs.zendnn for k in p.env)))  # fmt: skip
     seeds = seeds if tuning is not None else ()
     what = replace(request.what, sweep=Sweep(knobs, o.where, seeds=seeds))
     return replace(request, what=what, how=replace(request.how, tuning=tuning))

@@ -69,8 +69,12 @@ class Options:
         on=("sweep", "tune"))
     knobs_file: Path | None = opt("TOML file with more knobs.", "--knobs",
         on=("sweep", "tune", "knobs"), rare=True, dir_okay=False)
-    budget: str = opt("What the search may spend: runs (40runs) or time (45m, 2h).", on=("tune",),
-        default="45m")
+    budget: str | None = opt(
+        "What the search may spend: runs (40runs) or time (45m, 2h).",
+        on=("tune", "compare", "run"), default_on={"tune": "45m"},
+        help_on={c: "--repeats auto: no round past --min-repeats starts unless it fits this: runs "
+                 "(40runs) or time (30m, 2h), at the mean run so far." for c in
+                 ("compare", "run")})  # fmt: skip
     strategy: Strategy = opt(
         "race: drop cells once significantly slower than the leader; grid: every cell; model: "
         "Optuna's TPE sampler, for spaces too big to race.", on=("tune",), default=Strategy.race)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kit.campaign.schedules.budget import MAX_ROUNDS
+from kit.campaign.schedules.budget import MAX_ROUNDS, Budget, room
 from kit.errors import UsageError
 from kit.judging.cells import cell_speedup, cells, first_repeats
 from kit.judging.gate import Gate, Outcome
@@ -27,6 +27,9 @@ class Adaptive:
     width: float = 0.03
     min_repeats: int = MIN_REPEATS
     max_repeats: int = MAX_ROUNDS
+    # --budget: no round past min_repeats starts unless it fits what is left (its runs, or
+    # its runs at the mean run's time so far)
+    budget: Budget | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.width < 1:
@@ -46,9 +49,10 @@ class Adaptive:
         return self.max_repeats - self.min_repeats + 1
 
     def describe(self) -> str:
+        within = f" within {self.budget.describe()}" if self.budget else ""
         return (
             f"repeats until the interval is within {self.width:.0%} or the verdict is clear, "
-            f"{self.min_repeats}-{self.max_repeats} a cell"
+            f"{self.min_repeats}-{self.max_repeats} a cell{within}"
         )
 
     def settled(self, runs: Sequence[RunResult], baseline: str) -> dict[tuple[str, str], int]:
@@ -84,6 +88,11 @@ class AdaptiveSchedule:
     gate_runs: tuple[RunResult, ...] | History = ()
 
     def next(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
+        batch = self._round(plan, runs)
+        return [] if self._over_budget(batch, runs) else batch
+
+    def _round(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[RunSpec]:
+        """The next round the verdicts ask for, whatever the budget."""
         ran = {r.index for r in runs}
         pending = [s for s in plan if s.index not in ran]
         if not pending:
@@ -98,6 +107,24 @@ class AdaptiveSchedule:
         pending = [s for s in pending if (s.engine, s.key) not in done or s.key in open_]
         first = min((s.repeat for s in pending), default=None)
         return [s for s in pending if s.repeat == first]
+
+    def _over_budget(self, batch: Sequence[RunSpec], runs: Sequence[RunResult]) -> bool:
+        """A round past the least repeats that the budget has no room for."""
+        budget = self.rule.budget
+        if budget is None or not batch or batch[0].repeat < self.rule.min_repeats:
+            return False
+        return room(budget, runs) < len(batch)
+
+    def budget_spent(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> list[str]:
+        """What to say when the budget, not the verdicts, ended the repeats."""
+        budget = self.rule.budget
+        if budget is None or not self._over_budget(self._round(plan, runs), runs):
+            return []
+        rounds = 1 + max((r.repeat for r in runs), default=-1)
+        return [
+            f"--repeats auto stopped after {rounds} round(s): another would not fit the budget "
+            f"of {budget.describe()}; the undecided cells say what would decide them"
+        ]
 
     def gate_open(self, plan: Sequence[RunSpec], runs: Sequence[RunResult]) -> set[str]:
         """Cells whose gate decision more repeats can still make (none without a gate)."""
