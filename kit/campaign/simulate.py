@@ -125,3 +125,59 @@ def adaptive_error_rates(
         counts[Verdict.slower] / trials, covered / trials,
     )  # fmt: skip
     return rates, repeats / trials
+
+
+# --- the regression gate ------------------------------------------------------------------------
+
+GATE_BASE, GATE_CANDIDATE = "stock:default", "stock:tuned"
+BURST_EVERY, BURST = 8, 0.85  # one run in eight slowed by a further 15%: other work landing
+
+
+def _gate_rate(rng, true: float, cv: float, bursty: bool) -> float:
+    value = draw(rng, true, cv, 1)[0]
+    return value * BURST if bursty and rng.integers(BURST_EVERY) == 0 else value
+
+
+def _gate_session(schedule, plan, true, cv: float, bursty: bool, rng, looks: int = 1):
+    runs: list[RunResult] = []
+    while batch := schedule.next(plan, runs):
+        runs += [simulated_run(s, _gate_rate(rng, true[s.key], cv, bursty), looks=looks)
+                 for s in batch]  # fmt: skip
+    return runs
+
+
+class _AllRuns:
+    """Every run of the plan at once (a fixed --repeats N session)."""
+
+    def next(self, plan, runs):
+        done = {r.index for r in runs}
+        return [s for s in plan if s.index not in done]
+
+
+def gate_trial(
+    seed: int, ratio: float, cv: float, gate, rule=None, *, bursty: bool = False,
+    base_repeats: int = 3,
+):  # fmt: skip
+    """One gated session against a baseline session of the same two cells: the candidate's
+    gate outcome and its repeats. ``rule``: adaptive repeats (None: 3 fixed); ``ratio``: the
+    candidate's true speed over the baseline's."""
+    from kit.judging.gate import judge_cells  # noqa: PLC0415 -- the gate's module, here only
+    from kit.judging.stats import sequential_confidence  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    keys = [GATE_BASE, GATE_CANDIDATE]
+    baseline = _gate_session(_AllRuns(), simulated_plan(keys, base_repeats),
+                             dict.fromkeys(keys, 10.0), cv, bursty, rng)  # fmt: skip
+    true = {GATE_BASE: 10.0, GATE_CANDIDATE: 10.0 * ratio}
+    if rule is None:
+        runs = _gate_session(_AllRuns(), simulated_plan(keys, 3), true, cv, bursty, rng)
+        confidence = 0.95
+    else:
+        schedule = AdaptiveSchedule(rule, GATE_BASE, gate, tuple(baseline))
+        runs = _gate_session(schedule, simulated_plan(keys, rule.max_repeats), true, cv, bursty,
+                             rng, looks=rule.looks)  # fmt: skip
+        confidence = sequential_confidence(rule.looks)
+    result = judge_cells(runs, baseline, gate, confidence=confidence)
+    (decision,) = [d for d in result.decisions if d.key == GATE_CANDIDATE]
+    return decision.outcome, sum(1 for r in runs if r.key == GATE_CANDIDATE)
+
