@@ -2,6 +2,8 @@
 line that says what to do: limits, environment variables, ports, CPU ids, output paths, image
 references for a base, profile environment values the kernel would refuse."""
 
+from pathlib import Path
+
 import pytest
 
 from kit.errors import UsageError
@@ -135,3 +137,14 @@ def test_a_usage_error_from_the_framework_is_kits_one_line(tmp_path, args, near)
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and lines[0].startswith("kit: error: ") and near in lines[0], lines
     assert "╭" not in done.stderr + done.stdout
+
+
+def test_a_profiles_cpu_binding_against_the_cpus_chosen_names_the_profile_not_an_option():
+    lscpu = Path(__file__).parent / "data" / "topology" / "c4.8xlarge.lscpu"  # 2 nodes
+    code, text = invoke("plan", "stock", "-p", "node0", "--nodes", "1", "--topology", str(lscpu))
+    assert code == 2, text
+    assert "profile 'node0' (built-in) binds its CPUs with numactl --cpunodebind=0" in text
+    assert "(9-17,27-35: --cpus, --nodes or --cores)" in text and "-p tuned" in text
+    code, text = invoke("plan", "stock", "--cpunodebind", "0", "--nodes", "1", "--topology",
+                        str(lscpu))  # fmt: skip
+    assert code == 2 and "stock:default: --cpunodebind 0 has no CPU in the run" in text, text

@@ -102,7 +102,19 @@ def resolve_placement(
     cpuset = select_cpus(topology, selection.narrowed_by(_profile_selection(profile, host)))
     numa = profile.resolve_numa(placement_for(topology, cpuset))
     _check_numa_nodes(numa, topology, profile)
-    cpus = effective_cpus(topology, cpuset, numa.cpunodebind, numa.physcpubind)
+    try:
+        cpus = effective_cpus(topology, cpuset, numa.cpunodebind, numa.physcpubind)
+    except UsageError as exc:  # a binding the profile made, against the CPUs the options chose
+        came = "cpunodebind" if exc.message.startswith("--cpunodebind") else "physcpubind"
+        if came in profile.given:
+            raise
+        raise UsageError(
+            f"{profile.where} binds its CPUs with numactl --{came}={getattr(numa, came)}, but "
+            f"the CPUs chosen on the command line ({format_cpu_list(cpuset)}: --cpus, --nodes "
+            "or --cores) have none of those",
+            f"drop those options ({profile.name} chooses its CPUs itself), or use a profile "
+            "without a CPU binding, e.g. -p tuned",
+        ) from None
     return cpuset, cpus, placement_for(topology, cpus), numa
 
 
