@@ -18,8 +18,8 @@ from pathlib import Path
 
 from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
 from kit.campaign.schedules.budget import AllAtOnce
-from kit.campaign.simulate import run_schedule, simulated_plan
 from kit.reporting.rows import rows
+from tests.simulate import run_schedule, simulated_plan
 
 GRID = Path(__file__).resolve().parent.parent / "tests" / "data" / "grids" / "resnet50-intel.json"
 

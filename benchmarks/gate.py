@@ -19,8 +19,8 @@ import statistics
 import sys
 
 from kit.campaign.schedules.adaptive import Adaptive
-from kit.campaign.simulate import gate_trial
 from kit.judging.gate import Gate, Outcome
+from tests.simulate import gate_trial
 
 # What docs/cli.md promises at 3% noise, gating at 5% against a 5-repeat baseline with --repeats
 # auto (tests/test_gate_claims.py holds the same): false alarms under 1%, detection of a 10%

@@ -25,8 +25,8 @@ from kit.campaign.schedules.budget import MAX_ROUNDS, AllAtOnce, Budget, wall_s
 from kit.campaign.schedules.confirm import CONFIRM_REPEATS, Confirmed, confirmed_outcome
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race, outcome
-from kit.campaign.simulate import run_schedule, simulated_plan
 from kit.store.folder import load_session
+from tests.simulate import run_schedule, simulated_plan
 
 GRID = Path(__file__).resolve().parent.parent / "tests" / "data" / "grids" / "resnet50-intel.json"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from kit.campaign.simulate import RESNET50_CV, error_rates
+from tests.simulate import RESNET50_CV, error_rates
 
 
 def main() -> None:

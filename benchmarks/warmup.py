@@ -25,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 
 from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
-from kit.campaign.simulate import run_schedule, simulated_plan
 from kit.host.facts import parse_cpuinfo
 from kit.store.folder import load_session
+from tests.simulate import run_schedule, simulated_plan
 
 
 def host_line() -> str:

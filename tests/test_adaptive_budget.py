@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
 from kit.campaign.schedules.budget import Budget
-from kit.campaign.simulate import run_schedule, simulated_plan
 from tests.conftest import invoke_with
 from tests.fakes import FakeEngine
+from tests.simulate import run_schedule, simulated_plan
 
 KEYS = ["stock:default", "stock:tuned"]
 EQUAL = dict.fromkeys(KEYS, 10.0)

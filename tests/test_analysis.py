@@ -6,11 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from kit.campaign.simulate import draw
 from kit.judging.analysis import attribute, scaling
 from kit.judging.stats import Verdict
 from kit.model.results import RunResult, Status
 from kit.reporting.findings import format_attribution, format_scaling
+from tests.simulate import draw
 
 
 def grid_runs(rate, axes, repeats=4, cv=0.0, image="intel", profile_of=None, seed=0):

@@ -72,9 +72,9 @@ def test_a_decided_gate_passes_and_fails_as_before(tmp_path):
 
 def test_gated_auto_repeats_go_on_until_the_gate_decides():
     from kit.campaign.schedules.adaptive import Adaptive, AdaptiveSchedule
-    from kit.campaign.simulate import run_schedule, simulated_plan
     from kit.judging.gate import Gate, judge_cells
     from kit.judging.stats import sequential_confidence
+    from tests.simulate import run_schedule, simulated_plan
 
     keys, rule = ["stock:default", "stock:tuned"], Adaptive(max_repeats=8)
     baseline = run_schedule(

@@ -13,11 +13,11 @@ import pytest
 
 from kit.campaign.schedules import adaptive
 from kit.campaign.schedules.adaptive import Adaptive
-from kit.campaign.simulate import gate_trial
 from kit.judging import gate as gate_module
 from kit.judging import stats
 from kit.judging.gate import Gate, Outcome
 from kit.judging.stats import Verdict
+from tests.simulate import gate_trial
 
 GATE, AUTO, CV, REGRESSION = Gate("baseline", 5.0), Adaptive(max_repeats=8), 0.03, 0.90
 FALSE_ALARMS, DETECTION, PASSED = 0.01, 0.90, 0.02  # benchmarks/gate.py prints the same

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kit.campaign.simulate import RESNET50_CV, error_rates
 from kit.errors import UsageError
 from kit.judging.stats import NOISE_HINT, Speedup, Summary, Verdict, compare, is_noisy, summarize
 from kit.planning.plan import interleaved_order
+from tests.simulate import RESNET50_CV, error_rates
 
 
 @pytest.mark.parametrize(

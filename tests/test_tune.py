@@ -11,10 +11,10 @@ from kit.campaign.schedules.budget import MAX_ROUNDS, AllAtOnce, Budget, check_b
 from kit.campaign.schedules.confirm import CONFIRM_REPEATS
 from kit.campaign.schedules.model import ModelSearch
 from kit.campaign.schedules.race import Race, outcome
-from kit.campaign.simulate import RESNET50_CV, run_schedule, simulated_plan
 from kit.errors import UsageError
 from tests.conftest import invoke_with
 from tests.fakes import FakeEngine, GivenEngines
+from tests.simulate import RESNET50_CV, run_schedule, simulated_plan
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_an_interrupted_tune_keeps_its_runs_and_resumes_its_search(tmp_path):
 
 def test_adaptive_repeats_keep_the_error_rates():
     from kit.campaign.schedules.adaptive import Adaptive
-    from kit.campaign.simulate import adaptive_error_rates
+    from tests.simulate import adaptive_error_rates
 
     equal, _ = adaptive_error_rates(Adaptive(0.03), trials=400)
     assert equal.false_verdicts <= 0.05 and equal.coverage >= 0.94

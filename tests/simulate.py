@@ -161,8 +161,8 @@ def gate_trial(
     """One gated session against a baseline session of the same two cells: the candidate's
     gate outcome and its repeats. ``rule``: adaptive repeats (None: 3 fixed); ``ratio``: the
     candidate's true speed over the baseline's."""
-    from kit.judging.gate import judge_cells  # noqa: PLC0415 -- the gate's module, here only
-    from kit.judging.stats import sequential_confidence  # noqa: PLC0415
+    from kit.judging.gate import judge_cells
+    from kit.judging.stats import sequential_confidence
 
     rng = np.random.default_rng(seed)
     keys = [GATE_BASE, GATE_CANDIDATE]
@@ -180,4 +180,3 @@ def gate_trial(
     result = judge_cells(runs, baseline, gate, confidence=confidence)
     (decision,) = [d for d in result.decisions if d.key == GATE_CANDIDATE]
     return decision.outcome, sum(1 for r in runs if r.key == GATE_CANDIDATE)
-
