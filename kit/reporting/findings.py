@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kit.judging.analysis import Attribution, Curve
-from kit.judging.outcome import Outcome
 from kit.judging.stats import Speedup, Verdict
+from kit.judging.tuned import Tuned
 from kit.reporting.table import compact_table, speedup_text
 
 
@@ -48,7 +48,7 @@ def format_scaling(curves: Sequence[Curve]) -> str:
     return "\n\n".join(blocks)
 
 
-def format_outcome(found: Outcome, baseline: str) -> str:
+def format_outcome(found: Tuned, baseline: str) -> str:
     """A tune's answer: the best, by how much, at what cost, and what it could not separate."""
     if found.speedup is None:
         versus = f"the baseline {baseline}" if found.best == baseline else "no baseline run"

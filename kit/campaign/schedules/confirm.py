@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import Schedule, wall_s
 from kit.judging.cells import cell_speedup, cells
-from kit.judging.outcome import Outcome
 from kit.judging.stats import Verdict
+from kit.judging.tuned import Tuned
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
 
@@ -69,7 +69,7 @@ class Confirmed:
         return {*self.ranked(searched), self.baseline}
 
 
-def confirmed_outcome(found: Outcome, schedule: Confirmed, plan, runs) -> Outcome:
+def confirmed_outcome(found: Tuned, schedule: Confirmed, plan, runs) -> Tuned:
     """The search's outcome with its best and speedup taken from the confirmation runs only
     (the search's stay beside them)."""
     searched, fresh = schedule.split(plan, runs)
@@ -92,7 +92,7 @@ def confirmed_outcome(found: Outcome, schedule: Confirmed, plan, runs) -> Outcom
     speedup = cell_speedup(table[best], base) if base is not None else None
     tied = tuple(k for k in rivals if k != best and verdict(k, best) is not Verdict.slower)
     minutes = found.minutes + sum(wall_s(r) for r in fresh) / 60
-    return Outcome(
+    return Tuned(
         best, speedup, found.runs + len(fresh), minutes, tied, found.dropped,
         searched_best=found.best, searched_speedup=found.speedup, confirm_runs=len(fresh),
     )  # fmt: skip

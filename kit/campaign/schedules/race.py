@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from kit.campaign.schedules.budget import MAX_ROUNDS, Budget, room, wall_s
 from kit.judging.cells import cell_speedup, cells
-from kit.judging.outcome import Dropped, Outcome
 from kit.judging.stats import MIN_REPEATS, Verdict, compare
+from kit.judging.tuned import Dropped, Tuned
 from kit.model.results import RunResult
 from kit.model.spec import RunSpec
 
@@ -141,4 +141,4 @@ def outcome(plan: Sequence[RunSpec], baseline: str, schedule, runs: Sequence[Run
         and s.verdict is not Verdict.slower
     )  # fmt: skip
     seconds = sum(wall_s(r) for r in runs)
-    return Outcome(best, speedup, len(runs), seconds / 60, tied, dropped)
+    return Tuned(best, speedup, len(runs), seconds / 60, tied, dropped)

@@ -17,7 +17,7 @@ class Dropped:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Tuned:
     best: str
     speedup: Speedup | None  # over the baseline
     runs: int
