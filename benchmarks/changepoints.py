@@ -24,21 +24,9 @@ import time
 from collections.abc import Callable
 
 from kit.judging.changes import PENALTY, changes, split_points
-from kit.judging.series import Point, Series, SeriesKey
-
-REPEATS = 3  # samples a session: kit's usual --repeats
-KEY = SeriesKey("sim", "docker", "stock:default", "simulated")
-
-
-def simulate(rng: random.Random, sessions: int, cv: float, step: float, at: int) -> Series:
-    """A series whose points (geometric means of REPEATS samples) have noise ``cv``."""
-    points = []
-    spread = cv * math.sqrt(REPEATS)  # so that each point's log sd is cv
-    for i in range(sessions):
-        level = 100.0 * (1 + step if i >= at else 1.0)
-        samples = tuple(level * math.exp(rng.gauss(0, spread)) for _ in range(REPEATS))
-        points.append(Point(f"s{i:03d}", f"2026-01-01T00:{i:02d}", samples, ()))
-    return Series(KEY, tuple(points))
+from kit.judging.series import Series
+from tests.simulate import SERIES_REPEATS as REPEATS
+from tests.simulate import simulated_series as simulate
 
 
 def kit_detector(penalty: float) -> Callable[[Series], list[int]]:

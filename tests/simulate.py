@@ -4,11 +4,13 @@ around a known true speed, so an error rate can be counted. Pure: seeded numpy g
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
 
 from kit.campaign.schedules.adaptive import AdaptiveSchedule
+from kit.judging.series import Point, Series, SeriesKey
 from kit.judging.stats import Verdict, compare
 from kit.model.results import RunResult, Status
 from kit.reporting.rows import rows
@@ -180,3 +182,21 @@ def gate_trial(
     result = judge_cells(runs, baseline, gate, confidence=confidence)
     (decision,) = [d for d in result.decisions if d.key == GATE_CANDIDATE]
     return decision.outcome, sum(1 for r in runs if r.key == GATE_CANDIDATE)
+
+
+# --- a cell's history -----------------------------------------------------------------------------
+
+SERIES_REPEATS = 3  # samples a session: kit's usual --repeats
+SERIES_KEY = SeriesKey("sim", "docker", "stock:default", "simulated")
+
+
+def simulated_series(rng: random.Random, sessions: int, cv: float, step: float, at: int) -> Series:
+    """A series whose points (geometric means of SERIES_REPEATS samples) have noise ``cv``, the
+    level ``1 + step`` from session ``at`` on."""
+    points = []
+    spread = cv * math.sqrt(SERIES_REPEATS)  # so that each point's log sd is cv
+    for i in range(sessions):
+        level = 100.0 * (1 + step if i >= at else 1.0)
+        samples = tuple(level * math.exp(rng.gauss(0, spread)) for _ in range(SERIES_REPEATS))
+        points.append(Point(f"s{i:03d}", f"2026-01-01T00:{i:02d}", samples, ()))
+    return Series(SERIES_KEY, tuple(points))
