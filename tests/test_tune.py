@@ -56,14 +56,17 @@ def race(keys, true, budget, seed, cv=RESNET50_CV):
     return schedule, plan, runs
 
 
-@pytest.mark.parametrize("cv", [RESNET50_CV, 0.05])
-def test_the_true_best_is_rarely_dropped(cv):
+@pytest.mark.parametrize(("cv", "tunes"), [(RESNET50_CV, 400), (0.05, 200)])
+def test_the_true_best_is_rarely_dropped(cv, tunes):
+    """The promise (docs/profiles-and-knobs.md): the true best dropped in under 4% of tunes
+    while a rival within 1% of it races on (measured 2.3% at 3% noise and 1.5% at 5%, over 400
+    tunes each). 400 tunes allow 16 drops; at 8% the 32 expected would exceed them."""
     dropped = 0
-    for seed in range(200):
+    for seed in range(tunes):
         keys, true, best = random_grid(seed)
         schedule, _, runs = race(keys, true, 64, seed, cv)
         dropped += best in schedule.state(runs).dropped_keys
-    assert dropped / 200 < 0.05
+    assert dropped / tunes <= 0.04
 
 
 def test_a_race_spends_less_than_the_grid_and_finds_the_best():
