@@ -17,7 +17,7 @@ from kit.errors import UsageError
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import Profile
 from kit.model.spec import Limits
-from kit.model.workload import workload_from_json, workload_json
+from kit.model.workload import WorkloadSpec, workload_from_json, workload_json
 from kit.planning.placement import CpuSelection
 
 RECIPE_VERSION = 1
@@ -86,9 +86,32 @@ def what_of(recipe: Mapping, cells: Sequence[tuple[str, str]], repeats: int, ada
         cores=sel.get("cores"),
         one_thread_per_core=bool(sel.get("one_thread_per_core")),
     )
+    workload = workload_from_json(recipe["workload"])
+    check_model_here(workload)
     return What(
-        tuple(images), tuple(wanted), None, workload_from_json(recipe["workload"]), selection,
+        tuple(images), tuple(wanted), None, workload, selection,
         NumaPolicy(**recipe["numactl"]), recipe["instances"], Limits(**recipe["limits"]),
         repeats, float(recipe["timeout_s"]), adaptive=adaptive,
         pairs=frozenset(cells), profile_set=tuple(profiles[p] for p in wanted),
     )  # fmt: skip
+
+
+def check_model_here(workload: WorkloadSpec) -> None:
+    """A session of the user's own model replays only with that model here, byte for byte:
+    kit's recipes and bundles name it (path and sha256) and do not carry it."""
+    if workload.model_file is None:
+        return
+    import hashlib  # noqa: PLC0415
+
+    path, digest = workload.model_file, workload.model_digest or "?"
+    try:
+        found = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        found = None
+    if found != digest:
+        said = "is not there" if found is None else f"there is another file (sha256 {found[:12]})"
+        raise UsageError(
+            f"the session ran your model {path.name} (sha256 {digest[:12]}) from {path}, and "
+            f"{said}: kit's recipes and bundles name the model, they do not carry it",
+            f"copy that model to {path} on this machine, then replay",
+        )

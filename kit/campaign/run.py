@@ -286,6 +286,9 @@ def _check_baseline(plan: Sequence[RunSpec], baseline: str | None) -> None:
 
 def _check_reach(what: What, engines: Mapping[str, Engine]) -> None:
     remote = [e.name for e in engines.values() if e.images is not None and not e.samples_host]
+    if remote and what.workload.model_file is not None:
+        raise UsageError(f"--model {what.workload.model_file} is a file of this machine; "
+                         f"{', '.join(remote)} cannot see it", "leave --host out")  # fmt: skip
     if remote and what.workload.workload_dir is not None:
         raise UsageError(
             f"--workload-dir mounts a folder of this machine; {', '.join(remote)} cannot see it",

@@ -15,7 +15,7 @@ from kit.engines.base import Engine
 from kit.engines.container import docker_run_line
 from kit.errors import HostBusy, UsageError
 from kit.host.sampler import Sampler
-from kit.judging.judge import make_result
+from kit.judging.judge import REFUSED, make_result
 from kit.judging.onednn import OneDnnSummary, VerboseAccumulator
 from kit.judging.parse import ParsedOutput, parse_output
 from kit.judging.verify import diagnostic_spec, verify_record
@@ -180,6 +180,10 @@ def run_session(
         [s for specs in by_machine.values() for s in specs], folder.session_id, folder.path
     )
     _all_at_once(jobs, "kit-machine", runner.stop)
+    refused = [r for r in runner.results if r.error and r.error.startswith(REFUSED)]
+    if refused:  # every run of the model would say the same
+        raise UsageError(f"run {refused[0].index} ({refused[0].key}): {refused[0].error}",
+                         f"its log and record are in {folder.path}")  # fmt: skip
     if runner.busy:
         raise HostBusy(busy_message(runner.busy, folder.path),
                        f"close that work and finish it with the same command plus --resume "
@@ -262,6 +266,8 @@ class _Runner:
         self.listener(RunFinished(spec, result))
         if len(streak) >= STOP_AFTER_DISTURBED and not self.busy:
             self.busy = streak
+            self.stop()
+        if result.error and result.error.startswith(REFUSED):  # every run would say the same
             self.stop()
 
 

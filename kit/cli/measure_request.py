@@ -18,14 +18,14 @@ from kit.cpus import parse_cpu_list
 from kit.engines.endpoints import parse_hosts
 from kit.engines.kinds import EngineKind
 from kit.engines.slurm.options import NodeEngine, SlurmOptions
-from kit.errors import UsageError
+from kit.errors import UsageError, did_you_mean
 from kit.inputs import check_output_file
 from kit.judging.gate import Gate
 from kit.model.acts import Needs, needs
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import load_profiles
 from kit.model.spec import Limits
-from kit.model.workload import WorkloadSpec, warmup_of
+from kit.model.workload import Model, WorkloadSpec, warmup_of
 from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.placement import CpuSelection, parse_instances
 from kit.planning.sweep import Sweep
@@ -102,8 +102,10 @@ def _profiles(command: str, o: Options) -> tuple[str, ...]:
 def campaign_request(command: str, images: tuple[str, ...], o: Options) -> CampaignRequest:
     """What, where and how a campaign runs, from the options."""
     warmup = None if o.num_warmup_batches is None else warmup_of(o.num_warmup_batches)
+    model, model_file, digest = model_of(o.model, o.engine)
     workload = WorkloadSpec.from_preset(
-        o.preset, model=o.model, batch_size=o.batch_size, num_batches=o.num_batches,
+        o.preset, model=model, batch_size=o.batch_size, num_batches=o.num_batches,
+        model_file=model_file, model_digest=digest,
         num_warmup_batches=warmup, data_format=o.data_format, mode=o.mode,
         precision=o.precision, allocator=o.allocator, workload=o.workload,
         workload_dir=o.workload_dir,
@@ -199,3 +201,47 @@ def _sweep_request(command: str, images: tuple[str, ...], o: Options) -> Campaig
     seeds = seeds if tuning is not None else ()
     what = replace(request.what, sweep=Sweep(knobs, o.where, seeds=seeds))
     return replace(request, what=what, how=replace(request.how, tuning=tuning))
+
+
+MODEL_SUFFIXES = (".keras", ".h5")
+
+
+def model_of(text: str | None, kinds) -> tuple[Model | None, Path | None, str | None]:
+    """--model: a built-in model, or the user's saved Keras file with its sha256; refused in one
+    line when it is neither (before any engine is asked)."""
+    if text is None or text in set(Model):
+        return (Model(text) if text else None), None, None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"--model {text} is a folder (a SavedModel?): kit runs saved Keras models",
+            "save it as one file, model.save('model.keras'), and pass that",
+        )
+    if not path.is_file():
+        known = ", ".join(m.value for m in Model)
+        raise UsageError(f"--model {text!r} is neither a built-in model nor a file",
+                         f"{did_you_mean(text, [m.value for m in Model])}choose {known}, or "
+                         "give a saved Keras model (.keras, .h5)")  # fmt: skip
+    if path.suffix not in MODEL_SUFFIXES:
+        raise UsageError(f"--model {text}: kit reads saved Keras models (.keras, .h5)",
+                         "save yours with model.save('model.keras')")  # fmt: skip
+    if not path.stat().st_mode & 0o004 and tuple(kinds or ()) != (EngineKind.local,):
+        raise UsageError(f"--model {text}: kit's containers run as an unprivileged user, who "
+                         "cannot read it", f"chmod o+r {text}")  # fmt: skip
+    if EngineKind.slurm in tuple(kinds or ()):
+        raise UsageError("--model FILE is a file of this machine; Slurm's nodes cannot see it",
+                         "run your model on a local or Docker engine")  # fmt: skip
+    return None, path.resolve(), _sha256(path)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise UsageError(f"--model {path}: cannot read it ({exc.strerror})") from None
+    return digest.hexdigest()

@@ -45,6 +45,16 @@ SweepImagesArg = Annotated[
 
 
 # fmt: off
+def complete_model(incomplete: str) -> list[str]:
+    """--model's TAB: the built-in models, and saved Keras files under the path typed so far."""
+    import glob  # noqa: PLC0415 -- only when completing
+
+    found = [m.value for m in Model if m.value.startswith(incomplete)]
+    files = glob.glob(glob.escape(incomplete) + "*")
+    found += sorted(f for f in files if f.endswith((".keras", ".h5")) or Path(f).is_dir())
+    return found
+
+
 @dataclass(frozen=True)
 class Options:
     """The options of kit's commands, as one command was given them (the rest at default)."""
@@ -85,10 +95,13 @@ class Options:
     preset: Preset = opt(
         "quick: resnet50 training, batch 32, 10 batches; seed: batch 128, 30 batches; latency, "
         "throughput: inference at batch 1, 32.", on=MEASURE, default=Preset.quick, panel=WORK)
-    model: Model | None = opt("The model (default: resnet50, or the preset's).", on=CAMPAIGN,
-        panel=WORK,
+    model: str | None = opt(
+        f"The model: {', '.join(m.value for m in Model)} (default: resnet50, or the preset's), "
+        "or your saved Keras model (a .keras or .h5 file), fed synthetic inputs from its own "
+        "signature.", "--model", on=CAMPAIGN, panel=WORK, metavar="MODEL|FILE",
+        autocompletion=complete_model,
         help_on={
-            "verify": "The model the proof runs (default: resnet50).",
+            "verify": "The model the proof runs (default: resnet50), or your .keras/.h5 file.",
         })
     batch_size: int | None = opt("Overrides the preset's batch size.", on=MEASURE, panel=WORK)
     num_batches: int | None = opt("Timed batches (overrides the preset).", on=MEASURE, panel=WORK)

@@ -65,10 +65,16 @@ def container_kwargs(
         kwargs["cpuset_mems"] = spec.mems_list
     if spec.profile.numa.needs_sys_nice and grant_sys_nice:
         kwargs["cap_add"] = ["SYS_NICE"]
+    volumes = {}
     if spec.workload.workload_dir is not None:
-        kwargs["volumes"] = {
-            str(spec.workload.workload_dir.resolve()): {"bind": WORKLOAD_MOUNT, "mode": "ro"}
+        volumes[str(spec.workload.workload_dir.resolve())] = {"bind": WORKLOAD_MOUNT, "mode": "ro"}
+    if spec.workload.model_file is not None:  # the user's model, read-only
+        volumes[str(spec.workload.model_file.resolve())] = {
+            "bind": spec.workload.model_path,
+            "mode": "ro",
         }
+    if volumes:
+        kwargs["volumes"] = volumes
     return kwargs
 
 

@@ -26,6 +26,9 @@ DISTURBED_SHARE = 0.15
 DISTURBANCE_WINDOW_S = 20.0
 
 
+REFUSED = "kit's workload refused it:"  # a run's error that no other run of its cell escapes
+
+
 def judge(
     spec: RunSpec,
     outcome: RunOutcome,
@@ -47,6 +50,8 @@ def judge(
             "CAP_SYS_NICE, which Docker's seccomp profile requires for memory policies: "
             "let the engine grant --cap-add SYS_NICE (kit asks for it)"
         )
+    if parsed.refused:  # the workload could not run it as asked (a user's model): its words
+        return Status.failed, f"{REFUSED} {parsed.refused}"
     if outcome.timed_out:
         return (
             Status.timed_out,
@@ -198,8 +203,10 @@ def workload_record(spec: RunSpec) -> dict:
     """The run's workload as its record keeps it: the model and sizes (for the work per image),
     the mode, precision and allocator."""
     w = spec.workload
+    mine = {"model_file": str(w.model_file), "model_digest": w.model_digest} if w.model_file else {}
     return {
-        "model": w.model.value,
+        "model": w.model_file.name if w.model_file else w.model.value,
+        **mine,
         "batch_size": w.batch_size,
         "num_batches": w.num_batches,
         "num_warmup_batches": w.num_warmup_batches,

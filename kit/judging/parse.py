@@ -21,6 +21,7 @@ from kit.workload import (
     FOOTPRINT_PREFIX,
     HOST_SPEED_PREFIX,
     PROVENANCE_PREFIX,
+    REFUSED_PREFIX,
     STEP_FAULTS_PREFIX,
     STEP_SECONDS_PREFIX,
     WARMUP_PREFIX,
@@ -78,6 +79,7 @@ class ParsedOutput:
     step_seconds: tuple[float, ...] = ()  # kit's workload: every timed batch's seconds
     step_faults: tuple[int, ...] = ()  # and the pages each faulted in
     footprint: Footprint | None = None  # kit's workload: where its memory and threads went
+    refused: str | None = None  # kit's workload: what it could not run (a user's model), said
 
     def tail_text(self, lines: int = 8) -> str:
         return (
@@ -188,7 +190,12 @@ def parse_footprint_line(line: str) -> Footprint | None:
 
 
 # kit's workload's own lines: a prefix, then the value; the first provenance line counts.
+def parse_refused_line(line: str) -> str | None:
+    return line[len(REFUSED_PREFIX) :].strip() or None if line.startswith(REFUSED_PREFIX) else None
+
+
 _KIT_LINES = {
+    "refused": parse_refused_line,
     "provenance": parse_provenance_line,
     "cpu_s": parse_cpu_line,
     "host_speed": parse_host_speed_line,

@@ -12,6 +12,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kit.cpus import format_cpu_list
 from kit.errors import UsageError, did_you_mean
@@ -171,8 +172,11 @@ def describe_workload_json(w: Mapping) -> str:
     if not w:
         return "workload not recorded"
     mode = w.get("mode") or ("infer" if w.get("forward_only") else "train")
+    model = w.get("model", "?")
+    if w.get("model_file"):  # the user's model: its content, not its path, makes the series
+        model = f"{Path(str(w['model_file'])).name} ({str(w.get('model_digest') or '?')[:12]})"
     parts = [
-        f"{w.get('model', '?')} {mode}",
+        f"{model} {mode}",
         f"batch {w.get('batch_size', '?')}",
         f"{w.get('num_batches', '?')} batches",
         f"warmup {w.get('num_warmup_batches', '?')}",

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from kit.cpus import parse_cpu_list
-from kit.model.flops import flop_per_image
+from kit.model.flops import TRAINING_FACTOR, flop_per_image
 from kit.model.footprint import Footprint
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
@@ -194,6 +194,11 @@ class RunResult:
         if w.get("workload") == "bandwidth":
             return None
         infer = w.get("mode") == "infer" or bool(w.get("forward_only"))
+        if w.get("model_file"):  # counted by TensorFlow's profiler in the run (or not at all)
+            forward = ((self.provenance or {}).get("model_file") or {}).get("forward_flop")
+            if not isinstance(forward, (int, float)) or forward <= 0:
+                return None
+            return float(forward) if infer else float(forward) * TRAINING_FACTOR
         return flop_per_image(w.get("model", ""), None, infer)
 
     @property

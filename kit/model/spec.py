@@ -147,6 +147,9 @@ class RunSpec:
         if self.mems is not None and self.profile.numa.memory_policy is None:
             numa = [*(numa or ["numactl"]), f"--membind={self.mems_list}"]
         workload = list(self.workload.argv(self.profile.inter_op, self.profile.intra_op))
+        if self.workload.model_file is not None:  # no mount outside a container: the file
+            here = f"--model_file={self.workload.model_file.resolve()}"
+            workload = [here if a.startswith("--model_file=") else a for a in workload]
         return ("taskset", "--cpu-list", self.cpu_list, *numa, python, *workload[1:])
 
     def environment(self) -> MappingProxyType:

@@ -19,6 +19,7 @@ MAX_BATCH = 65536
 MAX_BATCHES = 1_000_000
 # Where a --workload-dir is mounted, read-only, inside the container.
 WORKLOAD_MOUNT = "/opt/tf-benchmarks"
+MODEL_MOUNT = "/opt/kit-model"  # where a run finds --model FILE, read-only
 TF_CNN_SCRIPT = "scripts/tf_cnn_benchmarks/tf_cnn_benchmarks.py"
 
 
@@ -123,6 +124,10 @@ class WorkloadSpec:
     allocator: Allocator = Allocator.system
     workload: Workload = Workload.kit
     workload_dir: Path | None = None
+    # --model FILE: the user's saved Keras model, mounted read-only into each run, and its
+    # sha256 (the workload of a series is the model's content, not its path)
+    model_file: Path | None = None
+    model_digest: str | None = None
 
     def __post_init__(self) -> None:
         for name, kind in _WORDS.items():  # a profile's or a record's word becomes the enum
@@ -146,6 +151,9 @@ class WorkloadSpec:
             self._check_tf_cnn()
         elif self.workload_dir is not None:
             raise UsageError("--workload-dir is only for --workload tf_cnn_benchmarks")
+        if self.model_file is not None and self.workload is not Workload.kit:
+            raise UsageError(f"--model {self.model_file.name} runs in kit's own workload",
+                             "leave --workload out with your model")  # fmt: skip
 
     def _check_tf_cnn(self) -> None:
         if self.workload_dir is None:
@@ -185,8 +193,11 @@ class WorkloadSpec:
 
     def argv(self, inter_op: int | None, intra_op: int | None) -> tuple[str, ...]:
         """The container's workload command. Thread flags only when the profile sets them."""
+        model = (
+            f"--model_file={self.model_path}" if self.model_file else f"--model={self.model.value}"
+        )
         flags = [
-            f"--model={self.model.value}",
+            model,
             f"--batch_size={self.batch_size}",
             f"--num_batches={self.num_batches}",
             f"--num_warmup_batches={self.num_warmup_batches}",
@@ -218,6 +229,19 @@ class WorkloadSpec:
             )
         return ("python", "-m", "kit_workload", *flags)
 
+    @property
+    def model_path(self) -> str:
+        """Where a run reads the user's model: its mount in a container (MODEL_MOUNT)."""
+        assert self.model_file is not None
+        return f"{MODEL_MOUNT}/{self.model_file.name}"
+
+    @property
+    def model_name(self) -> str:
+        """The built-in model's name, or the user's file with the start of its digest."""
+        if self.model_file is None:
+            return self.model.value
+        return f"{self.model_file.name} ({(self.model_digest or '?')[:12]})"
+
     def describe(self) -> str:
         if self.workload is Workload.bandwidth:
             return f"STREAM's triad (GB/s), the best of {self.num_batches} timed repeats"
@@ -226,7 +250,7 @@ class WorkloadSpec:
             f", {v.value}" for v in (self.precision, self.allocator) if v not in ("fp32", "system")
         )
         return (
-            f"{self.model.value} {mode}, batch {self.batch_size}, {self.num_batches} batches "
+            f"{self.model_name} {mode}, batch {self.batch_size}, {self.num_batches} batches "
             f"after {self.warmup_text}, {self.data_format.value}{extra}"
         )
 
@@ -274,6 +298,7 @@ def _bounded(what: str, value: int, lo: int, hi: int) -> None:
 def workload_json(workload: WorkloadSpec) -> dict:
     data = asdict(workload)
     data["workload_dir"] = str(workload.workload_dir) if workload.workload_dir else None
+    data["model_file"] = str(workload.model_file) if workload.model_file else None
     return data
 
 
@@ -289,4 +314,6 @@ def workload_from_json(data: Mapping) -> WorkloadSpec:
         allocator=Allocator(data.get("allocator", "system")),
         workload=Workload(data["workload"]),
         workload_dir=Path(data["workload_dir"]) if data.get("workload_dir") else None,
+        model_file=Path(data["model_file"]) if data.get("model_file") else None,
+        model_digest=data.get("model_digest"),
     )

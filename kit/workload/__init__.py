@@ -4,8 +4,10 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "10"
+WORKLOAD_VERSION = "11"
 PROVENANCE_PREFIX = "kit-provenance: "
+# Instead of a run: what the workload could not do with what it was given (a user's model).
+REFUSED_PREFIX = "kit-refused: "
 # After the run: the process's own CPU seconds (every thread), to tell its load from others'.
 CPU_PREFIX = "kit-cpu-seconds: "
 # After the warmup: how many batches it took, how long, and whether the step time settled.

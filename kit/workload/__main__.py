@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import CPU_PREFIX, HOST_SPEED_PREFIX, preload, provenance
+from . import CPU_PREFIX, HOST_SPEED_PREFIX, preload, provenance, user_model
 from .models import DEFAULT_IMAGE_SIZE, MODELS, PRECISION_POLICIES, set_precision
 from .speed import host_speed
 from .steady import AUTO
@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
         "--image_size", type=positive, default=None, help=f"default per model: {DEFAULT_IMAGE_SIZE}"
     )
     p.add_argument("--display_every", type=positive, default=1)
+    p.add_argument("--model_file", default=None, help="a saved Keras model (.keras, .h5): "
+                   "yours, instead of --model (kit_workload.user_model)")  # fmt: skip
     return p
 
 
@@ -103,14 +105,19 @@ def main(argv: list[str] | None = None) -> int:
         "affinity_cpus": cpus,
     }
     policy = set_precision(tf, args.precision)
+    prepared = None
+    if args.model_file:  # refused (status 2) before provenance if kit cannot run it
+        prepared = user_model.prepare(tf, args.model_file, args.batch_size, args.mode)
     record = provenance.collect(tf, threads, "kit", argv)
+    if prepared is not None:
+        record["model_file"] = prepared[-1]
     record["precision"] = {"requested": args.precision, "keras_policy": policy}
     record["allocator"] = preload.record(args.allocator)
     record["mode"] = args.mode
     provenance.emit(record)
 
     before = host_speed()
-    run(tf, args)
+    run(tf, args, prepared)
     after = host_speed()
     own = os.times()
     print(f"{CPU_PREFIX}{own.user + own.system:.3f}", flush=True)

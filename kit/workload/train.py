@@ -60,7 +60,7 @@ def sgd_update(tf, variables):
     return update
 
 
-def make_step(tf, model, mode: str):
+def make_step(tf, model, mode: str, loss_fn=None):
     """The step a batch runs, returning what must be read back to finish it.
 
     Training updates the weights once every gradient is computed (the same values: backprop
@@ -78,15 +78,16 @@ def make_step(tf, model, mode: str):
 
         return infer
 
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if loss_fn is None:  # kit's models end in logits over NUM_CLASSES
+        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     variables = model.trainable_variables
     update = sgd_update(tf, variables)
 
     @tf.function
     def train(images, labels):
         with tf.GradientTape() as tape:
-            logits = tf.cast(model(images, training=True), tf.float32)
-            loss = loss_fn(labels, logits)
+            outputs = model(images, training=True)
+            loss = loss_fn(labels, tf.nest.map_structure(lambda o: tf.cast(o, tf.float32), outputs))
         grads = tape.gradient(loss, variables)
         with tf.control_dependencies(grads):  # every gradient first (see above)
             update(grads)
@@ -155,11 +156,15 @@ def warm_up(step, images, labels, batches: int | str) -> dict:
     }
 
 
-def run(tf, args) -> float:
-    image_size = args.image_size or DEFAULT_IMAGE_SIZE[args.model]
-    model = build_model(tf, args.model, image_size, args.data_format)
-    images, labels = synthetic_batch(tf, args.batch_size, image_size, args.data_format)
-    step = make_step(tf, model, args.mode)
+def run(tf, args, prepared=None) -> float:
+    if prepared is not None:  # the user's own model (kit_workload.user_model.prepare)
+        model, images, labels, loss, _ = prepared
+        step = make_step(tf, model, args.mode, loss)
+    else:
+        image_size = args.image_size or DEFAULT_IMAGE_SIZE[args.model]
+        model = build_model(tf, args.model, image_size, args.data_format)
+        images, labels = synthetic_batch(tf, args.batch_size, image_size, args.data_format)
+        step = make_step(tf, model, args.mode)
 
     print("Running warm up", flush=True)
     warmup = warm_up(step, images, labels, args.num_warmup_batches)

@@ -1,0 +1,85 @@
+"""Your own Keras model in the real images: one of each input kind (images, token ids, tabular
+features) built and saved by the latest image's own Keras, then measured by kit through the
+Docker engine, trained and run forward; and the models kit cannot run refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kit.store.folder import load_session
+from tests.conftest import invoke as kit
+from tests.conftest import json_rows, only_session
+
+pytestmark = pytest.mark.docker
+SIZES = ["--batch-size", "4", "--num-batches", "3", "--num-warmup-batches", "1"]
+MAKE = """import sys, keras, tensorflow as tf
+k = tf.keras
+out = sys.argv[1]
+i = k.Input((32, 32, 3)); x = k.layers.Conv2D(8, 3, activation="relu")(i)
+x = k.layers.GlobalAveragePooling2D()(x)
+k.Model(i, k.layers.Dense(10, activation="softmax")(x)).save(f"{out}/images.keras")
+t = k.Input((16,), dtype="int32"); x = k.layers.Embedding(500, 8)(t)
+x = k.layers.GlobalAveragePooling1D()(x)
+k.Model(t, k.layers.Dense(1, activation="sigmoid")(x)).save(f"{out}/tokens.keras")
+f = k.Input((12,)); x = k.layers.Dense(16, activation="relu")(f)
+k.Model(f, k.layers.Dense(1)(x)).save(f"{out}/tabular.keras")
+v = k.Input((None,), dtype="int32"); x = k.layers.Embedding(50, 4)(v)
+x = k.layers.GlobalAveragePooling1D()(x)
+k.Model(v, k.layers.Dense(1)(x)).save(f"{out}/ragged.keras")
+@keras.saving.register_keras_serializable()
+class Doubled(k.layers.Layer):
+    def call(self, x):
+        return 2 * x
+c = k.Input((4,)); k.Model(c, k.layers.Dense(1)(Doubled()(c))).save(f"{out}/custom.keras")
+"""
+
+
+@pytest.fixture(scope="module")
+def models(kit_images, docker_client, tmp_path_factory) -> Path:
+    """The models, saved by TensorFlow 2.21's Keras 3 in the latest image."""
+    out = tmp_path_factory.mktemp("models")
+    (out / "make.py").write_text(MAKE)
+    docker_client.containers.run(
+        kit_images["latest"], ["python", "/models/make.py", "/models"], user="root",
+        volumes={str(out): {"bind": "/models", "mode": "rw"}}, network_mode="none", remove=True,
+        labels={"kit.test": "user-model"},
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    ("model", "mode"), [("images", "train"), ("tokens", "infer"), ("tabular", "train")]
+)
+def test_your_model_of_each_input_kind_runs_and_is_counted(models, model, mode, kit_containers,
+                                                           tmp_path):  # fmt: skip
+    path = models / f"{model}.keras"
+    code, text = kit("compare", "latest", "-p", "default", "--model", str(path), "--mode", mode,
+                     *SIZES, "--repeats", "2", "--results", str(tmp_path),
+                     "--format", "json")  # fmt: skip
+    assert code == 0, text
+    runs = load_session(only_session(tmp_path))
+    assert len(runs) == 2 and all(r.ok and r.images_per_sec > 0 for r in runs), runs
+    facts = runs[0].provenance["model_file"]
+    assert facts["forward_flop"] > 0 and facts["parameters"] > 0
+    assert (
+        runs[0].workload["model"] == f"{model}.keras"
+        and len(runs[0].workload["model_digest"]) == 64
+    )
+    assert runs[0].flop_per_image == facts["forward_flop"] * (3 if mode == "train" else 1)
+    (row,) = json_rows(text)
+    assert row["gflops"] > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [("ragged", "has shape (None, None): kit fixes only the batch dimension"),
+     ("custom", "needs custom objects kit cannot load")],
+)  # fmt: skip
+def test_a_model_kit_cannot_run_is_refused_in_one_line(models, model, said, kit_containers,
+                                                       tmp_path):  # fmt: skip
+    code, text = kit("compare", "latest", "--model", str(models / f"{model}.keras"), "--mode",
+                     "infer", *SIZES, "--results", str(tmp_path))  # fmt: skip
+    assert code == 2 and said in text, text
+    assert len(load_session(only_session(tmp_path))) == 1  # its first run said it, no other ran
