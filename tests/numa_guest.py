@@ -28,13 +28,16 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.guest_docker import guest_docker
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("KIT_GUEST_CACHE", "/var/cache/kit-test/numa-guest"))
 KERNEL_PACKAGE = "linux-image-6.1.0-*-amd64-unsigned"
 # Loaded in this order: the kernel has virtio and 9p as modules.
 MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-           "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")  # fmt: skip
+           "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay")  # fmt: skip
 ROOT_IMAGE = "kit/tensorflow:stock"
+DOCKER_AT = "/opt/guest-docker"  # where the guest sees this host's Docker and the light image
 
 
 @dataclass(frozen=True)
@@ -148,16 +151,17 @@ def initramfs(modules: Path, shares: dict[str, str]) -> Path:
 
 
 def root_fs(image: str = ROOT_IMAGE) -> Path:
-    """The image's file system, exported into a folder once per image id (the folder of an
-    earlier id removed)."""
+    """The image's file system, exported into a folder once per image id (the folder of the
+    tag's earlier id removed)."""
     import docker
 
     client = docker.from_env()
     image_id = client.images.get(image).id.split(":")[-1][:12]
-    folder = CACHE / f"root-{image_id}"
+    tag = image.rpartition(":")[2]
+    folder = CACHE / f"root-{tag}-{image_id}"
     if (folder / ".complete").exists():
         return folder
-    for old in CACHE.glob("root-*"):  # an earlier image's: 1.5 GB each, never used again
+    for old in CACHE.glob(f"root-{tag}-*"):  # an earlier build's: 1.5 GB each, never used again
         shutil.rmtree(old, ignore_errors=True)
     folder.mkdir(parents=True)
     container = client.containers.create(image, labels={"kit.test": "numa-guest"})
@@ -169,6 +173,11 @@ def root_fs(image: str = ROOT_IMAGE) -> Path:
         container.remove(force=True)
     (folder / ".complete").touch()
     return folder
+
+
+def image_root(image: str) -> str:
+    """Where the guest sees another image's root (``boot(images=...)``): /opt/kit-TAG."""
+    return f"/opt/kit-{image.rpartition(':')[2]}"
 
 
 class _Chunks(io.RawIOBase):
@@ -196,21 +205,29 @@ def shared_paths() -> dict[str, str]:
     return {"repo": str(REPO), "python": sys.base_prefix}
 
 
-def boot(shape: Shape, script: str, job: Path, timeout: float = 900.0) -> str:
+def boot(shape: Shape, script: str, job: Path, timeout: float = 900.0, *,
+         docker: bool = False, images: tuple[str, ...] = ()) -> str:  # fmt: skip
     """Boot the guest, run ``script`` (sh) in its root, power off; its output, from the job
-    folder (the script sees it as /job)."""
+    folder (the script sees it as /job). With ``docker``, the guest also gets this host's
+    Docker at DOCKER_AT, and ``sh $DOCKER_AT/start.sh`` starts it there (guest_docker);
+    ``images``' roots are at ``image_root(image)``, for `kit envs adopt`."""
     vmlinuz, modules = kernel()
-    shares = {**shared_paths(), "job": "/job"}
+    root = root_fs()
+    mounts = {t: (Path(p), p) for t, p in shared_paths().items()} | {"job": (job, "/job")}
+    if docker:
+        mounts["docker"] = (guest_docker(root, ROOT_IMAGE, DOCKER_AT), DOCKER_AT)
+    for n, image in enumerate(images):
+        mounts[f"image{n}"] = (root_fs(image), image_root(image))
     job.mkdir(parents=True, exist_ok=True)
     (job / "run.sh").write_text(script)
     (job / "out.log").unlink(missing_ok=True)
-    root = root_fs()
+    shares = {tag: guest for tag, (_, guest) in mounts.items()}
     argv = ["qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "Haswell-v4",
             *shape.argv(), "-kernel", str(vmlinuz), "-initrd", str(initramfs(modules, shares)),
             "-append", "console=ttyS0 quiet panic=-1", "-nographic", "-no-reboot",
             "-nodefaults", "-serial", "stdio", "-net", "none"]  # fmt: skip
-    paths = {"root": str(root), **{t: (str(job) if t == "job" else p) for t, p in shares.items()}}
-    for n, (tag, path) in enumerate(paths.items()):
+    hosts = {"root": root, **{tag: host for tag, (host, _) in mounts.items()}}
+    for n, (tag, path) in enumerate(hosts.items()):
         argv += ["-fsdev", f"local,id=fs{n},path={path},security_model=none",
                  "-device", f"virtio-9p-pci,fsdev=fs{n},mount_tag={tag}"]  # fmt: skip
     console = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -225,8 +242,11 @@ def main() -> None:
     args.add_argument("shape", choices=sorted(SHAPES))
     args.add_argument("script", help="sh commands to run in the guest")
     args.add_argument("--job", type=Path, default=CACHE / "job")
+    args.add_argument("--docker", action="store_true", help=f"Docker at {DOCKER_AT}")
+    args.add_argument("--image", action="append", default=[], help="its root at /opt/kit-TAG")
     given = args.parse_args()
-    print(boot(SHAPES[given.shape], given.script, given.job))
+    print(boot(SHAPES[given.shape], given.script, given.job, docker=given.docker,
+               images=tuple(given.image)))  # fmt: skip
 
 
 if __name__ == "__main__":
