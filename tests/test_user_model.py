@@ -31,7 +31,7 @@ def model(tmp_path):
     ("given", "said"),
     [
         ("resnet5", "neither a built-in model nor a file (did you mean resnet50?"),
-        ("{folder}", "is a folder (a SavedModel?)"),
+        ("{folder}", "is a folder with no saved_model.pb"),
         ("{folder}/notes.txt", "kit reads saved Keras models (.keras, .h5)"),
     ],
 )
@@ -132,7 +132,26 @@ def test_a_bundle_of_your_models_session_replays_only_with_that_model_here(model
 def test_a_model_the_containers_user_cannot_read_is_refused(model, tmp_path):
     model.chmod(0o600)
     code, text = invoke_with(FakeEngine({}), "plan", "latest", "--model", str(model))
-    assert code == 2 and f"chmod o+r {model}" in text, text
+    assert code == 2 and f"chmod -R o+rX {model}" in text, text
     code, text = invoke_with(FakeEngine({}), "plan", "latest", "--model", str(model), "--engine",
                              "local")  # fmt: skip
     assert "chmod" not in text  # the local engine runs as you
+
+
+def test_a_savedmodel_folder_runs_forward_only_and_its_files_make_the_digest(tmp_path):
+    saved = tmp_path / "saved"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"graph")
+    (saved / "variables" / "variables.index").write_bytes(b"weights")
+    code, text = invoke_with(FakeEngine({}), "plan", "latest", "--model", str(saved))
+    assert code == 2 and "is a SavedModel: kit runs it forward only" in text, text
+    engine = FakeEngine(lambda spec: 10.0)
+    code, text = invoke_with(engine, "run", "latest", "--model", str(saved), "--mode", "infer",
+                             "--results", str(tmp_path / "r"))  # fmt: skip
+    assert code == 0, text
+    first = engine.ran[0].workload.model_digest
+    (saved / "variables" / "variables.index").write_bytes(b"other weights")
+    engine = FakeEngine(lambda spec: 10.0)
+    invoke_with(engine, "run", "latest", "--model", str(saved), "--mode", "infer", "--results",
+                str(tmp_path / "r"))  # fmt: skip
+    assert engine.ran[0].workload.model_digest != first  # its weights changed: another model

@@ -33,6 +33,9 @@ class Doubled(k.layers.Layer):
     def call(self, x):
         return 2 * x
 c = k.Input((4,)); k.Model(c, k.layers.Dense(1)(Doubled()(c))).save(f"{out}/custom.keras")
+i = keras.Input((32, 32, 3)); x = keras.layers.Conv2D(8, 3, activation="relu")(i)
+x = keras.layers.GlobalAveragePooling2D()(x)
+keras.Model(i, keras.layers.Dense(10, activation="softmax")(x)).export(f"{out}/saved")
 """
 
 
@@ -46,6 +49,8 @@ def models(kit_images, docker_client, tmp_path_factory) -> Path:
         volumes={str(out): {"bind": "/models", "mode": "rw"}}, network_mode="none", remove=True,
         labels={"kit.test": "user-model"},
     )  # fmt: skip
+    for path in out.rglob("*"):  # kit's containers run as an unprivileged user
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return out
 
 
@@ -83,3 +88,14 @@ def test_a_model_kit_cannot_run_is_refused_in_one_line(models, model, said, kit_
                      "infer", *SIZES, "--results", str(tmp_path))  # fmt: skip
     assert code == 2 and said in text, text
     assert len(load_session(only_session(tmp_path))) == 1  # its first run said it, no other ran
+
+
+def test_a_savedmodel_runs_forward_on_its_serving_signature(models, kit_containers, tmp_path):
+    code, text = kit("compare", "latest", "-p", "default", "--model", str(models / "saved"),
+                     "--mode", "infer", *SIZES, "--repeats", "2",
+                     "--results", str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    runs = load_session(only_session(tmp_path))
+    assert len(runs) == 2 and all(r.ok for r in runs), runs
+    facts = runs[0].provenance["model_file"]
+    assert facts["inputs"][0]["shape"] == [32, 32, 3] and facts["forward_flop"] > 0

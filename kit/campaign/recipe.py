@@ -17,7 +17,7 @@ from kit.errors import UsageError
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import Profile
 from kit.model.spec import Limits
-from kit.model.workload import WorkloadSpec, workload_from_json, workload_json
+from kit.model.workload import WorkloadSpec, model_digest, workload_from_json, workload_json
 from kit.planning.placement import CpuSelection
 
 RECIPE_VERSION = 1
@@ -101,13 +101,8 @@ def check_model_here(workload: WorkloadSpec) -> None:
     kit's recipes and bundles name it (path and sha256) and do not carry it."""
     if workload.model_file is None:
         return
-    import hashlib  # noqa: PLC0415
-
     path, digest = workload.model_file, workload.model_digest or "?"
-    try:
-        found = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        found = None
+    found = model_digest(path) if path.exists() else None
     if found != digest:
         said = "is not there" if found is None else f"there is another file (sha256 {found[:12]})"
         raise UsageError(

@@ -25,7 +25,7 @@ from kit.model.acts import Needs, needs
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import load_profiles
 from kit.model.spec import Limits
-from kit.model.workload import Model, WorkloadSpec, warmup_of
+from kit.model.workload import Model, WorkloadSpec, model_digest, warmup_of
 from kit.planning.knobs import KnobKind, load_knobs, parse_knob
 from kit.planning.placement import CpuSelection, parse_instances
 from kit.planning.sweep import Sweep
@@ -212,36 +212,28 @@ def model_of(text: str | None, kinds) -> tuple[Model | None, Path | None, str | 
     if text is None or text in set(Model):
         return (Model(text) if text else None), None, None
     path = Path(text).expanduser()
-    if path.is_dir():
-        raise UsageError(
-            f"--model {text} is a folder (a SavedModel?): kit runs saved Keras models",
-            "save it as one file, model.save('model.keras'), and pass that",
-        )
-    if not path.is_file():
+    if path.is_dir() and not (path / "saved_model.pb").is_file():
+        raise UsageError(f"--model {text} is a folder with no saved_model.pb",
+                         "give a saved Keras model (.keras, .h5) or a SavedModel "
+                         "folder")  # fmt: skip
+    if not path.exists():
         known = ", ".join(m.value for m in Model)
         raise UsageError(f"--model {text!r} is neither a built-in model nor a file",
                          f"{did_you_mean(text, [m.value for m in Model])}choose {known}, or "
-                         "give a saved Keras model (.keras, .h5)")  # fmt: skip
-    if path.suffix not in MODEL_SUFFIXES:
+                         "give a saved Keras model (.keras, .h5) or a SavedModel "
+                         "folder")  # fmt: skip
+    if path.is_file() and path.suffix not in MODEL_SUFFIXES:
         raise UsageError(f"--model {text}: kit reads saved Keras models (.keras, .h5)",
                          "save yours with model.save('model.keras')")  # fmt: skip
-    if not path.stat().st_mode & 0o004 and tuple(kinds or ()) != (EngineKind.local,):
+    files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+    hidden = any(not f.stat().st_mode & 0o004 for f in files)
+    if hidden and tuple(kinds or ()) != (EngineKind.local,):
         raise UsageError(f"--model {text}: kit's containers run as an unprivileged user, who "
-                         "cannot read it", f"chmod o+r {text}")  # fmt: skip
+                         "cannot read it", f"chmod -R o+rX {text}")  # fmt: skip
     if EngineKind.slurm in tuple(kinds or ()):
         raise UsageError("--model FILE is a file of this machine; Slurm's nodes cannot see it",
                          "run your model on a local or Docker engine")  # fmt: skip
-    return None, path.resolve(), _sha256(path)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib  # noqa: PLC0415
-
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise UsageError(f"--model {path}: cannot read it ({exc.strerror})") from None
-    return digest.hexdigest()
+    digest = model_digest(path)
+    if digest is None:
+        raise UsageError(f"--model {text}: cannot read it")
+    return None, path.resolve(), digest

@@ -151,6 +151,11 @@ class WorkloadSpec:
             self._check_tf_cnn()
         elif self.workload_dir is not None:
             raise UsageError("--workload-dir is only for --workload tf_cnn_benchmarks")
+        if self.model_file is not None and self.model_file.is_dir() and self.mode is Mode.train:
+            raise UsageError(
+                f"--model {self.model_file.name} is a SavedModel: kit runs it forward only",
+                "add --mode infer (save a .keras file to train it)",
+            )
         if self.model_file is not None and self.workload is not Workload.kit:
             raise UsageError(f"--model {self.model_file.name} runs in kit's own workload",
                              "leave --workload out with your model")  # fmt: skip
@@ -317,3 +322,22 @@ def workload_from_json(data: Mapping) -> WorkloadSpec:
         model_file=Path(data["model_file"]) if data.get("model_file") else None,
         model_digest=data.get("model_digest"),
     )
+
+
+def model_digest(path: Path) -> str | None:
+    """The sha256 of --model's file, or of a SavedModel folder's files (their paths and bytes,
+    in order); None where it cannot be read."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    try:
+        for file in files:
+            if path.is_dir():
+                digest.update(str(file.relative_to(path)).encode() + b"\0")
+            with file.open("rb") as f:
+                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()

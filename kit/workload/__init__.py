@@ -4,7 +4,7 @@ This package depends on TensorFlow and the standard library only: it is copied i
 image as ``kit_workload`` and must never import the rest of kit.
 """
 
-WORKLOAD_VERSION = "11"
+WORKLOAD_VERSION = "12"
 PROVENANCE_PREFIX = "kit-provenance: "
 # Instead of a run: what the workload could not do with what it was given (a user's model).
 REFUSED_PREFIX = "kit-refused: "

@@ -12,10 +12,11 @@ shape (mean squared error). Whatever kit cannot do with a model ends the process
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
-from . import REFUSED_PREFIX
+from . import REFUSED_PREFIX, saved_model
 
 
 class Refused(Exception):
@@ -135,6 +136,11 @@ def _signature(tensors) -> list[dict]:
 def prepare(tf, path: str, batch: int, mode: str):
     """(model, inputs, targets, loss, facts): the facts go into the run's provenance, the
     forward FLOP per example among them (None: the profiler could not count them)."""
+    if os.path.isdir(path):  # a SavedModel: forward only (kit_workload.saved_model)
+        try:
+            return saved_model.prepare(tf, path, batch, mode, Refused)
+        except Refused as exc:
+            refuse(str(exc))
     try:
         model = load(tf, path)
         inputs = synthetic_inputs(tf, model, batch)
