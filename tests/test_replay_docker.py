@@ -20,10 +20,11 @@ pytestmark = pytest.mark.docker
 STOCK = "kit/tensorflow:stock"
 # Longer than the other tests' TINY: the replay's verdicts need steadier numbers.
 SIZES = [*TINY[:4], "--num-batches", "30", "--num-warmup-batches", "2"]
-# Two sessions a minute apart on a shared 2-core host drift by up to ~10% on runs this short
-# (0.90x with [0.81, 0.99] was seen): the replay is judged with room for that. Placement and
-# image ids below are what tell a wrong replay from a right one.
-TOLERANCE = "25"
+# Two sessions a minute apart on a shared 2-core host drift on runs this short: 0.90x [0.81, 0.99]
+# was seen, and once 1.29x [1.16, 1.42] (the first session in a slow phase of the host). The
+# replay is judged with room for that; placement and image ids below are what tell a wrong replay
+# from a right one.
+TOLERANCE = "40"
 
 
 @pytest.fixture(scope="module")
