@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kit.campaign.schedules.adaptive import AdaptiveSchedule
+from kit.campaign.schedules.budget import AllAtOnce
 from kit.judging.series import Point, Series, SeriesKey
 from kit.judging.stats import Verdict, compare
 from kit.model.results import RunResult, Status
@@ -148,14 +149,6 @@ def _gate_session(schedule, plan, true, cv: float, bursty: bool, rng, looks: int
     return runs
 
 
-class _AllRuns:
-    """Every run of the plan at once (a fixed --repeats N session)."""
-
-    def next(self, plan, runs):
-        done = {r.index for r in runs}
-        return [s for s in plan if s.index not in done]
-
-
 def gate_trial(
     seed: int, ratio: float, cv: float, gate, rule=None, *, bursty: bool = False,
     base_repeats: int = 3,
@@ -168,11 +161,11 @@ def gate_trial(
 
     rng = np.random.default_rng(seed)
     keys = [GATE_BASE, GATE_CANDIDATE]
-    baseline = _gate_session(_AllRuns(), simulated_plan(keys, base_repeats),
+    baseline = _gate_session(AllAtOnce(), simulated_plan(keys, base_repeats),
                              dict.fromkeys(keys, 10.0), cv, bursty, rng)  # fmt: skip
     true = {GATE_BASE: 10.0, GATE_CANDIDATE: 10.0 * ratio}
     if rule is None:
-        runs = _gate_session(_AllRuns(), simulated_plan(keys, 3), true, cv, bursty, rng)
+        runs = _gate_session(AllAtOnce(), simulated_plan(keys, 3), true, cv, bursty, rng)
         confidence = 0.95
     else:
         schedule = AdaptiveSchedule(rule, GATE_BASE, gate, tuple(baseline))
