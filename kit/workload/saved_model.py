@@ -23,7 +23,8 @@ def _specs(fn) -> dict:
 
 
 def prepare(tf, path: str, batch: int, mode: str, refused):
-    """(model, inputs, None, None, facts), or ``refused`` (raised) where kit cannot run it."""
+    """(model, inputs, None, None, facts), or ``refused`` (raised) where kit cannot run it; the
+    model is called as a Keras model is, so its FLOPs are counted the same way (user_model)."""
     if mode == "train":
         raise refused("a SavedModel runs forward only here: add --mode infer (save the Keras "
                       "model as a .keras file to train it)")  # fmt: skip
@@ -54,25 +55,5 @@ def prepare(tf, path: str, batch: int, mode: str, refused):
         "outputs": [{"name": n, "shape": list(s.shape)[1:], "dtype": s.dtype.name}
                     for n, s in fn.structured_outputs.items()],
         "parameters": int(sum(v.shape.num_elements() or 0 for v in loaded.variables)),
-        "forward_flop": _flops(tf, fn, inputs),
     }  # fmt: skip
     return Serving(fn, loaded), inputs, None, None, facts
-
-
-def _flops(tf, fn, inputs) -> float | None:
-    try:
-        from tensorflow.python.framework.convert_to_constants import (  # noqa: PLC0415
-            convert_variables_to_constants_v2,
-        )
-
-        one = {k: v[:1] for k, v in inputs.items()}
-        concrete = tf.function(lambda x: fn(**x)).get_concrete_function(one)
-        graph = convert_variables_to_constants_v2(concrete).graph
-        options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-        options["output"] = "none"
-        return (
-            float(tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops)
-            or None
-        )
-    except Exception:
-        return None

@@ -138,9 +138,16 @@ def prepare(tf, path: str, batch: int, mode: str):
     forward FLOP per example among them (None: the profiler could not count them)."""
     if os.path.isdir(path):  # a SavedModel: forward only (kit_workload.saved_model)
         try:
-            return saved_model.prepare(tf, path, batch, mode, Refused)
+            model, inputs, _, _, facts = saved_model.prepare(tf, path, batch, mode, Refused)
         except Refused as exc:
             refuse(str(exc))
+        return (
+            model,
+            inputs,
+            None,
+            None,
+            {**facts, "forward_flop": forward_flops(tf, model, inputs)},
+        )
     try:
         model = load(tf, path)
         inputs = synthetic_inputs(tf, model, batch)
