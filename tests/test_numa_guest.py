@@ -147,7 +147,10 @@ def test_threads_are_counted_on_the_guest(seed):
     for run in compare:
         threads = run.footprint.threads
         cpus = 1 if run.profile == "node0" else 2
-        assert threads.allowed_cpus == cpus and threads.busy_threads == cpus, run.profile
+        assert threads.allowed_cpus == cpus and threads.idle_cpus == (), run.profile
+        # one busy worker per CPU; the main thread, timing the triads between barriers, can
+        # pass the 5% mark too on an emulated CPU (seen once in CI: 3 busy on 2 CPUs)
+        assert cpus <= threads.busy_threads <= cpus + 1, (run.profile, threads)
         assert threads.openmp_team is None  # numpy's own loops: no OpenMP runtime
         assert threads.threads >= cpus + 1
 
