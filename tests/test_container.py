@@ -122,7 +122,7 @@ def test_any_image_reference_is_kept_as_given():
 
 
 def test_a_containers_lifetime_from_dockers_timestamps():
-    from kit.engines.docker import lifetime
+    from kit.engines.container import lifetime
 
     assert lifetime("2026-11-26T11:40:05.696328408Z", "2026-11-26T11:40:07.196328999Z") == 1.5
     assert lifetime("0001-01-01T00:00:00Z", "2026-11-26T11:40:07Z") is None  # never started

@@ -502,3 +502,36 @@ def test_cpuset_against_a_cpu_quota_is_answered_with_a_verdict_and_throttling(
     # sessions): the figures above are kit's to get right, not TensorFlow's speed under them.
     assert rows["quota"]["speedup"] < 1.05 and rows["quota"]["verdict"] != "faster", said
     assert rows["quota-sized"]["verdict"] in ("same", "slower", "faster"), said
+
+
+def test_a_session_keeps_its_image_when_the_tag_moves_under_it(
+    kit_images, kit_containers, docker_client, tmp_path
+):
+    """A rebuild (or `kit images pull`) while a session runs must not mix two images in one
+    table: an engine runs the image a reference named at its first run; the next session
+    takes the tag as it is then."""
+    from kit.engines.docker import DockerEngine
+    from kit.model.profiles import Placement, load_profiles
+    from kit.model.spec import ImageRef, RunSpec
+    from kit.model.workload import WorkloadSpec
+
+    reference = "kit-test/pinned:moving"
+    one_cpu = Placement(cores=1, threads=1, nodes=1, last_node=0)
+    profile = load_profiles()["default"].resolve(one_cpu)
+    work = WorkloadSpec(model="tiny", batch_size=4, num_batches=1, num_warmup_batches=1)
+    spec = RunSpec(1, ImageRef("moving", reference), profile, (0,), work)
+
+    def run(engine: DockerEngine, index: int) -> str | None:
+        outcome = engine.run(spec, "pin-test", tmp_path / f"{index}.log", lambda line: None)
+        assert outcome.exit_code == 0, (tmp_path / f"{index}.log").read_text()
+        return outcome.image_id
+
+    docker_client.api.tag(kit_images["stock"], "kit-test/pinned", "moving")
+    try:
+        engine = DockerEngine(docker_client)
+        assert run(engine, 1) == kit_images["stock"]
+        docker_client.api.tag(kit_images["latest"], "kit-test/pinned", "moving")  # rebuilt
+        assert run(engine, 2) == kit_images["stock"]  # the session's image, still
+        assert run(DockerEngine(docker_client), 3) == kit_images["latest"]  # a new session
+    finally:
+        docker_client.images.remove(reference)

@@ -5,8 +5,10 @@ Pure: it never talks to Docker, so tests assert on exactly what a container will
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from kit import __version__
@@ -134,3 +136,19 @@ def docker_run_line(
 ) -> str:
     """``docker_run_argv`` for one run, quoted for a POSIX shell."""
     return shlex.join(docker_run_argv(container_kwargs(spec, session_id), cli, ulimits))
+
+
+def lifetime(started: str | None, finished: str | None) -> float | None:
+    """Seconds between Docker's RFC 3339 StartedAt and FinishedAt (nanoseconds cut to micro)."""
+
+    def parse(text: str | None) -> datetime | None:
+        if not text or text.startswith("0001-"):
+            return None
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None
+
+    start, end = parse(started), parse(finished)
+    return (end - start).total_seconds() if start and end else None

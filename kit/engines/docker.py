@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.engines.base import LineSink
-from kit.engines.container import LABEL_MANAGED, container_kwargs, docker_run_line, probe_kwargs
+from kit.engines.container import (
+    LABEL_MANAGED,
+    container_kwargs,
+    docker_run_line,
+    lifetime,
+    probe_kwargs,
+)
 from kit.engines.endpoints import Endpoint
 from kit.engines.orphans import LABEL_OWNER, boot_id, held, owner, remove_orphans
 from kit.engines.podman import (
@@ -66,6 +71,7 @@ class DockerEngine:
         self.grant_sys_nice = grant_sys_nice
         self._running: Running[Container] = Running()
         self._pending_removal: set[str] = set()
+        self._pins: dict[str, str] = {}  # reference -> image id, fixed at its first run
         self._away = False  # the engine did not come back last time: fail fast until it does
 
     @property
@@ -255,6 +261,7 @@ class DockerEngine:
             container = None
             try:
                 self._remove_pending()
+                kwargs["image"] = self._pinned(spec.image.reference)
                 container = self.client.containers.create(**kwargs)
                 self._running.add(container.id, container)
                 container.start()
@@ -269,6 +276,13 @@ class DockerEngine:
                 if (away := self._await_engine()) is not None:
                     raise _EngineAway(away) from None
         raise AssertionError("unreachable")
+
+    def _pinned(self, reference: str) -> str:
+        """The image ``reference`` named at this engine's first run of it: a tag rebuilt, pulled
+        or removed while the session runs changes none of its runs."""
+        if reference not in self._pins:
+            self._pins[reference] = self.image_id(reference)
+        return self._pins[reference]
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         started = datetime.now(UTC)
@@ -351,22 +365,6 @@ def _kill(container: Container) -> None:
     """Kill a running container (it may have just ended, or the engine may be away)."""
     with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
         container.kill()
-
-
-def lifetime(started: str | None, finished: str | None) -> float | None:
-    """Seconds between Docker's RFC 3339 StartedAt and FinishedAt (nanoseconds cut to micro)."""
-
-    def parse(text: str | None) -> datetime | None:
-        if not text or text.startswith("0001-"):
-            return None
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return None
-
-    start, end = parse(started), parse(finished)
-    return (end - start).total_seconds() if start and end else None
 
 
 def _stream_logs(container, log_path: Path, on_line: LineSink) -> None:
