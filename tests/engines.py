@@ -69,6 +69,17 @@ class Dockerd:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def another_engine(name: str, octet: int) -> Dockerd:
+    """A dockerd of the test's own (``start_dockerd``); fails when KIT_REQUIRE_DOCKER is set
+    and it cannot start, else skips."""
+    try:
+        return start_dockerd(name, octet)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        if _require_docker():
+            pytest.fail(f"KIT_REQUIRE_DOCKER is set but another engine cannot start: {exc}")
+        pytest.skip(f"cannot start another engine: {exc}")
+
+
 def start_registry(root: Path) -> tuple[subprocess.Popen, str]:
     """Debian's docker-registry (distribution 2.8) on a loopback port, storing under ``root``;
     returns the process and its address (HOST:PORT)."""

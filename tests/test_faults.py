@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from kit.engines.container import LABEL_MANAGED, LABEL_RUN
 from kit.store.folder import load_session
 from tests.conftest import TINY, only_session, session_dirs
 from tests.conftest import invoke as kit
+from tests.engines import another_engine
 
 pytestmark = pytest.mark.docker
 STAND_INS = Path(__file__).resolve().parent / "data" / "stand-ins"
@@ -195,26 +198,37 @@ def test_a_full_results_disk_is_refused_before_anything_runs(kit_containers, tmp
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_clean_removes_only_what_kit_left(docker_client, kit_images):
+@pytest.fixture
+def clean_engine(kit_images):
+    """An engine of the test's own, with one image: `kit clean` there cannot touch the strays
+    of anything beside the suite. The image is an empty root, enough to create containers."""
+    engine = another_engine("kit-clean", 250)
+    try:
+        client = engine.client()
+        tar = io.BytesIO()
+        tarfile.open(fileobj=tar, mode="w").close()
+        client.api.import_image_from_data(tar.getvalue(), repository="kit-test/empty", tag="1")
+        yield engine
+    finally:
+        engine.remove()
+
+
+def test_clean_removes_only_what_kit_left(clean_engine):
     """A container kit left is removed; one that is not kit's, and one a live kit still runs
     (a session beside this one), stay."""
     from kit.engines.orphans import LABEL_OWNER, owner
 
-    stray = docker_client.containers.create(
-        kit_images["stock"], ["sleep", "60"], labels={LABEL_MANAGED: "1"}
-    )
-    other = docker_client.containers.create(kit_images["stock"], ["sleep", "60"])
-    live = docker_client.containers.create(
-        kit_images["stock"], ["sleep", "60"], labels={LABEL_MANAGED: "1", LABEL_OWNER: owner()}
-    )
-    try:
-        code, text = kit("clean")
-        assert code == 0 and "removed 1 container" in text
-        names = [c.id for c in docker_client.containers.list(all=True)]
-        assert stray.id not in names and other.id in names and live.id in names
-    finally:
-        other.remove(force=True)
-        live.remove(force=True)
+    client = clean_engine.client()
+
+    def create(**labels):
+        return client.containers.create("kit-test/empty:1", ["sleep", "60"], labels=labels)
+
+    stray, other = create(**{LABEL_MANAGED: "1"}), create()
+    live = create(**{LABEL_MANAGED: "1", LABEL_OWNER: owner()})
+    code, text = kit("clean", "--host", clean_engine.socket_url)
+    assert code == 0 and "removed 1 container" in text, text
+    names = [c.id for c in client.containers.list(all=True)]
+    assert stray.id not in names and other.id in names and live.id in names
 
 
 def host_config_during(kit_args, client, tmp_path):

@@ -1,5 +1,6 @@
-"""A new host without a build: images through a real registry (Debian's docker-registry on
-loopback) and through an archive file, each then run with no network."""
+"""A new host without a build (a dockerd of the suite's own): images through a real registry
+(Debian's docker-registry on loopback) and through an archive file, each then run with no
+network."""
 
 from __future__ import annotations
 
@@ -9,17 +10,34 @@ import pytest
 
 from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, only_session
+from tests.engines import another_engine
 
 pytestmark = pytest.mark.docker
 
 
-def _forget(docker_client) -> str:
-    """Remove the latest flavor's image and every tag pointing at it, as on a host that never
-    had it; returns its id. (Read now: an earlier test may have rebuilt it.)"""
-    image_id = docker_client.images.get("kit/tensorflow:latest").id
-    docker_client.images.remove(image_id, force=True)
-    assert not [i for i in docker_client.images.list() if i.id == image_id]
-    return image_id
+@pytest.fixture(scope="module")
+def new_engine(kit_images):
+    """A host that never had kit's images: a dockerd of the suite's own. This host's engine keeps
+    its images (a session beside the suite may be running them)."""
+    engine = another_engine("kit-hosts", 254)
+    yield engine
+    engine.remove()
+
+
+@pytest.fixture
+def new_host(new_engine, monkeypatch):
+    """The new host, holding no image yet; the test calls it to point kit there (DOCKER_HOST)
+    and gets that engine's client."""
+    client = new_engine.client()
+    for image in client.images.list():
+        client.images.remove(image.id, force=True)
+    assert not client.images.list()
+
+    def point_kit_there():
+        monkeypatch.setenv("DOCKER_HOST", new_engine.socket_url)
+        return client
+
+    return point_kit_there
 
 
 def _runs_offline(tmp_path) -> float:
@@ -30,39 +48,31 @@ def _runs_offline(tmp_path) -> float:
     return result.images_per_sec
 
 
-def test_push_forget_pull_run(kit_images, kit_containers, docker_client, registry, tmp_path):
+def _latest(client) -> str:
+    return client.images.get("kit/tensorflow:latest").id
+
+
+def test_push_forget_pull_run(kit_images, kit_containers, docker_client, registry, new_host,
+                              tmp_path):  # fmt: skip
     code, text = invoke("images", "push", "latest", "--registry", registry)
     assert code == 0, text
     assert "sha256:" in text
-    image_id = _forget(docker_client)
+    there = new_host()
     code, text = invoke("images", "pull", "latest", "--registry", registry)
     assert code == 0, text
     assert "digest checked" in text
-    assert docker_client.images.get("kit/tensorflow:latest").id == image_id
+    assert _latest(there) == _latest(docker_client)
     assert _runs_offline(tmp_path) > 0
 
 
-def test_compare_pulls_what_is_missing(
-    kit_images, kit_containers, docker_client, registry, tmp_path
-):
+def test_compare_pulls_what_is_missing(kit_images, kit_containers, docker_client, registry,
+                                       new_host, tmp_path):  # fmt: skip
     assert invoke("images", "push", "latest", "--registry", registry)[0] == 0
-    image_id = _forget(docker_client)
-    code, text = invoke(
-        "compare",
-        "latest",
-        "-p",
-        "default",
-        *TINY,
-        "--repeats",
-        "1",
-        "--pull",
-        "--registry",
-        registry,
-        "--results",
-        str(tmp_path),
-    )
+    there = new_host()
+    code, text = invoke("compare", "latest", "-p", "default", *TINY, "--repeats", "1", "--pull",
+                        "--registry", registry, "--results", str(tmp_path))  # fmt: skip
     assert code == 0, text
-    assert docker_client.images.get("kit/tensorflow:latest").id == image_id
+    assert _latest(there) == _latest(docker_client)
 
 
 def test_pulling_what_the_registry_lacks_says_how_to_get_it(docker_client, registry):
@@ -72,16 +82,17 @@ def test_pulling_what_the_registry_lacks_says_how_to_get_it(docker_client, regis
 
 
 @pytest.mark.parametrize("suffix", [".tar.zst", ".tar.gz"])
-def test_save_forget_load_run(kit_images, kit_containers, docker_client, tmp_path, suffix):
+def test_save_forget_load_run(kit_images, kit_containers, docker_client, new_host, tmp_path,
+                              suffix):  # fmt: skip
     archive = tmp_path / f"kit-images{suffix}"
     code, text = invoke("images", "save", "latest", "-o", str(archive))
     assert code == 0, text
     assert archive.stat().st_size > 100 * 2**20
-    image_id = _forget(docker_client)
+    there = new_host()
     code, text = invoke("images", "load", str(archive))
     assert code == 0, text
     assert "kit/tensorflow:latest" in text
-    assert docker_client.images.get("kit/tensorflow:latest").id == image_id
+    assert _latest(there) == _latest(docker_client)
     assert _runs_offline(tmp_path / "results") > 0
 
 

@@ -20,7 +20,7 @@ from kit.engines.container import LABEL_MANAGED, LABEL_RUN
 from kit.engines.reach import close_ssh_clients
 from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, invoke, session_dirs
-from tests.engines import start_dockerd, start_sshd
+from tests.engines import another_engine, start_sshd
 
 pytestmark = pytest.mark.docker
 
@@ -28,18 +28,9 @@ THIS = "unix:///var/run/docker.sock"
 STOCK = "kit/tensorflow:stock"
 
 
-def _engine(name: str, octet: int):
-    try:
-        return start_dockerd(name, octet)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        if _require_docker():
-            pytest.fail(f"KIT_REQUIRE_DOCKER is set but another engine cannot start: {exc}")
-        pytest.skip(f"cannot start another engine: {exc}")
-
-
 @pytest.fixture(scope="module")
 def second(kit_images):
-    engine = _engine("kit-second", 251)
+    engine = another_engine("kit-second", 251)
     yield engine
     engine.remove()
 
@@ -90,7 +81,7 @@ def test_two_engines_one_table_and_the_second_receives_the_image(
     assert _kit_containers(client) == []
 
 
-def test_a_context_and_a_tcp_url_reach_an_engine(
+def test_a_context_and_a_tcp_url_reach_ananother_engine(
     second, kit_images, docker_client, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
@@ -113,7 +104,7 @@ def test_a_context_and_a_tcp_url_reach_an_engine(
 def test_a_host_that_goes_away_loses_nothing_of_the_others(
     kit_images, docker_client, kit_containers, tmp_path, monkeypatch
 ):
-    third = _engine("kit-third", 252)
+    third = another_engine("kit-third", 252)
     monkeypatch.setattr(docker_engine, "RECONNECT_S", 3.0)
     stopped_at: list[float] = []
 

@@ -149,10 +149,13 @@ def rootless(kit_images):
 
     try:
         pwd.getpwnam(ROOTLESS_USER)
+        created = False
     except KeyError:
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", ROOTLESS_USER], check=True)
+        created = True
     uid = pwd.getpwnam(ROOTLESS_USER).pw_uid
     runtime = Path(f"/run/user/{uid}")
+    made_runtime = not runtime.exists()
     (runtime / "podman").mkdir(parents=True, exist_ok=True)
     shutil.chown(runtime, ROOTLESS_USER, ROOTLESS_USER)
     shutil.chown(runtime / "podman", ROOTLESS_USER, ROOTLESS_USER)
@@ -175,6 +178,20 @@ def rootless(kit_images):
     pause = runtime / "libpod" / "tmp" / "pause.pid"
     if pause.is_file() and (pid := pause.read_text().strip()).isdigit():
         subprocess.run(["kill", pid], check=False)
+    if made_runtime:
+        shutil.rmtree(runtime, ignore_errors=True)
+    if created:  # the user this fixture added goes, with its home (rootless podman's storage)
+        _remove_user(ROOTLESS_USER)
+
+
+def _remove_user(name: str) -> None:
+    """userdel, once the user's last process (podman's pause process) has ended."""
+    for _ in range(50):
+        done = subprocess.run(["userdel", "-r", name], check=False, capture_output=True, text=True)
+        if done.returncode in (0, 6):  # 6: no such user
+            return
+        time.sleep(0.2)
+    pytest.fail(f"could not remove the user {name}: {done.stderr.strip()}")
 
 
 def test_rootless_podman_is_used_only_where_it_can_pin_cpus(rootless, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, session_dirs
-from tests.test_many_hosts import _engine
+from tests.engines import another_engine
 
 pytestmark = pytest.mark.docker
 
@@ -82,7 +82,7 @@ def test_the_bundle_with_images_is_larger_and_holds_one_archive(recorded):
 
 @pytest.fixture(scope="module")
 def other(kit_images):
-    engine = _engine("kit-replay", 253)
+    engine = another_engine("kit-replay", 253)
     yield engine
     engine.remove()
 

@@ -130,8 +130,9 @@ def old_models(kit_images, docker_client, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(("model", "mode"), [("images", "train"), ("tokens", "infer")])
-def test_a_model_saved_by_tensorflow_2_14_runs_on_every_build(old_models, model, mode,
-                                                              kit_containers, tmp_path):  # fmt: skip
+def test_a_model_saved_by_tensorflow_2_14_runs_on_every_build(
+    old_models, model, mode, kit_containers, tmp_path
+):
     code, text = kit("compare", "stock", "intel", "latest", "-p", "default", "--model",
                      str(old_models / f"{model}.h5"), "--mode", mode, *SIZES, "--repeats", "2",
                      "--results", str(tmp_path))  # fmt: skip
