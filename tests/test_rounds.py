@@ -128,6 +128,20 @@ def test_a_round_run_far_apart_is_not_paired():
     assert len(round_pairs(table["stock:tuned"], table["stock:default"])) == 5
 
 
+def test_two_rounds_are_not_enough_to_pair():
+    """Two rounds whose ratios agree by chance would give a paired interval of nothing (one
+    degree of freedom); below three shared rounds a cell is compared on all its repeats."""
+    runs = [r for r in recorded() if r.repeat < 2]
+    table = {c.key: c for c in cells(runs)}
+    two = cell_speedup(table["stock:tuned"], table["stock:default"])
+    assert len(round_pairs(table["stock:tuned"], table["stock:default"])) == 2
+    assert two is not None and two.rounds == 0  # unpaired: Welch
+    welch = compare(table["stock:tuned"].samples(), table["stock:default"].samples())
+    assert (two.low, two.high) == (welch.low, welch.high)
+    three = {c.key: c for c in cells([r for r in recorded() if r.repeat < 3])}
+    assert cell_speedup(three["stock:tuned"], three["stock:default"]).rounds == 3
+
+
 def test_an_undecided_cell_says_what_would_decide_it():
     from kit.reporting.formats import Format
     from kit.reporting.table import render

@@ -11,7 +11,14 @@ from datetime import datetime
 
 from kit.errors import UsageError
 from kit.judging.blocked import compare_blocked
-from kit.judging.stats import MIN_REPEATS, Speedup, Summary, compare, compare_paired, summarize
+from kit.judging.stats import (
+    MIN_PAIRED_ROUNDS,
+    Speedup,
+    Summary,
+    compare,
+    compare_paired,
+    summarize,
+)
 from kit.model.results import RunResult
 
 
@@ -166,7 +173,7 @@ def cell_speedup(cell: Cell, base: Cell, confidence: float = 0.95) -> Speedup | 
         except ValueError:
             return None
     pairs = round_pairs(cell, base)
-    if len(pairs) >= MIN_REPEATS:
+    if len(pairs) >= MIN_PAIRED_ROUNDS:
         return compare_paired(pairs, confidence=confidence)
     return compare(cell.samples(), base.samples(), confidence=confidence)
 

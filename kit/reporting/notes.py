@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from kit.judging.stats import Verdict, repeats_to_decide
+from kit.judging.stats import MIN_PAIRED_ROUNDS, Verdict, repeats_to_decide
 from kit.model.results import RunResult
 from kit.reporting.rows import Row, RowKind
 
@@ -38,8 +38,8 @@ def pairing_notes(table: Sequence[Row]) -> list[str]:
     unpaired = [f"{r.image}:{r.label.strip()}" for r in compared if not r.paired_rounds]
     if unpaired:
         notes.append(
-            f"unpaired (Welch on all repeats): {', '.join(unpaired)}: fewer than 2 rounds "
-            "beside the baseline"
+            f"unpaired (Welch on all repeats): {', '.join(unpaired)}: fewer than "
+            f"{MIN_PAIRED_ROUNDS} rounds beside the baseline"
         )
     return notes
 
