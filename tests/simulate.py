@@ -59,6 +59,25 @@ def error_rates(
     )  # fmt: skip
 
 
+def host_speed(kind: str, runs: int, rng: np.random.Generator) -> np.ndarray:
+    """The host's log speed at each of a session's runs, by the shapes recorded on real hosts:
+    stationary, drift, phases (slow for minutes) or bursts."""
+    time = np.arange(runs) / (runs - 1)
+    if kind == "stationary":
+        return np.zeros(runs)
+    if kind == "drift":  # the cloud VM: +-50% over a session, not always steady
+        wave = rng.uniform(-0.3, 0.3) * np.sin(2 * np.pi * time * rng.uniform(0.5, 2))
+        return rng.uniform(-0.5, 0.5) * time + wave
+    if kind == "phases":  # the AVX2 EPYC: phases 30-45% slower lasting minutes (2-6 runs)
+        speed = np.zeros(runs)
+        for _ in range(2):
+            start, length = rng.integers(0, runs), rng.integers(2, 7)
+            speed[start : start + length] -= rng.uniform(0.3, 0.45)
+        return speed
+    slow = rng.random(runs) < 0.1  # bursts: one run in ten 20-50% slower
+    return np.where(slow, -rng.uniform(0.2, 0.5, runs), 0.0)
+
+
 # --- simulated tunes ---------------------------------------------------------------------------
 
 
@@ -94,19 +113,24 @@ def simulated_run(
 
 
 def run_schedule(
-    schedule, plan, true: dict[str, float], cv: float, seed: int, looks: int = 1
-) -> list[RunResult]:
-    """A schedule driven to its end over cells of known true speed, with lognormal noise."""
+    schedule, plan, true: dict[str, float], cv: float, seed: int, looks: int = 1,
+    host: str = "stationary",
+) -> list[RunResult]:  # fmt: skip
+    """A schedule driven to its end over cells of known true speed, with lognormal noise, on
+    a host whose speed moves by ``host``'s shape (``host_speed``) over the plan's runs."""
     rng = np.random.default_rng(seed)
+    speed = np.exp(host_speed(host, len(plan), rng))
     runs: list[RunResult] = []
     while batch := schedule.next(plan, runs):
-        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0], looks=looks) for s in batch]
+        runs += [simulated_run(s, draw(rng, true[s.key], cv, 1)[0] * speed[len(runs) + i],
+                               looks=looks) for i, s in enumerate(batch)]  # fmt: skip
     return runs
 
 
 def adaptive_error_rates(
-    rule, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 1000, seed: int = 0
-) -> tuple[ErrorRates, float]:
+    rule, *, cv: float = RESNET50_CV, true_ratio: float = 1.0, trials: int = 1000, seed: int = 0,
+    host: str = "stationary",
+) -> tuple[ErrorRates, float]:  # fmt: skip
     """Adaptive repeats on two cells ``true_ratio`` apart: verdict and coverage rates as the
     table would show them, and the mean repeats the candidate took."""
 
@@ -117,7 +141,13 @@ def adaptive_error_rates(
     covered, repeats = 0, 0
     for trial in range(trials):
         runs = run_schedule(
-            AdaptiveSchedule(rule, "x:base"), plan, true, cv, seed * 100_000 + trial, rule.looks
+            AdaptiveSchedule(rule, "x:base"),
+            plan,
+            true,
+            cv,
+            seed * 100_000 + trial,
+            rule.looks,
+            host,
         )
         row = next(r for r in rows(runs) if r.profile == "cand")
         counts[row.verdict] = counts.get(row.verdict, 0) + 1

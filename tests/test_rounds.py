@@ -16,29 +16,12 @@ from kit.judging.stats import Verdict, compare, compare_paired
 from kit.model.results import RunResult
 from kit.planning.plan import interleaved_order
 from tests.conftest import REPO
+from tests.simulate import host_speed
 
 RECORDED = REPO.parent / "shared" / "data" / "noisy-vm-bench" / "results.jsonl"
 CELLS, TRIALS, CV = 4, 1500, 0.03
 CLAIM = 0.05  # the 95% interval's false verdicts on equal cells
 FAILS_AT = 0.075  # a rate 1.5 times the claim fails (SE 0.3% at 4500 comparisons)
-
-
-def host_speed(kind: str, runs: int, rng: np.random.Generator) -> np.ndarray:
-    """The host's log speed at each of a session's runs, by the shapes recorded on real hosts."""
-    time = np.arange(runs) / (runs - 1)
-    if kind == "stationary":
-        return np.zeros(runs)
-    if kind == "drift":  # the cloud VM: +-50% over a session, not always steady
-        wave = rng.uniform(-0.3, 0.3) * np.sin(2 * np.pi * time * rng.uniform(0.5, 2))
-        return rng.uniform(-0.5, 0.5) * time + wave
-    if kind == "phases":  # the AVX2 EPYC: phases 30-45% slower lasting minutes (2-6 runs)
-        speed = np.zeros(runs)
-        for _ in range(2):
-            start, length = rng.integers(0, runs), rng.integers(2, 7)
-            speed[start : start + length] -= rng.uniform(0.3, 0.45)
-        return speed
-    slow = rng.random(runs) < 0.1  # bursts: one run in ten 20-50% slower
-    return np.where(slow, -rng.uniform(0.2, 0.5, runs), 0.0)
 
 
 def sessions(kind: str, rounds: int, order, seed: int = 0):
