@@ -7,6 +7,7 @@ VENV ?= .venv
 KIT := $(VENV)/bin/kit
 BENCH_FLAVORS ?= stock intel
 BENCH_ARGS ?=
+BENCH_RESULTS ?= results
 TEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -34,8 +35,9 @@ images: venv engine ## Build every flavor's image (cached layers make rebuilds q
 
 bench: venv engine ## Reproduce the experiment: kit compare stock intel (quick preset), table printed
 	$(KIT) images build $(BENCH_FLAVORS)
-	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto --max-repeats 5 --budget 30m $(BENCH_ARGS)
-	$(KIT) report latest --format html --plot
+	$(KIT) compare $(BENCH_FLAVORS) --verify --repeats auto --max-repeats 5 --budget 30m \
+		--results $(BENCH_RESULTS) $(BENCH_ARGS)
+	$(KIT) report latest --format html --plot --results $(BENCH_RESULTS)
 
 test: venv engine test-hosts images ## All tests, the real-Docker ones required (images built first)
 	KIT_REQUIRE_DOCKER=1 $(VENV)/bin/pytest $(TEST_ARGS)

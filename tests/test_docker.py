@@ -15,7 +15,7 @@ import pytest
 
 from kit.store.database import ResultsDB
 from kit.store.folder import load_session
-from tests.conftest import TINY, invoke_with, json_rows, only_session
+from tests.conftest import TINY, invoke_with, json_rows, only_session, session_dirs
 from tests.conftest import invoke as kit
 
 pytestmark = pytest.mark.docker
@@ -535,3 +535,29 @@ def test_a_session_keeps_its_image_when_the_tag_moves_under_it(
         assert run(DockerEngine(docker_client), 3) == kit_images["latest"]  # a new session
     finally:
         docker_client.images.remove(reference)
+
+
+def test_make_bench_runs_end_to_end_on_the_tiny_model(kit_images, kit_containers, tmp_path):
+    """`make bench` itself (its images, its compare with --verify --repeats auto --budget, its
+    report), on the tiny model: a table with every cell judged, verify's proof, the report."""
+    tiny = " ".join(TINY)
+    done = subprocess.run(
+        ["make", "-C", str(REPO), "bench", f"BENCH_ARGS={tiny}", f"BENCH_RESULTS={tmp_path}"],
+        capture_output=True, text=True, timeout=1500, check=False,
+    )  # fmt: skip
+    text = done.stdout + done.stderr
+    assert done.returncode == 0, text[-3000:]
+    assert "--repeats auto --max-repeats 5 --budget 30m" in text  # the command as make ran it
+    (session,) = session_dirs(tmp_path)
+    runs = load_session(session)
+    assert {r.image for r in runs} == {"stock", "intel"} and all(r.ok for r in runs), runs
+    rounds: dict[str, int] = {}
+    for run in runs:
+        rounds[run.key] = max(rounds.get(run.key, 0), run.repeat + 1)
+    assert all(2 <= n <= 5 for n in rounds.values()), rounds
+    table = next(line for line in text.splitlines() if line.startswith("image "))
+    assert "verdict" in table
+    verify = json.loads((session / "session.json").read_text())["verify"]
+    assert any(v["image"] == "intel" and v["enabled"] and v["executions"] > 0 for v in verify)
+    assert (session / "report.html").stat().st_size > 1000
+    assert (session / "plot-images-per-sec.png").read_bytes().startswith(b"\x89PNG")
