@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 from pathlib import Path
@@ -561,3 +563,21 @@ def test_make_bench_runs_end_to_end_on_the_tiny_model(kit_images, kit_containers
     assert any(v["image"] == "intel" and v["enabled"] and v["executions"] > 0 for v in verify)
     assert (session / "report.html").stat().st_size > 1000
     assert (session / "plot-images-per-sec.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_peak_measures_a_gemm_rate_within_the_hosts_isa_bounds(kit_images, kit_containers,
+                                                               tmp_path):  # fmt: skip
+    """`kit peak`: a float32 GEMM rate no lower than one FMA-less float a cycle at 1 GHz on each
+    CPU, and no higher than the ISA's widest FMAs could give at 5 GHz (two AVX-512 FMAs a cycle:
+    64 flops; AVX2: 32); recorded for the reports' % of peak."""
+    code, text = kit("peak", "latest", "--results", str(tmp_path))
+    assert code == 0, text
+    gflops = float(re.search(r"latest: ([\d.]+) GFLOP/s float32 GEMM", text).group(1))
+    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M)
+                .group(1).split())  # fmt: skip
+    per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 16
+    cpus = len(os.sched_getaffinity(0))
+    assert 1.0 * cpus < gflops < per_cycle * 5.0 * cpus, (gflops, per_cycle, cpus)
+    with ResultsDB(tmp_path / "kit.db") as db:
+        recorded = db.peaks(socket.gethostname())
+    assert recorded == {kit_images["latest"]: pytest.approx(gflops, rel=0.01)}
