@@ -581,3 +581,24 @@ def test_peak_measures_a_gemm_rate_within_the_hosts_isa_bounds(kit_images, kit_c
     with ResultsDB(tmp_path / "kit.db") as db:
         recorded = db.peaks(socket.gethostname())
     assert recorded == {kit_images["latest"]: pytest.approx(gflops, rel=0.01)}
+
+
+def test_an_a_a_session_finds_no_difference_between_twins(kit_images, kit_containers, tmp_path):
+    """Two cells that are one setting under two names (kept apart): nothing of the session's
+    order or placement may make one look faster. Judged at 99.9%, so noise alone fails this
+    test once in a thousand runs, and a real bias (a cell's place in the round, a warm cache
+    one of them inherits) of the size kit is asked to resolve shows."""
+    from kit.judging.cells import cell_speedup, cells
+    from kit.judging.stats import Verdict
+
+    profiles = tmp_path / "twins.toml"
+    profiles.write_text('[twin]\ndescription = "default under another name"\nextends = "default"\n')
+    code, text = kit("compare", "stock", "-p", "default", "-p", "twin", "--profiles",
+                     str(profiles), "--keep-equivalent", *TINY, "--repeats", "4",
+                     "--results", str(tmp_path / "results"))  # fmt: skip
+    assert code == 0, text
+    table = {c.key: c for c in cells(load_session(only_session(tmp_path / "results")))}
+    assert sorted(table) == ["stock:default", "stock:twin"], table
+    s = cell_speedup(table["stock:twin"], table["stock:default"], confidence=0.999)
+    assert s is not None and s.verdict is Verdict.same, s
+    assert 0.8 < s.ratio < 1.25, s
