@@ -60,6 +60,12 @@ def test_a_rebuilt_image_shows_as_a_change_with_its_provenance(retag, kit_contai
     assert moved["CPUs"] == ("0-1", "0") and "image digest" in moved, moved
     assert f"image {TAG} rebuilt" in change["text"] and "TF 2.21.0 -> 2.14.1" in change["text"]
 
+    # The history gate on the first session after the rebuild: the 4 before it are its level.
+    first_after = series["points"][4]["session"]
+    code, text = kit("report", first_after, "--baseline-history", "10", "--fail-if-slower", "5",
+                     "--results", str(results))  # fmt: skip
+    assert code == 1 and "x of the last 4 sessions" in text and "more than 5% slower" in text, text
+
     # Sessions carried as bundles to another results folder make the same series.
     elsewhere = tmp_path / "elsewhere"
     code, text = kit("history", "--results", str(results), "-f", "json", "--limit", "10")
