@@ -17,7 +17,13 @@ from kit.campaign.placing import cells_of, place
 from kit.campaign.recipe import recipe_json, what_of
 from kit.campaign.request import What
 from kit.campaign.session import plan_record
-from kit.judging.reproduce import Agreement, cell_diffs, placement_changes, system_diff
+from kit.judging.reproduce import (
+    Agreement,
+    answer_diffs,
+    cell_diffs,
+    placement_changes,
+    system_diff,
+)
 from kit.model.workload import Model, WorkloadSpec
 from kit.planning.knobs import BUILTIN, parse_knob
 from kit.planning.sweep import Sweep
@@ -101,6 +107,24 @@ def test_cells_reproduce_within_noise_or_tolerance_and_else_differ():
     assert strict["c:x"] is Agreement.faster
 
 
+def test_the_sessions_answer_is_judged_within_rounds_so_a_host_drift_cancels():
+    """Here the host ran 30% faster in every run: each cell differs, but each cell's speedup
+    over the baseline (the session's answer) is the same; a cell whose speedup moved is said."""
+    there = _session({"s:base": [10.0, 10.4, 9.8], "s:tuned": [12.0, 12.5, 11.7],
+                      "s:other": [8.0, 8.3, 7.9]})  # fmt: skip
+    here = _session({"s:base": [13.0, 13.5, 12.7], "s:tuned": [15.7, 16.1, 15.3],
+                     "s:other": [13.1, 13.4, 12.8]})  # fmt: skip
+    cells_moved = {d.key: d.agreement for d in cell_diffs(there, here, tolerance=0.05)}
+    assert cells_moved["s:tuned"] is Agreement.faster
+    answers = {d.key: d for d in answer_diffs(there, here, tolerance=0.05)}
+    assert sorted(answers) == ["s:other", "s:tuned"]  # the baseline is the first cell
+    assert answers["s:tuned"].agreement is Agreement.reproduced
+    assert answers["s:tuned"].there == pytest.approx(1.2, abs=0.01)
+    assert answers["s:other"].agreement is Agreement.faster  # 0.80x there, 1.01x here
+    other_base = _session({"s:tuned": [12.0, 12.5], "s:base": [10.0, 10.4]})
+    assert answer_diffs(there, other_base) == []  # a different baseline: nothing to compare
+
+
 def test_system_diff_names_each_field_that_differs():
     there = {"cpu": "Xeon", "isa": ["avx2", "avx512f"], "cores": 18, "tf": {"v": "2.14"}}
     here = {"cpu": "Xeon", "isa": ["avx2"], "cores": 2, "tf": {"v": "2.14"}, "new": 1}
@@ -133,9 +157,11 @@ def bundle(session, tmp_path) -> Path:
     return path
 
 
-def _rows(text: str) -> dict[str, str]:
-    """The per-cell rows of a comparison, by cell."""
-    return {line.split()[0]: line for line in text.splitlines() if line.startswith("stock:")}
+def _rows(text: str, table: int = 0) -> dict[str, str]:
+    """The rows of a comparison's cells (``table`` 0) or of its answer (1), by cell."""
+    tables = text.split("the session's answer")
+    lines = tables[table].splitlines() if table < len(tables) else []
+    return {line.split()[0]: line for line in lines if line.startswith("stock:")}
 
 
 def _export(results: Path, out: Path, *more: str) -> tuple[int, str]:
@@ -290,6 +316,8 @@ def test_replay_on_a_slower_host_with_another_topology_says_so(bundle, tmp_path)
     rows = _rows(text)
     assert "slower" in rows["stock:default"] and "0.50x" in rows["stock:default"]
     assert "reproduced" in rows["stock:tuned"]
+    # its answer moved: tuned was 1.20x of default there, 2.40x here (another topology)
+    assert "2.00x" in _rows(text, 1)["stock:tuned"] and "faster" in _rows(text, 1)["stock:tuned"]
     assert "host_processor_core_count" in text and "18" in text
 
 
@@ -415,8 +443,9 @@ def test_a_sweeps_session_replays_its_knob_cells(tmp_path):
     code, text = invoke_with(engine, "replay", str(bundle), "--results", str(tmp_path / "h"))
     assert code == 0, text
     assert sorted({s.profile.intra_op for s in engine.ran}) == [1, 2]
-    rows = [line for line in text.splitlines() if line.startswith("stock:")]
-    assert len(rows) == 2 and all("reproduced" in row for row in rows)
+    rows = _rows(text)
+    assert len(rows) == 2 and all("reproduced" in row for row in rows.values())
+    assert list(_rows(text, 1)) == ["stock:intra=2"] and "reproduced" in text.split("answer")[1]
 
 
 def test_an_image_rebuilt_since_the_session_gets_no_digests_and_cannot_be_carried():

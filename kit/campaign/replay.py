@@ -28,7 +28,9 @@ from kit.images.delivery import bring_images, registry_digests, save_images
 from kit.judging.cells import cells
 from kit.judging.reproduce import (
     DEFAULT_TOLERANCE,
+    AnswerDiff,
     CellDiff,
+    answer_diffs,
     cell_diffs,
     placement_changes,
     system_diff,
@@ -186,6 +188,7 @@ class Comparison:
     here: str
     cells: tuple[CellDiff, ...]
     systems: tuple[tuple[str, str, str], ...]
+    answers: tuple[AnswerDiff, ...] = ()  # each cell over the baseline, there and here
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ def compare_sessions(there: Source, here: Source, tolerance: float) -> Compariso
     b = {k: v for k, v in (b_systems[0] if b_systems else {}).items() if k not in skip}
     return Comparison(
         there[0], here[0], tuple(cell_diffs(there[1], here[1], tolerance)),
-        tuple(system_diff(a, b)),
+        tuple(system_diff(a, b)), tuple(answer_diffs(there[1], here[1], tolerance)),
     )  # fmt: skip
 
 

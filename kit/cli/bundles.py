@@ -131,10 +131,14 @@ def diff(
 
 def _show_comparison(comparison, fmt: Format = Format.table) -> None:
     """The cells there and here, and what differs between the machines, in ``fmt``."""
-    from kit.judging.reproduce import DIFF_HEADERS, diff_rows
+    from kit.judging.reproduce import ANSWER_HEADERS, DIFF_HEADERS, answer_rows, diff_rows
     from kit.reporting.table import listing, render_tables
 
     tables = [listing("cells", DIFF_HEADERS, diff_rows(comparison.cells))]
+    if comparison.answers or fmt is not Format.table:
+        title = "the session's answer: each cell over the baseline, within each round:"
+        tables.append(listing("answers", ANSWER_HEADERS, answer_rows(comparison.answers),
+                              title))  # fmt: skip
     title = "what differs between the machines:"
     if comparison.systems or fmt is not Format.table:
         tables.append(listing("machines", ["what", "there", "here"], comparison.systems, title))

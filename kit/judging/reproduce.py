@@ -81,6 +81,61 @@ def cell_diffs(
     return diffs
 
 
+@dataclass(frozen=True)
+class AnswerDiff:
+    """One cell's speedup over the session's baseline there and here: the session's answer
+    ("which wins, by how much"), which a host's drift between the two sessions leaves alone."""
+
+    key: str
+    there: float  # the cell over the baseline, geometric mean of its rounds' ratios
+    here: float
+    change: Speedup  # here's speedup over there's, Welch on the rounds' ratios
+    agreement: Agreement
+
+
+def _round_ratios(runs: Sequence[RunResult]) -> tuple[str, dict[str, list[float]]]:
+    """The baseline (the first cell) and each other cell's ratio to it in every repeat round
+    both ran: within a round the host's state is shared, so its drift cancels."""
+    found = cells(runs)
+    if not found:
+        return "", {}
+    base = found[0].samples_by_repeat()
+    out = {}
+    for cell in found[1:]:
+        mine = cell.samples_by_repeat()
+        out[cell.key] = [mine[r] / base[r] for r in mine if r in base]
+    return found[0].key, out
+
+
+def answer_diffs(
+    there: Sequence[RunResult], here: Sequence[RunResult], tolerance: float = DEFAULT_TOLERANCE
+) -> list[AnswerDiff]:
+    """Each cell's speedup over the baseline both sessions share, there against here; none
+    when their baselines differ or a side has fewer than 2 rounds of the cell."""
+    (base_a, a), (base_b, b) = _round_ratios(there), _round_ratios(here)
+    if base_a != base_b:
+        return []
+    out = []
+    for key, old in a.items():
+        new = b.get(key, [])
+        if min(len(old), len(new)) < 2:
+            continue
+        change = compare(new, old)
+        out.append(AnswerDiff(key, geometric_mean(old), geometric_mean(new), change,
+                              agreement(change, tolerance)))  # fmt: skip
+    return out
+
+
+def answer_rows(diffs: Sequence[AnswerDiff]) -> list[list[str]]:
+    return [[d.key, f"{d.there:.2f}x", f"{d.here:.2f}x", f"{d.change.ratio:.2f}x",
+             f"[{d.change.low:.2f}, {d.change.high:.2f}]", d.agreement.value]
+            for d in diffs]  # fmt: skip
+
+
+ANSWER_HEADERS = ["cell", "speedup there", "speedup here", "here/there", "95% interval",
+                  "verdict"]  # fmt: skip
+
+
 def diff_rows(diffs: Sequence[CellDiff]) -> list[list[str]]:
     def num(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
