@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -151,6 +152,20 @@ def test_the_repeats_it_names_would_tell_the_difference_seen(spread, seen):
 
 
 # --- the host's speed around each run ---------------------------------------------------------
+
+
+def test_an_unpaired_interval_is_read_with_welchs_degrees_of_freedom():
+    """Two repeats a side whose logs vary by 0.1 each: one repeat's ratio (of two runs) varies
+    by 0.1 * sqrt(2), 14%. Read as if paired (one degree of freedom) it said 2% and "about 3
+    repeats" for a difference only ~15 could tell."""
+    from kit.judging.stats import repeats_to_decide
+
+    d = 0.1 / math.sqrt(2)  # two values at +-d: a sample sd of 0.1
+    s = compare([12 * math.exp(d), 12 * math.exp(-d)], [10 * math.exp(d), 10 * math.exp(-d)])
+    said = repeats_to_decide(s.ratio, s.low, s.high, 2, paired=False)
+    assert said is not None and "varies by 14%" in said, said
+    need = int(re.search(r"needs about (\d+) repeats", said).group(1))
+    assert 3 < need < 20, said
 
 
 def test_the_host_speed_line_is_read_and_a_bad_one_is_not():

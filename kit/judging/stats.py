@@ -160,25 +160,27 @@ def compare_paired(pairs: Sequence[tuple[float, float]], *, confidence: float = 
 
 
 def repeats_to_decide(
-    ratio: float, low: float, high: float, n: int, confidence: float = 0.95
+    ratio: float, low: float, high: float, n: int, confidence: float = 0.95, paired: bool = True
 ) -> str | None:
     """What would decide a comparison that its noise left undecided (``same``), said from its
-    own interval over ``n`` repeats (rounds, when paired): how much one repeat's ratio varies,
-    the smallest difference these repeats can tell, and the repeats the difference seen would
-    need at that spread. None when there is no interval to read."""
+    own interval over ``n`` repeats (rounds, when ``paired``; else a side's repeats, Welch's
+    degrees of freedom taken as two sides' alike): how much one repeat's ratio varies, the
+    smallest difference these repeats can tell, and the repeats the difference seen would need
+    at that spread. None when there is no interval to read."""
     if n < MIN_REPEATS or not 0 < low < high:
         return None
     from scipy.stats import t as student_t  # noqa: PLC0415 -- heavy: scipy takes ~1 s
 
+    def t(m: int) -> float:
+        return float(student_t.ppf(0.5 + confidence / 2, (m - 1) * (1 if paired else 2)))
+
     half = (math.log(high) - math.log(low)) / 2
-    spread = half / float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(n)
+    spread = half / t(n) * math.sqrt(n)
     text = (f"{ratio:.2f}x: one repeat's ratio varies by {spread:.0%}, so {n} "
             f"repeats tell only differences beyond {math.exp(half) - 1:.0%}")  # fmt: skip
     seen = abs(math.log(ratio))
     if seen >= 0.01:
-        need = next((m for m in range(n, 1001)
-                     if student_t.ppf(0.5 + confidence / 2, m - 1) * spread / math.sqrt(m) < seen),
-                    None)  # fmt: skip
+        need = next((m for m in range(n, 1001) if t(m) * spread / math.sqrt(m) < seen), None)
         if need is None:
             text += f"; the {math.exp(seen) - 1:.0%} seen cannot be told here"
         elif need > n:

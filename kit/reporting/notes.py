@@ -56,6 +56,7 @@ def undecided_notes(table: Sequence[Row]) -> list[str]:
             row.ci_high,  # type: ignore[arg-type]
             row.paired_rounds or row.repeats,
             row.confidence or 0.95,
+            paired=bool(row.paired_rounds),
         )
         if need is not None:
             notes.append(f"undecided, {row.image}:{row.label.strip()} at {need}")
