@@ -15,6 +15,7 @@ after its work) track the workload's speed? Two parts:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -67,14 +68,25 @@ def neighbour(cpu: int, load: float, period: float, stop) -> None:
         time.sleep(0.01 * (1 - share))
 
 
-def tracking(args) -> Path:
+@contextlib.contextmanager
+def neighbours(load: float, period: float):
+    """A neighbour on each of this process's CPUs while the block runs (``neighbour``)."""
     stop = multiprocessing.Event()
-    workers = [multiprocessing.Process(target=neighbour, args=(cpu, args.load, args.period, stop))
+    workers = [multiprocessing.Process(target=neighbour, args=(cpu, load, period, stop))
                for cpu in sorted(os.sched_getaffinity(0))]  # fmt: skip
-    results = Path(tempfile.mkdtemp(prefix="kit-host-speed-"))
     for w in workers:
         w.start()
     try:
+        yield
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+
+
+def tracking(args) -> Path:
+    results = Path(tempfile.mkdtemp(prefix="kit-host-speed-"))
+    with neighbours(args.load, args.period):
         subprocess.run(
             [KIT, "compare", args.image, "-p", "default", "--model", args.model, "--batch-size",
              str(args.batch_size), "--num-batches", "5", "--num-warmup-batches", "2",
@@ -82,10 +94,6 @@ def tracking(args) -> Path:
              "--results", str(results)],
             check=False,
         )  # fmt: skip
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
     return next(p for p in results.iterdir() if p.is_dir())
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.host_speed import correlate, cpu_model, neighbour
+from benchmarks.host_speed import correlate, cpu_model, neighbours
 from kit.judging.stats import compare, compare_paired, t_interval
 from kit.store.folder import load_session
 
@@ -41,13 +40,8 @@ BASELINE = "stock:default"
 
 
 def bench(args) -> Path:
-    stop = multiprocessing.Event()
-    workers = [multiprocessing.Process(target=neighbour, args=(cpu, args.load, args.period, stop))
-               for cpu in sorted(os.sched_getaffinity(0))]  # fmt: skip
     results = Path(tempfile.mkdtemp(prefix="kit-noisy-bench-"))
-    for w in workers:
-        w.start()
-    try:
+    with neighbours(args.load, args.period):
         subprocess.run(
             [KIT, "compare", "stock", "intel", "--verify", "--repeats", "auto",
              "--min-repeats", str(args.min_repeats), "--max-repeats", str(args.max_repeats),
@@ -55,10 +49,6 @@ def bench(args) -> Path:
              "--allow-concurrent", "--results", str(results), *args.extra],
             check=False,
         )  # fmt: skip
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
     found = [p for p in results.iterdir() if p.is_dir()]
     if not found:
         sys.exit("kit compare recorded no session")

@@ -14,15 +14,20 @@ from tests.conftest import json_rows, only_session
 
 pytestmark = pytest.mark.docker
 SIZES = ["--batch-size", "4", "--num-batches", "3", "--num-warmup-batches", "1"]
-MAKE = """import sys, keras, tensorflow as tf
-k = tf.keras
+# an image model and a token model, saved as .EXT by the image's own Keras (tf.keras)
+IMAGES_AND_TOKENS = """k = tf.keras
 out = sys.argv[1]
 i = k.Input((32, 32, 3)); x = k.layers.Conv2D(8, 3, activation="relu")(i)
 x = k.layers.GlobalAveragePooling2D()(x)
-k.Model(i, k.layers.Dense(10, activation="softmax")(x)).save(f"{out}/images.keras")
+k.Model(i, k.layers.Dense(10, activation="softmax")(x)).save(f"{out}/images.EXT")
 t = k.Input((16,), dtype="int32"); x = k.layers.Embedding(500, 8)(t)
 x = k.layers.GlobalAveragePooling1D()(x)
-k.Model(t, k.layers.Dense(1, activation="sigmoid")(x)).save(f"{out}/tokens.keras")
+k.Model(t, k.layers.Dense(1, activation="sigmoid")(x)).save(f"{out}/tokens.EXT")
+"""
+MAKE = (
+    "import sys, keras, tensorflow as tf\n"
+    + IMAGES_AND_TOKENS.replace("EXT", "keras")
+    + """\
 f = k.Input((12,)); x = k.layers.Dense(16, activation="relu")(f)
 k.Model(f, k.layers.Dense(1)(x)).save(f"{out}/tabular.keras")
 v = k.Input((None,), dtype="int32"); x = k.layers.Embedding(50, 4)(v)
@@ -37,19 +42,25 @@ i = keras.Input((32, 32, 3)); x = keras.layers.Conv2D(8, 3, activation="relu")(i
 x = keras.layers.GlobalAveragePooling2D()(x)
 keras.Model(i, keras.layers.Dense(10, activation="softmax")(x)).export(f"{out}/saved")
 """
+)
 
 
 @pytest.fixture(scope="module")
 def models(kit_images, docker_client, tmp_path_factory) -> Path:
     """The models, saved by TensorFlow 2.21's Keras 3 in the latest image."""
-    out = tmp_path_factory.mktemp("models")
-    (out / "make.py").write_text(MAKE)
+    return _saved(docker_client, kit_images["latest"], MAKE, tmp_path_factory.mktemp("models"))
+
+
+def _saved(docker_client, image: str, script: str, out: Path) -> Path:
+    """``script`` run in ``image`` (as root, offline, its container removed), saving into
+    ``out``; the files made readable by kit's unprivileged runs."""
+    (out / "make.py").write_text(script)
     docker_client.containers.run(
-        kit_images["latest"], ["python", "/models/make.py", "/models"], user="root",
+        image, ["python", "/models/make.py", "/models"], user="root",
         volumes={str(out): {"bind": "/models", "mode": "rw"}}, network_mode="none", remove=True,
         labels={"kit.test": "user-model"},
     )  # fmt: skip
-    for path in out.rglob("*"):  # kit's containers run as an unprivileged user
+    for path in out.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return out
 
@@ -101,32 +112,14 @@ def test_a_savedmodel_runs_forward_on_its_serving_signature(models, kit_containe
     assert facts["inputs"][0]["shape"] == [32, 32, 3] and facts["forward_flop"] > 0
 
 
-MAKE_OLD = """import sys, tensorflow as tf
-k = tf.keras
-out = sys.argv[1]
-i = k.Input((32, 32, 3)); x = k.layers.Conv2D(8, 3, activation="relu")(i)
-x = k.layers.GlobalAveragePooling2D()(x)
-k.Model(i, k.layers.Dense(10, activation="softmax")(x)).save(f"{out}/images.h5")
-t = k.Input((16,), dtype="int32"); x = k.layers.Embedding(500, 8)(t)
-x = k.layers.GlobalAveragePooling1D()(x)
-k.Model(t, k.layers.Dense(1, activation="sigmoid")(x)).save(f"{out}/tokens.h5")
-"""
+MAKE_OLD = "import sys, tensorflow as tf\n" + IMAGES_AND_TOKENS.replace("EXT", "h5")
 
 
 @pytest.fixture(scope="module")
 def old_models(kit_images, docker_client, tmp_path_factory) -> Path:
     """Models saved as HDF5 by TensorFlow 2.14's Keras 2, in the stock image: the files people
     have from the years before Keras 3."""
-    out = tmp_path_factory.mktemp("old-models")
-    (out / "make.py").write_text(MAKE_OLD)
-    docker_client.containers.run(
-        kit_images["stock"], ["python", "/models/make.py", "/models"], user="root",
-        volumes={str(out): {"bind": "/models", "mode": "rw"}}, network_mode="none", remove=True,
-        labels={"kit.test": "user-model"},
-    )  # fmt: skip
-    for path in out.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return out
+    return _saved(docker_client, kit_images["stock"], MAKE_OLD, tmp_path_factory.mktemp("old"))
 
 
 @pytest.mark.parametrize(("model", "mode"), [("images", "train"), ("tokens", "infer")])
