@@ -20,12 +20,22 @@ import pytest
 
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN
 from kit.store.folder import load_session
-from tests.conftest import TINY, only_session, session_dirs
+from tests.conftest import TINY, _require_docker, only_session, session_dirs
 from tests.conftest import invoke as kit
 from tests.engines import another_engine
 
 pytestmark = pytest.mark.docker
 STAND_INS = Path(__file__).resolve().parent / "data" / "stand-ins"
+
+
+@pytest.fixture
+def as_root():
+    """The test mounts or restarts the engine: root only. Skipped elsewhere, but never where
+    the real-engine tests are required (CI runs as root)."""
+    if os.geteuid() != 0:
+        if _require_docker():
+            pytest.fail("KIT_REQUIRE_DOCKER is set but this test needs root (a mount, a restart)")
+        pytest.skip("needs root")
 
 
 def test_engine_not_reachable_names_the_socket_and_the_fix(monkeypatch, tmp_path):
@@ -184,7 +194,7 @@ def test_a_second_session_is_refused_while_one_runs(kit_images, kit_containers, 
         assert code == 0, text
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+@pytest.mark.usefixtures("as_root")
 def test_a_full_results_disk_is_refused_before_anything_runs(kit_containers, tmp_path):
     mount = tmp_path / "full"
     mount.mkdir()
@@ -321,7 +331,7 @@ def _restart_docker_engine() -> None:
     subprocess.run([str(repo / "docker" / "engine.sh")], check=True, timeout=120)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="restarting the Docker engine needs root")
+@pytest.mark.usefixtures("as_root")
 def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
     kit_images, kit_containers, docker_client, tmp_path
 ):
