@@ -102,8 +102,8 @@ class Gate:
     @property
     def than(self) -> str:
         """What the gate's lines compare with."""
-        if self.history is not None:
-            return f"the last {self.history} sessions"
+        if self.history is not None:  # each cell's line says how many it had
+            return f"its earlier sessions (the last {self.history} at most)"
         return "the baseline session"
 
     def check_baseline(self, runs: Sequence[RunResult]) -> None:
