@@ -54,11 +54,14 @@ def test_missing_image_says_how_to_get_it(kit_containers, tmp_path):
 
 
 def test_build_missing_builds_a_missing_flavor(kit_images, kit_containers, docker_client, tmp_path):
-    # Only the tag goes: the layers stay (latest-2.21.0), so the rebuild comes from the cache.
-    docker_client.images.remove("kit/tensorflow:latest")
+    # Only the tag goes: the layers stay (latest-2.21.0), so the rebuild comes from the cache,
+    # and the same sources give the same image: a session beside the suite that runs latest
+    # finds its image again under the tag (and keeps the id it pinned meanwhile).
+    before = docker_client.images.get("kit/tensorflow:latest").id
+    docker_client.images.remove("kit/tensorflow:latest", noprune=True)
     code, text = kit("run", "latest", *TINY, "--build-missing", "--results", str(tmp_path))
     assert code == 0, text
-    assert docker_client.images.get("kit/tensorflow:latest")
+    assert docker_client.images.get("kit/tensorflow:latest").id == before
 
 
 def test_out_of_memory_is_recorded_and_the_session_goes_on(kit_images, kit_containers, tmp_path):
