@@ -18,6 +18,8 @@ By hand::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import gzip
 import io
 import os
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +134,9 @@ def _cpio_newc(files: dict[str, tuple[int, bytes]]) -> bytes:
     return out.getvalue()
 
 
-def initramfs(modules: Path, shares: dict[str, str]) -> Path:
-    """busybox, the 9p modules and an init that mounts the shares and runs /job/run.sh."""
+def initramfs(modules: Path, shares: dict[str, str], job: Path) -> Path:
+    """busybox, the 9p modules and an init that mounts the shares and runs /job/run.sh; written
+    in the job's folder (each boot has its own shares)."""
     busybox = shutil.which("busybox")
     if busybox is None:
         raise RuntimeError("busybox is missing: apt-get install busybox-static")
@@ -145,9 +149,20 @@ def initramfs(modules: Path, shares: dict[str, str]) -> Path:
         files[f"lib/modules/{name}.ko"] = (0o100644, found.read_bytes())
     listed = " ".join(f"{tag}={path}" for tag, path in shares.items())
     files["init"] = (0o100755, INIT.format(modules=" ".join(MODULES), shares=listed).encode())
-    path = CACHE / "initramfs.gz"
+    path = job / "initramfs.gz"
     path.write_bytes(gzip.compress(_cpio_newc(files), compresslevel=1))
     return path
+
+
+@contextlib.contextmanager
+def _cache_lock() -> Iterator[None]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def root_fs(image: str = ROOT_IMAGE) -> Path:
@@ -211,19 +226,20 @@ def boot(shape: Shape, script: str, job: Path, timeout: float = 900.0, *,
     folder (the script sees it as /job). With ``docker``, the guest also gets this host's
     Docker at DOCKER_AT, and ``sh $DOCKER_AT/start.sh`` starts it there (guest_docker);
     ``images``' roots are at ``image_root(image)``, for `kit envs adopt`."""
-    vmlinuz, modules = kernel()
-    root = root_fs()
-    mounts = {t: (Path(p), p) for t, p in shared_paths().items()} | {"job": (job, "/job")}
-    if docker:
-        mounts["docker"] = (guest_docker(root, ROOT_IMAGE, DOCKER_AT), DOCKER_AT)
-    for n, image in enumerate(images):
-        mounts[f"image{n}"] = (root_fs(image), image_root(image))
+    with _cache_lock():  # guests booted at once share the cache: one fills it
+        vmlinuz, modules = kernel()
+        root = root_fs()
+        mounts = {t: (Path(p), p) for t, p in shared_paths().items()} | {"job": (job, "/job")}
+        if docker:
+            mounts["docker"] = (guest_docker(root, ROOT_IMAGE, DOCKER_AT), DOCKER_AT)
+        for n, image in enumerate(images):
+            mounts[f"image{n}"] = (root_fs(image), image_root(image))
     job.mkdir(parents=True, exist_ok=True)
     (job / "run.sh").write_text(script)
     (job / "out.log").unlink(missing_ok=True)
     shares = {tag: guest for tag, (_, guest) in mounts.items()}
     argv = ["qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "Haswell-v4",
-            *shape.argv(), "-kernel", str(vmlinuz), "-initrd", str(initramfs(modules, shares)),
+            *shape.argv(), "-kernel", str(vmlinuz), "-initrd", str(initramfs(modules, shares, job)),
             "-append", "console=ttyS0 quiet panic=-1", "-nographic", "-no-reboot",
             "-nodefaults", "-serial", "stdio", "-net", "none"]  # fmt: skip
     hosts = {"root": root, **{tag: host for tag, (host, _) in mounts.items()}}
