@@ -186,6 +186,20 @@ def test_the_probe_is_short_and_counts_something():
     assert 0.5 < speed < 500 and time.perf_counter() - started < 1.0
 
 
+def test_the_probe_costs_no_more_on_a_slow_cpu(monkeypatch):
+    """An emulated CPU (100 times slower): the probe stops at its 80 ms and still reports the
+    rate it saw, instead of taking 8 s before and 8 s after every run."""
+    import time
+
+    from kit.workload import speed
+
+    monkeypatch.setattr(speed, "_loop", lambda n: time.sleep(0.03))  # a chunk takes 30 ms
+    started = time.perf_counter()
+    rate = speed.host_speed()
+    assert time.perf_counter() - started < 0.2
+    assert 0.3 < rate < 0.55  # 3 chunks of 15,000 in ~0.09 s: ~0.5 million a second
+
+
 def test_a_run_whose_host_slowed_is_said_with_its_figure():
     from dataclasses import replace
 
