@@ -6,6 +6,7 @@ Without an engine they are skipped with the reason shown, unless KIT_REQUIRE_DOC
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def invoke_with(engines, *args: str) -> tuple[int, str]:
     from typer.testing import CliRunner
 
     from kit import cli
+    from kit.cli import error_line
     from kit.errors import KitError
 
     if engines is not None and not hasattr(engines, "this_host"):
@@ -59,8 +61,44 @@ def invoke_with(engines, *args: str) -> tuple[int, str]:
     try:
         result = CliRunner().invoke(cli.app, list(args), catch_exceptions=False, obj=engines)
     except KitError as exc:
-        return exc.exit_code, str(exc)
-    return result.exit_code, result.output
+        _check_width(args, error_line(exc))
+        return exc.exit_code, Said(str(exc))
+    _check_width(args, result.output)
+    return result.exit_code, Said(result.output)
+
+
+class Said(str):
+    """What kit printed. ``phrase in said`` holds wherever kit wrapped the phrase's words to fit
+    its width (kit.reporting.fit): a line break and its indent read as one space."""
+
+    def __contains__(self, phrase: object) -> bool:
+        if not isinstance(phrase, str):
+            return NotImplemented
+        return str.__contains__(self, phrase) or " ".join(phrase.split()) in " ".join(self.split())
+
+
+DATA_FORMATS = ("json", "csv", "markdown")  # documents, for a program or a viewer to lay out
+
+
+def one_message(printed: str) -> str:
+    """The one message kit printed, its words joined: a first line, then only the lines kit
+    wrapped it onto to fit its width (each indented). Fails on anything else (a traceback, a
+    framework's box, a second message)."""
+    first, *rest = printed.strip().splitlines()
+    assert all(line.startswith("  ") and line.strip() for line in rest), printed
+    return " ".join([first, *(line.strip() for line in rest)])
+
+
+def _check_width(args: tuple[str, ...], output: str) -> None:
+    """Every line kit printed for a person fits kit's width: every invocation in the suite is
+    checked. Exempt: data (JSON, CSV), a table asked --wide, and a line of one word (a path)."""
+    from kit.reporting.fit import WIDTH
+
+    given = dict(itertools.pairwise(args))
+    if given.get("-f", given.get("--format")) in DATA_FORMATS or "--wide" in args:
+        return
+    wide = [line for line in output.splitlines() if len(line) > WIDTH and " " in line.strip()]
+    assert not wide, f"kit {' '.join(args)} printed lines over {WIDTH} columns: {wide[:3]}"
 
 
 def _require_docker() -> bool:

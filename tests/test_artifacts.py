@@ -1,4 +1,5 @@
 from kit.model.results import RunResult, Status
+from kit.model.utilization import Utilization
 from kit.reporting.files import bars, util_series, write_plots
 
 
@@ -12,7 +13,9 @@ def result(index, profile, rate, repeat=0, util=None):
     )  # fmt: skip
 
 
-UTIL = {"times_s": [1.0, 2.0, 3.0], "busy": [[3.0, 2.0, 1.0], [99.0, 100.0001, 98.0]]}
+UTIL = Utilization.from_json(
+    {"times_s": [1.0, 2.0, 3.0], "busy": [[3.0, 2.0, 1.0], [99.0, 100.0001, 98.0]]}
+)
 
 
 def test_bars_carry_median_whiskers_and_verdict():

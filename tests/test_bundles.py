@@ -300,8 +300,9 @@ def test_replay_places_runs_compares_and_links(bundle, tmp_path):
     meta = json.loads((replayed / "session.json").read_text())
     assert meta["replay_of"] == original.name
     assert len(load_session(replayed)) == 4  # as many repeats as the original
-    code, text = invoke_with(None, "history", "--results", str(here))
-    assert f"replay of {original.name}" in text
+    code, text = invoke_with(None, "history", "--results", str(here), "-f", "json")
+    commands = {s["session"]: s["command"] for s in json.loads(text)["sessions"]}
+    assert commands[replayed.name] == f"replay of {original.name}", commands
 
 
 def test_replay_on_a_slower_host_with_another_topology_says_so(bundle, tmp_path):

@@ -82,7 +82,9 @@ def test_execute_runs_persists_and_returns_typed_runs(tmp_path):
     assert meta["hosts"]["docker"]["physical_cores"] == 18
     with ResultsDB(tmp_path / "results" / "kit.db") as db:
         assert len(db.runs(finished.session_id)) == 4
-    assert all(r.docker_run.startswith("docker run --rm --cpuset-cpus 0-35") for r in finished.runs)
+    # each run's rerun line is its engine's own (the fake's here; real engines': test_docker,
+    # test_local_engine, test_slurm)
+    assert all(r.rerun.startswith("fake-engine run kit/tensorflow:") for r in finished.runs)
 
 
 def test_instances_per_node_on_the_seed_host(tmp_path):

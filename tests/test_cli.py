@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kit import cli
-from tests.conftest import invoke, invoke_with, json_rows, session_dirs
+from tests.conftest import invoke, invoke_with, json_rows, one_message, session_dirs
 from tests.fakes import FakeEngine
 
 runner = CliRunner()
@@ -163,7 +163,7 @@ def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, 
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 1
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    line = one_message(capsys.readouterr().err)
     assert line.startswith("kit: internal error: ZeroDivisionError: a bug (the traceback is in ")
     (log,) = tmp_path.glob("kit-error-*.log")
     assert "Traceback (most recent call last)" in log.read_text() and str(log) in line

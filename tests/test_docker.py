@@ -347,7 +347,7 @@ def test_a_plans_docker_run_line_gives_kits_own_placement(kit_images, kit_contai
     assert code == 0, text
     (planned,) = json.loads(text[text.index("{") : text.rindex("}") + 1])["runs"]
     by_hand = subprocess.run(
-        shlex.split(planned["docker_run"]), capture_output=True, text=True, timeout=600, check=False
+        shlex.split(planned["rerun"]), capture_output=True, text=True, timeout=600, check=False
     )
     assert by_hand.returncode == 0, by_hand.stderr[-2000:]
     hand = parse_output(by_hand.stdout.splitlines() + by_hand.stderr.splitlines())
@@ -358,8 +358,8 @@ def test_a_plans_docker_run_line_gives_kits_own_placement(kit_images, kit_contai
         assert hand.provenance[key] == own.provenance[key], key
     assert hand.provenance["cpus_allowed_list"] == "1" and hand.images_per_sec > 0
     # the run's record keeps the same line, labelled with its session
-    same = re.sub(r"kit\.session=\S+", "kit.session=S", own.docker_run)
-    assert same == re.sub(r"kit\.session=\S+", "kit.session=S", planned["docker_run"])
+    same = re.sub(r"kit\.session=\S+", "kit.session=S", own.rerun)
+    assert same == re.sub(r"kit\.session=\S+", "kit.session=S", planned["rerun"])
 
 
 @pytest.mark.parametrize(("profile", "policy"), [("interleave", "interleave"), ("membind", "bind")])

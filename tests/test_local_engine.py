@@ -115,6 +115,8 @@ def test_local_engine_compare_with_a_real_environment(monkeypatch, tmp_path):
     assert results["default"].provenance["cpus_allowed_list"] == "1"
     assert results["default"].tf_version == "2.14.1"
     assert results["default"].image_id.startswith("venv:stock-")
+    rerun = results["default"].rerun  # the local engine's own line, not a `docker run`
+    assert rerun.startswith("env ") and "taskset --cpu-list 1" in rerun, rerun
 
 
 def test_the_workload_folder_holds_kits_workload(tmp_path):

@@ -47,11 +47,11 @@ def test_plan_of_instances_on_the_seed_host(instances):
 
 def test_plan_as_json_is_versioned_and_complete():
     runs = json.loads(_plan("-p", "interleave", "--format", "json"))
-    assert runs["schema"] == 2
+    assert runs["schema"] == 3
     (run,) = runs["runs"]
     assert run["cpuset"] == "0-35" and run["numactl"] == ["numactl", "--interleave=all"]
     assert run["capabilities"] == ["SYS_NICE"] and run["env"]["OMP_NUM_THREADS"] == "18"
-    assert run["docker_run"].startswith("docker run --rm --cpuset-cpus 0-35 ")
+    assert run["rerun"].startswith("docker run --rm --cpuset-cpus 0-35 ")
 
 
 def test_plan_starts_nothing_and_needs_no_image():
@@ -208,7 +208,7 @@ def test_the_header_names_the_runs_the_topology_and_an_estimate():
 
 
 def test_the_estimate_comes_from_this_hosts_recorded_runs_of_the_cells(tmp_path, monkeypatch):
-    import kit.campaign.plan as planning
+    import kit.campaign.preview as planning
 
     engine = FakeEngine({"stock:default": 5.0, "stock:tuned": 6.0}, name="docker", delay=0.3)
     args = ("stock", "-p", "default", "-p", "tuned", "--results", str(tmp_path))
@@ -217,14 +217,40 @@ def test_the_estimate_comes_from_this_hosts_recorded_runs_of_the_cells(tmp_path,
     monkeypatch.setattr(planning.socket, "gethostname", lambda: "fake-host")
     code, text = invoke_with(engine, "plan", *args, "--repeats", "3")
     assert code == 0, text
-    assert re.search(r"estimate: about \d+ s \(from 4 recorded runs here\)", text)
+    assert re.search(r"estimate: about \d+ s, from 4 recorded runs here", text)
+    code, text = invoke_with(engine, "plan", *args, "--repeats", "auto", "--min-repeats", "2",
+                             "--max-repeats", "4")  # fmt: skip
+    assert code == 0, text
+    found = re.search(r"estimate: about (\d+) s \(2 rounds\) to (\d+) s \(4 rounds, as --repeats "
+                      r"auto decides\), from 4 recorded runs here", text)  # fmt: skip
+    assert found and 1.5 < int(found[2]) / max(int(found[1]), 1) < 2.5, text
     code, text = invoke_with(engine, "plan", *args, "-p", "interleave", "--keep-equivalent")
-    assert "unknown for stock:interleave (never run here)" in text
+    assert "unknown for stock:interleave (no run here yet)" in text
     code, text = invoke_with(engine, "plan", *args, "--model", "tiny")  # another workload
     assert "estimate: unknown (no recorded run" in text
     monkeypatch.setattr(planning.socket, "gethostname", lambda: "another-host")
     code, text = invoke_with(engine, "plan", *args)
     assert "estimate: unknown (no recorded run" in text
+
+
+def test_a_disturbed_run_counts_for_the_estimate_and_a_failed_one_does_not(tmp_path, monkeypatch):
+    """A disturbed or INVALID run ran its work to the end: its time is what the cell takes."""
+    import sqlite3
+
+    import kit.campaign.preview as planning
+
+    engine = FakeEngine({"stock:default": 5.0}, name="docker")
+    args = ("stock", "-p", "default", "--results", str(tmp_path))
+    assert invoke_with(engine, "compare", *args, "--repeats", "2")[0] == 0
+    monkeypatch.setattr(planning.socket, "gethostname", lambda: "fake-host")
+    for status, said in (("disturbed", "from 2 recorded runs here"),
+                         ("INVALID", "from 2 recorded runs here"),
+                         ("failed", "estimate: unknown (no recorded run")):  # fmt: skip
+        with sqlite3.connect(tmp_path / "kit.db") as db:
+            db.execute("UPDATE runs SET status = ?, result = json_set(result, '$.status', ?)",
+                       (status, status))  # fmt: skip
+        code, text = invoke_with(engine, "plan", *args, "--repeats", "2")
+        assert code == 0 and said in text, (status, text)
 
 
 def test_a_hosts_plan_is_placed_on_its_own_topology_in_its_engines_form():

@@ -8,7 +8,7 @@ import pytest
 
 from kit.errors import UsageError
 from kit.model.spec import Limits
-from tests.conftest import invoke, invoke_with
+from tests.conftest import invoke, invoke_with, one_message
 from tests.fakes import FakeEngine
 from tests.test_campaign import RATES
 
@@ -133,18 +133,23 @@ def test_a_usage_error_from_the_framework_is_kits_one_line(tmp_path, args, near)
         check=False,
         cwd=tmp_path,
     )  # fmt: skip
-    lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
-    assert len(lines) == 1 and lines[0].startswith("kit: error: ") and near in lines[0], lines
+    said = one_message(done.stderr)
+    assert said.startswith("kit: error: ") and near in said, done.stderr
     assert "╭" not in done.stderr + done.stdout
 
 
-def test_a_profiles_cpu_binding_against_the_cpus_chosen_names_the_profile_not_an_option():
+def test_a_profiles_cpu_binding_against_the_cpus_chosen_names_the_profile_and_the_option():
     lscpu = Path(__file__).parent / "data" / "topology" / "c4.8xlarge.lscpu"  # 2 nodes
     code, text = invoke("plan", "stock", "-p", "node0", "--nodes", "1", "--topology", str(lscpu))
     assert code == 2, text
     assert "profile 'node0' (built-in) binds its CPUs with numactl --cpunodebind=0" in text
-    assert "(9-17,27-35: --cpus, --nodes or --cores)" in text and "-p tuned" in text
+    assert "the CPUs --nodes 1 chose (9-17,27-35) have none of those" in text
+    assert "drop --nodes 1 (node0 chooses its CPUs itself)" in text and "-p tuned" in text
+    assert "--cpunodebind 0" not in text and "--cpus" not in text  # options not given
+    code, text = invoke("plan", "stock", "-p", "node0", "--cpus", "9-12", "--cores", "2",
+                        "--topology", str(lscpu))  # fmt: skip
+    assert code == 2 and "the CPUs --cpus 9-12 and --cores 2 chose (9-10)" in text, text
     code, text = invoke("plan", "stock", "--cpunodebind", "0", "--nodes", "1", "--topology",
                         str(lscpu))  # fmt: skip
     assert code == 2 and "stock:default: --cpunodebind 0 has no CPU in the run" in text, text

@@ -70,6 +70,7 @@ def test_compare_through_sbatch(slurm, docker_client, kit_containers, tmp_path, 
     assert len(runs) == 4 and all(r.ok and r.images_per_sec for r in runs)
     assert {r.engine for r in runs} == {slurm.node}
     assert all(r.host["hostname"] == slurm.node for r in runs)
+    assert all(r.rerun.startswith("srun ") for r in runs), runs[0].rerun  # Slurm's own line
     batch = session / "slurm" / slurm.node / "batch-0001"
     assert "-m kit _worker" in (batch / "job.sh").read_text()
     assert len(json.loads((batch / "share.json").read_text())["runs"]) == 4

@@ -11,8 +11,9 @@ from kit.errors import ConfigError, UsageError
 from kit.judging.choices import GateOn
 from kit.judging.gate import Gate, Outcome, judge_cells
 from kit.judging.judge import workload_problems
-from kit.judging.parse import Latency, parse_latency_line, parse_output
+from kit.judging.parse import parse_latency_line, parse_output
 from kit.model.flops import FORWARD_FLOP, flop_per_image
+from kit.model.latency import Latency
 from kit.model.profiles import Profile, parse_profiles
 from kit.model.results import RunResult, Status
 from kit.model.workload import (
@@ -200,7 +201,7 @@ def _result(repeat, rate, p99, cell=1):
         cpus="0-1", numactl="-", command=("python",), env={}, status=Status.ok,
         images_per_sec=rate, started="", ended="", exit_code=0, log_path="/x.log", cell=cell,
         repeat=repeat, workload={"model": "resnet50", "mode": "infer"},
-        latency_ms={"p50": p99 * 0.8, "p90": p99 * 0.9, "p99": p99, "batches": 50},
+        latency_ms=Latency(p99 * 0.8, p99 * 0.9, p99, 50),
     )  # fmt: skip
 
 

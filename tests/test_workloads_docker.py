@@ -68,8 +68,8 @@ def test_inference_reports_latency_and_training_its_loss(matrix, kit_containers)
     mode, rows, runs = matrix
     for run in runs:
         latency = run.latency_ms
-        assert latency["batches"] == 3
-        assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"]
+        assert latency.batches == 3
+        assert 0 < latency.p50 <= latency.p90 <= latency.p99
         losses = [s["loss"] for s in run.steps]
         assert all(loss is None for loss in losses) if mode == "infer" else all(losses)
     if mode == "infer":

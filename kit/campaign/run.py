@@ -39,7 +39,7 @@ from kit.campaign.request import CampaignRequest, What
 from kit.campaign.schedules.adaptive import AdaptiveSchedule
 from kit.campaign.schedules.budget import AllAtOnce, Schedule, check_budget
 from kit.campaign.session import check_resumable, open_session, run_session, run_verify
-from kit.engines.base import Engine, EngineSet
+from kit.engines.base import Engine, EngineSet, Runner
 from kit.engines.factory import EngineMaker, open_engines
 from kit.engines.podman import describe
 from kit.errors import Interrupted, KitError, UsageError
@@ -82,7 +82,7 @@ class Prepared:
         return self.request.how.baseline or min(self.plan, key=lambda s: (s.cell, s.index)).key
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> Runner:
         """The one seam the session runs through (a set when there are several engines)."""
         if len(self.engines) == 1:
             return next(iter(self.engines.values()))

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit import __version__
-from kit.engines.base import Engine
-from kit.engines.container import docker_run_line
+from kit.engines.base import Runner
 from kit.errors import HostBusy, UsageError
 from kit.host.sampler import Sampler
 from kit.judging.judge import REFUSED, make_result
@@ -22,7 +21,6 @@ from kit.judging.verify import diagnostic_spec, verify_record
 from kit.judging.zendnn import ZenDnnSummary, split_zendnn
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
-from kit.model.utilization import Utilization
 from kit.reporting.formats import Format
 from kit.reporting.table import render
 from kit.store.database import ResultsDB
@@ -72,7 +70,7 @@ def plan_record(plan: Sequence[RunSpec]) -> list[dict]:
 
 def open_session(
     plan: Sequence[RunSpec],
-    engine: Engine,
+    engine: Runner,
     results_root: Path,
     resume: str | None = None,
     meta: dict | None = None,
@@ -153,7 +151,7 @@ def recorded_runs(
 
 def run_session(
     plan: Sequence[RunSpec],
-    engine: Engine,
+    engine: Runner,
     folder: SessionDir,
     listener: Listener = lambda event: None,
     baseline: str | None = None,
@@ -167,7 +165,7 @@ def run_session(
     machine it runs on: one machine's runs go one after another, as its CPUs are pinned, and
     the machines run at once. ``host_records`` holds each engine's host record for provenance. On an
     interrupt every engine stops what it is running, and the interrupt goes on up."""
-    runner = _Runner(
+    progress = _InProgress(
         len(plan), engine, folder, listener, baseline, previous, host_records or {}, keep_disturbed
     )
     done = {r.index for r in previous}
@@ -175,21 +173,21 @@ def run_session(
     for spec in plan:
         if spec.index not in done:
             by_machine.setdefault((machine_of or {}).get(spec.engine, ""), []).append(spec)
-    jobs = [lambda specs=specs: runner.run_machine(specs) for specs in by_machine.values()]
+    jobs = [lambda specs=specs: progress.run_machine(specs) for specs in by_machine.values()]
     engine.begin(
         [s for specs in by_machine.values() for s in specs], folder.session_id, folder.path
     )
-    _all_at_once(jobs, "kit-machine", runner.stop)
-    refused = [r for r in runner.results if r.error and r.error.startswith(REFUSED)]
+    _all_at_once(jobs, "kit-machine", progress.stop)
+    refused = [r for r in progress.results if r.error and r.error.startswith(REFUSED)]
     if refused:  # every run of the model would say the same
         raise UsageError(f"run {refused[0].index} ({refused[0].key}): {refused[0].error}",
                          f"its log and record are in {folder.path}")  # fmt: skip
-    if runner.busy:
-        raise HostBusy(busy_message(runner.busy, folder.path),
+    if progress.busy:
+        raise HostBusy(busy_message(progress.busy, folder.path),
                        f"close that work and finish it with the same command plus --resume "
                        f"{folder.session_id} (or --wait-quiet SECONDS first; --keep-disturbed "
                        "counts such runs)")  # fmt: skip
-    return runner.results
+    return progress.results
 
 
 STOP_AFTER_DISTURBED = 3  # runs in a row that other work disturbed: the host is busy, not noisy
@@ -210,13 +208,13 @@ def busy_message(streak: Sequence[RunResult], folder: Path) -> str:
     took = " to ".join(dict.fromkeys(f"{s:.0%}" for s in (shares[0], shares[-1]))) if shares else (
         "a share")  # fmt: skip
     last = streak[0].utilization
-    found = Utilization.from_json(last).consumers if last else ()
+    found = last.consumers if last is not None else ()
     who = ", ".join(c.label for c in found[:3]) or "no process kit could see: another VM's?"
     return (f"stopped after {len(streak)} runs in a row were disturbed: other work took {took} "
             f"of their CPUs (the busiest: {who}); every run that ended is in {folder}")  # fmt: skip
 
 
-class _Runner:
+class _InProgress:
     """A session's runs in progress: each machine's cells in turn, each result kept as it comes."""
 
     def __init__(self, total, engine, folder, listener, baseline, previous, records, keep) -> None:
@@ -253,7 +251,7 @@ class _Runner:
             return  # stopped by the interrupt: not a measurement, so it stays missing
         utilization = sampler.result() if isinstance(sampler, Sampler) else None
         host = self.host_records.get(spec.engine)
-        rerun = docker_run_line(spec, self.folder.session_id)
+        rerun = self.engine.rerun_line(spec, self.folder.session_id)
         result = make_result(
             spec, outcome, utilization, host, rerun, keep_disturbed=self.keep_disturbed
         )
@@ -310,7 +308,7 @@ def _read_verify_log(log_path: Path) -> tuple[OneDnnSummary, ZenDnnSummary, Pars
 
 
 def run_verify(
-    plan: Sequence[RunSpec], engine: Engine, folder: SessionDir, listener: Listener
+    plan: Sequence[RunSpec], engine: Runner, folder: SessionDir, listener: Listener
 ) -> list[dict]:
     """One diagnostic run per (image, profile) with oneDNN's verbose log on, read back streaming
     (the log can reach hundreds of MB); the records go into the session's meta."""

@@ -27,6 +27,7 @@ from kit.cli import (  # noqa: F401  (importing registers them)
 from kit.cli.common import app, err
 from kit.cli.help import use_kit_help
 from kit.errors import KitError, did_you_mean
+from kit.reporting.fit import fit
 
 __all__ = ["app", "main"]
 
@@ -59,6 +60,12 @@ def usage_line(exc: typer.TyperException) -> str:
     return f"{message} ({hint}see `{command} --help`)"
 
 
+def error_line(exc: KitError) -> str:
+    """How kit says an error: one sentence (what went wrong, then what to do), fitted to kit's
+    width."""
+    return fit(f"kit: error: {exc}")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -71,7 +78,7 @@ def main() -> None:
         err.print("Aborted!", markup=False)
         sys.exit(1)
     except KitError as exc:
-        err.print(f"kit: error: {exc}", markup=False)
+        err.print(error_line(exc), markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # every one that gets here is a bug in kit: say where it is
         try:

@@ -143,6 +143,6 @@ def _show_comparison(comparison, fmt: Format = Format.table) -> None:
     if comparison.systems or fmt is not Format.table:
         tables.append(listing("machines", ["what", "there", "here"], comparison.systems, title))
     meta = {"there": comparison.there, "here": comparison.here}
-    out.print(render_tables(tables, fmt, meta), markup=False)
+    out.print(render_tables(tables, fmt, meta), markup=False, fit=False)
     if not comparison.systems and fmt is Format.table:
         out.print("\nthe two machines' descriptions are the same", markup=False)

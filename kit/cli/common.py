@@ -12,6 +12,7 @@ from kit import __version__
 from kit.cli.help import RootGroup
 from kit.errors import UsageError
 from kit.inputs import stat_of
+from kit.reporting.fit import fit as fit_text
 
 if TYPE_CHECKING:
     from kit.engines.factory import EngineMaker
@@ -34,8 +35,21 @@ app.add_typer(images_app, name="images")
 app.add_typer(envs_app, name="envs")
 app.add_typer(profiles_app, name="profiles")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-out = Console(highlight=False, soft_wrap=True, emoji=False)
+
+class ProseConsole(Console):
+    """A console of lines for people: each text printed fits WIDTH columns (kit.reporting.fit);
+    ``fit=False`` for a table, which is sized on its own."""
+
+    def print(self, *objects, fit: bool = True, **kwargs) -> None:  # type: ignore[override]
+        if fit:
+            objects = tuple(fit_text(o) if isinstance(o, str) else o for o in objects)
+        super().print(*objects, **kwargs)
+
+
+# stderr: what kit says (progress, notes, errors); stdout: what a command answers. A document
+# (table, JSON, CSV) is printed with fit=False: its renderer sizes it.
+err = ProseConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = ProseConsole(highlight=False, soft_wrap=True, emoji=False)
 
 
 def engine_maker(ctx: typer.Context) -> EngineMaker:

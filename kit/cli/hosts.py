@@ -47,13 +47,14 @@ def topology(ctx: typer.Context, o: Options) -> None:
         topo, record = facts.topology, facts.record
     if fmt is Format.json:  # the document --topology reads back
         data = to_json(topo) if record is None else {**to_json(topo), "host": record}
-        out.print(json.dumps(data, indent=2), markup=False)
+        out.print(json.dumps(data, indent=2), markup=False, fit=False)
         return
     if fmt is not Format.table:  # one row a CPU
         body = [[c.id, c.core, c.socket, c.node] for c in topo.cpus]
         out.print(
             render_tables([listing("cpus", ["cpu", "core", "socket", "node"], body)], fmt),
             markup=False,
+            fit=False,
         )
         return
     if record is not None:
@@ -92,7 +93,7 @@ def profiles_list(o: Options) -> None:
     profiles = load_profiles(o.profiles_file)
     rows = [[p.name, p.source, p.description] for p in profiles.values()]
     table = listing("profiles", ["profile", "from", "description"], rows)
-    out.print(render_tables([table], o.fmt), markup=False)
+    out.print(render_tables([table], o.fmt), markup=False, fit=False)
 
 
 @command(profiles_app, "profiles show", Options)
@@ -136,13 +137,14 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")], o:
             "capabilities": ["SYS_NICE"] if resolved.numa.needs_sys_nice else [],
             "run": {k: v if isinstance(v, int | float | str) else str(v) for k, v in run.items()},
         }  # fmt: skip
-        out.print(json.dumps(doc, indent=2), markup=False)
+        out.print(json.dumps(doc, indent=2), markup=False, fit=False)
         return
     if fmt is Format.table:
         for key, value in fields:
             out.print(f"{key + ':':<13} {value}", markup=False)
         return
-    out.print(render_tables([listing("profile", ["field", "value"], fields)], fmt), markup=False)
+    shown = render_tables([listing("profile", ["field", "value"], fields)], fmt)
+    out.print(shown, markup=False, fit=False)
 
 
 def one_host(hosts: tuple[str, ...], why: str) -> str | None:

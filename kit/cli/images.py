@@ -130,9 +130,8 @@ def images_list(o: Options) -> None:
         ]
         for i in list_images(_client(o.container_engine))
     ]
-    out.print(
-        tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"]), markup=False
-    )
+    shown = tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"])
+    out.print(shown, markup=False, fit=False)
 
 
 @envs_app.command("build")
@@ -172,4 +171,4 @@ def envs_list() -> None:
     missing = "missing: kit envs build "
     rows = [[f.value, str(engine.env_path(f)), engine.state(f) or missing + f.value]
             for f in Flavor]  # fmt: skip
-    out.print(tabulate_rows(rows, ["flavor", "environment", "state"]), markup=False)
+    out.print(tabulate_rows(rows, ["flavor", "environment", "state"]), markup=False, fit=False)

@@ -72,9 +72,9 @@ def plan(ctx: typer.Context, images: ImagesArg, o: Options) -> None:
 
 
 def show_plan(ctx: typer.Context, measured: MeasureRequest) -> None:
-    from kit.campaign.plan import plan_view
+    from kit.campaign.preview import plan_view
     from kit.images.delivery import check_named_images
-    from kit.reporting.plan import format_plan
+    from kit.reporting.preview import format_plan
 
     request, shown = measured.campaign, measured.shown
     if shown.threads_per_core is not None and shown.topology is None:
@@ -89,7 +89,7 @@ def show_plan(ctx: typer.Context, measured: MeasureRequest) -> None:
     view = plan_view(request, maker, shown.topology, shown.threads_per_core)
     for note in [*view.notes, *named]:
         err.print(note, markup=False)
-    out.print(format_plan(view.runs, shown.fmt, view.summary), markup=False)
+    out.print(format_plan(view.runs, shown.fmt, view.summary), markup=False, fit=False)
 
 
 def _plan_engine(maker, request: CampaignRequest) -> Engine | None:
@@ -122,10 +122,10 @@ def show_findings(runs, baseline: str | None, best: str | None = None) -> None:
 
     curves = scaling(runs)
     if curves:
-        out.print("\n" + format_scaling(curves), markup=False)
+        out.print("\n" + format_scaling(curves), markup=False, fit=False)
     found = attribute(runs, baseline, best)
     if found is not None:
-        out.print("\n" + format_attribution(found), markup=False)
+        out.print("\n" + format_attribution(found), markup=False, fit=False)
 
 
 def feedback_for(shown: Shown) -> TerminalFeedback:
@@ -148,7 +148,7 @@ def show_finished(finished: Finished, shown: Shown, feedback: TerminalFeedback) 
         write_exports(finished.runs, feedback.exports, shown.baseline)
     if finished.runs:
         text = render(finished.runs, shown.fmt, shown.baseline, wide=shown.wide)
-        out.print(text, markup=False)
+        out.print(text, markup=False, fit=False)
     one_document = shown.fmt in (Format.json, Format.csv) and finished.runs
     if finished.verified and one_document:  # stdout holds the runs' document alone
         err.print(
@@ -163,7 +163,7 @@ def show_finished(finished: Finished, shown: Shown, feedback: TerminalFeedback) 
             text = tabulate_rows(table, VERIFY_HEADERS)
         else:
             text = fit_with_notes(VERIFY_HEADERS, table, ("ISA", "primitives executed", "notes"))
-        out.print(text, markup=False)
+        out.print(text, markup=False, fit=False)
     err.print(f"results: {finished.folder} (summary.md, a log and a JSON record per run)")
 
 

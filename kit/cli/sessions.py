@@ -40,7 +40,7 @@ def history(o: Options) -> None:
     if o.fmt is Format.json:  # data as data: numbers, lists, ISO 8601 times
         doc = {"schema": LISTING_SCHEMA, "sessions": [_session_json(s, knobs[s.id])
                                                       for s in sessions]}  # fmt: skip
-        out.print(json.dumps(doc, indent=2), markup=False)
+        out.print(json.dumps(doc, indent=2), markup=False, fit=False)
         return
     rows = [
         [
@@ -57,7 +57,7 @@ def history(o: Options) -> None:
     ]
     headers = ["session", "started (UTC)", "host", "command", "runs", "images", "profiles",
                "best images/sec"]  # fmt: skip
-    out.print(render_listing(rows, headers, o.fmt, "sessions"), markup=False)
+    out.print(render_listing(rows, headers, o.fmt, "sessions"), markup=False, fit=False)
 
 
 def _cell_history(o: Options) -> None:
@@ -70,7 +70,7 @@ def _cell_history(o: Options) -> None:
         # every cell's series only when this one has none, to name the ones there are
         found = series_of(store.history(o.cell)) or series_of(store.history())
     found = select(found, o.cell, o.machine)
-    out.print(render_trends(trends(found), o.fmt), markup=False)
+    out.print(render_trends(trends(found), o.fmt), markup=False, fit=False)
 
 
 def _session_json(s, knobs: dict[str, dict[str, str]]) -> dict:
@@ -132,7 +132,7 @@ def report(
     if fmt is not ReportFormat.html:
         text = render(found, Format(fmt.value), baseline, stored.peaks)
         if output is None:
-            out.print(text, markup=False)
+            out.print(text, markup=False, fit=False)
         else:
             write_text(output, text + "\n", "--output")
             err.print(f"report: {output}", markup=False)
@@ -168,7 +168,7 @@ def peak(
     o: Options,
 ) -> None:
     """Measure this host's float32 GEMM peak inside IMAGE; reports then show % of peak."""
-    from kit.campaign.peak import measure_peak
+    from kit.campaign.peak_session import measure_peak
     from kit.cli.ui import TerminalFeedback
     from kit.planning.placement import CpuSelection
 

@@ -42,8 +42,6 @@ def tune(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None:
     with the best, its speedup over `default` with a 95% interval, the runs and minutes it took,
     the cells it could not tell apart from the best, and what each change earned."""
     from kit.campaign.run import execute, prepare, winner_profile
-    from kit.campaign.schedules.confirm import confirmed_outcome
-    from kit.campaign.schedules.race import outcome
     from kit.cli.measure import exit_status, feedback_for, show_findings, show_finished
     from kit.cli.measure_request import measure_request
     from kit.reporting.findings import format_outcome
@@ -55,13 +53,7 @@ def tune(ctx: typer.Context, o: Options, images: SweepImagesArg = None) -> None:
     finished = execute(prepared, feedback)
     show_finished(finished, shown, feedback)
     baseline = prepared.baseline
-    schedule = tuning.schedule(prepared.plan, baseline)
-    searched, _ = schedule.split(prepared.plan, finished.runs)
-    cut = schedule.cut(prepared.plan)
-    search_plan = [s for s in prepared.plan if s.repeat < cut]
-    found = outcome(search_plan, baseline, schedule.search, searched)
-    if found is not None:
-        found = confirmed_outcome(found, schedule, prepared.plan, finished.runs)
+    found = tuning.outcome(prepared.plan, baseline, finished.runs)
     if found is not None:  # with --format json/csv on stdout, the answer goes to stderr
         (out if shown.fmt in TEXT else err).print("\n" + format_outcome(found, baseline),
                                                   markup=False)  # fmt: skip
@@ -98,4 +90,4 @@ def knobs(o: Options) -> None:
     ]
     table = listing("knobs", ["knob", "sets", "acts", "what", "from"], body)
     shown = render_tables([table], o.fmt, text=lambda t: compact_table(t.headers, t.body))
-    out.print(shown, markup=False)
+    out.print(shown, markup=False, fit=False)

@@ -159,8 +159,8 @@ class RunDisplay:
             table = render(self.finished, Format.table, self.baseline)
         except KitError:  # a baseline that has not run yet: the table waits for it
             return
-        self.console.print(
-            f"\nafter {rounds} round(s) of repeats, so far:\n{table}\n", markup=False
+        self.console.print(  # the table is sized on its own (--wide: as wide as it needs)
+            f"\nafter {rounds} round(s) of repeats, so far:\n{table}\n", markup=False, fit=False
         )
 
 

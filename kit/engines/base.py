@@ -45,17 +45,15 @@ class ImageHolder(Protocol):
         """Running containers that are not kit's (other work on the engine's host)."""
 
 
-class Engine(Protocol):
+class Runner(Protocol):
+    """What a session asks of the engines its runs go to: one engine, or several (EngineSet)."""
+
     name: str
     samples_host: bool  # runs execute on this host, so its per-CPU load is theirs to sample
     images: ImageHolder | None  # the engine's images, where it has images to move
 
     def check(self) -> None:
         """Raise EngineUnavailable when the engine does not answer."""
-
-    def host_facts(self, image: str) -> HostFacts:
-        """The host this engine's runs execute on, read there (with ``image`` if it takes a
-        container to look)."""
 
     def image_id(self, reference: str) -> str:
         """The local image's id; ImageNotFound when it is missing."""
@@ -82,10 +80,18 @@ class Engine(Protocol):
         """Remove the containers whose kit no longer runs (killed outright); a line each."""
 
 
+class Engine(Runner, Protocol):
+    """One engine: a Runner on one host, which it can describe."""
+
+    def host_facts(self, image: str) -> HostFacts:
+        """The host this engine's runs execute on, read there (with ``image`` if it takes a
+        container to look)."""
+
+
 class EngineSet:
     """Several engines behind the one seam, so a session can put them in one table: docker
     against local (what the container costs), or several hosts. Each run goes to the engine its
-    spec names."""
+    spec names. A Runner, not an Engine: each engine of the set describes its own host."""
 
     def __init__(self, engines: dict[str, Engine]) -> None:
         if not engines:
@@ -103,9 +109,6 @@ class EngineSet:
         """Every engine runs every image, so each must have it; the first's id is returned."""
         ids = [engine.image_id(reference) for engine in self.engines.values()]
         return ids[0]
-
-    def host_facts(self, image: str) -> HostFacts:
-        raise TypeError("ask each engine of the set for its host")
 
     def run(self, spec: RunSpec, session_id: str, log_path: Path, on_line: LineSink) -> RunOutcome:
         return self.engines[spec.engine].run(spec, session_id, log_path, on_line)

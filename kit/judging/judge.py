@@ -143,12 +143,12 @@ def make_result(
     outcome: RunOutcome,
     utilization: Utilization | None = None,
     host: dict | None = None,
-    docker_run: str = "",
+    rerun: str = "",
     parsed: ParsedOutput | None = None,
     keep_disturbed: bool = False,
 ) -> RunResult:
     """Judge the run on its log, parsed here in one streaming pass unless ``parsed`` already
-    holds it. ``docker_run`` is the line that reruns it by hand, for its record."""
+    holds it. ``rerun`` is the line that reruns it by hand (its engine's form), for its record."""
     if parsed is None:
         parsed = read_output(outcome.log_path)
     status, error = judge(spec, outcome, parsed, utilization, keep_disturbed)
@@ -180,14 +180,14 @@ def make_result(
         instances=spec.instances,
         repeat=spec.repeat,
         looks=spec.looks,
-        utilization=utilization.to_json() if utilization is not None else None,
+        utilization=utilization if utilization is not None and utilization.times_s else None,
         host=host,
         engine=spec.engine,
         knobs=dict(spec.profile.knobs),
         process_s=outcome.process_s,
-        docker_run=docker_run,
+        rerun=rerun,
         workload=workload_record(spec),
-        latency_ms=asdict(parsed.latency) if parsed.latency is not None else None,
+        latency_ms=parsed.latency,
         stands_for=spec.stands_for,
         disturbance=disturbance(spec, parsed.cpu_s, utilization),
         warmup=parsed.warmup,

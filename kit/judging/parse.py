@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from kit.errors import ParseError
 from kit.model.footprint import Footprint
+from kit.model.latency import Latency
 from kit.workload import (
     CPU_PREFIX,
     FOOTPRINT_PREFIX,
@@ -53,16 +54,6 @@ class Step:
     stderr: float
     jitter: float
     loss: float | None
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Per-batch time percentiles, in milliseconds, over ``batches`` timed batches."""
-
-    p50: float
-    p90: float
-    p99: float
-    batches: int
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -11,11 +12,12 @@ from pathlib import Path
 from kit.cpus import parse_cpu_list
 from kit.model.flops import TRAINING_FACTOR, flop_per_image
 from kit.model.footprint import Footprint
+from kit.model.latency import Latency
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
 from kit.workload.steady import Trend, growing, trend
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `rerun` (the engine's own line) for `docker_run`
 SLOW_STEP = 1.1  # a batch that grew memory is said when it took this much longer than the median
 
 
@@ -80,15 +82,15 @@ class RunResult:
     instance: int = 1
     instances: int = 1
     repeat: int = 0
-    utilization: dict | None = None  # per-CPU busy % over time; None when not sampled
+    utilization: Utilization | None = None  # per-CPU busy % over time; None when not sampled
     host: dict | None = None
     workload: dict | None = None  # model and sizes, for the work per image
     engine: str = "docker"
     process_s: float | None = None  # the workload process's lifetime, as its engine saw it
-    docker_run: str = ""  # the same container as a plain `docker run`, to rerun it by hand
+    rerun: str = ""  # the line that reruns it by hand, in its engine's form (docker, srun, ...)
     knobs: dict[str, str] = field(default_factory=dict)  # a sweep's knob values for the cell
     looks: int = 1  # adaptive repeats: the looks its interval is spread over (kit.judging.stats)
-    latency_ms: dict | None = None  # per-batch p50/p90/p99 and how many batches; kit's workload
+    latency_ms: Latency | None = None  # per-batch p50/p90/p99 and how many batches
     stands_for: tuple[str, ...] = ()  # profiles merged into this cell: they run the same here
     # The share of the run's CPUs' time other work took (busy less the workload's own CPU
     # time, over the sampled window); None where it is not measured.
@@ -105,6 +107,20 @@ class RunResult:
     # Where its memory (pages per NUMA node) and threads went, as its process read them at the
     # end of its timed batches (kit_workload.footprint); None where the workload does not say.
     footprint: Footprint | None = None
+
+    def __post_init__(self) -> None:
+        """A record that cannot be right is a bug in what made it: refused where it is made."""
+        typed = ((self.status, Status), (self.utilization, Utilization | None),
+                 (self.latency_ms, Latency | None), (self.footprint, Footprint | None))  # fmt: skip
+        for value, kind in typed:
+            if not isinstance(value, kind):
+                raise TypeError(f"run {self.index}: {value!r} is not a {kind}")
+        rate = self.images_per_sec
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"run {self.index}: a rate of {rate} is no measurement")
+        if self.repeat < 0 or not 1 <= self.instance <= self.instances:
+            raise ValueError(f"run {self.index}: repeat {self.repeat}, instance "
+                             f"{self.instance} of {self.instances}")  # fmt: skip
 
     def grew(self) -> list[int]:
         """The timed batches (from 0) that grew the process's memory, against its first warmup
@@ -138,8 +154,9 @@ class RunResult:
 
     def latency(self, percentile: str) -> float | None:
         """A per-batch latency percentile (p50, p90, p99) in ms, None when not reported."""
-        value = (self.latency_ms or {}).get(percentile)
-        return float(value) if isinstance(value, (int, float)) else None
+        if self.latency_ms is None or percentile not in ("p50", "p90", "p99"):
+            return None
+        return float(getattr(self.latency_ms, percentile))
 
     @property
     def key(self) -> str:
@@ -166,9 +183,9 @@ class RunResult:
 
     def busy(self) -> tuple[float | None, float | None]:
         """Mean busy % of the run's CPUs and of the host's other CPUs (None: not sampled)."""
-        if not self.utilization:
+        util = self.utilization
+        if util is None:
             return None, None
-        util = Utilization.from_json(self.utilization)
         mine = set(parse_cpu_list(self.effective_cpus or self.cpus))
         others = [c for c in range(len(util.busy)) if c not in mine]
         return mean_busy(util, sorted(mine)), mean_busy(util, others)
@@ -232,12 +249,15 @@ class RunResult:
         data["status"] = self.status.value
         data["knobs"] = [[k, v] for k, v in self.knobs.items()]  # pairs: stores sort dict keys
         data["footprint"] = self.footprint.to_json() if self.footprint is not None else None
+        data["utilization"] = self.utilization.to_json() if self.utilization is not None else None
         data["schema"] = SCHEMA_VERSION
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> RunResult:
         data = {k: v for k, v in data.items() if k != "schema"}
+        if "docker_run" in data:  # schema 1
+            data["rerun"] = data.pop("docker_run")
         data["status"] = Status(data["status"])
         data["command"] = tuple(data["command"])
         data["steps"] = tuple(data.get("steps", ()))
@@ -248,4 +268,7 @@ class RunResult:
         data["spread"] = tuple(data.get("spread") or ())
         data["host_speed"] = tuple(data["host_speed"]) if data.get("host_speed") else None
         data["footprint"] = Footprint.from_json(data.get("footprint"))
+        util = data.get("utilization")
+        data["utilization"] = Utilization.from_json(util) if util and util.get("times_s") else None
+        data["latency_ms"] = Latency(**data["latency_ms"]) if data.get("latency_ms") else None
         return cls(**data)

@@ -108,14 +108,23 @@ def resolve_placement(
         came = "cpunodebind" if exc.message.startswith("--cpunodebind") else "physcpubind"
         if came in profile.given:
             raise
+        given = _given_options(selection)
         raise UsageError(
             f"{profile.where} binds its CPUs with numactl --{came}={getattr(numa, came)}, but "
-            f"the CPUs chosen on the command line ({format_cpu_list(cpuset)}: --cpus, --nodes "
-            "or --cores) have none of those",
-            f"drop those options ({profile.name} chooses its CPUs itself), or use a profile "
-            "without a CPU binding, e.g. -p tuned",
+            f"the CPUs {given} chose ({format_cpu_list(cpuset)}) have none of those",
+            f"drop {given} ({profile.name} chooses its CPUs itself), or use a profile without a "
+            "CPU binding, e.g. -p tuned",
         ) from None
     return cpuset, cpus, placement_for(topology, cpus), numa
+
+
+def _given_options(selection: CpuSelection) -> str:
+    """The command line's CPU options, as the user gave them."""
+    cpus, nodes, cores = selection.cpus, selection.nodes, selection.cores
+    given = [f"--cpus {format_cpu_list(cpus)}" if cpus is not None else "",
+             f"--nodes {','.join(map(str, nodes))}" if nodes is not None else "",
+             f"--cores {cores}" if cores is not None else ""]  # fmt: skip
+    return " and ".join(g for g in given if g) or "the command line"
 
 
 def memory_nodes(numa: NumaPolicy, topology: Topology, mems: Sequence[int] | None) -> str | None:

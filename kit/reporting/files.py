@@ -63,13 +63,13 @@ def bars(results: Sequence[RunResult], baseline: str | None = None) -> list[Bar]
 
 def util_series(result: RunResult) -> UtilSeries | None:
     util = result.utilization
-    if not util or not util.get("times_s"):
+    if util is None or not util.times_s:
         return None
-    busy = tuple(tuple(min(100.0, max(0.0, v)) for v in row) for row in util["busy"])
+    busy = tuple(tuple(min(100.0, max(0.0, v)) for v in row) for row in util.busy)
     return UtilSeries(
         title=f"run {result.index}: {result.key} (repeat {result.repeat + 1}), CPU busy %",
         cpus=tuple(range(len(busy))),
-        times_s=tuple(util["times_s"]),
+        times_s=util.times_s,
         busy=busy,
         pinned=parse_cpu_list(result.effective_cpus or result.cpus),
     )
@@ -101,7 +101,7 @@ def run_sections(results: Sequence[RunResult]) -> list[dict]:
         "index", "image", "image_ref", "image_id", "profile", "repeat", "instance", "status",
         "images_per_sec", "error", "cpus", "effective_cpus", "nodes", "mems", "numactl",
         "command", "env", "started", "ended", "exit_code", "log_path", "workload", "provenance",
-        "docker_run",
+        "rerun",
     )  # fmt: skip
     out = []
     for r in results:

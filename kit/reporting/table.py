@@ -21,7 +21,9 @@ from tabulate import tabulate
 from kit.judging.cells import cell_keys, cells, check_baseline
 from kit.judging.stats import Verdict
 from kit.model.results import RunResult
+from kit.reporting.fit import WIDTH
 from kit.reporting.formats import Format
+from kit.reporting.narrow import dropped_to_fit, fit_listing
 from kit.reporting.notes import host_notes, merged_notes, pairing_notes, undecided_notes
 from kit.reporting.reference import reference_notes
 from kit.reporting.rows import (
@@ -123,7 +125,7 @@ def _rate_cv_n(row: Row) -> str:
     return f"{_rate_cv(row)} n={row.repeats}" if row.repeats > 1 else _rate_cv(row)
 
 
-NARROW_WIDTH = 120
+NARROW_WIDTH = WIDTH  # every line of a narrow table and its notes
 NARROW: tuple[Column, ...] = (
     *(c for c in WIDE[:4]),
     ("numactl", lambda r: " ".join(a.removeprefix("--") for a in r.numactl.split())),
@@ -260,7 +262,11 @@ def render(
     if fmt is Format.markdown:
         text = tabulate(body, headers=names, tablefmt=tablefmt, disable_numparse=True)
     else:
+        names, body, left = (names, body, []) if wide else dropped_to_fit(names, body)
         text = compact_table(names, body)
+        if left:
+            notes.insert(0, f"left out to fit {NARROW_WIDTH} columns: {', '.join(left)} "
+                            "(--wide shows every column)")  # fmt: skip
     said = [
         *merged_notes(results),
         *spread_notes(results),
@@ -366,7 +372,7 @@ def render_tables(
     for t in tables:
         title = (f"### {t.title}" if fmt is Format.markdown else t.title) if t.title else ""
         shown = markdown_table(t.headers, t.body) if fmt is Format.markdown else (
-            text(t) if text else tabulate_rows(t.body, t.headers))  # fmt: skip
+            text(t) if text else fit_listing(t.headers, t.body))  # fmt: skip
         parts.append("\n".join(x for x in (title, shown) if x))
     return "\n\n".join(parts)
 

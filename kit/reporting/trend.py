@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kit.judging.changes import MIN_SESSIONS, Change, changes
 from kit.judging.series import Point, Series, split_cell
 from kit.reporting.formats import Format
-from kit.reporting.table import compact_table, markdown_table
+from kit.reporting.table import compact_table, dropped_to_fit, markdown_table
 
 # The JSON's version (2: changes[].span; 3: points' memory), checked before the rest is read
 TREND_SCHEMA = 3
@@ -72,7 +72,10 @@ def to_table(found: Sequence[Trend]) -> str:
     for trend in found:
         count = len(trend.series.points)
         head = f"{trend.series.key.label}: {count} session{'s' if count != 1 else ''}"
-        table = compact_table(HEADERS, _body(trend))
+        headers, body, left = dropped_to_fit(HEADERS, _body(trend), ("kernel", "kit", "memory"))
+        table = compact_table(headers, body)
+        if left:
+            table += f"\n(left out to fit: {', '.join(left)}; -f json has every field)"
         blocks.append("\n".join([head, table, *_said_changes(trend)]))
     return "\n\n".join(blocks)
 

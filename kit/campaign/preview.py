@@ -28,7 +28,7 @@ from kit.host.topology import Topology
 from kit.host.topology_file import load_topology
 from kit.judging.estimate import estimate
 from kit.model.spec import RunSpec
-from kit.reporting.plan import (
+from kit.reporting.preview import (
     PLAN_SESSION,
     PlannedRun,
     PlanSummary,
@@ -127,6 +127,8 @@ def _estimate(
     db = request.how.db_path or request.how.results / DB_NAME
     if not db.is_file():
         return f"estimate: unknown (no results database at {db} yet)", None
+    adaptive = request.what.adaptive
+    rounds = (adaptive.min_repeats, adaptive.max_repeats) if adaptive else None
     with ResultsDB(db) as store:
-        found = estimate(specs, store.history(), socket.gethostname())
+        found = estimate(specs, store.history(), socket.gethostname(), rounds)
     return found.line(), (None if found.unknown or not found.recorded else found.seconds)

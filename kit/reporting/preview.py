@@ -13,10 +13,12 @@ from kit.cpus import format_cpu_list
 from kit.engines.container import container_kwargs, docker_run_line
 from kit.host.topology import Topology
 from kit.model.spec import RunSpec
+from kit.reporting.fit import fit
 from kit.reporting.formats import Format, PlanFormat
 from kit.reporting.table import NARROW_WIDTH, fit_with_notes, listing, render_tables
 
-PLAN_SCHEMA = 2  # 2: summary.repeats a number, summary.adaptive; runs[].cell_number
+PLAN_SCHEMA = 3  # 2: summary.repeats a number, summary.adaptive; runs[].cell_number; 3: no
+# runs[].docker_run (`rerun` is the line in the engine's own form)
 PLAN_SESSION = "plan"  # the session label a planned run's container would carry
 
 
@@ -41,7 +43,6 @@ class PlannedRun:
     pids_limit: int | None
     cpu_quota: float | None  # a CFS quota, in CPUs
     command: tuple[str, ...]
-    docker_run: str
     rerun: str  # the line that reruns it by hand, in its engine's form (docker, podman, ...)
 
     @property
@@ -100,7 +101,6 @@ def planned_run(spec: RunSpec, rerun: str | None = None) -> PlannedRun:
         pids_limit=spec.limits.pids,
         cpu_quota=spec.limits.cpu_quota,
         command=spec.command(),
-        docker_run=docker_run_line(spec, PLAN_SESSION),
         rerun=rerun or docker_run_line(spec, PLAN_SESSION),
     )
 
@@ -166,8 +166,8 @@ def format_plan(
             f"{'up to ' if summary.adaptive else ''}{summary.repeats} repeats = "
             f"{_count(summary.runs, 'run')}, "
             f"each round in its own order, on {', '.join(summary.engines)}",
-            f"topology: {summary.topology}",
-            summary.estimate,
+            fit(f"topology: {summary.topology}"),
+            fit(summary.estimate),
             "",
         ]
     lines.append(fit_with_notes(PLAN_HEADERS, body, ("numactl", "env")))
