@@ -36,6 +36,7 @@ class Dockerd:
     bridge: str
     process: subprocess.Popen
     tcp_port: int
+    argv: tuple[str, ...] = ()
 
     @property
     def socket_url(self) -> str:
@@ -61,6 +62,16 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+    def restart(self, wait_s: float = 90) -> None:
+        """Stop the daemon (its containers stop with it) and start it again on the same data."""
+        self.stop()
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        if not _answers(self, wait_s):
+            raise RuntimeError(f"the dockerd did not answer again:\n{self.log_tail()}")
 
     def remove(self) -> None:
         self.stop()
@@ -141,18 +152,22 @@ def start_dockerd(name: str, subnet_octet: int, wait_s: float = 90) -> Dockerd:
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    engine = Dockerd(root, bridge, process, port)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        with contextlib.suppress(Exception):
-            engine.client().ping()
-            return engine
-        time.sleep(0.5)
+    engine = Dockerd(root, bridge, process, port, tuple(argv))
+    if _answers(engine, wait_s):
+        return engine
     tail = engine.log_tail()
     engine.remove()
     raise RuntimeError(f"the second dockerd did not answer within {wait_s:g}s:\n{tail}")
+
+
+def _answers(engine: Dockerd, wait_s: float) -> bool:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and engine.process.poll() is None:
+        with contextlib.suppress(Exception):
+            engine.client().ping()
+            return True
+        time.sleep(0.5)
+    return False
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from kit.engines.container import LABEL_MANAGED, LABEL_RUN
+from kit.engines.container import LABEL_MANAGED, LABEL_RUN, LABEL_SESSION
 from kit.store.folder import load_session
 from tests.conftest import TINY, _require_docker, only_session, session_dirs
 from tests.conftest import invoke as kit
@@ -89,10 +89,14 @@ def test_out_of_memory_is_recorded_and_the_session_goes_on(kit_images, kit_conta
 def test_a_container_killed_from_outside_is_recorded_with_its_status(
     kit_images, kit_containers, docker_client, tmp_path
 ):
+    from kit.engines.orphans import LABEL_OWNER, owner
+
+    mine = f"{LABEL_OWNER}={owner()}"  # this process's kit's runs, not a session's beside it
+
     def killer():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            for c in docker_client.containers.list(filters={"label": LABEL_RUN}):
+            for c in docker_client.containers.list(filters={"label": [LABEL_RUN, mine]}):
                 if b"Running warm up" in c.logs():
                     c.kill()
                     return
@@ -142,6 +146,11 @@ def two_cell_session(results: Path) -> list[str]:
             "--num-warmup-batches", "1", "--repeats", "1", "--results", str(results)]  # fmt: skip
 
 
+def _of(session: Path) -> str:
+    """The label filter of one session's containers (not those of a session beside the suite)."""
+    return f"{LABEL_SESSION}={session.name}"
+
+
 def start_kit(args: list[str]) -> subprocess.Popen:
     """kit in the background, with SIGINT at its default as from a terminal: a test run started
     in the background (nohup, `&` without job control) ignores SIGINT, and an ignored SIGINT is
@@ -162,7 +171,9 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
         sessions = session_dirs(tmp_path)
-        running = docker_client.containers.list(filters={"label": "kit.run=2"})
+        running = sessions and docker_client.containers.list(
+            filters={"label": ["kit.run=2", _of(sessions[0])]}
+        )
         if sessions and load_session(sessions[0]) and running:
             break
         time.sleep(0.2)
@@ -173,8 +184,8 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err
-    assert not docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
     session = only_session(tmp_path)
+    assert not docker_client.containers.list(all=True, filters={"label": _of(session)})
     assert [r.index for r in load_session(session)] == [1]
 
     done = subprocess.run(
@@ -247,12 +258,15 @@ def test_clean_removes_only_what_kit_left(clean_engine):
 def host_config_during(kit_args, client, tmp_path):
     """HostConfig and Config of the container kit starts, read while it runs (from this
     engine's client: Docker's or podman's, whose listing holds less until reloaded)."""
+    from kit.engines.orphans import LABEL_OWNER, owner
+
+    mine = f"{LABEL_OWNER}={owner()}"  # kit runs in this process
     seen = {}
 
     def watch():
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not seen:
-            for c in client.containers.list(filters={"label": LABEL_RUN}):
+            for c in client.containers.list(filters={"label": [LABEL_RUN, mine]}):
                 with contextlib.suppress(docker.errors.NotFound):  # it ended meanwhile
                     c.reload()
                     seen.update(host=c.attrs["HostConfig"], config=c.attrs["Config"])
@@ -316,43 +330,36 @@ def test_doctor_checks_engine_images_and_numactl(kit_images):
     assert "system: governor" in text and ", SMT " in text and ", load " in text
 
 
-def _restart_docker_engine() -> None:
-    """Stop dockerd and start it again the way `make engine` does."""
-    repo = Path(__file__).resolve().parent.parent
-    if Path("/run/systemd/system").is_dir():
-        subprocess.run(["systemctl", "restart", "docker"], check=True)
-        return
-    pid = int(
-        subprocess.run(
-            ["pgrep", "-xo", "dockerd"], capture_output=True, text=True, check=True
-        ).stdout.split()[0]
-    )
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    subprocess.run([str(repo / "docker" / "engine.sh")], check=True, timeout=120)
+@pytest.fixture
+def restarted_engine(kit_images):
+    """An engine of the test's own to restart: restarting this host's would stop every
+    container on it, a session's beside the suite included."""
+    engine = another_engine("kit-restart", 249)
+    yield engine
+    engine.remove()
 
 
 @pytest.mark.usefixtures("as_root")
 def test_engine_restart_mid_session_fails_that_run_and_the_next_one_runs(
-    kit_images, kit_containers, docker_client, tmp_path
+    restarted_engine, tmp_path
 ):
-    args = two_cell_session(tmp_path)
-    proc = start_kit(args)
-    deadline = time.monotonic() + 120
+    args = [*two_cell_session(tmp_path), "--host", f"own={restarted_engine.socket_url}"]
+    proc = start_kit(args)  # kit sends stock to the new engine first
+    client = restarted_engine.client()
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        running = docker_client.containers.list(filters={"label": "kit.run=1"})
+        running = client.containers.list(filters={"label": "kit.run=1"})
         if running and b"Running warm up" in running[0].logs():
             break
         time.sleep(0.2)
     else:
         proc.kill()
         pytest.fail("the first run never started")
-    _restart_docker_engine()
+    restarted_engine.restart()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err
     first, second = load_session(session_dirs(tmp_path)[0])
     assert first.status.value == "failed"
     assert second.ok and second.images_per_sec > 0, (first.error, second.error)
     assert "tuned" in out
+    assert not restarted_engine.client().containers.list(all=True)  # nothing left there

@@ -117,7 +117,7 @@ def images_load(
 def images_list(o: Options) -> None:
     """kit's images on this engine: flavor, TF package, size, id, created."""
     from kit.images.build import list_images
-    from kit.reporting.table import tabulate_rows
+    from kit.reporting.narrow import fit_listing
 
     rows = [
         [
@@ -130,7 +130,7 @@ def images_list(o: Options) -> None:
         ]
         for i in list_images(_client(o.container_engine))
     ]
-    shown = tabulate_rows(rows, ["tags", "flavor", "TF package", "size", "id", "created"])
+    shown = fit_listing(["tags", "flavor", "TF package", "size", "id", "created"], rows)
     out.print(shown, markup=False, fit=False)
 
 
@@ -165,10 +165,10 @@ def envs_list() -> None:
     """The local engine's environments and whether each is ready."""
     from kit.engines.local import LocalEngine
     from kit.model.flavors import Flavor
-    from kit.reporting.table import tabulate_rows
+    from kit.reporting.narrow import fit_listing
 
     engine = LocalEngine()
     missing = "missing: kit envs build "
     rows = [[f.value, str(engine.env_path(f)), engine.state(f) or missing + f.value]
             for f in Flavor]  # fmt: skip
-    out.print(tabulate_rows(rows, ["flavor", "environment", "state"]), markup=False, fit=False)
+    out.print(fit_listing(["flavor", "environment", "state"], rows), markup=False, fit=False)
