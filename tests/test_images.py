@@ -90,3 +90,32 @@ def test_local_base_commands():
     assert mm[0] == "mmdebstrap" and mm[-2:] == ["bookworm", "/tmp/x.tar"]
     assert "--include=ca-certificates,python3,python3-venv,numactl" in mm
     assert local_base_command("debootstrap", "/tmp/root")[0] == "debootstrap"
+
+
+def test_the_images_date_is_its_sources_last_commit_so_other_commits_change_no_image(
+    tmp_path, monkeypatch
+):
+    """A docs or CLI commit leaves the created label, hence every image id, as it was; a commit
+    to the workload moves it."""
+    import subprocess
+    from pathlib import Path
+
+    from kit.images.build import source_date
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    repo = Path(__file__).resolve().parents[1]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--local", str(repo), str(clone)], check=True)
+
+    def commit(path: str, when: int) -> None:
+        (clone / path).write_text((clone / path).read_text() + "\n")
+        env = {"GIT_AUTHOR_DATE": f"{when} +0000", "GIT_COMMITTER_DATE": f"{when} +0000",
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}  # fmt: skip
+        subprocess.run(["git", "-C", str(clone), "commit", "-qam", "x"], check=True, env=env)
+
+    before = source_date(clone)
+    commit("README.md", 4_000_000_000)
+    assert source_date(clone) == before
+    commit("kit/workload/speed.py", 4_000_000_100)
+    assert source_date(clone) == "2096-10-02T07:08:20+00:00"

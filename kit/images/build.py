@@ -71,16 +71,21 @@ def check_ca_bundle(path: Path | None) -> None:
         raise UsageError(f"--ca-bundle {path} holds no PEM certificate", hint)
 
 
-def source_date() -> str:
+# What an image is made of, in the repository: its Dockerfile and pins, the workload, and the
+# build (its labels). A commit elsewhere (docs, the CLI) changes no image.
+IMAGE_SOURCES = ("docker", "kit/workload", "kit/images")
+
+
+def source_date(repo: Path | None = None) -> str:
     """When the image's sources were made, not when it was built, so that the same Dockerfile,
     pins and kit give the same image id: reproducible builds' SOURCE_DATE_EPOCH, else the time
-    of the checkout's last commit, else kit's release (the clock would make every build a new
-    image, and history would show each as an image change)."""
+    of the last commit that changed IMAGE_SOURCES, else kit's release (the clock would make
+    every build a new image, and history would show each as an image change)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     if not epoch.isdigit():
-        repo = Path(__file__).resolve().parents[2]
+        repo = repo or Path(__file__).resolve().parents[2]
         try:
-            git = ["git", "-C", str(repo), "log", "-1", "--format=%ct"]
+            git = ["git", "-C", str(repo), "log", "-1", "--format=%ct", "--", *IMAGE_SOURCES]
             done = subprocess.run(git, capture_output=True, text=True, timeout=10, check=False)
             epoch = done.stdout.strip()
         except (OSError, subprocess.SubprocessError):
