@@ -6,6 +6,7 @@ Without an engine they are skipped with the reason shown, unless KIT_REQUIRE_DOC
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -198,3 +199,17 @@ def registry(tmp_path_factory):
     yield address
     proc.terminate()
     proc.wait(timeout=30)
+    _untag_pushed(address)
+
+
+def _untag_pushed(address: str) -> None:
+    """The tags a push to the suite's registry left on this host's engine (a pushed image keeps
+    its registry tag: it holds the digest kit records for replays); the images stay."""
+    import docker
+
+    with contextlib.suppress(docker.errors.DockerException):
+        client = docker.from_env()
+        for tag in [t for i in client.images.list() for t in i.tags]:
+            if tag.startswith(f"{address}/"):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(tag, noprune=True)

@@ -57,8 +57,6 @@ def test_push_forget_pull_run(kit_images, kit_containers, docker_client, registr
     code, text = invoke("images", "push", "latest", "--registry", registry)
     assert code == 0, text
     assert "sha256:" in text
-    tags = [t for i in docker_client.images.list() for t in i.tags]
-    assert not [t for t in tags if t.startswith(f"{registry}/")], "the push left its tags"
     there = new_host()
     code, text = invoke("images", "pull", "latest", "--registry", registry)
     assert code == 0, text

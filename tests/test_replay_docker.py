@@ -78,8 +78,9 @@ def test_a_replay_on_the_same_engine_reproduces_every_cell(recorded, kit_contain
                         "--results", str(here))  # fmt: skip
     assert code == 0, text
     assert set(_rows(text)) == {"stock:default", "stock:tuned"}
-    code, text = invoke("history", "--results", str(here))
-    assert f"replay of {original.name}" in text
+    code, text = invoke("history", "--results", str(here), "-f", "json")
+    commands = {s["session"]: s["command"] for s in json.loads(text)["sessions"]}
+    assert commands[replayed.name] == f"replay of {original.name}", commands
 
 
 def test_the_bundle_with_images_is_larger_and_holds_one_archive(recorded):

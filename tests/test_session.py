@@ -193,3 +193,21 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
     with (store.path / "results.jsonl").open("a") as out:
         out.write('{"index": 2, "ima')
     assert [r.index for r in load_session(store.path)] == [1]
+
+
+def test_a_slurm_jobs_worker_runs_its_share_through_the_session_as_the_host_does(tmp_path):
+    """The node's side of a Slurm job: its engine wrapped to wait for each run's turn and write
+    its outcome; the session it runs asks of it what it asks of any engine (a rerun line too)."""
+    from kit.campaign.worker import Recording
+    from kit.engines.slurm.share import go_path, outcome_path
+
+    specs = plan(images=("stock",), names=("default",))
+    share = tmp_path / "share"
+    share.mkdir()
+    for spec in specs:
+        go_path(share, spec).touch()  # the submitting host's go for every run
+    recording = Recording(FakeEngine({"stock:default": 10.0}, name="docker"), share)
+    results = session(specs, recording, tmp_path / "results")
+    assert [r.ok for r in results] == [True] * len(specs)
+    assert all(r.rerun.startswith("fake-engine run") for r in results)
+    assert all(outcome_path(share, s).is_file() for s in specs)

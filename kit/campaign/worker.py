@@ -57,6 +57,9 @@ class Recording:
         os.replace(tmp, path)
         return outcome
 
+    def rerun_line(self, spec: RunSpec, session_id: str) -> str:
+        return self.engine.rerun_line(spec, session_id)
+
     def begin(self, specs, session_id: str, folder: Path) -> None:
         pass
 

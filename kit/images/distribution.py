@@ -77,8 +77,7 @@ def _stream(events: Iterator[dict], on_layer: LayerSink) -> dict:
 
 
 def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: LayerSink) -> str:
-    """Tag and push one flavor; return the manifest digest the registry reported. The
-    registry's tags it adds for the push are removed after it (pulls go by digest)."""
+    """Tag and push one flavor; return the manifest digest the registry reported."""
     name = remote_name(flavor, registry)
     try:
         image = client.images.get(image_tag(flavor))
@@ -88,16 +87,16 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
         ) from None
     digest = ""
     tagged: list[str] = []
-    had = set(image.tags)
     try:
         for tag in name.tags:
             image.tag(name.repository, tag)
-            if f"{name.repository}:{tag}" not in had:
-                tagged.append(f"{name.repository}:{tag}")
+            tagged.append(f"{name.repository}:{tag}")
             aux = _stream(client.api.push(name.repository, tag, stream=True, decode=True), on_layer)
             digest = digest or aux.get("Digest", "")
     except (docker.errors.APIError, requests.exceptions.RequestException, KitError) as exc:
-        _untag(client, tagged)
+        for reference in tagged:  # leave no tag behind for a push that did not happen
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                client.images.remove(reference, noprune=True)
         reason = str(exc).strip().splitlines()[0][:300]
         if "connection refused" in reason or "no such host" in reason:
             reason = f"no registry answers at {registry} ({reason.rsplit(': ', 1)[-1]})"
@@ -105,16 +104,9 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
             f"pushing {name.primary} failed: {reason}",
             "start a registry there (Debian: docker-registry) or pass --registry HOST:PORT",
         ) from None
-    _untag(client, tagged)  # the image list keeps kit's own names only
     if not digest:
         raise KitError(f"the registry reported no digest for {name.primary}")
     return digest
-
-
-def _untag(client: docker.DockerClient, references: list[str]) -> None:
-    for reference in references:
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            client.images.remove(reference, noprune=True)
 
 
 def pull(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: LayerSink) -> str:
