@@ -241,3 +241,16 @@ def test_a_log_the_node_starts_again_starts_again_in_the_session(tmp_path):
     follower.poll()
     assert target.read_text() == "step 1\nstep 2\ntotal 9.5\n"
     assert any("started again" in line for line in said)
+
+
+def test_each_nodes_rerun_line_names_that_node_alone_whatever_the_session_spans():
+    """A run recorded on one node of a --slurm-nodes 2 session reruns on that node: its line
+    is one srun there (kit asked every engine for its run's line, and this one refused)."""
+    from kit.engines.slurm.commands import NodeProbe
+    from kit.engines.slurm.engine import SlurmEngine
+    from tests.fakes import facts_for
+
+    probe = NodeProbe("c5-1", facts_for(C4, "c5-1"), None, None)
+    engine = SlurmEngine(probe, SlurmOptions(partition="cpu", nodes=2))
+    line = engine.rerun_line(_plan()[0], "s1")
+    assert line.startswith("srun --nodes=1 --ntasks=1 --exclusive --nodelist=c5-1 ")

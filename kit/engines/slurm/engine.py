@@ -117,7 +117,8 @@ class SlurmEngine:
         self.submitted: list[str] = []
 
     def rerun_line(self, spec: RunSpec, session_id: str) -> str:
-        return srun_line(replace(self.options, nodelist=(self.name,)), spec, session_id)
+        one = replace(self.options, nodelist=(self.name,), nodes=None)  # this node alone
+        return srun_line(one, spec, session_id)
 
     def check(self) -> None:
         done = _slurm(["squeue", "-h", "-o", "%i", "-j", "0"])
