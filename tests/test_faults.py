@@ -146,7 +146,7 @@ def two_cell_session(results: Path) -> list[str]:
             "--num-warmup-batches", "1", "--repeats", "1", "--results", str(results)]  # fmt: skip
 
 
-def _of(session: Path) -> str:
+def session_label(session: Path) -> str:
     """The label filter of one session's containers (not those of a session beside the suite)."""
     return f"{LABEL_SESSION}={session.name}"
 
@@ -172,7 +172,7 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     while time.monotonic() < deadline:  # wait for run 1 on disk and run 2 running
         sessions = session_dirs(tmp_path)
         running = sessions and docker_client.containers.list(
-            filters={"label": ["kit.run=2", _of(sessions[0])]}
+            filters={"label": ["kit.run=2", session_label(sessions[0])]}
         )
         if sessions and load_session(sessions[0]) and running:
             break
@@ -185,7 +185,7 @@ def test_interrupt_keeps_what_finished_and_resume_runs_the_rest(
     assert proc.returncode == 130, err
     assert "--resume" in err
     session = only_session(tmp_path)
-    assert not docker_client.containers.list(all=True, filters={"label": _of(session)})
+    assert not docker_client.containers.list(all=True, filters={"label": session_label(session)})
     assert [r.index for r in load_session(session)] == [1]
 
     done = subprocess.run(

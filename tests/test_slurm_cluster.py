@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from kit.engines.container import LABEL_SESSION
 from kit.store.folder import load_session
 from tests.conftest import TINY, invoke, only_session, session_dirs
 from tests.engines import start_slurm, using_slurm
-from tests.test_faults import start_kit
+from tests.test_faults import session_label, start_kit
 
 pytestmark = pytest.mark.docker
 
@@ -90,7 +89,7 @@ def test_an_interrupt_cancels_the_job_and_resume_submits_only_whats_missing(
     assert proc.returncode == 130, err
     assert f"--resume {session.name}" in err
     assert _queue() == []
-    assert not docker_client.containers.list(all=True, filters={"label": _of(session)})
+    assert not docker_client.containers.list(all=True, filters={"label": session_label(session)})
     kept = {r.index for r in load_session(session)}
     assert kept and len(kept) < 4
     again = _long(tmp_path, "--resume", session.name)
@@ -101,11 +100,6 @@ def test_an_interrupt_cancels_the_job_and_resume_submits_only_whats_missing(
     assert len(batches) == 2
     share = json.loads((batches[1] / "share.json").read_text())
     assert sorted(r["index"] for r in share["runs"]) == sorted({1, 2, 3, 4} - kept)
-
-
-def _of(session: Path) -> str:
-    """The label filter of one session's containers (not those of a session beside the suite)."""
-    return f"{LABEL_SESSION}={session.name}"
 
 
 def test_a_job_cancelled_from_outside_fails_its_missing_runs_with_slurms_reason(
@@ -124,7 +118,7 @@ def test_a_job_cancelled_from_outside_fails_its_missing_runs_with_slurms_reason(
                           for r in failed)  # fmt: skip
     assert any(r.ok for r in runs)
     assert _queue() == []
-    assert not docker_client.containers.list(all=True, filters={"label": _of(session)})
+    assert not docker_client.containers.list(all=True, filters={"label": session_label(session)})
 
 
 def test_the_probe_refuses_a_results_folder_the_job_cannot_write(slurm, tmp_path):
