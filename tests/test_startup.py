@@ -12,7 +12,7 @@ import sys
 import pytest
 
 HEAVY = ("matplotlib", "numpy", "docker", "requests", "paramiko", "scipy", "optuna", "ruptures",
-         "psutil", "tabulate", "zstandard", "sqlite3")  # fmt: skip
+         "psutil", "tabulate", "zstandard", "sqlite3", "pydantic")  # fmt: skip
 CORE = ("kit.campaign.run", "kit.campaign.request", "kit.engines.factory", "kit.engines.docker",
         "kit.judging.stats", "kit.reporting.table", "kit.store.database", "kit.cli.ui",
         "kit.cli.measure_request")  # fmt: skip

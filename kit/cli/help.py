@@ -165,6 +165,11 @@ class _PlainHelp:
         settings = {"max_content_width": 120, **(kwargs.pop("context_settings", None) or {})}
         super().__init__(*args, context_settings=settings, **kwargs)
 
+    def get_help_option(self, ctx: click.Context):
+        option = super().get_help_option(ctx)
+        quick([option] if option is not None else [])
+        return option
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self.format_usage(ctx, formatter)
         self.format_help_text(ctx, formatter)
@@ -172,24 +177,33 @@ class _PlainHelp:
         self.format_epilog(ctx, formatter)
 
 
-class _QuickOption(typer.core.TyperOption):
-    """An option left unset, or at its declared default (already of its type), needs no
+def _quick(param: typer.core.TyperOption | typer.core.TyperArgument, ctx: click.Context,
+           value, coerced) -> object:  # fmt: skip
+    """A parameter left unset, or at its declared default (already of its type), needs no
     coercion: Typer's (through pydantic, ~0.1 s to import) would give the same value back, on
     every TAB of shell completion too."""
+    if value not in (None, ()) and value is not param.default:
+        return coerced(ctx, value)
+    if param.required:
+        raise click.exceptions.MissingParameter(ctx=ctx, param=param)
+    return param.callback(ctx, param, value) if param.callback is not None else value
 
+
+class _QuickOption(typer.core.TyperOption):
     def process_value(self, ctx: click.Context, value):
-        if value is not None and value is not self.default:
-            return super().process_value(ctx, value)
-        if self.required:
-            raise click.exceptions.MissingParameter(ctx=ctx, param=self)
-        return self.callback(ctx, self, value) if self.callback is not None else value
+        return _quick(self, ctx, value, super().process_value)
+
+
+class _QuickArgument(typer.core.TyperArgument):
+    def process_value(self, ctx: click.Context, value):
+        return _quick(self, ctx, value, super().process_value)
 
 
 def quick(params: list[click.Parameter]) -> None:
-    """Kit's commands' Typer options, made quick to process when left unset."""
+    """Kit's commands' Typer parameters (its --help too), made quick to process when unset."""
+    kinds = {typer.core.TyperOption: _QuickOption, typer.core.TyperArgument: _QuickArgument}
     for param in params:
-        if type(param) is typer.core.TyperOption:
-            param.__class__ = _QuickOption
+        param.__class__ = kinds.get(type(param), type(param))
 
 
 class KitCommand(_PlainHelp, typer.core.TyperCommand):
@@ -199,7 +213,7 @@ class KitCommand(_PlainHelp, typer.core.TyperCommand):
         super().__init__(*args, **kwargs)
         quick(self.params)
         # made once, as click makes --help: its callbacks are ordered by the option's identity
-        self._help_all = typer.core.TyperOption(
+        self._help_all = _QuickOption(
             param_decls=[HELP_ALL], type_descriptor=bool_flag_type_descriptor(), is_flag=True,
             is_eager=True, expose_value=False, callback=_show_all,
             help="Show every option, the rare ones too.",
@@ -292,8 +306,11 @@ def use_kit_help(app: typer.Typer) -> None:
         if info.cls in (None, typer.core.TyperCommand):
             info.cls = KitCommand
     for group in app.registered_groups:
-        instance = group.typer_instance
-        if instance is not None:
-            if instance.info.cls in (None, typer.core.TyperGroup):
-                instance.info.cls = KitGroup
-            use_kit_help(instance)
+        if _unset(group.cls):  # the group's own, which Typer takes before its instance's
+            group.cls = KitGroup
+        if group.typer_instance is not None:
+            use_kit_help(group.typer_instance)
+
+
+def _unset(cls: object) -> bool:
+    return cls in (None, typer.core.TyperGroup) or isinstance(cls, typer.models.DefaultPlaceholder)
