@@ -12,6 +12,7 @@ AVX2): the two changes cancelled there, and CI on an AVX2 host found no step."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -64,7 +65,14 @@ def test_a_rebuilt_image_shows_as_a_change_with_its_provenance(retag, kit_contai
     first_after = series["points"][4]["session"]
     code, text = kit("report", first_after, "--baseline-history", "10", "--fail-if-slower", "5",
                      "--results", str(results))  # fmt: skip
-    assert code == 1 and "x of the last 4 sessions" in text and "more than 5% slower" in text, text
+    # It never passes a step of ~1/3. On a quiet host it fails the session; on a noisy one (CI's
+    # sessions once differed so much among themselves that 0.67x had [0.42, 1.06]) it cannot
+    # tell, says why, and an undecided cell fails the gate too.
+    assert code == 1 and "x of the last 4 sessions" in text, text
+    flat = " ".join(text.split())  # prose is wrapped to the terminal
+    ratio = float(re.search(r"([0-9.]+)x of the last 4 sessions", flat).group(1))
+    assert ratio < 0.9, text
+    assert "more than 5% slower" in text or "the sessions differ that much" in text, text
 
     # Sessions carried as bundles to another results folder make the same series.
     elsewhere = tmp_path / "elsewhere"
