@@ -23,9 +23,13 @@ INTEL = "kit/tensorflow:intel"
 PROFILES = ("default", "interleave", "membind", "preferred", "node0")
 SETUP = """export HOME=/job/home KIT_CACHE=/job/cache PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p $HOME
+at() {{ echo "at $(date +%s) $1" >> /job/times.txt; }}  # where the emulated minutes go
+at boot
 kit={kit}
 lscpu -p > /job/lscpu-p.txt; lscpu > /job/lscpu.txt; numactl -H > /job/numactl-H.txt
+at topology
 $kit topology --format json > /job/topology.json
+at adopt-stock
 $kit envs adopt stock /opt/venv
 """
 # Emulated time means nothing (the guest's kernel threads take a third of a CPU under TCG:
@@ -41,21 +45,30 @@ open('/tmp/full', 'w').close(); time.sleep(3600)" $((free - 40)) &
 hog=$!
 until [ -e /tmp/full ]; do sleep 1; done
 numactl -H | grep free > /job/spill-free.txt
+at spill
 $kit run stock -p preferred {measure} > /job/spill.txt 2>&1; echo "spill: $?"
 kill $hog
 """
 SEED = (
     SETUP
     + """
+at compare
 $kit compare stock {profiles} {measure} > /job/compare.txt 2>&1; echo "compare: $?"
+at instances
 $kit run stock -p tuned --instances per-node {measure} > /job/instances.txt 2>&1
 echo "instances: $?"
+at fill-node1
 {spill}
+at dockerd
 sh {docker_at}/start.sh || exit 1
+at docker-instances
 $kit run stock -p tuned --instances per-node {docker} > /job/docker-instances.txt 2>&1
 echo "docker instances: $?"
+at docker-membind
 $kit run stock -p membind {docker} > /job/docker-membind.txt 2>&1; echo "docker membind: $?"
+at report
 $kit report latest --results /tmp/results --format markdown > /job/report.md
+at end
 cp -r /tmp/results /job/
 """
 )
@@ -65,15 +78,20 @@ cp -r /tmp/results /job/
 CXL = (
     SETUP
     + """
+at adopt-intel
 $kit envs adopt intel {intel}/opt/venv
 for image in stock intel; do
     $kit verify $image --model tiny --mode infer --engine local --allow-concurrent \\
         --results /tmp/results-$image -f json > /job/verify-$image.json 2> /job/verify-$image.err &
 done
+at verify-started
 $kit plan stock -p interleave --engine local --workload bandwidth > /job/plan.txt 2>&1
+at plan-done
 $kit compare stock -p default -p interleave {measure} --allow-concurrent > /job/compare.txt 2>&1
 echo "compare: $?"
+at compare-done
 wait
+at end
 cp -r /tmp/results /job/
 """
 )
@@ -91,8 +109,18 @@ def _boot(shape: str, script: str, job: Path, *, docker: bool = False,
                          intel=image_root(INTEL))  # fmt: skip
     out = boot(SHAPES[shape], text, job, docker=docker, images=images)
     print(out)
+    print(_steps(job / "times.txt"))
     assert "guest: exit 0" in out, out
     return job
+
+
+def _steps(times: Path) -> str:
+    """Seconds each step of a guest's script took (its `at` marks), for CI's log."""
+    if not times.exists():
+        return "no steps marked"
+    marks = [line.split()[1:] for line in times.read_text().splitlines()]
+    return "\n".join(f"{name}: {int(marks[n + 1][0]) - int(at)} s"
+                     for n, (at, name) in enumerate(marks[:-1]))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
