@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kit.engines.local import (
@@ -13,6 +20,8 @@ from kit.engines.local import (
     local_environment,
     pins_digest,
 )
+from kit.cpus import format_cpu_list
+from kit.engines.orphans import boot_id, owner
 from kit.errors import ImageNotFound, UsageError
 from kit.model.flavors import Flavor, resolve_image
 from kit.model.profiles import Placement, load_profiles
@@ -168,3 +177,68 @@ def test_an_environment_otherwise_pinned_is_refused_naming_what_differs(tmp_path
     assert engine.state(Flavor.stock) is None
     with pytest.raises(UsageError, match="cannot run"):
         engine.adopt(Flavor.stock, tmp_path / "nowhere")
+
+
+def test_a_run_carries_its_owner_and_a_killed_kits_runs_are_ended(tmp_path):
+    """A local run's process carries its owner (this kit), session and run in its environment;
+    the next kit ends the process groups whose kit is gone and says which, before its first run,
+    and leaves those of a live kit or of another boot alone."""
+    engine = LocalEngine(root=tmp_path)
+    python = engine.env_path(Flavor.stock) / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\nenv\n")  # an environment's python that shows what it got
+    python.chmod(0o755)
+    outcome = engine.run(spec("default", cpus=(0,)), "20261206T000000Z", tmp_path / "log",
+                         lambda line: None)  # fmt: skip
+    shown = dict(line.partition("=")[::2] for line in outcome.log_path.read_text().splitlines())
+    assert shown["KIT_OWNER"] == owner() and shown["KIT_RUN"] == "1"
+    assert shown["KIT_SESSION"] == "20261206T000000Z"
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid whose process ended: the killed kit
+    tree = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+    labels = {"KIT_SESSION": "20261206T000000Z", "KIT_RUN": "3"}
+    runs = {
+        who: subprocess.Popen(
+            [sys.executable, "-c", tree], start_new_session=True, env={"KIT_OWNER": who, **labels}
+        )
+        for who in (f"{boot_id()}/{gone.pid}/1", owner(), "another-boot/1/1")
+    }
+    try:
+        time.sleep(0.5)  # each has started its child
+        killed, *left = runs.values()
+        name = psutil.Process(killed.pid).name()
+        said = engine.remove_orphans()
+        cpus = format_cpu_list(os.sched_getaffinity(0))  # what the runs inherited
+        assert said == [
+            f"ended process {name} (pid {killed.pid}, CPUs {cpus}): run 3 of session "
+            f"20261206T000000Z, whose kit (pid {gone.pid}) is gone"
+        ]
+        assert killed.wait(timeout=10) == -signal.SIGKILL
+        assert all(p.poll() is None for p in left)
+        assert _group_alive(killed.pid, wait_s=5) == []  # its child went with its group
+        assert len(_group_alive(left[0].pid)) == 2
+    finally:
+        for proc in runs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _group_alive(group: int, wait_s: float = 0.0) -> list[int]:
+    """The processes of a group that still run (a zombie, ended and not yet reaped, does not),
+    once none does or after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        running = [p for p in psutil.process_iter(["status"]) if p.info["status"] != "zombie"]
+        alive = [p.pid for p in running if _group_of(p.pid) == group]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

@@ -77,7 +77,8 @@ class Runner(Protocol):
         """Remove every container kit started that is still there; return how many."""
 
     def remove_orphans(self) -> list[str]:
-        """Remove the containers whose kit no longer runs (killed outright); a line each."""
+        """Remove the runs (containers, the local engine's processes) whose kit no longer runs
+        (killed outright); a line each."""
 
 
 class Engine(Runner, Protocol):

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kit.engines.base import LineSink
+from kit.engines.orphans import end_orphaned_processes, owner_environment
 from kit.engines.watchdog import Running, Watchdog
 from kit.errors import EngineUnavailable, ImageNotFound, UsageError
 from kit.host.facts import HostFacts, local_facts
@@ -207,7 +208,8 @@ class LocalEngine:
         try:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=local_environment(spec, self.workload_path()),
+                env=local_environment(spec, self.workload_path())
+                | owner_environment(session_id, spec.index),  # found again if kit is killed
                 start_new_session=True,  # its own process group: a timeout ends all of it
             )  # fmt: skip
         except OSError as exc:
@@ -240,10 +242,10 @@ class LocalEngine:
             _kill_group(proc)
 
     def remove_strays(self) -> int:
-        return 0  # processes end with their run; nothing is left to remove
+        return len(end_orphaned_processes())  # a live kit's processes end with their runs
 
     def remove_orphans(self) -> list[str]:
-        return []  # its runs are processes, not labelled containers: none is found here
+        return end_orphaned_processes()
 
 
 # What an environment holds, as each distribution names itself.

@@ -1,21 +1,29 @@
-"""Containers whose kit is gone: a kit killed outright (SIGKILL: the OOM killer, a CI runner's
-time limit) cannot remove the container it was running, which then keeps its pinned CPUs busy
-under the next session. Each container kit starts is labelled with its owner (this boot of this
-machine, kit's process id and its start time); the next session on that engine finds the
-containers whose owner no longer runs, says so, and removes them before its first run. A
-container another machine's kit started, or whose kit still runs (``--allow-concurrent``), is
-left alone."""
+"""Runs whose kit is gone: a kit killed outright (SIGKILL: the OOM killer, a CI runner's time
+limit) cannot remove the container, or end the process, it was running, which then keeps its
+pinned CPUs busy under the next session. Each container kit starts is labelled with its owner
+(this boot of this machine, kit's process id and its start time), and each process the local
+engine starts carries it in its environment (KIT_OWNER); the next session on that engine finds
+the runs whose owner no longer runs, says so, and removes them before its first run. A run
+another machine's kit started, or whose kit still runs (``--allow-concurrent``), is left
+alone."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from kit.cpus import format_cpu_list
 from kit.engines.container import LABEL_MANAGED, LABEL_RUN, LABEL_SESSION
+from kit.lazy import lazy_module
+
+psutil = lazy_module("psutil")
 
 LABEL_OWNER = "kit.owner"  # BOOT_ID/PID/START of the kit process that started the container
+# A local run's process carries the same as its environment: its owner, session and run.
+OWNER_ENV = {"KIT_OWNER": LABEL_OWNER, "KIT_SESSION": LABEL_SESSION, "KIT_RUN": LABEL_RUN}
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -81,4 +89,36 @@ def remove_orphans(client, alive: Callable[[int, str], bool] = running) -> list[
             f"{labels.get(LABEL_RUN, '?')} of session {labels.get(LABEL_SESSION, '?')}, whose "
             f"kit (pid {labels[LABEL_OWNER].split('/')[1]}) is gone"
         )
+    return said
+
+
+def owner_environment(session_id: str, run: int) -> dict[str, str]:
+    """What the local engine adds to a run's environment, so that its process can be found as
+    a container by its labels."""
+    labels = {LABEL_OWNER: owner(), LABEL_SESSION: session_id, LABEL_RUN: str(run)}
+    return {name: labels[label] for name, label in OWNER_ENV.items()}
+
+
+def end_orphaned_processes(alive: Callable[[int, str], bool] = running) -> list[str]:
+    """End the local engine's processes whose kit is gone (each run is a process group of its
+    own: its leader's group is ended whole); a line about each run."""
+    here, found = boot_id(), {}
+    for proc in psutil.process_iter(["pid", "name", "environ", "cpu_affinity"]):
+        env = proc.info["environ"] or {}  # None: another user's, or gone meanwhile
+        labels = {label: env[name] for name, label in OWNER_ENV.items() if name in env}
+        if labels and orphaned(labels, here, alive):
+            found[proc.info["pid"]] = (proc.info, labels)
+    said = []
+    for pid, (info, labels) in found.items():
+        with contextlib.suppress(OSError):
+            group = os.getpgid(pid)
+            if group != pid and group in found:
+                continue  # ended with its run's group
+            os.killpg(pid, signal.SIGKILL) if group == pid else os.kill(pid, signal.SIGKILL)
+            cpus = format_cpu_list(info["cpu_affinity"] or []) or "all"
+            said.append(
+                f"ended process {info['name']} (pid {pid}, CPUs {cpus}): run "
+                f"{labels.get(LABEL_RUN, '?')} of session {labels.get(LABEL_SESSION, '?')}, "
+                f"whose kit (pid {labels[LABEL_OWNER].split('/')[1]}) is gone"
+            )
     return said
