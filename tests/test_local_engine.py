@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from kit.cpus import format_cpu_list
 from kit.engines.local import (
     LocalEngine,
     cache_root,
@@ -20,7 +21,6 @@ from kit.engines.local import (
     local_environment,
     pins_digest,
 )
-from kit.cpus import format_cpu_list
 from kit.engines.orphans import boot_id, owner
 from kit.errors import ImageNotFound, UsageError
 from kit.model.flavors import Flavor, resolve_image
