@@ -19,13 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kit.model.results import RunResult, Status
+from kit.model.workload_record import WorkloadRecord
 from kit.store.database import ResultsDB
 
 CELLS = ("stock:default", "intel:tuned")
 HOST = {"hostname": "bench-host", "cpu_model": "synthetic", "kernel": "6.1.0", "boot_id": "b"}
-WORKLOAD = {"model": "resnet50", "batch_size": 32, "num_batches": 10, "num_warmup_batches": 2,
-            "data_format": "NHWC", "mode": "train", "precision": "fp32", "allocator": "system",
-            "workload": "kit"}  # fmt: skip
+WORKLOAD = WorkloadRecord("resnet50", batch_size=32, num_batches=10, num_warmup_batches=2)
 
 
 def fill(db_path: Path, sessions: int) -> None:

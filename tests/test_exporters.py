@@ -123,7 +123,7 @@ def test_the_best_cell_is_placed_per_cpu_against_recorded_systems_of_its_workloa
     assert tuned.per_cpu == pytest.approx(33.62 / 36, rel=0.01)
     said = render(results, Format.table)
     assert "reference: none recorded for tiny train" in said
-    seed = [replace(r, workload={**(r.workload or {}), "model": "resnet50", "batch_size": 128})
+    seed = [replace(r, workload=replace(r.workload, model="resnet50", batch_size=128))
             for r in results]  # fmt: skip
     text = render(seed, Format.table)
     assert "reference, resnet50 train, batch 128, fp32:" in text

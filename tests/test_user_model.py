@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from kit.engines.container import container_kwargs
-from kit.judging.series import describe_workload_json
 from kit.model.flavors import resolve_image
 from kit.model.numa import NumaPolicy
 from kit.model.profiles import ResolvedProfile
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
 from kit.model.workload import MODEL_MOUNT, WorkloadSpec, workload_from_json, workload_json
+from kit.model.workload_record import WorkloadRecord
 from tests.conftest import invoke_with
 from tests.fakes import FakeEngine
 
@@ -67,8 +67,7 @@ def test_the_model_is_mounted_read_only_and_named_by_its_digest(model, tmp_path)
 def test_the_same_file_name_with_other_content_is_another_series(model):
     first = WorkloadSpec(model_file=model, model_digest="a" * 64)
     other = WorkloadSpec(model_file=model, model_digest="b" * 64)
-    describe = [describe_workload_json({**workload_json(w), "model": "mine.keras"})
-                for w in (first, other)]  # fmt: skip
+    describe = [WorkloadRecord.of(w).describe() for w in (first, other)]
     assert describe[0] != describe[1] and describe[0].startswith("mine.keras (aaaaaaaaaaaa)")
 
 
@@ -76,10 +75,9 @@ def test_its_work_per_example_is_what_tensorflows_profiler_counted(model):
     spec = RunSpec(1, resolve_image("latest"),
                    ResolvedProfile("default", {}, None, None, NumaPolicy(), ()), (0, 1),
                    WorkloadSpec(model_file=model, model_digest="a" * 64))  # fmt: skip
-    from kit.judging.judge import workload_record
-
-    record = workload_record(spec)
-    assert record["model"] == "mine.keras" and record["model_digest"] == "a" * 64
+    record = WorkloadRecord.of(spec.workload)
+    assert record.model == "mine.keras" and record.model_digest == "a" * 64
+    assert WorkloadRecord.from_json(record.to_json()) == record
 
     def run(forward):
         prov = {"model_file": {"forward_flop": forward}}

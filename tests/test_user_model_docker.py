@@ -80,8 +80,8 @@ def test_your_model_of_each_input_kind_runs_and_is_counted(models, model, mode, 
     facts = runs[0].provenance["model_file"]
     assert facts["forward_flop"] > 0 and facts["parameters"] > 0
     assert (
-        runs[0].workload["model"] == f"{model}.keras"
-        and len(runs[0].workload["model_digest"]) == 64
+        runs[0].workload.model == f"{model}.keras"
+        and len(runs[0].workload.model_digest or "") == 64
     )
     assert runs[0].flop_per_image == facts["forward_flop"] * (3 if mode == "train" else 1)
     (row,) = json_rows(text)

@@ -27,6 +27,7 @@ from kit.model.workload import (
     workload_from_json,
     workload_json,
 )
+from kit.model.workload_record import WorkloadRecord
 from kit.planning.knobs import BUILTIN, apply, parse_knob
 from kit.reporting.formats import Format
 from kit.reporting.rows import rows
@@ -200,7 +201,7 @@ def _result(repeat, rate, p99, cell=1):
         index=repeat + 1, image="stock", image_ref="kit/tensorflow:stock", profile="default",
         cpus="0-1", numactl="-", command=("python",), env={}, status=Status.ok,
         images_per_sec=rate, started="", ended="", exit_code=0, log_path="/x.log", cell=cell,
-        repeat=repeat, workload={"model": "resnet50", "mode": "infer"},
+        repeat=repeat, workload=WorkloadRecord("resnet50", 32, 10, 2, mode=Mode.infer),
         latency_ms=Latency(p99 * 0.8, p99 * 0.9, p99, 50),
     )  # fmt: skip
 
@@ -227,7 +228,10 @@ def test_inference_tables_show_latency(tmp_path):
     assert row.latency_p50 == pytest.approx(16.8)
     text = render(table, Format.table)
     assert "p50 ms" in text and "p99 ms" in text and "21.0" in text
-    train = [dataclasses.replace(r, workload={"model": "resnet50", "mode": "train"}) for r in table]
+    train = [
+        dataclasses.replace(r, workload=dataclasses.replace(r.workload, mode=Mode.train))
+        for r in table
+    ]
     assert "p99 ms" not in render(train, Format.table)
 
 

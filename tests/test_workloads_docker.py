@@ -61,7 +61,7 @@ def test_every_mode_precision_and_allocator_runs_and_is_proven(matrix, kit_conta
             assert maps["loaded"] == [allocator]
             assert Path(maps["libraries"][0]).name.startswith(LIBRARIES[allocator])
             assert LIBRARIES[allocator] in maps["ld_preload"]
-        assert run.workload["mode"] == mode and run.workload["allocator"] == allocator
+        assert run.workload.mode == mode and run.workload.allocator == allocator
 
 
 def test_inference_reports_latency_and_training_its_loss(matrix, kit_containers):

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from kit.judging.judge import workload_record
-from kit.judging.series import SessionRuns, describe_workload, describe_workload_json
+from kit.judging.series import SessionRuns, describe_workload
 from kit.model.results import RunResult, Status
 from kit.model.spec import RunSpec
+from kit.model.workload_record import WorkloadRecord
 
 # Runs that ran their work to its end, whatever their verdict: their wall time is what a run of
 # the cell takes here (a disturbed run took as long as an ok one).
@@ -79,7 +79,7 @@ def estimate(
     for spec in specs:
         if spec.instance != 1:
             continue
-        workload = describe_workload_json(workload_record(spec))
+        workload = WorkloadRecord.of(spec.workload).describe()
         key = (spec.image.label, spec.profile.name, workload)
         if key in recorded:
             seconds = statistics.median(recorded[key])

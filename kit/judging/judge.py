@@ -12,6 +12,7 @@ from kit.judging.parse import ParsedOutput, parse_output
 from kit.model.results import RunOutcome, RunResult, Status
 from kit.model.spec import RunSpec
 from kit.model.utilization import Utilization
+from kit.model.workload_record import WorkloadRecord
 from kit.planning.placement import placement_problems
 from kit.workload.models import PRECISION_POLICIES
 
@@ -186,7 +187,7 @@ def make_result(
         knobs=dict(spec.profile.knobs),
         process_s=outcome.process_s,
         rerun=rerun,
-        workload=workload_record(spec),
+        workload=WorkloadRecord.of(spec.workload),
         latency_ms=parsed.latency,
         stands_for=spec.stands_for,
         disturbance=disturbance(spec, parsed.cpu_s, utilization),
@@ -197,23 +198,3 @@ def make_result(
         host_speed=parsed.host_speed,
         footprint=parsed.footprint,
     )
-
-
-def workload_record(spec: RunSpec) -> dict:
-    """The run's workload as its record keeps it: the model and sizes (for the work per image),
-    the mode, precision and allocator."""
-    w = spec.workload
-    mine = {"model_file": str(w.model_file), "model_digest": w.model_digest} if w.model_file else {}
-    return {
-        "model": w.model_file.name if w.model_file else w.model.value,
-        **mine,
-        "batch_size": w.batch_size,
-        "num_batches": w.num_batches,
-        "num_warmup_batches": w.num_warmup_batches,
-        "data_format": w.data_format.value,
-        "forward_only": w.forward_only,
-        "mode": w.mode.value,
-        "precision": w.precision.value,
-        "allocator": w.allocator.value,
-        "workload": w.workload.value,
-    }

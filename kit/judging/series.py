@@ -12,7 +12,6 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kit.cpus import format_cpu_list
 from kit.errors import UsageError, did_you_mean
@@ -164,30 +163,7 @@ def _machine(run: RunResult) -> str:
 def describe_workload(run: RunResult) -> str:
     """The workload that defines a series: model, mode, batch, timed batches, warmup, format,
     precision, allocator and which benchmark ran it."""
-    return describe_workload_json(run.workload or {})
-
-
-def describe_workload_json(w: Mapping) -> str:
-    """``describe_workload`` of a workload as a run records it (``workload_json``)."""
-    if not w:
-        return "workload not recorded"
-    mode = w.get("mode") or ("infer" if w.get("forward_only") else "train")
-    model = w.get("model", "?")
-    if w.get("model_file"):  # the user's model: its content, not its path, makes the series
-        model = f"{Path(str(w['model_file'])).name} ({str(w.get('model_digest') or '?')[:12]})"
-    parts = [
-        f"{model} {mode}",
-        f"batch {w.get('batch_size', '?')}",
-        f"{w.get('num_batches', '?')} batches",
-        f"warmup {w.get('num_warmup_batches', '?')}",
-        str(w.get("data_format", "?")),
-    ]
-    parts += [
-        str(w[k]) for k in ("precision", "allocator") if w.get(k) not in (None, "fp32", "system")
-    ]
-    if w.get("workload") not in (None, "kit"):
-        parts.append(str(w["workload"]))
-    return ", ".join(parts)
+    return run.workload.describe() if run.workload else "workload not recorded"
 
 
 def provenance_of(

@@ -15,6 +15,7 @@ from kit.model.footprint import Footprint
 from kit.model.latency import Latency
 from kit.model.numa import parse_numactl_show
 from kit.model.utilization import Utilization, mean_busy
+from kit.model.workload_record import WorkloadRecord
 from kit.workload.steady import Trend, growing, trend
 
 SCHEMA_VERSION = 2  # 2: `rerun` (the engine's own line) for `docker_run`
@@ -84,7 +85,7 @@ class RunResult:
     repeat: int = 0
     utilization: Utilization | None = None  # per-CPU busy % over time; None when not sampled
     host: dict | None = None
-    workload: dict | None = None  # model and sizes, for the work per image
+    workload: WorkloadRecord | None = None  # model and sizes, for the work per image
     engine: str = "docker"
     process_s: float | None = None  # the workload process's lifetime, as its engine saw it
     rerun: str = ""  # the line that reruns it by hand, in its engine's form (docker, srun, ...)
@@ -111,7 +112,8 @@ class RunResult:
     def __post_init__(self) -> None:
         """A record that cannot be right is a bug in what made it: refused where it is made."""
         typed = ((self.status, Status), (self.utilization, Utilization | None),
-                 (self.latency_ms, Latency | None), (self.footprint, Footprint | None))  # fmt: skip
+                 (self.latency_ms, Latency | None), (self.footprint, Footprint | None),
+                 (self.workload, WorkloadRecord | None))  # fmt: skip
         for value, kind in typed:
             if not isinstance(value, kind):
                 raise TypeError(f"run {self.index}: {value!r} is not a {kind}")
@@ -203,20 +205,19 @@ class RunResult:
     @property
     def unit(self) -> str:
         """What its number counts: images/sec, or GB/s for the bandwidth workload."""
-        return "GB/s" if (self.workload or {}).get("workload") == "bandwidth" else "images/sec"
+        return "GB/s" if self.workload and self.workload.bandwidth else "images/sec"
 
     @property
     def flop_per_image(self) -> float | None:
-        w = self.workload or {}
-        if w.get("workload") == "bandwidth":
+        w = self.workload
+        if w is None or w.bandwidth:
             return None
-        infer = w.get("mode") == "infer" or bool(w.get("forward_only"))
-        if w.get("model_file"):  # counted by TensorFlow's profiler in the run (or not at all)
+        if w.model_file:  # counted by TensorFlow's profiler in the run (or not at all)
             forward = ((self.provenance or {}).get("model_file") or {}).get("forward_flop")
             if not isinstance(forward, (int, float)) or forward <= 0:
                 return None
-            return float(forward) if infer else float(forward) * TRAINING_FACTOR
-        return flop_per_image(w.get("model", ""), None, infer)
+            return float(forward) if w.forward_only else float(forward) * TRAINING_FACTOR
+        return flop_per_image(w.model, None, w.forward_only)
 
     @property
     def memory_policy(self) -> str:
@@ -250,6 +251,7 @@ class RunResult:
         data["knobs"] = [[k, v] for k, v in self.knobs.items()]  # pairs: stores sort dict keys
         data["footprint"] = self.footprint.to_json() if self.footprint is not None else None
         data["utilization"] = self.utilization.to_json() if self.utilization is not None else None
+        data["workload"] = self.workload.to_json() if self.workload is not None else None
         data["schema"] = SCHEMA_VERSION
         return data
 
@@ -271,4 +273,5 @@ class RunResult:
         util = data.get("utilization")
         data["utilization"] = Utilization.from_json(util) if util and util.get("times_s") else None
         data["latency_ms"] = Latency(**data["latency_ms"]) if data.get("latency_ms") else None
+        data["workload"] = WorkloadRecord.from_json(data.get("workload"))
         return cls(**data)

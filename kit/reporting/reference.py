@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 
 from kit.model.results import RunResult
+from kit.model.workload_record import WorkloadRecord
 from kit.reporting.rows import Row, RowKind, RowStatus
 
 
@@ -32,11 +33,13 @@ class Reference:
     def per_cpu(self) -> float:
         return self.images_per_sec / self.cpus
 
-    def fits(self, workload: dict) -> bool:
+    def fits(self, workload: WorkloadRecord) -> bool:
         return (self.model, self.mode, self.precision, self.batch_size) == (
-            workload.get("model"), workload.get("mode", "train"),
-            workload.get("precision", "fp32"), workload.get("batch_size"),
-        )  # fmt: skip
+            workload.model,
+            workload.mode,
+            workload.precision,
+            workload.batch_size,
+        )
 
 
 @cache
@@ -54,10 +57,11 @@ def reference_notes(results: Sequence[RunResult], table: Sequence[Row]) -> list[
         return []
     best = max(cells, key=lambda r: r.per_cpu or 0.0)
     run = next(r for r in results if r.image == best.image and r.profile == best.profile)
-    workload = run.workload or {}
+    workload = run.workload
+    if workload is None:
+        return []
     fits = [ref for ref in references() if ref.fits(workload)]
-    said = (f"{workload.get('model')} {workload.get('mode', 'train')}, batch "
-            f"{workload.get('batch_size')}, {workload.get('precision', 'fp32')}")  # fmt: skip
+    said = f"{workload.model} {workload.mode}, batch {workload.batch_size}, {workload.precision}"
     if not fits:
         return [f"reference: none recorded for {said} (kit/reporting/references.toml)"]
     best_text = f"{best.image}:{best.label} {best.per_cpu:.2f} images/sec per CPU"

@@ -235,7 +235,7 @@ def _row(kind: RowKind, runs: Sequence[RunResult], m: _Measured, speedup: Speedu
         confidence=speedup.confidence if speedup else None,
         verdict=speedup.verdict if speedup else None,
         paired_rounds=speedup.rounds if speedup else 0, baseline=False, best=False,
-        mode=str((r.workload or {}).get("mode") or "train"), unit=r.unit,
+        mode=r.workload.mode.value if r.workload else "train", unit=r.unit,
         latency_p50=_latency(runs, "p50"), latency_p99=_latency(runs, "p99"),
         per_cpu=_per_cpu(runs, s.median if s else None),
         **_footprint(runs),
