@@ -81,8 +81,9 @@ def _run(key: str, rate: float, repeat: int):
     return RunResult(
         index=repeat + 1, image=image, image_ref=f"kit/tensorflow:{image}", profile=profile,
         cpus="0-1", numactl="", command=(), env={}, status=Status.ok, images_per_sec=rate,
-        started="", ended="", exit_code=0, log_path=f"{repeat}.log", repeat=repeat,
-    )  # fmt: skip
+        started=f"2026-12-06T00:{repeat:02d}:00+00:00", exit_code=0, repeat=repeat,
+        ended=f"2026-12-06T00:{repeat:02d}:20+00:00", log_path=f"{repeat}.log",
+    )  # fmt: skip  (each round's runs side by side, as a session runs them)
 
 
 def _session(rates: dict[str, list[float]]):

@@ -53,7 +53,7 @@ def _rows(text: str) -> dict[str, str]:
 
 
 def test_a_replay_on_the_same_engine_reproduces_every_cell(recorded, kit_containers):
-    from kit.judging.reproduce import _round_ratios
+    from kit.judging.reproduce import round_ratios
     from kit.judging.stats import Verdict, compare
 
     here = recorded["root"] / "same"
@@ -71,7 +71,7 @@ def test_a_replay_on_the_same_engine_reproduces_every_cell(recorded, kit_contain
     assert {r.image_id for r in runs} == there_ids
     # The answer, tuned over default within each round, there and here: the same at 99.9% (noise
     # alone fails this once in a thousand; a replay that ran tuned otherwise would show).
-    (_, there), (_, again) = _round_ratios(load_session(original)), _round_ratios(runs)
+    (_, there), (_, again) = round_ratios(load_session(original)), round_ratios(runs)
     moved = compare(again["stock:tuned"], there["stock:tuned"], confidence=0.999)
     assert moved.verdict is Verdict.same, moved
     code, text = invoke("diff", original.name, replayed.name, "--fail-if-slower", "50",

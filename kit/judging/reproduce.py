@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from statistics import geometric_mean
 
-from kit.judging.cells import cells
+from kit.judging.cells import cells, round_pairs
 from kit.judging.stats import Speedup, Verdict, compare
 from kit.model.results import RunResult
 
@@ -93,18 +93,16 @@ class AnswerDiff:
     agreement: Agreement
 
 
-def _round_ratios(runs: Sequence[RunResult]) -> tuple[str, dict[str, list[float]]]:
+def round_ratios(runs: Sequence[RunResult]) -> tuple[str, dict[str, list[float]]]:
     """The baseline (the first cell) and each other cell's ratio to it in every repeat round
-    both ran: within a round the host's state is shared, so its drift cancels."""
+    the two ran side by side (``round_pairs``, as verdicts pair them): within such a round the
+    host's state is shared, so its drift cancels."""
     found = cells(runs)
     if not found:
         return "", {}
-    base = found[0].samples_by_repeat()
-    out = {}
-    for cell in found[1:]:
-        mine = cell.samples_by_repeat()
-        out[cell.key] = [mine[r] / base[r] for r in mine if r in base]
-    return found[0].key, out
+    base = found[0]
+    return base.key, {c.key: [mine / theirs for mine, theirs in round_pairs(c, base)]
+                      for c in found[1:]}  # fmt: skip
 
 
 def answer_diffs(
@@ -112,7 +110,7 @@ def answer_diffs(
 ) -> list[AnswerDiff]:
     """Each cell's speedup over the baseline both sessions share, there against here; none
     when their baselines differ or a side has fewer than 2 rounds of the cell."""
-    (base_a, a), (base_b, b) = _round_ratios(there), _round_ratios(here)
+    (base_a, a), (base_b, b) = round_ratios(there), round_ratios(here)
     if base_a != base_b:
         return []
     out = []
