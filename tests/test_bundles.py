@@ -79,10 +79,21 @@ def _run(key: str, rate: float, repeat: int):
 
     image, profile = key.split(":")
     return RunResult(
-        index=repeat + 1, image=image, image_ref=f"kit/tensorflow:{image}", profile=profile,
-        cpus="0-1", numactl="", command=(), env={}, status=Status.ok, images_per_sec=rate,
-        started=f"2026-12-06T00:{repeat:02d}:00+00:00", exit_code=0, repeat=repeat,
-        ended=f"2026-12-06T00:{repeat:02d}:20+00:00", log_path=f"{repeat}.log",
+        index=repeat + 1,
+        image=image,
+        image_ref=f"kit/tensorflow:{image}",
+        profile=profile,
+        cpus="0-1",
+        numactl="",
+        command=(),
+        env={},
+        status=Status.ok,
+        images_per_sec=rate,
+        started=f"2026-12-06T00:{repeat:02d}:00+00:00",
+        exit_code=0,
+        repeat=repeat,
+        ended=f"2026-12-06T00:{repeat:02d}:20+00:00",
+        log_path=f"{repeat}.log",
     )  # fmt: skip  (each round's runs side by side, as a session runs them)
 
 
