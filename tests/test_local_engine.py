@@ -28,6 +28,7 @@ from kit.model.profiles import Placement, load_profiles
 from kit.model.spec import RunSpec
 from kit.model.workload import Model, WorkloadSpec
 from kit.store.folder import load_session
+from kit.workload.provenance import settings
 from tests.conftest import TINY, invoke, only_session
 
 HOST = Placement(cores=2, threads=2, nodes=1, last_node=0)
@@ -193,6 +194,9 @@ def test_a_run_carries_its_owner_and_a_killed_kits_runs_are_ended(tmp_path):
     shown = dict(line.partition("=")[::2] for line in outcome.log_path.read_text().splitlines())
     assert shown["KIT_OWNER"] == owner() and shown["KIT_RUN"] == "1"
     assert shown["KIT_SESSION"] == "20261206T000000Z"
+    # who started it is not how it ran: the workload's record of its settings leaves it out
+    # (else every session's environment would differ in its history)
+    assert settings(shown) == {"KIT_FLAVOR": "stock", "TF_CPP_MIN_LOG_LEVEL": "1"}
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a pid whose process ended: the killed kit

@@ -6,11 +6,20 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 
 from . import PROVENANCE_PREFIX, WORKLOAD_VERSION
 from .footprint import cpu_limit
 
 _ENV_PREFIXES = ("KMP_", "OMP_", "TF_", "ONEDNN_", "DNNL_", "MKL", "KIT_")
+# Which kit, session and run started a local run (kit.engines.orphans): who, not how it ran.
+_RUN_IDENTITY = ("KIT_OWNER", "KIT_SESSION", "KIT_RUN")
+
+
+def settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment that sets how the workload runs (threads, oneDNN, TensorFlow, kit's)."""
+    return {k: v for k, v in sorted(environ.items())
+            if k.startswith(_ENV_PREFIXES) and k not in _RUN_IDENTITY}  # fmt: skip
 
 
 def _proc_status_field(name: str) -> str | None:
@@ -62,7 +71,7 @@ def collect(tf, threads: dict[str, int], workload: str, argv: list[str]) -> dict
         "cpu_limit": cpu_limit(),
         "numactl_show": numactl_show(),
         "threads": threads,
-        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
+        "env": settings(os.environ),
         "uid": os.getuid(),
     }
 
