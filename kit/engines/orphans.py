@@ -84,12 +84,15 @@ def remove_orphans(client, alive: Callable[[int, str], bool] = running) -> list[
         cpus = (container.attrs.get("HostConfig") or {}).get("CpusetCpus") or "all"
         with contextlib.suppress(Exception):  # gone meanwhile, or the engine away: said anyway
             container.remove(force=True)
-        said.append(
-            f"removed container {container.name} ({container.status}, CPUs {cpus}): run "
-            f"{labels.get(LABEL_RUN, '?')} of session {labels.get(LABEL_SESSION, '?')}, whose "
-            f"kit (pid {labels[LABEL_OWNER].split('/')[1]}) is gone"
-        )
+        said.append(f"removed container {container.name} ({container.status}, CPUs {cpus}): "
+                    f"{_whose(labels)}")  # fmt: skip
     return said
+
+
+def _whose(labels: dict[str, str]) -> str:
+    """The run an orphan was, and its kit that is gone."""
+    return (f"run {labels.get(LABEL_RUN, '?')} of session {labels.get(LABEL_SESSION, '?')}, "
+            f"whose kit (pid {labels[LABEL_OWNER].split('/')[1]}) is gone")  # fmt: skip
 
 
 def owner_environment(session_id: str, run: int) -> dict[str, str]:
@@ -112,13 +115,12 @@ def end_orphaned_processes(alive: Callable[[int, str], bool] = running) -> list[
     for pid, (info, labels) in found.items():
         with contextlib.suppress(OSError):
             group = os.getpgid(pid)
-            if group != pid and group in found:
+            if group == pid:
+                os.killpg(pid, signal.SIGKILL)  # the run's whole group
+            elif group in found:
                 continue  # ended with its run's group
-            os.killpg(pid, signal.SIGKILL) if group == pid else os.kill(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
             cpus = format_cpu_list(info["cpu_affinity"] or []) or "all"
-            said.append(
-                f"ended process {info['name']} (pid {pid}, CPUs {cpus}): run "
-                f"{labels.get(LABEL_RUN, '?')} of session {labels.get(LABEL_SESSION, '?')}, "
-                f"whose kit (pid {labels[LABEL_OWNER].split('/')[1]}) is gone"
-            )
+            said.append(f"ended process {info['name']} (pid {pid}, CPUs {cpus}): {_whose(labels)}")
     return said
