@@ -271,3 +271,23 @@ def test_profiles_show_says_what_a_profile_fixes_for_its_runs(tmp_path):
     saved.write_text('[fast]\nextends = "tuned"\n[fast.run]\nprecision = "bf16"\n')
     code, text = invoke("profiles", "show", "fast", "--profiles", str(saved), "--cpus", "0")
     assert code == 0 and "run:          precision=bf16" in text
+
+
+def test_a_records_workload_reads_older_records_and_refuses_what_cannot_be():
+    older = {
+        "model": "resnet50",
+        "batch_size": 128,
+        "num_batches": 30,
+        "num_warmup_batches": 2,
+        "data_format": "NHWC",
+        "forward_only": True,
+    }  # fmt: skip  (before `mode`)
+    record = WorkloadRecord.from_json(older)
+    assert record.mode is Mode.infer and record.precision == "fp32"
+    assert record.describe() == "resnet50 infer, batch 128, 30 batches, warmup 2, NHWC"
+    assert WorkloadRecord.from_json(record.to_json()) == record
+    assert WorkloadRecord.from_json(None) is None
+    with pytest.raises(ValueError, match="batch_size cannot be 0"):
+        WorkloadRecord("tiny", 0, 10, "auto")
+    with pytest.raises(ValueError, match="num_warmup_batches cannot be 'soon'"):
+        WorkloadRecord("tiny", 8, 10, "soon")

@@ -130,7 +130,7 @@ class WorkloadSpec:
     model_digest: str | None = None
 
     def __post_init__(self) -> None:
-        for name, kind in _WORDS.items():  # a profile's or a record's word becomes the enum
+        for name, kind in WORDS.items():  # a profile's or a record's word becomes the enum
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, kind(value))
@@ -266,7 +266,8 @@ class WorkloadSpec:
         return f"{self.num_warmup_batches} warmup"
 
 
-_WORDS = {
+# The spec's fields that are words of an enum (a record's too, but for its model: a file's name).
+WORDS = {
     "model": Model, "data_format": DataFormat, "mode": Mode, "precision": Precision,
     "allocator": Allocator, "workload": Workload,
 }  # fmt: skip

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from enum import Enum
 
-from kit.model.workload import AUTO, Allocator, DataFormat, Mode, Precision, Workload, WorkloadSpec
+from kit.model.workload import (
+    AUTO,
+    WORDS,
+    Allocator,
+    DataFormat,
+    Mode,
+    Precision,
+    Workload,
+    WorkloadSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,7 @@ class WorkloadRecord:
 
     def to_json(self) -> dict:
         """As records have kept it (plain words; ``forward_only`` for older readers)."""
-        data = {k: (v.value if isinstance(v, Mode | Precision | Allocator | DataFormat | Workload)
-                    else v) for k, v in asdict(self).items()}  # fmt: skip
+        data = {k: v.value if isinstance(v, Enum) else v for k, v in asdict(self).items()}
         return {**data, "forward_only": self.forward_only}
 
     @property
@@ -92,6 +101,5 @@ class WorkloadRecord:
         return ", ".join(parts)
 
 
-_WORDS = {"data_format": DataFormat, "mode": Mode, "precision": Precision,
-          "allocator": Allocator, "workload": Workload}  # fmt: skip
+_WORDS = {name: kind for name, kind in WORDS.items() if name != "model"}  # a model is any name
 _OPTIONAL = (*_WORDS.keys() - {"mode"}, "model_file", "model_digest")
