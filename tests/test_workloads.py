@@ -281,7 +281,7 @@ def test_a_records_workload_reads_older_records_and_refuses_what_cannot_be():
         "num_warmup_batches": 2,
         "data_format": "NHWC",
         "forward_only": True,
-    }  # fmt: skip  (before `mode`)
+    }  # as records were before `mode`
     record = WorkloadRecord.from_json(older)
     assert record.mode is Mode.infer and record.precision == "fp32"
     assert record.describe() == "resnet50 infer, batch 128, 30 batches, warmup 2, NHWC"
