@@ -127,12 +127,22 @@ def test_a_bad_archive_is_said_in_one_line(docker_client, tmp_path, make, said):
 
 
 def test_a_push_to_no_registry_says_so_and_leaves_no_tag(kit_images, docker_client):
+    """Of its own, that is: a tag an earlier push made stays."""
     import socket
+
+    from kit.images.distribution import remote_name
+    from kit.model.flavors import Flavor
 
     with socket.socket() as s:  # a loopback port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, text = invoke("images", "push", "stock", "--registry", f"127.0.0.1:{port}")
-    assert code == 1 and f"no registry answers at 127.0.0.1:{port}" in text
-    tags = [t for i in docker_client.images.list() for t in i.tags]
-    assert not [t for t in tags if t.startswith(f"127.0.0.1:{port}/")]
+    name = remote_name(Flavor.stock, f"127.0.0.1:{port}")
+    earlier = f"{name.repository}:{name.tags[0]}"  # as an earlier push to it left it
+    docker_client.images.get(kit_images["stock"]).tag(name.repository, name.tags[0])
+    try:
+        code, text = invoke("images", "push", "stock", "--registry", f"127.0.0.1:{port}")
+        assert code == 1 and f"no registry answers at 127.0.0.1:{port}" in text
+        tags = [t for i in docker_client.images.list() for t in i.tags]
+        assert [t for t in tags if t.startswith(f"127.0.0.1:{port}/")] == [earlier]
+    finally:
+        docker_client.images.remove(earlier, noprune=True)

@@ -86,11 +86,13 @@ def push(client: docker.DockerClient, flavor: Flavor, registry: str, on_layer: L
             f"no {image_tag(flavor)} to push", f"build it first: kit images build {flavor.value}"
         ) from None
     digest = ""
-    tagged: list[str] = []
+    tagged: list[str] = []  # the tags this push adds (an earlier push's stay, whatever happens)
+    had = set(image.tags)
     try:
         for tag in name.tags:
             image.tag(name.repository, tag)
-            tagged.append(f"{name.repository}:{tag}")
+            if f"{name.repository}:{tag}" not in had:
+                tagged.append(f"{name.repository}:{tag}")
             aux = _stream(client.api.push(name.repository, tag, stream=True, decode=True), on_layer)
             digest = digest or aux.get("Digest", "")
     except (docker.errors.APIError, requests.exceptions.RequestException, KitError) as exc:
