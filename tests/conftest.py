@@ -196,20 +196,30 @@ def registry(tmp_path_factory):
         proc, address = start_registry(tmp_path_factory.mktemp("registry"))
     except RuntimeError as exc:
         pytest.fail(str(exc))
+    before = _tags_of(address)
     yield address
     proc.terminate()
     proc.wait(timeout=30)
-    _untag_pushed(address)
+    _untag(_tags_of(address) - before)
 
 
-def _untag_pushed(address: str) -> None:
-    """The tags a push to the suite's registry left on this host's engine (a pushed image keeps
-    its registry tag: it holds the digest kit records for replays); the images stay."""
+def _tags_of(address: str) -> set[str]:
+    """This host's engine's tags for the registry at ``address`` (a pushed image keeps its
+    registry tag: it holds the digest kit records for replays)."""
+    import docker
+
+    with contextlib.suppress(docker.errors.DockerException):
+        images = docker.from_env().images.list()
+        return {t for i in images for t in i.tags if t.startswith(f"{address}/")}
+    return set()
+
+
+def _untag(tags: set[str]) -> None:
+    """Remove the tags the suite's pushes added; the images stay."""
     import docker
 
     with contextlib.suppress(docker.errors.DockerException):
         client = docker.from_env()
-        for tag in [t for i in client.images.list() for t in i.tags]:
-            if tag.startswith(f"{address}/"):
-                with contextlib.suppress(docker.errors.APIError):
-                    client.images.remove(tag, noprune=True)
+        for tag in tags:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(tag, noprune=True)
